@@ -1,0 +1,75 @@
+"""ddcsem: density-dependent colour SEM (DDC-SEM) for SE/BSE micrograph pairs.
+
+Read SEM files with their calibration, pair secondary-electron (topography) with
+backscattered-electron (density) images, and colour them so that dense calcium
+phosphate shows orange and matrix green.
+
+Submodules are imported on first use so that ``import ddcsem`` stays fast; numba,
+scikit-image and matplotlib load only when a function needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+from .errors import (
+    CalibrationError,
+    DDCSEMError,
+    OutputError,
+    PairingError,
+    ParameterError,
+    ReadError,
+    UnsupportedFormatError,
+)
+
+_LAZY = {
+    "read_sem": "read",
+    "SEMImage": "read",
+    "PixelSize": "read",
+    "detect_databar": "read",
+    "find_pairs": "pair",
+    "read_pair": "pair",
+    "Pair": "pair",
+    "PairingResult": "pair",
+    "estimate_shift": "pair",
+    "colorize": "colorize",
+    "colorize_reference": "colorize",
+    "synthetic": None,
+}
+
+__all__ = [
+    "__version__",
+    "DDCSEMError",
+    "ReadError",
+    "UnsupportedFormatError",
+    "CalibrationError",
+    "PairingError",
+    "OutputError",
+    "ParameterError",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'ddcsem' has no attribute {name!r}")
+    module_name = _LAZY[name]
+    if module_name is None:  # a submodule exposed as such
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        value = getattr(importlib.import_module(f".{module_name}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from . import synthetic
+    from .colorize import colorize, colorize_reference
+    from .pair import Pair, PairingResult, estimate_shift, find_pairs, read_pair
+    from .read import PixelSize, SEMImage, detect_databar, read_sem

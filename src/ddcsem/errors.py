@@ -1,0 +1,68 @@
+"""The one error hierarchy of ddcsem.
+
+Every error ddcsem raises on purpose derives from :class:`DDCSEMError`. Errors about a
+file name the file and say what to do about it, so a batch can record them and go on.
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+
+__all__ = [
+    "DDCSEMError",
+    "ReadError",
+    "UnsupportedFormatError",
+    "CalibrationError",
+    "PairingError",
+    "OutputError",
+    "ParameterError",
+]
+
+
+class DDCSEMError(Exception):
+    """Base class of every error raised by ddcsem.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    path : path-like, optional
+        The file concerned; it is named at the start of the message.
+    hint : str, optional
+        What the user can do about it; appended to the message.
+    """
+
+    def __init__(
+        self, message: str, *, path: str | PathLike | None = None, hint: str | None = None
+    ) -> None:
+        self.path = None if path is None else str(path)
+        self.hint = hint
+        self.reason = message
+        text = message if self.path is None else f"{self.path}: {message}"
+        if hint:
+            text = f"{text} ({hint})"
+        super().__init__(text)
+
+
+class ReadError(DDCSEMError):
+    """A file could not be read as a micrograph (missing, truncated, corrupt, wrong content)."""
+
+
+class UnsupportedFormatError(ReadError):
+    """A file is of a format or layout ddcsem does not read."""
+
+
+class CalibrationError(DDCSEMError):
+    """A pixel size is malformed, in an unknown unit, or inconsistent."""
+
+
+class PairingError(DDCSEMError):
+    """SE and BSE images could not be paired (ambiguous, mismatched or missing partner)."""
+
+
+class OutputError(DDCSEMError):
+    """An output could not be written (exists, folder not writable, disk full)."""
+
+
+class ParameterError(DDCSEMError, ValueError):
+    """An argument has an invalid value."""

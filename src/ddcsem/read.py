@@ -1,0 +1,648 @@
+"""Read SEM micrographs: grey pixels, calibration, detector and data bar.
+
+The reader knows the conventions of the common vendors:
+
+========== ======================================== ====================================
+vendor     pixel size                               detector
+========== ======================================== ====================================
+Zeiss      tag 34118 ``ap_image_pixel_size``, else  ``dp_detector_channel`` (Signal A)
+           header value [3] x 1024 / width
+FEI/Thermo tags 34680/34682 ``[Scan] PixelWidth``   ``[Detectors] Name`` / ``Mode``
+TESCAN     tag 50431 INI ``PixelSizeX``             ``Detector``
+ImageJ     resolution tags + ``unit``               --
+JEOL       ``.txt`` sidecar ``$$SM_MICRON_MARKER``  ``$CM_SIGNAL_NAME``
+           / ``$$SM_MICRON_BAR``
+Hitachi    ``.txt`` sidecar ``PixelSize`` (nm)      ``SignalName``
+========== ======================================== ====================================
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from .detectors import detector_role, split_detector_token
+from .errors import CalibrationError, ReadError, UnsupportedFormatError
+from .units import parse_length, unit_to_nm
+
+__all__ = ["PixelSize", "SEMImage", "read_sem", "detect_databar", "MixedDetectorWarning"]
+
+#: Largest decoded image ddcsem will allocate, in bytes (refused before reading).
+MAX_IMAGE_BYTES = 4 * 1024**3
+
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_OTHER_MAGIC = {
+    b"\x89PNG\r\n\x1a\n": "png",
+    b"\xff\xd8\xff": "jpeg",
+    b"BM": "bmp",
+}
+
+
+class MixedDetectorWarning(UserWarning):
+    """A Zeiss image was stored with detector mixing on: it blends two signals."""
+
+
+@dataclass(frozen=True)
+class PixelSize:
+    """Size of one pixel and where that number came from.
+
+    Attributes
+    ----------
+    nm : float or None
+        Pixel size in nanometres; None when the image is uncalibrated.
+    source : str
+        Where it came from, e.g. ``"zeiss:ap_image_pixel_size"``, ``"argument"``, ``"none"``.
+    """
+
+    nm: float | None
+    source: str
+
+    @property
+    def calibrated(self) -> bool:
+        """True when a physical pixel size is known."""
+        return self.nm is not None
+
+    @property
+    def um(self) -> float | None:
+        """Pixel size in micrometres (None when uncalibrated)."""
+        return None if self.nm is None else self.nm / 1000.0
+
+
+UNCALIBRATED = PixelSize(None, "none")
+
+
+@dataclass(frozen=True, eq=False)
+class SEMImage:
+    """One grey micrograph with its calibration and provenance.
+
+    Attributes
+    ----------
+    data : ndarray, shape (M, N)
+        Grey pixels after palette mapping and data-bar cropping (uint8, uint16 or float).
+    pixel_size : PixelSize
+        Calibration and its source.
+    detector : str or None
+        Detector name from metadata or, failing that, from the file name.
+    vendor : str
+        ``zeiss``, ``fei``, ``tescan``, ``jeol``, ``hitachi``, ``imagej`` or ``generic``.
+    metadata : dict
+        The raw vendor metadata as parsed.
+    databar_rows : int
+        How many rows were cropped from the bottom.
+    path : Path or None
+        The file read.
+    mixing : bool
+        True for a Zeiss image stored with detector mixing on (a blend of two signals).
+    """
+
+    data: np.ndarray
+    pixel_size: PixelSize = UNCALIBRATED
+    detector: str | None = None
+    vendor: str = "generic"
+    metadata: dict[str, Any] = field(default_factory=dict)
+    databar_rows: int = 0
+    path: Path | None = None
+    mixing: bool = False
+
+    @property
+    def role(self) -> Literal["SE", "BSE"] | None:
+        """``"SE"`` or ``"BSE"`` as the detector name says, else None."""
+        return detector_role(self.detector)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Shape of the (cropped) image, (rows, cols)."""
+        return self.data.shape  # type: ignore[return-value]
+
+    def to_record(self) -> dict[str, Any]:
+        """The summary ``ddcsem info`` prints: JSON-ready plain values."""
+        return {
+            "path": None if self.path is None else str(self.path),
+            "vendor": self.vendor,
+            "detector": self.detector,
+            "pixel_size_nm": self.pixel_size.nm,
+            "pixel_size_source": self.pixel_size.source,
+            "shape": [int(s) for s in self.data.shape],
+            "databar_rows": int(self.databar_rows),
+            "dtype": str(self.data.dtype),
+        }
+
+
+# --------------------------------------------------------------------------- pixels
+
+
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    """ITU-R 601 luma of the last axis (float64)."""
+    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+
+
+def _palette_to_grey(index: np.ndarray, colormap: np.ndarray) -> np.ndarray:
+    """Map palette indices through a TIFF colormap (3, K) of uint16 to grey.
+
+    Never use raw indices: Zeiss palettes reserve some entries for annotation colours.
+    """
+    lut = _luminance(colormap.T.astype(np.float64))
+    if colormap.max() > 255:  # TIFF colormaps are 16-bit; 8-bit data scaled by 257
+        lut = lut / 257.0
+    lut8 = np.clip(np.rint(lut), 0, 255).astype(np.uint8)
+    if index.max(initial=0) >= lut8.size:
+        raise ReadError("palette image uses indices beyond its colormap")
+    return lut8[index]
+
+
+def _grey_from_rgb(rgb: np.ndarray, path: Path) -> np.ndarray:
+    """Return grey pixels of an RGB(A) array whose content is grey, else raise."""
+    rgb = rgb[..., :3]
+    spread = rgb.max(axis=-1).astype(np.float64) - rgb.min(axis=-1)
+    full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else 1.0
+    # JPEG chroma subsampling leaves a few levels of spread even in grey content
+    coloured = np.mean(spread > 0.03 * full)
+    if coloured > 0.001:
+        raise ReadError(
+            f"colour image ({coloured:.1%} of pixels are coloured) where a grey "
+            "micrograph was expected",
+            path=path,
+            hint="give the single-detector grey image; a DDC composite is read by "
+            "`ddcsem analyze` as a composite",
+        )
+    grey = _luminance(rgb.astype(np.float64))
+    return np.clip(np.rint(grey), 0, full).astype(rgb.dtype) if rgb.dtype.kind in "ui" else grey.astype(
+        np.float32
+    )
+
+
+def _as_grey(arr: np.ndarray, path: Path) -> np.ndarray:
+    """Validate and normalise decoded pixels to a 2-D grey array."""
+    arr = np.asarray(arr)
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        arr = _grey_from_rgb(arr, path)
+    arr = np.squeeze(arr) if arr.ndim > 2 else arr
+    if arr.ndim != 2:
+        raise UnsupportedFormatError(
+            f"expected one 2-D image, found an array of shape {arr.shape}",
+            path=path,
+            hint="save each channel or slice as its own file, or choose a page",
+        )
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8) * 255
+    elif arr.dtype.kind == "i" and arr.dtype.itemsize <= 2:
+        arr = (arr.astype(np.int32) - np.iinfo(arr.dtype).min).astype(
+            np.uint8 if arr.dtype.itemsize == 1 else np.uint16
+        )
+    elif arr.dtype.kind in "iu" and arr.dtype.itemsize > 2:
+        arr = arr.astype(np.float64)
+    elif arr.dtype.kind == "f" and arr.dtype != np.float32:
+        arr = arr.astype(np.float64)
+    elif arr.dtype.kind not in "uf":
+        raise UnsupportedFormatError(f"pixel type {arr.dtype} is not supported", path=path)
+    if arr.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(arr)))
+        if bad:
+            raise ReadError(
+                f"{bad} pixels are NaN or infinite",
+                path=path,
+                hint="re-export the image without invalid pixels",
+            )
+    if min(arr.shape) < 2:
+        raise ReadError(f"image of shape {arr.shape} is too small to analyse", path=path)
+    return arr
+
+
+def _check_size(shape: tuple[int, ...], itemsize: int, path: Path) -> None:
+    nbytes = int(np.prod(shape, dtype=np.float64)) * itemsize
+    if nbytes > MAX_IMAGE_BYTES:
+        raise UnsupportedFormatError(
+            f"image claims {nbytes / 1024**3:.1f} GiB ({'x'.join(map(str, shape))}), "
+            f"more than the {MAX_IMAGE_BYTES / 1024**3:.0f} GiB ddcsem reads at once",
+            path=path,
+            hint="crop or bin the image first",
+        )
+
+
+# ------------------------------------------------------------------------- metadata
+
+
+def _parse_ini(text: str) -> dict[str, dict[str, str]]:
+    """Parse ``[Section]`` / ``key=value`` text (TESCAN, Hitachi); keys keep their case."""
+    out: dict[str, dict[str, str]] = {}
+    section = out.setdefault("", {})
+    for raw in text.splitlines():
+        line = raw.strip().strip("\x00")
+        if not line or line.startswith((";", "#")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = out.setdefault(line[1:-1].strip(), {})
+        elif "=" in line:
+            key, value = line.split("=", 1)
+            section[key.strip()] = value.strip()
+    return out
+
+
+def _ini_get(ini: dict[str, dict[str, str]], key: str) -> str | None:
+    for section in ini.values():
+        if key in section:
+            return section[key]
+    return None
+
+
+def _positive(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if np.isfinite(v) and v > 0 else None
+
+
+def _zeiss(sem: dict[str, Any], width: int) -> tuple[PixelSize | None, str | None, bool]:
+    pixel = None
+    entry = sem.get("ap_image_pixel_size")
+    if isinstance(entry, tuple) and len(entry) >= 3 and _positive(entry[1]):
+        pixel = PixelSize(float(entry[1]) * unit_to_nm(str(entry[2])), "zeiss:ap_image_pixel_size")
+    else:
+        header = sem.get("")
+        try:
+            ref = _positive(header[3])  # metres per pixel of a 1024-wide reference frame
+        except (TypeError, IndexError, KeyError):
+            ref = None
+        if ref:
+            pixel = PixelSize(ref * 1e9 * 1024.0 / width, "zeiss:header[3]*1024/width")
+    detector = None
+    for key in ("dp_detector_channel", "dp_detector_type"):
+        entry = sem.get(key)
+        if isinstance(entry, tuple) and len(entry) >= 2 and str(entry[1]).strip():
+            detector = str(entry[1]).strip()
+            break
+    mixing = sem.get("dp_mixing")
+    mixed = bool(isinstance(mixing, tuple) and len(mixing) >= 2 and mixing[1] in (True, "On", "Yes"))
+    return pixel, detector, mixed
+
+
+def _fei(fei: dict[str, Any]) -> tuple[PixelSize | None, str | None, int | None]:
+    scan = fei.get("Scan", {}) or {}
+    width = _positive(scan.get("PixelWidth"))
+    pixel = PixelSize(width * 1e9, "fei:[Scan]PixelWidth") if width else None
+    det = fei.get("Detectors", {}) or {}
+    name = str(det.get("Name", "") or "").strip()
+    mode = str(det.get("Mode", "") or "").strip()
+    # the mode says which signal a multi-purpose detector (ETD, TLD) recorded
+    detector = (f"{name} ({mode})" if name and mode else name or mode) or None
+    rows = (fei.get("Image", {}) or {}).get("ResolutionY")
+    image_rows = int(rows) if _positive(rows) else None
+    return pixel, detector, image_rows
+
+
+def _tescan(text: str) -> tuple[PixelSize | None, str | None, dict[str, Any]]:
+    ini = _parse_ini(text)
+    size = _positive(_ini_get(ini, "PixelSizeX"))
+    pixel = PixelSize(size * 1e9, "tescan:PixelSizeX") if size else None
+    detector = _ini_get(ini, "Detector") or _ini_get(ini, "Detector0")
+    return pixel, detector, ini
+
+
+def _imagej_pixel(tif: Any) -> PixelSize | None:
+    ij = tif.imagej_metadata or {}
+    unit = ij.get("unit")
+    if not unit:
+        return None
+    unit = str(unit).replace("\\u00B5", "µ").replace("\\u00b5", "µ")
+    try:
+        nm_per_unit = unit_to_nm(unit)
+    except CalibrationError:
+        return None  # "pixel", "inch" and the like: not a physical calibration
+    tag = tif.pages[0].tags.get("XResolution")
+    if tag is None:
+        return None
+    num, den = tag.value
+    if not num or not den:
+        return None
+    return PixelSize(nm_per_unit * den / num, "imagej:resolution+unit")
+
+
+def _read_sidecar(path: Path) -> tuple[str, dict[str, Any]] | None:
+    """Read a JEOL (``$KEY value``) or Hitachi (INI) ``.txt`` sidecar, if one exists."""
+    for candidate in (path.with_suffix(".txt"), path.with_suffix(".TXT")):
+        if candidate.is_file():
+            break
+    else:
+        return None
+    try:
+        text = candidate.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    if "$CM_FORMAT" in text or "$$SM_MICRON_BAR" in text or "$SEM_DATA_VERSION" in text:
+        fields: dict[str, str] = {}
+        for line in text.splitlines():
+            if line.startswith("$"):
+                key, _, value = line.partition(" ")
+                fields[key] = value.strip()
+        return "jeol", fields
+    if "[SemImageFile]" in text or "[TemImageFile]" in text:
+        return "hitachi", _parse_ini(text)
+    return None
+
+
+def _jeol(fields: dict[str, str]) -> tuple[PixelSize | None, str | None, int | None]:
+    pixel = None
+    bar = _positive(fields.get("$$SM_MICRON_BAR") or fields.get("$SM_MICRON_BAR"))
+    marker = fields.get("$$SM_MICRON_MARKER") or fields.get("$SM_MICRON_MARKER")
+    if bar and marker:
+        try:
+            pixel = PixelSize(parse_length(marker) / bar, "jeol-sidecar:MICRON_MARKER/MICRON_BAR")
+        except CalibrationError:
+            pixel = None
+    detector = fields.get("$CM_SIGNAL_NAME") or fields.get("$CM_SIGNAL") or None
+    rows = None
+    full = fields.get("$CM_FULL_SIZE", "").split()
+    if len(full) == 2 and _positive(full[1]):
+        rows = int(float(full[1]))
+    return pixel, detector, rows
+
+
+def _hitachi(ini: dict[str, dict[str, str]]) -> tuple[PixelSize | None, str | None, int | None]:
+    size = _positive(_ini_get(ini, "PixelSize"))
+    pixel = PixelSize(size, "hitachi-sidecar:PixelSize") if size else None
+    detector = _ini_get(ini, "SignalName") or None
+    rows = None
+    data_size = _ini_get(ini, "DataSize")
+    if data_size and "x" in data_size.lower():
+        rows_text = data_size.lower().split("x")[1]
+        rows = int(rows_text) if rows_text.strip().isdigit() else None
+    return pixel, detector, rows
+
+
+# ------------------------------------------------------------------------- data bar
+
+
+def _is_bar_row(row: np.ndarray, min_flat: float) -> bool:
+    _, counts = np.unique(row, return_counts=True)
+    return counts.max() >= min_flat * row.size
+
+
+def detect_databar(image: np.ndarray, *, min_flat: float = 0.5) -> int:
+    """Count the rows of an information bar burned into the bottom of a micrograph.
+
+    A bar is a flat panel (one grey level in most of each row) carrying text and a scale
+    bar; image rows are noisy and never mostly one level. The bar is the run of such flat
+    rows at the bottom, which takes in the one-pixel separator line Zeiss draws above its
+    panel; up to two noisy rows below the panel (Zeiss stores some) belong to the bar. A
+    run is accepted only when it is 3-25 % of the frame and the row above it looks like
+    image, so a frame without a bar, or a blank frame, is never cropped.
+
+    Parameters
+    ----------
+    image : ndarray, shape (M, N)
+        Grey micrograph as stored.
+    min_flat : float, optional
+        Least fraction of a bar row's pixels that share one grey level.
+
+    Returns
+    -------
+    int
+        Rows to crop from the bottom (0 when no bar is found).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> frame = rng.integers(0, 256, (100, 120), dtype=np.uint8)
+    >>> frame[88:] = 255; frame[88] = 0; frame[94:97, 10:40] = 0   # panel, line, text
+    >>> detect_databar(frame)
+    12
+    >>> detect_databar(frame[:88])
+    0
+    """
+    rows = image.shape[0]
+    limit = int(rows * 0.25)
+    flat = [_is_bar_row(image[r], min_flat) for r in range(rows - 1, max(-1, rows - limit - 2), -1)]
+    skip = 0
+    while skip < 2 and skip < len(flat) and not flat[skip]:
+        skip += 1
+    run = 0
+    while skip + run < len(flat) and flat[skip + run]:
+        run += 1
+    height = skip + run
+    if run == 0 or height < max(1, int(np.ceil(rows * 0.03))) or height > limit:
+        return 0
+    return height
+
+
+# ---------------------------------------------------------------------------- read
+
+
+def _sniff(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except FileNotFoundError:
+        raise ReadError("file not found", path=path, hint="check the path") from None
+    except IsADirectoryError:
+        raise ReadError("is a folder, not an image", path=path) from None
+    except OSError as exc:
+        raise ReadError(f"cannot open file: {exc.strerror or exc}", path=path,
+                        hint="check that it exists and is readable") from None
+    if size == 0:
+        raise ReadError("file is empty", path=path, hint="re-export it from the microscope")
+    if head[:4] in _TIFF_MAGIC:
+        return "tiff"
+    for magic, kind in _OTHER_MAGIC.items():
+        if head.startswith(magic):
+            return kind
+    raise UnsupportedFormatError(
+        "not a TIFF, PNG, JPEG or BMP image",
+        path=path,
+        hint="export the micrograph as TIFF",
+    )
+
+
+def _read_tiff(path: Path, page: int) -> tuple[np.ndarray, str, PixelSize | None, str | None, dict, int | None, bool]:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        if page >= len(tif.pages):
+            raise UnsupportedFormatError(
+                f"page {page} asked for, but the file has {len(tif.pages)}", path=path
+            )
+        pg = tif.pages[page]
+        _check_size(pg.shape, pg.dtype.itemsize if pg.dtype is not None else 8, path)
+        raw = pg.asarray()
+        if pg.photometric == tifffile.PHOTOMETRIC.PALETTE and pg.colormap is not None:
+            raw = _palette_to_grey(raw, np.asarray(pg.colormap))
+        width = raw.shape[1] if raw.ndim >= 2 else 1
+        vendor, pixel, detector, image_rows, mixing = "generic", None, None, None, False
+        metadata: dict[str, Any] = {}
+        if tif.is_sem:
+            sem = tif.sem_metadata or {}
+            metadata["CZ_SEM"] = sem
+            vendor = "zeiss"
+            pixel, detector, mixing = _zeiss(sem, width)
+        if tif.is_fei:
+            fei = tif.fei_metadata or {}
+            metadata["FEI"] = fei
+            vendor = "fei"
+            fpixel, fdet, image_rows = _fei(fei)
+            pixel, detector = pixel or fpixel, detector or fdet
+        tescan = pg.tags.get(50431)
+        if tescan is not None:
+            value = tescan.value
+            text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+            tpixel, tdet, ini = _tescan(text)
+            metadata["TESCAN"] = ini
+            vendor = vendor if vendor != "generic" else "tescan"
+            pixel, detector = pixel or tpixel, detector or tdet
+        if pixel is None and tif.is_imagej:
+            pixel = _imagej_pixel(tif)
+            metadata["ImageJ"] = dict(tif.imagej_metadata or {})
+            if pixel is not None and vendor == "generic":
+                vendor = "imagej"
+    return raw, vendor, pixel, detector, metadata, image_rows, mixing
+
+
+def _read_other(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        _check_size((im.height, im.width, len(im.getbands())), 2, path)
+        if im.mode == "P":
+            im = im.convert("RGB")
+        elif im.mode in ("LA", "PA"):
+            im = im.convert("L")
+        return np.asarray(im)
+
+
+def read_sem(
+    path: str | PathLike,
+    *,
+    pixel_size: float | str | None = None,
+    crop_databar: Literal["auto", "off"] | int = "auto",
+    page: int = 0,
+) -> SEMImage:
+    """Read one SEM micrograph with its calibration, detector and data bar.
+
+    Parameters
+    ----------
+    path : path-like
+        TIFF (8/16/32-bit, float, palette, grey-content RGB), PNG, JPEG or BMP file.
+        JEOL and Hitachi calibration is read from a ``.txt`` sidecar of the same name.
+    pixel_size : float or str, optional
+        Pixel size overriding the metadata: a number in nm or a string with a unit
+        (``"3.2nm"``, ``"0.05 µm"``).
+    crop_databar : {"auto", "off"} or int, optional
+        ``"auto"`` crops the vendor's information bar exactly from metadata (FEI/Thermo
+        ``[Image] ResolutionY``, JEOL ``$CM_FULL_SIZE``, Hitachi ``DataSize``) or, without
+        such metadata, detects it from its few grey levels. ``"off"`` keeps every row; an
+        int crops that many rows.
+    page : int, optional
+        Page of a multi-page TIFF.
+
+    Returns
+    -------
+    SEMImage
+        Grey pixels with calibration (``pixel_size.source`` says where it came from;
+        ``"none"`` when uncalibrated), detector, vendor, metadata and rows cropped.
+
+    Raises
+    ------
+    ReadError
+        If the file is missing, empty, truncated, colour, or holds NaN/inf pixels.
+    UnsupportedFormatError
+        If it is not a readable image or holds a stack where one image is expected.
+    CalibrationError
+        If ``pixel_size`` cannot be read as a length.
+
+    Warns
+    -----
+    MixedDetectorWarning
+        For a Zeiss image stored with detector mixing on.
+
+    Examples
+    --------
+    >>> import tifffile, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "cells_InLens.tif")
+    >>> tifffile.imwrite(path, np.arange(64 * 64, dtype=np.uint16).reshape(64, 64),
+    ...                  imagej=True, resolution=(1 / 0.0125, 1 / 0.0125),
+    ...                  metadata={"unit": "um"})
+    >>> img = read_sem(path)
+    >>> round(img.pixel_size.nm, 3), img.pixel_size.source, img.detector, img.role
+    (12.5, 'imagej:resolution+unit', 'InLens', 'SE')
+    >>> read_sem(path, pixel_size="3.2nm").pixel_size
+    PixelSize(nm=3.2, source='argument')
+    """
+    path = Path(path)
+    explicit = None if pixel_size is None else PixelSize(
+        parse_length(pixel_size, default_unit="nm"), "argument"
+    )
+    kind = _sniff(path)
+    try:
+        if kind == "tiff":
+            raw, vendor, pixel, detector, metadata, image_rows, mixing = _read_tiff(path, page)
+        else:
+            if page:
+                raise UnsupportedFormatError(f"{kind.upper()} files have one page", path=path)
+            raw, vendor, pixel, detector, metadata, image_rows, mixing = (
+                _read_other(path), "generic", None, None, {}, None, False)
+    except (ReadError, UnsupportedFormatError):
+        raise
+    except MemoryError:
+        raise ReadError("not enough memory to decode the image", path=path) from None
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file
+        raise ReadError(
+            f"cannot decode image ({type(exc).__name__}: {exc})",
+            path=path,
+            hint="the file may be truncated or corrupt; re-export it",
+        ) from None
+    data = _as_grey(raw, path)
+
+    sidecar = _read_sidecar(path)
+    if sidecar is not None:
+        kind_sc, fields = sidecar
+        parse = _jeol if kind_sc == "jeol" else _hitachi
+        spixel, sdet, srows = parse(fields)
+        metadata[kind_sc.upper()] = fields
+        if vendor in ("generic", "imagej"):
+            vendor = kind_sc
+        pixel = pixel or spixel
+        detector = detector or sdet
+        image_rows = image_rows or srows
+
+    if detector is None:
+        found = split_detector_token(path.stem)
+        detector = found[2] if found else None
+
+    if crop_databar == "off" or crop_databar is False:
+        bar = 0
+    elif isinstance(crop_databar, (int, np.integer)) and not isinstance(crop_databar, bool):
+        bar = int(crop_databar)
+        if not 0 <= bar < data.shape[0] - 1:
+            raise ReadError(f"cannot crop {bar} rows from an image of {data.shape[0]} rows", path=path)
+    elif crop_databar == "auto" or crop_databar is True:
+        if image_rows is not None:
+            bar = max(0, data.shape[0] - image_rows) if image_rows < data.shape[0] else 0
+        else:
+            bar = detect_databar(data)
+    else:
+        raise ReadError(f"crop_databar must be 'auto', 'off' or a row count, not {crop_databar!r}")
+    if bar:
+        data = data[: data.shape[0] - bar]
+
+    if mixing:
+        warnings.warn(
+            f"{path}: Zeiss detector mixing was on ({detector}): the image blends two "
+            "signals and is not a pure SE or BSE channel",
+            MixedDetectorWarning,
+            stacklevel=2,
+        )
+    return SEMImage(
+        data=np.ascontiguousarray(data),
+        pixel_size=explicit or pixel or UNCALIBRATED,
+        detector=detector,
+        vendor=vendor,
+        metadata=metadata,
+        databar_rows=bar,
+        path=path,
+        mixing=mixing,
+    )

@@ -1,0 +1,104 @@
+"""Lengths with units: parsing ``3.2nm`` / ``0.5 µm`` and formatting for people."""
+
+from __future__ import annotations
+
+import re
+
+from .errors import CalibrationError
+
+__all__ = ["parse_length", "format_length"]
+
+_TO_NM = {
+    "pm": 1e-3,
+    "nm": 1.0,
+    "um": 1e3,
+    "µm": 1e3,
+    "μm": 1e3,  # Greek mu as well as the micro sign
+    "micron": 1e3,
+    "microns": 1e3,
+    "mm": 1e6,
+    "cm": 1e7,
+    "m": 1e9,
+    "a": 0.1,
+    "å": 0.1,
+    "angstrom": 0.1,
+}
+
+_LENGTH = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\d\s].*?)?\s*$")
+
+
+def unit_to_nm(unit: str) -> float:
+    """Return how many nanometres one ``unit`` is; raise CalibrationError if unknown."""
+    key = unit.strip().lower()
+    if key not in _TO_NM:
+        raise CalibrationError(
+            f"unknown length unit {unit!r}", hint="use one of nm, um, µm, mm, m"
+        )
+    return _TO_NM[key]
+
+
+def parse_length(text: str | float, *, default_unit: str | None = None) -> float:
+    """Parse a length such as ``"3.2nm"``, ``"0.5 um"`` or ``"20 µm"`` into nanometres.
+
+    Parameters
+    ----------
+    text : str or float
+        The length. A bare number needs ``default_unit``.
+    default_unit : str, optional
+        Unit of a bare number.
+
+    Returns
+    -------
+    float
+        The length in nanometres, positive and finite.
+
+    Raises
+    ------
+    CalibrationError
+        If the text is not a positive number with a known unit.
+
+    Examples
+    --------
+    >>> parse_length("3.2nm")
+    3.2
+    >>> parse_length("0.5 µm")
+    500.0
+    >>> parse_length(7, default_unit="nm")
+    7.0
+    """
+    if isinstance(text, (int, float)):
+        number, unit = float(text), None
+    else:
+        match = _LENGTH.match(str(text))
+        if match is None:
+            raise CalibrationError(
+                f"cannot read {text!r} as a length", hint="write it like 3.2nm or 0.5um"
+            )
+        number, unit = float(match.group(1)), match.group(2)
+    if unit is None:
+        if default_unit is None:
+            raise CalibrationError(
+                f"length {text!r} has no unit", hint="write it like 3.2nm or 0.5um"
+            )
+        unit = default_unit
+    value = number * unit_to_nm(unit)
+    if not (value > 0 and value < float("inf")):
+        raise CalibrationError(f"length {text!r} must be positive and finite")
+    return value
+
+
+def format_length(nm: float) -> str:
+    """Format a length in nm with a unit people read easily.
+
+    Examples
+    --------
+    >>> format_length(12.5)
+    '12.5 nm'
+    >>> format_length(2500)
+    '2.5 µm'
+    """
+    if nm >= 1e6:
+        return f"{nm / 1e6:.4g} mm"
+    if nm >= 1e3:
+        return f"{nm / 1e3:.4g} µm"
+    return f"{nm:.4g} nm"
