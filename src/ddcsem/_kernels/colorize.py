@@ -1,0 +1,185 @@
+"""Numba kernels of the DDC colouring. Private: call them through :mod:`ddcsem.colorize`.
+
+The wrapper validates and prepares arrays (C-contiguous, uint8/uint16/float32, float32
+viewed as uint32 bits for the histogram); these functions assume it did.
+
+Two passes over the inputs:
+
+1. :func:`histogram_pair` counts both channels in one read, with one private histogram per
+   thread. Integer pixels are counted exactly (256 or 65536 bins). float32 pixels are
+   counted by the top 16 bits of an order-preserving key of their bit pattern, and
+   :func:`refine_float` counts the low 16 bits inside the few bins that hold a wanted
+   rank, so float percentiles are exact too (a radix select).
+Histogram kernels take ``nchunks``, the number of private histograms (one per thread,
+see :func:`chunks`); asking numba for the thread count inside a kernel would stop it
+from being cached.
+
+2. :func:`write_overlay` / :func:`write_density` stretch each pixel and write RGB; no
+   temporary array of image size is made.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+_SIGN = np.uint32(0x80000000)
+_ALL = np.uint32(0xFFFFFFFF)
+
+
+def chunks(n: int) -> int:
+    """How many private histograms to use for ``n`` pixels: one per thread, not tiny."""
+    return max(1, min(nb.get_num_threads(), n // 4096))
+
+
+@nb.njit(cache=True, inline="always")
+def _order_key(bits):
+    """Map float32 bits to a uint32 that sorts like the float (negative floats flipped)."""
+    if bits & _SIGN:
+        return bits ^ _ALL
+    return bits | _SIGN
+
+
+@nb.njit(cache=True, inline="always")
+def _bin(value, is_float):
+    if is_float:
+        return np.int64(_order_key(value) >> np.uint32(16))
+    return np.int64(value)
+
+
+@nb.njit(cache=True, parallel=True)
+def histogram_pair(a, b, a_is_float, b_is_float, nbins_a, nbins_b, nchunks):  # pragma: no cover - jit
+    """Histograms of two equally long 1-D arrays in one pass; int64 counts."""
+    n = a.size
+    step = (n + nchunks - 1) // nchunks
+    ha = np.zeros((nchunks, nbins_a), dtype=np.uint32)
+    hb = np.zeros((nchunks, nbins_b), dtype=np.uint32)
+    for c in nb.prange(nchunks):
+        start = c * step
+        stop = min(n, start + step)
+        rowa = ha[c]
+        rowb = hb[c]
+        for i in range(start, stop):
+            rowa[_bin(a[i], a_is_float)] += 1
+            rowb[_bin(b[i], b_is_float)] += 1
+    out_a = np.zeros(nbins_a, dtype=np.int64)
+    out_b = np.zeros(nbins_b, dtype=np.int64)
+    for c in range(nchunks):
+        for j in range(nbins_a):
+            out_a[j] += ha[c, j]
+        for j in range(nbins_b):
+            out_b[j] += hb[c, j]
+    return out_a, out_b
+
+
+@nb.njit(cache=True, parallel=True)
+def refine_float(bits, top_bins, nchunks):  # pragma: no cover - jit
+    """Count the low 16 key bits of float32 pixels whose top 16 bits are in ``top_bins``."""
+    n = bits.size
+    k = top_bins.size
+    step = (n + nchunks - 1) // nchunks
+    hist = np.zeros((nchunks, k, 65536), dtype=np.uint32)
+    for c in nb.prange(nchunks):
+        start = c * step
+        stop = min(n, start + step)
+        for i in range(start, stop):
+            key = _order_key(bits[i])
+            top = np.int64(key >> np.uint32(16))
+            for j in range(k):
+                if top == top_bins[j]:
+                    hist[c, j, np.int64(key & np.uint32(0xFFFF))] += 1
+    out = np.zeros((k, 65536), dtype=np.int64)
+    for c in range(nchunks):
+        for j in range(k):
+            for m in range(65536):
+                out[j, m] += hist[c, j, m]
+    return out
+
+
+@nb.njit(cache=True, parallel=True)
+def histogram_stretched(x, lo, scale, nbins, nchunks):  # pragma: no cover - jit
+    """Histogram of ``clip((x - lo) * scale, 0, 1)`` in ``nbins`` equal bins over [0, 1]."""
+    n = x.size
+    step = (n + nchunks - 1) // nchunks
+    hist = np.zeros((nchunks, nbins), dtype=np.int64)
+    for c in nb.prange(nchunks):
+        start = c * step
+        stop = min(n, start + step)
+        for i in range(start, stop):
+            v = (np.float64(x[i]) - lo) * scale
+            j = np.int64(v * nbins) if v > 0.0 else 0
+            hist[c, min(j, nbins - 1)] += 1
+    return hist.sum(axis=0)
+
+
+@nb.njit(cache=True, inline="always")
+def _stretch(v, lo, scale):
+    s = (np.float64(v) - lo) * scale
+    if s < 0.0:
+        return 0.0
+    if s > 1.0:
+        return 1.0
+    return s
+
+
+@nb.njit(cache=True, inline="always")
+def _to_byte(v):
+    if v >= 1.0:
+        return np.uint8(255)
+    if v <= 0.0:
+        return np.uint8(0)
+    return np.uint8(np.int64(v * 255.0 + 0.5))
+
+
+@nb.njit(cache=True, parallel=True)
+def write_overlay(se, bse, se_lo, se_scale, bse_lo, bse_scale, coef, out):  # pragma: no cover
+    """out[..., k] = coef[k] * stretch(bse) + coef[3 + k] * stretch(se), as bytes."""
+    rows, cols = se.shape
+    c0, c1, c2, c3, c4, c5 = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5]
+    for r in nb.prange(rows):
+        for c in range(cols):
+            s = _stretch(se[r, c], se_lo, se_scale)
+            b = _stretch(bse[r, c], bse_lo, bse_scale)
+            out[r, c, 0] = _to_byte(c0 * b + c3 * s)
+            out[r, c, 1] = _to_byte(c1 * b + c4 * s)
+            out[r, c, 2] = _to_byte(c2 * b + c5 * s)
+
+
+@nb.njit(cache=True, parallel=True)
+def write_density(
+    se, bse, se_lo, se_scale, bse_lo, bse_scale, threshold, width, hue0, hue1, sat, v0, out
+):  # pragma: no cover - jit
+    """Hue from a smooth two-phase density of the BSE, value from the SE (HSV to RGB)."""
+    rows, cols = se.shape
+    for r in nb.prange(rows):
+        for c in range(cols):
+            s = _stretch(se[r, c], se_lo, se_scale)
+            b = _stretch(bse[r, c], bse_lo, bse_scale)
+            x = (b - (threshold - width)) / (2.0 * width)
+            x = min(max(x, 0.0), 1.0)
+            d = x * x * (3.0 - 2.0 * x)
+            h = (hue0 + d * (hue1 - hue0)) / 360.0
+            h = h - np.floor(h)
+            v = v0 + (1.0 - v0) * s
+            h6 = h * 6.0
+            i = np.int64(h6)
+            f = h6 - i
+            p = v * (1.0 - sat)
+            q = v * (1.0 - sat * f)
+            t = v * (1.0 - sat * (1.0 - f))
+            i = i % 6
+            if i == 0:
+                rr, gg, bb = v, t, p
+            elif i == 1:
+                rr, gg, bb = q, v, p
+            elif i == 2:
+                rr, gg, bb = p, v, t
+            elif i == 3:
+                rr, gg, bb = p, q, v
+            elif i == 4:
+                rr, gg, bb = t, p, v
+            else:
+                rr, gg, bb = v, p, q
+            out[r, c, 0] = _to_byte(rr)
+            out[r, c, 1] = _to_byte(gg)
+            out[r, c, 2] = _to_byte(bb)
