@@ -33,6 +33,7 @@ _LAZY = {
     "read_pair": "pair",
     "Pair": "pair",
     "PairingResult": "pair",
+    "SEMPair": "pair",
     "estimate_shift": "pair",
     "colorize": "colorize",
     "colorize_reference": "colorize",
@@ -71,5 +72,5 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover
     from . import synthetic
     from .colorize import colorize, colorize_reference
-    from .pair import Pair, PairingResult, estimate_shift, find_pairs, read_pair
+    from .pair import Pair, PairingResult, SEMPair, estimate_shift, find_pairs, read_pair
     from .read import PixelSize, SEMImage, detect_databar, read_sem

@@ -1,0 +1,5 @@
+"""``python -m ddcsem``: the command-line interface."""
+
+from .cli import run
+
+run()

@@ -1,0 +1,395 @@
+"""Pair SE with BSE micrographs of the same field, and register them.
+
+Files are grouped by their name with the detector token removed (``aorta_InLens.tif`` and
+``aorta_EsB.tif`` share the key ``aorta``); a file without a token is placed by the
+detector named in its metadata; a two-page TIFF whose pages are named SE and BSE is a pair
+by itself. Pairs are checked (same shape and pixel size) when read, and the BSE channel is
+shifted onto the SE channel when the two are offset by more than half a pixel.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from os import PathLike
+from pathlib import Path
+from typing import Iterable, Literal
+
+import numpy as np
+
+from .detectors import BSE_TOKENS, SE_TOKENS, detector_role, split_detector_token
+from .errors import DDCSEMError, PairingError, ReadError
+from .read import PixelSize, SEMImage, read_sem
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "Pair",
+    "PairingResult",
+    "SEMPair",
+    "collect_images",
+    "estimate_shift",
+    "find_pairs",
+    "read_pair",
+]
+
+#: File endings taken as micrographs when a folder is given.
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
+
+#: Pixel sizes of two channels may differ by this fraction before a pair is refused.
+PIXEL_SIZE_TOLERANCE = 0.005
+
+
+@dataclass(frozen=True)
+class Pair:
+    """An SE file and a BSE file of one field (possibly two pages of one file)."""
+
+    key: str
+    se: Path
+    bse: Path
+    se_page: int = 0
+    bse_page: int = 0
+
+
+@dataclass(frozen=True)
+class PairingResult:
+    """What :func:`find_pairs` found.
+
+    Attributes
+    ----------
+    pairs : tuple of Pair
+        Complete SE/BSE pairs, sorted by key.
+    unpaired : tuple of Path
+        Files with no partner (or no recognisable detector).
+    problems : tuple of (str, str)
+        ``(key, message)`` for groups that could not be paired unambiguously.
+    """
+
+    pairs: tuple[Pair, ...] = ()
+    unpaired: tuple[Path, ...] = ()
+    problems: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, eq=False)
+class SEMPair:
+    """Two registered channels of one field, ready to colour.
+
+    Attributes
+    ----------
+    key : str
+        Name of the field (file name without detector token).
+    se, bse : SEMImage
+        The channels; ``bse.data`` is already shifted onto ``se`` when ``shift`` was applied.
+    pixel_size : PixelSize
+        Calibration shared by both channels.
+    shift : (float, float)
+        (rows, cols) shift estimated from BSE to SE, in pixels.
+    shift_applied : bool
+        True when the shift exceeded half a pixel and was applied to the BSE channel.
+    """
+
+    key: str
+    se: SEMImage
+    bse: SEMImage
+    pixel_size: PixelSize
+    shift: tuple[float, float] = (0.0, 0.0)
+    shift_applied: bool = False
+
+
+def collect_images(
+    inputs: Iterable[str | PathLike], *, exclude: Iterable[str | PathLike] = ()
+) -> list[Path]:
+    """Expand files and folders (not recursively) into a sorted list of image files.
+
+    Parameters
+    ----------
+    inputs : iterable of path-like
+        Files and folders.
+    exclude : iterable of path-like, optional
+        Folders whose contents are never taken (e.g. the output folder).
+
+    Raises
+    ------
+    ReadError
+        If an input does not exist.
+    """
+    excluded = [Path(p).resolve() for p in exclude]
+    found: set[Path] = set()
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            candidates = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+        elif path.exists():
+            candidates = [path]
+        else:
+            raise ReadError("no such file or folder", path=path, hint="check the path")
+        for p in candidates:
+            resolved = p.resolve()
+            if any(resolved.is_relative_to(e) for e in excluded):
+                continue
+            found.add(p)
+    return sorted(found)
+
+
+def _page_roles(path: Path) -> list[str | None]:
+    """Roles of the pages of a multi-page TIFF, from page names or ImageJ labels."""
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        return []
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            if len(tif.pages) < 2:
+                return []
+            labels = (tif.imagej_metadata or {}).get("Labels") if tif.is_imagej else None
+            names = []
+            for i, page in enumerate(tif.pages):
+                tag = page.tags.get("PageName")
+                if labels and i < len(labels):
+                    names.append(str(labels[i]))
+                else:
+                    names.append(str(tag.value) if tag is not None else "")
+    except Exception:  # noqa: BLE001 - an unreadable file is reported when it is read
+        return []
+    return [detector_role(n) for n in names]
+
+
+def _metadata_role(path: Path) -> tuple[str | None, str | None]:
+    """(role, detector) from a file's metadata; (None, None) when unreadable."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image = read_sem(path, crop_databar="off")
+    except DDCSEMError:
+        return None, None
+    return image.role, image.detector
+
+
+def find_pairs(
+    paths: Iterable[str | PathLike],
+    *,
+    se_tokens: tuple[str, ...] = SE_TOKENS,
+    bse_tokens: tuple[str, ...] = BSE_TOKENS,
+    use_metadata: bool = True,
+    exclude: Iterable[str | PathLike] = (),
+) -> PairingResult:
+    """Group micrograph files into SE/BSE pairs.
+
+    Parameters
+    ----------
+    paths : iterable of path-like
+        Files and/or folders (folders are listed, not searched recursively).
+    se_tokens, bse_tokens : tuple of str, optional
+        Detector tokens (case-insensitive, delimited by ``_ - . space``) naming each side.
+    use_metadata : bool, optional
+        Place files without a token by the detector in their metadata, and take two-page
+        TIFFs whose pages are named SE and BSE as pairs.
+    exclude : iterable of path-like, optional
+        Folders never searched (an output folder inside an input folder).
+
+    Returns
+    -------
+    PairingResult
+        Pairs, files without partner, and ambiguous groups with a message naming the files.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ["valve_InLens.tif", "valve_EsB.tif", "aorta_SE2.tif"]:
+    ...     _ = (d / name).write_bytes(b"")
+    >>> result = find_pairs([d], use_metadata=False)
+    >>> [(p.key, p.se.name, p.bse.name) for p in result.pairs]
+    [('valve', 'valve_InLens.tif', 'valve_EsB.tif')]
+    >>> [p.name for p in result.unpaired]
+    ['aorta_SE2.tif']
+    """
+    files = collect_images(paths, exclude=exclude)
+    groups: dict[str, dict[str, list[Path]]] = defaultdict(lambda: {"SE": [], "BSE": []})
+    pairs: list[Pair] = []
+    unpaired: list[Path] = []
+    for path in files:
+        found = split_detector_token(path.stem, se_tokens=se_tokens, bse_tokens=bse_tokens)
+        if found is not None:
+            key, role, _ = found
+            groups[key][role].append(path)
+            continue
+        if use_metadata:
+            roles = _page_roles(path)
+            if "SE" in roles and "BSE" in roles and roles.count("SE") == 1 and roles.count("BSE") == 1:
+                pairs.append(Pair(path.stem.lower(), path, path, roles.index("SE"), roles.index("BSE")))
+                continue
+            role, detector = _metadata_role(path)
+            if role is not None:
+                key = path.stem.lower()
+                if detector:
+                    stripped = split_detector_token(path.stem, se_tokens=(detector,), bse_tokens=())
+                    key = stripped[0] if stripped else key
+                groups[key][role].append(path)
+                continue
+        unpaired.append(path)
+
+    problems: list[tuple[str, str]] = []
+    for key, sides in groups.items():
+        se, bse = sides["SE"], sides["BSE"]
+        if len(se) == 1 and len(bse) == 1:
+            pairs.append(Pair(key, se[0], bse[0]))
+        elif len(se) > 1 or len(bse) > 1:
+            many = "SE" if len(se) > 1 else "BSE"
+            problems.append((key, (
+                f"{len(sides[many])} {many} candidates for one partner: "
+                + ", ".join(str(p) for p in se + bse)
+                + " (rename them or give --se and --bse explicitly)"
+            )))
+        else:
+            unpaired.extend(se + bse)
+    return PairingResult(
+        tuple(sorted(pairs, key=lambda p: p.key)),
+        tuple(sorted(unpaired)),
+        tuple(sorted(problems)),
+    )
+
+
+def _gradient(image: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    x = image.astype(np.float32)
+    x = ndimage.gaussian_filter(x, 1.0)
+    return np.hypot(ndimage.sobel(x, axis=0), ndimage.sobel(x, axis=1))
+
+
+def estimate_shift(
+    reference: np.ndarray, moving: np.ndarray, *, upsample: int = 20
+) -> tuple[float, float]:
+    """Sub-pixel shift that registers ``moving`` onto ``reference``.
+
+    The two detectors see different contrast (a particle is bright in BSE, rimmed in SE),
+    so phase correlation runs on gradient magnitudes, which both channels share.
+
+    Parameters
+    ----------
+    reference, moving : ndarray, shape (M, N)
+        Images of one field.
+    upsample : int, optional
+        Sub-pixel precision is ``1 / upsample`` px.
+
+    Returns
+    -------
+    (float, float)
+        ``(rows, cols)``: ``scipy.ndimage.shift(moving, shift)`` lines up with ``reference``.
+
+    Examples
+    --------
+    >>> from scipy import ndimage
+    >>> rng = np.random.default_rng(0)
+    >>> ref = ndimage.gaussian_filter(rng.random((128, 128)), 3)
+    >>> moved = ndimage.shift(ref, (2.5, -4.0), mode="wrap")
+    >>> [round(v, 1) for v in estimate_shift(ref, moved)]
+    [-2.5, 4.0]
+    """
+    from skimage.registration import phase_cross_correlation
+
+    if reference.shape != moving.shape:
+        raise PairingError(f"cannot register images of shapes {reference.shape} and {moving.shape}")
+    shift, _, _ = phase_cross_correlation(
+        _gradient(reference), _gradient(moving), upsample_factor=upsample
+    )
+    return float(shift[0]), float(shift[1])
+
+
+def _agree(se: SEMImage, bse: SEMImage) -> PixelSize:
+    names = f"{se.path} and {bse.path}"
+    if se.data.shape != bse.data.shape:
+        raise PairingError(
+            f"SE and BSE differ in shape after data-bar cropping: {se.data.shape} vs "
+            f"{bse.data.shape} ({names})",
+            hint="pair images of the same frame size",
+        )
+    a, b = se.pixel_size, bse.pixel_size
+    if a.calibrated and b.calibrated:
+        if abs(a.nm - b.nm) > PIXEL_SIZE_TOLERANCE * max(a.nm, b.nm):
+            raise PairingError(
+                f"SE and BSE pixel sizes disagree: {a.nm:.4g} nm ({a.source}) vs "
+                f"{b.nm:.4g} nm ({b.source}) ({names})",
+                hint="pair images taken at the same magnification, or set --pixel-size",
+            )
+        return a
+    return a if a.calibrated else b
+
+
+def read_pair(
+    se: str | PathLike | Pair,
+    bse: str | PathLike | None = None,
+    *,
+    pixel_size: float | str | None = None,
+    crop_databar: Literal["auto", "off"] | int = "auto",
+    register: bool = True,
+    max_shift: float = 0.5,
+) -> SEMPair:
+    """Read, check and register an SE/BSE pair.
+
+    Parameters
+    ----------
+    se : path-like or Pair
+        SE file, or a :class:`Pair` (then ``bse`` is omitted).
+    bse : path-like, optional
+        BSE file.
+    pixel_size : float or str, optional
+        Pixel size overriding the metadata (nm, or a string with unit).
+    crop_databar : {"auto", "off"} or int, optional
+        As in :func:`ddcsem.read_sem`.
+    register : bool, optional
+        Estimate the shift between the channels.
+    max_shift : float, optional
+        Shifts up to this many pixels are recorded but not applied.
+
+    Returns
+    -------
+    SEMPair
+
+    Raises
+    ------
+    PairingError
+        If shapes or pixel sizes disagree (the message names both files).
+    ReadError
+        If a file cannot be read.
+
+    Examples
+    --------
+    >>> import tempfile, os, tifffile
+    >>> from ddcsem.synthetic import make_pair
+    >>> syn = make_pair(shape=(96, 96), seed=3)
+    >>> d = tempfile.mkdtemp()
+    >>> tifffile.imwrite(os.path.join(d, "a_SE.tif"), syn.se)
+    >>> tifffile.imwrite(os.path.join(d, "a_BSE.tif"), syn.bse)
+    >>> pair = read_pair(os.path.join(d, "a_SE.tif"), os.path.join(d, "a_BSE.tif"), pixel_size="20nm")
+    >>> pair.key, pair.pixel_size.nm, pair.shift_applied
+    ('a', 20.0, False)
+    """
+    if isinstance(se, Pair):
+        spec = se
+    else:
+        if bse is None:
+            raise PairingError("read_pair needs a BSE file or a Pair")
+        found = split_detector_token(Path(se).stem)
+        spec = Pair(found[0] if found else Path(se).stem.lower(), Path(se), Path(bse))
+    se_img = read_sem(spec.se, pixel_size=pixel_size, crop_databar=crop_databar, page=spec.se_page)
+    bse_img = read_sem(spec.bse, pixel_size=pixel_size, crop_databar=crop_databar, page=spec.bse_page)
+    for image, want in ((se_img, "SE"), (bse_img, "BSE")):
+        if image.role is not None and image.role != want:
+            warnings.warn(
+                f"{image.path}: used as the {want} channel, but its detector "
+                f"{image.detector!r} records {image.role}",
+                stacklevel=2,
+            )
+    pixel = _agree(se_img, bse_img)
+    shift, applied = (0.0, 0.0), False
+    if register:
+        shift = estimate_shift(se_img.data, bse_img.data)
+        if max(abs(shift[0]), abs(shift[1])) > max_shift:
+            from scipy import ndimage
+
+            moved = ndimage.shift(bse_img.data.astype(np.float32), shift, order=1, mode="nearest")
+            bse_img = replace(bse_img, data=moved)
+            applied = True
+    return SEMPair(spec.key, se_img, bse_img, pixel, shift, applied)
