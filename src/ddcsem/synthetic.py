@@ -35,18 +35,18 @@ def backscatter_yield(z: float) -> float:
     Examples
     --------
     >>> round(backscatter_yield(20), 3)   # calcium
-    0.226
+    0.227
     """
     return max(0.0, -0.0254 + 0.016 * z - 1.86e-4 * z**2 + 8.3e-7 * z**3)
 
 
-def ko_range_nm(kev: float, *, a: float = 21.5, z: float = 14.07, rho: float = 3.16) -> float:
+def ko_range_nm(kev: float, *, a: float = 28.3, z: float = 14.07, rho: float = 3.16) -> float:
     """Kanaya-Okayama electron range in nm (default: hydroxyapatite).
 
     Examples
     --------
-    >>> round(ko_range_nm(10.0))
-    1098
+    >>> round(ko_range_nm(10.0))   # about 1.1 µm in hydroxyapatite at 10 keV
+    1102
     """
     return 1000.0 * 0.0276 * a * kev**1.67 / (z**0.889 * rho)
 
@@ -85,31 +85,34 @@ class SyntheticPair:
         return self.diameters_nm / self.pixel_size_nm
 
 
-def _place(rng, shape, radii, clustered, margin):
-    """Centres for spheres of ``radii`` (px): free ones not overlapping, clustered ones touching."""
+def _place(rng, shape, radii, clustered):
+    """Centres for spheres of ``radii`` (px): free ones apart, clustered ones touching another.
+
+    Returns the centres and the indices of the spheres that found room.
+    """
     centers = np.zeros((radii.size, 2))
-    placed = 0
+    kept: list[int] = []
     rows, cols = shape
     for i, r in enumerate(radii):
         for _ in range(200):
-            if clustered[i] and placed:
-                j = rng.integers(placed)
+            if clustered[i] and kept:
+                j = kept[rng.integers(len(kept))]
                 angle = rng.uniform(0, 2 * np.pi)
                 dist = (radii[j] + r) * rng.uniform(0.88, 1.0)  # touching, slightly merged
                 c = centers[j] + dist * np.array([np.sin(angle), np.cos(angle)])
             else:
-                c = np.array([rng.uniform(margin, rows - margin), rng.uniform(margin, cols - margin)])
-            if placed:
-                d = np.hypot(*(centers[:placed] - c).T)
-                limit = (radii[:placed] + r) * (0.85 if clustered[i] else 1.15)
+                c = np.array([rng.uniform(0, rows), rng.uniform(0, cols)])
+            if not (0 <= c[0] < rows and 0 <= c[1] < cols):
+                continue
+            if kept:
+                d = np.hypot(*(centers[kept] - c).T)
+                limit = (radii[kept] + r) * (0.85 if clustered[i] else 1.15)
                 if np.any(d < limit):
                     continue
+            centers[i] = c
+            kept.append(i)
             break
-        else:
-            return centers[:placed], placed
-        centers[placed] = c
-        placed += 1
-    return centers[:placed], placed
+    return centers[kept], np.array(kept, dtype=np.int64)
 
 
 def _fibres(rng, shape, scale):
@@ -187,7 +190,7 @@ def make_pair(
     Examples
     --------
     >>> pair = make_pair(shape=(128, 160), n_particles=10, seed=0)
-    >>> pair.se.shape, pair.labels.max(), pair.centers.shape
+    >>> pair.se.shape, int(pair.labels.max()), pair.centers.shape
     ((128, 160), 10, (10, 2))
     >>> bool(pair.bse[pair.labels > 0].mean() > pair.bse[pair.labels == 0].mean())
     True
@@ -210,8 +213,9 @@ def make_pair(
     diam_px = np.clip(rng.lognormal(np.log(median_px), sigma_ln, n_particles), 2.0, min(rows, cols) / 3)
     radii = diam_px / 2
     clustered = rng.random(n_particles) < clustered_fraction
-    centers, k = _place(rng, (rows, cols), radii, clustered, margin=0.0)
-    radii = radii[:k]
+    centers, kept = _place(rng, (rows, cols), radii, clustered)
+    radii = radii[kept]
+    k = kept.size
 
     height = np.zeros((rows, cols))  # chord through the highest sphere, px
     cos_theta = np.ones((rows, cols))

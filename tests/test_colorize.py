@@ -1,0 +1,193 @@
+"""The numba colouring kernel against its numpy reference, ImageJ, and colour semantics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from matplotlib.colors import rgb_to_hsv
+
+from ddcsem.colorize import _percentile_fn, colorize, colorize_reference, otsu_threshold_hist
+from ddcsem.errors import ParameterError
+from ddcsem.synthetic import make_pair
+
+BIG = float(np.float32(3e38))
+DTYPES = {
+    "uint8": (np.uint8, st.integers(0, 255)),
+    "uint16": (np.uint16, st.integers(0, 65535)),
+    "float32": (np.float32, st.floats(-1e6, 1e6, width=32, allow_nan=False, allow_infinity=False,
+                                      allow_subnormal=False)),
+}
+
+
+@st.composite
+def image_pairs(draw):
+    dtype, elements = DTYPES[draw(st.sampled_from(sorted(DTYPES)))]
+    shape = draw(hnp.array_shapes(min_dims=2, max_dims=2, min_side=2, max_side=48))
+    se = draw(hnp.arrays(dtype, shape, elements=elements))
+    bse = draw(hnp.arrays(dtype, shape, elements=elements))
+    assume(np.ptp(se.astype(np.float64)) > 0 and np.ptp(bse.astype(np.float64)) > 0)
+    return se, bse
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    pair=image_pairs(),
+    mode=st.sampled_from(["overlay", "density"]),
+    clip=st.sampled_from([(0.5, 99.5), (0.0, 100.0), (2.0, 98.0), (10.0, 60.0)]),
+    palette=st.sampled_from(["green-orange", "blue-orange"]),
+)
+def test_kernel_matches_reference(pair, mode, clip, palette):
+    se, bse = pair
+    fast = colorize(se, bse, mode=mode, clip=clip, palette=palette)
+    slow = colorize_reference(se, bse, mode=mode, clip=clip, palette=palette)
+    assert fast.shape == se.shape + (3,) and fast.dtype == np.uint8
+    assert np.abs(fast.astype(int) - slow).max() <= 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    x=hnp.arrays(np.float32, st.integers(1, 3000),
+                 elements=st.floats(-BIG, BIG, width=32, allow_nan=False, allow_infinity=False,
+                                   allow_subnormal=False)),
+    ps=st.lists(st.floats(0, 100), min_size=1, max_size=4),
+)
+def test_float_percentiles_are_exact(x, ps):
+    from ddcsem._kernels.colorize import chunks, histogram_pair
+
+    bits = x.view(np.uint32)
+    counts, _ = histogram_pair(bits, bits, True, True, 65536, 65536, chunks(x.size))
+    got = _percentile_fn(counts, bits, True, "test")(tuple(ps))
+    np.testing.assert_array_equal(got, np.percentile(x.astype(np.float64), ps))
+
+
+def test_integer_percentiles_are_exact():
+    from ddcsem._kernels.colorize import chunks, histogram_pair
+
+    x = np.random.default_rng(1).integers(0, 65536, 100_001).astype(np.uint16)
+    counts, _ = histogram_pair(x, x, False, False, 65536, 65536, chunks(x.size))
+    ps = (0.0, 0.5, 13.7, 50.0, 99.5, 100.0)
+    np.testing.assert_array_equal(_percentile_fn(counts, x, False, "t")(ps), np.percentile(x, ps))
+
+
+def test_large_image_uses_several_histograms_and_matches():
+    rng = np.random.default_rng(3)
+    se = rng.integers(0, 4096, (700, 900)).astype(np.uint16)
+    bse = rng.normal(2000, 300, (700, 900)).clip(0, 65535).astype(np.uint16)
+    np.testing.assert_allclose(colorize(se, bse), colorize_reference(se, bse), atol=1)
+
+
+def imagej_merge(se: np.ndarray, bse: np.ndarray) -> np.ndarray:
+    """ImageJ's Merge Channels (c1 red = BSE, c2 green = SE) of 16-bit images displayed
+    min-max: ShortProcessor scales each pixel by 256 / (max - min + 1), truncates, clamps."""
+
+    def to8(x):
+        lo, hi = int(x.min()), int(x.max())
+        v = ((x.astype(np.int64) - lo) * (256.0 / (hi - lo + 1))).astype(np.int64)
+        return np.clip(v, 0, 255).astype(np.uint8)
+
+    return np.dstack([to8(bse), to8(se), np.zeros(se.shape, np.uint8)])
+
+
+def test_overlay_equals_imagej_merge_channels():
+    pair = make_pair(shape=(160, 200), dtype=np.uint16, seed=11)
+    ours = colorize(pair.se, pair.bse, clip=(0, 100))
+    assert np.abs(ours.astype(int) - imagej_merge(pair.se, pair.bse)).max() <= 1
+
+
+def _hue_deg(rgb, mask):
+    hsv = rgb_to_hsv(rgb[mask].astype(float) / 255)
+    return np.median(hsv[:, 0]) * 360
+
+
+@pytest.mark.parametrize("mode", ["overlay", "density"])
+def test_mineral_orange_matrix_green(mode):
+    pair = make_pair(shape=(256, 256), seed=4)
+    rgb = colorize(pair.se, pair.bse, mode=mode)
+    core = pair.labels > 0
+    from scipy import ndimage
+
+    core = ndimage.binary_erosion(core, iterations=2)  # away from the bright SE rims
+    matrix = ndimage.binary_erosion(pair.labels == 0, iterations=3)
+    mineral_hue, matrix_hue = _hue_deg(rgb, core), _hue_deg(rgb, matrix)
+    assert 10 <= mineral_hue <= 50  # orange
+    assert 60 <= matrix_hue <= 150  # yellow-green to green
+    assert matrix_hue - mineral_hue >= 30
+
+
+def test_colour_blind_palette_makes_matrix_blue():
+    pair = make_pair(shape=(200, 200), seed=4)
+    rgb = colorize(pair.se, pair.bse, mode="density", palette="blue-orange")
+    assert 180 <= _hue_deg(rgb, pair.labels == 0) <= 220
+
+
+def test_green_gain_and_channel_colours():
+    pair = make_pair(shape=(100, 100), seed=6)
+    base = colorize(pair.se, pair.bse)
+    dim = colorize(pair.se, pair.bse, green_gain=0.5)
+    assert np.all(dim[..., 0] == base[..., 0])
+    assert np.abs(dim[..., 1].astype(int) - np.floor(base[..., 1] * 0.5 + 0.5)).max() <= 1
+    magenta = colorize(pair.se, pair.bse, bse_color=(1, 0, 1), se_color=(0, 1, 0))
+    assert np.all(magenta[..., 2] == magenta[..., 0])
+
+
+def test_clip_full_range_maps_min_to_0_and_max_to_255():
+    se = np.array([[10, 20], [30, 40]], np.uint16)
+    rgb = colorize(se, se[::-1], clip=(0, 100))
+    assert rgb[..., 1].min() == 0 and rgb[..., 1].max() == 255
+    assert rgb[0, 1, 1] == 85  # (20 - 10) / 30 * 255 = 85
+
+
+def test_percentile_clip_saturates_outliers():
+    rng = np.random.default_rng(0)
+    se = rng.integers(1000, 2000, (100, 100)).astype(np.uint16)
+    se[0, 0] = 65535  # one hot pixel must not darken the whole image
+    rgb = colorize(se, se.copy())
+    assert rgb[..., 1].mean() > 100
+
+
+def test_otsu_matches_scikit_image():
+    from skimage.filters import threshold_otsu
+
+    rng = np.random.default_rng(2)
+    values = np.clip(np.concatenate([rng.normal(0.3, 0.05, 5000), rng.normal(0.7, 0.1, 2000)]), 0, 1)
+    counts, edges = np.histogram(values, bins=256, range=(0, 1))
+    centres = (edges[:-1] + edges[1:]) / 2
+    assert otsu_threshold_hist(counts) == pytest.approx(threshold_otsu(hist=(counts, centres)))
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.float64, bool])
+def test_other_dtypes_are_converted(dtype):
+    rng = np.random.default_rng(5)
+    se, bse = ((rng.random((30, 30)) - 0.3) * 100 for _ in range(2))
+    se, bse = (se > 0, bse > 0) if dtype is bool else (se.astype(dtype), bse.astype(dtype))
+    np.testing.assert_allclose(colorize(se, bse), colorize_reference(se, bse), atol=1)
+
+
+@pytest.mark.parametrize(
+    ("se", "bse", "kwargs", "words"),
+    [
+        (np.zeros((4, 4)), np.zeros((4, 5)), {}, "shape"),
+        (np.zeros((4, 4, 3)), np.zeros((4, 4, 3)), {}, "2-D"),
+        (np.arange(16.0).reshape(4, 4), np.arange(16.0).reshape(4, 4), {"mode": "rainbow"}, "mode"),
+        (np.arange(16.0).reshape(4, 4), np.arange(16.0).reshape(4, 4), {"clip": (50, 10)}, "percentiles"),
+        (np.arange(16.0).reshape(4, 4), np.arange(16.0).reshape(4, 4), {"palette": "x"}, "palette"),
+        (np.arange(16.0).reshape(4, 4), np.arange(16.0).reshape(4, 4), {"green_gain": -1}, "green_gain"),
+        (np.arange(16.0).reshape(4, 4), np.full((4, 4), 7.0), {}, "BSE image is constant"),
+        (np.full((4, 4), np.nan, np.float32), np.arange(16.0).reshape(4, 4), {}, "NaN"),
+    ],
+)
+@pytest.mark.parametrize("func", [colorize, colorize_reference])
+def test_invalid_input(func, se, bse, kwargs, words):
+    with pytest.raises(ParameterError, match=words):
+        func(se, bse, **kwargs)
+
+
+def test_inputs_are_not_modified():
+    pair = make_pair(shape=(64, 64), dtype=np.float32, seed=9)
+    se, bse = pair.se.copy(), pair.bse.copy()
+    colorize(pair.se, pair.bse, mode="density")
+    np.testing.assert_array_equal(se, pair.se)
+    np.testing.assert_array_equal(bse, pair.bse)

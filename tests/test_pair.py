@@ -1,0 +1,172 @@
+"""Pairing by detector token, metadata and page names; checks; registration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+from conftest import noise_image, write_fei
+from scipy import ndimage
+
+from ddcsem.detectors import detector_role, split_detector_token
+from ddcsem.errors import PairingError
+from ddcsem.pair import estimate_shift, find_pairs, read_pair
+from ddcsem.synthetic import make_pair
+
+
+@pytest.mark.parametrize(
+    ("stem", "key", "role"),
+    [
+        ("aorta_ROI1_InLens_001", "aorta_roi1_001", "SE"),
+        ("aorta_ROI1_EsB_001", "aorta_roi1_001", "BSE"),
+        ("Valve-2-se", "valve-2", "SE"),
+        ("valve-2-BSE", "valve-2", "BSE"),
+        ("sample 4 In-Lens", "sample 4", "SE"),
+        ("sample 4 4QBSD", "sample 4", "BSE"),
+        ("x.SE(U)", "x", "SE"),
+        ("x.YAG", "x", "BSE"),
+        ("cbs_scan", "scan", "BSE"),
+        ("img-HE-SE2", "img", "SE"),
+    ],
+)
+def test_detector_token(stem, key, role):
+    assert split_detector_token(stem)[:2] == (key, role)
+
+
+@pytest.mark.parametrize("stem", ["session_01", "sesame", "absent", "base_image", "inlensx"])
+def test_token_must_be_delimited(stem):
+    assert split_detector_token(stem) is None
+
+
+def test_custom_tokens():
+    assert split_detector_token("a_chanA", se_tokens=("chanA",), bse_tokens=("chanB",)) == ("a", "SE", "chanA")
+
+
+@pytest.mark.parametrize(("name", "role"), [("InLens", "SE"), ("ESB", "BSE"), ("AsB4 Ch1", "BSE"),
+                                            ("HE-SE2", "SE"), ("COMPO", "BSE"), ("ETD (BSE)", "BSE"),
+                                            ("Mirror", None), (None, None)])
+def test_detector_role(name, role):
+    assert detector_role(name) == role
+
+
+def touch(folder, *names):
+    for name in names:
+        (folder / name).write_bytes(b"")
+
+
+def test_groups_pairs_case_insensitively_and_reports_unpaired(tmp_path):
+    touch(tmp_path, "A1_InLens.tif", "a1_ESB.TIF", "b2_SE2.tif", "b2_AsB.tif", "lonely_SE.tif", "notes.txt")
+    result = find_pairs([tmp_path], use_metadata=False)
+    assert [(p.key, p.se.name, p.bse.name) for p in result.pairs] == [
+        ("a1", "A1_InLens.tif", "a1_ESB.TIF"), ("b2", "b2_SE2.tif", "b2_AsB.tif")]
+    assert [p.name for p in result.unpaired] == ["lonely_SE.tif"]
+    assert result.problems == ()
+
+
+def test_two_candidates_for_one_partner_are_refused_by_name(tmp_path):
+    touch(tmp_path, "s_SE.tif", "s_BSE.tif", "s_EsB.tif")
+    result = find_pairs([tmp_path], use_metadata=False)
+    assert result.pairs == ()
+    (key, message), = result.problems
+    assert key == "s" and "2 BSE candidates" in message
+    assert "s_BSE.tif" in message and "s_EsB.tif" in message
+
+
+def test_excluded_folder_is_not_searched(tmp_path):
+    touch(tmp_path, "a_SE.tif", "a_BSE.tif")
+    (tmp_path / "out").mkdir()
+    touch(tmp_path / "out", "b_SE.tif", "b_BSE.tif")
+    result = find_pairs([tmp_path, tmp_path / "out"], exclude=[tmp_path / "out"], use_metadata=False)
+    assert [p.key for p in result.pairs] == ["a"]
+
+
+def test_metadata_detector_places_file_without_token(tmp_path):
+    write_fei(tmp_path / "field7_a.tif", noise_image(), pixel_m=1e-8, rows=64, name="TLD", mode="SE")
+    write_fei(tmp_path / "field7_b.tif", noise_image(), pixel_m=1e-8, rows=64, name="CBS", mode="BSE")
+    # names differ, so each is placed by metadata but has no partner of the same key
+    result = find_pairs([tmp_path])
+    assert result.pairs == () and len(result.unpaired) == 2
+    write_fei(tmp_path / "field8.tif", noise_image(), pixel_m=1e-8, rows=64, name="CBS", mode="BSE")
+    tifffile.imwrite(tmp_path / "field8_SE.tif", noise_image())
+    result = find_pairs([tmp_path])
+    assert [(p.key, p.se.name, p.bse.name) for p in result.pairs] == [("field8", "field8_SE.tif", "field8.tif")]
+
+
+def test_two_page_tiff_holding_both_channels(tmp_path):
+    pair = make_pair(shape=(64, 64), seed=1)
+    with tifffile.TiffWriter(tmp_path / "both.tif") as tif:
+        tif.write(pair.bse, extratags=[(285, "s", 0, "BSE", True)])
+        tif.write(pair.se, extratags=[(285, "s", 0, "InLens", True)])
+    result = find_pairs([tmp_path])
+    (p,) = result.pairs
+    assert (p.key, p.se_page, p.bse_page) == ("both", 1, 0)
+    images = read_pair(p, register=False)
+    np.testing.assert_array_equal(images.se.data, pair.se)
+    np.testing.assert_array_equal(images.bse.data, pair.bse)
+
+
+def write_pair(folder, se, bse, *, se_um=0.02, bse_um=0.02):
+    paths = []
+    for name, data, um in (("f_SE.tif", se, se_um), ("f_BSE.tif", bse, bse_um)):
+        kwargs = {} if um is None else dict(imagej=True, resolution=(1 / um, 1 / um), metadata={"unit": "um"})
+        tifffile.imwrite(folder / name, data, **kwargs)
+        paths.append(folder / name)
+    return paths
+
+
+def test_shape_mismatch_names_both_files(tmp_path):
+    se, bse = write_pair(tmp_path, noise_image((64, 64)), noise_image((64, 60)))
+    with pytest.raises(PairingError, match="shape") as err:
+        read_pair(se, bse)
+    assert "f_SE.tif" in str(err.value) and "f_BSE.tif" in str(err.value)
+
+
+def test_pixel_size_mismatch_is_refused(tmp_path):
+    se, bse = write_pair(tmp_path, noise_image(), noise_image(), bse_um=0.04)
+    with pytest.raises(PairingError, match="pixel sizes disagree"):
+        read_pair(se, bse)
+    assert read_pair(se, bse, pixel_size="5nm").pixel_size.nm == 5.0  # an override settles it
+
+
+def test_calibration_of_one_channel_serves_both(tmp_path):
+    se, bse = write_pair(tmp_path, noise_image(), noise_image(), se_um=None, bse_um=0.03)
+    pair = read_pair(se, bse, register=False)
+    assert pair.pixel_size.nm == pytest.approx(30.0)
+    assert pair.pixel_size.source == "imagej:resolution+unit"
+
+
+def test_swapped_roles_warn(tmp_path):
+    tifffile.imwrite(tmp_path / "x_BSE.tif", noise_image())
+    tifffile.imwrite(tmp_path / "x_SE.tif", noise_image(seed=1))
+    with pytest.warns(UserWarning, match="used as the SE channel"):
+        read_pair(tmp_path / "x_BSE.tif", tmp_path / "x_SE.tif", register=False)
+
+
+@pytest.mark.parametrize("true_shift", [(3.4, -2.2), (-0.3, 0.8), (0.0, 0.0)])
+def test_estimate_shift_across_contrast(true_shift):
+    pair = make_pair(shape=(256, 256), n_particles=60, seed=7)
+    bse = ndimage.shift(pair.bse.astype(np.float32), true_shift, order=3, mode="nearest")
+    est = estimate_shift(pair.se, bse)
+    assert est == pytest.approx((-true_shift[0], -true_shift[1]), abs=0.2)
+
+
+def test_read_pair_applies_large_shift(tmp_path):
+    pair = make_pair(shape=(200, 200), n_particles=50, seed=8)
+    moved = ndimage.shift(pair.bse.astype(np.float32), (4.0, -3.0), order=3, mode="nearest")
+    se, bse = write_pair(tmp_path, pair.se, moved)
+    images = read_pair(se, bse)
+    assert images.shift_applied
+    assert images.shift == pytest.approx((-4.0, 3.0), abs=0.2)
+    inner = (slice(10, -10), slice(10, -10))
+    err_before = np.abs(moved[inner] - pair.bse[inner]).mean()
+    err_after = np.abs(images.bse.data[inner] - pair.bse[inner]).mean()
+    assert err_after < 0.3 * err_before
+
+
+def test_small_shift_recorded_not_applied(tmp_path):
+    pair = make_pair(shape=(128, 128), seed=9)
+    se, bse = write_pair(tmp_path, pair.se, pair.bse)
+    images = read_pair(se, bse)
+    assert not images.shift_applied
+    assert max(map(abs, images.shift)) <= 0.5
+    np.testing.assert_array_equal(images.bse.data, pair.bse)

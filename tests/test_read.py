@@ -1,0 +1,270 @@
+"""read_sem: pixels, calibration in priority order, detector, data bar, bad files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+from conftest import noise_image, write_fei, write_zeiss, zeiss_text
+from PIL import Image
+
+from ddcsem.errors import DDCSEMError, ReadError, UnsupportedFormatError
+from ddcsem.read import MixedDetectorWarning, PixelSize, detect_databar, read_sem
+from ddcsem.synthetic import make_pair
+
+
+def write_imagej(path, data, um_per_px):
+    tifffile.imwrite(path, data, imagej=True, resolution=(1 / um_per_px, 1 / um_per_px),
+                     metadata={"unit": "micron"})
+    return path
+
+
+# ----------------------------------------------------------------------------- pixels
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_reads_grey_tiff_of_each_dtype(tmp_path, dtype):
+    if dtype == np.float32:
+        data = (noise_image((40, 50), np.uint16) / 65535).astype(np.float32)
+    else:
+        data = noise_image((40, 50), dtype)
+    tifffile.imwrite(tmp_path / "x.tif", data)
+    img = read_sem(tmp_path / "x.tif")
+    assert img.data.dtype == dtype
+    np.testing.assert_array_equal(img.data, data)
+    assert img.pixel_size == PixelSize(None, "none")
+    assert not img.pixel_size.calibrated
+
+
+def test_32bit_integers_become_float(tmp_path):
+    data = np.arange(40 * 50, dtype=np.int32).reshape(40, 50) * 1000
+    tifffile.imwrite(tmp_path / "x.tif", data)
+    img = read_sem(tmp_path / "x.tif")
+    assert img.data.dtype == np.float64
+    np.testing.assert_array_equal(img.data, data)
+
+
+def test_palette_tiff_is_mapped_through_palette(tmp_path):
+    # an inverted grey palette with one reserved annotation colour (as Zeiss writes)
+    index = np.tile(np.arange(256, dtype=np.uint8), (8, 1))
+    ramp = (255 - np.arange(256)) * 257
+    colormap = np.stack([ramp, ramp, ramp]).astype(np.uint16)
+    colormap[:, 9] = [65535, 0, 0]  # red, used only in the data bar
+    tifffile.imwrite(tmp_path / "p.tif", index, photometric="palette", colormap=colormap)
+    img = read_sem(tmp_path / "p.tif", crop_databar="off")
+    assert img.data.dtype == np.uint8
+    assert img.data[0, 0] == 255 and img.data[0, 255] == 0  # not the raw indices
+    assert img.data[0, 9] == round(0.299 * 255)  # luminance of pure red
+
+
+def test_rgb_with_grey_content_is_accepted(tmp_path):
+    grey = noise_image((30, 40))
+    Image.fromarray(np.dstack([grey] * 3)).save(tmp_path / "g.png")
+    np.testing.assert_array_equal(read_sem(tmp_path / "g.png").data, grey)
+
+
+def test_rgb_with_colour_content_is_refused(tmp_path):
+    rgb = np.dstack([noise_image((30, 40), seed=s) for s in range(3)])
+    tifffile.imwrite(tmp_path / "c.tif", rgb, photometric="rgb")
+    with pytest.raises(ReadError, match="colour image") as err:
+        read_sem(tmp_path / "c.tif")
+    assert "c.tif" in str(err.value)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "BMP", "JPEG"])
+def test_reads_other_formats(tmp_path, fmt):
+    grey = np.tile(np.arange(0, 250, 5, dtype=np.uint8), (30, 1))
+    path = tmp_path / f"img.{fmt.lower()}"
+    Image.fromarray(grey).save(path, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    data = read_sem(path).data
+    assert data.shape == grey.shape
+    assert np.abs(data.astype(int) - grey).max() <= (3 if fmt == "JPEG" else 0)
+
+
+# ------------------------------------------------------------------------ calibration
+
+
+def test_imagej_calibration(tmp_path):
+    img = read_sem(write_imagej(tmp_path / "a_SE.tif", noise_image(), 0.0125))
+    assert img.pixel_size.nm == pytest.approx(12.5)
+    assert img.pixel_size.source == "imagej:resolution+unit"
+    assert img.vendor == "imagej"
+
+
+def test_imagej_pixel_unit_is_not_a_calibration(tmp_path):
+    tifffile.imwrite(tmp_path / "x.tif", noise_image(), imagej=True, resolution=(2, 2),
+                     metadata={"unit": "pixel"})
+    assert read_sem(tmp_path / "x.tif").pixel_size.nm is None
+
+
+def test_explicit_pixel_size_wins_over_metadata(tmp_path):
+    path = write_imagej(tmp_path / "x.tif", noise_image(), 0.0125)
+    assert read_sem(path, pixel_size="0.1um").pixel_size == PixelSize(100.0, "argument")
+    assert read_sem(path, pixel_size=7).pixel_size == PixelSize(7.0, "argument")
+
+
+def test_zeiss_image_pixel_size_preferred(tmp_path):
+    text = zeiss_text(pixel_nm=12.33, header_m=2.465e-8)
+    img = read_sem(write_zeiss(tmp_path / "z.tif", noise_image((60, 2048 // 16)), text))
+    assert img.vendor == "zeiss"
+    assert img.pixel_size == PixelSize(pytest.approx(12.33), "zeiss:ap_image_pixel_size")
+    assert img.detector == "InLens" and img.role == "SE"
+
+
+def test_zeiss_header_value_scaled_to_width(tmp_path):
+    # old SmartSEM files lack ap_image_pixel_size; header [3] refers to a 1024-px frame
+    text = zeiss_text(pixel_nm=None, header_m=5.825e-9)
+    img = read_sem(write_zeiss(tmp_path / "z.tif", noise_image((60, 512)), text))
+    assert img.pixel_size.nm == pytest.approx(11.65)
+    assert img.pixel_size.source == "zeiss:header[3]*1024/width"
+
+
+def test_zeiss_mixing_warns(tmp_path):
+    text = zeiss_text(pixel_nm=5.0, header_m=None, detector="HE-SE2", mixing="On")
+    with pytest.warns(MixedDetectorWarning, match="mixing"):
+        img = read_sem(write_zeiss(tmp_path / "z.tif", noise_image(), text))
+    assert img.mixing
+
+
+def test_fei_calibration_detector_and_databar(tmp_path):
+    data = noise_image((70, 64))
+    data[60:] = 0
+    path = write_fei(tmp_path / "f.tif", data, pixel_m=3.3724e-06, rows=60, name="CBS", mode="BSE")
+    img = read_sem(path)
+    assert img.pixel_size == PixelSize(pytest.approx(3372.4), "fei:[Scan]PixelWidth")
+    assert img.detector == "CBS (BSE)" and img.role == "BSE"
+    assert img.databar_rows == 10 and img.shape == (60, 64)
+
+
+def test_fei_etd_in_bse_mode_is_bse(tmp_path):
+    path = write_fei(tmp_path / "f.tif", noise_image(), pixel_m=1e-8, rows=64, name="ETD", mode="BSE")
+    assert read_sem(path).role == "BSE"
+
+
+def test_fei_without_bar_is_not_cropped(tmp_path):
+    data = noise_image((64, 80))
+    data[-5:] = 0  # dark rows, but metadata says the whole frame is image
+    path = write_fei(tmp_path / "f.tif", data, pixel_m=1e-8, rows=64)
+    assert read_sem(path).databar_rows == 0
+
+
+def test_tescan_tag(tmp_path):
+    ini = "Description\r\n[MAIN]\r\nDevice=MIRA3\r\n[SEM]\r\nPixelSizeX=4.5e-09\r\nPixelSizeY=4.5e-09\r\nDetector=BSE\r\n"
+    tifffile.imwrite(tmp_path / "t.tif", noise_image(), extratags=[(50431, "B", len(ini), ini.encode(), True)])
+    img = read_sem(tmp_path / "t.tif")
+    assert img.vendor == "tescan"
+    assert img.pixel_size == PixelSize(pytest.approx(4.5), "tescan:PixelSizeX")
+    assert img.role == "BSE"
+
+
+def test_jeol_sidecar(tmp_path):
+    data = noise_image((74, 80))
+    data[64:] = 255
+    tifffile.imwrite(tmp_path / "img.tif", data)
+    (tmp_path / "img.txt").write_text(
+        "$CM_FORMAT JEOL-SEM\n$CM_SIGNAL_NAME COMPO\n$$SM_MICRON_BAR 101\n"
+        "$$SM_MICRON_MARKER 100um\n$CM_FULL_SIZE 80 64\n")
+    img = read_sem(tmp_path / "img.tif")
+    assert img.vendor == "jeol" and img.detector == "COMPO" and img.role == "BSE"
+    assert img.pixel_size.nm == pytest.approx(100_000 / 101)
+    assert img.pixel_size.source.startswith("jeol-sidecar")
+    assert img.databar_rows == 10
+
+
+def test_hitachi_sidecar(tmp_path):
+    tifffile.imwrite(tmp_path / "h.tif", noise_image((70, 80)))
+    (tmp_path / "h.txt").write_text(
+        "[SemImageFile]\nInstructName=S-4800\nPixelSize=3.307\nSignalName=SE(U)\nDataSize=80x64\n")
+    img = read_sem(tmp_path / "h.tif")
+    assert img.vendor == "hitachi" and img.role == "SE"
+    assert img.pixel_size == PixelSize(pytest.approx(3.307), "hitachi-sidecar:PixelSize")
+    assert img.databar_rows == 6
+
+
+def test_imagej_comes_before_jeol_sidecar(tmp_path):
+    path = write_imagej(tmp_path / "x.tif", noise_image(), 0.01)
+    (tmp_path / "x.txt").write_text("$CM_FORMAT JEOL-SEM\n$$SM_MICRON_BAR 10\n$$SM_MICRON_MARKER 1um\n")
+    assert read_sem(path).pixel_size.source == "imagej:resolution+unit"
+
+
+def test_detector_from_filename(tmp_path):
+    tifffile.imwrite(tmp_path / "valve_03_AsB.tif", noise_image())
+    img = read_sem(tmp_path / "valve_03_AsB.tif")
+    assert img.detector == "AsB" and img.role == "BSE"
+
+
+# --------------------------------------------------------------------------- data bar
+
+
+def test_detects_synthetic_databar():
+    pair = make_pair(shape=(200, 180), databar=True, seed=5)
+    assert detect_databar(pair.se) == pair.databar_rows
+    assert detect_databar(pair.bse) == pair.databar_rows
+
+
+def test_never_crops_frame_without_bar():
+    pair = make_pair(shape=(200, 180), seed=5)
+    assert detect_databar(pair.se) == 0
+    assert detect_databar(np.zeros((100, 100), np.uint8)) == 0  # blank frame
+
+
+def test_crop_options(tmp_path):
+    pair = make_pair(shape=(120, 100), databar=True, seed=2)
+    tifffile.imwrite(tmp_path / "x.tif", pair.se)
+    assert read_sem(tmp_path / "x.tif").shape == pair.labels.shape
+    assert read_sem(tmp_path / "x.tif", crop_databar="off").shape == pair.se.shape
+    assert read_sem(tmp_path / "x.tif", crop_databar=3).databar_rows == 3
+
+
+def test_record_keys(tmp_path):
+    path = write_imagej(tmp_path / "a_SE.tif", noise_image((30, 40)), 0.02)
+    record = read_sem(path).to_record()
+    assert record == {"path": str(path), "vendor": "imagej", "detector": "SE",
+                      "pixel_size_nm": pytest.approx(20.0), "pixel_size_source": "imagej:resolution+unit",
+                      "shape": [30, 40], "databar_rows": 0, "dtype": "uint8"}
+
+
+# -------------------------------------------------------------------------- bad input
+
+
+def _truncated(path):
+    tifffile.imwrite(path, noise_image((200, 200)))
+    path.write_bytes(path.read_bytes()[:3000])
+
+
+BAD_FILES = {
+    "missing": (lambda p: None, ReadError, "not found"),
+    "empty": (lambda p: p.write_bytes(b""), ReadError, "empty"),
+    "text": (lambda p: p.write_text("this is not an image\n"), UnsupportedFormatError, "not a TIFF"),
+    "truncated": (_truncated, ReadError, "decode"),
+    "nan": (lambda p: tifffile.imwrite(p, np.full((20, 20), np.nan, np.float32)), ReadError, "NaN"),
+    "two-channel": (lambda p: tifffile.imwrite(p, np.zeros((20, 20, 2), np.uint8), photometric="minisblack",
+                                               planarconfig="contig"), UnsupportedFormatError, "2-D"),
+    "one-pixel": (lambda p: tifffile.imwrite(p, np.zeros((1, 1), np.uint8)), ReadError, "too small"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_files_raise_ddcsem_error_naming_file(tmp_path, case):
+    make, error, words = BAD_FILES[case]
+    path = tmp_path / f"{case}.tif"
+    make(path)
+    with pytest.raises(error, match=words) as err:
+        read_sem(path)
+    assert isinstance(err.value, DDCSEMError)
+    assert str(path) in str(err.value)
+
+
+def test_missing_page(tmp_path):
+    tifffile.imwrite(tmp_path / "x.tif", noise_image())
+    with pytest.raises(UnsupportedFormatError, match="page 3"):
+        read_sem(tmp_path / "x.tif", page=3)
+
+
+def test_gigantic_header_refused_before_reading(tmp_path, monkeypatch):
+    import ddcsem.read as read_module
+
+    monkeypatch.setattr(read_module, "MAX_IMAGE_BYTES", 1000)
+    tifffile.imwrite(tmp_path / "x.tif", noise_image((40, 40)))
+    with pytest.raises(UnsupportedFormatError, match="GiB"):
+        read_sem(tmp_path / "x.tif")

@@ -1,0 +1,78 @@
+"""The synthetic generator: ground truth consistent with the physics it claims."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from ddcsem.errors import ParameterError
+from ddcsem.synthetic import backscatter_yield, ko_range_nm, make_pair
+
+
+def test_reuter_and_kanaya_okayama_values():
+    assert backscatter_yield(6) == pytest.approx(0.0641, abs=1e-4)  # carbon
+    assert backscatter_yield(1) == 0.0  # the fit is negative for hydrogen: clamped
+    assert ko_range_nm(10) == pytest.approx(1098, rel=0.01)
+
+
+def test_ground_truth_is_consistent():
+    pair = make_pair(shape=(300, 320), pixel_size_nm=15, median_diameter_nm=450, seed=1)
+    k = pair.labels.max()
+    assert k == len(pair.centers) == len(pair.diameters_nm) > 10
+    assert set(np.unique(pair.labels)) == set(range(k + 1))
+    areas = ndimage.sum_labels(np.ones_like(pair.labels), pair.labels, np.arange(1, k + 1))
+    expected = np.pi / 4 * pair.diameters_px**2
+    # free spheres cover their disc; spheres in clusters lose part of it to neighbours
+    assert np.median(areas / expected) == pytest.approx(1.0, abs=0.08)
+    assert np.exp(np.median(np.log(pair.diameters_nm))) == pytest.approx(450, rel=0.25)
+
+
+def test_same_seed_same_pair():
+    a, b = make_pair(shape=(64, 64), seed=3), make_pair(shape=(64, 64), seed=3)
+    np.testing.assert_array_equal(a.se, b.se)
+    np.testing.assert_array_equal(a.bse, b.bse)
+
+
+def test_bse_brighter_on_mineral_and_partial_volume_for_small_spheres():
+    pair = make_pair(shape=(400, 400), pixel_size_nm=20, median_diameter_nm=300, sigma_ln=0.6,
+                     n_particles=120, dose=5000, blur_px=0.5, line_noise=0, seed=2)
+    mean = ndimage.mean(pair.bse.astype(float), pair.labels, np.arange(1, pair.labels.max() + 1))
+    matrix = pair.bse[pair.labels == 0].mean()
+    assert np.all(mean > matrix)
+    small = pair.diameters_nm < 200
+    large = pair.diameters_nm > 500
+    assert small.any() and large.any()
+    assert mean[small].mean() < mean[large].mean()
+
+
+def test_se_edge_brightening():
+    pair = make_pair(shape=(300, 300), median_diameter_nm=1200, sigma_ln=0.1, n_particles=8,
+                     dose=5000, line_noise=0, clustered_fraction=0, seed=4)
+    inside = pair.labels > 0
+    rim = inside & ~ndimage.binary_erosion(inside, iterations=2)
+    core = ndimage.binary_erosion(inside, iterations=8)
+    assert pair.se[rim].mean() > 1.3 * pair.se[core].mean()
+
+
+def test_lower_dose_is_noisier():
+    def matrix_cv(dose):
+        p = make_pair(shape=(200, 200), n_particles=1, dose=dose, line_noise=0, blur_px=0.1, seed=5)
+        m = p.bse[p.labels == 0].astype(float)
+        return m.std() / m.mean()
+
+    assert matrix_cv(50) > 2 * matrix_cv(2000)
+
+
+def test_databar_and_dtypes():
+    pair = make_pair(shape=(100, 120), databar=True, dtype=np.uint16, seed=6)
+    assert pair.se.shape == (100 + pair.databar_rows, 120) and pair.se.dtype == np.uint16
+    assert pair.labels.shape == (100, 120)
+    assert make_pair(shape=(32, 32), dtype=np.float32, seed=0).bse.dtype == np.float32
+
+
+def test_invalid_parameters():
+    with pytest.raises(ParameterError):
+        make_pair(shape=(4, 4))
+    with pytest.raises(ParameterError):
+        make_pair(dtype=np.int8)
