@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import multiprocessing
+import os
 import platform
 import sys
 import warnings
@@ -176,6 +178,13 @@ def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
     return record
 
 
+def _init_worker(threads: int) -> None:
+    """Share the cores among worker processes instead of oversubscribing them."""
+    import numba
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -242,7 +251,11 @@ def _colorize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     records: list[dict[str, Any]] = []
     bar = tqdm(total=len(pairs), unit="pair", disable=args.quiet or not sys.stderr.isatty())
     if args.jobs > 1 and len(pairs) > 1:
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        # spawn, not fork: numba's thread pool in this process does not survive a fork
+        context = multiprocessing.get_context("spawn")
+        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context,
+                                 initializer=_init_worker, initargs=(threads,)) as pool:
             for record in pool.map(_colorize_one, pairs, [job] * len(pairs)):
                 records.append(record)
                 bar.update()

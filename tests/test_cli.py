@@ -1,0 +1,164 @@
+"""ddcsem info / colorize end to end on the bundled samples."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from ddcsem import __version__
+from ddcsem.cli import main
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "sample_micrographs"
+KEYS = ["aorta_01", "drusen_03", "valve_02"]
+
+
+@pytest.fixture
+def samples(tmp_path):
+    folder = tmp_path / "in"
+    shutil.copytree(SAMPLES, folder, ignore=shutil.ignore_patterns("*.py"))
+    return folder
+
+
+def digest(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_version_via_python_m():
+    out = subprocess.run([sys.executable, "-m", "ddcsem", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == f"ddcsem {__version__}"
+
+
+def test_info_json_records(samples, capsys):
+    assert main(["info", "--json", str(samples / "aorta_01_CBS.tif"), str(samples / "drusen_03_SEI.tif")]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [set(r) >= {"path", "vendor", "detector", "pixel_size_nm", "pixel_size_source", "shape",
+                       "databar_rows", "dtype"} for r in records] == [True, True]
+    fei, jeol = records
+    assert (fei["vendor"], fei["detector"], fei["pixel_size_nm"], fei["databar_rows"]) == ("fei", "CBS (BSE)", 25.0, 37)
+    assert fei["shape"] == [448, 512]
+    assert (jeol["vendor"], jeol["pixel_size_nm"], jeol["databar_rows"]) == ("jeol", 40.0, 32)
+
+
+def test_info_bad_file_exit_1_but_others_reported(samples, tmp_path, capsys):
+    bad = tmp_path / "bad.tif"
+    bad.write_text("nope")
+    assert main(["info", str(bad), str(samples / "valve_02_EsB.tif")]) == 1
+    out = capsys.readouterr()
+    assert "bad.tif" in out.err and "not a TIFF" in out.err
+    assert "valve_02_EsB.tif: imagej" in out.out
+
+
+def test_colorize_batch(samples, tmp_path, capsys):
+    before = digest(samples)
+    out = tmp_path / "out"
+    assert main(["colorize", str(samples), "-o", str(out), "--png", "-q"]) == 0
+    assert digest(samples) == before  # inputs untouched
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [p["key"] for p in manifest["pairs"]] == KEYS
+    for record in manifest["pairs"]:
+        assert record["status"] == "ok" and record["error"] is None
+        assert set(record) >= {"key", "se", "bse", "pixel_size_nm", "pixel_size_source", "shift_px",
+                               "status", "error"}
+        assert abs(record["shift_px"][0]) < 0.5 and abs(record["shift_px"][1]) < 0.5
+    sources = {p["key"]: (p["pixel_size_nm"], p["pixel_size_source"]) for p in manifest["pairs"]}
+    assert sources == {"aorta_01": (25.0, "fei:[Scan]PixelWidth"),
+                       "drusen_03": (40.0, "jeol-sidecar:MICRON_MARKER/MICRON_BAR"),
+                       "valve_02": (pytest.approx(12.0), "imagej:resolution+unit")}
+    assert manifest["versions"]["ddcsem"] == __version__ and "numba" in manifest["versions"]
+    assert manifest["arguments"]["mode"] == "overlay"
+    for key in KEYS:
+        assert (out / f"{key}_ddc.png").exists()
+    # the TIFF is calibrated so that Fiji reads µm
+    with tifffile.TiffFile(out / "aorta_01_ddc.tif") as tif:
+        assert tif.asarray().shape == (448, 512, 3)  # data bar cropped
+        num, den = tif.pages[0].tags["XResolution"].value
+        assert den / num == pytest.approx(0.025) and tif.imagej_metadata["unit"] == "micron"
+
+
+def test_refuses_to_overwrite_then_skip_and_overwrite(samples, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["colorize", str(samples), "-o", str(out), "-q"]) == 0
+    first = (out / "valve_02_ddc.tif").read_bytes()
+    assert main(["colorize", str(samples), "-o", str(out), "-q"]) == 1
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {p["status"] for p in manifest["pairs"]} == {"failed"}
+    assert all("--overwrite" in p["error"] for p in manifest["pairs"])
+    assert (out / "valve_02_ddc.tif").read_bytes() == first
+    assert main(["colorize", str(samples), "-o", str(out), "-q", "--skip-existing"]) == 0
+    assert {p["status"] for p in json.loads((out / "manifest.json").read_text())["pairs"]} == {"skipped"}
+    assert main(["colorize", str(samples), "-o", str(out), "-q", "--overwrite", "--mode", "density"]) == 0
+    assert (out / "valve_02_ddc.tif").read_bytes() != first
+
+
+def test_output_inside_input_is_not_taken_as_input(samples, capsys):
+    out = samples / "results"
+    assert main(["colorize", str(samples), "-o", str(out), "-q"]) == 0
+    assert main(["colorize", str(samples), "-o", str(out), "-q", "--overwrite"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["unpaired"] == [] and len(manifest["pairs"]) == 3
+
+
+def test_bad_pair_recorded_and_batch_goes_on(samples, tmp_path, capsys):
+    (samples / "broken_SE.tif").write_bytes(b"II*\x00garbage")
+    shutil.copy(samples / "valve_02_EsB.tif", samples / "broken_BSE.tif")
+    (samples / "lonely_EsB.tif").write_bytes(b"")
+    out = tmp_path / "out"
+    assert main(["colorize", str(samples), "-o", str(out)]) == 1
+    manifest = json.loads((out / "manifest.json").read_text())
+    status = {p["key"]: p["status"] for p in manifest["pairs"]}
+    assert status == {"aorta_01": "ok", "broken": "failed", "drusen_03": "ok", "valve_02": "ok"}
+    broken = next(p for p in manifest["pairs"] if p["key"] == "broken")
+    assert "broken_SE.tif" in broken["error"]
+    assert manifest["unpaired"] == [str(samples / "lonely_EsB.tif")]
+    err = capsys.readouterr().err
+    assert "failed: broken" in err and "lonely_EsB.tif: no partner" in err
+
+
+def test_explicit_pair_pixel_size_and_jobs(samples, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["colorize", "--se", str(samples / "valve_02_InLens.tif"), "--bse",
+                 str(samples / "valve_02_EsB.tif"), "-o", str(out), "--pixel-size", "0.02um", "-q"])
+    assert code == 0
+    (record,) = json.loads((out / "manifest.json").read_text())["pairs"]
+    assert (record["key"], record["pixel_size_nm"], record["pixel_size_source"]) == ("valve_02", 20.0, "argument")
+    assert main(["colorize", str(samples), "-o", str(tmp_path / "par"), "--jobs", "2", "-q"]) == 0
+    a = tifffile.imread(tmp_path / "par" / "valve_02_ddc.tif")
+    b = tifffile.imread(out / "valve_02_ddc.tif")
+    np.testing.assert_array_equal(a, b)
+
+
+def test_dry_run_prints_pairing_table(samples, tmp_path, capsys):
+    assert main(["colorize", str(samples), "-o", str(tmp_path / "out"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    for key in KEYS:
+        assert key in out
+    assert "valve_02_InLens.tif  ->  " in out
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["colorize", "x", "-o", "o", "--pixel-size", "3 furlongs"],
+     ["colorize", "x", "-o", "o", "--clip", "5", "200"],
+     ["colorize", "-o", "o"],
+     ["colorize", "x", "-o", "o", "--se", "a.tif"],
+     ["colorize", "x", "-o", "o", "--jobs", "0"],
+     ["colorize", "x"],
+     ["frobnicate"]],
+)
+def test_usage_errors_exit_2(argv, capsys):
+    assert main(argv) == 2
+    assert capsys.readouterr().err
+
+
+def test_missing_input_folder_exit_2(tmp_path, capsys):
+    assert main(["colorize", str(tmp_path / "nowhere"), "-o", str(tmp_path / "o")]) == 2
+    assert "nowhere" in capsys.readouterr().err

@@ -1,0 +1,104 @@
+"""Real vendor files from ../shared/sem-files (skipped when that folder is absent).
+
+Expected values are those stated in each folder's PROVENANCE.md (pixel size from the
+vendor tag, data-bar rows seen in the image).
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+
+from ddcsem.colorize import colorize, colorize_reference
+from ddcsem.pair import find_pairs, read_pair
+from ddcsem.read import MixedDetectorWarning, read_sem
+
+CASES = [
+    # path, vendor, detector, pixel size nm, source prefix, data-bar rows, dtype
+    ("rosettasciio/test_tiff_Zeiss_SEM_1k.tif", "zeiss", "HE-SE2", 2615.0, "zeiss:ap_image_pixel_size", 77, "uint8"),
+    ("rosettasciio/test_tiff_Zeiss_SEM_512pix.tif", "zeiss", "InLens", 11.65, "zeiss:header[3]", 34, "uint8"),
+    ("bam_tio2_sem_tsem/1908248_SEM_InLens.tif", "zeiss", "InLens", 7.344, "zeiss:ap_image_pixel_size", 56, "uint8"),
+    ("bam_tio2_sem_tsem/1908249_TSEM_SE2chan.tif", "zeiss", "SE2", 7.344, "zeiss:ap_image_pixel_size", 56, "uint8"),
+    ("imageio_fei_rbc/fei-sem-rbc.tif", "fei", "ETD (SE)", 7.70833, "fei:", 70, "uint8"),
+    ("rosettasciio/FEI-Helios-Ebeam-8bits.tif", "fei", "ETD (SE)", 3372.4, "fei:", 29, "uint8"),
+    ("rosettasciio/FEI-Helios-Ebeam-16bits.tif", "fei", "ETD (SE)", 3372.4, "fei:", 29, "uint16"),
+    ("tomo_mapper_thermo/SEM_Image-SliceImage-001.tif", "fei", "ETD", 385.417, "fei:", 0, "uint8"),
+    ("probelab_jeol/image000_SEI.tif", "jeol", "SEI", 100_000 / 101, "jeol-sidecar", 64, "uint8"),
+    ("probelab_jeol/Standard_BSE_1280-960.bmp", "jeol", "COMPO", 100_000 / 45, "jeol-sidecar", 64, "uint8"),
+    ("rosettasciio/P45_bcf_extracted_BSE.tif", "generic", "BSE", None, "none", 0, "uint16"),
+]
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("case", CASES, ids=[c[0].split("/")[-1] for c in CASES])
+def test_real_vendor_file(shared_files, case):
+    path, vendor, detector, nm, source, bar, dtype = case
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MixedDetectorWarning)
+        img = read_sem(shared_files / path)
+    assert img.vendor == vendor
+    assert img.detector == detector
+    if nm is None:
+        assert img.pixel_size.nm is None
+    else:
+        assert img.pixel_size.nm == pytest.approx(nm, rel=1e-3)
+    assert img.pixel_size.source.startswith(source)
+    assert img.databar_rows == bar
+    assert str(img.data.dtype) == dtype
+
+
+@pytest.mark.shared
+def test_zeiss_mixing_file_warns(shared_files):
+    with pytest.warns(MixedDetectorWarning):
+        assert read_sem(shared_files / "rosettasciio/test_tiff_Zeiss_SEM_1k.tif").mixing
+
+
+@pytest.mark.shared
+def test_zeiss_palette_mapped_not_indices(shared_files):
+    import tifffile
+
+    path = shared_files / "rosettasciio/test_tiff_Zeiss_SEM_512pix.tif"
+    with tifffile.TiffFile(path) as tif:
+        index = tif.pages[0].asarray()
+        colormap = tif.pages[0].colormap
+    grey = read_sem(path, crop_databar="off").data
+    expected = np.rint((0.299 * colormap[0] + 0.587 * colormap[1] + 0.114 * colormap[2]) / 257)[index]
+    np.testing.assert_array_equal(grey, expected.astype(np.uint8))
+
+
+@pytest.mark.shared
+def test_zeiss_multipage(shared_files, tmp_path):
+    target = tmp_path / "ZEISS_SEM_multipage.tif"
+    with gzip.open(shared_files / "rosettasciio/ZEISS_SEM_multipage.tif.gz") as src, open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    first, second = read_sem(target), read_sem(target, page=1)
+    assert first.shape == second.shape == (1536, 2048)
+    assert first.databar_rows == 0
+    assert first.pixel_size.nm == pytest.approx(12.33, rel=1e-3)
+
+
+@pytest.mark.shared
+def test_real_simultaneous_pair(shared_files, tmp_path):
+    for name in ("P45_bcf_extracted_SE.tif", "P45_bcf_extracted_BSE.tif"):
+        shutil.copy(shared_files / "rosettasciio" / name, tmp_path / name)
+    (pair,) = find_pairs([tmp_path]).pairs
+    images = read_pair(pair, pixel_size="8.7368um")
+    assert not images.shift_applied  # acquired simultaneously: registered already
+    fast = colorize(images.se.data, images.bse.data)
+    assert np.abs(fast.astype(int) - colorize_reference(images.se.data, images.bse.data)).max() <= 1
+
+
+@pytest.mark.shared
+def test_bam_pair_offset_is_found(shared_files, tmp_path):
+    # InLens and TSEM of one field, recorded a minute apart: offset (-10, 7) px per INDEX.md;
+    # TSEM shows particles dark, so the gradient-based registration must cope with inverted contrast
+    shutil.copy(shared_files / "bam_tio2_sem_tsem/1908248_SEM_InLens.tif", tmp_path / "f_InLens.tif")
+    shutil.copy(shared_files / "bam_tio2_sem_tsem/1908249_TSEM_SE2chan.tif", tmp_path / "f_BSE.tif")
+    with pytest.warns(UserWarning, match="detector 'SE2' records SE"):  # TSEM via the SE2 channel
+        images = read_pair(tmp_path / "f_InLens.tif", tmp_path / "f_BSE.tif")
+    assert images.shift_applied
+    assert images.shift == pytest.approx((-10, 7), abs=1.0)
