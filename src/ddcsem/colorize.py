@@ -233,7 +233,7 @@ def _percentile_fn(counts: np.ndarray, flat: np.ndarray, is_float: bool, name: s
             raise ParameterError(f"the {name} image holds NaN or infinite pixels")
 
     def percentiles(ps: tuple[float, ...]) -> list[float]:
-        pos = [p / 100.0 * (n - 1) for p in ps]
+        pos = [(n - 1) * (p / 100.0) for p in ps]  # numpy's virtual index, same rounding
         ranks = sorted({r for q in pos for r in (int(np.floor(q)), min(int(np.floor(q)) + 1, n - 1))})
         top = np.searchsorted(cum, ranks, side="right")
         if is_float:  # exact value inside each top bin from its low 16 key bits
@@ -249,7 +249,8 @@ def _percentile_fn(counts: np.ndarray, flat: np.ndarray, is_float: bool, name: s
         for q in pos:
             k = int(np.floor(q))
             v0, v1 = value[k], value[min(k + 1, n - 1)]
-            out.append(v0 + (q - k) * (v1 - v0))
+            t, diff = q - k, v1 - v0
+            out.append(v1 - diff * (1 - t) if t >= 0.5 else v0 + diff * t)  # numpy's lerp
         return out
 
     return percentiles
