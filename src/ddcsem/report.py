@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
@@ -41,14 +41,14 @@ def atomic_path(path: str | PathLike) -> Iterator[Path]:
     'done'
     """
     path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        os.close(fd)
+        # O_EXCL: never clobber; mode 0o666 less the umask, like any newly created file
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     except OSError as exc:
         raise OutputError(f"cannot write here: {exc.strerror or exc}", path=path,
                           hint="choose a writable output folder") from None
-    tmp = Path(tmp_name)
     try:
         yield tmp
         os.replace(tmp, path)
