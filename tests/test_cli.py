@@ -135,6 +135,14 @@ def test_explicit_pair_pixel_size_and_jobs(samples, tmp_path, capsys):
     np.testing.assert_array_equal(a, b)
 
 
+def test_extra_tokens(tmp_path, capsys):
+    for name in ("s1_chanA.tif", "s1_chanB.tif"):
+        (tmp_path / name).write_bytes(b"")
+    assert main(["colorize", str(tmp_path), "-o", str(tmp_path / "o"), "--dry-run",
+                 "--se-tokens", "chanA", "--bse-tokens", "chanB"]) == 0
+    assert "s1_chanA.tif  ->  " in capsys.readouterr().out
+
+
 def test_dry_run_prints_pairing_table(samples, tmp_path, capsys):
     assert main(["colorize", str(samples), "-o", str(tmp_path / "out"), "--dry-run"]) == 0
     out = capsys.readouterr().out

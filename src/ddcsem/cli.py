@@ -43,6 +43,13 @@ def _percent(text: str) -> float:
     return value
 
 
+def _tokens(text: str) -> tuple[str, ...]:
+    tokens = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not tokens:
+        raise argparse.ArgumentTypeError("give comma-separated detector tokens, e.g. chA,Signal1")
+    return tokens
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ddcsem",
@@ -60,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     col = sub.add_parser("colorize", help="colour SE/BSE pairs into DDC-SEM images")
     col.add_argument("inputs", nargs="*", metavar="INPUT", help="files and/or folders")
     col.add_argument("-o", "--output", required=True, type=Path, metavar="OUT", help="output folder")
+    col.add_argument("--se-tokens", type=_tokens, default=(), metavar="A,B",
+                     help="extra file-name tokens that mark an SE image")
+    col.add_argument("--bse-tokens", type=_tokens, default=(), metavar="A,B",
+                     help="extra file-name tokens that mark a BSE image")
     col.add_argument("--se", type=Path, help="SE file of an explicit pair (with --bse)")
     col.add_argument("--bse", type=Path, help="BSE file of an explicit pair (with --se)")
     col.add_argument("--mode", choices=("overlay", "density"), default="overlay")
@@ -228,7 +239,10 @@ def _colorize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if output.exists() and not output.is_dir():
         parser.error(f"output {output} exists and is not a folder")
 
-    result = find_pairs(args.inputs, exclude=[output]) if args.inputs else None
+    from .detectors import BSE_TOKENS, SE_TOKENS
+
+    result = find_pairs(args.inputs, exclude=[output], se_tokens=SE_TOKENS + args.se_tokens,
+                        bse_tokens=BSE_TOKENS + args.bse_tokens) if args.inputs else None
     pairs = list(result.pairs) if result else []
     unpaired = list(result.unpaired) if result else []
     problems = list(result.problems) if result else []
