@@ -1,0 +1,166 @@
+"""Segmentation accuracy: ddcsem against the textbook scikit-image recipe.
+
+Synthetic scenarios with ground truth (sparse, low dose, crowded, tiny, uneven shading,
+large field) are scored by detection F1 (a detection matches a true particle when its
+centroid lies within half the true radius), median relative ECD error of matched
+particles, and relative error of the D50; real Zeiss InLens micrographs with hand-drawn
+masks (``../shared/sem-files/bam_tio2_sem_tsem``, when present) by instance F1 (IoU >= 0.5,
+border particles ignored), with ImageJ's classic recipe as a second baseline.
+
+Run: ``python benchmarks/accuracy.py [--quick] [--json FILE]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from ddcsem.evaluate import detection_scores, instance_f1
+from ddcsem.segment import segment_particles
+from ddcsem.separate import density_map
+from ddcsem.synthetic import make_pair
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    shape: tuple[int, int]
+    kwargs: dict
+
+
+SCENARIOS = [
+    Scenario("sparse", (1024, 1024), dict(pixel_size_nm=20, median_diameter_nm=500, n_particles=150,
+                                          clustered_fraction=0.1, seed=1)),
+    Scenario("low_dose", (1024, 1024), dict(pixel_size_nm=20, median_diameter_nm=500, n_particles=150,
+                                            clustered_fraction=0.1, dose=60, seed=2)),
+    Scenario("crowded", (1024, 1024), dict(pixel_size_nm=20, median_diameter_nm=500, n_particles=500,
+                                           clustered_fraction=0.9, seed=3)),
+    Scenario("tiny", (1024, 1024), dict(pixel_size_nm=50, median_diameter_nm=300, sigma_ln=0.25,
+                                        n_particles=1500, clustered_fraction=0.2, seed=4)),
+    Scenario("shading", (1024, 1024), dict(pixel_size_nm=20, median_diameter_nm=500, n_particles=200,
+                                           clustered_fraction=0.3, shading=0.5, seed=5)),
+    Scenario("large", (4096, 4096), dict(pixel_size_nm=20, median_diameter_nm=500, n_particles=2500,
+                                         clustered_fraction=0.3, seed=6)),
+]
+
+
+def textbook(image: np.ndarray) -> np.ndarray:
+    """The textbook scikit-image recipe: Gaussian, Otsu, distance transform,
+    peak_local_max, watershed (border particles cleared, as in ddcsem)."""
+    from skimage.feature import peak_local_max
+    from skimage.filters import gaussian, threshold_otsu
+    from skimage.segmentation import clear_border, watershed
+
+    smooth = gaussian(image.astype(float), sigma=1)
+    mask = smooth > threshold_otsu(smooth)
+    distance = ndimage.distance_transform_edt(mask)
+    coords = peak_local_max(distance, min_distance=5, labels=ndimage.label(mask)[0])
+    markers = np.zeros(mask.shape, dtype=np.int32)
+    markers[tuple(coords.T)] = np.arange(1, len(coords) + 1)
+    return clear_border(watershed(-distance, markers, mask=mask))
+
+
+def imagej_classic(image: np.ndarray) -> np.ndarray:
+    """ImageJ's classic recipe: Gaussian blur, Otsu, Fill Holes, Watershed (EDM), Analyze."""
+    from skimage.segmentation import clear_border
+
+    labels = segment_particles(image.astype(np.float32), split="edm", smooth_sigma=1.0, min_area=9,
+                               exclude_border=False)
+    return clear_border(labels)
+
+
+def ddcsem_pipeline(bse: np.ndarray) -> np.ndarray:
+    return segment_particles(density_map(bse))
+
+
+def d50(labels: np.ndarray) -> float:
+    areas = np.bincount(labels.ravel())[1:]
+    areas = areas[areas > 0]
+    return float(np.median(2 * np.sqrt(areas / np.pi))) if areas.size else float("nan")
+
+
+def score_synthetic(scenario: Scenario) -> dict:
+    pair = make_pair(scenario.shape, **scenario.kwargs)
+    rows, cols = pair.labels.shape
+    r = pair.diameters_px / 2
+    inside = ((pair.centers[:, 0] - r >= 0) & (pair.centers[:, 1] - r >= 0)
+              & (pair.centers[:, 0] + r <= rows - 1) & (pair.centers[:, 1] + r <= cols - 1))
+    true_d50 = float(np.median(pair.diameters_px[inside]))
+    out = {"scenario": scenario.name, "n_true": int(inside.sum())}
+    for name, method in (("ddcsem", ddcsem_pipeline), ("textbook", textbook)):
+        t = time.perf_counter()
+        labels = method(pair.bse)
+        elapsed = time.perf_counter() - t
+        s = detection_scores(labels, pair.centers, pair.diameters_px)
+        out[name] = {"f1": round(s.f1, 4), "ecd_err": round(s.median_ecd_error, 4),
+                     "d50_err": round(d50(labels) / true_d50 - 1, 4), "seconds": round(elapsed, 2)}
+    return out
+
+
+BAM = ["1908250", "1908248", "1908302", "1908282", "1908326"]
+
+
+def score_bam(folder: Path) -> list[dict]:
+    import warnings
+
+    from ddcsem.read import read_sem
+
+    rows = []
+    for n in BAM:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image = read_sem(folder / f"{n}_SEM_InLens.tif").data
+            mask = read_sem(folder / f"{n}_mask_manual_4connected.tif", crop_databar="off").data
+        truth, _ = ndimage.label(mask[: image.shape[0]] > 0)  # 4-connectivity
+        row = {"image": n, "n_true": None}
+        for name, method in (("ddcsem", lambda x: segment_particles(density_map(x))),
+                             ("textbook", textbook), ("imagej", imagej_classic)):
+            f1, n_true, n_found, matched = instance_f1(method(image), truth)
+            row["n_true"] = n_true
+            row[name] = round(f1, 4)
+        rows.append(row)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="skip the 4096^2 scenario")
+    parser.add_argument("--only", help="comma-separated scenario names")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args(argv)
+    chosen = [s for s in SCENARIOS if not (args.quick and s.name == "large")]
+    if args.only:
+        chosen = [s for s in chosen if s.name in args.only.split(",")]
+    results = {"synthetic": [], "bam": []}
+    print(f"{'scenario':<10} {'n':>5}  {'ddcsem F1  ECDerr  D50err':>26}  {'textbook F1  ECDerr  D50err':>28}")
+    for scenario in chosen:
+        r = score_synthetic(scenario)
+        results["synthetic"].append(r)
+        a, b = r["ddcsem"], r["textbook"]
+        print(f"{r['scenario']:<10} {r['n_true']:>5}  {a['f1']:>10.3f} {a['ecd_err']:>7.3f} {a['d50_err']:>+7.3f}"
+              f"  {b['f1']:>11.3f} {b['ecd_err']:>7.3f} {b['d50_err']:>+7.3f}")
+        sys.stdout.flush()
+    bam = Path(__file__).resolve().parents[1].parent / "shared" / "sem-files" / "bam_tio2_sem_tsem"
+    if bam.is_dir():
+        print(f"\n{'BAM image':<10} {'n':>5}  {'ddcsem':>7} {'textbook':>9} {'imagej':>7}   (instance F1, IoU >= 0.5)")
+        for r in score_bam(bam):
+            results["bam"].append(r)
+            print(f"{r['image']:<10} {r['n_true']:>5}  {r['ddcsem']:>7.3f} {r['textbook']:>9.3f} {r['imagej']:>7.3f}")
+        means = {k: np.mean([r[k] for r in results["bam"]]) for k in ("ddcsem", "textbook", "imagej")}
+        print(f"{'mean':<10} {'':>5}  {means['ddcsem']:>7.3f} {means['textbook']:>9.3f} {means['imagej']:>7.3f}")
+    else:
+        print("\n(../shared/sem-files/bam_tio2_sem_tsem not found: real-image scores skipped)")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
