@@ -1,0 +1,325 @@
+"""Per-particle measurements (ImageJ definitions) and size-distribution statistics.
+
+Definitions, as in ImageJ's *Analyze Particles* so results can be compared with Fiji:
+
+=============== ===========================================================================
+area            pixel count x pixel area
+ECD             equivalent circle diameter ``2 sqrt(area / pi)``
+Feret max/min   largest / smallest caliper width of the particle's outline (pixel corners),
+                by rotating calipers on its convex hull; the angle (0-180 degrees,
+                counter-clockwise from the x axis, y up) is that of the largest caliper
+perimeter       ImageJ's traced perimeter: exposed pixel edges less ``(2 - sqrt 2)`` per
+                corner of the outline, so a staircase edge counts as its diagonal
+circularity     ``4 pi area / perimeter^2``, clamped to 1 (with the traced perimeter a
+                digital disc scores about 0.9, as in ImageJ)
+roundness       ``4 area / (pi major^2)``, major axis of the ellipse with the same moments
+aspect ratio    major / minor axis of that ellipse
+solidity        area / area of the convex hull of the particle's outline
+edge weight     Miles-Lantuejoul ``Wx Wy / ((Wx - Fx)(Wy - Fy))`` with ``F`` the particle's
+                bounding box, for particles that do not touch the border (NaN for those that do)
+=============== ===========================================================================
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ParameterError
+
+__all__ = ["particle_table", "size_distribution", "feret", "traced_perimeter", "MIN_STABLE_COUNT"]
+
+#: Below this many particles a size distribution is flagged as unstable. ISO 13322-1
+#: asks for thousands (over 6 000 for a repeatable volume mean, 61 000 for D90).
+MIN_STABLE_COUNT = 500
+
+
+def _hull(coords: np.ndarray) -> np.ndarray:
+    """Convex hull (counter-clockwise vertices) of the corners of a set of pixels."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    coords = np.asarray(coords, dtype=np.float64)
+    corners = (coords[:, None, :] + np.array([[-0.5, -0.5], [-0.5, 0.5], [0.5, -0.5], [0.5, 0.5]])).reshape(-1, 2)
+    corners = np.unique(corners, axis=0)
+    try:
+        return corners[ConvexHull(corners).vertices]
+    except QhullError:  # cannot happen for unit squares, kept for safety
+        return corners
+
+
+def _polygon_area(vertices: np.ndarray) -> float:
+    y, x = vertices[:, 0], vertices[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
+
+
+def feret(coords: np.ndarray) -> tuple[float, float, float]:
+    """Feret max, Feret min and Feret angle of a set of pixels.
+
+    Parameters
+    ----------
+    coords : ndarray, shape (K, 2)
+        (row, col) of the particle's pixels; each pixel is a unit square.
+
+    Returns
+    -------
+    (feret_max, feret_min, angle_deg)
+        In pixels; the angle of the largest caliper, 0-180 degrees counter-clockwise
+        from the x axis with y pointing up (ImageJ's convention).
+
+    Examples
+    --------
+    >>> square = np.argwhere(np.ones((10, 10), bool))
+    >>> fmax, fmin, angle = feret(square)
+    >>> round(fmax, 3), fmin, angle in (45.0, 135.0)
+    (14.142, 10.0, True)
+    """
+    hull = _hull(coords)
+    diff = hull[:, None, :] - hull[None, :, :]
+    dist = np.hypot(diff[..., 0], diff[..., 1])
+    i, j = np.unravel_index(np.argmax(dist), dist.shape)
+    fmax = float(dist[i, j])
+    dy, dx = hull[j] - hull[i]
+    angle = float(np.degrees(np.arctan2(-dy, dx)) % 180.0)
+    # smallest width: for each hull edge, the farthest vertex from its line
+    edges = np.roll(hull, -1, axis=0) - hull
+    lengths = np.hypot(edges[:, 0], edges[:, 1])
+    good = lengths > 0
+    normals = np.stack([-edges[good, 1], edges[good, 0]], axis=1) / lengths[good, None]
+    widths = np.abs(np.einsum("ekd,ed->ek", hull[None, :, :] - hull[good][:, None, :], normals)).max(axis=1)
+    fmin = float(widths.min()) if widths.size else 0.0
+    return fmax, fmin, angle
+
+
+def _outline(mask: np.ndarray) -> np.ndarray:
+    """Vertices (row, col) of the outer outline of a particle along pixel edges.
+
+    Walks the boundary edges clockwise (particle on the right); where two pixels touch
+    only at a corner the walk turns onto the diagonal neighbour, so an 8-connected
+    particle has one outline, as ImageJ traces it.
+    """
+    from scipy import ndimage
+
+    m = np.pad(ndimage.binary_fill_holes(mask), 1)
+    nxt: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    rows, cols = np.nonzero(m)
+    # directed edges, clockwise on screen (rows down): top edge left->right, right edge down, ...
+    for r, c in zip(rows.tolist(), cols.tolist()):
+        if not m[r - 1, c]:
+            nxt.setdefault((r, c), []).append((r, c + 1))
+        if not m[r, c + 1]:
+            nxt.setdefault((r, c + 1), []).append((r + 1, c + 1))
+        if not m[r + 1, c]:
+            nxt.setdefault((r + 1, c + 1), []).append((r + 1, c))
+        if not m[r, c - 1]:
+            nxt.setdefault((r + 1, c), []).append((r, c))
+    start = (int(rows[0]), int(cols[0]))  # top-left corner of the first pixel in raster order
+    path = [start]
+    prev_dir = (0, 1)
+    current = start
+    for _ in range(4 * len(rows) + 4):
+        options = nxt[current]
+        if len(options) == 1:
+            step = options[0]
+        else:  # two pixels touch at this corner: turn left onto the diagonal neighbour
+            left = (-prev_dir[1], prev_dir[0])
+            step = next(o for o in options if (o[0] - current[0], o[1] - current[1]) == left)
+        prev_dir = (step[0] - current[0], step[1] - current[1])
+        if step == start:
+            break
+        path.append(step)
+        current = step
+    return np.array(path)
+
+
+def traced_perimeter(mask: np.ndarray) -> float:
+    """ImageJ's perimeter of a traced particle outline.
+
+    The outline runs along pixel edges. ImageJ subtracts ``2 - sqrt(2)`` for each corner,
+    counting every corner after a side longer than one pixel and every other corner along
+    a staircase of unit steps, so a staircase counts as its diagonal and circles come out
+    close to ``2 pi r``; a square of side ``s`` gives ``4 s - 4 (2 - sqrt 2)``.
+
+    Examples
+    --------
+    >>> round(traced_perimeter(np.ones((10, 10), bool)), 3)
+    37.657
+    """
+    vertices = _outline(np.asarray(mask, dtype=bool))
+    steps = np.diff(np.vstack([vertices, vertices[:1]]), axis=0)
+    turn = np.any(steps != np.roll(steps, 1, axis=0), axis=1)  # a corner starts a new side
+    corners = np.nonzero(turn)[0]
+    if corners.size == 0:
+        return float(len(steps))
+    sides = np.diff(np.append(corners, corners[0] + len(steps)))  # side starting at each corner
+    n_corners, counted = 0, False
+    incoming = np.roll(sides, 1)
+    for side_in in incoming:
+        if side_in > 1 or not counted:
+            counted = True
+            n_corners += 1
+        else:
+            counted = False
+    return float(len(steps) - n_corners * (2.0 - np.sqrt(2.0)))
+
+
+def particle_table(
+    labels: np.ndarray,
+    *,
+    pixel_size_nm: float | None = None,
+    bse: np.ndarray | None = None,
+    se: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Measure every labelled particle.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (M, N)
+        Particle labels (0 background).
+    pixel_size_nm : float, optional
+        Calibration. Lengths are then in µm (columns ``*_um``, areas ``*_um2``); without
+        it in pixels (``*_px``, ``*_px2``), never mislabelled.
+    bse, se : ndarray, shape (M, N), optional
+        Channels whose mean over each particle is reported (``bse_mean``, ``se_mean``).
+
+    Returns
+    -------
+    dict of str to ndarray
+        Columns of equal length, one row per particle: ``label``, ``centroid_x_px``,
+        ``centroid_y_px`` (and ``centroid_x_um``, ``centroid_y_um`` when calibrated),
+        ``area``, ``ecd``, ``feret_max``, ``feret_min``, ``feret_angle_deg``, ``perimeter``,
+        ``circularity``, ``roundness``, ``aspect_ratio``, ``solidity``, ``bse_mean``,
+        ``se_mean``, ``touches_edge``, ``edge_weight`` (length and area names carry the unit).
+
+    Examples
+    --------
+    >>> yy, xx = np.mgrid[0:101, 0:101]
+    >>> disc = ((yy - 50) ** 2 + (xx - 50) ** 2 <= 30 ** 2).astype(int)
+    >>> t = particle_table(disc, pixel_size_nm=10.0)
+    >>> round(float(t["ecd_um"][0]), 3), round(float(t["circularity"][0]), 2)
+    (0.599, 0.9)
+    """
+    from skimage.measure import regionprops
+
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or labels.dtype.kind not in "iu":
+        raise ParameterError("labels must be a 2-D integer image")
+    for name, channel in (("bse", bse), ("se", se)):
+        if channel is not None and np.shape(channel) != labels.shape:
+            raise ParameterError(f"{name} must have the shape of labels {labels.shape}")
+    rows, cols = labels.shape
+    unit = "um" if pixel_size_nm else "px"
+    scale = pixel_size_nm / 1000.0 if pixel_size_nm else 1.0
+    names = ["label", "centroid_x_px", "centroid_y_px", "area", "ecd", "feret_max", "feret_min",
+             "feret_angle_deg", "perimeter", "circularity", "roundness", "aspect_ratio", "solidity",
+             "bse_mean", "se_mean", "touches_edge", "edge_weight"]
+    out: dict[str, list] = {n: [] for n in names}
+    for region in regionprops(labels):
+        r0, c0, r1, c1 = region.bbox
+        area = float(region.area)
+        fmax, fmin, angle = feret(region.coords)
+        perimeter = traced_perimeter(region.image)
+        major = float(region.axis_major_length) or 1.0
+        minor = float(region.axis_minor_length)
+        touches = r0 == 0 or c0 == 0 or r1 == rows or c1 == cols
+        fy, fx = r1 - r0, c1 - c0
+        weight = (cols * rows) / ((cols - fx) * (rows - fy)) if not touches else np.nan
+        cy, cx = region.centroid
+        values = {
+            "label": region.label, "centroid_x_px": cx, "centroid_y_px": cy, "area": area,
+            "ecd": 2 * np.sqrt(area / np.pi), "feret_max": fmax, "feret_min": fmin,
+            "feret_angle_deg": angle, "perimeter": perimeter,
+            "circularity": min(1.0, 4 * np.pi * area / perimeter**2),
+            "roundness": min(1.0, 4 * area / (np.pi * major**2)),
+            "aspect_ratio": major / minor if minor > 0 else np.inf,
+            "solidity": area / _polygon_area(_hull(region.coords)),
+            "bse_mean": float(np.mean(bse[tuple(region.coords.T)])) if bse is not None else np.nan,
+            "se_mean": float(np.mean(se[tuple(region.coords.T)])) if se is not None else np.nan,
+            "touches_edge": touches, "edge_weight": weight,
+        }
+        for n in names:
+            out[n].append(values[n])
+    table: dict[str, np.ndarray] = {}
+    lengths = ("ecd", "feret_max", "feret_min", "perimeter")
+    for n in names:
+        column = np.asarray(out[n], dtype=bool if n == "touches_edge" else (np.int64 if n == "label" else np.float64))
+        if n in lengths:
+            table[f"{n}_{unit}"] = column * scale
+        elif n == "area":
+            table[f"area_{unit}2"] = column * scale**2
+        else:
+            table[n] = column
+        if n == "centroid_y_px" and pixel_size_nm:
+            table["centroid_x_um"] = table["centroid_x_px"] * scale
+            table["centroid_y_um"] = table["centroid_y_px"] * scale
+    return table
+
+
+def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    order = np.argsort(values)
+    v, w = values[order], weights[order]
+    cum = np.cumsum(w) - 0.5 * w  # midpoint rule: unweighted it equals numpy's 'hazen'
+    return float(np.interp(q * w.sum(), cum, v))
+
+
+def size_distribution(
+    diameters: np.ndarray, *, weights: np.ndarray | None = None, min_count: int = MIN_STABLE_COUNT
+) -> dict[str, float | int | str | None]:
+    """Statistics of a particle size distribution (number-based, ISO 9276 notation).
+
+    Parameters
+    ----------
+    diameters : ndarray, shape (K,)
+        Particle diameters (e.g. ECD), any unit; the results are in the same unit.
+    weights : ndarray, shape (K,), optional
+        Per-particle weights, e.g. Miles-Lantuejoul edge weights (NaN weights count as 1).
+    min_count : int, optional
+        Fewer particles than this set ``warning``.
+
+    Returns
+    -------
+    dict
+        ``count``, ``mean``, ``sd`` (number-weighted), ``d10``, ``d50``, ``d90``
+        (number-weighted quantiles x10,0 / x50,0 / x90,0), ``d32`` (Sauter, D[3,2]),
+        ``d43`` (D[4,3]), ``d50_volume`` (x50,3, volume-weighted median), ``lognorm_median``
+        and ``lognorm_gsd`` (maximum-likelihood log-normal fit), and ``warning`` (None or why
+        the distribution is not stable).
+
+    Examples
+    --------
+    >>> d = np.random.default_rng(0).lognormal(np.log(2.0), 0.3, 20000)
+    >>> s = size_distribution(d)
+    >>> round(s["lognorm_median"], 2), round(s["lognorm_gsd"], 2), s["warning"]
+    (2.0, 1.35, None)
+    """
+    d = np.asarray(diameters, dtype=np.float64)
+    w = np.ones_like(d) if weights is None else np.asarray(weights, dtype=np.float64)
+    if d.shape != w.shape:
+        raise ParameterError("diameters and weights must have the same length")
+    w = np.where(np.isfinite(w), w, 1.0)
+    keep = np.isfinite(d) & (d > 0)
+    d, w = d[keep], w[keep]
+    n = int(d.size)
+    result: dict[str, float | int | str | None] = {"count": n}
+    keys = ("mean", "sd", "d10", "d50", "d90", "d32", "d43", "d50_volume", "lognorm_median", "lognorm_gsd")
+    if n == 0:
+        result.update({k: float("nan") for k in keys})
+        result["warning"] = "no particles"
+        return result
+    mean = float(np.sum(w * d) / np.sum(w))
+    sd = float(np.sqrt(np.sum(w * (d - mean) ** 2) / np.sum(w))) if n > 1 else float("nan")
+    logs = np.log(d)
+    mu = float(np.sum(w * logs) / np.sum(w))
+    sigma = float(np.sqrt(np.sum(w * (logs - mu) ** 2) / np.sum(w)))
+    result.update(
+        mean=mean, sd=sd,
+        d10=_weighted_quantile(d, w, 0.10), d50=_weighted_quantile(d, w, 0.50),
+        d90=_weighted_quantile(d, w, 0.90),
+        d32=float(np.sum(w * d**3) / np.sum(w * d**2)),
+        d43=float(np.sum(w * d**4) / np.sum(w * d**3)),
+        d50_volume=_weighted_quantile(d, w * d**3, 0.50),
+        lognorm_median=float(np.exp(mu)), lognorm_gsd=float(np.exp(sigma)),
+    )
+    result["warning"] = (
+        f"only {n} particles: too few for a stable size distribution (ISO 13322-1 asks for thousands)"
+        if n < min_count else None
+    )
+    return result

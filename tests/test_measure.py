@@ -1,0 +1,128 @@
+"""Measurements on analytic shapes with known answers; distribution statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage.draw import ellipse
+
+from ddcsem.errors import ParameterError
+from ddcsem.measure import feret, particle_table, size_distribution, traced_perimeter
+
+
+def disc(r, pad=5):
+    n = 2 * r + 1 + 2 * pad
+    yy, xx = np.mgrid[0:n, 0:n]
+    return (((yy - r - pad) ** 2 + (xx - r - pad) ** 2) <= r * r).astype(np.int32)
+
+
+@pytest.mark.parametrize("r", [10, 25, 60])
+def test_disc(r):
+    t = particle_table(disc(r))
+    assert t["area_px2"][0] == pytest.approx(np.pi * r * r, rel=0.02)
+    assert t["ecd_px"][0] == pytest.approx(2 * r, rel=0.01)
+    # the outline runs along pixel edges: a digital disc spans 2r + 1 pixels
+    assert t["feret_max_px"][0] == pytest.approx(2 * r + 1, abs=0.5)
+    assert t["feret_min_px"][0] == pytest.approx(2 * r + 1, abs=1.0)
+    assert 0.85 <= t["circularity"][0] <= 1.0
+    assert t["roundness"][0] == pytest.approx(1.0, abs=0.01)
+    assert t["aspect_ratio"][0] == pytest.approx(1.0, abs=0.01)
+    # the hull runs round pixel corners: about pi (r + 1/2)^2
+    assert t["solidity"][0] == pytest.approx((r / (r + 0.5)) ** 2, abs=0.02)
+
+
+@pytest.mark.parametrize("s", [8, 20, 50])
+def test_square(s):
+    labels = np.zeros((s + 6, s + 6), np.int32)
+    labels[3:3 + s, 3:3 + s] = 1
+    t = particle_table(labels)
+    assert t["area_px2"][0] == s * s
+    assert t["feret_max_px"][0] == pytest.approx(s * np.sqrt(2))
+    assert t["feret_min_px"][0] == pytest.approx(s)
+    assert t["feret_angle_deg"][0] in (pytest.approx(45.0), pytest.approx(135.0))
+    assert t["perimeter_px"][0] == pytest.approx(4 * s - 4 * (2 - np.sqrt(2)))
+    assert t["circularity"][0] == pytest.approx(4 * np.pi * s * s / (4 * s - 4 * (2 - np.sqrt(2))) ** 2)
+    assert t["solidity"][0] == 1.0 and t["aspect_ratio"][0] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("angle", [0.0, 30.0, 75.0, 120.0])
+def test_ellipse(angle):
+    labels = np.zeros((240, 240), np.int32)
+    rr, cc = ellipse(120, 120, 25, 60, rotation=np.radians(angle))
+    labels[rr, cc] = 1
+    t = particle_table(labels)
+    assert t["area_px2"][0] == pytest.approx(np.pi * 25 * 60, rel=0.01)
+    assert t["feret_max_px"][0] == pytest.approx(120, abs=2)
+    assert t["feret_min_px"][0] == pytest.approx(50, abs=2)
+    off = abs(t["feret_angle_deg"][0] - angle) % 180
+    assert min(off, 180 - off) <= 5  # the flat pixel ends tilt the longest chord a little
+    assert t["aspect_ratio"][0] == pytest.approx(60 / 25, rel=0.02)
+    assert t["roundness"][0] == pytest.approx(25 / 60, rel=0.02)
+
+
+def test_calibrated_columns_and_units():
+    t = particle_table(disc(20), pixel_size_nm=50.0)
+    assert "ecd_um" in t and "area_um2" in t and "ecd_px" not in t
+    assert t["ecd_um"][0] == pytest.approx(2.0, rel=0.01)  # 40 px x 50 nm
+    assert t["area_um2"][0] == pytest.approx(np.pi, rel=0.02)
+    assert t["centroid_x_um"][0] == pytest.approx(25 * 0.05)
+    assert t["centroid_x_px"][0] == pytest.approx(25)
+
+
+def test_intensities_edge_flags_and_weights():
+    labels = np.zeros((100, 200), np.int32)
+    labels[10:30, 20:40] = 1   # inside
+    labels[0:10, 100:130] = 2  # touches the top edge
+    bse = np.where(labels == 1, 200.0, 10.0)
+    t = particle_table(labels, bse=bse, se=np.full(labels.shape, 7.0))
+    assert list(t["touches_edge"]) == [False, True]
+    assert t["bse_mean"][0] == 200.0 and t["se_mean"][1] == 7.0
+    assert t["edge_weight"][0] == pytest.approx(200 * 100 / ((200 - 20) * (100 - 20)))
+    assert np.isnan(t["edge_weight"][1])
+
+
+def test_feret_of_a_single_pixel_and_a_line():
+    assert feret(np.array([[3, 3]]))[:2] == (pytest.approx(np.sqrt(2)), pytest.approx(1.0))
+    line = np.array([[5, c] for c in range(10)])
+    fmax, fmin, angle = feret(line)
+    assert fmin == pytest.approx(1.0) and fmax == pytest.approx(np.hypot(10, 1))
+
+
+def test_traced_perimeter_of_a_staircase_is_its_diagonal():
+    stair = np.eye(6, dtype=bool)
+    assert traced_perimeter(stair) == pytest.approx(4 * 6 * np.sqrt(2) / 2 + 2 * np.sqrt(2) - 0, rel=0.2)
+
+
+def test_size_distribution_known_answers():
+    d = np.array([1.0, 2.0, 3.0, 4.0])
+    s = size_distribution(d, min_count=2)
+    assert s["count"] == 4 and s["mean"] == 2.5
+    assert s["sd"] == pytest.approx(np.std(d))
+    assert s["d50"] == pytest.approx(2.5)
+    assert s["d32"] == pytest.approx((1 + 8 + 27 + 64) / (1 + 4 + 9 + 16))
+    assert s["d43"] == pytest.approx((1 + 16 + 81 + 256) / (1 + 8 + 27 + 64))
+    assert s["d50_volume"] > s["d50"]
+    assert s["lognorm_median"] == pytest.approx(np.exp(np.mean(np.log(d))))
+    assert s["warning"] is None
+
+
+def test_lognormal_fit_recovers_parameters():
+    d = np.random.default_rng(1).lognormal(np.log(0.8), 0.5, 50_000)
+    s = size_distribution(d)
+    assert s["lognorm_median"] == pytest.approx(0.8, rel=0.01)
+    assert s["lognorm_gsd"] == pytest.approx(np.exp(0.5), rel=0.01)
+    assert s["d50"] == pytest.approx(0.8, rel=0.02)
+    # Hatch-Choate: volume-weighted median = exp(mu + 3 sigma^2)
+    assert s["d50_volume"] == pytest.approx(0.8 * np.exp(3 * 0.25), rel=0.03)
+
+
+def test_weights_shift_the_distribution_and_low_count_warns():
+    d = np.array([1.0, 1.0, 10.0])
+    assert size_distribution(d, weights=np.array([1, 1, 10]))["d50"] > size_distribution(d)["d50"]
+    assert "too few" in size_distribution(d)["warning"]
+    assert size_distribution(np.array([]))["warning"] == "no particles"
+
+
+def test_invalid_labels():
+    with pytest.raises(ParameterError):
+        particle_table(np.zeros((4, 4), float))
