@@ -62,7 +62,8 @@ def test_ellipse(angle):
 
 def test_calibrated_columns_and_units():
     t = particle_table(disc(20), pixel_size_nm=50.0)
-    assert "ecd_um" in t and "area_um2" in t and "ecd_px" not in t
+    assert "ecd_um" in t and "area_um2" in t and t["ecd_px"][0] == pytest.approx(40, rel=0.01)
+    assert "ecd_um" not in particle_table(disc(20))
     assert t["ecd_um"][0] == pytest.approx(2.0, rel=0.01)  # 40 px x 50 nm
     assert t["area_um2"][0] == pytest.approx(np.pi, rel=0.02)
     assert t["centroid_x_um"][0] == pytest.approx(25 * 0.05)

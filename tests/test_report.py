@@ -11,7 +11,7 @@ from PIL import Image
 
 from ddcsem.errors import OutputError
 from ddcsem.read import read_sem
-from ddcsem.report import atomic_path, scale_bar_length, write_json, write_preview_png, write_rgb_tiff
+from ddcsem.report import atomic_path, scale_bar_length, write_json, write_preview_png, write_tiff
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
@@ -34,7 +34,7 @@ def test_unwritable_folder_is_an_output_error(tmp_path):
 
 def test_rgb_tiff_is_calibrated_and_reads_back(tmp_path):
     rgb = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
-    write_rgb_tiff(tmp_path / "x.tif", rgb, pixel_size_nm=25.0)
+    write_tiff(tmp_path / "x.tif", rgb, pixel_size_nm=25.0)
     with tifffile.TiffFile(tmp_path / "x.tif") as tif:
         np.testing.assert_array_equal(tif.asarray(), rgb)
         assert tif.pages[0].photometric == tifffile.PHOTOMETRIC.RGB
@@ -44,7 +44,7 @@ def test_rgb_tiff_is_calibrated_and_reads_back(tmp_path):
 
 
 def test_uncalibrated_tiff_has_no_unit(tmp_path):
-    write_rgb_tiff(tmp_path / "x.tif", np.zeros((4, 4, 3), np.uint8), pixel_size_nm=None)
+    write_tiff(tmp_path / "x.tif", np.zeros((4, 4, 3), np.uint8), pixel_size_nm=None)
     with tifffile.TiffFile(tmp_path / "x.tif") as tif:
         assert not tif.is_imagej
 
@@ -70,6 +70,6 @@ def test_json_is_utf8(tmp_path):
 
 
 def test_ddcsem_reads_its_own_output_calibration(tmp_path):
-    write_rgb_tiff(tmp_path / "x.tif", np.dstack([np.arange(64, dtype=np.uint8).reshape(8, 8)] * 3),
+    write_tiff(tmp_path / "x.tif", np.dstack([np.arange(64, dtype=np.uint8).reshape(8, 8)] * 3),
                    pixel_size_nm=12.5)
     assert read_sem(tmp_path / "x.tif").pixel_size.nm == pytest.approx(12.5)

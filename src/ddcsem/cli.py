@@ -1,4 +1,4 @@
-"""Command-line interface: ``ddcsem info`` and ``ddcsem colorize``.
+"""Command-line interface: ``ddcsem info``, ``ddcsem colorize`` and ``ddcsem analyze``.
 
 A thin layer over the public API. Exit codes: 0 all good, 1 some inputs failed (each is
 recorded with its error and the batch goes on), 2 usage error.
@@ -50,10 +50,36 @@ def _tokens(text: str) -> tuple[str, ...]:
     return tokens
 
 
+def _batch_options() -> argparse.ArgumentParser:
+    """Options shared by the batch commands (inputs, pairing, outputs, parallelism)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("inputs", nargs="*", metavar="INPUT", help="files and/or folders")
+    common.add_argument("-o", "--output", required=True, type=Path, metavar="OUT", help="output folder")
+    common.add_argument("--se-tokens", type=_tokens, default=(), metavar="A,B",
+                        help="extra file-name tokens that mark an SE image")
+    common.add_argument("--bse-tokens", type=_tokens, default=(), metavar="A,B",
+                        help="extra file-name tokens that mark a BSE image")
+    common.add_argument("--se", type=Path, help="SE file of an explicit pair (with --bse)")
+    common.add_argument("--bse", type=Path, help="BSE file of an explicit pair (with --se)")
+    common.add_argument("--pixel-size", type=_length, metavar="SIZE",
+                        help="override the pixel size, e.g. 3.2nm or 0.05um")
+    common.add_argument("--no-register", action="store_true", help="do not align BSE onto SE")
+    common.add_argument("-j", "--jobs", type=int, default=1, help="images processed in parallel")
+    exists = common.add_mutually_exclusive_group()
+    exists.add_argument("--skip-existing", action="store_true",
+                        help="skip images whose results exist (made with the same parameters)")
+    exists.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    common.add_argument("--dry-run", action="store_true", help="print the pairing table and stop")
+    verbosity = common.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true")
+    verbosity.add_argument("-v", "--verbose", action="store_true")
+    return common
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ddcsem",
-        description="Density-dependent colour SEM: colour SE/BSE pairs and read SEM calibration.",
+        description="Density-dependent colour SEM: colour SE/BSE pairs, segment and size particles.",
     )
     parser.add_argument("--version", action="version", version=f"ddcsem {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -64,34 +90,51 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("--pixel-size", type=_length, metavar="SIZE",
                       help="override the pixel size, e.g. 3.2nm or 0.05um")
 
-    col = sub.add_parser("colorize", help="colour SE/BSE pairs into DDC-SEM images")
-    col.add_argument("inputs", nargs="*", metavar="INPUT", help="files and/or folders")
-    col.add_argument("-o", "--output", required=True, type=Path, metavar="OUT", help="output folder")
-    col.add_argument("--se-tokens", type=_tokens, default=(), metavar="A,B",
-                     help="extra file-name tokens that mark an SE image")
-    col.add_argument("--bse-tokens", type=_tokens, default=(), metavar="A,B",
-                     help="extra file-name tokens that mark a BSE image")
-    col.add_argument("--se", type=Path, help="SE file of an explicit pair (with --bse)")
-    col.add_argument("--bse", type=Path, help="BSE file of an explicit pair (with --se)")
+    common = _batch_options()
+    col = sub.add_parser("colorize", parents=[common], help="colour SE/BSE pairs into DDC-SEM images")
     col.add_argument("--mode", choices=("overlay", "density"), default="overlay")
     col.add_argument("--clip", nargs=2, type=_percent, default=(0.5, 99.5), metavar=("LO", "HI"),
                      help="stretch each channel between these percentiles (default 0.5 99.5)")
     col.add_argument("--green-gain", type=float, default=1.0, help="scale the SE (green) channel")
     col.add_argument("--palette", choices=("green-orange", "blue-orange"), default="green-orange",
                      help="density-mode hues; blue-orange is colour-blind safe")
-    col.add_argument("--pixel-size", type=_length, metavar="SIZE",
-                     help="override the pixel size, e.g. 3.2nm or 0.05um")
-    col.add_argument("--no-register", action="store_true", help="do not align BSE onto SE")
     col.add_argument("--png", action="store_true", help="also write a PNG preview with scale bar")
-    col.add_argument("-j", "--jobs", type=int, default=1, help="pairs processed in parallel")
-    exists = col.add_mutually_exclusive_group()
-    exists.add_argument("--skip-existing", action="store_true", help="skip pairs already coloured")
-    exists.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    col.add_argument("--dry-run", action="store_true", help="print the pairing table and stop")
-    verbosity = col.add_mutually_exclusive_group()
-    verbosity.add_argument("-q", "--quiet", action="store_true")
-    verbosity.add_argument("-v", "--verbose", action="store_true")
+
+    ana = sub.add_parser("analyze", parents=[common],
+                         help="segment and measure particles (pairs, single images or composites)")
+    ana.add_argument("--single", action="store_true",
+                     help="analyse grey images without a partner on their own (BSE alone, or "
+                          "any image whose particles are brighter than their surroundings)")
+    ana.add_argument("--config", type=Path, metavar="FILE.toml",
+                     help="analysis parameters; command-line options take precedence")
+    ana.add_argument("--mode", choices=("overlay", "density"), default=None,
+                     help="colouring of the DDC image written (default overlay)")
+    ana.add_argument("--clip", nargs=2, type=_percent, default=None, metavar=("LO", "HI"))
+    ana.add_argument("--threshold", type=_threshold, default=None,
+                     help="otsu (default), li, yen, triangle, or a density value in [0, 1]")
+    ana.add_argument("--split", choices=("shape", "edm", "none"), default=None,
+                     help="splitting of touching particles (default shape; edm = ImageJ Watershed)")
+    ana.add_argument("--min-diameter", type=_length, default=None, metavar="SIZE",
+                     help="smallest particle kept (equivalent diameter, e.g. 30nm)")
+    ana.add_argument("--min-distance", type=_length, default=None, metavar="SIZE",
+                     help="smallest distance between particle centres, e.g. 100nm")
+    ana.add_argument("--keep-edge-particles", action="store_true", default=None,
+                     help="keep particles touching the border (marked; no edge weight)")
     return parser
+
+
+def _threshold(text: str) -> str | float:
+    from .segment import THRESHOLDS
+
+    if text in THRESHOLDS:
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"use one of {', '.join(THRESHOLDS)} or a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("a threshold value is a density in [0, 1]")
+    return value
 
 
 # ------------------------------------------------------------------------------ info
@@ -149,7 +192,7 @@ def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
     from .colorize import colorize
     from .errors import OutputError
     from .pair import read_pair
-    from .report import write_preview_png, write_rgb_tiff
+    from .report import write_preview_png, write_tiff
 
     target = job.output / f"{pair.key}_ddc.tif"
     record: dict[str, Any] = {
@@ -177,7 +220,7 @@ def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
             shift_px=[round(images.shift[0], 3), round(images.shift[1], 3)],
             shift_applied=images.shift_applied,
         )
-        write_rgb_tiff(target, rgb, pixel_size_nm=images.pixel_size.nm)
+        write_tiff(target, rgb, pixel_size_nm=images.pixel_size.nm)
         record["outputs"].append(str(target))
         if job.png:
             preview = target.with_suffix(".png")
@@ -223,11 +266,10 @@ def _print_table(pairs: Sequence[Any], unpaired: Sequence[Path], problems: Seque
         print(f"not paired ({key}): {message}")
 
 
-def _colorize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from tqdm import tqdm
-
+def _collect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[list, list, list]:
+    """Validate batch arguments and pair the inputs: (pairs, unpaired files, problems)."""
+    from .detectors import BSE_TOKENS, SE_TOKENS, split_detector_token
     from .pair import Pair, find_pairs
-    from .report import write_json
 
     if (args.se is None) != (args.bse is None):
         parser.error("--se and --bse go together")
@@ -235,80 +277,268 @@ def _colorize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error("give input files or folders, or --se and --bse")
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
-    output = args.output
-    if output.exists() and not output.is_dir():
-        parser.error(f"output {output} exists and is not a folder")
-
-    from .detectors import BSE_TOKENS, SE_TOKENS
-
-    result = find_pairs(args.inputs, exclude=[output], se_tokens=SE_TOKENS + args.se_tokens,
-                        bse_tokens=BSE_TOKENS + args.bse_tokens) if args.inputs else None
-    pairs = list(result.pairs) if result else []
-    unpaired = list(result.unpaired) if result else []
-    problems = list(result.problems) if result else []
+    if args.output.exists() and not args.output.is_dir():
+        parser.error(f"output {args.output} exists and is not a folder")
+    pairs, unpaired, problems = [], [], []
+    if args.inputs:
+        result = find_pairs(args.inputs, exclude=[args.output], se_tokens=SE_TOKENS + args.se_tokens,
+                            bse_tokens=BSE_TOKENS + args.bse_tokens)
+        pairs, unpaired, problems = list(result.pairs), list(result.unpaired), list(result.problems)
     if args.se is not None:
-        from .detectors import split_detector_token
-
         found = split_detector_token(args.se.stem)
         pairs.append(Pair(found[0] if found else args.se.stem.lower(), args.se, args.bse))
+    return pairs, unpaired, problems
 
+
+def _run_batch(worker, items: list, job: Any, args: argparse.Namespace, unit: str) -> list[dict[str, Any]]:
+    """Run ``worker(item, job)`` over items, in worker processes with --jobs, with progress."""
+    from tqdm import tqdm
+
+    records: list[dict[str, Any]] = []
+    bar = tqdm(total=len(items), unit=unit, disable=args.quiet or not sys.stderr.isatty())
+    if args.jobs > 1 and len(items) > 1:
+        # spawn, not fork: numba's thread pool in this process does not survive a fork
+        context = multiprocessing.get_context("spawn")
+        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context,
+                                 initializer=_init_worker, initargs=(threads,)) as pool:
+            for record in pool.map(worker, items, [job] * len(items)):
+                records.append(record)
+                bar.update()
+    else:
+        for item in items:
+            records.append(worker(item, job))
+            bar.update()
+    bar.close()
+    return records
+
+
+def _finish(args: argparse.Namespace, records: list[dict[str, Any]], unpaired: list[Path],
+            *, list_name: str, id_key: str, done_verb: str, extra: dict[str, Any]) -> int:
+    """Write the manifest, summarise the run on stderr, return the exit code."""
+    from .report import write_json
+
+    manifest = {
+        "command": args.command,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": _versions(),
+        "arguments": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        **extra,
+        list_name: records,
+        "unpaired": [str(p) for p in unpaired],
+    }
+    try:
+        write_json(args.output / "manifest.json", manifest)
+    except DDCSEMError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    failed = [r for r in records if r["status"] == "failed"]
+    if not args.quiet:
+        for r in records:
+            for w in r.get("warnings") or ():
+                print(f"warning: {w}", file=sys.stderr)
+        done = sum(r["status"] == "ok" for r in records)
+        skipped = sum(r["status"] == "skipped" for r in records)
+        print(f"{done_verb} {done}, skipped {skipped}, failed {len(failed)}; "
+              f"results in {args.output}", file=sys.stderr)
+        for r in failed:
+            print(f"failed: {r[id_key]}: {r['error']}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _colorize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    pairs, unpaired, problems = _collect(args, parser)
     if args.dry_run:
         _print_table(pairs, unpaired, problems)
         return 0
     if not args.quiet:
         for path in unpaired:
             print(f"warning: {path}: no partner found; not coloured", file=sys.stderr)
-
-    job = _ColorizeJob(output, args.mode, tuple(args.clip), args.green_gain, args.palette,
+    job = _ColorizeJob(args.output, args.mode, tuple(args.clip), args.green_gain, args.palette,
                        args.pixel_size, not args.no_register, args.png, args.skip_existing,
                        args.overwrite)
-    records: list[dict[str, Any]] = []
-    bar = tqdm(total=len(pairs), unit="pair", disable=args.quiet or not sys.stderr.isatty())
-    if args.jobs > 1 and len(pairs) > 1:
-        # spawn, not fork: numba's thread pool in this process does not survive a fork
-        context = multiprocessing.get_context("spawn")
-        threads = max(1, (os.cpu_count() or 1) // args.jobs)
-        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context,
-                                 initializer=_init_worker, initargs=(threads,)) as pool:
-            for record in pool.map(_colorize_one, pairs, [job] * len(pairs)):
-                records.append(record)
-                bar.update()
-    else:
-        for pair in pairs:
-            records.append(_colorize_one(pair, job))
-            bar.update()
-    bar.close()
+    records = _run_batch(_colorize_one, pairs, job, args, "pair")
     for key, message in problems:
         records.append({"key": key, "se": None, "bse": None, "status": "failed", "error": message})
+    if args.verbose and not args.quiet:
+        for r in records:
+            if r["status"] == "ok":
+                print(f"{r['key']}: {r['pixel_size_nm']} nm/px ({r['pixel_size_source']}), "
+                      f"shift {r['shift_px']} px -> {', '.join(r['outputs'])}")
+    return _finish(args, records, unpaired, list_name="pairs", id_key="key",
+                   done_verb="coloured pairs:", extra={})
 
-    manifest = {
-        "command": "colorize",
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "versions": _versions(),
-        "arguments": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "pairs": records,
-        "unpaired": [str(p) for p in unpaired],
-    }
+
+# --------------------------------------------------------------------------- analyze
+
+
+@dataclass(frozen=True)
+class _AnalyzeJob:
+    output: Path
+    options: Any  # AnalysisOptions
+    pixel_size: float | None
+    params_hash: str
+    skip_existing: bool
+    overwrite: bool
+
+
+def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
+    """Effective AnalysisOptions and pixel size: command line over --config over defaults."""
+    import tomllib
+
+    from .analyze import AnalysisOptions
+    from .errors import ParameterError
+
+    config: dict[str, Any] = {}
+    if args.config is not None:
+        try:
+            config = tomllib.loads(args.config.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ParameterError(f"cannot read the config file: {exc}", path=args.config) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ParameterError(f"malformed TOML: {exc}", path=args.config,
+                                 hint="see the README for the keys a config file takes") from None
+        known = {"mode", "clip", "threshold", "split", "min_diameter", "min_distance",
+                 "keep_edge_particles", "register", "pixel_size", "min_area_px"}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ParameterError(f"unknown keys {unknown}", path=args.config,
+                                 hint=f"known keys: {', '.join(sorted(known))}")
+
+    def pick(cli: Any, key: str, default: Any) -> Any:
+        return cli if cli is not None else config.get(key, default)
+
+    def length(value: Any) -> float | None:
+        return None if value is None else parse_length(value, default_unit="nm")
+
     try:
-        write_json(output / "manifest.json", manifest)
+        options = AnalysisOptions(
+            mode=pick(args.mode, "mode", "overlay"),
+            clip=tuple(float(v) for v in pick(args.clip, "clip", (0.5, 99.5))),
+            threshold=pick(args.threshold, "threshold", "otsu"),
+            split=pick(args.split, "split", "shape"),
+            min_diameter_nm=length(pick(args.min_diameter, "min_diameter", None)),
+            min_area_px=float(config.get("min_area_px", 9.0)),
+            min_distance_nm=length(pick(args.min_distance, "min_distance", None)),
+            keep_edge_particles=bool(pick(args.keep_edge_particles, "keep_edge_particles", False)),
+            register=not args.no_register and bool(config.get("register", True)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"invalid value: {exc}", path=args.config) from None
+    if options.mode not in ("overlay", "density") or options.split not in ("shape", "edm", "none"):
+        raise ParameterError("mode must be overlay or density; split shape, edm or none",
+                             path=args.config)
+    return options, length(pick(args.pixel_size, "pixel_size", None))
+
+
+def _analyze_one(item: tuple[str, Any], job: _AnalyzeJob) -> dict[str, Any]:
+    """Analyse one pair/single image/composite; the error goes into the record."""
+    from .analyze import analyze_composite, analyze_pair, analyze_single
+    from .errors import OutputError
+    from .pair import read_pair
+    from .read import read_composite, read_sem
+    from .report import write_image_results
+
+    kind, source = item
+    image_id = source.key if kind == "pair" else Path(source).stem.lower()
+    sources = ({"se": str(source.se), "bse": str(source.bse)} if kind == "pair"
+               else {"image": str(source)})
+    record: dict[str, Any] = {"image_id": image_id, "kind": kind, "sources": sources,
+                              "status": "failed", "error": None, "warnings": []}
+    folder = job.output / image_id
+    summary_path = folder / f"{image_id}_summary.json"
+    try:
+        if summary_path.exists():
+            previous = json.loads(summary_path.read_text(encoding="utf-8"))
+            if job.skip_existing and previous.get("params_hash") == job.params_hash \
+                    and previous.get("status") == "ok":
+                return {**previous, "status": "skipped", "warnings": []}
+            if not job.overwrite and not job.skip_existing:
+                raise OutputError("results exist already", path=folder,
+                                  hint="use --overwrite to replace them or --skip-existing to keep them")
+    except (OSError, ValueError):
+        pass  # an unreadable summary is not trusted: the image is analysed again
+    except DDCSEMError as exc:
+        record["error"] = str(exc)
+        return record
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if kind == "pair":
+                result = analyze_pair(read_pair(source, pixel_size=job.pixel_size,
+                                                register=job.options.register), options=job.options)
+            elif kind == "composite":
+                result = analyze_composite(read_composite(source, pixel_size=job.pixel_size),
+                                           image_id=image_id, options=job.options)
+            else:
+                result = analyze_single(read_sem(source, pixel_size=job.pixel_size),
+                                        image_id=image_id, options=job.options)
+            summary = write_image_results(result, folder, params_hash=job.params_hash)
+        summary["warnings"] = [str(w.message) for w in caught]
+        if summary["distribution"].get("warning"):
+            summary["warnings"].append(f"{image_id}: {summary['distribution']['warning']}")
+        return summary
+    except DDCSEMError as exc:
+        record["error"] = str(exc)
+        return record
+
+
+def _classify_unpaired(paths: list[Path], single: bool) -> tuple[list[tuple[str, Any]], list[Path]]:
+    """Unpaired files: colour composites are analysed as such; grey ones with --single."""
+    from .read import read_composite
+
+    items, left = [], []
+    for path in paths:
+        try:
+            read_composite(path, crop_databar="off")
+            items.append(("composite", path))
+            continue
+        except DDCSEMError:
+            pass
+        if single:
+            items.append(("single", path))
+        else:
+            left.append(path)
+    return items, left
+
+
+def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import hashlib
+
+    from .report import write_batch_tables
+
+    options, pixel_size = _analysis_options(args)
+    pairs, unpaired, problems = _collect(args, parser)
+    extra_items, unpaired = _classify_unpaired(unpaired, args.single)
+    if args.dry_run:
+        _print_table(pairs, unpaired, problems)
+        for kind, path in extra_items:
+            print(f"{kind}: {path}")
+        return 0
+    if not args.quiet:
+        for path in unpaired:
+            print(f"warning: {path}: no partner found; not analysed (use --single to analyse it "
+                  "on its own)", file=sys.stderr)
+    effective = {**options.to_dict(), "pixel_size_nm": pixel_size}
+    params_hash = hashlib.sha256(json.dumps(effective, sort_keys=True).encode()).hexdigest()[:16]
+    job = _AnalyzeJob(args.output, options, pixel_size, params_hash, args.skip_existing, args.overwrite)
+    items = [("pair", p) for p in pairs] + extra_items
+    records = _run_batch(_analyze_one, items, job, args, "image")
+    for key, message in problems:
+        records.append({"image_id": key, "kind": "pair", "sources": {}, "status": "failed",
+                        "error": message})
+    try:
+        write_batch_tables(args.output, records)
     except DDCSEMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    failed = [r for r in records if r["status"] == "failed"]
-    done = sum(r["status"] == "ok" for r in records)
-    skipped = sum(r["status"] == "skipped" for r in records)
-    if not args.quiet:
-        for r in records:
-            for w in r.get("warnings") or ():
-                print(f"warning: {w}", file=sys.stderr)
-            if args.verbose and r["status"] == "ok":
-                print(f"{r['key']}: {r['pixel_size_nm']} nm/px ({r['pixel_size_source']}), "
-                      f"shift {r['shift_px']} px -> {', '.join(r['outputs'])}")
-        print(f"coloured {done} pair(s), skipped {skipped}, failed {len(failed)}; "
-              f"results in {output}", file=sys.stderr)
-        for r in failed:
-            print(f"failed: {r['key']}: {r['error']}", file=sys.stderr)
-    return 1 if failed else 0
+    images = [{k: r.get(k) for k in ("image_id", "kind", "sources", "status", "error", "n_particles",
+                                      "pixel_size_nm", "pixel_size_source", "timings_s", "warnings")}
+              for r in records]
+    return _finish(args, images, unpaired, list_name="images", id_key="image_id",
+                   done_verb="analysed images:",
+                   extra={"parameters": effective, "params_hash": params_hash,
+                          "config": None if args.config is None else str(args.config)})
 
 
 # ------------------------------------------------------------------------------ main
@@ -330,6 +560,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "info":
             return _info(args)
+        if args.command == "analyze":
+            return _analyze(args, parser)
         return _colorize(args, parser)
     except SystemExit as exc:
         return int(exc.code or 0)

@@ -175,8 +175,9 @@ def particle_table(
     labels : ndarray of int, shape (M, N)
         Particle labels (0 background).
     pixel_size_nm : float, optional
-        Calibration. Lengths are then in µm (columns ``*_um``, areas ``*_um2``); without
-        it in pixels (``*_px``, ``*_px2``), never mislabelled.
+        Calibration. Lengths and areas are always given in pixels (columns ``*_px``,
+        ``*_px2``) and, when calibrated, also in µm (``*_um``, ``*_um2``); an uncalibrated
+        image never gets µm columns.
     bse, se : ndarray, shape (M, N), optional
         Channels whose mean over each particle is reported (``bse_mean``, ``se_mean``).
 
@@ -206,7 +207,6 @@ def particle_table(
         if channel is not None and np.shape(channel) != labels.shape:
             raise ParameterError(f"{name} must have the shape of labels {labels.shape}")
     rows, cols = labels.shape
-    unit = "um" if pixel_size_nm else "px"
     scale = pixel_size_nm / 1000.0 if pixel_size_nm else 1.0
     names = ["label", "centroid_x_px", "centroid_y_px", "area", "ecd", "feret_max", "feret_min",
              "feret_angle_deg", "perimeter", "circularity", "roundness", "aspect_ratio", "solidity",
@@ -242,9 +242,13 @@ def particle_table(
     for n in names:
         column = np.asarray(out[n], dtype=bool if n == "touches_edge" else (np.int64 if n == "label" else np.float64))
         if n in lengths:
-            table[f"{n}_{unit}"] = column * scale
+            table[f"{n}_px"] = column
+            if pixel_size_nm:
+                table[f"{n}_um"] = column * scale
         elif n == "area":
-            table[f"area_{unit}2"] = column * scale**2
+            table["area_px2"] = column
+            if pixel_size_nm:
+                table["area_um2"] = column * scale**2
         else:
             table[n] = column
         if n == "centroid_y_px" and pixel_size_nm:

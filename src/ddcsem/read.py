@@ -30,7 +30,7 @@ from .detectors import detector_role, split_detector_token
 from .errors import CalibrationError, ReadError, UnsupportedFormatError
 from .units import parse_length, unit_to_nm
 
-__all__ = ["PixelSize", "SEMImage", "read_sem", "detect_databar", "MixedDetectorWarning"]
+__all__ = ["PixelSize", "SEMImage", "read_sem", "read_composite", "detect_databar", "MixedDetectorWarning"]
 
 #: Largest decoded image ddcsem will allocate, in bytes (refused before reading).
 MAX_IMAGE_BYTES = 4 * 1024**3
@@ -83,7 +83,8 @@ class SEMImage:
     Attributes
     ----------
     data : ndarray, shape (M, N)
-        Grey pixels after palette mapping and data-bar cropping (uint8, uint16 or float).
+        Grey pixels after palette mapping and data-bar cropping (uint8, uint16 or float);
+        (M, N, 3) uint8 for a colour composite read by :func:`read_composite`.
     pixel_size : PixelSize
         Calibration and its source.
     detector : str or None
@@ -572,6 +573,70 @@ def read_sem(
     >>> read_sem(path, pixel_size="3.2nm").pixel_size
     PixelSize(nm=3.2, source='argument')
     """
+    image = _read(path, pixel_size=pixel_size, crop_databar=crop_databar, page=page, colour=False)
+    if image.mixing:
+        warnings.warn(
+            f"{image.path}: Zeiss detector mixing was on ({image.detector}): the image blends two "
+            "signals and is not a pure SE or BSE channel",
+            MixedDetectorWarning,
+            stacklevel=2,
+        )
+    return image
+
+
+def read_composite(
+    path: str | PathLike,
+    *,
+    pixel_size: float | str | None = None,
+    crop_databar: Literal["auto", "off"] | int = "auto",
+) -> SEMImage:
+    """Read an existing colour DDC composite (Photoshop, Fiji, ``ddcsem colorize``).
+
+    Calibration and data-bar cropping work as in :func:`read_sem`; ``data`` is the
+    (M, N, 3) uint8 colour image.
+
+    Raises
+    ------
+    ReadError
+        If the file is not a colour image (a grey micrograph is read by :func:`read_sem`).
+
+    Examples
+    --------
+    >>> import tempfile, os, tifffile
+    >>> path = os.path.join(tempfile.mkdtemp(), "fig2.tif")
+    >>> rgb = np.zeros((40, 50, 3), np.uint8); rgb[..., 1] = 120; rgb[10:20, 10:20] = (250, 150, 0)
+    >>> tifffile.imwrite(path, rgb, photometric="rgb")
+    >>> img = read_composite(path, pixel_size="20nm")
+    >>> img.data.shape, img.pixel_size.nm
+    ((40, 50, 3), 20.0)
+    """
+    return _read(path, pixel_size=pixel_size, crop_databar=crop_databar, page=0, colour=True)
+
+
+def _as_colour(arr: np.ndarray, path: Path) -> np.ndarray:
+    arr = np.asarray(arr)
+    if arr.ndim != 3 or arr.shape[-1] not in (3, 4):
+        raise ReadError("not a colour image", path=path,
+                        hint="a grey micrograph is analysed as a pair or with --single")
+    rgb = arr[..., :3]
+    if rgb.dtype != np.uint8:
+        top = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else float(np.nanmax(rgb)) or 1.0
+        rgb = np.clip(np.rint(rgb.astype(np.float64) / top * 255), 0, 255).astype(np.uint8)
+    spread = rgb.max(axis=-1).astype(np.int16) - rgb.min(axis=-1)
+    if np.mean(spread > 8) <= 0.001:
+        raise ReadError("the image is grey, not a colour composite", path=path,
+                        hint="a grey micrograph is analysed as a pair or with --single")
+    return rgb
+
+
+def _read(
+    path: str | PathLike,
+    *,
+    pixel_size: float | str | None,
+    crop_databar: Literal["auto", "off"] | int,
+    page: int,
+    colour: bool,
+) -> SEMImage:
     path = Path(path)
     explicit = None if pixel_size is None else PixelSize(
         parse_length(pixel_size, default_unit="nm"), "argument"
@@ -595,7 +660,7 @@ def read_sem(
             path=path,
             hint="the file may be truncated or corrupt; re-export it",
         ) from None
-    data = _as_grey(raw, path)
+    data = _as_colour(raw, path) if colour else _as_grey(raw, path)
 
     sidecar = _read_sidecar(path)
     if sidecar is not None:
@@ -623,19 +688,12 @@ def read_sem(
         if image_rows is not None:
             bar = max(0, data.shape[0] - image_rows) if image_rows < data.shape[0] else 0
         else:
-            bar = detect_databar(data)
+            bar = detect_databar(_luminance(data) if data.ndim == 3 else data)
     else:
         raise ReadError(f"crop_databar must be 'auto', 'off' or a row count, not {crop_databar!r}")
     if bar:
         data = data[: data.shape[0] - bar]
 
-    if mixing:
-        warnings.warn(
-            f"{path}: Zeiss detector mixing was on ({detector}): the image blends two "
-            "signals and is not a pure SE or BSE channel",
-            MixedDetectorWarning,
-            stacklevel=2,
-        )
     return SEMImage(
         data=np.ascontiguousarray(data),
         pixel_size=explicit or pixel or UNCALIBRATED,

@@ -19,7 +19,16 @@ import numpy as np
 from .errors import OutputError
 from .units import format_length
 
-__all__ = ["atomic_path", "write_json", "write_rgb_tiff", "write_preview_png", "scale_bar_length"]
+__all__ = [
+    "atomic_path",
+    "write_json",
+    "write_tiff",
+    "write_preview_png",
+    "write_overlay_png",
+    "write_csv",
+    "plot_size_distribution",
+    "scale_bar_length",
+]
 
 
 @contextmanager
@@ -67,26 +76,41 @@ def write_json(path: str | PathLike, data: Any) -> None:
         tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
 
 
-def write_rgb_tiff(path: str | PathLike, rgb: np.ndarray, *, pixel_size_nm: float | None) -> None:
-    """Write an RGB uint8 image as an ImageJ TIFF that Fiji opens calibrated in µm.
+def write_tiff(path: str | PathLike, image: np.ndarray, *, pixel_size_nm: float | None) -> None:
+    """Write an RGB uint8 image or a label image as a TIFF that Fiji opens calibrated in µm.
+
+    Label images go out as uint16 (uint32 beyond 65 535 particles, which ImageJ reads
+    without its hyperstack metadata but still calibrated).
 
     Examples
     --------
     >>> import tempfile, os, tifffile
     >>> path = os.path.join(tempfile.mkdtemp(), "x_ddc.tif")
-    >>> write_rgb_tiff(path, np.zeros((4, 5, 3), np.uint8), pixel_size_nm=20.0)
+    >>> write_tiff(path, np.zeros((4, 5, 3), np.uint8), pixel_size_nm=20.0)
     >>> with tifffile.TiffFile(path) as tif:
     ...     tif.imagej_metadata["unit"], tif.pages[0].tags["XResolution"].value
     ('micron', (50, 1))
     """
     import tifffile
 
-    kwargs: dict[str, Any] = {"photometric": "rgb"}
+    image = np.asarray(image)
+    rgb = image.ndim == 3
+    if rgb:
+        data = np.ascontiguousarray(image, dtype=np.uint8)
+    else:
+        data = image.astype(np.uint16 if image.max(initial=0) < 65536 else np.uint32)
+    kwargs: dict[str, Any] = {"photometric": "rgb" if rgb else "minisblack"}
+    imagej = data.dtype != np.uint32
     if pixel_size_nm:
         um = pixel_size_nm / 1000.0
-        kwargs.update(imagej=True, resolution=(1.0 / um, 1.0 / um), metadata={"unit": "micron"})
+        kwargs["resolution"] = (1.0 / um, 1.0 / um)
+        if imagej:
+            kwargs.update(imagej=True, metadata={"unit": "micron"})
+        else:
+            kwargs["resolutionunit"] = "CENTIMETER"
+            kwargs["resolution"] = (1e4 / um, 1e4 / um)
     with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, np.ascontiguousarray(rgb, dtype=np.uint8), **kwargs)
+        tifffile.imwrite(tmp, data, **kwargs)
 
 
 def scale_bar_length(width_nm: float) -> float:
@@ -136,3 +160,205 @@ def write_preview_png(
         draw.text(((x0 + x1 - tw) / 2, y0 - th - 2 * pad), label, fill=(255, 255, 255), font=font)
     with atomic_path(path) as tmp:
         image.save(tmp, format="PNG")
+
+
+def write_overlay_png(
+    path: str | PathLike, rgb: np.ndarray, labels: np.ndarray, *, pixel_size_nm: float | None
+) -> None:
+    """Write the DDC image with particle outlines (blue) and a scale bar."""
+    from skimage.segmentation import find_boundaries
+
+    out = np.array(rgb, dtype=np.uint8, copy=True)
+    out[find_boundaries(labels, mode="inner")] = (40, 120, 255)  # blue: apart from orange and green
+    write_preview_png(path, out, pixel_size_nm=pixel_size_nm)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "1" if value else "0"
+    if isinstance(value, (float, np.floating)):
+        return "" if not np.isfinite(value) else f"{float(value):.6g}"
+    return str(value)
+
+
+def write_csv(path: str | PathLike, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    """Write rows as CSV (UTF-8, header line, empty cells for missing values), atomically.
+
+    Opens directly in Excel and Fiji; booleans are 1/0, floats have six significant digits.
+    """
+    import csv
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(columns)
+            for row in rows:
+                writer.writerow([_cell(row.get(c)) for c in columns])
+
+
+def plot_size_distribution(
+    path: str | PathLike,
+    diameters: np.ndarray,
+    stats: dict[str, Any],
+    *,
+    unit: str,
+    title: str,
+    weights: np.ndarray | None = None,
+) -> None:
+    """Histogram and cumulative curve of particle sizes, with D10/D50/D90 and the
+    log-normal fit, saved as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    d = np.asarray(diameters, dtype=float)
+    w = np.ones_like(d) if weights is None else np.where(np.isfinite(weights), weights, 1.0)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    if d.size:
+        bins = np.histogram_bin_edges(d, bins="auto" if d.size > 10 else 5)
+        ax.hist(d, bins=bins, weights=w, color="#e69f00", edgecolor="white", label="particles")
+        if np.isfinite(stats.get("lognorm_median", np.nan)) and stats.get("lognorm_gsd", 0) > 1:
+            x = np.linspace(max(bins[0], 1e-9), bins[-1], 300)
+            mu, sigma = np.log(stats["lognorm_median"]), np.log(stats["lognorm_gsd"])
+            pdf = np.exp(-((np.log(x) - mu) ** 2) / (2 * sigma**2)) / (x * sigma * np.sqrt(2 * np.pi))
+            ax.plot(x, pdf * w.sum() * np.diff(bins).mean(), color="#0072b2",
+                    label=f"log-normal: median {stats['lognorm_median']:.3g}, GSD {stats['lognorm_gsd']:.3g}")
+        cdf = ax.twinx()
+        order = np.argsort(d)
+        cdf.plot(d[order], np.cumsum(w[order]) / w.sum() * 100, color="#333333", lw=1.2)
+        cdf.set_ylim(0, 100)
+        cdf.set_ylabel("cumulative number (%)")
+        for key in ("d10", "d50", "d90"):
+            value = stats.get(key)
+            if value is not None and np.isfinite(value):
+                ax.axvline(value, color="#009e73", ls="--", lw=1)
+                ax.text(value, ax.get_ylim()[1] * 0.97, f" {key.upper()} {value:.3g}", rotation=90,
+                        va="top", ha="right", fontsize=8, color="#009e73")
+        ax.legend(loc="upper right", fontsize=8, framealpha=0.8)
+    else:
+        ax.text(0.5, 0.5, "no particles", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel(f"equivalent circle diameter ({unit})")
+    ax.set_ylabel("number of particles")
+    note = f" (warning: {stats['warning']})" if stats.get("warning") else ""
+    ax.set_title(f"{title}: n = {stats.get('count', 0)}", fontsize=10)
+    if note:
+        fig.text(0.01, 0.01, note.strip(), fontsize=7, color="#aa0000")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+#: Columns of ``particles.csv`` (µm columns are empty for uncalibrated images).
+PARTICLE_COLUMNS = [
+    "image_id", "label", "centroid_x_px", "centroid_y_px", "centroid_x_um", "centroid_y_um",
+    "area_px2", "area_um2", "ecd_px", "ecd_um", "feret_max_px", "feret_max_um", "feret_min_px",
+    "feret_min_um", "feret_angle_deg", "perimeter_px", "perimeter_um", "circularity", "roundness",
+    "aspect_ratio", "solidity", "bse_mean", "se_mean", "touches_edge", "edge_weight", "calibrated",
+]
+
+_STATS = [("d10", "d10"), ("d50", "d50"), ("d90", "d90"), ("mean", "mean_ecd"), ("sd", "sd_ecd"),
+          ("d32", "d32"), ("d43", "d43"), ("d50_volume", "d50_volume"), ("lognorm_median", "lognorm_median")]
+
+#: Columns of ``images.csv``.
+IMAGE_COLUMNS = [
+    "image_id", "kind", "se_path", "bse_path", "image_path", "pixel_size_nm", "pixel_size_source",
+    "calibrated", "n_particles", "mineral_area_fraction",
+    *[f"{name}_um" for _, name in _STATS], "lognorm_gsd",
+    *[f"{name}_px" for _, name in _STATS],
+    "shift_y_px", "shift_x_px", "warning", "status", "error",
+]
+
+
+def image_row(summary: dict[str, Any]) -> dict[str, Any]:
+    """One ``images.csv`` row from a per-image summary (see :func:`write_image_results`)."""
+    row = {k: summary.get(k) for k in ("image_id", "kind", "pixel_size_nm", "pixel_size_source",
+                                        "calibrated", "n_particles", "mineral_area_fraction",
+                                        "status", "error")}
+    sources = summary.get("sources") or {}
+    row.update(se_path=sources.get("se"), bse_path=sources.get("bse"), image_path=sources.get("image"))
+    dist = summary.get("distribution") or {}
+    row["warning"] = dist.get("warning")
+    row["lognorm_gsd"] = dist.get("lognorm_gsd")
+    um_per_px = summary["pixel_size_nm"] / 1000 if summary.get("calibrated") else None
+    for key, name in _STATS:
+        value = dist.get(key)
+        if value is None:
+            continue
+        if um_per_px:
+            row[f"{name}_um"], row[f"{name}_px"] = value, value / um_per_px
+        else:
+            row[f"{name}_px"] = value
+    shift = summary.get("shift_px") or [None, None]
+    row["shift_y_px"], row["shift_x_px"] = shift
+    return row
+
+
+def write_image_results(result: Any, folder: str | PathLike, *, params_hash: str) -> dict[str, Any]:
+    """Write one image's results into ``folder`` and return its summary.
+
+    Files: ``<id>_ddc.tif``, ``<id>_labels.tif`` (both calibrated), ``<id>_overlay.png``,
+    ``<id>_psd.png``, ``<id>_particles.csv`` and, last, ``<id>_summary.json`` (written
+    only when everything else is, so its presence marks the image as done).
+    """
+    folder = Path(folder)
+    image_id = result.image_id
+    nm = result.pixel_size.nm
+    write_tiff(folder / f"{image_id}_ddc.tif", result.ddc, pixel_size_nm=nm)
+    write_tiff(folder / f"{image_id}_labels.tif", result.labels, pixel_size_nm=nm)
+    write_overlay_png(folder / f"{image_id}_overlay.png", result.ddc, result.labels, pixel_size_nm=nm)
+    unit = "um" if nm else "px"
+    ecd = result.table[f"ecd_{unit}"]
+    weights = None if np.all(np.isnan(result.table["edge_weight"])) else result.table["edge_weight"]
+    plot_size_distribution(folder / f"{image_id}_psd.png", ecd, result.distribution,
+                           unit="µm" if nm else "px", title=image_id, weights=weights)
+    n = len(result.table["label"])
+    rows = [{"image_id": image_id, "calibrated": bool(nm),
+             **{k: v[i] for k, v in result.table.items()}} for i in range(n)]
+    write_csv(folder / f"{image_id}_particles.csv", PARTICLE_COLUMNS, rows)
+    summary = {
+        "image_id": image_id, "kind": result.kind, "sources": result.sources,
+        "pixel_size_nm": nm, "pixel_size_source": result.pixel_size.source,
+        "calibrated": bool(nm), "n_particles": n,
+        "mineral_area_fraction": result.mineral_area_fraction,
+        "distribution": {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                         for k, v in result.distribution.items()},
+        "shift_px": [round(float(v), 3) for v in result.shift_px],
+        "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
+        "params_hash": params_hash, "status": "ok", "error": None,
+    }
+    write_json(folder / f"{image_id}_summary.json", summary)
+    return summary
+
+
+def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]]) -> None:
+    """Rebuild ``particles.csv``, ``images.csv`` and ``psd_all.png`` from per-image results.
+
+    Per-particle rows are read back from each image's ``<id>_particles.csv``, so the
+    pooled tables always agree with the per-image files, whatever run wrote them.
+    """
+    import csv
+
+    out = Path(out)
+    particles: list[dict[str, Any]] = []
+    pooled: list[float] = []
+    for summary in summaries:
+        if summary.get("status") != "ok":
+            continue
+        image_id = summary["image_id"]
+        with open(out / image_id / f"{image_id}_particles.csv", newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                particles.append(row)
+                value = row.get("ecd_um") if summary["calibrated"] else None
+                if value:
+                    pooled.append(float(value))
+    write_csv(out / "particles.csv", PARTICLE_COLUMNS, particles)
+    write_csv(out / "images.csv", IMAGE_COLUMNS, [image_row(s) for s in summaries])
+    from .measure import size_distribution
+
+    values = np.array(pooled)
+    plot_size_distribution(out / "psd_all.png", values, size_distribution(values),
+                           unit="µm", title="all calibrated images")

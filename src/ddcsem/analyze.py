@@ -1,0 +1,250 @@
+"""The whole analysis of one image: colour, separate, segment, measure.
+
+Three kinds of input give the same result, :class:`ImageAnalysis`:
+
+* an SE/BSE pair (:func:`analyze_pair`): the density map comes from the BSE channel;
+* a single grey micrograph (:func:`analyze_single`): a BSE image alone, or any image whose
+  particles are brighter than their surroundings;
+* an existing DDC composite (:func:`analyze_composite`): colour unmixing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from .errors import ParameterError
+from .read import PixelSize, SEMImage
+
+__all__ = ["AnalysisOptions", "ImageAnalysis", "analyze_pair", "analyze_single", "analyze_composite"]
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """Parameters of an analysis (the CLI and a ``--config`` TOML file set these).
+
+    Attributes
+    ----------
+    mode : {"overlay", "density"}
+        Colouring of the DDC image written beside the results.
+    clip : (float, float)
+        Percentiles each channel is stretched between.
+    threshold : str or float
+        ``otsu``, ``li``, ``yen``, ``triangle`` or a density value in [0, 1].
+    split : {"shape", "edm", "none"}
+        How touching particles are split (see :func:`ddcsem.segment_particles`).
+    min_diameter_nm : float or None
+        Smallest particle kept, as an equivalent circle diameter (needs a calibration);
+        ``None`` keeps particles of at least ``min_area_px``.
+    min_area_px : float
+        Smallest particle kept in pixels (the detection floor).
+    min_distance_nm : float or None
+        Smallest distance between particle centres (needs a calibration).
+    keep_edge_particles : bool
+        Keep particles that touch the border (marked, without edge weight).
+    register : bool
+        Align BSE onto SE.
+    """
+
+    mode: Literal["overlay", "density"] = "overlay"
+    clip: tuple[float, float] = (0.5, 99.5)
+    threshold: str | float = "otsu"
+    split: Literal["shape", "edm", "none"] = "shape"
+    min_diameter_nm: float | None = None
+    min_area_px: float = 9.0
+    min_distance_nm: float | None = None
+    keep_edge_particles: bool = False
+    register: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values for a manifest."""
+        out = asdict(self)
+        out["clip"] = list(self.clip)
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class ImageAnalysis:
+    """Everything measured on one image.
+
+    Attributes
+    ----------
+    image_id : str
+        Name of the field.
+    kind : {"pair", "single", "composite"}
+        Input kind.
+    sources : dict
+        Input paths (``se``, ``bse`` or ``image``).
+    pixel_size : PixelSize
+        Calibration and its source.
+    ddc : ndarray, shape (M, N, 3), uint8
+        The DDC image (the composite itself for a composite).
+    density : ndarray, shape (M, N), float32
+        Density map.
+    labels : ndarray, shape (M, N), int32
+        Particles measured.
+    table : dict of ndarray
+        Per-particle measurements (:func:`ddcsem.particle_table`).
+    distribution : dict
+        Size statistics of the ECD (:func:`ddcsem.size_distribution`), in µm when
+        calibrated, else in pixels.
+    mineral_area_fraction : float
+        Fraction of the field above the density threshold (edge particles included).
+    shift_px : (float, float)
+        Shift estimated between the channels (pairs only).
+    timings : dict
+        Seconds per step.
+    """
+
+    image_id: str
+    kind: str
+    sources: dict[str, str]
+    pixel_size: PixelSize
+    ddc: np.ndarray
+    density: np.ndarray
+    labels: np.ndarray
+    table: dict[str, np.ndarray]
+    distribution: dict[str, Any]
+    mineral_area_fraction: float
+    shift_px: tuple[float, float] = (0.0, 0.0)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _measure(
+    image_id: str,
+    kind: str,
+    sources: dict[str, str],
+    pixel: PixelSize,
+    ddc: np.ndarray,
+    density: np.ndarray,
+    options: AnalysisOptions,
+    bse: np.ndarray | None,
+    se: np.ndarray | None,
+    timings: dict[str, float],
+    shift: tuple[float, float] = (0.0, 0.0),
+) -> ImageAnalysis:
+    from skimage.segmentation import clear_border, relabel_sequential
+
+    from .measure import particle_table, size_distribution
+    from .segment import segment_particles
+
+    needs_calibration = [n for n in ("min_diameter_nm", "min_distance_nm") if getattr(options, n)]
+    if needs_calibration and not pixel.calibrated:
+        raise ParameterError(
+            f"{', '.join(needs_calibration)} needs a calibrated image",
+            hint="give --pixel-size or leave the option out",
+        )
+    min_area = options.min_area_px
+    if options.min_diameter_nm and pixel.calibrated:
+        min_area = max(min_area, np.pi / 4 * (options.min_diameter_nm / pixel.nm) ** 2)
+    t = time.perf_counter()
+    labels = segment_particles(
+        density,
+        threshold=options.threshold,
+        split=options.split,
+        min_area=min_area,
+        min_distance=(options.min_distance_nm / pixel.nm) if options.min_distance_nm else None,
+        exclude_border=False,
+    )
+    fraction = float(np.count_nonzero(labels)) / labels.size
+    if not options.keep_edge_particles:
+        labels = relabel_sequential(clear_border(labels))[0].astype(np.int32)
+    timings["segment"] = time.perf_counter() - t
+    t = time.perf_counter()
+    table = particle_table(labels, pixel_size_nm=pixel.nm, bse=bse, se=se)
+    ecd = table["ecd_um"] if pixel.calibrated else table["ecd_px"]
+    weights = None if options.keep_edge_particles else table["edge_weight"]
+    distribution = size_distribution(ecd, weights=weights)
+    timings["measure"] = time.perf_counter() - t
+    return ImageAnalysis(image_id, kind, sources, pixel, ddc, density, labels, table,
+                         distribution, fraction, shift, timings)
+
+
+def analyze_pair(pair: Any, *, options: AnalysisOptions = AnalysisOptions()) -> ImageAnalysis:
+    """Analyse a registered SE/BSE pair (:class:`ddcsem.SEMPair`).
+
+    Examples
+    --------
+    >>> import tempfile, os, tifffile
+    >>> from ddcsem.synthetic import make_pair
+    >>> from ddcsem.pair import read_pair
+    >>> syn = make_pair(shape=(256, 256), n_particles=20, clustered_fraction=0, seed=2)
+    >>> d = tempfile.mkdtemp()
+    >>> tifffile.imwrite(os.path.join(d, "a_SE.tif"), syn.se)
+    >>> tifffile.imwrite(os.path.join(d, "a_BSE.tif"), syn.bse)
+    >>> result = analyze_pair(read_pair(os.path.join(d, "a_SE.tif"), os.path.join(d, "a_BSE.tif"),
+    ...                                 pixel_size="20nm"))
+    >>> result.distribution["count"] == int(result.labels.max()) > 10
+    True
+    """
+    from .colorize import colorize
+    from .separate import density_map
+
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    ddc = colorize(pair.se.data, pair.bse.data, mode=options.mode, clip=options.clip)
+    timings["colorize"] = time.perf_counter() - t
+    t = time.perf_counter()
+    density = density_map(pair.bse.data)
+    timings["separate"] = time.perf_counter() - t
+    sources = {"se": str(pair.se.path), "bse": str(pair.bse.path)}
+    return _measure(pair.key, "pair", sources, pair.pixel_size, ddc, density, options,
+                    pair.bse.data, pair.se.data, timings, pair.shift)
+
+
+def analyze_single(image: SEMImage, *, image_id: str | None = None,
+                   options: AnalysisOptions = AnalysisOptions()) -> ImageAnalysis:
+    """Analyse one grey micrograph whose particles are brighter than their surroundings.
+
+    The DDC image written for it is the ``density`` colouring of the image with itself.
+
+    Examples
+    --------
+    >>> from ddcsem.synthetic import make_pair
+    >>> syn = make_pair(shape=(200, 200), n_particles=15, clustered_fraction=0, seed=4)
+    >>> result = analyze_single(SEMImage(syn.bse), image_id="bse-only")
+    >>> result.kind, int(result.labels.max()) > 8, result.pixel_size.calibrated
+    ('single', True, False)
+    """
+    from .colorize import colorize
+    from .separate import density_map
+
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    ddc = colorize(image.data, image.data, mode="density", clip=options.clip)
+    timings["colorize"] = time.perf_counter() - t
+    t = time.perf_counter()
+    density = density_map(image.data)
+    timings["separate"] = time.perf_counter() - t
+    name = image_id or (image.path.stem if image.path else "image")
+    sources = {"image": str(image.path) if image.path else ""}
+    return _measure(name, "single", sources, image.pixel_size, ddc, density, options,
+                    image.data, None, timings)
+
+
+def analyze_composite(image: SEMImage, *, image_id: str | None = None,
+                      options: AnalysisOptions = AnalysisOptions()) -> ImageAnalysis:
+    """Analyse an existing DDC composite (read by :func:`ddcsem.read_composite`).
+
+    Examples
+    --------
+    >>> from ddcsem.synthetic import make_pair
+    >>> from ddcsem.colorize import colorize
+    >>> syn = make_pair(shape=(200, 200), n_particles=15, clustered_fraction=0, seed=4)
+    >>> result = analyze_composite(SEMImage(colorize(syn.se, syn.bse)), image_id="fig")
+    >>> result.kind, int(result.labels.max()) > 8
+    ('composite', True)
+    """
+    from .separate import density_from_composite
+
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    density = density_from_composite(image.data)
+    timings["separate"] = time.perf_counter() - t
+    name = image_id or (image.path.stem if image.path else "composite")
+    sources = {"image": str(image.path) if image.path else ""}
+    return _measure(name, "composite", sources, image.pixel_size, image.data, density, options,
+                    density, None, timings)
