@@ -346,7 +346,7 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]]) -> 
     particles: list[dict[str, Any]] = []
     pooled: list[float] = []
     for summary in summaries:
-        if summary.get("status") != "ok":
+        if summary.get("status") not in ("ok", "skipped"):  # skipped: done by an earlier run
             continue
         image_id = summary["image_id"]
         with open(out / image_id / f"{image_id}_particles.csv", newline="", encoding="utf-8") as fh:

@@ -1,0 +1,206 @@
+"""The analysis pipeline, from the API and from ``ddcsem analyze``."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from ddcsem.analyze import AnalysisOptions, analyze_composite, analyze_pair, analyze_single
+from ddcsem.cli import main
+from ddcsem.colorize import colorize
+from ddcsem.errors import ParameterError
+from ddcsem.evaluate import detection_scores
+from ddcsem.pair import read_pair
+from ddcsem.read import PixelSize, SEMImage
+from ddcsem.synthetic import make_pair
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "sample_micrographs"
+
+
+@pytest.fixture(scope="module")
+def syn():
+    return make_pair(shape=(320, 320), pixel_size_nm=20, n_particles=45, clustered_fraction=0.3, seed=31)
+
+
+@pytest.fixture
+def pair_files(tmp_path, syn):
+    um = 0.02
+    for name, data in (("f_InLens.tif", syn.se), ("f_EsB.tif", syn.bse)):
+        tifffile.imwrite(tmp_path / name, data, imagej=True, resolution=(1 / um, 1 / um),
+                         metadata={"unit": "micron"})
+    return tmp_path / "f_InLens.tif", tmp_path / "f_EsB.tif"
+
+
+def test_pair_analysis_finds_the_particles(pair_files, syn):
+    result = analyze_pair(read_pair(*pair_files))
+    assert result.kind == "pair" and result.pixel_size.nm == pytest.approx(20)
+    score = detection_scores(result.labels, syn.centers, syn.diameters_px)
+    assert score.f1 >= 0.9
+    true_fraction = np.count_nonzero(syn.labels) / syn.labels.size
+    assert result.mineral_area_fraction == pytest.approx(true_fraction, rel=0.25)
+    assert result.distribution["count"] == result.labels.max() == len(result.table["label"])
+    assert not result.table["touches_edge"].any()
+    assert np.all(result.table["edge_weight"] >= 1)
+    assert result.ddc.shape == syn.se.shape + (3,)
+    assert set(result.timings) == {"colorize", "separate", "segment", "measure"}
+
+
+def test_single_and_composite_agree_with_pair(pair_files, syn):
+    pair = analyze_pair(read_pair(*pair_files))
+    single = analyze_single(SEMImage(syn.bse, PixelSize(20.0, "argument")), image_id="s")
+    composite = analyze_composite(SEMImage(colorize(syn.se, syn.bse), PixelSize(20.0, "argument")))
+    for other in (single, composite):
+        assert abs(int(other.labels.max()) - int(pair.labels.max())) <= 0.15 * pair.labels.max()
+        assert other.distribution["d50"] == pytest.approx(pair.distribution["d50"], rel=0.1)
+
+
+def test_keep_edge_particles(pair_files):
+    images = read_pair(*pair_files)
+    kept = analyze_pair(images, options=AnalysisOptions(keep_edge_particles=True))
+    dropped = analyze_pair(images)
+    assert kept.labels.max() > dropped.labels.max()
+    assert kept.table["touches_edge"].any()
+    assert np.isnan(kept.table["edge_weight"][kept.table["touches_edge"]]).all()
+
+
+def test_physical_options_need_calibration(syn):
+    with pytest.raises(ParameterError, match="calibrated"):
+        analyze_single(SEMImage(syn.bse), options=AnalysisOptions(min_diameter_nm=100))
+
+
+def test_min_diameter_filters_small_particles(pair_files):
+    images = read_pair(*pair_files)
+    everything = analyze_pair(images)
+    big = analyze_pair(images, options=AnalysisOptions(min_diameter_nm=300))
+    assert big.labels.max() < everything.labels.max()
+    assert big.table["ecd_um"].min() >= 0.3 * 0.95
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def samples(tmp_path):
+    folder = tmp_path / "in"
+    shutil.copytree(SAMPLES, folder, ignore=shutil.ignore_patterns("*.py"))
+    return folder
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def digest(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_analyze_batch_outputs(samples, tmp_path):
+    before = digest(samples)
+    out = tmp_path / "out"
+    assert main(["analyze", str(samples), "-o", str(out), "-q"]) == 0
+    assert digest(samples) == before
+    for name in ("particles.csv", "images.csv", "psd_all.png", "manifest.json"):
+        assert (out / name).is_file()
+    images = read_csv(out / "images.csv")
+    assert [r["image_id"] for r in images] == ["aorta_01", "drusen_03", "valve_02"]
+    for row in images:
+        assert row["status"] == "ok" and row["calibrated"] == "1"
+        assert int(row["n_particles"]) > 20
+        assert float(row["d10_um"]) < float(row["d50_um"]) < float(row["d90_um"])
+        assert float(row["d50_px"]) == pytest.approx(float(row["d50_um"]) * 1000 / float(row["pixel_size_nm"]), rel=1e-4)
+        folder = out / row["image_id"]
+        for suffix in ("_ddc.tif", "_labels.tif", "_overlay.png", "_psd.png", "_particles.csv", "_summary.json"):
+            assert (folder / f"{row['image_id']}{suffix}").is_file()
+    particles = read_csv(out / "particles.csv")
+    assert len(particles) == sum(int(r["n_particles"]) for r in images)
+    assert {"image_id", "label", "centroid_x_px", "centroid_y_px", "centroid_x_um", "centroid_y_um", "area_um2",
+            "ecd_um", "feret_max_um", "feret_min_um", "feret_angle_deg", "perimeter_um", "circularity",
+            "roundness", "aspect_ratio", "solidity", "bse_mean", "se_mean", "touches_edge",
+            "edge_weight"} <= set(particles[0])
+    with tifffile.TiffFile(out / "valve_02" / "valve_02_labels.tif") as tif:
+        labels = tif.asarray()
+        assert tif.imagej_metadata["unit"] == "micron"
+    assert labels.max() == images[2]["n_particles"] or int(labels.max()) == int(images[2]["n_particles"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["parameters"]["split"] == "shape" and len(manifest["params_hash"]) == 16
+    assert {i["status"] for i in manifest["images"]} == {"ok"}
+    assert all(i["timings_s"]["segment"] > 0 for i in manifest["images"])
+
+
+def test_uncalibrated_image_gets_pixel_columns_only(tmp_path, syn):
+    tifffile.imwrite(tmp_path / "x_BSE.tif", syn.bse)  # no calibration, no partner
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / "x_BSE.tif"), "-o", str(out), "--single", "-q"]) == 0
+    (row,) = read_csv(out / "images.csv")
+    assert row["calibrated"] == "0" and row["pixel_size_source"] == "none"
+    assert row["d50_um"] == "" and float(row["d50_px"]) > 5
+    particles = read_csv(out / "particles.csv")
+    assert particles[0]["ecd_um"] == "" and float(particles[0]["ecd_px"]) > 0
+
+
+def test_composite_with_pixel_size(tmp_path, syn):
+    from PIL import Image
+
+    Image.fromarray(colorize(syn.se, syn.bse)).save(tmp_path / "composite.png")
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / "composite.png"), "-o", str(out), "--pixel-size", "20nm", "-q"]) == 0
+    (row,) = read_csv(out / "images.csv")
+    assert (row["kind"], row["pixel_size_source"], row["pixel_size_nm"]) == ("composite", "argument", "20")
+    assert int(row["n_particles"]) > 20
+
+
+def test_lone_grey_file_needs_single(tmp_path, syn, capsys):
+    tifffile.imwrite(tmp_path / "x_BSE.tif", syn.bse)
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path), "-o", str(out)]) == 0
+    assert "use --single" in capsys.readouterr().err
+    assert json.loads((out / "manifest.json").read_text())["unpaired"] == [str(tmp_path / "x_BSE.tif")]
+
+
+def test_config_file_and_precedence(samples, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('threshold = "li"\nsplit = "edm"\nmin_diameter = "40nm"\n')
+    out = tmp_path / "out"
+    assert main(["analyze", str(samples), "-o", str(out), "--config", str(config), "--split", "none", "-q"]) == 0
+    params = json.loads((out / "manifest.json").read_text())["parameters"]
+    assert (params["threshold"], params["split"], params["min_diameter_nm"]) == ("li", "none", 40.0)
+
+
+@pytest.mark.parametrize("text", ['threshold = \n', 'colour = "red"\n', 'clip = "wide"\n'])
+def test_bad_config_is_a_usage_error(samples, tmp_path, text, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text(text)
+    assert main(["analyze", str(samples), "-o", str(tmp_path / "o"), "--config", str(config)]) == 2
+    assert "c.toml" in capsys.readouterr().err
+
+
+def test_skip_existing_needs_same_parameters(samples, tmp_path):
+    out = tmp_path / "out"
+    assert main(["analyze", str(samples), "-o", str(out), "-q"]) == 0
+    first = (out / "particles.csv").read_bytes()
+    assert main(["analyze", str(samples), "-o", str(out), "-q"]) == 1  # refuses to overwrite
+    assert main(["analyze", str(samples), "-o", str(out), "-q", "--skip-existing"]) == 0
+    statuses = {i["status"] for i in json.loads((out / "manifest.json").read_text())["images"]}
+    assert statuses == {"skipped"}
+    assert (out / "particles.csv").read_bytes() == first  # rebuilt from the per-image results
+    assert main(["analyze", str(samples), "-o", str(out), "-q", "--skip-existing", "--split", "edm"]) == 0
+    statuses = {i["status"] for i in json.loads((out / "manifest.json").read_text())["images"]}
+    assert statuses == {"ok"}  # other parameters: analysed again
+
+
+def test_bad_image_recorded_batch_goes_on(samples, tmp_path):
+    (samples / "broken_SE.tif").write_bytes(b"MM\x00*nonsense")
+    shutil.copy(samples / "valve_02_EsB.tif", samples / "broken_BSE.tif")
+    out = tmp_path / "out"
+    assert main(["analyze", str(samples), "-o", str(out), "-q"]) == 1
+    rows = {r["image_id"]: r for r in read_csv(out / "images.csv")}
+    assert rows["broken"]["status"] == "failed" and "broken_SE.tif" in rows["broken"]["error"]
+    assert all(rows[k]["status"] == "ok" for k in ("aorta_01", "drusen_03", "valve_02"))

@@ -1,0 +1,97 @@
+"""Segmentation on known particles: thresholds, splitting, markers, size filter, border."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ddcsem.errors import ParameterError
+from ddcsem.evaluate import detection_scores
+from ddcsem.segment import segment_particles, threshold_value
+from ddcsem.separate import density_map
+from ddcsem.synthetic import make_pair
+
+
+def discs(centres, radii, shape=(120, 200)):
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    out = np.zeros(shape, np.float32)
+    for (cy, cx), r in zip(centres, radii):
+        out[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = 1.0
+    return out
+
+
+def test_threshold_methods():
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.normal(0.2, 0.03, 6000), rng.normal(0.8, 0.03, 4000)]
+    for method in ("otsu", "li", "yen", "triangle"):
+        assert 0.2 < threshold_value(x, method) < 0.8, method
+    assert threshold_value(x, 0.4) == 0.4
+    with pytest.raises(ParameterError, match="threshold"):
+        threshold_value(x, "magic")
+
+
+@pytest.mark.parametrize("split", ["shape", "edm"])
+def test_touching_pair_is_split_in_two(split):
+    image = discs([(60, 70), (60, 112)], [22, 22])  # overlap: neck narrower than the discs
+    labels = segment_particles(image, split=split)
+    assert labels.max() == 2
+    left, right = labels[60, 70], labels[60, 112]
+    assert left != right and left > 0 and right > 0
+    assert abs(np.count_nonzero(labels == left) - np.count_nonzero(labels == right)) < 80
+
+
+def test_no_split_keeps_components():
+    assert segment_particles(discs([(60, 70), (60, 112)], [22, 22]), split="none").max() == 1
+
+
+def test_lone_disc_not_oversplit():
+    labels = segment_particles(discs([(60, 100)], [40]) + 0.05 * np.random.default_rng(0).random((120, 200)))
+    assert labels.max() == 1
+
+
+def test_user_markers_decide_the_count():
+    image = discs([(60, 70), (60, 112)], [22, 22])
+    markers = np.zeros(image.shape, np.int32)
+    markers[60, 70] = 1
+    assert segment_particles(image, markers=markers).max() == 1
+    with pytest.raises(ParameterError, match="markers"):
+        segment_particles(image, markers=np.zeros((3, 3), np.int32))
+
+
+def test_min_area_in_physical_units_and_min_distance():
+    image = discs([(30, 30), (80, 150)], [3, 15])  # areas ~29 and ~709 px
+    assert segment_particles(image, min_area=10).max() == 2
+    # 100 nm pixels: 29 px = 0.29 um^2; ask for at least 0.5 um^2 = 500 000 nm^2
+    assert segment_particles(image, min_area=5e5, pixel_size_nm=100).max() == 1
+    pair = discs([(60, 70), (60, 112)], [22, 22])
+    assert segment_particles(pair, min_distance=5000, pixel_size_nm=100).max() == 1  # 50 px apart needed
+
+
+def test_border_particles_excluded_or_kept():
+    image = discs([(60, 5), (60, 100)], [15, 15])
+    assert segment_particles(image).max() == 1
+    assert segment_particles(image, exclude_border=False).max() == 2
+
+
+def test_holes_filled():
+    image = discs([(60, 100)], [30])
+    image[55:65, 95:105] = 0
+    labels = segment_particles(image)
+    assert labels[60, 100] == 1
+    assert segment_particles(image, fill_holes=False)[60, 100] == 0
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_synthetic_pair_detected(seed):
+    pair = make_pair(shape=(384, 384), n_particles=60, clustered_fraction=0.4, seed=seed)
+    labels = segment_particles(density_map(pair.bse))
+    score = detection_scores(labels, pair.centers, pair.diameters_px)
+    assert score.f1 >= 0.9
+    assert score.median_ecd_error <= 0.12
+
+
+def test_invalid_arguments():
+    with pytest.raises(ParameterError, match="split"):
+        segment_particles(np.zeros((10, 10)), split="magic")
+    with pytest.raises(ParameterError, match="2-D"):
+        segment_particles(np.zeros((2, 3, 4)))

@@ -1,0 +1,86 @@
+"""Density maps from a BSE image, a single grey image, and a DDC composite."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from ddcsem.colorize import colorize
+from ddcsem.errors import ParameterError
+from ddcsem.separate import density_from_composite, density_map, estimate_basis, flat_field
+from ddcsem.synthetic import make_pair
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return make_pair(shape=(256, 256), n_particles=40, seed=12)
+
+
+def separation(d, labels):
+    core = ndimage.binary_erosion(labels > 0, iterations=2)
+    matrix = ndimage.binary_erosion(labels == 0, iterations=2)
+    return float(np.median(d[core])), float(np.median(d[matrix]))
+
+
+def test_density_map_two_phases(pair):
+    d = density_map(pair.bse)
+    assert d.dtype == np.float32 and d.min() >= 0 and d.max() <= 1
+    mineral, matrix = separation(d, pair.labels)
+    assert mineral > 0.7 and matrix < 0.1
+
+
+def test_flat_field_removes_shading():
+    shaded = make_pair(shape=(256, 256), n_particles=40, shading=0.6, seed=12)
+    raw_matrix = shaded.bse[shaded.labels == 0].astype(float)
+    cols = np.nonzero(shaded.labels == 0)[1]
+    left, right = raw_matrix[cols < 64].mean(), raw_matrix[cols > 192].mean()
+    assert right < 0.8 * left  # shading is there
+    d = density_map(shaded.bse)
+    d_matrix = d[shaded.labels == 0]
+    assert abs(d_matrix[cols < 64].mean() - d_matrix[cols > 192].mean()) < 0.05
+    mineral, matrix = separation(d, shaded.labels)
+    assert mineral > 0.7 and matrix < 0.1
+
+
+def test_flat_field_keeps_flat_images_flat():
+    flat = flat_field(np.full((100, 120), 50.0))
+    np.testing.assert_allclose(flat, 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["overlay", "density"])
+def test_density_from_composite_matches_pair(pair, mode):
+    d = density_from_composite(colorize(pair.se, pair.bse, mode=mode))
+    mineral, matrix = separation(d, pair.labels)
+    assert mineral > 0.7 and matrix < 0.15
+    agree = (d > 0.5) == (density_map(pair.bse) > 0.5)
+    assert agree.mean() > 0.95
+
+
+def test_estimated_basis_is_orange_and_green(pair):
+    basis = estimate_basis(colorize(pair.se, pair.bse))
+    orange, green = basis
+    assert orange[0] > orange[1] > orange[2] - 1e-9  # red > green > blue
+    assert green[1] > 0.9
+
+
+def test_user_basis(pair):
+    rgb = colorize(pair.se, pair.bse)
+    d = density_from_composite(rgb, basis=np.array([[1.0, 0.6, 0.0], [0.0, 1.0, 0.0]]))
+    assert separation(d, pair.labels)[0] > 0.7
+
+
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        (lambda: density_map(np.zeros((3, 4, 5))), "2-D"),
+        (lambda: density_map(np.full((50, 50), 3.0)), "no contrast"),
+        (lambda: density_map(np.full((10, 10), np.nan)), "NaN"),
+        (lambda: density_from_composite(np.zeros((10, 10))), "colour image"),
+        (lambda: density_from_composite(np.full((10, 10, 3), 90.0)), "two distinct colours"),
+        (lambda: density_from_composite(np.dstack([np.eye(9)] * 3), basis=np.ones(3)), "basis"),
+    ],
+)
+def test_bad_input(call, words):
+    with pytest.raises(ParameterError, match=words):
+        call()
