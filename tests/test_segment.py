@@ -95,3 +95,18 @@ def test_invalid_arguments():
         segment_particles(np.zeros((10, 10)), split="magic")
     with pytest.raises(ParameterError, match="2-D"):
         segment_particles(np.zeros((2, 3, 4)))
+
+
+@pytest.mark.parametrize("level", [0.47, 0.5, 0.53])
+def test_distance_transform_kernel_matches_scipy(level):
+    from scipy import ndimage
+
+    from ddcsem._kernels.segment import distance_transform, label_max
+
+    rng = np.random.default_rng(int(level * 100))
+    mask = ndimage.gaussian_filter(rng.random((97, 131)), 2) > level
+    np.testing.assert_allclose(distance_transform(mask), ndimage.distance_transform_edt(mask), atol=1e-5)
+    labels, n = ndimage.label(mask)
+    values = rng.random(mask.shape)
+    np.testing.assert_allclose(label_max(values, labels, n)[1:],
+                               ndimage.maximum(values, labels, np.arange(1, n + 1)))

@@ -127,13 +127,17 @@ def segment_particles(
     1
     """
     from scipy import ndimage
-    from skimage.segmentation import clear_border, watershed
+    from skimage.segmentation import clear_border, relabel_sequential
+
+    from ._kernels.segment import distance_transform, label_max
 
     d = np.asarray(density, dtype=np.float32)
     if d.ndim != 2:
         raise ParameterError(f"density must be 2-D, got shape {d.shape}")
     if split not in ("shape", "edm", "none"):
         raise ParameterError(f"split must be 'shape', 'edm' or 'none', not {split!r}")
+    if markers is not None and np.shape(markers) != d.shape:
+        raise ParameterError(f"markers must have the shape of density {d.shape}, not {np.shape(markers)}")
     scale = 1.0 if pixel_size_nm is None else float(pixel_size_nm)
     min_area_px = float(min_area) / scale**2
     min_distance_px = None if min_distance is None else float(min_distance) / scale
@@ -141,70 +145,116 @@ def segment_particles(
     smooth = ndimage.gaussian_filter(d, smooth_sigma) if smooth_sigma else d
     mask = smooth > threshold_value(smooth, threshold)
     if fill_holes:
-        mask = ndimage.binary_fill_holes(mask)
-    components, n = ndimage.label(mask)
+        mask = _fill_holes(mask)
+    components, n = ndimage.label(mask, structure=_EIGHT)
     if n:
-        area = np.bincount(components.ravel())
-        mask &= (area >= min_area_px)[components]
+        keep = np.bincount(components.ravel()) >= min_area_px
+        keep[0] = False
+        mask = keep[components]
+        components = np.where(mask, components, 0)
 
     if split == "none" and markers is None:
-        labels, _ = ndimage.label(mask)
+        labels = components
     else:
-        edm = ndimage.distance_transform_edt(mask).astype(np.float32)
-        components, n = ndimage.label(mask)
-        if split == "edm" and markers is None:
+        edm = distance_transform(mask)
+        if markers is not None:
+            surface = edm
+            seeds = np.where(mask, np.asarray(markers), 0)
+        elif split == "edm":
             surface = edm
             seeds = _h_maxima_markers(edm, mask, 0.5)
+            if min_distance_px:
+                seeds = _merge_close(seeds, components, min_distance_px)
         else:
             # typical radius: median over blobs of their largest inscribed circle
-            radius = float(np.median(ndimage.maximum(edm, components, np.arange(1, n + 1)))) if n else 1.0
+            largest = label_max(edm, components, n)[1:]
+            largest = largest[np.isfinite(largest)]
+            radius = float(np.median(largest)) if largest.size else 1.0
             density_s = ndimage.gaussian_filter(d, max(0.5, 0.4 * radius))
             top = float(np.percentile(density_s[mask], 99)) if mask.any() else 1.0
             # centres are deep inside the mask and dense; necks and gaps are neither
             surface = ndimage.gaussian_filter(edm, 1.0) * np.clip(density_s / max(top, 1e-6), 0.05, 1.0)
             distance = min_distance_px if min_distance_px else max(1.0, 0.5 * radius)
-            seeds = _peak_markers(surface, components, distance)
-        if markers is not None:
-            seeds = np.asarray(markers)
-            if seeds.shape != d.shape:
-                raise ParameterError(f"markers must have the shape of density {d.shape}, not {seeds.shape}")
-            seeds = np.where(mask, seeds, 0)
-        elif min_distance_px and split == "edm":
-            seeds = _merge_close(seeds, min_distance_px)
-        labels = watershed(-surface, seeds, mask=mask)
-        # a region the markers missed is still a particle
-        missed, _ = ndimage.label(mask & (labels == 0))
-        labels = np.where(missed > 0, missed + labels.max(), labels)
+            seeds = _peak_markers(surface, mask, components, distance)
+        labels = _watershed_by_component(surface, seeds, components)
     if exclude_border:
         labels = clear_border(labels)
     if labels.max():
         area = np.bincount(labels.ravel())
-        labels[(area < min_area_px)[labels]] = 0
-    from skimage.segmentation import relabel_sequential
-
+        labels = np.where((area >= min_area_px)[labels], labels, 0)
     return relabel_sequential(labels.astype(np.int32))[0]
 
 
-def _peak_markers(surface: np.ndarray, components: np.ndarray, min_distance: float) -> np.ndarray:
-    """One seed per local maximum of ``surface`` at least ``min_distance`` px apart."""
-    from skimage.feature import peak_local_max
-
-    coords = peak_local_max(surface, min_distance=max(1, int(round(min_distance))),
-                            labels=components, exclude_border=False)
-    seeds = np.zeros(surface.shape, dtype=np.int32)
-    seeds[tuple(coords.T)] = np.arange(1, len(coords) + 1)
-    return seeds
+_EIGHT = np.ones((3, 3), dtype=bool)
 
 
-def _merge_close(seeds: np.ndarray, min_distance: float) -> np.ndarray:
-    """Merge seed regions whose centroids lie closer than ``min_distance``."""
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Fill background regions that do not reach the border (faster than a reconstruction)."""
     from scipy import ndimage
+
+    background, n = ndimage.label(~mask)
+    hole = np.ones(n + 1, dtype=bool)
+    hole[0] = False
+    hole[np.concatenate([background[0], background[-1], background[:, 0], background[:, -1]])] = False
+    return mask | hole[background]
+
+
+def _peak_markers(surface: np.ndarray, mask: np.ndarray, components: np.ndarray,
+                  min_distance: float) -> np.ndarray:
+    """Seeds at the local maxima of ``surface``; maxima of one blob closer than
+    ``min_distance`` (and plateaus) become one seed."""
+    from scipy import ndimage
+
+    size = 2 * max(1, int(round(min_distance))) + 1
+    peaks = mask & (surface > 0) & (surface >= ndimage.maximum_filter(surface, size=size))
+    seeds = np.zeros(surface.shape, dtype=np.int32)
+    seeds[peaks] = np.arange(1, int(np.count_nonzero(peaks)) + 1)
+    return _merge_close(seeds, components, min_distance)
+
+
+def _watershed_by_component(surface: np.ndarray, seeds: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """Flood ``-surface`` from the seeds inside each blob; only blobs with several seeds
+    need a watershed, and it runs on their bounding box alone."""
+    from scipy import ndimage
+    from skimage.segmentation import watershed
+
+    n = int(components.max())
+    labels = np.zeros(components.shape, dtype=np.int64)
+    if n == 0:
+        return labels
+    where = seeds > 0
+    pairs = np.unique(np.stack([components[where], seeds[where]]), axis=1)
+    per_blob = np.bincount(pairs[0], minlength=n + 1)
+    one_seed = np.zeros(n + 1, dtype=np.int64)
+    single = pairs[:, per_blob[pairs[0]] == 1]
+    one_seed[single[0]] = single[1]
+    next_id = int(seeds.max()) + 1
+    unseeded = np.nonzero(per_blob == 0)[0][1:]  # a blob the markers missed is still a particle
+    one_seed[unseeded] = np.arange(next_id, next_id + unseeded.size)
+    labels = one_seed[components]
+    boxes = ndimage.find_objects(components)
+    for blob in np.nonzero(per_blob > 1)[0]:
+        box = boxes[blob - 1]
+        inside = components[box] == blob
+        flooded = watershed(-surface[box], np.where(inside, seeds[box], 0), mask=inside)
+        labels[box][inside] = flooded[inside]
+    return labels
+
+
+def _merge_close(seeds: np.ndarray, components: np.ndarray, min_distance: float) -> np.ndarray:
+    """Merge seed regions of one blob whose centroids lie closer than ``min_distance``."""
     from scipy.spatial import cKDTree
 
     n = int(seeds.max())
     if n < 2:
         return seeds
-    centres = np.array(ndimage.center_of_mass(np.ones_like(seeds), seeds, np.arange(1, n + 1)))
+    rows, cols = np.nonzero(seeds)  # seeds are few pixels: work on them alone
+    ids = seeds[rows, cols]
+    count = np.maximum(np.bincount(ids, minlength=n + 1), 1)
+    centres = np.stack([np.bincount(ids, rows, n + 1) / count, np.bincount(ids, cols, n + 1) / count], axis=1)[1:]
+    blob = np.zeros(n + 1, dtype=np.int64)
+    blob[ids] = components[rows, cols]
+    blob = blob[1:]
     parent = np.arange(n + 1)
 
     def find(i: int) -> int:
@@ -214,6 +264,7 @@ def _merge_close(seeds: np.ndarray, min_distance: float) -> np.ndarray:
         return i
 
     for a, b in cKDTree(centres).query_pairs(min_distance):
-        parent[find(a + 1)] = find(b + 1)
+        if blob[a] == blob[b]:
+            parent[find(a + 1)] = find(b + 1)
     roots = np.array([find(i) for i in range(n + 1)])
     return roots[seeds] * (seeds > 0)

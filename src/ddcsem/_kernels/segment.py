@@ -1,0 +1,98 @@
+"""Numba kernels of the segmentation. Private: see :mod:`ddcsem.segment`.
+
+:func:`distance_transform` is the exact Euclidean distance transform of Felzenszwalb and
+Huttenlocher (lower envelope of parabolas), columns then rows, each line in parallel;
+``scipy.ndimage.distance_transform_edt`` is its reference in the tests.
+:func:`label_max` is the per-label maximum of an image.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+
+@nb.njit(cache=True, inline="always")
+def _envelope(f, n, d, v, z):  # pragma: no cover - jit
+    """1-D squared distance transform of sampled function f[:n] into d[:n]."""
+    k = 0
+    v[0] = 0
+    z[0] = -np.inf
+    z[1] = np.inf
+    for q in range(1, n):
+        if f[q] == np.inf:
+            continue
+        while True:
+            p = v[k]
+            if f[p] == np.inf:
+                s = -np.inf
+            else:
+                s = ((f[q] + q * q) - (f[p] + p * p)) / (2.0 * q - 2.0 * p)
+            if s <= z[k] and k > 0:
+                k -= 1
+                continue
+            if f[p] == np.inf:  # the first sample was infinite: replace it
+                v[k] = q
+                z[k] = -np.inf
+                z[k + 1] = np.inf
+                break
+            k += 1
+            v[k] = q
+            z[k] = s
+            z[k + 1] = np.inf
+            break
+    if f[v[0]] == np.inf:
+        for q in range(n):
+            d[q] = np.inf
+        return
+    k = 0
+    for q in range(n):
+        while z[k + 1] < q:
+            k += 1
+        p = v[k]
+        d[q] = (q - p) * (q - p) + f[p]
+
+
+@nb.njit(cache=True, parallel=True)
+def distance_transform(mask):  # pragma: no cover - jit
+    """Euclidean distance of each foreground pixel to the nearest background pixel (float32).
+
+    Outside the image counts as foreground, as in scipy's ``distance_transform_edt``.
+    """
+    rows, cols = mask.shape
+    sq = np.empty((rows, cols), dtype=np.float64)
+    for c in nb.prange(cols):
+        f = np.empty(rows)
+        d = np.empty(rows)
+        v = np.empty(rows, dtype=np.int64)
+        z = np.empty(rows + 1)
+        for r in range(rows):
+            f[r] = np.inf if mask[r, c] else 0.0
+        _envelope(f, rows, d, v, z)
+        for r in range(rows):
+            sq[r, c] = d[r]
+    out = np.empty((rows, cols), dtype=np.float32)
+    for r in nb.prange(rows):
+        f = np.empty(cols)
+        d = np.empty(cols)
+        v = np.empty(cols, dtype=np.int64)
+        z = np.empty(cols + 1)
+        for c in range(cols):
+            f[c] = sq[r, c]
+        _envelope(f, cols, d, v, z)
+        for c in range(cols):
+            out[r, c] = np.sqrt(d[c]) if d[c] < np.inf else np.inf
+    return out
+
+
+@nb.njit(cache=True)
+def label_max(values, labels, n):  # pragma: no cover - jit
+    """Maximum of ``values`` over each label 1..n (-inf for absent labels); index 0 unused."""
+    out = np.full(n + 1, -np.inf)
+    rows, cols = labels.shape
+    for r in range(rows):
+        for c in range(cols):
+            lab = labels[r, c]
+            if lab > 0 and values[r, c] > out[lab]:
+                out[lab] = values[r, c]
+    return out
