@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/ddcsem colorize data/sample_micrographs -o results --png --overwrite
+	$(BIN)/ddcsem colorize data/sample_micrographs -o results/colour --png --overwrite
+	$(BIN)/ddcsem analyze data/sample_micrographs -o results/analysis --overwrite
 	@echo
-	@echo "Done. Coloured micrographs, previews and manifest.json are in $(CURDIR)/results/"
+	@echo "Done. Coloured micrographs and previews: $(CURDIR)/results/colour/"
+	@echo "      Particle tables, plots and outlines: $(CURDIR)/results/analysis/ (start with images.csv)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

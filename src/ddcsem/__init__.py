@@ -37,6 +37,18 @@ _LAZY = {
     "estimate_shift": "pair",
     "colorize": "colorize",
     "colorize_reference": "colorize",
+    "read_composite": "read",
+    "density_map": "separate",
+    "density_from_composite": "separate",
+    "segment_particles": "segment",
+    "particle_table": "measure",
+    "particle_table_reference": "measure",
+    "size_distribution": "measure",
+    "analyze_pair": "analyze",
+    "analyze_single": "analyze",
+    "analyze_composite": "analyze",
+    "AnalysisOptions": "analyze",
+    "ImageAnalysis": "analyze",
     "synthetic": None,
 }
 
@@ -71,6 +83,16 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import synthetic
+    from .analyze import (
+        AnalysisOptions,
+        ImageAnalysis,
+        analyze_composite,
+        analyze_pair,
+        analyze_single,
+    )
     from .colorize import colorize, colorize_reference
+    from .measure import particle_table, particle_table_reference, size_distribution
+    from .segment import segment_particles
+    from .separate import density_from_composite, density_map
     from .pair import Pair, PairingResult, SEMPair, estimate_shift, find_pairs, read_pair
-    from .read import PixelSize, SEMImage, detect_databar, read_sem
+    from .read import PixelSize, SEMImage, detect_databar, read_composite, read_sem
