@@ -15,6 +15,7 @@ import pytest
 
 from ddcsem.colorize import colorize, colorize_reference
 from ddcsem.pair import find_pairs, read_pair
+from ddcsem.errors import UnsupportedFormatError
 from ddcsem.read import MixedDetectorWarning, read_sem
 
 CASES = [
@@ -75,7 +76,9 @@ def test_zeiss_multipage(shared_files, tmp_path):
     target = tmp_path / "ZEISS_SEM_multipage.tif"
     with gzip.open(shared_files / "rosettasciio/ZEISS_SEM_multipage.tif.gz") as src, open(target, "wb") as dst:
         shutil.copyfileobj(src, dst)
-    first, second = read_sem(target), read_sem(target, page=1)
+    with pytest.raises(UnsupportedFormatError, match="holds 2 images"):
+        read_sem(target)  # a stack is not silently read as its first page
+    first, second = read_sem(target, page=0), read_sem(target, page=1)
     assert first.shape == second.shape == (1536, 2048)
     assert first.databar_rows == 0
     assert first.pixel_size.nm == pytest.approx(12.33, rel=1e-3)

@@ -21,6 +21,17 @@ from .read import PixelSize, SEMImage
 
 __all__ = ["AnalysisOptions", "ImageAnalysis", "analyze_pair", "analyze_single", "analyze_composite"]
 
+#: Smallest image side that can hold a measurable particle.
+MIN_SIDE_PX = 8
+
+
+def _require_memory(shape: tuple[int, ...], source: Any) -> None:
+    from .resources import ANALYZE_BYTES_PER_PIXEL, require_memory
+
+    pixels = int(shape[0]) * int(shape[1])
+    require_memory(pixels * ANALYZE_BYTES_PER_PIXEL,
+                   what=f"analysing a {shape[0]} x {shape[1]} px image", path=source)
+
 
 @dataclass(frozen=True)
 class AnalysisOptions:
@@ -131,6 +142,11 @@ def _measure(
     from .measure import particle_table, size_distribution
     from .segment import segment_particles
 
+    if min(density.shape) < MIN_SIDE_PX:
+        raise ParameterError(
+            f"the image is {density.shape[0]} x {density.shape[1]} px, too small to find particles in",
+            hint=f"images must be at least {MIN_SIDE_PX} px on each side",
+        )
     needs_calibration = [n for n in ("min_diameter_nm", "min_distance_nm") if getattr(options, n)]
     if needs_calibration and not pixel.calibrated:
         raise ParameterError(
@@ -183,6 +199,7 @@ def analyze_pair(pair: Any, *, options: AnalysisOptions = AnalysisOptions()) -> 
     from .colorize import colorize
     from .separate import density_map
 
+    _require_memory(pair.se.data.shape, pair.se.path)
     timings: dict[str, float] = {}
     t = time.perf_counter()
     ddc = colorize(pair.se.data, pair.bse.data, mode=options.mode, clip=options.clip)
@@ -212,6 +229,7 @@ def analyze_single(image: SEMImage, *, image_id: str | None = None,
     from .colorize import colorize
     from .separate import density_map
 
+    _require_memory(image.data.shape, image.path)
     timings: dict[str, float] = {}
     t = time.perf_counter()
     ddc = colorize(image.data, image.data, mode="density", clip=options.clip)
@@ -240,6 +258,7 @@ def analyze_composite(image: SEMImage, *, image_id: str | None = None,
     """
     from .separate import density_from_composite
 
+    _require_memory(image.data.shape, image.path)
     timings: dict[str, float] = {}
     t = time.perf_counter()
     density = density_from_composite(image.data)

@@ -187,12 +187,20 @@ class _ColorizeJob:
     overwrite: bool
 
 
+def _describe(exc: DDCSEMError, files: list[Any]) -> str:
+    """The error message, naming the input files when the error itself names none."""
+    if exc.path is not None:
+        return str(exc)
+    return f"{' + '.join(str(f) for f in dict.fromkeys(files))}: {exc}"
+
+
 def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
     """Colour one pair; never raises for bad input: the error goes into the record."""
     from .colorize import colorize
     from .errors import OutputError
     from .pair import read_pair
     from .report import write_preview_png, write_tiff
+    from .resources import COLORIZE_BYTES_PER_PIXEL, require_memory
 
     target = job.output / f"{pair.key}_ddc.tif"
     record: dict[str, Any] = {
@@ -211,6 +219,8 @@ def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             images = read_pair(pair, pixel_size=job.pixel_size, register=job.register)
+            require_memory(images.se.data.size * COLORIZE_BYTES_PER_PIXEL,
+                           what=f"colouring {pair.key}", path=pair.se)
             rgb = colorize(images.se.data, images.bse.data, mode=job.mode, clip=job.clip,
                            green_gain=job.green_gain, palette=job.palette)
         record["warnings"] = [str(w.message) for w in caught]
@@ -228,7 +238,7 @@ def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
             record["outputs"].append(str(preview))
         record["status"] = "ok"
     except DDCSEMError as exc:
-        record["error"] = str(exc)
+        record["error"] = _describe(exc, [pair.se, pair.bse])
     return record
 
 
@@ -479,7 +489,7 @@ def _analyze_one(item: tuple[str, Any], job: _AnalyzeJob) -> dict[str, Any]:
             summary["warnings"].append(f"{image_id}: {summary['distribution']['warning']}")
         return summary
     except DDCSEMError as exc:
-        record["error"] = str(exc)
+        record["error"] = _describe(exc, list(sources.values()))
         return record
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "PairingError",
     "OutputError",
     "ParameterError",
+    "ResourceError",
 ]
 
 
@@ -66,3 +67,7 @@ class OutputError(DDCSEMError):
 
 class ParameterError(DDCSEMError, ValueError):
     """An argument has an invalid value."""
+
+
+class ResourceError(DDCSEMError):
+    """The work needs more memory than the machine has available."""

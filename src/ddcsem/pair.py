@@ -47,8 +47,8 @@ class Pair:
     key: str
     se: Path
     bse: Path
-    se_page: int = 0
-    bse_page: int = 0
+    se_page: int | None = None  # None: the file holds one image
+    bse_page: int | None = None
 
 
 @dataclass(frozen=True)

@@ -460,10 +460,20 @@ def _sniff(path: Path) -> str:
     )
 
 
-def _read_tiff(path: Path, page: int) -> tuple[np.ndarray, str, PixelSize | None, str | None, dict, int | None, bool]:
+def _read_tiff(path: Path, page: int | None) -> tuple[np.ndarray, str, PixelSize | None, str | None, dict, int | None, bool]:
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
+        if page is None:
+            if len(tif.pages) != 1:
+                raise UnsupportedFormatError(
+                    f"holds {len(tif.pages)} images (a stack or several channels), where one "
+                    "micrograph was expected",
+                    path=path,
+                    hint="save each image as its own file, name two pages SE and BSE to pair "
+                    "them, or choose a page",
+                )
+            page = 0
         if page >= len(tif.pages):
             raise UnsupportedFormatError(
                 f"page {page} asked for, but the file has {len(tif.pages)}", path=path
@@ -520,7 +530,7 @@ def read_sem(
     *,
     pixel_size: float | str | None = None,
     crop_databar: Literal["auto", "off"] | int = "auto",
-    page: int = 0,
+    page: int | None = None,
 ) -> SEMImage:
     """Read one SEM micrograph with its calibration, detector and data bar.
 
@@ -538,7 +548,7 @@ def read_sem(
         such metadata, detects it from its few grey levels. ``"off"`` keeps every row; an
         int crops that many rows.
     page : int, optional
-        Page of a multi-page TIFF.
+        Page of a multi-page TIFF; without it a file must hold exactly one image.
 
     Returns
     -------
@@ -610,7 +620,7 @@ def read_composite(
     >>> img.data.shape, img.pixel_size.nm
     ((40, 50, 3), 20.0)
     """
-    return _read(path, pixel_size=pixel_size, crop_databar=crop_databar, page=0, colour=True)
+    return _read(path, pixel_size=pixel_size, crop_databar=crop_databar, page=None, colour=True)
 
 
 def _as_colour(arr: np.ndarray, path: Path) -> np.ndarray:
@@ -634,7 +644,7 @@ def _read(
     *,
     pixel_size: float | str | None,
     crop_databar: Literal["auto", "off"] | int,
-    page: int,
+    page: int | None,
     colour: bool,
 ) -> SEMImage:
     path = Path(path)

@@ -278,6 +278,8 @@ def image_row(summary: dict[str, Any]) -> dict[str, Any]:
     row = {k: summary.get(k) for k in ("image_id", "kind", "pixel_size_nm", "pixel_size_source",
                                         "calibrated", "n_particles", "mineral_area_fraction",
                                         "status", "error")}
+    if row["status"] == "skipped":  # results of an earlier run with the same parameters
+        row["status"] = "ok"
     sources = summary.get("sources") or {}
     row.update(se_path=sources.get("se"), bse_path=sources.get("bse"), image_path=sources.get("image"))
     dist = summary.get("distribution") or {}
