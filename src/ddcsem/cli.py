@@ -289,6 +289,10 @@ def _collect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple
         parser.error("--jobs must be at least 1")
     if args.output.exists() and not args.output.is_dir():
         parser.error(f"output {args.output} exists and is not a folder")
+    if args.output.is_dir() and not args.dry_run:
+        from .report import remove_stale_parts
+
+        remove_stale_parts(args.output)  # a killed run's temporary files
     pairs, unpaired, problems = [], [], []
     if args.inputs:
         result = find_pairs(args.inputs, exclude=[args.output], se_tokens=SE_TOKENS + args.se_tokens,

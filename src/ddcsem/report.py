@@ -21,6 +21,7 @@ from .units import format_length
 
 __all__ = [
     "atomic_path",
+    "remove_stale_parts",
     "write_json",
     "write_tiff",
     "write_preview_png",
@@ -68,6 +69,38 @@ def atomic_path(path: str | PathLike) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_parts(folder: str | PathLike) -> list[Path]:
+    """Delete temporary files that a killed run left in ``folder`` (and below).
+
+    Only files named as :func:`atomic_path` names them, whose writing process is gone.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / ".x.tif.999999999.ab12cd34.part").write_text("half")
+    >>> [p.name for p in remove_stale_parts(d)]
+    ['.x.tif.999999999.ab12cd34.part']
+    """
+    removed = []
+    for path in Path(folder).rglob(".*.part"):
+        parts = path.name.split(".")
+        try:
+            pid = int(parts[-3])
+        except (IndexError, ValueError):
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # the writer is still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 def write_json(path: str | PathLike, data: Any) -> None:

@@ -1,0 +1,251 @@
+"""Bad input gets a clear DDCSEMError and the batch goes on; batches survive faults."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from conftest import noise_image, write_zeiss, zeiss_text
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ddcsem.cli import main
+from ddcsem.errors import DDCSEMError, ReadError, ResourceError, UnsupportedFormatError
+from ddcsem.read import read_sem
+from ddcsem.synthetic import make_pair
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "sample_micrographs"
+
+
+def manifest(out: Path) -> dict:
+    return json.loads((out / "manifest.json").read_text())
+
+
+def write_pair(folder: Path, key: str, se: np.ndarray, bse: np.ndarray, um: float | None = 0.02) -> None:
+    kwargs = {} if um is None else dict(imagej=True, resolution=(1 / um, 1 / um), metadata={"unit": "micron"})
+    tifffile.imwrite(folder / f"{key}_SE.tif", se, **kwargs)
+    tifffile.imwrite(folder / f"{key}_BSE.tif", bse, **kwargs)
+
+
+@pytest.fixture
+def good(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    syn = make_pair((160, 160), n_particles=25, seed=41)
+    write_pair(folder, "good", syn.se, syn.bse)
+    return folder
+
+
+# --------------------------------------------------------------------- bad files
+
+
+def giant_tiff(path: Path, width: int = 200_000, height: int = 200_000) -> None:
+    """A little-endian TIFF whose header claims a gigantic image but holds 16 bytes."""
+    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, 8), (259, 3, 1, 1),
+               (262, 3, 1, 1), (273, 4, 1, 8), (278, 4, 1, height), (279, 4, 1, width * height % 2**32)]
+    ifd = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHII", *e) for e in entries) + b"\0" * 4
+    path.write_bytes(b"II*\x00" + struct.pack("<I", 24) + b"\0" * 16 + ifd)
+
+
+def test_gigantic_header_refused_before_allocating(tmp_path):
+    giant_tiff(tmp_path / "giant.tif")
+    with pytest.raises(UnsupportedFormatError, match="GiB") as err:
+        read_sem(tmp_path / "giant.tif")
+    assert "giant.tif" in str(err.value)
+
+
+def test_unsupported_format(tmp_path):
+    (tmp_path / "x.gif").write_bytes(b"GIF89a" + bytes(100))
+    with pytest.raises(UnsupportedFormatError, match="export the micrograph as TIFF"):
+        read_sem(tmp_path / "x.gif")
+
+
+def test_stack_with_unexpected_page_count(tmp_path):
+    tifffile.imwrite(tmp_path / "stack.tif", np.zeros((5, 32, 32), np.uint8))
+    with pytest.raises(UnsupportedFormatError, match="holds 5 images"):
+        read_sem(tmp_path / "stack.tif")
+    assert read_sem(tmp_path / "stack.tif", page=4).shape == (32, 32)
+
+
+def test_blank_and_tiny_images_fail_by_name_and_batch_goes_on(good, tmp_path):
+    write_pair(good, "blank", np.full((64, 64), 90, np.uint8), np.full((64, 64), 90, np.uint8))
+    write_pair(good, "tiny", noise_image((5, 5)), noise_image((5, 5), seed=1))
+    out = tmp_path / "out"
+    assert main(["analyze", str(good), "-o", str(out), "-q"]) == 1
+    records = {r["image_id"]: r for r in manifest(out)["images"]}
+    assert records["good"]["status"] == "ok"
+    assert "constant" in records["blank"]["error"] and "blank_SE.tif" in records["blank"]["error"]
+    assert "too small" in records["tiny"]["error"] and "tiny_SE.tif" in records["tiny"]["error"]
+
+
+def test_mixing_on_is_a_recorded_warning(tmp_path):
+    syn = make_pair((128, 128), n_particles=15, seed=2)
+    text = zeiss_text(pixel_nm=20.0, header_m=None, detector="InLens", mixing="On")
+    write_zeiss(tmp_path / "m_InLens.tif", syn.se, text)
+    write_zeiss(tmp_path / "m_EsB.tif", syn.bse, zeiss_text(pixel_nm=20.0, header_m=None, detector="EsB"))
+    out = tmp_path / "out"
+    assert main(["colorize", str(tmp_path), "-o", str(out), "-q"]) == 0
+    (record,) = manifest(out)["pairs"]
+    assert any("mixing" in w for w in record["warnings"])
+
+
+def test_file_disappearing_mid_run(good, tmp_path, monkeypatch):
+    syn = make_pair((160, 160), n_particles=25, seed=42)
+    write_pair(good, "later", syn.se, syn.bse)
+    import ddcsem.cli as cli
+
+    real = cli._analyze_one
+
+    def vanishing(item, job):
+        if item[1].key == "good":  # while the first image is analysed, another file goes away
+            (good / "later_BSE.tif").unlink()
+        return real(item, job)
+
+    monkeypatch.setattr(cli, "_analyze_one", vanishing)
+    out = tmp_path / "out"
+    assert main(["analyze", str(good), "-o", str(out), "-q"]) == 1
+    records = {r["image_id"]: r for r in manifest(out)["images"]}
+    assert records["good"]["status"] == "ok"
+    assert "later_BSE.tif" in records["later"]["error"] and "not found" in records["later"]["error"]
+
+
+@pytest.mark.parametrize("failure", [errno.ENOSPC, errno.EACCES])
+def test_full_disk_or_unwritable_output(good, tmp_path, monkeypatch, failure):
+    import ddcsem.report as report
+
+    def refuse(*args, **kwargs):
+        raise OSError(failure, os.strerror(failure))
+
+    monkeypatch.setattr(report.os, "replace", refuse)
+    out = tmp_path / "out"
+    assert main(["colorize", str(good), "-o", str(out)]) == 1  # the manifest cannot be written either
+    leftovers = [p.name for p in out.rglob("*") if p.is_file()]
+    assert leftovers == []  # no half-written or temporary files
+
+
+def test_output_that_is_a_file_is_a_usage_error(good, tmp_path, capsys):
+    blocker = tmp_path / "out"
+    blocker.write_text("not a folder")
+    assert main(["analyze", str(good), "-o", str(blocker)]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_pair_too_large_for_memory_is_refused(good, tmp_path, monkeypatch):
+    import ddcsem.resources as resources
+
+    monkeypatch.setattr(resources, "available_memory", lambda: 1_000_000)
+    out = tmp_path / "out"
+    assert main(["analyze", str(good), "-o", str(out), "-q"]) == 1
+    (record,) = manifest(out)["images"]
+    assert "needs about" in record["error"] and "GiB" in record["error"]
+    with pytest.raises(ResourceError):
+        resources.require_memory(2_000_000, what="x")
+
+
+# ----------------------------------------------------------------------- fuzzing
+
+
+def _valid_tiffs(tmp_path_factory) -> list[bytes]:
+    folder = tmp_path_factory.mktemp("seed")
+    out = []
+    for name, kwargs in (("plain.tif", {}), ("ij.tif", dict(imagej=True, resolution=(50, 50), metadata={"unit": "um"}))):
+        tifffile.imwrite(folder / name, noise_image((24, 20)), **kwargs)
+        out.append((folder / name).read_bytes())
+    write_zeiss(folder / "z.tif", noise_image((24, 20)), zeiss_text(pixel_nm=5.0, header_m=1e-9))
+    out.append((folder / "z.tif").read_bytes())
+    return out
+
+
+@pytest.fixture(scope="module")
+def seeds(tmp_path_factory):
+    return _valid_tiffs(tmp_path_factory)
+
+
+def _read_only_ddcsem_errors(path: Path) -> None:
+    try:
+        image = read_sem(path)
+    except DDCSEMError:
+        return
+    assert image.data.ndim == 2
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=600), prefix=st.sampled_from([b"", b"II*\x00", b"MM\x00*", b"\x89PNG\r\n\x1a\n", b"BM"]))
+def test_fuzz_random_bytes(tmp_path, data, prefix):
+    path = tmp_path / "fuzz.tif"
+    path.write_bytes(prefix + data)
+    _read_only_ddcsem_errors(path)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(which=st.integers(0, 2), edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8),
+       cut=st.one_of(st.none(), st.integers(0, 10_000)))
+def test_fuzz_mutated_tiffs(tmp_path, seeds, which, edits, cut):
+    data = bytearray(seeds[which])
+    for position, value in edits:
+        data[position % len(data)] = value
+    if cut is not None:
+        data = data[: cut % len(data)]
+    path = tmp_path / "mutant.tif"
+    path.write_bytes(bytes(data))
+    _read_only_ddcsem_errors(path)
+
+
+# ----------------------------------------------------------- interrupted batches
+
+
+def _batch_folder(tmp_path: Path, n: int = 6) -> Path:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(n):
+        syn = make_pair((192, 192), n_particles=30, seed=100 + i)
+        write_pair(folder, f"field{i:02d}", syn.se, syn.bse)
+    return folder
+
+
+def test_killed_batch_resumes_to_identical_tables(tmp_path):
+    folder = _batch_folder(tmp_path)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    clean = tmp_path / "clean"
+    assert subprocess.run([sys.executable, "-m", "ddcsem", "analyze", str(folder), "-o", str(clean), "-q"],
+                          env=env).returncode == 0
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "ddcsem", "analyze", str(folder), "-o", str(killed), "-q"],
+                            env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(killed.glob("*/*_summary.json"))) < 2:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(list(killed.glob("*/*_summary.json")))
+    assert 2 <= done < 6, "the batch was not interrupted part-way"
+    assert not (killed / "particles.csv").exists()
+    assert subprocess.run([sys.executable, "-m", "ddcsem", "analyze", str(folder), "-o", str(killed), "-q",
+                           "--skip-existing"], env=env).returncode == 0
+    statuses = [r["status"] for r in manifest(killed)["images"]]
+    assert statuses.count("skipped") == done and statuses.count("ok") == 6 - done
+    for table in ("particles.csv", "images.csv"):
+        assert (killed / table).read_bytes() == (clean / table).read_bytes()
+    assert not list(killed.rglob("*.part"))  # no temporary file survives the kill and the resume
+
+
+def test_stale_temporary_files_are_removed(good, tmp_path):
+    out = tmp_path / "out"
+    (out / "good").mkdir(parents=True)
+    stale = out / "good" / ".good_ddc.tif.999999999.0badf00d.part"
+    stale.write_bytes(b"half a file")
+    mine = out / f".x.tif.{os.getpid()}.0badf00d.part"  # a live writer's file stays
+    mine.write_bytes(b"in progress")
+    assert main(["colorize", str(good), "-o", str(out), "-q"]) == 0
+    assert not stale.exists() and mine.exists()
