@@ -191,3 +191,13 @@ def test_inputs_are_not_modified():
     colorize(pair.se, pair.bse, mode="density")
     np.testing.assert_array_equal(se, pair.se)
     np.testing.assert_array_equal(bse, pair.bse)
+
+
+@pytest.mark.parametrize("width", [64, 65, 66, 67])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_lookup_table_paths_match_reference(width, dtype):
+    # widths that are and are not multiples of 4 take the packed and the plain table kernels
+    pair = make_pair(shape=(40, width), dtype=dtype, seed=width)
+    for kwargs in ({}, {"green_gain": 0.6}, {"bse_color": (1, 0, 1), "se_color": (0, 1, 0)}):
+        np.testing.assert_allclose(colorize(pair.se, pair.bse, **kwargs),
+                                   colorize_reference(pair.se, pair.bse, **kwargs), atol=1)

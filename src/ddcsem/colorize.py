@@ -21,6 +21,7 @@ what the tests hold the kernel to.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Literal
 
@@ -256,6 +257,20 @@ def _percentile_fn(counts: np.ndarray, flat: np.ndarray, is_float: bool, name: s
     return percentiles
 
 
+def _byte_lut(bins: int, lo: float, scale: float, weights: np.ndarray) -> np.ndarray:
+    """(3, bins) uint8: each integer value stretched and weighted per colour, as the kernel
+    rounds it (``floor(v * 255 + 0.5)``, clipped)."""
+    stretched = np.clip((np.arange(bins, dtype=np.float64) - lo) * scale, 0.0, 1.0)
+    v = weights[:, None] * stretched[None, :]
+    return np.where(v >= 1.0, 255, np.where(v <= 0.0, 0, np.floor(v * 255.0 + 0.5))).astype(np.uint8)
+
+
+def _packed(lut: np.ndarray) -> np.ndarray:
+    """(3, K) uint8 tables as one (K,) uint32 table ``R | G << 8 | B << 16``."""
+    lut = lut.astype(np.uint32)
+    return lut[0] | (lut[1] << 8) | (lut[2] << 16)
+
+
 def colorize(
     se: np.ndarray,
     bse: np.ndarray,
@@ -324,6 +339,8 @@ def colorize(
         histogram_pair,
         histogram_stretched,
         write_density,
+        write_lut,
+        write_lut_packed,
         write_overlay,
     )
 
@@ -340,7 +357,17 @@ def colorize(
     se_scale, bse_scale = 1.0 / (se_hi - se_lo), 1.0 / (bse_hi - bse_lo)
     out = np.empty(se.shape + (3,), dtype=np.uint8)
     if opt.mode == "overlay":
-        write_overlay(se_px, bse_px, se_lo, se_scale, bse_lo, bse_scale, opt.coef, out)
+        separable = not np.any((opt.coef[:3] > 0) & (opt.coef[3:] > 0))
+        if separable and not se_float and not bse_float:
+            lut_se = _byte_lut(se_bins, se_lo, se_scale, opt.coef[3:])
+            lut_bse = _byte_lut(bse_bins, bse_lo, bse_scale, opt.coef[:3])
+            if se.shape[1] % 4 == 0 and sys.byteorder == "little":
+                write_lut_packed(se_px, bse_px, _packed(lut_se), _packed(lut_bse),
+                                 out.reshape(se.shape[0], -1).view(np.uint32))
+            else:
+                write_lut(se_px, bse_px, lut_se, lut_bse, out)
+        else:
+            write_overlay(se_px, bse_px, se_lo, se_scale, bse_lo, bse_scale, opt.coef, out)
         return out
     if bse_float:
         stretched_counts = histogram_stretched(bse_flat.view(np.float32), bse_lo, bse_scale,

@@ -15,7 +15,9 @@ see :func:`chunks`); asking numba for the thread count inside a kernel would sto
 from being cached.
 
 2. :func:`write_overlay` / :func:`write_density` stretch each pixel and write RGB; no
-   temporary array of image size is made.
+   temporary array of image size is made. Integer pixels in the published overlay (each
+   output colour fed by one channel) go through two small lookup tables instead
+   (:func:`write_lut`), built with the same arithmetic.
 """
 
 from __future__ import annotations
@@ -183,3 +185,42 @@ def write_density(
             out[r, c, 0] = _to_byte(rr)
             out[r, c, 1] = _to_byte(gg)
             out[r, c, 2] = _to_byte(bb)
+
+
+@nb.njit(cache=True, parallel=True)
+def write_lut(se, bse, lut_se, lut_bse, out):  # pragma: no cover - jit
+    """out[..., k] = lut_bse[k, bse] + lut_se[k, se]: integer pixels through lookup tables.
+
+    Used when each output colour comes from one channel only (the published red/green
+    overlay), so the two tables never both add to one byte.
+    """
+    rows, cols = se.shape
+    for r in nb.prange(rows):
+        for c in range(cols):
+            s = se[r, c]
+            b = bse[r, c]
+            out[r, c, 0] = lut_bse[0, b] + lut_se[0, s]
+            out[r, c, 1] = lut_bse[1, b] + lut_se[1, s]
+            out[r, c, 2] = lut_bse[2, b] + lut_se[2, s]
+
+
+@nb.njit(cache=True, parallel=True)
+def write_lut_packed(se, bse, lut_se, lut_bse, out_words):  # pragma: no cover - jit
+    """:func:`write_lut` for rows of a multiple of 4 pixels, storing 4 RGB pixels as three
+    32-bit words (little-endian) instead of 12 single bytes.
+
+    ``lut_*`` hold ``R | G << 8 | B << 16`` per value; ``out_words`` is the (M, N, 3) uint8
+    output viewed as (M, 3 N / 4) uint32.
+    """
+    rows, cols = se.shape
+    for r in nb.prange(rows):
+        w = 0
+        for c in range(0, cols, 4):
+            p0 = lut_bse[bse[r, c]] + lut_se[se[r, c]]
+            p1 = lut_bse[bse[r, c + 1]] + lut_se[se[r, c + 1]]
+            p2 = lut_bse[bse[r, c + 2]] + lut_se[se[r, c + 2]]
+            p3 = lut_bse[bse[r, c + 3]] + lut_se[se[r, c + 3]]
+            out_words[r, w] = p0 | (p1 << np.uint32(24))
+            out_words[r, w + 1] = (p1 >> np.uint32(8)) | (p2 << np.uint32(16))
+            out_words[r, w + 2] = (p2 >> np.uint32(16)) | (p3 << np.uint32(8))
+            w += 3
