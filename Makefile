@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean samples
+.PHONY: demo test install clean samples bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/ddcsem bench --sizes 1024,2048,4096 --stages --json results/bench.json --plot results/bench.png
+	$(BIN)/python benchmarks/accuracy.py --json results/accuracy.json
 
 samples: $(STAMP)
 	$(BIN)/python data/sample_micrographs/regenerate.py

@@ -120,7 +120,92 @@ def _parser() -> argparse.ArgumentParser:
                      help="smallest distance between particle centres, e.g. 100nm")
     ana.add_argument("--keep-edge-particles", action="store_true", default=None,
                      help="keep particles touching the border (marked; no edge weight)")
+    bench = sub.add_parser("bench", help="benchmark the colouring kernel and the pipeline stages")
+    bench.add_argument("--sizes", type=_int_list, default=[1024, 4096], metavar="N,N",
+                       help="square image sizes (default 1024,4096)")
+    bench.add_argument("--dtypes", type=_dtype_list, default=["uint8", "uint16", "float32"],
+                       metavar="T,T", help="pixel types (default uint8,uint16,float32)")
+    bench.add_argument("--threads", type=_thread_list, default=None, metavar="N,max",
+                       help="numba thread counts (default 1,max)")
+    bench.add_argument("--repeat", type=int, default=5, help="timed runs per case (median and min)")
+    bench.add_argument("--stages", action="store_true",
+                       help="also time every pipeline stage and the whole analysis against the "
+                            "textbook scikit-image recipe (slow)")
+    bench.add_argument("--no-jit-time", action="store_true", help="skip measuring JIT compile time")
+    bench.add_argument("--json", type=Path, metavar="FILE", help="save the results")
+    bench.add_argument("--compare", type=Path, metavar="OLD.json", help="show changes against earlier results")
+    bench.add_argument("--plot", type=Path, metavar="FILE.png", help="plot throughput against image size")
     return parser
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of sizes") from None
+    if not values or min(values) < 16:
+        raise argparse.ArgumentTypeError("sizes must be at least 16")
+    return values
+
+
+def _dtype_list(text: str) -> list[str]:
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [v for v in values if v not in ("uint8", "uint16", "float32")]
+    if not values or bad:
+        raise argparse.ArgumentTypeError("pixel types are uint8, uint16 and float32")
+    return values
+
+
+def _thread_list(text: str) -> list[int]:
+    import numba
+
+    top = numba.config.NUMBA_NUM_THREADS
+    out = []
+    for v in text.split(","):
+        v = v.strip()
+        if v == "max":
+            out.append(top)
+        elif v.isdigit() and 1 <= int(v) <= top:
+            out.append(int(v))
+        else:
+            raise argparse.ArgumentTypeError(f"thread counts are 1..{top} or max, not {v!r}")
+    return out
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import numba
+
+    from . import bench
+
+    if args.repeat < 1:
+        raise DDCSEMError("--repeat must be at least 1")
+    old = None
+    if args.compare is not None:
+        try:
+            old = json.loads(args.compare.read_text(encoding="utf-8"))["results"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise DDCSEMError(f"cannot read earlier results: {exc}", path=args.compare) from None
+    threads = args.threads or sorted({1, numba.config.NUMBA_NUM_THREADS})
+    report = bench.run(sizes=args.sizes, dtypes=args.dtypes, threads=threads, repeat=args.repeat,
+                       stages=args.stages, jit=not args.no_jit_time,
+                       progress=lambda s: print(f"  {s}", file=sys.stderr, flush=True))
+    m = report["machine"]
+    print(f"ddcsem {__version__} | {m['cores']} cores | numba {m['numba']} ({m['threading_layer']}, "
+          f"up to {m['max_threads']} threads) | numpy {m['numpy']} | Python {m['python']}")
+    for dtype, seconds in report["jit_compile_s"].items():
+        print(f"JIT compile, {dtype}: {seconds:.2f} s (first call without a cache; cached afterwards)")
+    print(bench.format_table(report["results"]))
+    if old is not None:
+        print()
+        print(bench.compare(report["results"], old))
+    if args.json is not None:
+        from .report import atomic_path
+
+        with atomic_path(args.json) as tmp:
+            tmp.write_text(bench.to_json(report), encoding="utf-8")
+    if args.plot is not None:
+        bench.plot(report["results"], args.plot, title=f"ddcsem colorize, {m['cores']} cores")
+    return 0
 
 
 def _threshold(text: str) -> str | float:
@@ -576,6 +661,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _info(args)
         if args.command == "analyze":
             return _analyze(args, parser)
+        if args.command == "bench":
+            return _bench(args)
         return _colorize(args, parser)
     except SystemExit as exc:
         return int(exc.code or 0)

@@ -1,0 +1,285 @@
+"""Benchmarks of the colouring kernel and the pipeline stages (``ddcsem bench``).
+
+Every case is measured in the same run against two baselines:
+
+* the plain-numpy reference implementation (:func:`ddcsem.colorize_reference`), and
+* a **memory-copy floor**: ``numpy.copyto`` over as many bytes as the kernel must move
+  (two input channels read, three output bytes per pixel written) — no colouring kernel
+  can beat it.
+
+Times are the median and minimum of ``repeat`` runs after a warm-up run; the JIT compile
+time (first call in a fresh process with an empty numba cache) is reported apart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["time_call", "kernel_cases", "stage_cases", "machine_info", "format_table", "compare", "plot"]
+
+
+def time_call(func: Callable[[], Any], repeat: int) -> tuple[float, float]:
+    """(median, min) seconds of ``repeat`` calls after one warm-up call.
+
+    Examples
+    --------
+    >>> med, best = time_call(lambda: sum(range(100)), 3)
+    >>> 0 <= best <= med
+    True
+    """
+    func()
+    times = []
+    for _ in range(max(1, repeat)):
+        t = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times)), float(np.min(times))
+
+
+def machine_info() -> dict[str, Any]:
+    """Core count, numba version, threading layer and threads, numpy and Python versions."""
+    import numba
+
+    from ._kernels.colorize import chunks, histogram_pair
+
+    x = np.zeros(8192, np.uint8)
+    histogram_pair(x, x, False, False, 256, 256, chunks(x.size))  # start the thread pool
+    try:
+        layer = numba.threading_layer()
+    except ValueError:
+        layer = "unknown"
+    return {
+        "cores": os.cpu_count(), "numba": numba.__version__, "threading_layer": layer,
+        "max_threads": numba.config.NUMBA_NUM_THREADS, "numpy": np.__version__,
+        "python": platform.python_version(), "machine": platform.machine(),
+    }
+
+
+def _pair(size: int, dtype: str):
+    from .synthetic import make_pair
+
+    # generate at most 2048^2 and tile: realistic content without minutes of set-up
+    base = min(size, 2048)
+    pair = make_pair((base, base), dtype=np.dtype(dtype), n_particles=max(1, base * base // 4000), seed=7)
+    reps = -(-size // base)
+    return (np.ascontiguousarray(np.tile(pair.se, (reps, reps))[:size, :size]),
+            np.ascontiguousarray(np.tile(pair.bse, (reps, reps))[:size, :size]))
+
+
+def jit_compile_seconds(dtype: str) -> float:
+    """Seconds the first ``colorize`` call takes in a fresh process with an empty numba cache,
+    less a warm call: the compile time a user would see without caching."""
+    code = (
+        "import time, numpy as np\n"
+        "from ddcsem.colorize import colorize\n"
+        f"x = (np.arange(256 * 256) % 251).astype('{dtype}').reshape(256, 256)\n"
+        "t = time.perf_counter(); colorize(x, x[::-1].copy()); first = time.perf_counter() - t\n"
+        "t = time.perf_counter(); colorize(x, x[::-1].copy()); warm = time.perf_counter() - t\n"
+        "print(first - warm)\n"
+    )
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def kernel_cases(sizes: list[int], dtypes: list[str], threads: list[int], repeat: int,
+                 *, progress: Callable[[str], None] = lambda s: None) -> list[dict[str, Any]]:
+    """Colouring kernel (both modes) vs numpy reference vs copy floor, per size/dtype/threads."""
+    import numba
+
+    from .colorize import colorize, colorize_reference
+
+    results = []
+    for dtype in dtypes:
+        for size in sizes:
+            se, bse = _pair(size, dtype)
+            pixels = size * size
+            moved = 2 * se.nbytes + 3 * pixels  # read both channels, write RGB
+            src, dst = np.empty(moved, np.uint8), np.empty(moved, np.uint8)
+            src.fill(1)
+            floor = time_call(lambda: np.copyto(dst, src), repeat)
+            progress(f"{dtype} {size}^2: numpy reference")
+            ref = time_call(lambda: colorize_reference(se, bse), max(1, min(repeat, 3)))
+            for t in threads:
+                numba.set_num_threads(t)
+                for mode in ("overlay", "density"):
+                    progress(f"{dtype} {size}^2 {mode} threads={t}")
+                    med, best = time_call(lambda: colorize(se, bse, mode=mode), repeat)
+                    results.append({
+                        "case": f"colorize {mode}", "size": size, "dtype": dtype, "threads": t,
+                        "median_s": med, "min_s": best, "mpx_s": pixels / med / 1e6,
+                        "floor_s": floor[0], "x_floor": med / floor[0],
+                        "numpy_s": ref[0] if mode == "overlay" else None,
+                        "speedup_vs_numpy": ref[0] / med if mode == "overlay" else None,
+                    })
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+            results.append({"case": "numpy reference", "size": size, "dtype": dtype, "threads": 1,
+                            "median_s": ref[0], "min_s": ref[1], "mpx_s": pixels / ref[0] / 1e6,
+                            "floor_s": floor[0], "x_floor": ref[0] / floor[0]})
+            results.append({"case": "memory-copy floor", "size": size, "dtype": dtype, "threads": 1,
+                            "median_s": floor[0], "min_s": floor[1], "mpx_s": pixels / floor[0] / 1e6,
+                            "floor_s": floor[0], "x_floor": 1.0})
+    return results
+
+
+def _textbook(image: np.ndarray) -> int:
+    """The textbook scikit-image recipe, segmentation and measurement (the baseline)."""
+    from scipy import ndimage
+    from skimage.feature import peak_local_max
+    from skimage.filters import gaussian, threshold_otsu
+    from skimage.measure import regionprops
+    from skimage.segmentation import clear_border, watershed
+
+    smooth = gaussian(image.astype(float), sigma=1)
+    mask = smooth > threshold_otsu(smooth)
+    distance = ndimage.distance_transform_edt(mask)
+    coords = peak_local_max(distance, min_distance=5, labels=ndimage.label(mask)[0])
+    markers = np.zeros(mask.shape, dtype=np.int32)
+    markers[tuple(coords.T)] = np.arange(1, len(coords) + 1)
+    labels = clear_border(watershed(-distance, markers, mask=mask))
+    props = [(p.area, p.perimeter, p.feret_diameter_max, p.solidity, p.intensity_mean)
+             for p in regionprops(labels, intensity_image=image)]
+    return len(props)
+
+
+def stage_cases(sizes: list[int], repeat: int, *, progress: Callable[[str], None] = lambda s: None
+                ) -> list[dict[str, Any]]:
+    """Every pipeline stage on a uint16 pair, and the whole analysis against the textbook recipe."""
+    import tifffile
+
+    from .analyze import analyze_pair
+    from .colorize import colorize
+    from .measure import particle_table
+    from .pair import SEMPair
+    from .read import PixelSize, SEMImage, read_sem
+    from .report import write_tiff
+    from .segment import segment_particles
+    from .separate import density_map
+
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            se, bse = _pair(size, "uint16")
+            path = Path(tmp) / "x_BSE.tif"
+            tifffile.imwrite(path, bse)
+            pixel = PixelSize(20.0, "benchmark")
+            pair = SEMPair("x", SEMImage(se, pixel), SEMImage(bse, pixel), pixel)
+            density = density_map(bse)
+            labels = segment_particles(density)
+            rgb = colorize(se, bse)
+            stages = [
+                ("read", lambda: read_sem(path)),
+                ("colorize overlay", lambda: colorize(se, bse)),
+                ("colorize density", lambda: colorize(se, bse, mode="density")),
+                ("density map", lambda: density_map(bse)),
+                ("segment", lambda: segment_particles(density)),
+                ("measure", lambda: particle_table(labels, pixel_size_nm=20.0, bse=bse, se=se)),
+                ("write", lambda: write_tiff(Path(tmp) / "out.tif", rgb, pixel_size_nm=20.0)),
+                ("analyze (whole image)", lambda: analyze_pair(pair)),
+                ("textbook recipe (segment + measure)", lambda: _textbook(bse)),
+            ]
+            reps = repeat if size <= 2048 else max(1, min(repeat, 2))
+            for name, func in stages:
+                progress(f"stage {name} {size}^2")
+                med, best = time_call(func, reps)
+                results.append({"case": name, "size": size, "dtype": "uint16", "threads": None,
+                                "median_s": med, "min_s": best, "mpx_s": size * size / med / 1e6})
+            whole = next(r for r in results[::-1] if r["case"] == "analyze (whole image)")
+            book = results[-1]
+            whole["speedup_vs_textbook"] = book["median_s"] / whole["median_s"]
+    return results
+
+
+def format_table(results: list[dict[str, Any]]) -> str:
+    """A plain-text table of results."""
+    lines = [f"{'case':<38} {'size':>6} {'dtype':>8} {'thr':>4} {'median ms':>10} {'min ms':>9} "
+             f"{'Mpx/s':>8} {'x floor':>8} {'vs numpy':>9}"]
+    for r in results:
+        extra = r.get("speedup_vs_numpy") or r.get("speedup_vs_textbook")
+        lines.append(
+            f"{r['case']:<38} {r['size']:>5}² {r['dtype']:>8} {r['threads'] if r['threads'] else '-':>4} "
+            f"{r['median_s'] * 1e3:>10.1f} {r['min_s'] * 1e3:>9.1f} {r['mpx_s']:>8.1f} "
+            f"{(format(r['x_floor'], '.2f') if r.get('x_floor') else ''):>8} "
+            f"{(f'{extra:.1f}x' if extra else ''):>9}"
+        )
+    return "\n".join(lines)
+
+
+def _key(r: dict[str, Any]) -> tuple:
+    return (r["case"], r["size"], r["dtype"], r["threads"])
+
+
+def compare(new: list[dict[str, Any]], old: list[dict[str, Any]]) -> str:
+    """Table of median-time changes against an earlier run's results."""
+    before = {_key(r): r for r in old}
+    lines = [f"{'case':<38} {'size':>6} {'dtype':>8} {'thr':>4} {'old ms':>9} {'new ms':>9} {'change':>8}"]
+    for r in new:
+        o = before.get(_key(r))
+        if o is None:
+            continue
+        change = r["median_s"] / o["median_s"] - 1
+        lines.append(f"{r['case']:<38} {r['size']:>5}² {r['dtype']:>8} {r['threads'] or '-':>4} "
+                     f"{o['median_s'] * 1e3:>9.1f} {r['median_s'] * 1e3:>9.1f} {change:>+8.1%}")
+    return "\n".join(lines)
+
+
+def plot(results: list[dict[str, Any]], path: str | os.PathLike, *, title: str) -> None:
+    """Throughput against image size for each implementation (log-log), saved as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from .report import atomic_path
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    series: dict[str, list[tuple[int, float]]] = {}
+    for r in results:
+        if not (r["case"].startswith("colorize") or r["case"] in ("numpy reference", "memory-copy floor")):
+            continue
+        if r["dtype"] is None:
+            continue
+        label = f"{r['case']} {r['dtype']}" + (f" {r['threads']} thr" if r["case"].startswith("colorize") else "")
+        series.setdefault(label, []).append((r["size"] ** 2, r["mpx_s"]))
+    for label, points in sorted(series.items()):
+        points.sort()
+        style = "--" if "floor" in label else (":" if "numpy" in label else "-")
+        ax.plot([p[0] / 1e6 for p in points], [p[1] for p in points], style, marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("image size (Mpx)")
+    ax.set_ylabel("throughput (Mpx/s)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=6, ncol=2)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def run(*, sizes: list[int], dtypes: list[str], threads: list[int], repeat: int, stages: bool,
+        jit: bool, progress: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    """Run the suite; return machine info, JIT compile times and results."""
+    info = machine_info()
+    compile_s = {d: jit_compile_seconds(d) for d in dtypes} if jit else {}
+    results = kernel_cases(sizes, dtypes, threads, repeat, progress=progress)
+    if stages:
+        results += stage_cases(sizes, repeat, progress=progress)
+    return {"machine": info, "jit_compile_s": compile_s, "results": results}
+
+
+def to_json(report: dict[str, Any]) -> str:
+    """The report as JSON text."""
+    return json.dumps(report, indent=2)

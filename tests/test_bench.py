@@ -1,0 +1,36 @@
+"""The benchmark suite runs, measures what it says, and compares with earlier results."""
+
+from __future__ import annotations
+
+import json
+
+from ddcsem import bench
+from ddcsem.cli import main
+
+
+def test_kernel_cases_have_all_baselines():
+    results = bench.kernel_cases([64], ["uint8"], [1], repeat=1)
+    cases = {r["case"] for r in results}
+    assert cases == {"colorize overlay", "colorize density", "numpy reference", "memory-copy floor"}
+    overlay = next(r for r in results if r["case"] == "colorize overlay")
+    assert overlay["min_s"] <= overlay["median_s"]
+    assert overlay["x_floor"] == overlay["median_s"] / overlay["floor_s"]
+    assert overlay["speedup_vs_numpy"] > 0 and overlay["mpx_s"] == 64 * 64 / overlay["median_s"] / 1e6
+
+
+def test_cli_json_compare_and_plot(tmp_path, capsys):
+    first, second, png = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "p.png"
+    args = ["bench", "--sizes", "32,64", "--dtypes", "uint16", "--threads", "1", "--repeat", "1", "--no-jit-time"]
+    assert main([*args, "--json", str(first)]) == 0
+    report = json.loads(first.read_text())
+    assert report["machine"]["cores"] >= 1 and report["machine"]["numba"]
+    assert main([*args, "--json", str(second), "--compare", str(first), "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "memory-copy floor" in out and "change" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_bench_arguments(capsys):
+    assert main(["bench", "--sizes", "8"]) == 2
+    assert main(["bench", "--dtypes", "int64"]) == 2
+    assert main(["bench", "--threads", "999"]) == 2
