@@ -604,7 +604,7 @@ def _classify_unpaired(paths: list[Path], single: bool) -> tuple[list[tuple[str,
 def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import hashlib
 
-    from .report import write_batch_tables
+    from .report import write_batch_tables, write_html_report
 
     options, pixel_size = _analysis_options(args)
     pairs, unpaired, problems = _collect(args, parser)
@@ -628,6 +628,7 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                         "error": message})
     try:
         write_batch_tables(args.output, records)
+        write_html_report(args.output, records)
     except DDCSEMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

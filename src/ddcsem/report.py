@@ -29,6 +29,9 @@ __all__ = [
     "write_csv",
     "plot_size_distribution",
     "scale_bar_length",
+    "write_image_results",
+    "write_batch_tables",
+    "write_html_report",
 ]
 
 
@@ -163,11 +166,24 @@ def scale_bar_length(width_nm: float) -> float:
     return float(best * 10**exponent)
 
 
+def _font(size: int):
+    """DejaVu Sans from matplotlib's data (it has the µ sign), else Pillow's default font."""
+    from PIL import ImageFont
+
+    try:
+        import matplotlib
+
+        path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+        return ImageFont.truetype(str(path), size)
+    except (ImportError, OSError):
+        return ImageFont.load_default(size=size)
+
+
 def write_preview_png(
     path: str | PathLike, rgb: np.ndarray, *, pixel_size_nm: float | None
 ) -> None:
     """Write a PNG preview with a burned-in scale bar (bottom right) when calibrated."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
     image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), mode="RGB")
     if pixel_size_nm:
@@ -177,10 +193,7 @@ def write_preview_png(
         thick = max(2, h // 100)
         margin = max(4, w // 50)
         size = max(10, h // 30)
-        try:
-            font = ImageFont.load_default(size=size)
-        except TypeError:  # Pillow < 10.1 has one fixed size
-            font = ImageFont.load_default()
+        font = _font(size)
         draw = ImageDraw.Draw(image)
         label = format_length(length_nm)
         x1, y1 = w - margin, h - margin
@@ -397,3 +410,106 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]]) -> 
     values = np.array(pooled)
     plot_size_distribution(out / "psd_all.png", values, size_distribution(values),
                            unit="µm", title="all calibrated images")
+
+
+def _thumbnail(image: np.ndarray, width: int = 480) -> str:
+    """A JPEG data URI of ``image`` scaled to ``width`` pixels wide."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    im = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8))
+    if im.width > width:
+        im = im.resize((width, max(1, round(im.height * width / im.width))), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    im.convert("RGB").save(buffer, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _png_uri(path: Path) -> str:
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, title: str = "ddcsem analysis") -> None:
+    """Write ``OUT/report.html``: one self-contained page of the batch.
+
+    Per image the DDC thumbnail, the outline overlay, count, D10/D50/D90 and mineral
+    fraction, with links to the per-image files; the pooled size distribution; failed
+    inputs with their errors. Images are embedded, so the page can be mailed on its own.
+    """
+    import html
+
+    import tifffile
+    from PIL import Image
+
+    out = Path(out)
+    esc = html.escape
+    rows, cards, failures = [], [], []
+    for s in summaries:
+        image_id = s["image_id"]
+        if s.get("status") not in ("ok", "skipped"):
+            sources = ", ".join(str(v) for v in (s.get("sources") or {}).values())
+            failures.append(f"<li><b>{esc(image_id)}</b> ({esc(sources)}): {esc(str(s.get('error')))}</li>")
+            continue
+        folder = out / image_id
+        unit = "µm" if s.get("calibrated") else "px"
+        row = image_row(s)
+        suffix = "um" if s.get("calibrated") else "px"
+        d = {k: row.get(f"{k}_{suffix}") for k in ("d10", "d50", "d90")}
+        fmt = {k: ("" if v is None else f"{v:.3g}") for k, v in d.items()}
+        fraction = s.get("mineral_area_fraction")
+        rows.append(
+            f"<tr><td><a href='#{esc(image_id)}'>{esc(image_id)}</a></td><td>{s.get('n_particles')}</td>"
+            f"<td>{fmt['d10']}</td><td>{fmt['d50']}</td><td>{fmt['d90']}</td><td>{unit}</td>"
+            f"<td>{'' if fraction is None else f'{fraction:.3f}'}</td>"
+            f"<td>{esc(str(s.get('pixel_size_source')))}</td>"
+            f"<td><a href='{esc(image_id)}/{esc(image_id)}_particles.csv'>particles.csv</a> · "
+            f"<a href='{esc(image_id)}/{esc(image_id)}_labels.tif'>labels.tif</a> · "
+            f"<a href='{esc(image_id)}/{esc(image_id)}_ddc.tif'>ddc.tif</a></td></tr>"
+        )
+        ddc = tifffile.imread(folder / f"{image_id}_ddc.tif")
+        with Image.open(folder / f"{image_id}_overlay.png") as im:
+            overlay = np.asarray(im.convert("RGB"))
+        warning = (s.get("distribution") or {}).get("warning")
+        cards.append(
+            f"<section id='{esc(image_id)}'><h2>{esc(image_id)}</h2>"
+            f"<p>{s.get('n_particles')} particles · D10 {fmt['d10']} · D50 {fmt['d50']} · D90 {fmt['d90']} {unit}"
+            f" · mineral area fraction {'' if fraction is None else f'{fraction:.3f}'}"
+            f" · pixel size {s.get('pixel_size_nm') or 'uncalibrated'}"
+            f"{' nm' if s.get('pixel_size_nm') else ''} ({esc(str(s.get('pixel_size_source')))})</p>"
+            + (f"<p class='warn'>{esc(warning)}</p>" if warning else "")
+            + f"<div class='pics'><figure><img alt='DDC image of {esc(image_id)}' src='{_thumbnail(ddc)}'>"
+            f"<figcaption>DDC image</figcaption></figure>"
+            f"<figure><img alt='particle outlines of {esc(image_id)}' src='{_thumbnail(overlay)}'>"
+            f"<figcaption>particle outlines</figcaption></figure>"
+            f"<figure><img alt='size distribution of {esc(image_id)}' src='{_png_uri(folder / f'{image_id}_psd.png')}'>"
+            f"<figcaption>size distribution</figcaption></figure></div></section>"
+        )
+    pooled = out / "psd_all.png"
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
+td:first-child, th:first-child {{ text-align: left; }}
+.pics {{ display: flex; gap: 1em; flex-wrap: wrap; }} figure {{ margin: 0; }}
+img {{ max-width: 480px; border: 1px solid #ddd; }} .warn {{ color: #a40; }}
+</style></head><body>
+<h1>{esc(title)}</h1>
+<p>{len(rows)} image(s) analysed, {len(failures)} failed. Tables: <a href="images.csv">images.csv</a>,
+<a href="particles.csv">particles.csv</a>; parameters and versions: <a href="manifest.json">manifest.json</a>.</p>
+<table><thead><tr><th>image</th><th>particles</th><th>D10</th><th>D50</th><th>D90</th><th>unit</th>
+<th>mineral fraction</th><th>calibration</th><th>files</th></tr></thead><tbody>
+{''.join(rows)}
+</tbody></table>
+{f'<h2>Pooled size distribution</h2><img alt="pooled size distribution" src="{_png_uri(pooled)}">' if pooled.exists() else ''}
+{('<h2>Failed inputs</h2><ul>' + ''.join(failures) + '</ul>') if failures else ''}
+{''.join(cards)}
+<p><small>Made by ddcsem. Method: Bertazzo et al., Nature Materials 12, 576–583 (2013).</small></p>
+</body></html>
+"""
+    with atomic_path(out / "report.html") as tmp:
+        tmp.write_text(page, encoding="utf-8")
