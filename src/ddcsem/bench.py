@@ -243,19 +243,22 @@ def plot(results: list[dict[str, Any]], path: str | os.PathLike, *, title: str) 
 
     from .report import atomic_path
 
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    series: dict[str, list[tuple[int, float]]] = {}
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
+    colours = {"uint8": "#0072b2", "uint16": "#d55e00", "float32": "#009e73"}
+    styles = {"colorize overlay": "-", "colorize density": "-.", "numpy reference": ":",
+              "memory-copy floor": "--"}
+    series: dict[tuple, list[tuple[int, float]]] = {}
     for r in results:
-        if not (r["case"].startswith("colorize") or r["case"] in ("numpy reference", "memory-copy floor")):
+        if r["case"] not in styles or r["dtype"] not in colours:
             continue
-        if r["dtype"] is None:
-            continue
-        label = f"{r['case']} {r['dtype']}" + (f" {r['threads']} thr" if r["case"].startswith("colorize") else "")
-        series.setdefault(label, []).append((r["size"] ** 2, r["mpx_s"]))
-    for label, points in sorted(series.items()):
+        series.setdefault((r["case"], r["dtype"], r["threads"]), []).append((r["size"] ** 2, r["mpx_s"]))
+    top = max((k[2] or 1 for k in series), default=1)
+    for (case, dtype, threads), points in sorted(series.items(), key=lambda kv: str(kv[0])):
         points.sort()
-        style = "--" if "floor" in label else (":" if "numpy" in label else "-")
-        ax.plot([p[0] / 1e6 for p in points], [p[1] for p in points], style, marker="o", label=label)
+        label = f"{case} {dtype}" + (f", {threads} thr" if case.startswith("colorize") else "")
+        ax.plot([p[0] / 1e6 for p in points], [p[1] for p in points], styles[case], color=colours[dtype],
+                marker="s" if threads == top and case.startswith("colorize") else "o", markersize=4,
+                alpha=1.0 if threads == top or not case.startswith("colorize") else 0.45, label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("image size (Mpx)")
