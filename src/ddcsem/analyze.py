@@ -58,6 +58,12 @@ class AnalysisOptions:
         Keep particles that touch the border (marked, without edge weight).
     register : bool
         Align BSE onto SE.
+
+    Examples
+    --------
+    >>> options = AnalysisOptions(threshold="li", min_diameter_nm=50.0)
+    >>> options.to_dict()["threshold"], options.to_dict()["clip"]
+    ('li', [0.5, 99.5])
     """
 
     mode: Literal["overlay", "density"] = "overlay"

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["time_call", "kernel_cases", "stage_cases", "machine_info", "format_table", "compare", "plot"]
+__all__ = ["run", "time_call", "kernel_cases", "stage_cases", "machine_info", "format_table", "compare", "plot"]
 
 
 def time_call(func: Callable[[], Any], repeat: int) -> tuple[float, float]:
@@ -47,7 +47,13 @@ def time_call(func: Callable[[], Any], repeat: int) -> tuple[float, float]:
 
 
 def machine_info() -> dict[str, Any]:
-    """Core count, numba version, threading layer and threads, numpy and Python versions."""
+    """Core count, numba version, threading layer and threads, numpy and Python versions.
+
+    Examples
+    --------
+    >>> info = machine_info()
+    >>> info["cores"] >= 1 and info["max_threads"] >= 1
+    True"""
     import numba
 
     from ._kernels.colorize import chunks, histogram_pair
@@ -95,7 +101,13 @@ def jit_compile_seconds(dtype: str) -> float:
 
 def kernel_cases(sizes: list[int], dtypes: list[str], threads: list[int], repeat: int,
                  *, progress: Callable[[str], None] = lambda s: None) -> list[dict[str, Any]]:
-    """Colouring kernel (both modes) vs numpy reference vs copy floor, per size/dtype/threads."""
+    """Colouring kernel (both modes) vs numpy reference vs copy floor, per size/dtype/threads.
+
+    Examples
+    --------
+    >>> rows = kernel_cases([32], ["uint8"], [1], repeat=1)
+    >>> sorted({r["case"] for r in rows})
+    ['colorize density', 'colorize overlay', 'memory-copy floor', 'numpy reference']"""
     import numba
 
     from .colorize import colorize, colorize_reference
@@ -155,7 +167,13 @@ def _textbook(image: np.ndarray) -> int:
 
 def stage_cases(sizes: list[int], repeat: int, *, progress: Callable[[str], None] = lambda s: None
                 ) -> list[dict[str, Any]]:
-    """Every pipeline stage on a uint16 pair, and the whole analysis against the textbook recipe."""
+    """Every pipeline stage on a uint16 pair, and the whole analysis against the textbook recipe.
+
+    Examples
+    --------
+    >>> rows = stage_cases([64], repeat=1)
+    >>> "speedup_vs_textbook" in next(r for r in rows if r["case"] == "analyze (whole image)")
+    True"""
     import tifffile
 
     from .analyze import analyze_pair
@@ -202,7 +220,15 @@ def stage_cases(sizes: list[int], repeat: int, *, progress: Callable[[str], None
 
 
 def format_table(results: list[dict[str, Any]]) -> str:
-    """A plain-text table of results."""
+    """A plain-text table of results.
+
+    Examples
+    --------
+    >>> print(format_table([{"case": "memory-copy floor", "size": 64, "dtype": "uint8", "threads": 1,
+    ...                      "median_s": 1e-5, "min_s": 1e-5, "mpx_s": 409.6, "x_floor": 1.0}]))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    case size dtype thr median ms min ms Mpx/s x floor vs numpy
+    memory-copy floor 64² uint8 1 0.0 0.0 409.6 1.00"""
     lines = [f"{'case':<38} {'size':>6} {'dtype':>8} {'thr':>4} {'median ms':>10} {'min ms':>9} "
              f"{'Mpx/s':>8} {'x floor':>8} {'vs numpy':>9}"]
     for r in results:
@@ -221,7 +247,14 @@ def _key(r: dict[str, Any]) -> tuple:
 
 
 def compare(new: list[dict[str, Any]], old: list[dict[str, Any]]) -> str:
-    """Table of median-time changes against an earlier run's results."""
+    """Table of median-time changes against an earlier run's results.
+
+    Examples
+    --------
+    >>> old = [{"case": "c", "size": 64, "dtype": "uint8", "threads": 1, "median_s": 0.002}]
+    >>> new = [{"case": "c", "size": 64, "dtype": "uint8", "threads": 1, "median_s": 0.001}]
+    >>> compare(new, old).splitlines()[1].split()[-1]
+    '-50.0%'"""
     before = {_key(r): r for r in old}
     lines = [f"{'case':<38} {'size':>6} {'dtype':>8} {'thr':>4} {'old ms':>9} {'new ms':>9} {'change':>8}"]
     for r in new:
@@ -235,7 +268,15 @@ def compare(new: list[dict[str, Any]], old: list[dict[str, Any]]) -> str:
 
 
 def plot(results: list[dict[str, Any]], path: str | os.PathLike, *, title: str) -> None:
-    """Throughput against image size for each implementation (log-log), saved as PNG."""
+    """Throughput against image size for each implementation (log-log), saved as PNG.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "bench.png")
+    >>> plot(kernel_cases([32, 64], ["uint8"], [1], repeat=1), path, title="demo")
+    >>> open(path, "rb").read(4)
+    b'\\x89PNG'"""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -274,7 +315,13 @@ def plot(results: list[dict[str, Any]], path: str | os.PathLike, *, title: str) 
 
 def run(*, sizes: list[int], dtypes: list[str], threads: list[int], repeat: int, stages: bool,
         jit: bool, progress: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
-    """Run the suite; return machine info, JIT compile times and results."""
+    """Run the suite; return machine info, JIT compile times and results.
+
+    Examples
+    --------
+    >>> report = run(sizes=[32], dtypes=["uint8"], threads=[1], repeat=1, stages=False, jit=False)
+    >>> sorted(report)
+    ['jit_compile_s', 'machine', 'results']"""
     info = machine_info()
     compile_s = {d: jit_compile_seconds(d) for d in dtypes} if jit else {}
     results = kernel_cases(sizes, dtypes, threads, repeat, progress=progress)
@@ -283,6 +330,6 @@ def run(*, sizes: list[int], dtypes: list[str], threads: list[int], repeat: int,
     return {"machine": info, "jit_compile_s": compile_s, "results": results}
 
 
-def to_json(report: dict[str, Any]) -> str:
+def _to_json(report: dict[str, Any]) -> str:
     """The report as JSON text."""
     return json.dumps(report, indent=2)

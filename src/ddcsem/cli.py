@@ -202,7 +202,7 @@ def _bench(args: argparse.Namespace) -> int:
         from .report import atomic_path
 
         with atomic_path(args.json) as tmp:
-            tmp.write_text(bench.to_json(report), encoding="utf-8")
+            tmp.write_text(bench._to_json(report), encoding="utf-8")
     if args.plot is not None:
         bench.plot(report["results"], args.plot, title=f"ddcsem colorize, {m['cores']} cores")
     return 0
@@ -676,5 +676,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Examples
+    --------
+    >>> import sys
+    >>> sys.argv = ["ddcsem", "--version"]
+    >>> run()  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    SystemExit: 0"""
     sys.exit(main())

@@ -31,6 +31,14 @@ class DDCSEMError(Exception):
         The file concerned; it is named at the start of the message.
     hint : str, optional
         What the user can do about it; appended to the message.
+
+    Examples
+    --------
+    >>> err = ReadError("file is empty", path="a_SE.tif", hint="re-export it")
+    >>> str(err)
+    'a_SE.tif: file is empty (re-export it)'
+    >>> isinstance(err, DDCSEMError), err.path
+    (True, 'a_SE.tif')
     """
 
     def __init__(

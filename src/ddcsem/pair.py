@@ -42,7 +42,13 @@ PIXEL_SIZE_TOLERANCE = 0.005
 
 @dataclass(frozen=True)
 class Pair:
-    """An SE file and a BSE file of one field (possibly two pages of one file)."""
+    """An SE file and a BSE file of one field (possibly two pages of one file).
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> Pair("aorta", Path("aorta_InLens.tif"), Path("aorta_EsB.tif")).se_page is None
+    True"""
 
     key: str
     se: Path
@@ -113,6 +119,15 @@ def collect_images(
     ------
     ReadError
         If an input does not exist.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ["b.tif", "a.TIF", "notes.txt", "out/c.tif"]:
+    ...     (d / name).parent.mkdir(exist_ok=True); _ = (d / name).write_bytes(b"")
+    >>> [p.name for p in collect_images([d], exclude=[d / "out"])]
+    ['a.TIF', 'b.tif']
     """
     excluded = [Path(p).resolve() for p in exclude]
     found: set[Path] = set()

@@ -57,6 +57,14 @@ class PixelSize:
         Pixel size in nanometres; None when the image is uncalibrated.
     source : str
         Where it came from, e.g. ``"zeiss:ap_image_pixel_size"``, ``"argument"``, ``"none"``.
+
+    Examples
+    --------
+    >>> p = PixelSize(12.5, "imagej:resolution+unit")
+    >>> p.calibrated, p.um
+    (True, 0.0125)
+    >>> PixelSize(None, "none").calibrated
+    False
     """
 
     nm: float | None

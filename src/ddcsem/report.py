@@ -107,7 +107,15 @@ def remove_stale_parts(folder: str | PathLike) -> list[Path]:
 
 
 def write_json(path: str | PathLike, data: Any) -> None:
-    """Write ``data`` as indented UTF-8 JSON, atomically."""
+    """Write ``data`` as indented UTF-8 JSON, atomically.
+
+    Examples
+    --------
+    >>> import tempfile, os, json
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.json")
+    >>> write_json(path, {"unit": "µm"})
+    >>> json.load(open(path, encoding="utf-8"))
+    {'unit': 'µm'}"""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
 
@@ -182,7 +190,16 @@ def _font(size: int):
 def write_preview_png(
     path: str | PathLike, rgb: np.ndarray, *, pixel_size_nm: float | None
 ) -> None:
-    """Write a PNG preview with a burned-in scale bar (bottom right) when calibrated."""
+    """Write a PNG preview with a burned-in scale bar (bottom right) when calibrated.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from PIL import Image
+    >>> path = os.path.join(tempfile.mkdtemp(), "p.png")
+    >>> write_preview_png(path, np.zeros((100, 200, 3), np.uint8), pixel_size_nm=10.0)
+    >>> bool(np.asarray(Image.open(path))[-10:, -60:].max() == 255)   # the white bar
+    True"""
     from PIL import Image, ImageDraw
 
     image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), mode="RGB")
@@ -211,7 +228,18 @@ def write_preview_png(
 def write_overlay_png(
     path: str | PathLike, rgb: np.ndarray, labels: np.ndarray, *, pixel_size_nm: float | None
 ) -> None:
-    """Write the DDC image with particle outlines (blue) and a scale bar."""
+    """Write the DDC image with particle outlines (blue) and a scale bar.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from PIL import Image
+    >>> labels = np.zeros((40, 40), int); labels[10:20, 10:20] = 1
+    >>> path = os.path.join(tempfile.mkdtemp(), "o.png")
+    >>> write_overlay_png(path, np.zeros((40, 40, 3), np.uint8), labels, pixel_size_nm=None)
+    >>> np.asarray(Image.open(path))[10, 15].tolist()
+    [40, 120, 255]
+    """
     from skimage.segmentation import find_boundaries
 
     out = np.array(rgb, dtype=np.uint8, copy=True)
@@ -233,6 +261,17 @@ def write_csv(path: str | PathLike, columns: list[str], rows: list[dict[str, Any
     """Write rows as CSV (UTF-8, header line, empty cells for missing values), atomically.
 
     Opens directly in Excel and Fiji; booleans are 1/0, floats have six significant digits.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "t.csv")
+    >>> write_csv(path, ["a", "b", "c"], [{"a": 1.23456789, "b": True}, {"a": float("nan"), "c": "x"}])
+    >>> print(open(path).read().replace("\\r", ""))
+    a,b,c
+    1.23457,1,
+    ,,x
+    <BLANKLINE>
     """
     import csv
 
@@ -254,7 +293,19 @@ def plot_size_distribution(
     weights: np.ndarray | None = None,
 ) -> None:
     """Histogram and cumulative curve of particle sizes, with D10/D50/D90 and the
-    log-normal fit, saved as PNG."""
+    log-normal fit, saved as PNG.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from ddcsem.measure import size_distribution
+    >>> d = np.random.default_rng(0).lognormal(0, 0.4, 300)
+    >>> path = os.path.join(tempfile.mkdtemp(), "psd.png")
+    >>> plot_size_distribution(path, d, size_distribution(d), unit="µm", title="demo")
+    >>> open(path, "rb").read(4)
+    b'\\x89PNG'
+    """
+
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -351,6 +402,19 @@ def write_image_results(result: Any, folder: str | PathLike, *, params_hash: str
     Files: ``<id>_ddc.tif``, ``<id>_labels.tif`` (both calibrated), ``<id>_overlay.png``,
     ``<id>_psd.png``, ``<id>_particles.csv`` and, last, ``<id>_summary.json`` (written
     only when everything else is, so its presence marks the image as done).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from ddcsem.analyze import analyze_single
+    >>> from ddcsem.read import PixelSize, SEMImage
+    >>> from ddcsem.synthetic import make_pair
+    >>> syn = make_pair(shape=(96, 96), n_particles=6, clustered_fraction=0, seed=1)
+    >>> result = analyze_single(SEMImage(syn.bse, PixelSize(20.0, "argument")), image_id="x")
+    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "x"
+    >>> summary = write_image_results(result, folder, params_hash="demo")
+    >>> sorted(p.name for p in folder.iterdir())  # doctest: +NORMALIZE_WHITESPACE
+    ['x_ddc.tif', 'x_labels.tif', 'x_overlay.png', 'x_particles.csv', 'x_psd.png', 'x_summary.json']
     """
     folder = Path(folder)
     image_id = result.image_id
@@ -387,6 +451,20 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]]) -> 
 
     Per-particle rows are read back from each image's ``<id>_particles.csv``, so the
     pooled tables always agree with the per-image files, whatever run wrote them.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from ddcsem.analyze import analyze_single
+    >>> from ddcsem.read import PixelSize, SEMImage
+    >>> from ddcsem.synthetic import make_pair
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> syn = make_pair(shape=(96, 96), n_particles=6, clustered_fraction=0, seed=1)
+    >>> result = analyze_single(SEMImage(syn.bse, PixelSize(20.0, "argument")), image_id="x")
+    >>> summary = write_image_results(result, out / "x", params_hash="demo")
+    >>> write_batch_tables(out, [summary])
+    >>> (out / "images.csv").read_text().splitlines()[1].split(",")[:2]
+    ['x', 'single']
     """
     import csv
 
@@ -439,6 +517,15 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
     Per image the DDC thumbnail, the outline overlay, count, D10/D50/D90 and mineral
     fraction, with links to the per-image files; the pooled size distribution; failed
     inputs with their errors. Images are embedded, so the page can be mailed on its own.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> write_html_report(out, [{"image_id": "bad", "status": "failed", "error": "x.tif: empty",
+    ...                          "sources": {"image": "x.tif"}}])
+    >>> "Failed inputs" in (out / "report.html").read_text()
+    True
     """
     import html
 
