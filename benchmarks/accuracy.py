@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from ddcsem.bench import textbook_labels as textbook
 from ddcsem.evaluate import detection_scores, instance_f1
 from ddcsem.segment import segment_particles
 from ddcsem.separate import density_map
@@ -49,22 +50,6 @@ SCENARIOS = [
     Scenario("large", (4096, 4096), dict(pixel_size_nm=20, median_diameter_nm=500, n_particles=2500,
                                          clustered_fraction=0.3, seed=6)),
 ]
-
-
-def textbook(image: np.ndarray) -> np.ndarray:
-    """The textbook scikit-image recipe: Gaussian, Otsu, distance transform,
-    peak_local_max, watershed (border particles cleared, as in ddcsem)."""
-    from skimage.feature import peak_local_max
-    from skimage.filters import gaussian, threshold_otsu
-    from skimage.segmentation import clear_border, watershed
-
-    smooth = gaussian(image.astype(float), sigma=1)
-    mask = smooth > threshold_otsu(smooth)
-    distance = ndimage.distance_transform_edt(mask)
-    coords = peak_local_max(distance, min_distance=5, labels=ndimage.label(mask)[0])
-    markers = np.zeros(mask.shape, dtype=np.int32)
-    markers[tuple(coords.T)] = np.arange(1, len(coords) + 1)
-    return clear_border(watershed(-distance, markers, mask=mask))
 
 
 def imagej_classic(image: np.ndarray) -> np.ndarray:

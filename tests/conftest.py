@@ -9,6 +9,24 @@ import pytest
 import tifffile
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "sem-files"
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "sample_micrographs"
+
+
+@pytest.fixture
+def samples(tmp_path):
+    """A copy of the bundled sample micrographs (with their sidecars) to run batches on."""
+    import shutil
+
+    folder = tmp_path / "in"
+    shutil.copytree(SAMPLES, folder, ignore=shutil.ignore_patterns("*.py"))
+    return folder
+
+
+def digest(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file below ``folder``: inputs must come out of a batch unchanged."""
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture

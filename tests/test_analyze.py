@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
+
+from conftest import digest
 
 from ddcsem.analyze import AnalysisOptions, analyze_composite, analyze_pair, analyze_single
 from ddcsem.cli import main
@@ -21,7 +21,6 @@ from ddcsem.pair import read_pair
 from ddcsem.read import PixelSize, SEMImage
 from ddcsem.synthetic import make_pair
 
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "sample_micrographs"
 
 
 @pytest.fixture(scope="module")
@@ -86,20 +85,9 @@ def test_min_diameter_filters_small_particles(pair_files):
 # ----------------------------------------------------------------------------- CLI
 
 
-@pytest.fixture
-def samples(tmp_path):
-    folder = tmp_path / "in"
-    shutil.copytree(SAMPLES, folder, ignore=shutil.ignore_patterns("*.py"))
-    return folder
-
-
 def read_csv(path):
     with open(path, newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
-
-
-def digest(folder):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_analyze_batch_outputs(samples, tmp_path):

@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
 
+from conftest import digest
+
 from ddcsem import __version__
 from ddcsem.cli import main
 
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "sample_micrographs"
 KEYS = ["aorta_01", "drusen_03", "valve_02"]
-
-
-@pytest.fixture
-def samples(tmp_path):
-    folder = tmp_path / "in"
-    shutil.copytree(SAMPLES, folder, ignore=shutil.ignore_patterns("*.py"))
-    return folder
-
-
-def digest(folder):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_version_via_python_m():

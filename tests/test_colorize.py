@@ -201,3 +201,12 @@ def test_lookup_table_paths_match_reference(width, dtype):
     for kwargs in ({}, {"green_gain": 0.6}, {"bse_color": (1, 0, 1), "se_color": (0, 1, 0)}):
         np.testing.assert_allclose(colorize(pair.se, pair.bse, **kwargs),
                                    colorize_reference(pair.se, pair.bse, **kwargs), atol=1)
+
+
+def test_package_attribute_stays_the_function():
+    import importlib
+
+    import ddcsem
+
+    importlib.import_module("ddcsem.colorize")  # importing the submodule must not shadow it
+    assert callable(ddcsem.colorize) and ddcsem.colorize is colorize

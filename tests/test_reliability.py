@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 import signal
 import struct
 import subprocess
@@ -21,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ddcsem.cli import main
-from ddcsem.errors import DDCSEMError, ReadError, ResourceError, UnsupportedFormatError
+from ddcsem.errors import DDCSEMError, ResourceError, UnsupportedFormatError
 from ddcsem.read import read_sem
 from ddcsem.synthetic import make_pair
 

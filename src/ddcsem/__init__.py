@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+from .colorize import colorize, colorize_reference  # eager: the function shares the module's name
 from .errors import (
     CalibrationError,
     DDCSEMError,
@@ -35,8 +36,6 @@ _LAZY = {
     "PairingResult": "pair",
     "SEMPair": "pair",
     "estimate_shift": "pair",
-    "colorize": "colorize",
-    "colorize_reference": "colorize",
     "read_composite": "read",
     "density_map": "separate",
     "density_from_composite": "separate",
@@ -61,6 +60,8 @@ __all__ = [
     "PairingError",
     "OutputError",
     "ParameterError",
+    "colorize",
+    "colorize_reference",
     *_LAZY,
 ]
 
@@ -90,7 +91,6 @@ if TYPE_CHECKING:  # pragma: no cover
         analyze_pair,
         analyze_single,
     )
-    from .colorize import colorize, colorize_reference
     from .measure import particle_table, particle_table_reference, size_distribution
     from .segment import segment_particles
     from .separate import density_from_composite, density_map
