@@ -57,6 +57,7 @@ def imagej_classic(image: np.ndarray) -> np.ndarray:
     from skimage.segmentation import clear_border
 
     labels = segment_particles(image.astype(np.float32), split="edm", smooth_sigma=1.0, min_area=9,
+                               refine_edges=False,
                                exclude_border=False)
     return clear_border(labels)
 

@@ -14,6 +14,13 @@ specks removed. Touching particles are then split by a marker-controlled watersh
     multiplied by the density smoothed at a scale of the typical particle radius (the
     median over blobs of their largest inscribed circle). Markers are its local maxima at
     least half that radius apart (or ``min_distance``).
+
+Edges are then refined. A sphere's BSE signal fades towards its rim (the electron path in
+the mineral shortens; partial volume), so the threshold's iso-line lies inside the true
+edge and large particles come out small (6-10 % in ECD on the synthetic scenarios).
+Particles big enough to size (``REFINE_MIN_ECD_PX`` across) grow by one pixel where the
+density still exceeds ``REFINE_LEVEL`` times the threshold; smaller ones, whose blurred
+profile already spreads beyond their edge, are left alone.
 ``split="none"``
     Connected components only.
 
@@ -85,6 +92,7 @@ def segment_particles(
     fill_holes: bool = True,
     exclude_border: bool = True,
     smooth_sigma: float = 1.0,
+    refine_edges: bool = True,
 ) -> np.ndarray:
     """Label the particles of a density map, splitting touching ones.
 
@@ -108,6 +116,9 @@ def segment_particles(
         Fill holes inside particles.
     exclude_border : bool, optional
         Drop particles that touch the image border.
+    refine_edges : bool, optional
+        Grow particles of at least ``REFINE_MIN_ECD_PX`` across by one pixel where the
+        density still exceeds ``REFINE_LEVEL`` times the threshold (see the module notes).
     smooth_sigma : float, optional
         Gaussian smoothing of the density before thresholding, px (a density map from
         :func:`ddcsem.density_map` is already denoised).
@@ -143,7 +154,8 @@ def segment_particles(
     min_distance_px = None if min_distance is None else float(min_distance) / scale
 
     smooth = ndimage.gaussian_filter(d, smooth_sigma) if smooth_sigma else d
-    mask = smooth > threshold_value(smooth, threshold)
+    level = threshold_value(smooth, threshold)
+    mask = smooth > level
     if fill_holes:
         mask = _fill_holes(mask)
     components, n = ndimage.label(mask, structure=_EIGHT)
@@ -177,6 +189,8 @@ def segment_particles(
             distance = min_distance_px if min_distance_px else max(1.0, 0.5 * radius)
             seeds = _peak_markers(surface, mask, components, distance)
         labels = _watershed_by_component(surface, seeds, components)
+    if refine_edges and labels.max():
+        labels = _refine_edges(labels, smooth > REFINE_LEVEL * level)
     if exclude_border:
         labels = clear_border(labels)
     if labels.max():
@@ -186,6 +200,22 @@ def segment_particles(
 
 
 _EIGHT = np.ones((3, 3), dtype=bool)
+
+#: Edge refinement: particles at least this many pixels across (the usual floor for
+#: sizing) grow by one pixel where the density exceeds this fraction of the threshold.
+REFINE_MIN_ECD_PX = 12.0
+REFINE_LEVEL = 0.6
+
+
+def _refine_edges(labels: np.ndarray, low: np.ndarray) -> np.ndarray:
+    """Grow sizeable particles by one pixel into ``low`` (density above a lower level)."""
+    from skimage.segmentation import expand_labels
+
+    area = np.bincount(labels.ravel())
+    sizeable = 2 * np.sqrt(area / np.pi) >= REFINE_MIN_ECD_PX
+    sizeable[0] = False
+    grown = expand_labels(np.where(sizeable[labels], labels, 0), 1)
+    return np.where((labels == 0) & (grown > 0) & low, grown, labels)
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
