@@ -19,8 +19,9 @@ Edges are then refined. A sphere's BSE signal fades towards its rim (the electro
 the mineral shortens; partial volume), so the threshold's iso-line lies inside the true
 edge and large particles come out small (6-10 % in ECD on the synthetic scenarios).
 Particles big enough to size (``REFINE_MIN_ECD_PX`` across) grow by one pixel where the
-density still exceeds ``REFINE_LEVEL`` times the threshold; smaller ones, whose blurred
-profile already spreads beyond their edge, are left alone.
+density still exceeds ``REFINE_LEVEL`` times the threshold. Smaller ones are the
+opposite case: the blur spreads their profile beyond their edge, so they come out large;
+they are cut at half their own peak density (their full width at half maximum).
 ``split="none"``
     Connected components only.
 
@@ -117,8 +118,10 @@ def segment_particles(
     exclude_border : bool, optional
         Drop particles that touch the image border.
     refine_edges : bool, optional
-        Grow particles of at least ``REFINE_MIN_ECD_PX`` across by one pixel where the
-        density still exceeds ``REFINE_LEVEL`` times the threshold (see the module notes).
+        Place the edges where the BSE profile puts them: grow particles of at least
+        ``REFINE_MIN_ECD_PX`` across by one pixel where the density still exceeds
+        ``REFINE_LEVEL`` times the threshold, and cut smaller ones at half their own peak
+        density (see the module notes).
     smooth_sigma : float, optional
         Gaussian smoothing of the density before thresholding, px (a density map from
         :func:`ddcsem.density_map` is already denoised).
@@ -190,7 +193,7 @@ def segment_particles(
             seeds = _peak_markers(surface, mask, components, distance)
         labels = _watershed_by_component(surface, seeds, components)
     if refine_edges and labels.max():
-        labels = _refine_edges(labels, smooth > REFINE_LEVEL * level)
+        labels = _refine_edges(labels, smooth, level)
     if exclude_border:
         labels = clear_border(labels)
     if labels.max():
@@ -202,20 +205,31 @@ def segment_particles(
 _EIGHT = np.ones((3, 3), dtype=bool)
 
 #: Edge refinement: particles at least this many pixels across (the usual floor for
-#: sizing) grow by one pixel where the density exceeds this fraction of the threshold.
+#: sizing) grow by one pixel where the density exceeds ``REFINE_LEVEL`` x the threshold;
+#: smaller ones are cut at half their own peak density.
 REFINE_MIN_ECD_PX = 12.0
 REFINE_LEVEL = 0.6
+SMALL_PEAK_FRACTION = 0.5
 
 
-def _refine_edges(labels: np.ndarray, low: np.ndarray) -> np.ndarray:
-    """Grow sizeable particles by one pixel into ``low`` (density above a lower level)."""
+def _refine_edges(labels: np.ndarray, density: np.ndarray, level: float) -> np.ndarray:
+    """Place particle edges where the partial-volume BSE profile puts them (module notes)."""
     from skimage.segmentation import expand_labels
 
-    area = np.bincount(labels.ravel())
+    from ._kernels.segment import label_max
+
+    n = int(labels.max())
+    area = np.bincount(labels.ravel(), minlength=n + 1)
     sizeable = 2 * np.sqrt(area / np.pi) >= REFINE_MIN_ECD_PX
     sizeable[0] = False
     grown = expand_labels(np.where(sizeable[labels], labels, 0), 1)
-    return np.where((labels == 0) & (grown > 0) & low, grown, labels)
+    labels = np.where((labels == 0) & (grown > 0) & (density > REFINE_LEVEL * level), grown, labels)
+    small = ~sizeable
+    small[0] = False
+    peak = label_max(density, labels, n)
+    peak[~np.isfinite(peak)] = 0.0
+    cut = small[labels] & (density < SMALL_PEAK_FRACTION * peak[labels])
+    return np.where(cut, 0, labels)
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
