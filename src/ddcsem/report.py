@@ -455,16 +455,12 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]]) -> 
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> from ddcsem.analyze import analyze_single
-    >>> from ddcsem.read import PixelSize, SEMImage
-    >>> from ddcsem.synthetic import make_pair
     >>> out = pathlib.Path(tempfile.mkdtemp())
-    >>> syn = make_pair(shape=(96, 96), n_particles=6, clustered_fraction=0, seed=1)
-    >>> result = analyze_single(SEMImage(syn.bse, PixelSize(20.0, "argument")), image_id="x")
-    >>> summary = write_image_results(result, out / "x", params_hash="demo")
-    >>> write_batch_tables(out, [summary])
-    >>> (out / "images.csv").read_text().splitlines()[1].split(",")[:2]
-    ['x', 'single']
+    >>> write_batch_tables(out, [{"image_id": "x", "kind": "pair", "status": "failed",
+    ...                           "error": "x_SE.tif: file is empty", "sources": {}}])
+    >>> row = (out / "images.csv").read_text().splitlines()[1]
+    >>> row.startswith("x,pair,") and row.endswith("failed,x_SE.tif: file is empty")
+    True
     """
     import csv
 

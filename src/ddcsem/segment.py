@@ -15,6 +15,11 @@ specks removed. Touching particles are then split by a marker-controlled watersh
     median over blobs of their largest inscribed circle). Markers are its local maxima at
     least half that radius apart (or ``min_distance``).
 
+``split="none"``
+    Connected components only.
+
+User markers (a label image of seeds) replace the automatic ones.
+
 Edges are then refined. A sphere's BSE signal fades towards its rim (the electron path in
 the mineral shortens; partial volume), so the threshold's iso-line lies inside the true
 edge and large particles come out small (6-10 % in ECD on the synthetic scenarios).
@@ -22,10 +27,6 @@ Particles big enough to size (``REFINE_MIN_ECD_PX`` across) grow by one pixel wh
 density still exceeds ``REFINE_LEVEL`` times the threshold. Smaller ones are the
 opposite case: the blur spreads their profile beyond their edge, so they come out large;
 they are cut at half their own peak density (their full width at half maximum).
-``split="none"``
-    Connected components only.
-
-User markers (a label image of seeds) replace the automatic ones.
 """
 
 from __future__ import annotations
