@@ -158,3 +158,16 @@ def test_usage_errors_exit_2(argv, capsys):
 def test_missing_input_folder_exit_2(tmp_path, capsys):
     assert main(["colorize", str(tmp_path / "nowhere"), "-o", str(tmp_path / "o")]) == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_skip_existing_only_trusts_results_made_with_the_same_parameters(samples, tmp_path):
+    out = tmp_path / "out"
+    assert main(["colorize", str(samples), "-o", str(out), "-q"]) == 0
+    first = (out / "valve_02_ddc.tif").read_bytes()
+    assert main(["colorize", str(samples), "-o", str(out), "-q", "--skip-existing", "--mode", "density"]) == 0
+    pairs = json.loads((out / "manifest.json").read_text())["pairs"]
+    assert {p["status"] for p in pairs} == {"ok"}  # other parameters: coloured again
+    assert (out / "valve_02_ddc.tif").read_bytes() != first
+    (out / "manifest.json").unlink()  # the parameters are recorded in each result itself
+    assert main(["colorize", str(samples), "-o", str(out), "-q", "--skip-existing", "--mode", "density"]) == 0
+    assert {p["status"] for p in json.loads((out / "manifest.json").read_text())["pairs"]} == {"skipped"}

@@ -270,6 +270,13 @@ class _ColorizeJob:
     png: bool
     skip_existing: bool
     overwrite: bool
+    params_hash: str = ""
+
+
+def _params_hash(parameters: dict[str, Any]) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(parameters, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _describe(exc: DDCSEMError, files: list[Any]) -> str:
@@ -284,7 +291,7 @@ def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
     from .colorize import colorize
     from .errors import OutputError
     from .pair import read_pair
-    from .report import write_preview_png, write_tiff
+    from .report import recorded_params_hash, write_preview_png, write_tiff
     from .resources import COLORIZE_BYTES_PER_PIXEL, require_memory
 
     target = job.output / f"{pair.key}_ddc.tif"
@@ -294,11 +301,12 @@ def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
         "shift_applied": False, "status": "failed", "error": None, "warnings": [],
         "outputs": [],
     }
-    if target.exists() and job.skip_existing:
-        record["status"] = "skipped"
+    if target.exists() and job.skip_existing and recorded_params_hash(target) == job.params_hash:
+        record.update(status="skipped", params_hash=job.params_hash)
         return record
     try:
-        if target.exists() and not job.overwrite:
+        # with --skip-existing an output not recorded as made with these parameters is redone
+        if target.exists() and not job.overwrite and not job.skip_existing:
             raise OutputError("exists already", path=target,
                               hint="use --overwrite to replace it or --skip-existing to keep it")
         with warnings.catch_warnings(record=True) as caught:
@@ -315,13 +323,14 @@ def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
             shift_px=[round(images.shift[0], 3), round(images.shift[1], 3)],
             shift_applied=images.shift_applied,
         )
-        write_tiff(target, rgb, pixel_size_nm=images.pixel_size.nm)
+        write_tiff(target, rgb, pixel_size_nm=images.pixel_size.nm,
+                   note=f"ddcsem {__version__} params_hash={job.params_hash}")
         record["outputs"].append(str(target))
         if job.png:
             preview = target.with_suffix(".png")
             write_preview_png(preview, rgb, pixel_size_nm=images.pixel_size.nm)
             record["outputs"].append(str(preview))
-        record["status"] = "ok"
+        record.update(status="ok", params_hash=job.params_hash)
     except DDCSEMError as exc:
         record["error"] = _describe(exc, [pair.se, pair.bse])
     return record
@@ -453,9 +462,13 @@ def _colorize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not args.quiet:
         for path in unpaired:
             print(f"warning: {path}: no partner found; not coloured", file=sys.stderr)
+    parameters = {"mode": args.mode, "clip": list(args.clip), "green_gain": args.green_gain,
+                   "palette": args.palette, "pixel_size_nm": args.pixel_size,
+                   "register": not args.no_register, "png": args.png}
+    params_hash = _params_hash(parameters)
     job = _ColorizeJob(args.output, args.mode, tuple(args.clip), args.green_gain, args.palette,
                        args.pixel_size, not args.no_register, args.png, args.skip_existing,
-                       args.overwrite)
+                       args.overwrite, params_hash)
     records = _run_batch(_colorize_one, pairs, job, args, "pair")
     for key, message in problems:
         records.append({"key": key, "se": None, "bse": None, "status": "failed", "error": message})
@@ -465,7 +478,8 @@ def _colorize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 print(f"{r['key']}: {r['pixel_size_nm']} nm/px ({r['pixel_size_source']}), "
                       f"shift {r['shift_px']} px -> {', '.join(r['outputs'])}")
     return _finish(args, records, unpaired, list_name="pairs", id_key="key",
-                   done_verb="coloured pairs:", extra={})
+                   done_verb="coloured pairs:",
+                   extra={"parameters": parameters, "params_hash": params_hash})
 
 
 # --------------------------------------------------------------------------- analyze
@@ -602,8 +616,6 @@ def _classify_unpaired(paths: list[Path], single: bool) -> tuple[list[tuple[str,
 
 
 def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    import hashlib
-
     from .report import write_batch_tables, write_html_report
 
     options, pixel_size = _analysis_options(args)
@@ -619,7 +631,7 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print(f"warning: {path}: no partner found; not analysed (use --single to analyse it "
                   "on its own)", file=sys.stderr)
     effective = {**options.to_dict(), "pixel_size_nm": pixel_size}
-    params_hash = hashlib.sha256(json.dumps(effective, sort_keys=True).encode()).hexdigest()[:16]
+    params_hash = _params_hash(effective)
     job = _AnalyzeJob(args.output, options, pixel_size, params_hash, args.skip_existing, args.overwrite)
     items = [("pair", p) for p in pairs] + extra_items
     records = _run_batch(_analyze_one, items, job, args, "image")

@@ -21,6 +21,7 @@ from .units import format_length
 
 __all__ = [
     "atomic_path",
+    "recorded_params_hash",
     "remove_stale_parts",
     "write_json",
     "write_tiff",
@@ -120,11 +121,14 @@ def write_json(path: str | PathLike, data: Any) -> None:
         tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
 
 
-def write_tiff(path: str | PathLike, image: np.ndarray, *, pixel_size_nm: float | None) -> None:
+def write_tiff(path: str | PathLike, image: np.ndarray, *, pixel_size_nm: float | None,
+               note: str | None = None) -> None:
     """Write an RGB uint8 image or a label image as a TIFF that Fiji opens calibrated in µm.
 
     Label images go out as uint16 (uint32 beyond 65 535 particles, which ImageJ reads
-    without its hyperstack metadata but still calibrated).
+    without its hyperstack metadata but still calibrated). ``note`` is stored in the file
+    (ImageJ's *Info*, else the image description): ddcsem records there the parameters a
+    result was made with.
 
     Examples
     --------
@@ -149,12 +153,38 @@ def write_tiff(path: str | PathLike, image: np.ndarray, *, pixel_size_nm: float 
         um = pixel_size_nm / 1000.0
         kwargs["resolution"] = (1.0 / um, 1.0 / um)
         if imagej:
-            kwargs.update(imagej=True, metadata={"unit": "micron"})
+            kwargs.update(imagej=True, metadata={"unit": "micron", **({"Info": note} if note else {})})
         else:
             kwargs["resolutionunit"] = "CENTIMETER"
             kwargs["resolution"] = (1e4 / um, 1e4 / um)
+    if note and "imagej" not in kwargs:
+        kwargs["description"] = note
     with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, data, **kwargs)
+
+
+def recorded_params_hash(path: str | PathLike) -> str | None:
+    """The ``params_hash=`` a ddcsem TIFF was written with (see :func:`write_tiff`), or None.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.tif")
+    >>> write_tiff(path, np.zeros((4, 4, 3), np.uint8), pixel_size_nm=5.0, note="params_hash=ab12")
+    >>> recorded_params_hash(path)
+    'ab12'
+    """
+    import re
+
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            text = str((tif.imagej_metadata or {}).get("Info", "")) + " " + (tif.pages[0].description or "")
+    except Exception:  # noqa: BLE001 - an unreadable result is not trusted
+        return None
+    found = re.search(r"params_hash=([0-9a-f]+)", text)
+    return found.group(1) if found else None
 
 
 def scale_bar_length(width_nm: float) -> float:

@@ -14,7 +14,6 @@ specks removed. Touching particles are then split by a marker-controlled watersh
     multiplied by the density smoothed at a scale of the typical particle radius (the
     median over blobs of their largest inscribed circle). Markers are its local maxima at
     least half that radius apart (or ``min_distance``).
-
 ``split="none"``
     Connected components only.
 
