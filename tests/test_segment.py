@@ -137,3 +137,15 @@ def test_small_particles_cut_at_half_maximum():
     refined = d50(segment_particles(density))
     assert plain / true_d50 - 1 > 0.12  # blur spreads 6 px spheres beyond their edge
     assert abs(refined / true_d50 - 1) < 0.08
+
+
+def test_edge_refinement_kernel_matches_reference():
+    from ddcsem.segment import _refine_edges, _refine_edges_reference
+
+    pair = make_pair(shape=(256, 256), pixel_size_nm=25, median_diameter_nm=350, sigma_ln=0.6,
+                     n_particles=80, clustered_fraction=0.5, seed=9)
+    density = density_map(pair.bse)
+    labels = segment_particles(density, refine_edges=False, exclude_border=False).astype(np.int64)
+    fast = _refine_edges(labels, density, 0.4)
+    np.testing.assert_array_equal(fast, _refine_edges_reference(labels, density, 0.4))
+    assert (fast != labels).any()

@@ -36,7 +36,7 @@ import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["segment_particles", "threshold_value", "THRESHOLDS"]
+__all__ = ["segment_particles", "threshold_value", "drop_border_labels", "THRESHOLDS"]
 
 THRESHOLDS = ("otsu", "li", "yen", "triangle")
 
@@ -141,7 +141,7 @@ def segment_particles(
     1
     """
     from scipy import ndimage
-    from skimage.segmentation import clear_border, relabel_sequential
+    from skimage.segmentation import relabel_sequential
 
     from ._kernels.segment import distance_transform, label_max
 
@@ -195,7 +195,7 @@ def segment_particles(
     if refine_edges and labels.max():
         labels = _refine_edges(labels, smooth, level)
     if exclude_border:
-        labels = clear_border(labels)
+        labels = drop_border_labels(labels)
     if labels.max():
         area = np.bincount(labels.ravel())
         labels = np.where((area >= min_area_px)[labels], labels, 0)
@@ -212,24 +212,57 @@ REFINE_LEVEL = 0.6
 SMALL_PEAK_FRACTION = 0.5
 
 
-def _refine_edges(labels: np.ndarray, density: np.ndarray, level: float) -> np.ndarray:
-    """Place particle edges where the partial-volume BSE profile puts them (module notes)."""
-    from skimage.segmentation import expand_labels
-
+def _refine_inputs(labels: np.ndarray, density: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per label: sizeable (at least ``REFINE_MIN_ECD_PX`` across) and peak density."""
     from ._kernels.segment import label_max
 
     n = int(labels.max())
     area = np.bincount(labels.ravel(), minlength=n + 1)
     sizeable = 2 * np.sqrt(area / np.pi) >= REFINE_MIN_ECD_PX
     sizeable[0] = False
-    grown = expand_labels(np.where(sizeable[labels], labels, 0), 1)
-    labels = np.where((labels == 0) & (grown > 0) & (density > REFINE_LEVEL * level), grown, labels)
-    small = ~sizeable
-    small[0] = False
     peak = label_max(density, labels, n)
     peak[~np.isfinite(peak)] = 0.0
-    cut = small[labels] & (density < SMALL_PEAK_FRACTION * peak[labels])
-    return np.where(cut, 0, labels)
+    return sizeable, peak
+
+
+def _refine_edges(labels: np.ndarray, density: np.ndarray, level: float) -> np.ndarray:
+    """Place particle edges where the partial-volume BSE profile puts them (module notes)."""
+    from ._kernels.segment import refine_edges
+
+    sizeable, peak = _refine_inputs(labels, density)
+    return refine_edges(labels, density, sizeable, peak, REFINE_LEVEL * level, SMALL_PEAK_FRACTION)
+
+
+def _refine_edges_reference(labels: np.ndarray, density: np.ndarray, level: float) -> np.ndarray:
+    """Plain-numpy version of :func:`_refine_edges`, which tests hold the kernel to."""
+    from scipy import ndimage
+
+    sizeable, peak = _refine_inputs(labels, density)
+    # one pixel outwards (4-neighbours); a pixel between two particles goes to the larger id
+    cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
+    grown = ndimage.maximum_filter(np.where(sizeable[labels], labels, 0), footprint=cross, mode="constant")
+    out = np.where((labels == 0) & (grown > 0) & (density > REFINE_LEVEL * level), grown, labels)
+    cut = ~sizeable[labels] & (labels > 0) & (density < SMALL_PEAK_FRACTION * peak[labels])
+    return np.where(cut, 0, out)
+
+
+def drop_border_labels(labels: np.ndarray) -> np.ndarray:
+    """Set to 0 every label that touches the image border (like scikit-image's
+    ``clear_border``, without labelling the image again).
+
+    Examples
+    --------
+    >>> labels = np.array([[1, 0, 0], [0, 2, 0], [0, 0, 0]])
+    >>> drop_border_labels(labels)
+    array([[0, 0, 0],
+           [0, 2, 0],
+           [0, 0, 0]])
+    """
+    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    touching = np.zeros(int(labels.max()) + 1, dtype=bool)
+    touching[edge] = True
+    touching[0] = False
+    return np.where(touching[labels], 0, labels)
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -287,6 +320,8 @@ def _watershed_by_component(surface: np.ndarray, seeds: np.ndarray, components: 
 
 def _merge_close(seeds: np.ndarray, components: np.ndarray, min_distance: float) -> np.ndarray:
     """Merge seed regions of one blob whose centroids lie closer than ``min_distance``."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree
 
     n = int(seeds.max())
@@ -298,17 +333,9 @@ def _merge_close(seeds: np.ndarray, components: np.ndarray, min_distance: float)
     centres = np.stack([np.bincount(ids, rows, n + 1) / count, np.bincount(ids, cols, n + 1) / count], axis=1)[1:]
     blob = np.zeros(n + 1, dtype=np.int64)
     blob[ids] = components[rows, cols]
-    blob = blob[1:]
-    parent = np.arange(n + 1)
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for a, b in cKDTree(centres).query_pairs(min_distance):
-        if blob[a] == blob[b]:
-            parent[find(a + 1)] = find(b + 1)
-    roots = np.array([find(i) for i in range(n + 1)])
+    pairs = cKDTree(centres).query_pairs(min_distance, output_type="ndarray")
+    pairs = pairs[blob[pairs[:, 0] + 1] == blob[pairs[:, 1] + 1]]
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    _, group = connected_components(graph, directed=False)
+    roots = np.concatenate([[0], group + 1])
     return roots[seeds] * (seeds > 0)

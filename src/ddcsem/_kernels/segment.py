@@ -96,3 +96,33 @@ def label_max(values, labels, n):  # pragma: no cover - jit
             if lab > 0 and values[r, c] > out[lab]:
                 out[lab] = values[r, c]
     return out
+
+
+@nb.njit(cache=True, parallel=True)
+def refine_edges(labels, density, sizeable, peak, low, fraction):  # pragma: no cover - jit
+    """One pass of edge refinement (see :mod:`ddcsem.segment`): background pixels whose
+    density exceeds ``low`` join a sizeable 4-neighbour (the largest id if several);
+    pixels of small particles below ``fraction`` x their particle's peak are dropped."""
+    rows, cols = labels.shape
+    out = np.empty_like(labels)
+    for r in nb.prange(rows):
+        for c in range(cols):
+            lab = labels[r, c]
+            if lab > 0:
+                if not sizeable[lab] and density[r, c] < fraction * peak[lab]:
+                    out[r, c] = 0
+                else:
+                    out[r, c] = lab
+                continue
+            best = 0
+            if density[r, c] > low:
+                if r > 0 and sizeable[labels[r - 1, c]] and labels[r - 1, c] > best:
+                    best = labels[r - 1, c]
+                if r + 1 < rows and sizeable[labels[r + 1, c]] and labels[r + 1, c] > best:
+                    best = labels[r + 1, c]
+                if c > 0 and sizeable[labels[r, c - 1]] and labels[r, c - 1] > best:
+                    best = labels[r, c - 1]
+                if c + 1 < cols and sizeable[labels[r, c + 1]] and labels[r, c + 1] > best:
+                    best = labels[r, c + 1]
+            out[r, c] = best
+    return out
