@@ -265,6 +265,17 @@ def _byte_lut(bins: int, lo: float, scale: float, weights: np.ndarray) -> np.nda
     return np.where(v >= 1.0, 255, np.where(v <= 0.0, 0, np.floor(v * 255.0 + 0.5))).astype(np.uint8)
 
 
+def _hsv_unit_value(stretched_bse: np.ndarray, threshold: float, opt: _Options) -> np.ndarray:
+    """(3, K) RGB of the density hue at value 1 for each stretched BSE level (float64)."""
+    from matplotlib.colors import hsv_to_rgb
+
+    x = np.clip((stretched_bse - (threshold - opt.transition)) / (2 * opt.transition), 0.0, 1.0)
+    d = x * x * (3 - 2 * x)
+    hue = ((opt.hues[0] + d * (opt.hues[1] - opt.hues[0])) / 360.0) % 1.0
+    hsv = np.stack([hue, np.full_like(hue, _SATURATION), np.ones_like(hue)], axis=-1)
+    return np.ascontiguousarray(hsv_to_rgb(hsv).T)
+
+
 def _packed(lut: np.ndarray) -> np.ndarray:
     """(3, K) uint8 tables as one (K,) uint32 table ``R | G << 8 | B << 16``."""
     lut = lut.astype(np.uint32)
@@ -339,6 +350,7 @@ def colorize(
         histogram_pair,
         histogram_stretched,
         write_density,
+        write_density_lut,
         write_lut,
         write_lut_packed,
         write_overlay,
@@ -377,6 +389,11 @@ def colorize(
         bins = np.clip(((values - bse_lo) * bse_scale * _OTSU_BINS), 0, _OTSU_BINS - 1).astype(np.int64)
         stretched_counts = np.bincount(bins, weights=counts_bse, minlength=_OTSU_BINS)
     t = otsu_threshold_hist(stretched_counts)
-    write_density(se_px, bse_px, se_lo, se_scale, bse_lo, bse_scale, t, opt.transition,
-                  opt.hues[0], opt.hues[1], _SATURATION, _MIN_VALUE, out)
+    if not se_float and not bse_float:
+        value = _MIN_VALUE + (1 - _MIN_VALUE) * np.clip((np.arange(se_bins) - se_lo) * se_scale, 0.0, 1.0)
+        colour = _hsv_unit_value(np.clip((np.arange(bse_bins) - bse_lo) * bse_scale, 0.0, 1.0), t, opt)
+        write_density_lut(se_px, bse_px, value, colour, out)
+    else:
+        write_density(se_px, bse_px, se_lo, se_scale, bse_lo, bse_scale, t, opt.transition,
+                      opt.hues[0], opt.hues[1], _SATURATION, _MIN_VALUE, out)
     return out

@@ -15,9 +15,10 @@ see :func:`chunks`); asking numba for the thread count inside a kernel would sto
 from being cached.
 
 2. :func:`write_overlay` / :func:`write_density` stretch each pixel and write RGB; no
-   temporary array of image size is made. Integer pixels in the published overlay (each
-   output colour fed by one channel) go through two small lookup tables instead
-   (:func:`write_lut`), built with the same arithmetic.
+   temporary array of image size is made. Integer pixels go through small lookup tables
+   instead, built with the same arithmetic: in the published overlay each output colour
+   is fed by one channel (:func:`write_lut`, :func:`write_lut_packed`), and in density mode
+   the colour depends on BSE alone and scales with the SE value (:func:`write_density_lut`).
 """
 
 from __future__ import annotations
@@ -224,3 +225,21 @@ def write_lut_packed(se, bse, lut_se, lut_bse, out_words):  # pragma: no cover -
             out_words[r, w + 1] = (p1 >> np.uint32(8)) | (p2 << np.uint32(16))
             out_words[r, w + 2] = (p2 >> np.uint32(16)) | (p3 << np.uint32(8))
             w += 3
+
+
+@nb.njit(cache=True, parallel=True)
+def write_density_lut(se, bse, value_lut, colour_lut, out):  # pragma: no cover - jit
+    """Density mode for integer pixels: RGB = value(SE) x colour(BSE), both from tables.
+
+    HSV to RGB is linear in the value, so ``hsv(h, s, v) = v * hsv(h, s, 1)``: the table of
+    ``hsv(h(bse), s, 1)`` per BSE level and of ``v`` per SE level give each byte with one
+    multiplication.
+    """
+    rows, cols = se.shape
+    for r in nb.prange(rows):
+        for c in range(cols):
+            v = value_lut[se[r, c]]
+            b = bse[r, c]
+            out[r, c, 0] = _to_byte(v * colour_lut[0, b])
+            out[r, c, 1] = _to_byte(v * colour_lut[1, b])
+            out[r, c, 2] = _to_byte(v * colour_lut[2, b])
