@@ -65,12 +65,10 @@ def threshold_value(image: np.ndarray, method: str | float = "otsu") -> float:
     return float(functions[method](np.asarray(image)))
 
 
-def _h_maxima_markers(surface: np.ndarray, mask: np.ndarray, h: np.ndarray | float) -> np.ndarray:
-    """Label regional maxima of ``surface`` standing at least ``h`` above their saddles.
-
-    ``h`` may vary per pixel (a fraction of the local particle radius): a maximum is kept
-    when it survives reconstruction by dilation of ``surface - h``.
-    """
+def _h_maxima_markers(surface: np.ndarray, mask: np.ndarray, h: float) -> np.ndarray:
+    """Label regional maxima of ``surface`` standing at least ``h`` above their saddles
+    (a maximum is kept when it survives reconstruction by dilation of ``surface - h``;
+    a blob lower than ``h`` keeps its top)."""
     from scipy import ndimage
     from skimage.morphology import reconstruction
 
