@@ -104,6 +104,10 @@ def test_distance_transform_kernel_matches_scipy(level):
     from ddcsem._kernels.segment import distance_transform, label_max
 
     rng = np.random.default_rng(int(level * 100))
+    # 600 columns: several strips of the column sweep; a full column has no background
+    wide = ndimage.gaussian_filter(rng.random((41, 600)), 2) > level
+    wide[:, 300] = True
+    np.testing.assert_allclose(distance_transform(wide), ndimage.distance_transform_edt(wide), atol=1e-5)
     mask = ndimage.gaussian_filter(rng.random((97, 131)), 2) > level
     np.testing.assert_allclose(distance_transform(mask), ndimage.distance_transform_edt(mask), atol=1e-5)
     labels, n = ndimage.label(mask)

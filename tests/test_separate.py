@@ -84,3 +84,13 @@ def test_user_basis(pair):
 def test_bad_input(call, words):
     with pytest.raises(ParameterError, match=words):
         call()
+
+
+@pytest.mark.parametrize("small, big", [((64, 64), (1024, 1024)), ((13, 7), (100, 50)), ((1, 5), (10, 40))])
+def test_background_upsampling_is_scipys_linear_zoom(small, big):
+    from ddcsem.separate import _linear_weights
+
+    b = np.random.default_rng(small[0]).random(small).astype(np.float32)
+    got = _linear_weights(big[0], small[0]) @ b @ _linear_weights(big[1], small[1]).T
+    want = ndimage.zoom(b, (big[0] / small[0], big[1] / small[1]), order=1, mode="nearest")
+    np.testing.assert_allclose(got, want, atol=1e-5)

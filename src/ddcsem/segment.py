@@ -34,6 +34,7 @@ from typing import Literal
 
 import numpy as np
 
+from ._filters import gaussian, maximum
 from .errors import ParameterError
 
 __all__ = ["segment_particles", "threshold_value", "drop_border_labels", "THRESHOLDS"]
@@ -139,7 +140,6 @@ def segment_particles(
     1
     """
     from scipy import ndimage
-    from skimage.segmentation import relabel_sequential
 
     from ._kernels.segment import distance_transform, label_max
 
@@ -154,7 +154,7 @@ def segment_particles(
     min_area_px = float(min_area) / scale**2
     min_distance_px = None if min_distance is None else float(min_distance) / scale
 
-    smooth = ndimage.gaussian_filter(d, smooth_sigma) if smooth_sigma else d
+    smooth = gaussian(d, smooth_sigma) if smooth_sigma else d
     level = threshold_value(smooth, threshold)
     mask = smooth > level
     if fill_holes:
@@ -183,10 +183,12 @@ def segment_particles(
             largest = label_max(edm, components, n)[1:]
             largest = largest[np.isfinite(largest)]
             radius = float(np.median(largest)) if largest.size else 1.0
-            density_s = ndimage.gaussian_filter(d, max(0.5, 0.4 * radius))
+            density_s = gaussian(d, max(0.5, 0.4 * radius))
             top = float(np.percentile(density_s[mask], 99)) if mask.any() else 1.0
             # centres are deep inside the mask and dense; necks and gaps are neither
-            surface = ndimage.gaussian_filter(edm, 1.0) * np.clip(density_s / max(top, 1e-6), 0.05, 1.0)
+            weight = np.multiply(density_s, np.float32(1.0 / max(top, 1e-6)), out=density_s)
+            surface = gaussian(edm, 1.0) * np.minimum(np.maximum(weight, np.float32(0.05), out=weight), 1.0,
+                                                     out=weight)
             distance = min_distance_px if min_distance_px else max(1.0, 0.5 * radius)
             seeds = _peak_markers(surface, mask, components, distance)
         labels = _watershed_by_component(surface, seeds, components)
@@ -194,10 +196,11 @@ def segment_particles(
         labels = _refine_edges(labels, smooth, level)
     if exclude_border:
         labels = drop_border_labels(labels)
-    if labels.max():
-        area = np.bincount(labels.ravel())
-        labels = np.where((area >= min_area_px)[labels], labels, 0)
-    return relabel_sequential(labels.astype(np.int32))[0]
+    # drop the particles below min_area and number the rest 1..K in the order of their ids
+    keep = np.bincount(labels.ravel()) >= min_area_px
+    keep[0] = False
+    lut = np.where(keep, np.cumsum(keep), 0).astype(np.int32)
+    return lut[labels]
 
 
 _EIGHT = np.ones((3, 3), dtype=bool)
@@ -278,10 +281,8 @@ def _peak_markers(surface: np.ndarray, mask: np.ndarray, components: np.ndarray,
                   min_distance: float) -> np.ndarray:
     """Seeds at the local maxima of ``surface``; maxima of one blob closer than
     ``min_distance`` (and plateaus) become one seed."""
-    from scipy import ndimage
-
     size = 2 * max(1, int(round(min_distance))) + 1
-    peaks = mask & (surface > 0) & (surface >= ndimage.maximum_filter(surface, size=size))
+    peaks = mask & (surface > 0) & (surface >= maximum(surface, size))
     seeds = np.zeros(surface.shape, dtype=np.int32)
     seeds[peaks] = np.arange(1, int(np.count_nonzero(peaks)) + 1)
     return _merge_close(seeds, components, min_distance)
@@ -335,5 +336,6 @@ def _merge_close(seeds: np.ndarray, components: np.ndarray, min_distance: float)
     pairs = pairs[blob[pairs[:, 0] + 1] == blob[pairs[:, 1] + 1]]
     graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
     _, group = connected_components(graph, directed=False)
-    roots = np.concatenate([[0], group + 1])
-    return roots[seeds] * (seeds > 0)
+    merged = seeds.copy()
+    merged[rows, cols] = group[ids - 1] + 1
+    return merged

@@ -1,7 +1,8 @@
 """Numba kernels of the segmentation. Private: see :mod:`ddcsem.segment`.
 
 :func:`distance_transform` is the exact Euclidean distance transform of Felzenszwalb and
-Huttenlocher (lower envelope of parabolas), columns then rows, each line in parallel;
+Huttenlocher: the 1-D distance along columns by two sweeps, then the lower envelope of
+parabolas along rows, in parallel;
 ``scipy.ndimage.distance_transform_edt`` is its reference in the tests.
 :func:`label_max` is the per-label maximum of an image.
 """
@@ -60,17 +61,23 @@ def distance_transform(mask):  # pragma: no cover - jit
     Outside the image counts as foreground, as in scipy's ``distance_transform_edt``.
     """
     rows, cols = mask.shape
-    sq = np.empty((rows, cols), dtype=np.float64)
-    for c in nb.prange(cols):
-        f = np.empty(rows)
-        d = np.empty(rows)
-        v = np.empty(rows, dtype=np.int64)
-        z = np.empty(rows + 1)
-        for r in range(rows):
-            f[r] = np.inf if mask[r, c] else 0.0
-        _envelope(f, rows, d, v, z)
-        for r in range(rows):
-            sq[r, c] = d[r]
+    # along columns the 1-D transform of a binary image is the distance to the nearest
+    # background pixel above or below: two sweeps over whole rows, strips of columns in
+    # parallel, so every access is contiguous
+    far = rows + cols  # no background in the column: infinitely far
+    vertical = np.empty((rows, cols), dtype=np.int32)
+    strip = 256
+    for s in nb.prange((cols + strip - 1) // strip):
+        c0 = s * strip
+        c1 = min(cols, c0 + strip)
+        for c in range(c0, c1):
+            vertical[0, c] = far if mask[0, c] else 0
+        for r in range(1, rows):
+            for c in range(c0, c1):
+                vertical[r, c] = min(vertical[r - 1, c] + 1, far) if mask[r, c] else 0
+        for r in range(rows - 2, -1, -1):
+            for c in range(c0, c1):
+                vertical[r, c] = min(vertical[r, c], vertical[r + 1, c] + 1)
     out = np.empty((rows, cols), dtype=np.float32)
     for r in nb.prange(rows):
         f = np.empty(cols)
@@ -78,7 +85,7 @@ def distance_transform(mask):  # pragma: no cover - jit
         v = np.empty(cols, dtype=np.int64)
         z = np.empty(cols + 1)
         for c in range(cols):
-            f[c] = sq[r, c]
+            f[c] = np.inf if vertical[r, c] >= far else float(vertical[r, c]) ** 2
         _envelope(f, cols, d, v, z)
         for c in range(cols):
             out[r, c] = np.sqrt(d[c]) if d[c] < np.inf else np.inf
