@@ -210,3 +210,27 @@ def test_package_attribute_stays_the_function():
 
     importlib.import_module("ddcsem.colorize")  # importing the submodule must not shadow it
     assert callable(ddcsem.colorize) and ddcsem.colorize is colorize
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_otsu_and_two_phase_levels_match_skimage_and_numpy(seed):
+    from skimage.filters import threshold_otsu
+
+    from ddcsem.colorize import otsu_threshold, two_phase_levels
+
+    rng = np.random.default_rng(seed)
+    x = np.r_[rng.normal(0.2, 0.05, 60000), rng.normal(0.9, 0.1, 20000 * (seed + 1))]
+    x = rng.permutation(x).astype(np.float32).reshape(-1, 100)
+    t = otsu_threshold(x)
+    assert t == pytest.approx(float(threshold_otsu(x)), abs=1e-6)
+    t2, low, high = two_phase_levels(x)
+    assert t2 == t
+    assert low == pytest.approx(float(np.median(x[x <= t])), rel=1e-6)
+    assert high == pytest.approx(float(np.percentile(x[x > t], 90)), rel=1e-6)
+
+
+def test_two_phase_levels_refuse_one_phase():
+    from ddcsem.colorize import two_phase_levels
+
+    with pytest.raises(ParameterError, match="two phases"):
+        two_phase_levels(np.full((10, 10), 3.0, np.float32))

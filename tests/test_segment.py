@@ -153,3 +153,15 @@ def test_edge_refinement_kernel_matches_reference():
     fast = _refine_edges(labels, density, 0.4)
     np.testing.assert_array_equal(fast, _refine_edges_reference(labels, density, 0.4))
     assert (fast != labels).any()
+
+
+def test_drop_border_labels_numbers_the_rest_in_order():
+    from ddcsem.segment import drop_border_labels
+
+    labels = np.zeros((6, 6), np.int64)
+    labels[0, 0] = 2          # on the border
+    labels[2, 2] = 7
+    labels[3:5, 3:5] = 4      # ids 1, 3, 5, 6 absent
+    out = drop_border_labels(labels)
+    assert out.dtype == np.int32
+    assert out[3, 3] == 1 and out[2, 2] == 2 and out[0, 0] == 0 and out.max() == 2

@@ -143,8 +143,6 @@ def _measure(
     timings: dict[str, float],
     shift: tuple[float, float] = (0.0, 0.0),
 ) -> ImageAnalysis:
-    from skimage.segmentation import relabel_sequential
-
     from .measure import particle_table, size_distribution
     from .segment import drop_border_labels, segment_particles
 
@@ -173,7 +171,7 @@ def _measure(
     )
     fraction = float(np.count_nonzero(labels)) / labels.size
     if not options.keep_edge_particles:
-        labels = relabel_sequential(drop_border_labels(labels))[0].astype(np.int32)
+        labels = drop_border_labels(labels)
     timings["segment"] = time.perf_counter() - t
     t = time.perf_counter()
     table = particle_table(labels, pixel_size_nm=pixel.nm, bse=bse, se=se)

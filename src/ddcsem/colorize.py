@@ -29,7 +29,8 @@ import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["colorize", "colorize_reference", "PALETTES", "otsu_threshold_hist"]
+__all__ = ["colorize", "colorize_reference", "PALETTES", "otsu_threshold_hist", "otsu_threshold",
+           "two_phase_levels"]
 
 #: Hues (degrees) of matrix and mineral for ``mode="density"``.
 PALETTES: dict[str, tuple[float, float]] = {
@@ -222,8 +223,9 @@ def _key_to_float(key: int) -> float:
     return float(np.array([bits], dtype=np.uint32).view(np.float32)[0])
 
 
-def _percentile_fn(counts: np.ndarray, flat: np.ndarray, is_float: bool, name: str):
-    """Return ps -> exact percentiles (numpy's 'linear' method) read off a histogram."""
+def _rank_fn(counts: np.ndarray, flat: np.ndarray, is_float: bool, name: str):
+    """Return positions -> exact values of the sorted pixels at those virtual indexes
+    (0..n-1, fractional ones interpolated as numpy's 'linear' method), read off a histogram."""
     from ._kernels.colorize import chunks, refine_float
 
     n = int(counts.sum())
@@ -233,8 +235,7 @@ def _percentile_fn(counts: np.ndarray, flat: np.ndarray, is_float: bool, name: s
         if counts[(tops <= 0x007F) | (tops >= 0xFF80)].any():  # keys of NaN and +-inf
             raise ParameterError(f"the {name} image holds NaN or infinite pixels")
 
-    def percentiles(ps: tuple[float, ...]) -> list[float]:
-        pos = [(n - 1) * (p / 100.0) for p in ps]  # numpy's virtual index, same rounding
+    def at(pos: list[float]) -> list[float]:
         ranks = sorted({r for q in pos for r in (int(np.floor(q)), min(int(np.floor(q)) + 1, n - 1))})
         top = np.searchsorted(cum, ranks, side="right")
         if is_float:  # exact value inside each top bin from its low 16 key bits
@@ -254,7 +255,80 @@ def _percentile_fn(counts: np.ndarray, flat: np.ndarray, is_float: bool, name: s
             out.append(v1 - diff * (1 - t) if t >= 0.5 else v0 + diff * t)  # numpy's lerp
         return out
 
-    return percentiles
+    return at
+
+
+def _percentile_fn(counts: np.ndarray, flat: np.ndarray, is_float: bool, name: str):
+    """Return ps -> exact percentiles (numpy's 'linear' method) read off a histogram."""
+    at = _rank_fn(counts, flat, is_float, name)
+    n = int(counts.sum())
+    return lambda ps: at([(n - 1) * (p / 100.0) for p in ps])  # numpy's virtual index
+
+
+def _histogram(image: np.ndarray, name: str):
+    """(pixels, flat view, is_float, counts) of one image, from one parallel pass."""
+    from ._kernels.colorize import chunks, histogram_pair
+
+    px, flat, is_float, bins = _prepare(np.asarray(image))
+    if flat.size == 0:
+        raise ParameterError(f"the {name} image is empty")
+    counts, _ = histogram_pair(flat, flat[:0], is_float, is_float, bins, 1, chunks(flat.size))
+    return px, flat, is_float, counts
+
+
+def _otsu(px: np.ndarray, lo: float, hi: float) -> float:
+    """Otsu's threshold over 256 equal bins spanning [lo, hi] (scikit-image's convention)."""
+    from ._kernels.colorize import chunks, histogram_stretched
+
+    if hi <= lo:
+        return lo
+    flat = px.reshape(-1)
+    counts = histogram_stretched(flat, lo, 1.0 / (hi - lo), _OTSU_BINS, chunks(flat.size))
+    return lo + otsu_threshold_hist(counts) * (hi - lo)
+
+
+def otsu_threshold(image: np.ndarray) -> float:
+    """Otsu's threshold of an image over 256 equal bins between its minimum and maximum,
+    from two parallel passes: ``skimage.filters.threshold_otsu`` of a float image (for
+    integer images scikit-image bins each value, so its answer can differ by a bin).
+
+    Examples
+    --------
+    >>> x = np.r_[np.full(600, 0.2), np.full(400, 0.8)].astype(np.float32)
+    >>> 0.2 <= otsu_threshold(x) < 0.8
+    True
+    """
+    px, flat, is_float, counts = _histogram(image, "image")
+    lo, hi = _rank_fn(counts, flat, is_float, "image")([0, int(counts.sum()) - 1])
+    return _otsu(px, lo, hi)
+
+
+def two_phase_levels(image: np.ndarray) -> tuple[float, float, float]:
+    """Otsu threshold t, median of the pixels at or below t, and 90th percentile of those
+    above t: the levels of a two-phase image, exact, from a few parallel passes.
+
+    Raises
+    ------
+    ParameterError
+        When every pixel falls on one side of the threshold.
+
+    Examples
+    --------
+    >>> x = np.r_[np.full(600, 0.2), np.full(400, 0.8)].astype(np.float32)
+    >>> t, low, high = two_phase_levels(x)
+    >>> round(low, 3), round(high, 3)
+    (0.2, 0.8)
+    """
+    px, flat, is_float, counts = _histogram(image, "image")
+    at = _rank_fn(counts, flat, is_float, "image")
+    n = int(counts.sum())
+    lo, hi = at([0, n - 1])
+    t = _otsu(px, lo, hi)
+    n_low = int(np.count_nonzero(px <= t))  # the sorted pixels: n_low at or below t, then the rest
+    if n_low == 0 or n_low == n:
+        raise ParameterError("the image holds no contrast between two phases")
+    low, high = at([(n_low - 1) * 0.5, n_low + (n - n_low - 1) * 0.9])
+    return t, low, high
 
 
 def _byte_lut(bins: int, lo: float, scale: float, weights: np.ndarray) -> np.ndarray:

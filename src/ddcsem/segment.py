@@ -55,8 +55,10 @@ def threshold_value(image: np.ndarray, method: str | float = "otsu") -> float:
         return float(method)
     from skimage import filters
 
+    from .colorize import otsu_threshold
+
     functions = {
-        "otsu": filters.threshold_otsu,
+        "otsu": otsu_threshold,  # scikit-image's definition, in parallel passes
         "li": filters.threshold_li,
         "yen": filters.threshold_yen,
         "triangle": filters.threshold_triangle,
@@ -194,13 +196,12 @@ def segment_particles(
         labels = _watershed_by_component(surface, seeds, components)
     if refine_edges and labels.max():
         labels = _refine_edges(labels, smooth, level)
+    # drop the particles below min_area (and those on the border), number the rest 1..K
+    area = np.bincount(labels.ravel())
+    keep = (area > 0) & (area >= min_area_px)
     if exclude_border:
-        labels = drop_border_labels(labels)
-    # drop the particles below min_area and number the rest 1..K in the order of their ids
-    keep = np.bincount(labels.ravel()) >= min_area_px
-    keep[0] = False
-    lut = np.where(keep, np.cumsum(keep), 0).astype(np.int32)
-    return lut[labels]
+        keep[_border_ids(labels)] = False
+    return _renumber(labels, keep)
 
 
 _EIGHT = np.ones((3, 3), dtype=bool)
@@ -249,21 +250,33 @@ def _refine_edges_reference(labels: np.ndarray, density: np.ndarray, level: floa
 
 def drop_border_labels(labels: np.ndarray) -> np.ndarray:
     """Set to 0 every label that touches the image border (like scikit-image's
-    ``clear_border``, without labelling the image again).
+    ``clear_border``, without labelling the image again) and number the rest 1..K in the
+    order of their ids.
 
     Examples
     --------
-    >>> labels = np.array([[1, 0, 0], [0, 2, 0], [0, 0, 0]])
+    >>> labels = np.array([[1, 0, 0], [0, 3, 0], [0, 0, 0]])
     >>> drop_border_labels(labels)
     array([[0, 0, 0],
-           [0, 2, 0],
-           [0, 0, 0]])
+           [0, 1, 0],
+           [0, 0, 0]], dtype=int32)
     """
-    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
-    touching = np.zeros(int(labels.max()) + 1, dtype=bool)
-    touching[edge] = True
-    touching[0] = False
-    return np.where(touching[labels], 0, labels)
+    keep = np.bincount(labels.ravel()) > 0
+    keep[_border_ids(labels)] = False
+    return _renumber(labels, keep)
+
+
+def _border_ids(labels: np.ndarray) -> np.ndarray:
+    return np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+
+
+def _renumber(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Labels whose ``keep`` entry is true, numbered 1..K in id order; the rest 0 (int32).
+    ``keep`` must be false for ids absent from ``labels``."""
+    keep = keep.copy()
+    keep[0] = False
+    lut = np.where(keep, np.cumsum(keep), 0).astype(np.int32)
+    return lut[labels]
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:

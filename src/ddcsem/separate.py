@@ -67,11 +67,11 @@ def flat_field(image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
     size = max(3, int(2 * sigma / step) | 1)
     clipped = np.minimum(small, ndimage.median_filter(small, size=min(size, 31), mode="reflect"))
     background = ndimage.gaussian_filter(clipped, sigma / step, mode="reflect")
+    floor = np.float32(max(1e-6, float(np.percentile(background, 1)) * 0.1))  # no division by ~0
     if step > 1:  # bilinear, corners on corners (scipy's zoom, order 1), as two matrix products
         background = _linear_weights(x.shape[0], background.shape[0]) @ background
         background = background @ _linear_weights(x.shape[1], background.shape[1]).T
-    background = np.maximum(background, np.float32(max(1e-6, float(np.percentile(background, 1)) * 0.1)))
-    return (x / background).astype(np.float32)
+    return (x / np.maximum(background, floor)).astype(np.float32)
 
 
 def _linear_weights(n_out: int, n_in: int) -> np.ndarray:
@@ -91,16 +91,14 @@ def _linear_weights(n_out: int, n_in: int) -> np.ndarray:
 
 def _two_phase(x: np.ndarray) -> np.ndarray:
     """Scale so the matrix level maps to 0 and the mineral level to 1, clipped."""
-    from skimage.filters import threshold_otsu
+    from .colorize import two_phase_levels
 
-    t = threshold_otsu(x)
-    low, high = x[x <= t], x[x > t]
-    if low.size == 0 or high.size == 0:
-        raise ParameterError("the image holds no contrast between two phases")
-    matrix, mineral = float(np.median(low)), float(np.percentile(high, 90))
+    _, matrix, mineral = two_phase_levels(x)
     if mineral <= matrix:
         raise ParameterError("the image holds no contrast between two phases")
-    return np.clip((x - matrix) / (mineral - matrix), 0.0, 1.0).astype(np.float32)
+    out = np.subtract(x, np.float32(matrix), dtype=np.float32)
+    out *= np.float32(1.0 / (mineral - matrix))
+    return np.minimum(np.maximum(out, 0.0, out=out), 1.0, out=out)
 
 
 def density_map(

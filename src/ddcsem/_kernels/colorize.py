@@ -52,8 +52,10 @@ def _bin(value, is_float):
 
 @nb.njit(cache=True, parallel=True)
 def histogram_pair(a, b, a_is_float, b_is_float, nbins_a, nbins_b, nchunks):  # pragma: no cover - jit
-    """Histograms of two equally long 1-D arrays in one pass; int64 counts."""
+    """Histograms of two equally long 1-D arrays in one pass; int64 counts. An empty ``b``
+    is skipped (one image alone)."""
     n = a.size
+    with_b = b.size == n
     step = (n + nchunks - 1) // nchunks
     ha = np.zeros((nchunks, nbins_a), dtype=np.uint32)
     hb = np.zeros((nchunks, nbins_b), dtype=np.uint32)
@@ -64,7 +66,8 @@ def histogram_pair(a, b, a_is_float, b_is_float, nbins_a, nbins_b, nchunks):  # 
         rowb = hb[c]
         for i in range(start, stop):
             rowa[_bin(a[i], a_is_float)] += 1
-            rowb[_bin(b[i], b_is_float)] += 1
+            if with_b:
+                rowb[_bin(b[i], b_is_float)] += 1
     out_a = np.zeros(nbins_a, dtype=np.int64)
     out_b = np.zeros(nbins_b, dtype=np.int64)
     for c in range(nchunks):
