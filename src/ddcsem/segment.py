@@ -303,9 +303,10 @@ def _peak_markers(surface: np.ndarray, mask: np.ndarray, components: np.ndarray,
 
 def _watershed_by_component(surface: np.ndarray, seeds: np.ndarray, components: np.ndarray) -> np.ndarray:
     """Flood ``-surface`` from the seeds inside each blob; only blobs with several seeds
-    need a watershed, and it runs on their bounding box alone."""
+    need a watershed, and it runs on their bounding box alone, blobs in parallel."""
     from scipy import ndimage
-    from skimage.segmentation import watershed
+
+    from ._kernels.segment import flood_blobs
 
     n = int(components.max())
     labels = np.zeros(components.shape, dtype=np.int64)
@@ -321,12 +322,14 @@ def _watershed_by_component(surface: np.ndarray, seeds: np.ndarray, components: 
     unseeded = np.nonzero(per_blob == 0)[0][1:]  # a blob the markers missed is still a particle
     one_seed[unseeded] = np.arange(next_id, next_id + unseeded.size)
     labels = one_seed[components]
-    boxes = ndimage.find_objects(components)
-    for blob in np.nonzero(per_blob > 1)[0]:
-        box = boxes[blob - 1]
-        inside = components[box] == blob
-        flooded = watershed(-surface[box], np.where(inside, seeds[box], 0), mask=inside)
-        labels[box][inside] = flooded[inside]
+    blobs = np.nonzero(per_blob > 1)[0]
+    if blobs.size:
+        slices = ndimage.find_objects(components)
+        boxes = np.array([[slices[b - 1][0].start, slices[b - 1][0].stop,
+                           slices[b - 1][1].start, slices[b - 1][1].stop] for b in blobs], dtype=np.int64)
+        # the largest blobs first, so no thread is left with a big one at the end
+        order = np.argsort(-(boxes[:, 1] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 2]), kind="stable")
+        flood_blobs(-surface, seeds, components, blobs[order], boxes[order], labels)
     return labels
 
 

@@ -133,3 +133,89 @@ def refine_edges(labels, density, sizeable, peak, low, fraction):  # pragma: no 
                     best = labels[r, c + 1]
             out[r, c] = best
     return out
+
+
+@nb.njit(cache=True, inline="always")
+def _before(value, age, i, j):  # pragma: no cover - jit
+    """Heap order: lower value first, then the earlier push (first in, first out)."""
+    return value[i] < value[j] or (value[i] == value[j] and age[i] < age[j])
+
+
+@nb.njit(cache=True)
+def _push(value, age, where, size, v, a, w):  # pragma: no cover - jit
+    i = size
+    value[i], age[i], where[i] = v, a, w
+    while i > 0:
+        parent = (i - 1) // 2
+        if not _before(value, age, i, parent):
+            break
+        value[i], value[parent] = value[parent], value[i]
+        age[i], age[parent] = age[parent], age[i]
+        where[i], where[parent] = where[parent], where[i]
+        i = parent
+    return size + 1
+
+
+@nb.njit(cache=True)
+def _pop(value, age, where, size):  # pragma: no cover - jit
+    """Remove the first element; return (its position, new size)."""
+    top = where[0]
+    size -= 1
+    value[0], age[0], where[0] = value[size], age[size], where[size]
+    i = 0
+    while True:
+        left = 2 * i + 1
+        if left >= size:
+            break
+        child = left
+        if left + 1 < size and _before(value, age, left + 1, left):
+            child = left + 1
+        if not _before(value, age, child, i):
+            break
+        value[i], value[child] = value[child], value[i]
+        age[i], age[child] = age[child], age[i]
+        where[i], where[child] = where[child], where[i]
+        i = child
+    return top, size
+
+
+@nb.njit(cache=True, parallel=True)
+def flood_blobs(height, seeds, components, blobs, boxes, labels):  # pragma: no cover - jit
+    """Watershed of ``height`` from ``seeds`` inside each blob of ``components`` listed in
+    ``blobs`` (bounding boxes ``boxes[k] = r0, r1, c0, c1``), written into ``labels``.
+
+    Priority flood with 4-connectivity, ties first in first out, each pixel labelled when
+    it is first reached (scikit-image's ``watershed``); blobs run in parallel.
+    """
+    cols = components.shape[1]
+    for k in nb.prange(blobs.shape[0]):
+        blob = blobs[k]
+        r0, r1, c0, c1 = boxes[k, 0], boxes[k, 1], boxes[k, 2], boxes[k, 3]
+        capacity = (r1 - r0) * (c1 - c0)
+        value = np.empty(capacity, dtype=height.dtype)
+        age = np.empty(capacity, dtype=np.int64)
+        where = np.empty(capacity, dtype=np.int64)
+        size = 0
+        count = 0
+        for r in range(r0, r1):
+            for c in range(c0, c1):
+                if components[r, c] == blob and seeds[r, c] > 0:
+                    labels[r, c] = seeds[r, c]
+                    size = _push(value, age, where, size, height[r, c], count, r * cols + c)
+                    count += 1
+        while size > 0:
+            at, size = _pop(value, age, where, size)
+            r = at // cols
+            c = at - r * cols
+            lab = labels[r, c]
+            for dr, dc in ((-1, 0), (0, -1), (0, 1), (1, 0)):
+                nr = r + dr
+                nc = c + dc
+                if nr < r0 or nr >= r1 or nc < c0 or nc >= c1:
+                    continue
+                if components[nr, nc] != blob or labels[nr, nc] != 0:
+                    continue
+                labels[nr, nc] = lab
+                size = _push(value, age, where, size, height[nr, nc], count, nr * cols + nc)
+                count += 1
+    return labels
