@@ -299,8 +299,8 @@ def otsu_threshold(image: np.ndarray) -> float:
     True
     """
     px, flat, is_float, counts = _histogram(image, "image")
-    lo, hi = _rank_fn(counts, flat, is_float, "image")([0, int(counts.sum()) - 1])
-    return _otsu(px, lo, hi)
+    _rank_fn(counts, flat, is_float, "image")  # refuses NaN and infinities
+    return _otsu(px, float(px.min()), float(px.max()))
 
 
 def two_phase_levels(image: np.ndarray) -> tuple[float, float, float]:
@@ -322,8 +322,7 @@ def two_phase_levels(image: np.ndarray) -> tuple[float, float, float]:
     px, flat, is_float, counts = _histogram(image, "image")
     at = _rank_fn(counts, flat, is_float, "image")
     n = int(counts.sum())
-    lo, hi = at([0, n - 1])
-    t = _otsu(px, lo, hi)
+    t = _otsu(px, float(px.min()), float(px.max()))
     n_low = int(np.count_nonzero(px <= t))  # the sorted pixels: n_low at or below t, then the rest
     if n_low == 0 or n_low == n:
         raise ParameterError("the image holds no contrast between two phases")

@@ -296,9 +296,10 @@ def _peak_markers(surface: np.ndarray, mask: np.ndarray, components: np.ndarray,
     ``min_distance`` (and plateaus) become one seed."""
     size = 2 * max(1, int(round(min_distance))) + 1
     peaks = mask & (surface > 0) & (surface >= maximum(surface, size))
+    rows, cols = np.nonzero(peaks)
     seeds = np.zeros(surface.shape, dtype=np.int32)
-    seeds[peaks] = np.arange(1, int(np.count_nonzero(peaks)) + 1)
-    return _merge_close(seeds, components, min_distance)
+    seeds[rows, cols] = np.arange(1, rows.size + 1)
+    return _merge_close(seeds, components, min_distance, where=(rows, cols))
 
 
 def _watershed_by_component(surface: np.ndarray, seeds: np.ndarray, components: np.ndarray) -> np.ndarray:
@@ -333,17 +334,19 @@ def _watershed_by_component(surface: np.ndarray, seeds: np.ndarray, components: 
     return labels
 
 
-def _merge_close(seeds: np.ndarray, components: np.ndarray, min_distance: float) -> np.ndarray:
-    """Merge seed regions of one blob whose centroids lie closer than ``min_distance``."""
+def _merge_close(seeds: np.ndarray, components: np.ndarray, min_distance: float,
+                 where: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Merge seed regions of one blob whose centroids lie closer than ``min_distance``, in
+    place; ``where``, the seed pixels' coordinates, spares a scan of the image when known."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree
 
-    n = int(seeds.max())
+    rows, cols = np.nonzero(seeds) if where is None else where  # few pixels: work on them alone
+    ids = seeds[rows, cols]
+    n = int(ids.max()) if ids.size else 0
     if n < 2:
         return seeds
-    rows, cols = np.nonzero(seeds)  # seeds are few pixels: work on them alone
-    ids = seeds[rows, cols]
     count = np.maximum(np.bincount(ids, minlength=n + 1), 1)
     centres = np.stack([np.bincount(ids, rows, n + 1) / count, np.bincount(ids, cols, n + 1) / count], axis=1)[1:]
     blob = np.zeros(n + 1, dtype=np.int64)
@@ -352,6 +355,5 @@ def _merge_close(seeds: np.ndarray, components: np.ndarray, min_distance: float)
     pairs = pairs[blob[pairs[:, 0] + 1] == blob[pairs[:, 1] + 1]]
     graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
     _, group = connected_components(graph, directed=False)
-    merged = seeds.copy()
-    merged[rows, cols] = group[ids - 1] + 1
-    return merged
+    seeds[rows, cols] = group[ids - 1] + 1
+    return seeds
