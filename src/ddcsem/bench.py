@@ -56,6 +56,7 @@ def machine_info() -> dict[str, Any]:
     True"""
     import numba
 
+    from . import resources
     from ._kernels.colorize import chunks, histogram_pair
 
     x = np.zeros(8192, np.uint8)
@@ -68,6 +69,7 @@ def machine_info() -> dict[str, Any]:
         "cores": os.cpu_count(), "numba": numba.__version__, "threading_layer": layer,
         "max_threads": numba.config.NUMBA_NUM_THREADS, "numpy": np.__version__,
         "python": platform.python_version(), "machine": platform.machine(),
+        "allocator": "freed blocks kept" if resources._REUSING else "default",
     }
 
 
