@@ -426,12 +426,16 @@ def detect_databar(image: np.ndarray, *, min_flat: float = 0.5) -> int:
     """
     rows = image.shape[0]
     limit = int(rows * 0.25)
-    flat = [_is_bar_row(image[r], min_flat) for r in range(rows - 1, max(-1, rows - limit - 2), -1)]
+    candidates = min(rows, limit + 1)  # rows examined, from the bottom up, only as needed
+
+    def flat(k: int) -> bool:
+        return _is_bar_row(image[rows - 1 - k], min_flat)
+
     skip = 0
-    while skip < 2 and skip < len(flat) and not flat[skip]:
+    while skip < 2 and skip < candidates and not flat(skip):
         skip += 1
     run = 0
-    while skip + run < len(flat) and flat[skip + run]:
+    while skip + run < candidates and flat(skip + run):
         run += 1
     height = skip + run
     if run == 0 or height < max(1, int(np.ceil(rows * 0.03))) or height > limit:
