@@ -19,6 +19,7 @@ from ddcsem.errors import ParameterError
 from ddcsem.evaluate import detection_scores
 from ddcsem.pair import read_pair
 from ddcsem.read import PixelSize, SEMImage
+from ddcsem.segment import drop_border_labels
 from ddcsem.synthetic import make_pair
 
 
@@ -160,6 +161,24 @@ def test_config_file_and_precedence(samples, tmp_path):
     assert main(["analyze", str(samples), "-o", str(out), "--config", str(config), "--split", "none", "-q"]) == 0
     params = json.loads((out / "manifest.json").read_text())["parameters"]
     assert (params["threshold"], params["split"], params["min_diameter_nm"]) == ("li", "none", 40.0)
+    assert params["se_rims"] is True
+    config.write_text("se_rims = false\n")
+    assert main(["analyze", str(samples), "-o", str(out), "--config", str(config), "--overwrite", "-q"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["parameters"]["se_rims"] is False
+
+
+def test_se_rims_option_decides_whether_se_guides_the_split(pair_files):
+    from ddcsem.segment import segment_particles
+    from ddcsem.separate import density_map
+
+    images = read_pair(*pair_files)
+    guided, plain = analyze_pair(images), analyze_pair(images, options=AnalysisOptions(se_rims=False))
+    assert not np.array_equal(guided.labels, plain.labels)  # the rims move some splits
+    density = density_map(images.bse.data)
+    np.testing.assert_array_equal(
+        plain.labels, drop_border_labels(segment_particles(density, exclude_border=False)))
+    np.testing.assert_array_equal(
+        guided.labels, drop_border_labels(segment_particles(density, exclude_border=False, se=images.se.data)))
 
 
 @pytest.mark.parametrize("text", ['threshold = \n', 'colour = "red"\n', 'clip = "wide"\n'])

@@ -189,3 +189,36 @@ def test_blob_watershed_kernel_matches_skimage(seed):
             np.testing.assert_array_equal(got[inside], want[inside])
         else:  # a blob without seeds is one new particle
             assert np.unique(got[inside]).size == 1 and got[inside][0] > 40
+
+
+def test_se_rims_split_crowded_clusters_better():
+    gains = []
+    for seed in (11, 21, 31):
+        pair = make_pair(shape=(512, 512), pixel_size_nm=20, median_diameter_nm=500, n_particles=130,
+                         clustered_fraction=0.9, seed=seed)
+        density = density_map(pair.bse)
+        alone = detection_scores(segment_particles(density), pair.centers, pair.diameters_px)
+        rims = detection_scores(segment_particles(density, se=pair.se), pair.centers, pair.diameters_px)
+        assert rims.f1 >= alone.f1, seed
+        assert rims.median_ecd_error < alone.median_ecd_error, seed
+        gains.append(rims.f1 - alone.f1)
+    assert np.mean(gains) >= 0.01
+
+
+def test_rim_relief_lowers_rims_only():
+    from ddcsem.segment import RIM_DEPTH, _rim_relief
+
+    yy, xx = np.mgrid[0:128, 0:128]
+    r = np.hypot(yy - 64, xx - 64)
+    mask = r <= 30
+    se = 100.0 + 20.0 * mask + 80.0 * np.exp(-0.5 * ((r - 28) / 1.5) ** 2) * mask  # bright rim
+    relief = _rim_relief(se, mask)
+    assert relief.dtype == np.float32
+    assert relief[64, 64] == pytest.approx(1.0)                       # the core is untouched
+    assert relief[64, 64 + 28] == pytest.approx(1.0 - RIM_DEPTH, abs=0.02)  # the rim is lowered fully
+    assert relief.min() >= 1.0 - RIM_DEPTH - 1e-6 and relief.max() <= 1.0
+
+
+def test_se_must_match_the_density():
+    with pytest.raises(ParameterError, match="se must have the shape"):
+        segment_particles(np.zeros((10, 10)), se=np.zeros((10, 11)))

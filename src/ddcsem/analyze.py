@@ -58,6 +58,10 @@ class AnalysisOptions:
         Keep particles that touch the border (marked, without edge weight).
     register : bool
         Align BSE onto SE.
+    se_rims : bool
+        Let the SE image's bright particle rims guide the splitting of touching particles
+        (pairs only; see :func:`ddcsem.segment_particles`). Turn off for SE images without
+        edge brightening.
 
     Examples
     --------
@@ -75,6 +79,7 @@ class AnalysisOptions:
     min_distance_nm: float | None = None
     keep_edge_particles: bool = False
     register: bool = True
+    se_rims: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for a manifest."""
@@ -168,6 +173,7 @@ def _measure(
         min_area=min_area,
         min_distance=(options.min_distance_nm / pixel.nm) if options.min_distance_nm else None,
         exclude_border=False,
+        se=se if options.se_rims else None,
     )
     fraction = float(np.count_nonzero(labels)) / labels.size
     if not options.keep_edge_particles:

@@ -120,6 +120,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="smallest distance between particle centres, e.g. 100nm")
     ana.add_argument("--keep-edge-particles", action="store_true", default=None,
                      help="keep particles touching the border (marked; no edge weight)")
+    ana.add_argument("--no-se-rims", action="store_true",
+                     help="split touching particles without the SE image's bright rims (for SE "
+                          "images without edge brightening)")
     bench = sub.add_parser("bench", help="benchmark the colouring kernel and the pipeline stages")
     bench.add_argument("--sizes", type=_int_list, default=[1024, 4096], metavar="N,N",
                        help="square image sizes (default 1024,4096)")
@@ -528,7 +531,7 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
             raise ParameterError(f"malformed TOML: {exc}", path=args.config,
                                  hint="see the README for the keys a config file takes") from None
         known = {"mode", "clip", "threshold", "split", "min_diameter", "min_distance",
-                 "keep_edge_particles", "register", "pixel_size", "min_area_px"}
+                 "keep_edge_particles", "register", "pixel_size", "min_area_px", "se_rims"}
         unknown = sorted(set(config) - known)
         if unknown:
             raise ParameterError(f"unknown keys {unknown}", path=args.config,
@@ -551,6 +554,7 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
             min_distance_nm=length(pick(args.min_distance, "min_distance", None)),
             keep_edge_particles=bool(pick(args.keep_edge_particles, "keep_edge_particles", False)),
             register=not args.no_register and bool(config.get("register", True)),
+            se_rims=not args.no_se_rims and bool(config.get("se_rims", True)),
         )
     except (TypeError, ValueError) as exc:
         raise ParameterError(f"invalid value: {exc}", path=args.config) from None

@@ -30,7 +30,7 @@ import numpy as np
 from .errors import ParameterError
 
 __all__ = ["colorize", "colorize_reference", "PALETTES", "otsu_threshold_hist", "otsu_threshold",
-           "two_phase_levels"]
+           "two_phase_levels", "percentiles"]
 
 #: Hues (degrees) of matrix and mineral for ``mode="density"``.
 PALETTES: dict[str, tuple[float, float]] = {
@@ -285,6 +285,18 @@ def _otsu(px: np.ndarray, lo: float, hi: float) -> float:
     flat = px.reshape(-1)
     counts = histogram_stretched(flat, lo, 1.0 / (hi - lo), _OTSU_BINS, chunks(flat.size))
     return lo + otsu_threshold_hist(counts) * (hi - lo)
+
+
+def percentiles(values: np.ndarray, ps: tuple[float, ...]) -> list[float]:
+    """Exact percentiles (numpy's default 'linear' method) from parallel histogram passes.
+
+    Examples
+    --------
+    >>> percentiles(np.arange(101, dtype=np.float32), (10, 50, 99.5))
+    [10.0, 50.0, 99.5]
+    """
+    _, flat, is_float, counts = _histogram(values, "image")
+    return _percentile_fn(counts, flat, is_float, "image")(tuple(ps))
 
 
 def otsu_threshold(image: np.ndarray) -> float:

