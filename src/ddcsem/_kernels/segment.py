@@ -184,8 +184,10 @@ def flood_blobs(height, seeds, components, blobs, boxes, labels):  # pragma: no 
     """Watershed of ``height`` from ``seeds`` inside each blob of ``components`` listed in
     ``blobs`` (bounding boxes ``boxes[k] = r0, r1, c0, c1``), written into ``labels``.
 
-    Priority flood with 4-connectivity, ties first in first out, each pixel labelled when
-    it is first reached (scikit-image's ``watershed``); blobs run in parallel.
+    Priority flood with 4-connectivity, ties first in first out, as scikit-image's
+    ``watershed``, except that a pixel takes its label when first reached rather than when
+    it leaves the queue: each pixel is queued once, and the two agree wherever heights do
+    not tie (on plateaus a few pixels may go to the other neighbour). Blobs run in parallel.
     """
     cols = components.shape[1]
     for k in nb.prange(blobs.shape[0]):
