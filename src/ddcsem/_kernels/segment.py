@@ -141,6 +141,13 @@ def _before(value, age, i, j):  # pragma: no cover - jit
     return value[i] < value[j] or (value[i] == value[j] and age[i] < age[j])
 
 
+@nb.njit(cache=True, inline="always")
+def _swap(value, age, where, i, j):  # pragma: no cover - jit
+    value[i], value[j] = value[j], value[i]
+    age[i], age[j] = age[j], age[i]
+    where[i], where[j] = where[j], where[i]
+
+
 @nb.njit(cache=True)
 def _push(value, age, where, size, v, a, w):  # pragma: no cover - jit
     i = size
@@ -149,9 +156,7 @@ def _push(value, age, where, size, v, a, w):  # pragma: no cover - jit
         parent = (i - 1) // 2
         if not _before(value, age, i, parent):
             break
-        value[i], value[parent] = value[parent], value[i]
-        age[i], age[parent] = age[parent], age[i]
-        where[i], where[parent] = where[parent], where[i]
+        _swap(value, age, where, i, parent)
         i = parent
     return size + 1
 
@@ -172,9 +177,7 @@ def _pop(value, age, where, size):  # pragma: no cover - jit
             child = left + 1
         if not _before(value, age, child, i):
             break
-        value[i], value[child] = value[child], value[i]
-        age[i], age[child] = age[child], age[i]
-        where[i], where[child] = where[child], where[i]
+        _swap(value, age, where, i, child)
         i = child
     return top, size
 
