@@ -361,6 +361,10 @@ def _hsv_unit_value(stretched_bse: np.ndarray, threshold: float, opt: _Options) 
     return np.ascontiguousarray(hsv_to_rgb(hsv).T)
 
 
+def _rgb(shape: tuple[int, ...]) -> np.ndarray:
+    return np.empty(tuple(shape) + (3,), dtype=np.uint8)
+
+
 def _packed(lut: np.ndarray) -> np.ndarray:
     """(3, K) uint8 tables as one (K,) uint32 table ``R | G << 8 | B << 16``."""
     lut = lut.astype(np.uint32)
@@ -452,18 +456,21 @@ def colorize(
     bse_lo, bse_hi = _levels(opt.lo_pct, opt.hi_pct, "BSE",
                              _percentile_fn(counts_bse, bse_flat, bse_float, "BSE"))
     se_scale, bse_scale = 1.0 / (se_hi - se_lo), 1.0 / (bse_hi - bse_lo)
-    out = np.empty(se.shape + (3,), dtype=np.uint8)
+    # the output is allocated after the lookup tables, whose temporaries are gone by then:
+    # the peak stays at inputs + output + a few MB
     if opt.mode == "overlay":
         separable = not np.any((opt.coef[:3] > 0) & (opt.coef[3:] > 0))
         if separable and not se_float and not bse_float:
             lut_se = _byte_lut(se_bins, se_lo, se_scale, opt.coef[3:])
             lut_bse = _byte_lut(bse_bins, bse_lo, bse_scale, opt.coef[:3])
+            out = _rgb(se.shape)
             if se.shape[1] % 4 == 0 and sys.byteorder == "little":
                 write_lut_packed(se_px, bse_px, _packed(lut_se), _packed(lut_bse),
                                  out.reshape(se.shape[0], -1).view(np.uint32))
             else:
                 write_lut(se_px, bse_px, lut_se, lut_bse, out)
         else:
+            out = _rgb(se.shape)
             write_overlay(se_px, bse_px, se_lo, se_scale, bse_lo, bse_scale, opt.coef, out)
         return out
     if bse_float:
@@ -477,8 +484,10 @@ def colorize(
     if not se_float and not bse_float:
         value = _MIN_VALUE + (1 - _MIN_VALUE) * np.clip((np.arange(se_bins) - se_lo) * se_scale, 0.0, 1.0)
         colour = _hsv_unit_value(np.clip((np.arange(bse_bins) - bse_lo) * bse_scale, 0.0, 1.0), t, opt)
+        out = _rgb(se.shape)
         write_density_lut(se_px, bse_px, value, colour, out)
     else:
+        out = _rgb(se.shape)
         write_density(se_px, bse_px, se_lo, se_scale, bse_lo, bse_scale, t, opt.transition,
                       opt.hues[0], opt.hues[1], _SATURATION, _MIN_VALUE, out)
     return out
