@@ -84,21 +84,24 @@ def refine_float(bits, top_bins, nchunks):  # pragma: no cover - jit
     n = bits.size
     k = top_bins.size
     step = (n + nchunks - 1) // nchunks
-    hist = np.zeros((nchunks, k, 65536), dtype=np.uint32)
+    slot = np.full(65536, -1, dtype=np.int64)  # top bits -> row of the histogram, or -1
+    for j in range(k):
+        slot[top_bins[j]] = j
+    hist = np.zeros((nchunks, k * 65536), dtype=np.uint32)
     for c in nb.prange(nchunks):
         start = c * step
         stop = min(n, start + step)
+        row = hist[c]
         for i in range(start, stop):
             key = _order_key(bits[i])
-            top = np.int64(key >> np.uint32(16))
-            for j in range(k):
-                if top == top_bins[j]:
-                    hist[c, j, np.int64(key & np.uint32(0xFFFF))] += 1
+            j = slot[np.int64(key >> np.uint32(16))]
+            if j >= 0:
+                row[j * 65536 + np.int64(key & np.uint32(0xFFFF))] += 1
     out = np.zeros((k, 65536), dtype=np.int64)
     for c in range(nchunks):
         for j in range(k):
             for m in range(65536):
-                out[j, m] += hist[c, j, m]
+                out[j, m] += hist[c, j * 65536 + m]
     return out
 
 
