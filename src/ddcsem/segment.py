@@ -172,11 +172,11 @@ def segment_particles(
     if fill_holes:
         mask = _fill_holes(mask)
     components, n = ndimage.label(mask, structure=_EIGHT)
-    if n:
+    if n:  # specks below min_area go (ids keep their numbers: n stays the largest)
         keep = np.bincount(components.ravel()) >= min_area_px
         keep[0] = False
-        mask = keep[components]
-        components = np.where(mask, components, 0)
+        components = np.where(keep, np.arange(n + 1), 0).astype(components.dtype)[components]
+        mask = components > 0
 
     if split == "none" and markers is None:
         labels = components

@@ -71,7 +71,7 @@ def flat_field(image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
     if step > 1:  # bilinear, corners on corners (scipy's zoom, order 1), as two matrix products
         background = _linear_weights(x.shape[0], background.shape[0]) @ background
         background = background @ _linear_weights(x.shape[1], background.shape[1]).T
-    return (x / np.maximum(background, floor)).astype(np.float32)
+    return np.divide(x, np.maximum(background, floor), dtype=np.float32)
 
 
 def _linear_weights(n_out: int, n_in: int) -> np.ndarray:
