@@ -326,7 +326,11 @@ def estimate_shift(reference: np.ndarray, moving: np.ndarray) -> tuple[float, fl
     """
     if reference.shape != moving.shape:
         raise PairingError(f"cannot register images of shapes {reference.shape} and {moving.shape}")
-    a, b = _gradient(reference), _gradient(moving)
+    return _correlation_peak(_gradient(reference), _gradient(moving))
+
+
+def _correlation_peak(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Sub-pixel peak of the circular cross-correlation of two zero-mean images."""
     corr = np.fft.irfft2(np.fft.rfft2(a) * np.conj(np.fft.rfft2(b)), s=a.shape)
     peak = np.unravel_index(int(np.argmax(corr)), corr.shape)
     shift = []
@@ -352,13 +356,13 @@ def _register(se: np.ndarray, bse: np.ndarray) -> tuple[tuple[float, float], boo
     r0 = max(0, (rows - REGISTRATION_WINDOW) // 2)
     c0 = max(0, (cols - REGISTRATION_WINDOW) // 2)
     window = (slice(r0, r0 + REGISTRATION_WINDOW), slice(c0, c0 + REGISTRATION_WINDOW))
-    a, b = se[window], bse[window]
-    shift = estimate_shift(a, b)
+    a, b = _gradient(se[window]), _gradient(bse[window])  # once: the halves reuse them
+    shift = _correlation_peak(a, b)
     half = a.shape[1] // 2
     if half < 16:
         return shift, False
-    left = estimate_shift(a[:, :half], b[:, :half])
-    right = estimate_shift(a[:, half:], b[:, half:])
+    left, right = (_correlation_peak(a[:, part] - a[:, part].mean(), b[:, part] - b[:, part].mean())
+                   for part in (slice(None, half), slice(half, None)))
     reliable = all(abs(p - q) <= 0.5 for part in (left, right) for p, q in zip(part, shift))
     return shift, reliable
 
