@@ -253,3 +253,12 @@ def test_peak_memory_is_inputs_plus_output_plus_ten_percent(dtype, mode):
     finally:
         tracemalloc.stop()
     assert out.nbytes <= peak <= out.nbytes + 0.1 * (se.nbytes + bse.nbytes + out.nbytes)
+
+
+def test_single_image_statistics_refuse_nan():
+    from ddcsem.colorize import otsu_threshold, percentiles, two_phase_levels
+
+    x = np.array([0.1, np.nan, 0.9, 0.5], np.float32)
+    for call in (otsu_threshold, two_phase_levels, lambda v: percentiles(v, (50,))):
+        with pytest.raises(ParameterError, match="the input image holds NaN"):
+            call(x)

@@ -223,17 +223,22 @@ def _key_to_float(key: int) -> float:
     return float(np.array([bits], dtype=np.uint32).view(np.float32)[0])
 
 
+def _check_finite(counts: np.ndarray, is_float: bool, name: str) -> None:
+    """Refuse a float image whose key histogram holds NaN or infinities."""
+    if is_float:
+        tops = np.arange(counts.size)
+        if counts[(tops <= 0x007F) | (tops >= 0xFF80)].any():  # keys of NaN and +-inf
+            raise ParameterError(f"the {name} image holds NaN or infinite pixels")
+
+
 def _rank_fn(counts: np.ndarray, flat: np.ndarray, is_float: bool, name: str):
     """Return positions -> exact values of the sorted pixels at those virtual indexes
     (0..n-1, fractional ones interpolated as numpy's 'linear' method), read off a histogram."""
     from ._kernels.colorize import chunks, refine_float
 
+    _check_finite(counts, is_float, name)
     n = int(counts.sum())
     cum = np.cumsum(counts)
-    if is_float:
-        tops = np.arange(counts.size)
-        if counts[(tops <= 0x007F) | (tops >= 0xFF80)].any():  # keys of NaN and +-inf
-            raise ParameterError(f"the {name} image holds NaN or infinite pixels")
 
     def at(pos: list[float]) -> list[float]:
         ranks = sorted({r for q in pos for r in (int(np.floor(q)), min(int(np.floor(q)) + 1, n - 1))})
@@ -295,8 +300,8 @@ def percentiles(values: np.ndarray, ps: tuple[float, ...]) -> list[float]:
     >>> percentiles(np.arange(101, dtype=np.float32), (10, 50, 99.5))
     [10.0, 50.0, 99.5]
     """
-    _, flat, is_float, counts = _histogram(values, "image")
-    return _percentile_fn(counts, flat, is_float, "image")(tuple(ps))
+    _, flat, is_float, counts = _histogram(values, "input")
+    return _percentile_fn(counts, flat, is_float, "input")(tuple(ps))
 
 
 def otsu_threshold(image: np.ndarray) -> float:
@@ -310,8 +315,8 @@ def otsu_threshold(image: np.ndarray) -> float:
     >>> 0.2 <= otsu_threshold(x) < 0.8
     True
     """
-    px, flat, is_float, counts = _histogram(image, "image")
-    _rank_fn(counts, flat, is_float, "image")  # refuses NaN and infinities
+    px, _, is_float, counts = _histogram(image, "input")
+    _check_finite(counts, is_float, "input")
     return _otsu(px, float(px.min()), float(px.max()))
 
 
@@ -331,8 +336,8 @@ def two_phase_levels(image: np.ndarray) -> tuple[float, float, float]:
     >>> round(low, 3), round(high, 3)
     (0.2, 0.8)
     """
-    px, flat, is_float, counts = _histogram(image, "image")
-    at = _rank_fn(counts, flat, is_float, "image")
+    px, flat, is_float, counts = _histogram(image, "input")
+    at = _rank_fn(counts, flat, is_float, "input")
     n = int(counts.sum())
     t = _otsu(px, float(px.min()), float(px.max()))
     n_low = int(np.count_nonzero(px <= t))  # the sorted pixels: n_low at or below t, then the rest

@@ -63,7 +63,7 @@ def threshold_value(image: np.ndarray, method: str | float = "otsu") -> float:
     from skimage import filters
 
     functions = {
-        "otsu": otsu_threshold,  # scikit-image's definition, in parallel passes
+        "otsu": otsu_threshold,  # scikit-image's rule for float images, in parallel passes
         "li": filters.threshold_li,
         "yen": filters.threshold_yen,
         "triangle": filters.threshold_triangle,
