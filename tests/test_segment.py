@@ -81,6 +81,18 @@ def test_holes_filled():
     assert segment_particles(image, fill_holes=False)[60, 100] == 0
 
 
+def test_gap_enclosed_by_a_ring_of_particles_stays_background():
+    # six discs around a centre, each touching its neighbours: the gap they enclose is
+    # matrix, not a hole of one particle; filled before the split it would fuse them
+    angles = np.arange(6) * np.pi / 3
+    centres = [(60 + 26 * np.sin(a), 100 + 26 * np.cos(a)) for a in angles]
+    image = discs(centres, [14] * 6)
+    labels = segment_particles(image)
+    assert labels.max() == 6
+    assert labels[60, 100] == 0
+    assert len({labels[int(round(cy)), int(round(cx))] for cy, cx in centres}) == 6
+
+
 @pytest.mark.parametrize("seed", [21, 22])
 def test_synthetic_pair_detected(seed):
     pair = make_pair(shape=(384, 384), n_particles=60, clustered_fraction=0.4, seed=seed)
@@ -139,8 +151,8 @@ def test_small_particles_cut_at_half_maximum():
 
     plain = d50(segment_particles(density, refine_edges=False))
     refined = d50(segment_particles(density))
-    assert plain / true_d50 - 1 > 0.12  # blur spreads 6 px spheres beyond their edge
-    assert abs(refined / true_d50 - 1) < 0.08
+    assert plain / true_d50 - 1 > 0.08  # blur spreads 6 px spheres beyond their edge
+    assert abs(refined / true_d50 - 1) < 0.05
 
 
 def test_edge_refinement_kernel_matches_reference():

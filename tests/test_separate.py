@@ -43,6 +43,20 @@ def test_flat_field_removes_shading():
     assert mineral > 0.7 and matrix < 0.1
 
 
+def test_flat_field_is_not_lifted_by_a_dense_cluster():
+    # uniform matrix (1.0); a quarter of the field packed with bright particles (3.0)
+    yy, xx = np.mgrid[0:256, 0:256]
+    image = np.ones((256, 256))
+    cluster = (np.hypot((yy - 64) % 12 - 6, (xx - 64) % 12 - 6) < 5.5) & (yy >= 64) & (yy < 128) & (xx >= 64) & (xx < 128)
+    image[cluster] = 3.0
+    flat = flat_field(image)
+    matrix = ~ndimage.binary_dilation(cluster, iterations=2)
+    near = matrix & (np.abs(yy - 96) < 40) & (np.abs(xx - 96) < 40)
+    far = matrix & (yy > 200) & (xx > 200)
+    assert abs(flat[near].mean() / flat[far].mean() - 1) < 0.03
+    assert flat[cluster].mean() / flat[far].mean() > 2.8
+
+
 def test_flat_field_keeps_flat_images_flat():
     flat = flat_field(np.full((100, 120), 50.0))
     np.testing.assert_allclose(flat, 1.0, rtol=1e-5)

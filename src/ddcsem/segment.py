@@ -1,7 +1,7 @@
 """Segment particles on a density map and split touching spherules.
 
-The mask is a global threshold of the density map (Otsu by default), holes filled and
-specks removed. Touching particles are then split by a marker-controlled watershed:
+The mask is a global threshold of the density map (Otsu by default), specks removed.
+Touching particles are then split by a marker-controlled watershed:
 
 ``split="edm"``
     ImageJ's *Binary > Watershed*: markers are the maxima of the Euclidean distance map
@@ -13,7 +13,10 @@ specks removed. Touching particles are then split by a marker-controlled watersh
     touching neighbours, so the landscape is the (lightly smoothed) distance map
     multiplied by the density smoothed at a scale of the typical particle radius (the
     median over blobs of their largest inscribed circle). Markers are its local maxima at
-    least half that radius apart (or ``min_distance``). Given the SE image of the field,
+    least ``PEAK_WINDOW`` times the typical radius apart (or ``min_distance``), the
+    radius taken at the seeds themselves: a first look with half the blob radius gives
+    one seed per particle, and the median inscribed radius at those seeds is the
+    particles' own, where the blobs' overstates it in fused clusters. Given the SE image of the field,
     its rims also count: secondary-electron yield rises steeply where the surface tilts
     away from the beam, so every sphere is ringed by a bright rim in SE, also along the
     line where it touches a neighbour. The landscape is lowered in proportion to the
@@ -32,6 +35,13 @@ Particles big enough to size (``REFINE_MIN_ECD_PX`` across) grow by one pixel wh
 density still exceeds ``REFINE_LEVEL`` times the threshold. Smaller ones are the
 opposite case: the blur spreads their profile beyond their edge, so they come out large;
 they are cut at half their own peak density (their full width at half maximum).
+
+Holes are filled in two steps. Before the split, only in blobs that are convex once
+filled (``HOLE_SOLIDITY``): one particle with a hole, which would otherwise split around
+it. A cluster of touching particles is not convex, and its holes are the gaps between
+them, which the split needs: filling them, as the textbook recipe does, cost crowded
+synthetic fields 0.02 in F1. After the split, background enclosed by one particle takes
+its label, while a gap enclosed by several stays background.
 """
 
 from __future__ import annotations
@@ -121,7 +131,7 @@ def segment_particles(
     markers : ndarray of int, shape (M, N), optional
         Seeds (one label per particle) that replace the automatic markers.
     fill_holes : bool, optional
-        Fill holes inside particles.
+        Fill holes inside particles (see the module notes).
     exclude_border : bool, optional
         Drop particles that touch the image border.
     refine_edges : bool, optional
@@ -169,14 +179,13 @@ def segment_particles(
     smooth = gaussian(d, smooth_sigma) if smooth_sigma else d
     level = threshold_value(smooth, threshold)
     mask = smooth > level
-    if fill_holes:
-        mask = _fill_holes(mask)
     components, n = ndimage.label(mask, structure=_EIGHT)
     if n:  # specks below min_area go (ids keep their numbers: n stays the largest)
         keep = np.bincount(components.ravel()) >= min_area_px
         keep[0] = False
         components = np.where(keep, np.arange(n + 1), 0).astype(components.dtype)[components]
-        mask = components > 0
+    holes = _fill_convex_holes(components, _holes(components)) if fill_holes else []
+    mask = components > 0
 
     if split == "none" and markers is None:
         labels = components
@@ -203,11 +212,22 @@ def segment_particles(
                                                      out=weight)
             if se is not None and mask.any():
                 surface *= _rim_relief(se, mask)
-            distance = min_distance_px if min_distance_px else max(1.0, 0.5 * radius)
-            seeds = _peak_markers(surface, mask, components, distance)
+            if min_distance_px:
+                seeds = _peak_markers(surface, mask, components, min_distance_px)
+            else:
+                # a blob's largest inscribed circle is that of its largest particle, so in
+                # fused clusters the blobs overstate the particle radius: look once with
+                # it, then again with the median radius at the seeds found (one per particle)
+                seeds = _peak_markers(surface, mask, components, max(1.0, 0.5 * radius))
+                at_seeds = label_max(edm, seeds, int(seeds.max()))[1:]
+                at_seeds = at_seeds[np.isfinite(at_seeds)]
+                if at_seeds.size:
+                    distance = max(1.0, PEAK_WINDOW * float(np.median(at_seeds)))
+                    seeds = _peak_markers(surface, mask, components, distance)
         labels = _watershed_by_component(surface, seeds, components)
     if refine_edges and labels.max():
         labels = _refine_edges(labels, smooth, level)
+    _fill_particle_holes(labels, holes)
     # drop the particles below min_area (and those on the border), number the rest 1..K
     area = np.bincount(labels.ravel())
     keep = (area > 0) & (area >= min_area_px)
@@ -217,6 +237,12 @@ def segment_particles(
 
 
 _EIGHT = np.ones((3, 3), dtype=bool)
+_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
+
+#: Seeds of the ``"shape"`` split are the landscape's maxima at least this fraction of
+#: the typical particle radius apart (crowded synthetic clusters: 0.5 -> 0.4 raised
+#: detection F1 from 0.945 to 0.970; sparse and shaded fields gain too).
+PEAK_WINDOW = 0.4
 
 #: How far the brightest SE rims lower the splitting landscape (0 none, 1 to zero).
 RIM_DEPTH = 0.9
@@ -270,8 +296,7 @@ def _refine_edges_reference(labels: np.ndarray, density: np.ndarray, level: floa
 
     sizeable, peak = _refine_inputs(labels, density)
     # one pixel outwards (4-neighbours); a pixel between two particles goes to the larger id
-    cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
-    grown = ndimage.maximum_filter(np.where(sizeable[labels], labels, 0), footprint=cross, mode="constant")
+    grown = ndimage.maximum_filter(np.where(sizeable[labels], labels, 0), footprint=_CROSS, mode="constant")
     out = np.where((labels == 0) & (grown > 0) & (density > REFINE_LEVEL * level), grown, labels)
     cut = ~sizeable[labels] & (labels > 0) & (density < SMALL_PEAK_FRACTION * peak[labels])
     return np.where(cut, 0, out)
@@ -308,15 +333,78 @@ def _renumber(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return lut[labels]
 
 
-def _fill_holes(mask: np.ndarray) -> np.ndarray:
-    """Fill background regions that do not reach the border (faster than a reconstruction)."""
+#: A blob whose holes filled make it at least this convex (area over convex-hull area) is
+#: one particle with holes; a less convex one is a cluster whose gaps the split needs.
+HOLE_SOLIDITY = 0.95
+
+
+_Hole = tuple[tuple[slice, slice], np.ndarray]
+
+
+def _holes(labels: np.ndarray) -> list[_Hole]:
+    """Background regions enclosed by particles (4-connected, not reaching the border),
+    each as its bounding box grown by one pixel and its pixels within that box."""
     from scipy import ndimage
 
-    background, n = ndimage.label(~mask)
-    hole = np.ones(n + 1, dtype=bool)
-    hole[0] = False
-    hole[np.concatenate([background[0], background[-1], background[:, 0], background[:, -1]])] = False
-    return mask | hole[background]
+    background, n = ndimage.label(labels == 0)
+    enclosed = np.ones(n + 1, dtype=bool)
+    enclosed[0] = False
+    enclosed[_border_ids(background)] = False
+    rows, cols = np.nonzero(enclosed[background])  # few pixels: boxes from them alone
+    if rows.size == 0:
+        return []
+    ids = background[rows, cols]
+    order = np.argsort(ids, kind="stable")
+    rows, cols, ids = rows[order], cols[order], ids[order]
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    out = []
+    for r, rr, cc in zip(ids[starts], np.split(rows, starts[1:]), np.split(cols, starts[1:])):
+        # one pixel more on each side stays inside the image: the hole does not reach it
+        box = (slice(int(rr.min()) - 1, int(rr.max()) + 2), slice(int(cc.min()) - 1, int(cc.max()) + 2))
+        out.append((box, background[box] == r))
+    return out
+
+
+def _around(labels: np.ndarray, hole: _Hole) -> np.ndarray:
+    """The particle ids on and around a hole (4-neighbours)."""
+    from scipy import ndimage
+
+    box, region = hole
+    near = labels[box][ndimage.binary_dilation(region, structure=_CROSS)]
+    return np.unique(near[near > 0])
+
+
+def _fill_convex_holes(components: np.ndarray, holes: list[_Hole]) -> list[_Hole]:
+    """Fill, in place, the holes of blobs that are at least ``HOLE_SOLIDITY`` convex once
+    filled (one particle with holes); return the holes left (gaps in clusters)."""
+    from scipy import ndimage
+    from skimage.morphology import convex_hull_image
+
+    blob_of = [int(_around(components, hole)[0]) for hole in holes]  # one blob encloses it
+    slices = ndimage.find_objects(components)
+    left = []
+    for blob in sorted(set(blob_of)):
+        own = [hole for hole, b in zip(holes, blob_of) if b == blob]
+        box = slices[blob - 1]
+        filled = components[box] == blob
+        for (hole_box, region) in own:
+            filled[hole_box[0].start - box[0].start: hole_box[0].stop - box[0].start,
+                   hole_box[1].start - box[1].start: hole_box[1].stop - box[1].start] |= region
+        if filled.sum() >= HOLE_SOLIDITY * convex_hull_image(filled).sum():
+            components[box][filled] = blob
+        else:
+            left.extend(own)
+    return left
+
+
+def _fill_particle_holes(labels: np.ndarray, holes: list[_Hole]) -> None:
+    """Give, in place, each hole the split left inside one particle that particle's label;
+    a gap enclosed by several particles stays background."""
+    for hole in holes:
+        ids = _around(labels, hole)
+        if ids.size == 1:
+            box, region = hole
+            labels[box][region] = ids[0]
 
 
 def _peak_markers(surface: np.ndarray, mask: np.ndarray, components: np.ndarray,
