@@ -54,11 +54,13 @@ SCENARIOS = [
 
 def imagej_classic(image: np.ndarray) -> np.ndarray:
     """ImageJ's classic recipe: Gaussian blur, Otsu, Fill Holes, Watershed (EDM), Analyze."""
+    from skimage.filters import gaussian, threshold_otsu
     from skimage.segmentation import clear_border
 
-    labels = segment_particles(image.astype(np.float32), split="edm", smooth_sigma=1.0, min_area=9,
-                               refine_edges=False,
-                               exclude_border=False)
+    smooth = gaussian(image.astype(np.float32), sigma=1.0)
+    mask = ndimage.binary_fill_holes(smooth > threshold_otsu(smooth))  # all holes, before the split
+    labels = segment_particles(mask.astype(np.float32), threshold=0.5, split="edm", smooth_sigma=0,
+                               min_area=9, fill_holes=False, refine_edges=False, exclude_border=False)
     return clear_border(labels)
 
 
