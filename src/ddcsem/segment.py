@@ -108,7 +108,7 @@ def segment_particles(
     markers: np.ndarray | None = None,
     fill_holes: bool = True,
     exclude_border: bool = True,
-    smooth_sigma: float = 1.0,
+    smooth_sigma: float | str = "auto",
     refine_edges: bool = True,
     se: np.ndarray | None = None,
 ) -> np.ndarray:
@@ -139,9 +139,10 @@ def segment_particles(
         ``REFINE_MIN_ECD_PX`` across by one pixel where the density still exceeds
         ``REFINE_LEVEL`` times the threshold, and cut smaller ones at half their own peak
         density (see the module notes).
-    smooth_sigma : float, optional
+    smooth_sigma : float or "auto", optional
         Gaussian smoothing of the density before thresholding, px (a density map from
-        :func:`ddcsem.density_map` is already denoised).
+        :func:`ddcsem.density_map` is already denoised). ``"auto"``: 1 px, more for a
+        noisy map, in proportion to its pixel noise (see ``NOISE_REF``).
     se : ndarray, shape (M, N), optional
         SE image of the same field, registered: its bright particle rims guide the
         ``"shape"`` split (see the module notes).
@@ -176,6 +177,11 @@ def segment_particles(
     min_area_px = float(min_area) / scale**2
     min_distance_px = None if min_distance is None else float(min_distance) / scale
 
+    if isinstance(smooth_sigma, str):
+        if smooth_sigma != "auto":
+            raise ParameterError(f"smooth_sigma must be a number of pixels or 'auto', not {smooth_sigma!r}")
+        noise = _pixel_noise(d) if d.shape[1] >= 3 else 0.0
+        smooth_sigma = min(max(1.0, noise / NOISE_REF), MAX_AUTO_SIGMA)
     smooth = gaussian(d, smooth_sigma) if smooth_sigma else d
     level = threshold_value(smooth, threshold)
     mask = smooth > level
@@ -237,6 +243,22 @@ def segment_particles(
 
 
 _EIGHT = np.ones((3, 3), dtype=bool)
+
+#: ``smooth_sigma="auto"`` is 1 px up to this pixel noise of the density map (robust SD,
+#: in units of the matrix-to-mineral contrast) and grows in proportion beyond it, up to
+#: ``MAX_AUTO_SIGMA``: a Gaussian divides white noise by its sigma, so the smoothed map is
+#: equally clean. (Synthetic low-dose field: noise 0.008, sigma 1.6 px, F1 0.949 -> 0.976;
+#: the other scenarios are at 0.003-0.005 and keep 1 px.)
+NOISE_REF = 0.005
+MAX_AUTO_SIGMA = 4.0
+
+
+def _pixel_noise(density: np.ndarray) -> float:
+    """Robust SD of the pixel noise: MAD of the second differences along every 4th row
+    (the smooth signal cancels; white noise of SD s gives differences of SD s sqrt(6))."""
+    rows = density[::4]
+    second = np.abs(rows[:, :-2] - 2 * rows[:, 1:-1] + rows[:, 2:])
+    return 1.4826 * percentiles(second.ravel(), (50,))[0] / np.sqrt(6)
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
 
 #: Seeds of the ``"shape"`` split are the landscape's maxima at least this fraction of
