@@ -128,6 +128,38 @@ def test_distance_transform_kernel_matches_scipy(level):
                                ndimage.maximum(values, labels, np.arange(1, n + 1)))
 
 
+def test_box_and_peak_kernels_match_numpy():
+    from scipy import ndimage
+
+    from ddcsem._filters import maximum
+    from ddcsem._kernels.segment import label_boxes, local_peaks
+
+    rng = np.random.default_rng(5)
+    mask = ndimage.gaussian_filter(rng.random((90, 140)), 2) > 0.5
+    labels, n = ndimage.label(mask)
+    boxes = label_boxes(labels, n + 2)  # two absent labels: empty boxes
+    expected = [[s[0].start, s[0].stop, s[1].start, s[1].stop] for s in ndimage.find_objects(labels)]
+    np.testing.assert_array_equal(boxes[1:n + 1], expected)
+    assert np.all(boxes[n + 1:, 1] <= boxes[n + 1:, 0])
+    surface = (ndimage.gaussian_filter(rng.random(mask.shape), 1.5) - 0.45).astype(np.float32)
+    maxed = maximum(surface, 5)
+    rows, cols = local_peaks(surface, maxed, mask)
+    expected = np.nonzero(mask & (surface > 0) & (surface >= maxed))
+    assert rows.size > 10
+    np.testing.assert_array_equal(rows, expected[0])
+    np.testing.assert_array_equal(cols, expected[1])
+
+
+def test_hull_area_of_pixels_as_unit_squares():
+    from ddcsem.segment import _hull_area
+
+    assert _hull_area(np.ones((10, 10), bool)) == pytest.approx(100.0)
+    assert _hull_area(np.eye(3, dtype=bool)) == pytest.approx(5.0)  # three squares on a diagonal
+    yy, xx = np.mgrid[0:61, 0:61]
+    disc = (yy - 30) ** 2 + (xx - 30) ** 2 <= 900
+    assert disc.sum() < _hull_area(disc) < np.pi * 31**2
+
+
 def test_edge_refinement_sizes_spheres():
     pair = make_pair(shape=(512, 512), pixel_size_nm=20, median_diameter_nm=500, n_particles=60,
                      clustered_fraction=0.1, seed=77)

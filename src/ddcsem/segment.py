@@ -363,8 +363,10 @@ def _renumber(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return lut[labels]
 
 
-#: A blob whose holes filled make it at least this convex (area over convex-hull area) is
-#: one particle with holes; a less convex one is a cluster whose gaps the split needs.
+#: A blob whose holes filled make it at least this convex (its pixel count over the area
+#: of the convex hull of its pixels as unit squares: 0.97 for a disc 60 px across, 0.88-0.90
+#: for rings of three to six touching discs) is one particle with holes; a less convex
+#: one is a cluster whose gaps the split needs.
 HOLE_SOLIDITY = 0.95
 
 
@@ -407,24 +409,34 @@ def _around(labels: np.ndarray, hole: _Hole) -> np.ndarray:
 def _fill_convex_holes(components: np.ndarray, holes: list[_Hole]) -> list[_Hole]:
     """Fill, in place, the holes of blobs that are at least ``HOLE_SOLIDITY`` convex once
     filled (one particle with holes); return the holes left (gaps in clusters)."""
-    from scipy import ndimage
-    from skimage.morphology import convex_hull_image
+    from ._kernels.segment import label_boxes
 
+    if not holes:
+        return holes
     blob_of = [int(_around(components, hole)[0]) for hole in holes]  # one blob encloses it
-    slices = ndimage.find_objects(components)
+    boxes = label_boxes(components, int(components.max()))
     left = []
     for blob in sorted(set(blob_of)):
         own = [hole for hole, b in zip(holes, blob_of) if b == blob]
-        box = slices[blob - 1]
-        filled = components[box] == blob
+        r0, r1, c0, c1 = boxes[blob]
+        filled = components[r0:r1, c0:c1] == blob
         for (hole_box, region) in own:
-            filled[hole_box[0].start - box[0].start: hole_box[0].stop - box[0].start,
-                   hole_box[1].start - box[1].start: hole_box[1].stop - box[1].start] |= region
-        if filled.sum() >= HOLE_SOLIDITY * convex_hull_image(filled).sum():
-            components[box][filled] = blob
+            filled[hole_box[0].start - r0: hole_box[0].stop - r0,
+                   hole_box[1].start - c0: hole_box[1].stop - c0] |= region
+        if filled.sum() >= HOLE_SOLIDITY * _hull_area(filled):
+            components[r0:r1, c0:c1][filled] = blob
         else:
             left.extend(own)
     return left
+
+
+def _hull_area(region: np.ndarray) -> float:
+    """Area of the convex hull of a region's pixels, taken as unit squares."""
+    from scipy.spatial import ConvexHull
+
+    rows, cols = np.nonzero(region)
+    corners = np.concatenate([np.stack([rows + dr, cols + dc], axis=1) for dr in (0, 1) for dc in (0, 1)])
+    return float(ConvexHull(corners).volume)  # in 2-D, the volume is the area
 
 
 def _fill_particle_holes(labels: np.ndarray, holes: list[_Hole]) -> None:
@@ -441,9 +453,10 @@ def _peak_markers(surface: np.ndarray, mask: np.ndarray, components: np.ndarray,
                   min_distance: float) -> np.ndarray:
     """Seeds at the local maxima of ``surface``; maxima of one blob closer than
     ``min_distance`` (and plateaus) become one seed."""
+    from ._kernels.segment import local_peaks
+
     size = 2 * max(1, int(round(min_distance))) + 1
-    peaks = mask & (surface > 0) & (surface >= maximum(surface, size))
-    rows, cols = np.nonzero(peaks)
+    rows, cols = local_peaks(surface, maximum(surface, size), mask)
     seeds = np.zeros(surface.shape, dtype=np.int32)
     seeds[rows, cols] = np.arange(1, rows.size + 1)
     return _merge_close(seeds, components, min_distance, where=(rows, cols))
@@ -452,9 +465,7 @@ def _peak_markers(surface: np.ndarray, mask: np.ndarray, components: np.ndarray,
 def _watershed_by_component(surface: np.ndarray, seeds: np.ndarray, components: np.ndarray) -> np.ndarray:
     """Flood ``-surface`` from the seeds inside each blob; only blobs with several seeds
     need a watershed, and it runs on their bounding box alone, blobs in parallel."""
-    from scipy import ndimage
-
-    from ._kernels.segment import flood_blobs
+    from ._kernels.segment import flood_blobs, label_boxes
 
     n = int(components.max())
     labels = np.zeros(components.shape, dtype=np.int64)
@@ -472,9 +483,7 @@ def _watershed_by_component(surface: np.ndarray, seeds: np.ndarray, components: 
     labels = one_seed[components]
     blobs = np.nonzero(per_blob > 1)[0]
     if blobs.size:
-        slices = ndimage.find_objects(components)
-        boxes = np.array([[slices[b - 1][0].start, slices[b - 1][0].stop,
-                           slices[b - 1][1].start, slices[b - 1][1].stop] for b in blobs], dtype=np.int64)
+        boxes = label_boxes(components, n)[blobs]
         # the largest blobs first, so no thread is left with a big one at the end
         order = np.argsort(-(boxes[:, 1] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 2]), kind="stable")
         flood_blobs(-surface, seeds, components, blobs[order], boxes[order], labels)

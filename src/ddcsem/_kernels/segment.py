@@ -4,7 +4,9 @@
 Huttenlocher: the 1-D distance along columns by two sweeps, then the lower envelope of
 parabolas along rows, in parallel;
 ``scipy.ndimage.distance_transform_edt`` is its reference in the tests.
-:func:`label_max` is the per-label maximum of an image.
+:func:`label_max` is the per-label maximum of an image, :func:`label_boxes` the labels'
+bounding boxes, :func:`local_peaks` the local maxima of a surface given its maximum
+filter.
 """
 
 from __future__ import annotations
@@ -103,6 +105,52 @@ def label_max(values, labels, n):  # pragma: no cover - jit
             if lab > 0 and values[r, c] > out[lab]:
                 out[lab] = values[r, c]
     return out
+
+
+@nb.njit(cache=True)
+def label_boxes(labels, n):  # pragma: no cover - jit
+    """Bounding box of each label 1..n as rows [start, stop) and columns [start, stop)
+    (row 0 and absent labels: empty boxes)."""
+    rows, cols = labels.shape
+    out = np.zeros((n + 1, 4), dtype=np.int64)
+    out[:, 0] = rows
+    out[:, 2] = cols
+    for r in range(rows):
+        for c in range(cols):
+            lab = labels[r, c]
+            if lab > 0:
+                box = out[lab]
+                box[0] = min(box[0], r)
+                box[1] = max(box[1], r + 1)
+                box[2] = min(box[2], c)
+                box[3] = max(box[3], c + 1)
+    return out
+
+
+@nb.njit(cache=True, parallel=True)
+def local_peaks(surface, maxed, mask):  # pragma: no cover - jit
+    """Row and column indexes, in raster order, of the pixels of ``mask`` where ``surface``
+    is positive and at least ``maxed`` (its maximum filter): the local maxima, found
+    without storing the condition as an image."""
+    rows, cols = surface.shape
+    count = np.zeros(rows + 1, dtype=np.int64)
+    for r in nb.prange(rows):
+        k = 0
+        for c in range(cols):
+            if mask[r, c] and surface[r, c] > 0 and surface[r, c] >= maxed[r, c]:
+                k += 1
+        count[r + 1] = k
+    start = np.cumsum(count)
+    out_rows = np.empty(start[rows], dtype=np.int64)
+    out_cols = np.empty(start[rows], dtype=np.int64)
+    for r in nb.prange(rows):
+        k = start[r]
+        for c in range(cols):
+            if mask[r, c] and surface[r, c] > 0 and surface[r, c] >= maxed[r, c]:
+                out_rows[k] = r
+                out_cols[k] = c
+                k += 1
+    return out_rows, out_cols
 
 
 @nb.njit(cache=True, parallel=True)
