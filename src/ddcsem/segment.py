@@ -434,7 +434,9 @@ def _hull_area(region: np.ndarray) -> float:
     """Area of the convex hull of a region's pixels, taken as unit squares."""
     from scipy.spatial import ConvexHull
 
-    rows, cols = np.nonzero(region)
+    from scipy import ndimage
+
+    rows, cols = np.nonzero(region & ~ndimage.binary_erosion(region))  # the hull's corners are on the edge
     corners = np.concatenate([np.stack([rows + dr, cols + dc], axis=1) for dr in (0, 1) for dc in (0, 1)])
     return float(ConvexHull(corners).volume)  # in 2-D, the volume is the area
 
