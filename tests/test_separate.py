@@ -100,11 +100,14 @@ def test_bad_input(call, words):
         call()
 
 
-@pytest.mark.parametrize("small, big", [((64, 64), (1024, 1024)), ((13, 7), (100, 50)), ((1, 5), (10, 40))])
+@pytest.mark.parametrize("small, big", [((64, 64), (1024, 1024)), ((13, 7), (100, 50)), ((1, 5), (10, 40)), ((30, 20), (30, 20))])
 def test_background_upsampling_is_scipys_linear_zoom(small, big):
-    from ddcsem.separate import _linear_weights
+    from ddcsem.separate import _divide_by_upsampled
 
-    b = np.random.default_rng(small[0]).random(small).astype(np.float32)
-    got = _linear_weights(big[0], small[0]) @ b @ _linear_weights(big[1], small[1]).T
-    want = ndimage.zoom(b, (big[0] / small[0], big[1] / small[1]), order=1, mode="nearest")
-    np.testing.assert_allclose(got, want, atol=1e-5)
+    rng = np.random.default_rng(small[0])
+    b = (0.5 + rng.random(small)).astype(np.float32)
+    image = rng.random(big).astype(np.float32)
+    want = image / ndimage.zoom(b, (big[0] / small[0], big[1] / small[1]), order=1, mode="nearest")
+    np.testing.assert_allclose(_divide_by_upsampled(image, b, 1e-6), want, rtol=1e-5)
+    # the floor caps the division
+    np.testing.assert_allclose(_divide_by_upsampled(image, b, 2.0), image / 2.0, rtol=1e-6)

@@ -23,8 +23,8 @@ def _as_float(image: np.ndarray, name: str) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim != 2:
         raise ParameterError(f"{name} must be a 2-D grey image, got shape {image.shape}")
-    x = image.astype(np.float32)
-    if not np.all(np.isfinite(x)):
+    x = image.astype(np.float32, copy=False)  # read only: callers make new arrays from it
+    if image.dtype.kind == "f" and not np.all(np.isfinite(x)):
         raise ParameterError(f"{name} holds NaN or infinite pixels")
     return x
 
@@ -69,11 +69,23 @@ def flat_field(image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
     clipped = np.minimum(small, ndimage.median_filter(small, size=min(size, 31), mode="reflect"))
     background = ndimage.gaussian_filter(clipped, sigma / step, mode="reflect")
     background = _matrix_background(small, background, sigma / step)
-    floor = np.float32(max(1e-6, float(np.percentile(background, 1)) * 0.1))  # no division by ~0
-    if step > 1:  # bilinear, corners on corners (scipy's zoom, order 1), as two matrix products
-        background = _linear_weights(x.shape[0], background.shape[0]) @ background
-        background = background @ _linear_weights(x.shape[1], background.shape[1]).T
-    return np.divide(x, np.maximum(background, floor), dtype=np.float32)
+    floor = max(1e-6, float(np.percentile(background, 1)) * 0.1)  # no division by ~0
+    return _divide_by_upsampled(x, background, floor)
+
+
+def _divide_by_upsampled(image: np.ndarray, coarse: np.ndarray, floor: float) -> np.ndarray:
+    """``image / max(background, floor)`` (float32), the background upsampled from
+    ``coarse`` bilinearly with corners on corners (scipy's zoom, order 1) on the fly."""
+    from ._kernels.separate import divide_by_upsampled
+
+    coarse = np.asarray(coarse, dtype=np.float32)
+    # a single row or column is constant along that axis: repeat it to interpolate
+    coarse = np.pad(coarse, [(0, int(n == 1)) for n in coarse.shape], mode="edge")
+    row_left, row_frac = _linear_positions(image.shape[0], coarse.shape[0])
+    col_left, col_frac = _linear_positions(image.shape[1], coarse.shape[1])
+    return divide_by_upsampled(np.ascontiguousarray(image, dtype=np.float32), np.ascontiguousarray(coarse),
+                               row_left, row_frac, col_left, col_frac, np.float32(floor),
+                               np.empty(image.shape, dtype=np.float32))
 
 
 #: The matrix-only background needs at least this fraction of matrix samples.
@@ -103,19 +115,12 @@ def _matrix_background(samples: np.ndarray, first: np.ndarray, sigma: float) -> 
     return np.where(weight > 0.05, total / np.maximum(weight, np.float32(0.05)), first).astype(np.float32)
 
 
-def _linear_weights(n_out: int, n_in: int) -> np.ndarray:
-    """(n_out, n_in) matrix of linear interpolation from n_in samples to n_out, ends aligned."""
-    weights = np.zeros((n_out, n_in), dtype=np.float32)
-    if n_in == 1:
-        weights[:, 0] = 1.0
-        return weights
+def _linear_positions(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each of n_out samples, ends aligned on n_in >= 2: the sample before it and the
+    weight of the one after."""
     at = np.arange(n_out) * ((n_in - 1) / max(n_out - 1, 1))
     left = np.minimum(at.astype(np.int64), n_in - 2)
-    frac = (at - left).astype(np.float32)
-    rows = np.arange(n_out)
-    weights[rows, left] = 1.0 - frac
-    weights[rows, left + 1] = frac
-    return weights
+    return left, (at - left).astype(np.float32)
 
 
 def _two_phase(x: np.ndarray) -> np.ndarray:

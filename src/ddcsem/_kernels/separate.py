@@ -1,0 +1,31 @@
+"""Numba kernel of the flat field. Private: see :mod:`ddcsem.separate`.
+
+:func:`divide_by_upsampled` divides an image by its coarse background, upsampled
+bilinearly on the fly: one pass, no full-size background image. Its reference in the
+tests is ``scipy.ndimage.zoom`` (order 1) of the background followed by the division.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+
+@nb.njit(cache=True, parallel=True)
+def divide_by_upsampled(image, coarse, row_left, row_frac, col_left, col_frac, floor, out):  # pragma: no cover
+    """out = image / max(background, floor), where background[r, c] interpolates ``coarse``
+    between rows ``row_left[r]`` and ``row_left[r] + 1`` (weight ``row_frac[r]`` on the
+    second), and likewise between columns."""
+    rows, cols = image.shape
+    k = coarse.shape[1]
+    for r in nb.prange(rows):
+        i = row_left[r]
+        f = row_frac[r]
+        line = np.empty(k, dtype=np.float32)
+        for j in range(k):
+            line[j] = (1 - f) * coarse[i, j] + f * coarse[i + 1, j]
+        for c in range(cols):
+            j = col_left[c]
+            g = col_frac[c]
+            out[r, c] = image[r, c] / max((1 - g) * line[j] + g * line[j + 1], floor)
+    return out
