@@ -150,6 +150,32 @@ def test_box_and_peak_kernels_match_numpy():
     np.testing.assert_array_equal(cols, expected[1])
 
 
+def test_euler_kernel_matches_scikit_image():
+    from scipy import ndimage
+    from skimage.measure import euler_number
+
+    from ddcsem._kernels.segment import euler_numbers
+
+    rng = np.random.default_rng(8)
+    mask = ndimage.gaussian_filter(rng.random((200, 260)), 2) > 0.5
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
+    four_times = euler_numbers(labels.astype(np.int32), n, 2)
+    expected = [euler_number(labels == i, connectivity=2) for i in range(1, n + 1)]
+    assert np.any(np.array(expected) < 1)  # some blobs have holes
+    np.testing.assert_array_equal(four_times[1:], 4 * np.array(expected))
+
+
+def test_particle_inside_a_hole_keeps_its_label():
+    yy, xx = np.mgrid[0:120, 0:200]
+    r = np.hypot(yy - 60, xx - 100)
+    image = ((r <= 40) & (r >= 16) | (r <= 6)).astype(np.float32)  # a thick ring, a speck inside
+    labels = segment_particles(image, split="none")
+    assert labels.max() == 2
+    inner, ring = labels[60, 100], labels[60, 130]
+    assert inner != ring and inner > 0 and ring > 0
+    assert labels[60, 111] == ring  # the gap between them is the ring's hole: filled
+
+
 def test_hull_area_of_pixels_as_unit_squares():
     from ddcsem.segment import _hull_area
 

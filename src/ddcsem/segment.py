@@ -373,27 +373,35 @@ HOLE_SOLIDITY = 0.95
 _Hole = tuple[tuple[slice, slice], np.ndarray]
 
 
-def _holes(labels: np.ndarray) -> list[_Hole]:
-    """Background regions enclosed by particles (4-connected, not reaching the border),
-    each as its bounding box grown by one pixel and its pixels within that box."""
+def _holes(components: np.ndarray) -> list[tuple[int, _Hole]]:
+    """The holes of each blob: background pixels it encloses (4-connected, the particles
+    being 8-connected), as (blob, (box, pixels within the box)). Euler numbers tell which
+    blobs have holes; each of those is searched within its own box."""
     from scipy import ndimage
 
-    background, n = ndimage.label(labels == 0)
-    enclosed = np.ones(n + 1, dtype=bool)
-    enclosed[0] = False
-    enclosed[_border_ids(background)] = False
-    rows, cols = np.nonzero(enclosed[background])  # few pixels: boxes from them alone
-    if rows.size == 0:
+    from ._kernels.colorize import chunks
+    from ._kernels.segment import euler_numbers, label_boxes
+
+    n = int(components.max())
+    if n == 0:
         return []
-    ids = background[rows, cols]
-    order = np.argsort(ids, kind="stable")
-    rows, cols, ids = rows[order], cols[order], ids[order]
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    boxes = label_boxes(components, n)
+    present = boxes[:, 1] > boxes[:, 0]  # ids of removed specks are absent (Euler number 0)
+    holed = np.nonzero(present & (euler_numbers(components, n, chunks(components.size)) < 4))[0]
+    rows, cols = components.shape
     out = []
-    for r, rr, cc in zip(ids[starts], np.split(rows, starts[1:]), np.split(cols, starts[1:])):
-        # one pixel more on each side stays inside the image: the hole does not reach it
-        box = (slice(int(rr.min()) - 1, int(rr.max()) + 2), slice(int(cc.min()) - 1, int(cc.max()) + 2))
-        out.append((box, background[box] == r))
+    for blob in holed:
+        r0, r1, c0, c1 = boxes[blob]
+        box = (slice(max(r0 - 1, 0), min(r1 + 1, rows)), slice(max(c0 - 1, 0), min(c1 + 1, cols)))
+        crop = components[box]
+        outside, k = ndimage.label(crop != blob)
+        enclosed = np.ones(k + 1, dtype=bool)
+        enclosed[0] = False
+        enclosed[_border_ids(outside)] = False  # reaches past the blob's box or the image edge
+        for region in np.nonzero(enclosed)[0]:
+            pixels = (outside == region) & (crop == 0)
+            if pixels.any():
+                out.append((int(blob), (box, pixels)))
     return out
 
 
@@ -406,25 +414,18 @@ def _around(labels: np.ndarray, hole: _Hole) -> np.ndarray:
     return np.unique(near[near > 0])
 
 
-def _fill_convex_holes(components: np.ndarray, holes: list[_Hole]) -> list[_Hole]:
+def _fill_convex_holes(components: np.ndarray, holes: list[tuple[int, _Hole]]) -> list[_Hole]:
     """Fill, in place, the holes of blobs that are at least ``HOLE_SOLIDITY`` convex once
     filled (one particle with holes); return the holes left (gaps in clusters)."""
-    from ._kernels.segment import label_boxes
-
-    if not holes:
-        return holes
-    blob_of = [int(_around(components, hole)[0]) for hole in holes]  # one blob encloses it
-    boxes = label_boxes(components, int(components.max()))
     left = []
-    for blob in sorted(set(blob_of)):
-        own = [hole for hole, b in zip(holes, blob_of) if b == blob]
-        r0, r1, c0, c1 = boxes[blob]
-        filled = components[r0:r1, c0:c1] == blob
-        for (hole_box, region) in own:
-            filled[hole_box[0].start - r0: hole_box[0].stop - r0,
-                   hole_box[1].start - c0: hole_box[1].stop - c0] |= region
+    for blob in sorted({b for b, _ in holes}):
+        own = [hole for b, hole in holes if b == blob]
+        box = own[0][0]  # the blob's own box, shared by its holes
+        filled = components[box] == blob
+        for _, pixels in own:
+            filled |= pixels
         if filled.sum() >= HOLE_SOLIDITY * _hull_area(filled):
-            components[r0:r1, c0:c1][filled] = blob
+            components[box][filled] = blob
         else:
             left.extend(own)
     return left
@@ -470,13 +471,13 @@ def _watershed_by_component(surface: np.ndarray, seeds: np.ndarray, components: 
     from ._kernels.segment import flood_blobs, label_boxes
 
     n = int(components.max())
-    labels = np.zeros(components.shape, dtype=np.int64)
+    labels = np.zeros(components.shape, dtype=np.int32)
     if n == 0:
         return labels
     where = seeds > 0
     pairs = np.unique(np.stack([components[where], seeds[where]]), axis=1)
     per_blob = np.bincount(pairs[0], minlength=n + 1)
-    one_seed = np.zeros(n + 1, dtype=np.int64)
+    one_seed = np.zeros(n + 1, dtype=np.int32)
     single = pairs[:, per_blob[pairs[0]] == 1]
     one_seed[single[0]] = single[1]
     next_id = int(seeds.max()) + 1
