@@ -315,7 +315,8 @@ def test_auto_smoothing_follows_the_noise():
                          clustered_fraction=0.1, dose=60, seed=seed)
         density = density_map(pair.bse)
         for scores, sigma in ((auto, "auto"), (fixed, 1.0)):
-            s = detection_scores(segment_particles(density, smooth_sigma=sigma), pair.centers, pair.diameters_px)
+            labels = segment_particles(density, smooth_sigma=sigma)
+            s = detection_scores(labels, pair.centers, pair.diameters_px)
             scores.append((s.precision, s.f1))
     (auto_p, auto_f1), (fixed_p, fixed_f1) = np.mean(auto, axis=0), np.mean(fixed, axis=0)
     assert auto_p > fixed_p + 0.03 and auto_f1 > fixed_f1 + 0.01

@@ -47,7 +47,8 @@ def test_flat_field_is_not_lifted_by_a_dense_cluster():
     # uniform matrix (1.0); a quarter of the field packed with bright particles (3.0)
     yy, xx = np.mgrid[0:256, 0:256]
     image = np.ones((256, 256))
-    cluster = (np.hypot((yy - 64) % 12 - 6, (xx - 64) % 12 - 6) < 5.5) & (yy >= 64) & (yy < 128) & (xx >= 64) & (xx < 128)
+    packed = np.hypot((yy - 64) % 12 - 6, (xx - 64) % 12 - 6) < 5.5  # discs 11 px across, 12 apart
+    cluster = packed & (yy >= 64) & (yy < 128) & (xx >= 64) & (xx < 128)
     image[cluster] = 3.0
     flat = flat_field(image)
     matrix = ~ndimage.binary_dilation(cluster, iterations=2)

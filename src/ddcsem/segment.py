@@ -16,8 +16,8 @@ Touching particles are then split by a marker-controlled watershed:
     least ``PEAK_WINDOW`` times the typical radius apart (or ``min_distance``), the
     radius taken at the seeds themselves: a first look with half the blob radius gives
     one seed per particle, and the median inscribed radius at those seeds is the
-    particles' own, where the blobs' overstates it in fused clusters. Given the SE image of the field,
-    its rims also count: secondary-electron yield rises steeply where the surface tilts
+    particles' own, where the blobs' overstates it in fused clusters. Given the SE image
+    of the field, its rims also count: secondary-electron yield rises steeply where the surface tilts
     away from the beam, so every sphere is ringed by a bright rim in SE, also along the
     line where it touches a neighbour. The landscape is lowered in proportion to the
     (flat-fielded, lightly smoothed) SE brightness between the median and the 95th
@@ -139,9 +139,9 @@ def segment_particles(
         Drop particles that touch the image border.
     refine_edges : bool, optional
         Place the edges where the BSE profile puts them: grow particles of at least
-        ``REFINE_MIN_ECD_PX`` across by up to ``REFINE_PIXELS`` pixels where the density exceeds
-        ``REFINE_LEVEL`` times the threshold, and cut smaller ones at half their own peak
-        density (see the module notes).
+        ``REFINE_MIN_ECD_PX`` across by up to ``REFINE_PIXELS`` pixels where the density
+        exceeds ``REFINE_LEVEL`` times the threshold, and cut smaller ones at half their own
+        peak density (see the module notes).
     smooth_sigma : float or "auto", optional
         Gaussian smoothing of the density before thresholding, px (a density map from
         :func:`ddcsem.density_map` is already denoised). ``"auto"``: 1 px, more for a
@@ -262,6 +262,8 @@ def _pixel_noise(density: np.ndarray) -> float:
     rows = density[::4]
     second = np.abs(rows[:, :-2] - 2 * rows[:, 1:-1] + rows[:, 2:])
     return 1.4826 * percentiles(second.ravel(), (50,))[0] / np.sqrt(6)
+
+
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
 
 #: Seeds of the ``"shape"`` split are the landscape's maxima at least this fraction of
@@ -325,7 +327,8 @@ def _refine_edges_reference(labels: np.ndarray, density: np.ndarray, level: floa
     sizeable, peak = _refine_inputs(labels, density)
     for _ in range(REFINE_PIXELS):
         # one pixel outwards (4-neighbours); a pixel between two particles goes to the larger id
-        grown = ndimage.maximum_filter(np.where(sizeable[labels], labels, 0), footprint=_CROSS, mode="constant")
+        sizeable_ids = np.where(sizeable[labels], labels, 0)
+        grown = ndimage.maximum_filter(sizeable_ids, footprint=_CROSS, mode="constant")
         out = np.where((labels == 0) & (grown > 0) & (density > REFINE_LEVEL * level), grown, labels)
         cut = ~sizeable[labels] & (labels > 0) & (density < SMALL_PEAK_FRACTION * peak[labels])
         labels = np.where(cut, 0, out)
@@ -433,11 +436,10 @@ def _fill_convex_holes(components: np.ndarray, holes: list[tuple[int, _Hole]]) -
 
 def _hull_area(region: np.ndarray) -> float:
     """Area of the convex hull of a region's pixels, taken as unit squares."""
+    from scipy import ndimage
     from scipy.spatial import ConvexHull
 
-    from scipy import ndimage
-
-    rows, cols = np.nonzero(region & ~ndimage.binary_erosion(region))  # the hull's corners are on the edge
+    rows, cols = np.nonzero(region & ~ndimage.binary_erosion(region))  # hull corners lie on the edge
     corners = np.concatenate([np.stack([rows + dr, cols + dc], axis=1) for dr in (0, 1) for dc in (0, 1)])
     return float(ConvexHull(corners).volume)  # in 2-D, the volume is the area
 

@@ -12,7 +12,8 @@ import numpy as np
 
 
 @nb.njit(cache=True, parallel=True)
-def divide_by_upsampled(image, coarse, row_left, row_frac, col_left, col_frac, floor, out):  # pragma: no cover
+def divide_by_upsampled(image, coarse, row_left, row_frac, col_left, col_frac, floor,
+                        out):  # pragma: no cover - jit
     """out = image / max(background, floor), where background[r, c] interpolates ``coarse``
     between rows ``row_left[r]`` and ``row_left[r] + 1`` (weight ``row_frac[r]`` on the
     second), and likewise between columns."""
