@@ -242,6 +242,7 @@ def test_blob_watershed_kernel_matches_skimage(seed):
     from scipy import ndimage
     from skimage.segmentation import watershed
 
+    from ddcsem._kernels.segment import label_boxes
     from ddcsem.segment import _watershed_by_component
 
     rng = np.random.default_rng(seed)
@@ -251,7 +252,7 @@ def test_blob_watershed_kernel_matches_skimage(seed):
     seeds = np.zeros(mask.shape, np.int64)
     where = np.argwhere(mask)[rng.choice(int(mask.sum()), 40, replace=False)]
     seeds[tuple(where.T)] = np.arange(1, 41)
-    got = _watershed_by_component(surface, seeds, components)
+    got = _watershed_by_component(surface, seeds, components, label_boxes(components, n))
     for blob in range(1, n + 1):
         inside = components == blob
         if seeds[inside].any():

@@ -11,7 +11,7 @@ __all__ = ["available_memory", "require_memory", "reuse_freed_memory", "release_
            "ANALYZE_BYTES_PER_PIXEL", "COLORIZE_BYTES_PER_PIXEL"]
 
 #: Peak working memory of ``analyze`` per pixel of the field (peak resident memory beyond
-#: the inputs, measured at 4096 x 4096: 47 bytes, 59 with freed blocks kept as the command
+#: the inputs, measured at 4096 x 4096: 43 bytes, 55 with freed blocks kept as the command
 #: line keeps them; rounded up).
 ANALYZE_BYTES_PER_PIXEL = 80
 #: Working memory of ``colorize`` per pixel beyond its inputs (the RGB output).

@@ -166,7 +166,7 @@ def segment_particles(
     """
     from scipy import ndimage
 
-    from ._kernels.segment import distance_transform, label_max
+    from ._kernels.segment import distance_transform, label_boxes, label_max
 
     d = np.asarray(density, dtype=np.float32)
     if d.ndim != 2:
@@ -193,7 +193,8 @@ def segment_particles(
         keep = np.bincount(components.ravel()) >= min_area_px
         keep[0] = False
         components = np.where(keep, np.arange(n + 1), 0).astype(components.dtype)[components]
-    holes = _fill_convex_holes(components, _holes(components)) if fill_holes else []
+    boxes = label_boxes(components, n)  # filling holes keeps every blob inside its box
+    holes = _fill_convex_holes(components, _holes(components, boxes)) if fill_holes else []
     mask = components > 0
 
     if split == "none" and markers is None:
@@ -233,7 +234,7 @@ def segment_particles(
                 if at_seeds.size:
                     distance = max(1.0, PEAK_WINDOW * float(np.median(at_seeds)))
                     seeds = _peak_markers(surface, mask, components, distance)
-        labels = _watershed_by_component(surface, seeds, components)
+        labels = _watershed_by_component(surface, seeds, components, boxes)
     if refine_edges and labels.max():
         labels = _refine_edges(labels, smooth, level)
     _fill_particle_holes(labels, holes)
@@ -376,19 +377,19 @@ HOLE_SOLIDITY = 0.95
 _Hole = tuple[tuple[slice, slice], np.ndarray]
 
 
-def _holes(components: np.ndarray) -> list[tuple[int, _Hole]]:
+def _holes(components: np.ndarray, boxes: np.ndarray) -> list[tuple[int, _Hole]]:
     """The holes of each blob: background pixels it encloses (4-connected, the particles
     being 8-connected), as (blob, (box, pixels within the box)). Euler numbers tell which
-    blobs have holes; each of those is searched within its own box."""
+    blobs have holes; each of those is searched within its own box (``boxes``, from
+    :func:`label_boxes`)."""
     from scipy import ndimage
 
     from ._kernels.colorize import chunks
-    from ._kernels.segment import euler_numbers, label_boxes
+    from ._kernels.segment import euler_numbers
 
-    n = int(components.max())
+    n = boxes.shape[0] - 1
     if n == 0:
         return []
-    boxes = label_boxes(components, n)
     present = boxes[:, 1] > boxes[:, 0]  # ids of removed specks are absent (Euler number 0)
     holed = np.nonzero(present & (euler_numbers(components, n, chunks(components.size)) < 4))[0]
     rows, cols = components.shape
@@ -467,10 +468,11 @@ def _peak_markers(surface: np.ndarray, mask: np.ndarray, components: np.ndarray,
     return _merge_close(seeds, components, min_distance, where=(rows, cols))
 
 
-def _watershed_by_component(surface: np.ndarray, seeds: np.ndarray, components: np.ndarray) -> np.ndarray:
+def _watershed_by_component(surface: np.ndarray, seeds: np.ndarray, components: np.ndarray,
+                            boxes: np.ndarray) -> np.ndarray:
     """Flood ``-surface`` from the seeds inside each blob; only blobs with several seeds
-    need a watershed, and it runs on their bounding box alone, blobs in parallel."""
-    from ._kernels.segment import flood_blobs, label_boxes
+    need a watershed, and it runs on their bounding box alone (``boxes``), blobs in parallel."""
+    from ._kernels.segment import flood_blobs
 
     n = int(components.max())
     labels = np.zeros(components.shape, dtype=np.int32)
@@ -488,10 +490,10 @@ def _watershed_by_component(surface: np.ndarray, seeds: np.ndarray, components: 
     labels = one_seed[components]
     blobs = np.nonzero(per_blob > 1)[0]
     if blobs.size:
-        boxes = label_boxes(components, n)[blobs]
+        box = boxes[blobs]
         # the largest blobs first, so no thread is left with a big one at the end
-        order = np.argsort(-(boxes[:, 1] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 2]), kind="stable")
-        flood_blobs(-surface, seeds, components, blobs[order], boxes[order], labels)
+        order = np.argsort(-(box[:, 1] - box[:, 0]) * (box[:, 3] - box[:, 2]), kind="stable")
+        flood_blobs(-surface, seeds, components, blobs[order], box[order], labels)
     return labels
 
 
