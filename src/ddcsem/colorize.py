@@ -356,14 +356,14 @@ def _byte_lut(bins: int, lo: float, scale: float, weights: np.ndarray) -> np.nda
 
 
 def _hsv_unit_value(stretched_bse: np.ndarray, threshold: float, opt: _Options) -> np.ndarray:
-    """(3, K) RGB of the density hue at value 1 for each stretched BSE level (float64)."""
+    """(K, 3) RGB of the density hue at value 1 for each stretched BSE level (float32)."""
     from matplotlib.colors import hsv_to_rgb
 
     x = np.clip((stretched_bse - (threshold - opt.transition)) / (2 * opt.transition), 0.0, 1.0)
     d = x * x * (3 - 2 * x)
     hue = ((opt.hues[0] + d * (opt.hues[1] - opt.hues[0])) / 360.0) % 1.0
     hsv = np.stack([hue, np.full_like(hue, _SATURATION), np.ones_like(hue)], axis=-1)
-    return np.ascontiguousarray(hsv_to_rgb(hsv).T)
+    return hsv_to_rgb(hsv).astype(np.float32)
 
 
 def _rgb(shape: tuple[int, ...]) -> np.ndarray:
@@ -487,10 +487,10 @@ def colorize(
         stretched_counts = np.bincount(bins, weights=counts_bse, minlength=_OTSU_BINS)
     t = otsu_threshold_hist(stretched_counts)
     if not se_float and not bse_float:
-        value = _MIN_VALUE + (1 - _MIN_VALUE) * np.clip((np.arange(se_bins) - se_lo) * se_scale, 0.0, 1.0)
+        value = 255 * (_MIN_VALUE + (1 - _MIN_VALUE) * np.clip((np.arange(se_bins) - se_lo) * se_scale, 0.0, 1.0))
         colour = _hsv_unit_value(np.clip((np.arange(bse_bins) - bse_lo) * bse_scale, 0.0, 1.0), t, opt)
         out = _rgb(se.shape)
-        write_density_lut(se_px, bse_px, value, colour, out)
+        write_density_lut(se_px, bse_px, value.astype(np.float32), colour, out)
     else:
         out = _rgb(se.shape)
         write_density(se_px, bse_px, se_lo, se_scale, bse_lo, bse_scale, t, opt.transition,

@@ -237,15 +237,19 @@ def write_lut_packed(se, bse, lut_se, lut_bse, out_words):  # pragma: no cover -
 def write_density_lut(se, bse, value_lut, colour_lut, out):  # pragma: no cover - jit
     """Density mode for integer pixels: RGB = value(SE) x colour(BSE), both from tables.
 
-    HSV to RGB is linear in the value, so ``hsv(h, s, v) = v * hsv(h, s, 1)``: the table of
-    ``hsv(h(bse), s, 1)`` per BSE level and of ``v`` per SE level give each byte with one
-    multiplication.
+    HSV to RGB is linear in the value, so ``hsv(h, s, v) = v * hsv(h, s, 1)``: a table of
+    ``255 v`` per SE level (float32, ``(K,)``) and one of ``hsv(h(bse), s, 1)`` per BSE level
+    (float32, ``(K, 3)``: a pixel's three factors share a cache line) give each byte with one
+    multiplication. Both factors lie in [0, 1] x 255, so no byte needs clipping. float32
+    tables are half the size of float64 ones and stay in the L2 cache (16-bit data: 32 ms
+    -> 14 ms at 4096² on 2 threads); rounding differs from float64 by at most one level.
     """
     rows, cols = se.shape
+    half = np.float32(0.5)
     for r in nb.prange(rows):
         for c in range(cols):
             v = value_lut[se[r, c]]
             b = bse[r, c]
-            out[r, c, 0] = _to_byte(v * colour_lut[0, b])
-            out[r, c, 1] = _to_byte(v * colour_lut[1, b])
-            out[r, c, 2] = _to_byte(v * colour_lut[2, b])
+            out[r, c, 0] = np.uint8(np.int32(v * colour_lut[b, 0] + half))
+            out[r, c, 1] = np.uint8(np.int32(v * colour_lut[b, 1] + half))
+            out[r, c, 2] = np.uint8(np.int32(v * colour_lut[b, 2] + half))
