@@ -277,7 +277,7 @@ def _histogram(image: np.ndarray, name: str):
     px, flat, is_float, bins = _prepare(np.asarray(image))
     if flat.size == 0:
         raise ParameterError(f"the {name} image is empty")
-    counts, _ = histogram_pair(flat, flat[:0], is_float, is_float, bins, 1, chunks(flat.size))
+    counts, _ = histogram_pair(flat, flat[:0], bins, 1, chunks(flat.size))
     return px, flat, is_float, counts
 
 
@@ -454,7 +454,7 @@ def colorize(
     opt = _options(mode, clip, bse_color, se_color, green_gain, palette, transition)
     se_px, se_flat, se_float, se_bins = _prepare(se)
     bse_px, bse_flat, bse_float, bse_bins = _prepare(bse)
-    counts_se, counts_bse = histogram_pair(se_flat, bse_flat, se_float, bse_float, se_bins, bse_bins,
+    counts_se, counts_bse = histogram_pair(se_flat, bse_flat, se_bins, bse_bins,
                                            chunks(se_flat.size))
     se_lo, se_hi = _levels(opt.lo_pct, opt.hi_pct, "SE",
                            _percentile_fn(counts_se, se_flat, se_float, "SE"))

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import numba as nb
 import numpy as np
+from numba import types
+from numba.extending import overload
 
 _SIGN = np.uint32(0x80000000)
 _ALL = np.uint32(0xFFFFFFFF)
@@ -43,17 +45,25 @@ def _order_key(bits):
     return bits | _SIGN
 
 
-@nb.njit(cache=True, inline="always")
-def _bin(value, is_float):
-    if is_float:
-        return np.int64(_order_key(value) >> np.uint32(16))
-    return np.int64(value)
+def _bin(value):  # pragma: no cover - compiled through the overload below
+    """Histogram bin of a pixel: the value itself, or the top 16 key bits of float32 bits."""
+
+
+@overload(_bin)
+def _bin_by_type(value):
+    # chosen by the pixel type when the kernel compiles, so the counting loop holds no
+    # branch on it (16-bit pairs: 17 -> 14.5 ms at 4096² on 2 threads); uint32 pixels are
+    # always float32 bits, as the wrapper converts every other dtype to float32 first
+    if value == types.uint32:
+        return lambda value: np.int64(_order_key(value) >> np.uint32(16))
+    return lambda value: np.int64(value)
 
 
 @nb.njit(cache=True, parallel=True)
-def histogram_pair(a, b, a_is_float, b_is_float, nbins_a, nbins_b, nchunks):  # pragma: no cover - jit
+def histogram_pair(a, b, nbins_a, nbins_b, nchunks):  # pragma: no cover - jit
     """Histograms of two equally long 1-D arrays in one pass; int64 counts. An empty ``b``
-    is skipped (one image alone)."""
+    is skipped (one image alone). uint8/uint16 arrays are counted by value, uint32 ones
+    (float32 bits) by the top 16 bits of their order key."""
     n = a.size
     with_b = b.size == n
     step = (n + nchunks - 1) // nchunks
@@ -65,9 +75,9 @@ def histogram_pair(a, b, a_is_float, b_is_float, nbins_a, nbins_b, nchunks):  # 
         rowa = ha[c]
         rowb = hb[c]
         for i in range(start, stop):
-            rowa[_bin(a[i], a_is_float)] += 1
+            rowa[_bin(a[i])] += 1
             if with_b:
-                rowb[_bin(b[i], b_is_float)] += 1
+                rowb[_bin(b[i])] += 1
     out_a = np.zeros(nbins_a, dtype=np.int64)
     out_b = np.zeros(nbins_b, dtype=np.int64)
     for c in range(nchunks):
