@@ -5,13 +5,13 @@ viewed as uint32 bits for the histogram); these functions assume it did.
 
 Two passes over the inputs:
 
-1. :func:`histogram_pair` counts both channels in one read, with one private histogram per
-   thread. Integer pixels are counted exactly (256 or 65536 bins). float32 pixels are
-   counted by the top 16 bits of an order-preserving key of their bit pattern, and
+1. :func:`histogram_pair` counts both channels, each thread one channel's share into its
+   own private histogram. Integer pixels are counted exactly (256 or 65536 bins). float32
+   pixels are counted by the top 16 bits of an order-preserving key of their bit pattern, and
    :func:`refine_float` counts the low 16 bits inside the few bins that hold a wanted
    rank, so float percentiles are exact too (a radix select).
-Histogram kernels take ``nchunks``, the number of private histograms (one per thread,
-see :func:`chunks`); asking numba for the thread count inside a kernel would stop it
+Histogram kernels take ``nchunks``, the number of parallel tasks (one per thread, see
+:func:`chunks`); asking numba for the thread count inside a kernel would stop it
 from being cached.
 
 2. :func:`write_overlay` / :func:`write_density` stretch each pixel and write RGB; no
@@ -33,7 +33,7 @@ _ALL = np.uint32(0xFFFFFFFF)
 
 
 def chunks(n: int) -> int:
-    """How many private histograms to use for ``n`` pixels: one per thread, not tiny."""
+    """How many parallel histogram tasks to use for ``n`` pixels: one per thread, not tiny."""
     return max(1, min(nb.get_num_threads(), n // 4096))
 
 
@@ -59,28 +59,40 @@ def _bin_by_type(value):
     return lambda value: np.int64(value)
 
 
+@nb.njit(cache=True)
+def _count(x, start, stop, row):  # pragma: no cover - jit
+    for i in range(start, stop):
+        row[_bin(x[i])] += 1
+
+
 @nb.njit(cache=True, parallel=True)
 def histogram_pair(a, b, nbins_a, nbins_b, nchunks):  # pragma: no cover - jit
-    """Histograms of two equally long 1-D arrays in one pass; int64 counts. An empty ``b``
-    is skipped (one image alone). uint8/uint16 arrays are counted by value, uint32 ones
-    (float32 bits) by the top 16 bits of their order key."""
+    """Histograms of two equally long 1-D arrays; int64 counts. An empty ``b`` is skipped
+    (one image alone). uint8/uint16 arrays are counted by value, uint32 ones (float32
+    bits) by the top 16 bits of their order key.
+
+    Each task counts one channel's share of the pixels: on two threads one thread counts
+    ``a`` and the other ``b``, so each keeps one table of counters hot in its cache
+    instead of two (16-bit pairs at 4096²: 10.4 -> 9.1 ms).
+    """
     n = a.size
     with_b = b.size == n
-    step = (n + nchunks - 1) // nchunks
-    ha = np.zeros((nchunks, nbins_a), dtype=np.uint32)
-    hb = np.zeros((nchunks, nbins_b), dtype=np.uint32)
-    for c in nb.prange(nchunks):
+    per = (nchunks + 1) // 2 if with_b else nchunks  # tasks per channel
+    step = (n + per - 1) // per
+    ha = np.zeros((per, nbins_a), dtype=np.uint32)
+    hb = np.zeros((per, nbins_b), dtype=np.uint32)
+    tasks = 2 * per if with_b else per  # written inside prange(), this ran at half speed
+    for task in nb.prange(tasks):
+        c = task % per
         start = c * step
         stop = min(n, start + step)
-        rowa = ha[c]
-        rowb = hb[c]
-        for i in range(start, stop):
-            rowa[_bin(a[i])] += 1
-            if with_b:
-                rowb[_bin(b[i])] += 1
+        if task < per:
+            _count(a, start, stop, ha[c])
+        else:
+            _count(b, start, stop, hb[c])
     out_a = np.zeros(nbins_a, dtype=np.int64)
     out_b = np.zeros(nbins_b, dtype=np.int64)
-    for c in range(nchunks):
+    for c in range(per):
         for j in range(nbins_a):
             out_a[j] += ha[c, j]
         for j in range(nbins_b):
