@@ -79,6 +79,23 @@ def test_large_image_uses_several_histograms_and_matches():
     np.testing.assert_allclose(colorize(se, bse), colorize_reference(se, bse), atol=1)
 
 
+@pytest.mark.parametrize("nchunks", [1, 2, 3, 4, 7])
+def test_histogram_tasks_count_every_pixel_once(nchunks):
+    """Any task count splits each channel into whole shares: counts equal np.bincount, for
+    channels of different pixel types (binned by type) and for one channel alone."""
+    from ddcsem._kernels.colorize import histogram_pair
+
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 256, 30_011).astype(np.uint8)
+    b = rng.integers(0, 65536, 30_011).astype(np.uint16)
+    counts_a, counts_b = histogram_pair(a, b, 256, 65536, nchunks)
+    np.testing.assert_array_equal(counts_a, np.bincount(a, minlength=256))
+    np.testing.assert_array_equal(counts_b, np.bincount(b, minlength=65536))
+    alone, empty = histogram_pair(b, b[:0], 65536, 1, nchunks)
+    np.testing.assert_array_equal(alone, counts_b)
+    assert empty.tolist() == [0]
+
+
 def imagej_merge(se: np.ndarray, bse: np.ndarray) -> np.ndarray:
     """ImageJ's Merge Channels (c1 red = BSE, c2 green = SE) of 16-bit images displayed
     min-max: ShortProcessor scales each pixel by 256 / (max - min + 1), truncates, clamps."""

@@ -61,6 +61,7 @@ def _bin_by_type(value):
 
 @nb.njit(cache=True)
 def _count(x, start, stop, row):  # pragma: no cover - jit
+    """Add ``x[start:stop]`` to the histogram ``row``, binned by pixel type."""
     for i in range(start, stop):
         row[_bin(x[i])] += 1
 
