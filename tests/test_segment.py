@@ -49,6 +49,68 @@ def test_lone_disc_not_oversplit():
     assert labels.max() == 1
 
 
+def test_small_particle_beside_a_large_one_is_its_own():
+    """A disc of radius 10 overlapping one of radius 22 (centres 0.9 x the summed radii
+    apart): each seed's window scales with its own depth, so the small one keeps its seed
+    (a window of the typical radius, 0.4 x 22 px, swallowed it) and both come out sized."""
+    big, small = discs([(60, 60)], [22]), discs([(60, 60 + 0.9 * 32)], [10])
+    labels = segment_particles(np.maximum(big, small))
+    assert labels.max() == 2
+    areas = sorted(np.bincount(labels.ravel())[1:])
+    assert abs(areas[0] / np.count_nonzero(small > big) - 1) < 0.1
+    assert abs(areas[1] / np.count_nonzero(big) - 1) < 0.1
+
+
+def test_elongated_particle_is_not_split():
+    yy, xx = np.mgrid[0:120, 0:200]
+    ellipse = (((yy - 60) / 14) ** 2 + ((xx - 100) / 40) ** 2 < 1).astype(np.float32)
+    assert segment_particles(ellipse).max() == 1
+
+
+def _select_seeds_reference(surface, rows, cols, starts, depth, window, valley, reach):
+    """Plain numpy version of the seed selection kernel, for its test."""
+    from scipy import ndimage
+
+    keep = np.zeros(rows.size, bool)
+    for g in range(starts.size - 1):
+        for k in range(starts[g], starts[g + 1]):
+            v0 = surface[rows[k], cols[k]]
+            rho = max(1, int(round(window * depth[k])))
+            around = ndimage.maximum_filter(surface, size=2 * rho + 1, mode="constant", cval=-np.inf)
+            if around[rows[k], cols[k]] > v0:
+                continue
+            kept = [j for j in range(starts[g], k) if keep[j]]
+            near = [j for j in kept
+                    if np.hypot(rows[j] - rows[k], cols[j] - cols[k]) <= reach * (depth[j] + depth[k])]
+            steps_of = [2 * int(np.ceil(np.hypot(rows[j] - rows[k], cols[j] - cols[k]))) + 1 for j in near]
+            lows = [surface[np.round(rows[k] + np.arange(n + 1) / n * (rows[j] - rows[k])).astype(int),
+                            np.round(cols[k] + np.arange(n + 1) / n * (cols[j] - cols[k])).astype(int)].min()
+                    for j, n in zip(near, steps_of)]
+            keep[k] = all(low < (1 - valley) * v0 for low in lows)
+    return keep
+
+
+def test_seed_kernel_matches_numpy_reference():
+    from scipy import ndimage
+
+    from ddcsem._kernels.segment import select_seeds
+
+    rng = np.random.default_rng(12)
+    surface = ndimage.gaussian_filter(rng.random((80, 120)), 2).astype(np.float32)
+    components = ndimage.label(surface > np.median(surface))[0]
+    edm = ndimage.distance_transform_edt(components > 0).astype(np.float32)
+    rows, cols = np.nonzero((surface >= ndimage.maximum_filter(surface, 3)) & (components > 0))
+    blob = components[rows, cols]
+    order = np.lexsort((-surface[rows, cols], blob))
+    rows, cols, blob = rows[order], cols[order], blob[order]
+    starts = np.flatnonzero(np.r_[True, blob[1:] != blob[:-1], True])
+    for window, valley in ((0.4, 0.03), (1.0, 0.2)):
+        args = (surface, rows, cols, starts, edm[rows, cols], window, valley, 2.0)
+        got = select_seeds(*args)
+        assert 0 < got.sum() < got.size  # some candidates kept, some not
+        np.testing.assert_array_equal(got, _select_seeds_reference(*args))
+
+
 def test_user_markers_decide_the_count():
     image = discs([(60, 70), (60, 112)], [22, 22])
     markers = np.zeros(image.shape, np.int32)

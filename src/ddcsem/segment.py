@@ -12,14 +12,17 @@ Touching particles are then split by a marker-controlled watershed:
     density (BSE, or brightness) peaks at their centres and dips in the gap between
     touching neighbours, so the landscape is the (lightly smoothed) distance map
     multiplied by the density smoothed at a scale of the typical particle radius (the
-    median over blobs of their largest inscribed circle). Markers are its local maxima at
-    least ``PEAK_WINDOW`` times the typical radius apart (or ``min_distance``), the
-    radius taken at the seeds themselves: a first look with half the blob radius gives
-    one seed per particle, and the median inscribed radius at those seeds is the
-    particles' own, where the blobs' overstates it in fused clusters. Given the SE image
-    of the field, its rims also count: secondary-electron yield rises steeply where the surface tilts
-    away from the beam, so every sphere is ringed by a bright rim in SE, also along the
-    line where it touches a neighbour. The landscape is lowered in proportion to the
+    median over blobs of their largest inscribed circle). Markers are its local maxima
+    that are the highest within ``PEAK_WINDOW`` times their own distance to the
+    background, so a small particle beside a large one keeps its seed, and that are parted
+    from every higher seed of their blob by a dip of the landscape (``VALLEY_DEPTH``), so
+    the bumps of one particle do not split it. Maxima near the rim (within ``SEED_DEPTH``
+    of the typical radius, taken at the seeds of a first look: in fused clusters the
+    blobs overstate it) are noise. With ``min_distance``, the maxima at least that far
+    apart are the markers instead. Given the SE image of the field, its rims also count:
+    secondary-electron yield rises steeply where the surface tilts away from the beam,
+    so every sphere is ringed by a bright rim in SE, also along the line where it
+    touches a neighbour. The landscape is lowered in proportion to the
     (flat-fielded, lightly smoothed) SE brightness between the median and the 95th
     percentile of the particles' pixels, so seeds sit in particle cores and the split
     follows the rims (crowded synthetic clusters: detection F1 0.94 -> 0.97).
@@ -228,12 +231,12 @@ def segment_particles(
                 # a blob's largest inscribed circle is that of its largest particle, so in
                 # fused clusters the blobs overstate the particle radius: look once with
                 # it, then again with the median radius at the seeds found (one per particle)
-                seeds = _peak_markers(surface, mask, components, max(1.0, 0.5 * radius))
+                seeds = _scale_seeds(surface, edm, mask, components, SEED_DEPTH * radius)
                 at_seeds = label_max(edm, seeds, int(seeds.max()))[1:]
                 at_seeds = at_seeds[np.isfinite(at_seeds)]
                 if at_seeds.size:
-                    distance = max(1.0, PEAK_WINDOW * float(np.median(at_seeds)))
-                    seeds = _peak_markers(surface, mask, components, distance)
+                    seeds = _scale_seeds(surface, edm, mask, components,
+                                         SEED_DEPTH * float(np.median(at_seeds)))
         labels = _watershed_by_component(surface, seeds, components, boxes)
     if refine_edges and labels.max():
         labels = _refine_edges(labels, smooth, level)
@@ -267,10 +270,20 @@ def _pixel_noise(density: np.ndarray) -> float:
 
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
 
-#: Seeds of the ``"shape"`` split are the landscape's maxima at least this fraction of
-#: the typical particle radius apart (crowded synthetic clusters: 0.5 -> 0.4 raised
-#: detection F1 from 0.945 to 0.970; sparse and shaded fields gain too).
+#: Seeds of the ``"shape"`` split are the landscape's maxima that are the highest within
+#: this fraction of their own distance to the background, and at least ``SEED_DEPTH`` times
+#: the typical particle radius inside the mask (rim pixels hold noise maxima); a maximum
+#: is a particle of its own if the landscape dips by ``VALLEY_DEPTH`` of its height on the
+#: way to every higher seed of its blob within ``VALLEY_REACH`` times their summed depths.
+#: Windows of each maximum's own scale keep the small particle beside a large one, which a
+#: window of the typical radius swallowed: crowded synthetic fields of four seeds went
+#: from F1 0.970/0.960/0.962/0.919 to 0.974/0.979/0.983/0.918 (D50 error at most 0.8 % on
+#: the first three, was up to 3.8 %), BAM's TiO2 micrographs from 0.370 to 0.389; a 5 %
+#: valley kept crowded fields 0.003-0.009 higher but BAM at 0.369.
 PEAK_WINDOW = 0.4
+SEED_DEPTH = 0.25
+VALLEY_DEPTH = 0.03
+VALLEY_REACH = 2.0
 
 #: How far the brightest SE rims lower the splitting landscape (0 none, 1 to zero).
 RIM_DEPTH = 0.9
@@ -466,6 +479,25 @@ def _peak_markers(surface: np.ndarray, mask: np.ndarray, components: np.ndarray,
     seeds = np.zeros(surface.shape, dtype=np.int32)
     seeds[rows, cols] = np.arange(1, rows.size + 1)
     return _merge_close(seeds, components, min_distance, where=(rows, cols))
+
+
+def _scale_seeds(surface: np.ndarray, edm: np.ndarray, mask: np.ndarray, components: np.ndarray,
+                 min_depth: float) -> np.ndarray:
+    """Seeds of the ``"shape"`` split: maxima of ``surface`` at least ``min_depth`` inside the
+    mask (``edm``, its distance map), each the highest within its own window and parted by a
+    valley from the higher seeds of its blob (see ``PEAK_WINDOW``)."""
+    from ._kernels.segment import local_peaks, select_seeds
+
+    rows, cols = local_peaks(surface, maximum(surface, 3), mask & (edm >= np.float32(min_depth)))
+    blob = components[rows, cols]
+    order = np.lexsort((-surface[rows, cols], blob))  # by blob, highest first
+    rows, cols, blob = rows[order], cols[order], blob[order]
+    starts = np.flatnonzero(np.r_[True, blob[1:] != blob[:-1], True])
+    keep = select_seeds(surface, rows, cols, starts, edm[rows, cols], PEAK_WINDOW, VALLEY_DEPTH,
+                        VALLEY_REACH)
+    seeds = np.zeros(surface.shape, dtype=np.int32)
+    seeds[rows[keep], cols[keep]] = np.arange(1, np.count_nonzero(keep) + 1, dtype=np.int32)
+    return seeds
 
 
 def _watershed_by_component(surface: np.ndarray, seeds: np.ndarray, components: np.ndarray,

@@ -6,7 +6,8 @@ parabolas along rows, in parallel;
 ``scipy.ndimage.distance_transform_edt`` is its reference in the tests.
 :func:`label_max` is the per-label maximum of an image, :func:`label_boxes` the labels'
 bounding boxes, :func:`euler_numbers` their Euler numbers (which blobs have holes),
-:func:`local_peaks` the local maxima of a surface given its maximum filter.
+:func:`local_peaks` the local maxima of a surface given its maximum filter,
+:func:`select_seeds` which of them seed the split (own-scale windows and valleys).
 """
 
 from __future__ import annotations
@@ -320,3 +321,57 @@ def flood_blobs(height, seeds, components, blobs, boxes, labels):  # pragma: no 
                 size = _push(value, age, where, size, height[nr, nc], count, nr * cols + nc)
                 count += 1
     return labels
+
+
+@nb.njit(cache=True, inline="always")
+def _lowest_on_line(surface, r0, c0, r1, c1):  # pragma: no cover - jit
+    """Lowest value of ``surface`` on the straight line between two pixels, sampled every
+    half pixel (rounded to the nearest pixel)."""
+    steps = 2 * int(np.ceil(np.sqrt((r1 - r0) ** 2 + (c1 - c0) ** 2))) + 1
+    low = surface[r0, c0]
+    for t in range(steps + 1):
+        f = t / steps
+        low = min(low, surface[int(round(r0 + f * (r1 - r0))), int(round(c0 + f * (c1 - c0)))])
+    return low
+
+
+@nb.njit(cache=True, parallel=True)
+def select_seeds(surface, rows, cols, starts, depth, window, valley, reach):  # pragma: no cover - jit
+    """Which candidate maxima become seeds (a boolean per candidate).
+
+    Candidates come grouped by blob (group ``g`` is ``starts[g]:starts[g + 1]``), highest
+    ``surface`` first within a group; ``depth`` is each one's distance to the background.
+    A candidate is kept if nothing in its own window, ``window * depth`` pixels around it
+    (at least 1), is higher, and if, towards every seed already kept in its blob within
+    ``reach * (depth + their depth)`` pixels, the surface dips below ``1 - valley`` times
+    its own height. Blobs run in parallel.
+    """
+    height, width = surface.shape
+    keep = np.zeros(rows.size, dtype=np.bool_)
+    for g in nb.prange(starts.size - 1):
+        for k in range(starts[g], starts[g + 1]):
+            r0 = rows[k]
+            c0 = cols[k]
+            v0 = surface[r0, c0]
+            rho = max(1, int(round(window * depth[k])))
+            ok = True
+            for r in range(max(0, r0 - rho), min(height, r0 + rho + 1)):
+                for c in range(max(0, c0 - rho), min(width, c0 + rho + 1)):
+                    if surface[r, c] > v0:
+                        ok = False
+                        break
+                if not ok:
+                    break
+            if not ok:
+                continue
+            for j in range(starts[g], k):
+                if not keep[j]:
+                    continue
+                limit = reach * (depth[j] + depth[k])
+                if (rows[j] - r0) ** 2 + (cols[j] - c0) ** 2 > limit * limit:
+                    continue
+                if _lowest_on_line(surface, r0, c0, rows[j], cols[j]) >= (1.0 - valley) * v0:
+                    ok = False
+                    break
+            keep[k] = ok
+    return keep
