@@ -61,6 +61,14 @@ def test_small_particle_beside_a_large_one_is_its_own():
     assert abs(areas[1] / np.count_nonzero(big) - 1) < 0.1
 
 
+def test_packed_aggregate_keeps_its_gaps():
+    """A 10 x 10 block of overlapping discs is convex enough once filled (solidity 0.958) to
+    pass for one particle with holes, but its 81 gaps say it is a cluster: each disc is
+    its own particle."""
+    centres = [(42 + 19 * i, 42 + 19 * j) for i in range(10) for j in range(10)]
+    assert segment_particles(discs(centres, [10] * 100, shape=(260, 260))).max() == 100
+
+
 def test_elongated_particle_is_not_split():
     yy, xx = np.mgrid[0:120, 0:200]
     ellipse = (((yy - 60) / 14) ** 2 + ((xx - 100) / 40) ** 2 < 1).astype(np.float32)
