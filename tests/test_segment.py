@@ -75,6 +75,14 @@ def test_elongated_particle_is_not_split():
     assert segment_particles(ellipse).max() == 1
 
 
+def test_no_seed_candidates_give_no_seeds():
+    from ddcsem.segment import _scale_seeds
+
+    flat = np.zeros((20, 30), np.float32)
+    seeds = _scale_seeds(flat, flat, flat > 0, np.zeros(flat.shape, np.int32), 0.5)
+    assert seeds.shape == flat.shape and not seeds.any()
+
+
 def _select_seeds_reference(surface, rows, cols, starts, depth, window, valley, reach):
     """Plain numpy version of the seed selection kernel, for its test."""
     from scipy import ndimage

@@ -492,7 +492,8 @@ def colorize(
         stretched_counts = np.bincount(bins, weights=counts_bse, minlength=_OTSU_BINS)
     t = otsu_threshold_hist(stretched_counts)
     if not se_float and not bse_float:
-        value = 255 * (_MIN_VALUE + (1 - _MIN_VALUE) * np.clip((np.arange(se_bins) - se_lo) * se_scale, 0.0, 1.0))
+        stretched_se = np.clip((np.arange(se_bins) - se_lo) * se_scale, 0.0, 1.0)
+        value = 255 * (_MIN_VALUE + (1 - _MIN_VALUE) * stretched_se)
         colour = _hsv_unit_value(np.clip((np.arange(bse_bins) - bse_lo) * bse_scale, 0.0, 1.0), t, opt)
         out = _rgb(se.shape)
         write_density_lut(se_px, bse_px, value.astype(np.float32), colour, out)

@@ -426,7 +426,8 @@ def _holes(components: np.ndarray, boxes: np.ndarray) -> list[tuple[int, _Hole]]
             grown = (slice(rs.start - 1, rs.stop + 1), slice(cs.start - 1, cs.stop + 1))
             pixels = (outside[grown] == region) & (crop[grown] == 0)
             if pixels.any():
-                box = (slice(r0 + grown[0].start, r0 + grown[0].stop), slice(c0 + grown[1].start, c0 + grown[1].stop))
+                box = (slice(r0 + grown[0].start, r0 + grown[0].stop),
+                       slice(c0 + grown[1].start, c0 + grown[1].stop))
                 out.append((int(blob), (box, pixels)))
     return out
 
@@ -503,13 +504,15 @@ def _scale_seeds(surface: np.ndarray, edm: np.ndarray, mask: np.ndarray, compone
     from ._kernels.segment import local_peaks, select_seeds
 
     rows, cols = local_peaks(surface, maximum(surface, 3), mask & (edm >= np.float32(min_depth)))
+    seeds = np.zeros(surface.shape, dtype=np.int32)
+    if rows.size == 0:  # blobs without seeds become one particle each
+        return seeds
     blob = components[rows, cols]
     order = np.lexsort((-surface[rows, cols], blob))  # by blob, highest first
     rows, cols, blob = rows[order], cols[order], blob[order]
     starts = np.flatnonzero(np.r_[True, blob[1:] != blob[:-1], True])
     keep = select_seeds(surface, rows, cols, starts, edm[rows, cols], PEAK_WINDOW, VALLEY_DEPTH,
                         VALLEY_REACH)
-    seeds = np.zeros(surface.shape, dtype=np.int32)
     seeds[rows[keep], cols[keep]] = np.arange(1, np.count_nonzero(keep) + 1, dtype=np.int32)
     return seeds
 
