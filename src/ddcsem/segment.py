@@ -395,10 +395,10 @@ MAX_PARTICLE_HOLES = 2
 _Hole = tuple[tuple[slice, slice], np.ndarray]
 
 
-def _holes(components: np.ndarray, boxes: np.ndarray) -> list[tuple[int, _Hole]]:
-    """The holes of each blob: background pixels it encloses (4-connected, the particles
-    being 8-connected), as (blob, hole). Euler numbers tell which blobs have holes; each
-    of those is searched within its own box (``boxes``, from :func:`label_boxes`)."""
+def _holes(components: np.ndarray, boxes: np.ndarray) -> dict[int, list[_Hole]]:
+    """The holes of each blob that has any: background pixels it encloses (4-connected, the
+    particles being 8-connected). Euler numbers tell which blobs have holes; each of those
+    is searched within its own box (``boxes``, from :func:`label_boxes`)."""
     from scipy import ndimage
 
     from ._kernels.colorize import chunks
@@ -406,11 +406,11 @@ def _holes(components: np.ndarray, boxes: np.ndarray) -> list[tuple[int, _Hole]]
 
     n = boxes.shape[0] - 1
     if n == 0:
-        return []
+        return {}
     present = boxes[:, 1] > boxes[:, 0]  # ids of removed specks are absent (Euler number 0)
     holed = np.nonzero(present & (euler_numbers(components, n, chunks(components.size)) < 4))[0]
     rows, cols = components.shape
-    out = []
+    out: dict[int, list[_Hole]] = {}
     for blob in holed:
         r0, r1, c0, c1 = boxes[blob]
         r0, c0 = max(r0 - 1, 0), max(c0 - 1, 0)
@@ -428,7 +428,7 @@ def _holes(components: np.ndarray, boxes: np.ndarray) -> list[tuple[int, _Hole]]
             if pixels.any():
                 box = (slice(r0 + grown[0].start, r0 + grown[0].stop),
                        slice(c0 + grown[1].start, c0 + grown[1].stop))
-                out.append((int(blob), (box, pixels)))
+                out.setdefault(int(blob), []).append((box, pixels))
     return out
 
 
@@ -441,13 +441,12 @@ def _around(labels: np.ndarray, hole: _Hole) -> np.ndarray:
     return np.unique(near[near > 0])
 
 
-def _fill_convex_holes(components: np.ndarray, holes: list[tuple[int, _Hole]],
+def _fill_convex_holes(components: np.ndarray, holes: dict[int, list[_Hole]],
                        boxes: np.ndarray) -> list[_Hole]:
     """Fill, in place, the holes of blobs that are one particle with holes (see
     ``HOLE_SOLIDITY``); return the holes left (gaps in clusters)."""
     left = []
-    for blob in sorted({b for b, _ in holes}):
-        own = [hole for b, hole in holes if b == blob]
+    for blob, own in holes.items():
         if len(own) > MAX_PARTICLE_HOLES:
             left.extend(own)
             continue

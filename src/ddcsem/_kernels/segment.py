@@ -335,6 +335,19 @@ def _lowest_on_line(surface, r0, c0, r1, c1):  # pragma: no cover - jit
     return low
 
 
+@nb.njit(cache=True, inline="always")
+def _tops_window(surface, r0, c0, rho):  # pragma: no cover - jit
+    """Whether nothing within ``rho`` pixels (a square, clipped to the image) is higher
+    than ``surface[r0, c0]``."""
+    height, width = surface.shape
+    v0 = surface[r0, c0]
+    for r in range(max(0, r0 - rho), min(height, r0 + rho + 1)):
+        for c in range(max(0, c0 - rho), min(width, c0 + rho + 1)):
+            if surface[r, c] > v0:
+                return False
+    return True
+
+
 @nb.njit(cache=True, parallel=True)
 def select_seeds(surface, rows, cols, starts, depth, window, valley, reach):  # pragma: no cover - jit
     """Which candidate maxima become seeds (a boolean per candidate).
@@ -346,24 +359,15 @@ def select_seeds(surface, rows, cols, starts, depth, window, valley, reach):  # 
     ``reach * (depth + their depth)`` pixels, the surface dips below ``1 - valley`` times
     its own height. Blobs run in parallel.
     """
-    height, width = surface.shape
     keep = np.zeros(rows.size, dtype=np.bool_)
     for g in nb.prange(starts.size - 1):
         for k in range(starts[g], starts[g + 1]):
             r0 = rows[k]
             c0 = cols[k]
             v0 = surface[r0, c0]
-            rho = max(1, int(round(window * depth[k])))
-            ok = True
-            for r in range(max(0, r0 - rho), min(height, r0 + rho + 1)):
-                for c in range(max(0, c0 - rho), min(width, c0 + rho + 1)):
-                    if surface[r, c] > v0:
-                        ok = False
-                        break
-                if not ok:
-                    break
-            if not ok:
+            if not _tops_window(surface, r0, c0, max(1, int(round(window * depth[k])))):
                 continue
+            ok = True
             for j in range(starts[g], k):
                 if not keep[j]:
                     continue
