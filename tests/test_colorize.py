@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from matplotlib.colors import rgb_to_hsv
 
-from ddcsem.colorize import _percentile_fn, colorize, colorize_reference, otsu_threshold_hist
+from ddcsem.colorize import (
+    _EVERY_PIXEL as EVERY,
+    _clip_counts,
+    _percentile_fn,
+    colorize,
+    colorize_reference,
+    otsu_threshold_hist,
+)
 from ddcsem.errors import ParameterError
 from ddcsem.synthetic import make_pair
 
@@ -58,7 +65,7 @@ def test_float_percentiles_are_exact(x, ps):
     from ddcsem._kernels.colorize import chunks, histogram_pair
 
     bits = x.view(np.uint32)
-    counts, _ = histogram_pair(bits, bits, 65536, 65536, chunks(x.size))
+    counts, _ = histogram_pair(bits, bits, 65536, 65536, chunks(x.size), EVERY)
     got = _percentile_fn(counts, bits, True, "test")(tuple(ps))
     np.testing.assert_array_equal(got, np.percentile(x.astype(np.float64), ps))
 
@@ -67,7 +74,7 @@ def test_integer_percentiles_are_exact():
     from ddcsem._kernels.colorize import chunks, histogram_pair
 
     x = np.random.default_rng(1).integers(0, 65536, 100_001).astype(np.uint16)
-    counts, _ = histogram_pair(x, x, 65536, 65536, chunks(x.size))
+    counts, _ = histogram_pair(x, x, 65536, 65536, chunks(x.size), EVERY)
     ps = (0.0, 0.5, 13.7, 50.0, 99.5, 100.0)
     np.testing.assert_array_equal(_percentile_fn(counts, x, False, "t")(ps), np.percentile(x, ps))
 
@@ -88,12 +95,53 @@ def test_histogram_tasks_count_every_pixel_once(nchunks):
     rng = np.random.default_rng(5)
     a = rng.integers(0, 256, 30_011).astype(np.uint8)
     b = rng.integers(0, 65536, 30_011).astype(np.uint16)
-    counts_a, counts_b = histogram_pair(a, b, 256, 65536, nchunks)
+    counts_a, counts_b = histogram_pair(a, b, 256, 65536, nchunks, EVERY)
     np.testing.assert_array_equal(counts_a, np.bincount(a, minlength=256))
     np.testing.assert_array_equal(counts_b, np.bincount(b, minlength=65536))
-    alone, empty = histogram_pair(b, b[:0], 65536, 1, nchunks)
+    alone, empty = histogram_pair(b, b[:0], 65536, 1, nchunks, EVERY)
     np.testing.assert_array_equal(alone, counts_b)
     assert empty.tolist() == [0]
+
+
+@pytest.mark.parametrize("nchunks", [1, 2, 3])
+@pytest.mark.parametrize("window", [(0, 40000), (9000, 50000), (20000, 45535), (100, 1)])
+def test_tail_counts_are_exact_outside_the_window(nchunks, window):
+    """With a window, each channel counts exactly its pixels below and above it, none
+    inside: tails at the edges of the range, the last partial block and 8-bit pixels too."""
+    from ddcsem._kernels.colorize import histogram_pair
+
+    rng = np.random.default_rng(6)
+    a = rng.integers(0, 256, 30_011).astype(np.uint8)
+    b = rng.integers(0, 65536, 30_011).astype(np.uint16)
+    lo, width = window
+    tails = np.array([lo % 256, max(1, width // 256), lo, width], dtype=np.int64)
+    counts_a, counts_b = histogram_pair(a, b, 256, 65536, nchunks, tails)
+    for x, counts, (lo, width), bins in ((a, counts_a, tails[:2], 256),
+                                         (b, counts_b, tails[2:], 65536)):
+        levels = np.arange(bins)
+        outside = (levels < lo) | (levels >= lo + width)
+        full = np.bincount(x, minlength=bins)
+        np.testing.assert_array_equal(counts[outside], full[outside])
+        assert not counts[~outside].any()
+
+
+def test_clip_counts_recount_when_the_sample_misleads():
+    """The tails are picked on sampled runs of pixels and checked on the full count: an image
+    whose sampled runs are all dark gets a full count, and exact percentiles either way."""
+    rng = np.random.default_rng(7)
+    honest = rng.normal(30000, 4000, 400 * 1024).astype(np.uint16)
+    misleading = honest.copy()
+    runs = misleading.reshape(-1, 1024)
+    runs[::61] = rng.integers(0, 1000, runs[::61].shape)  # exactly the sampled runs
+    clip = (0.5, 99.5)
+    for x in (honest, misleading):
+        counts = _clip_counts((x, x), (65536, 65536), (True, True), *clip)
+        for c in counts:
+            assert c.sum() == x.size
+            got = _percentile_fn(c, x, False, "t")(clip)
+            np.testing.assert_array_equal(got, np.percentile(x, clip))
+        full = np.bincount(x, minlength=65536)
+        assert np.array_equal(counts[0], full) == (x is misleading)  # tails only when honest
 
 
 def imagej_merge(se: np.ndarray, bse: np.ndarray) -> np.ndarray:

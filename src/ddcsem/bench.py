@@ -60,7 +60,8 @@ def machine_info() -> dict[str, Any]:
     from ._kernels.colorize import chunks, histogram_pair
 
     x = np.zeros(8192, np.uint8)
-    histogram_pair(x, x, 256, 256, chunks(x.size))  # start the thread pool
+    every_pixel = np.zeros(4, dtype=np.int64)
+    histogram_pair(x, x, 256, 256, chunks(x.size), every_pixel)  # start the thread pool
     try:
         layer = numba.threading_layer()
     except ValueError:

@@ -6,7 +6,9 @@ viewed as uint32 bits for the histogram); these functions assume it did.
 Two passes over the inputs:
 
 1. :func:`histogram_pair` counts both channels, each thread one channel's share into its
-   own private histogram. Integer pixels are counted exactly (256 or 65536 bins). float32
+   own private histogram. Integer pixels are counted exactly (256 or 65536 bins); where
+   only the clip percentiles are wanted, only the pixels of the two tails that hold them
+   are counted (the wrapper picks the tails on a sample and checks them). float32
    pixels are counted by the top 16 bits of an order-preserving key of their bit pattern, and
    :func:`refine_float` counts the low 16 bits inside the few bins that hold a wanted
    rank, so float percentiles are exact too (a radix select).
@@ -59,18 +61,58 @@ def _bin_by_type(value):
     return lambda value: np.int64(value)
 
 
-@nb.njit(cache=True)
-def _count(x, start, stop, row):  # pragma: no cover - jit
-    """Add ``x[start:stop]`` to the histogram ``row``, binned by pixel type."""
+def _offset(value, lo):  # pragma: no cover - compiled through the overload below
+    """``value - lo`` wrapped around in the pixel's own unsigned type."""
+
+
+@overload(_offset)
+def _offset_by_type(value, lo):
+    # wrapping makes "outside [lo, lo + width)" one unsigned comparison, and keeps the
+    # arithmetic as narrow as the pixels so the block test below runs in SIMD lanes
+    kind = {types.uint8: np.uint8, types.uint16: np.uint16, types.uint32: np.uint32}[value]
+    return lambda value, lo: kind(value - kind(lo))
+
+
+#: Pixels per block of the tail count: the block's farthest offset is found in SIMD lanes,
+#: and only a block that holds a tail pixel is looked at pixel by pixel.
+_BLOCK = 64
+
+
+@nb.njit(cache=True, inline="always")
+def _count_outside(x, start, stop, row, lo, width):  # pragma: no cover - jit
     for i in range(start, stop):
-        row[_bin(x[i])] += 1
+        if _offset(x[i], lo) >= width:
+            row[_bin(x[i])] += 1
+
+
+@nb.njit(cache=True)
+def _count(x, start, stop, row, lo, width):  # pragma: no cover - jit
+    """Add ``x[start:stop]`` to the histogram ``row``, binned by pixel type; with
+    ``width > 0`` (integer pixels) only the pixels outside ``[lo, lo + width)``: the two
+    tails of the histogram, where the clip percentiles lie."""
+    x = x[start:stop]  # loops from 0: one from a run-time start did not vectorise (12 -> 5 ms)
+    if width == 0:
+        _count_outside(x, 0, x.size, row, 0, 0)
+        return
+    i = 0
+    while i + _BLOCK <= x.size:
+        far = _offset(x[i], lo)
+        for j in range(i + 1, i + _BLOCK):
+            far = max(far, _offset(x[j], lo))
+        if far >= width:
+            _count_outside(x, i, i + _BLOCK, row, lo, width)
+        i += _BLOCK
+    _count_outside(x, i, x.size, row, lo, width)
 
 
 @nb.njit(cache=True, parallel=True)
-def histogram_pair(a, b, nbins_a, nbins_b, nchunks):  # pragma: no cover - jit
+def histogram_pair(a, b, nbins_a, nbins_b, nchunks, tails):  # pragma: no cover - jit
     """Histograms of two equally long 1-D arrays; int64 counts. An empty ``b`` is skipped
     (one image alone). uint8/uint16 arrays are counted by value, uint32 ones (float32
     bits) by the top 16 bits of their order key.
+
+    ``tails`` (int64, 4) holds ``lo, width`` for ``a`` then ``b``: a width above 0 counts
+    only the pixels outside ``[lo, lo + width)`` (integer pixels), 0 counts every pixel.
 
     Each task counts one channel's share of the pixels: on two threads one thread counts
     ``a`` and the other ``b``, so each keeps one table of counters hot in its cache
@@ -88,9 +130,9 @@ def histogram_pair(a, b, nbins_a, nbins_b, nchunks):  # pragma: no cover - jit
         start = c * step
         stop = min(n, start + step)
         if task < per:
-            _count(a, start, stop, ha[c])
+            _count(a, start, stop, ha[c], tails[0], tails[1])
         else:
-            _count(b, start, stop, hb[c])
+            _count(b, start, stop, hb[c], tails[2], tails[3])
     out_a = np.zeros(nbins_a, dtype=np.int64)
     out_b = np.zeros(nbins_b, dtype=np.int64)
     for c in range(per):
