@@ -268,9 +268,20 @@ def find_pairs(
 
 def _binomial(x: np.ndarray, axis: int) -> np.ndarray:
     """[1, 4, 6, 4, 1] / 16 along ``axis`` (close to a Gaussian of sigma 1), edges reflected."""
-    p = np.moveaxis(np.pad(np.moveaxis(x, axis, 0), ((2, 2), (0, 0)), mode="reflect"), 0, 0)
-    out = (p[:-4] + p[4:] + 4 * (p[1:-3] + p[3:-1]) + 6 * p[2:-2]) / 16
-    return np.moveaxis(out, 0, axis)
+    p = np.pad(x, [(2, 2) if a == axis else (0, 0) for a in range(x.ndim)], mode="reflect")
+    n = x.shape[axis]
+
+    def tap(k: int) -> np.ndarray:
+        return p[(slice(None),) * axis + (slice(k, k + n),)]
+
+    # in place: each image-sized temporary costs its page faults (1024²: 9 -> 2-3 ms)
+    out = np.add(tap(0), tap(4))
+    inner = np.add(tap(1), tap(3))
+    inner *= 4
+    out += inner
+    out += np.multiply(tap(2), 6, out=inner)
+    out /= 16
+    return out
 
 
 def _gradient(image: np.ndarray) -> np.ndarray:
@@ -281,11 +292,16 @@ def _gradient(image: np.ndarray) -> np.ndarray:
     """
     x = _binomial(_binomial(image.astype(np.float32), 0), 1)
     p = np.pad(x, 1, mode="edge")
-    gy = p[2:, 1:-1] - p[:-2, 1:-1]
+    g = np.subtract(p[2:, 1:-1], p[:-2, 1:-1], out=x)  # x is no longer needed
+    g *= g
     gx = p[1:-1, 2:] - p[1:-1, :-2]
-    # the square root tames the bright SE rims, which otherwise dominate the correlation
-    g = np.sqrt(np.hypot(gy, gx))
-    return g - g.mean()
+    gx *= gx
+    g += gx
+    # the fourth root (square root of the magnitude) tames the bright SE rims, which
+    # otherwise dominate the correlation
+    np.sqrt(np.sqrt(g, out=g), out=g)
+    g -= g.mean()
+    return g
 
 
 def _subpixel(c_minus: float, c0: float, c_plus: float) -> float:
@@ -350,21 +366,23 @@ def _correlation_peak(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 REGISTRATION_WINDOW = 1024
 
 
-def _register(se: np.ndarray, bse: np.ndarray) -> tuple[tuple[float, float], bool]:
-    """Shift of BSE onto SE, and whether the two halves of the field agree on it."""
+def _window_gradients(se: np.ndarray, bse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient images (:func:`_gradient`) of the central registration window of a pair."""
     rows, cols = se.shape
     r0 = max(0, (rows - REGISTRATION_WINDOW) // 2)
     c0 = max(0, (cols - REGISTRATION_WINDOW) // 2)
     window = (slice(r0, r0 + REGISTRATION_WINDOW), slice(c0, c0 + REGISTRATION_WINDOW))
-    a, b = _gradient(se[window]), _gradient(bse[window])  # once: the halves reuse them
-    shift = _correlation_peak(a, b)
+    return _gradient(se[window]), _gradient(bse[window])
+
+
+def _halves_agree(a: np.ndarray, b: np.ndarray, shift: tuple[float, float]) -> bool:
+    """Whether the left and right halves of two gradient images each find ``shift``."""
     half = a.shape[1] // 2
     if half < 16:
-        return shift, False
+        return False
     left, right = (_correlation_peak(a[:, part] - a[:, part].mean(), b[:, part] - b[:, part].mean())
                    for part in (slice(None, half), slice(half, None)))
-    reliable = all(abs(p - q) <= 0.5 for part in (left, right) for p, q in zip(part, shift))
-    return shift, reliable
+    return all(abs(p - q) <= 0.5 for part in (left, right) for p, q in zip(part, shift))
 
 
 def _agree(se: SEMImage, bse: SEMImage) -> PixelSize:
@@ -457,9 +475,12 @@ def read_pair(
     pixel = _agree(se_img, bse_img)
     shift, applied = (0.0, 0.0), False
     if register:
-        shift, reliable = _register(se_img.data, bse_img.data)
+        a, b = _window_gradients(se_img.data, bse_img.data)
+        shift = _correlation_peak(a, b)
+        # the halves are correlated only for a shift to apply: most pairs need none, and the
+        # halves were a third of the FFT work
         if max(abs(shift[0]), abs(shift[1])) > max_shift:
-            if reliable:
+            if _halves_agree(a, b, shift):
                 from scipy import ndimage
 
                 moved = ndimage.shift(bse_img.data.astype(np.float32), shift, order=1, mode="nearest")
