@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -125,7 +127,39 @@ def test_tail_counts_are_exact_outside_the_window(nchunks, window):
         assert not counts[~outside].any()
 
 
-def test_clip_counts_recount_when_the_sample_misleads():
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_tail_counts_see_a_lone_pixel_on_each_edge_of_the_window(dtype):
+    """Blocks of 64 pixels are skipped when none lies outside [lo, lo + width): a lone
+    pixel just below lo, or at lo + width, in a full block or in the last partial one,
+    is still counted, and one at lo is not."""
+    from ddcsem._kernels.colorize import histogram_pair
+
+    x = np.full(1000, 150, dtype)  # 15 full blocks and 40 pixels
+    x[[70, 200, 999, 300]] = [99, 200, 200, 100]
+    counts, _ = histogram_pair(x, x[:0], 256 << (8 * (x.itemsize - 1)), 1, 1,
+                               np.array([100, 100, 0, 0], dtype=np.int64))
+    assert counts[99] == 1 and counts[200] == 2 and counts.sum() == 3
+
+
+@pytest.fixture
+def tails_always(monkeypatch):
+    """Count histogram tails at any image size (by default only from 8 Mpx on)."""
+    monkeypatch.setattr(importlib.import_module("ddcsem.colorize"), "_TAIL_MIN_PIXELS", 0)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("mode", ["overlay", "density"])
+@pytest.mark.parametrize("clip", [(0.5, 99.5), (0.0, 100.0), (3.0, 96.0), (30.0, 60.0)])
+def test_tail_counts_give_the_reference_colours(tails_always, dtype, mode, clip):
+    rng = np.random.default_rng(8)
+    top = np.iinfo(dtype).max
+    se = rng.normal(0.4 * top, 0.1 * top, (300, 301)).clip(0, top).astype(dtype)
+    bse = rng.gamma(2.0, 0.1 * top, (300, 301)).clip(0, top).astype(dtype)
+    np.testing.assert_allclose(colorize(se, bse, mode=mode, clip=clip),
+                               colorize_reference(se, bse, mode=mode, clip=clip), atol=1)
+
+
+def test_clip_counts_recount_when_the_sample_misleads(tails_always):
     """The tails are picked on sampled runs of pixels and checked on the full count: an image
     whose sampled runs are all dark gets a full count, and exact percentiles either way."""
     rng = np.random.default_rng(7)
