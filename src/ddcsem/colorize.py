@@ -497,7 +497,9 @@ def colorize(
     -----
     uint8 and uint16 are read as they are; float32 is read through a uint32 view of its
     bits; other dtypes are converted to float32 first (one copy). Memory beyond inputs and
-    output: per-thread histograms (256 kB per thread for 16-bit data).
+    output: per-thread histograms (256 kB per thread for 16-bit data) and, from 8 Mpx on, a
+    sample of 1/61 of each integer channel, on which the histogram tails that hold the clip
+    percentiles are picked (only those tails are then counted; percentiles stay exact).
 
     Examples
     --------

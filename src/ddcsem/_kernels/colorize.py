@@ -80,6 +80,8 @@ _BLOCK = 64
 
 @nb.njit(cache=True, inline="always")
 def _count_outside(x, start, stop, row, lo, width):  # pragma: no cover - jit
+    """Add the pixels of ``x[start:stop]`` outside ``[lo, lo + width)`` to ``row``; with
+    ``width`` 0 that is every pixel, and the comparison compiles away."""
     for i in range(start, stop):
         if _offset(x[i], lo) >= width:
             row[_bin(x[i])] += 1
