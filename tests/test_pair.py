@@ -166,6 +166,22 @@ def test_read_pair_applies_large_shift(tmp_path):
     assert err_after < 0.3 * err_before
 
 
+def test_shift_the_halves_disagree_on_is_recorded_not_applied(tmp_path):
+    """Left half moved down, right half up: the field has no one shift, so the shift found
+    is recorded with a warning and the BSE is left as it was."""
+    texture = ndimage.gaussian_filter(np.random.default_rng(4).random((160, 160)), 2)
+    se = (texture * 60000).astype(np.uint16)
+    bse = se.copy()
+    bse[:, :80] = np.roll(se[:, :80], 5, axis=0)
+    bse[:, 80:] = np.roll(se[:, 80:], -5, axis=0)
+    se_path, bse_path = write_pair(tmp_path, se, bse)
+    with pytest.warns(UserWarning, match="two halves of the field disagree"):
+        images = read_pair(se_path, bse_path)
+    assert not images.shift_applied
+    assert abs(images.shift[0]) > 3
+    np.testing.assert_array_equal(images.bse.data, bse)
+
+
 def test_small_shift_recorded_not_applied(tmp_path):
     pair = make_pair(shape=(128, 128), seed=9)
     se, bse = write_pair(tmp_path, pair.se, pair.bse)
