@@ -57,11 +57,9 @@ def machine_info() -> dict[str, Any]:
     import numba
 
     from . import resources
-    from ._kernels.colorize import chunks, histogram_pair
+    from .colorize import _full_counts
 
-    x = np.zeros(8192, np.uint8)
-    every_pixel = np.zeros(4, dtype=np.int64)
-    histogram_pair(x, x, 256, 256, chunks(x.size), every_pixel)  # start the thread pool
+    _full_counts(np.zeros(8192, np.uint8), 256)  # start the thread pool
     try:
         layer = numba.threading_layer()
     except ValueError:

@@ -286,13 +286,17 @@ def _percentile_fn(counts: np.ndarray, flat: np.ndarray, is_float: bool, name: s
 
 def _histogram(image: np.ndarray, name: str):
     """(pixels, flat view, is_float, counts) of one image, from one parallel pass."""
-    from ._kernels.colorize import chunks, histogram_pair
-
     px, flat, is_float, bins = _prepare(np.asarray(image))
     if flat.size == 0:
         raise ParameterError(f"the {name} image is empty")
-    counts, _ = histogram_pair(flat, flat[:0], bins, 1, chunks(flat.size), _EVERY_PIXEL)
-    return px, flat, is_float, counts
+    return px, flat, is_float, _full_counts(flat, bins)
+
+
+def _full_counts(flat: np.ndarray, bins: int) -> np.ndarray:
+    """Histogram of every pixel of one kernel input (a flat view from :func:`_prepare`)."""
+    from ._kernels.colorize import chunks, histogram_pair
+
+    return histogram_pair(flat, flat[:0], bins, 1, chunks(flat.size), _EVERY_PIXEL)[0]
 
 
 def _tail_window(sample: np.ndarray, lo_pct: float, hi_pct: float) -> tuple[int, int]:
@@ -336,8 +340,7 @@ def _clip_counts(flats: tuple[np.ndarray, np.ndarray], bins: tuple[int, int],
     for k in range(2):
         lo, width = int(windows[2 * k]), int(windows[2 * k + 1])
         if width and not _fill_middle(counts[k], lo, width, n, lo_pct, hi_pct):
-            counts[k] = histogram_pair(flats[k], flats[k][:0], bins[k], 1, chunks(n),
-                                       _EVERY_PIXEL)[0]
+            counts[k] = _full_counts(flats[k], bins[k])
     return counts
 
 
