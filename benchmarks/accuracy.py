@@ -108,18 +108,21 @@ BAM = ["1908250", "1908248", "1908302", "1908282", "1908326"]
 def score_bam(folder: Path) -> list[dict]:
     import warnings
 
+    from ddcsem.analyze import analyze_single
     from ddcsem.read import read_sem
 
     rows = []
     for n in BAM:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            image = read_sem(folder / f"{n}_SEM_InLens.tif").data
+            image = read_sem(folder / f"{n}_SEM_InLens.tif")
             mask = read_sem(folder / f"{n}_mask_manual_4connected.tif", crop_databar="off").data
         truth, _ = ndimage.label(mask[: image.shape[0]] > 0)  # 4-connectivity
         row = {"image": n, "n_true": None}
-        for name, method in (("ddcsem", lambda x: segment_particles(density_map(x))),
-                             ("textbook", textbook), ("imagej", imagej_classic)):
+        # ``ddcsem analyze IMAGE --single``: an InLens (SE) image, so split along its edges
+        for name, method in (("ddcsem", lambda x: analyze_single(x).labels),
+                             ("textbook", lambda x: textbook(x.data)),
+                             ("imagej", lambda x: imagej_classic(x.data))):
             f1, n_true, n_found, matched = instance_f1(method(image), truth)
             row["n_true"] = n_true
             row[name] = round(f1, 4)

@@ -119,8 +119,9 @@ def test_analyze_batch_outputs(samples, tmp_path):
         assert tif.imagej_metadata["unit"] == "micron"
     assert labels.max() == images[2]["n_particles"] or int(labels.max()) == int(images[2]["n_particles"])
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["parameters"]["split"] == "shape" and len(manifest["params_hash"]) == 16
+    assert manifest["parameters"]["split"] == "auto" and len(manifest["params_hash"]) == 16
     assert {i["status"] for i in manifest["images"]} == {"ok"}
+    assert {i["split"] for i in manifest["images"]} == {"shape"}  # what "auto" is for pairs
     assert all(i["timings_s"]["segment"] > 0 for i in manifest["images"])
 
 

@@ -44,9 +44,13 @@ class AnalysisOptions:
     clip : (float, float)
         Percentiles each channel is stretched between.
     threshold : str or float
-        ``otsu``, ``li``, ``yen``, ``triangle`` or a density value in [0, 1].
-    split : {"shape", "edm", "none"}
-        How touching particles are split (see :func:`ddcsem.segment_particles`).
+        ``auto`` (Li's for the ``edges`` split, else Otsu's), ``otsu``, ``li``, ``yen``,
+        ``triangle`` or a density value in [0, 1].
+    split : {"auto", "shape", "edm", "edges", "none"}
+        How touching particles are split (see :func:`ddcsem.segment_particles`). ``auto``:
+        ``edges`` for a single image from an SE detector (topography: flat-topped
+        particles outlined by edges), ``shape`` for everything else (BSE density peaks at
+        the particle centres).
     min_diameter_nm : float or None
         Smallest particle kept, as an equivalent circle diameter (needs a calibration);
         ``None`` keeps particles of at least ``min_area_px``.
@@ -72,8 +76,8 @@ class AnalysisOptions:
 
     mode: Literal["overlay", "density"] = "overlay"
     clip: tuple[float, float] = (0.5, 99.5)
-    threshold: str | float = "otsu"
-    split: Literal["shape", "edm", "none"] = "shape"
+    threshold: str | float = "auto"
+    split: Literal["auto", "shape", "edm", "edges", "none"] = "auto"
     min_diameter_nm: float | None = None
     min_area_px: float = 9.0
     min_distance_nm: float | None = None
@@ -98,6 +102,8 @@ class ImageAnalysis:
         Name of the field.
     kind : {"pair", "single", "composite"}
         Input kind.
+    split : str
+        How touching particles were split (``AnalysisOptions.split`` resolved).
     sources : dict
         Input paths (``se``, ``bse`` or ``image``).
     pixel_size : PixelSize
@@ -123,6 +129,7 @@ class ImageAnalysis:
 
     image_id: str
     kind: str
+    split: str
     sources: dict[str, str]
     pixel_size: PixelSize
     ddc: np.ndarray
@@ -147,7 +154,10 @@ def _measure(
     se: np.ndarray | None,
     timings: dict[str, float],
     shift: tuple[float, float] = (0.0, 0.0),
+    role: str | None = None,
 ) -> ImageAnalysis:
+    """Segment and measure; ``role`` is the detector of a single image (``"SE"`` or
+    ``"BSE"``), which picks the ``auto`` split."""
     from .measure import particle_table, size_distribution
     from .segment import drop_border_labels, segment_particles
 
@@ -165,15 +175,20 @@ def _measure(
     min_area = options.min_area_px
     if options.min_diameter_nm and pixel.calibrated:
         min_area = max(min_area, np.pi / 4 * (options.min_diameter_nm / pixel.nm) ** 2)
+    split = options.split
+    if split == "auto":
+        split = "edges" if kind == "single" and role == "SE" else "shape"
+    # an SE image analysed alone guides the split with its own edges
+    guide = bse if kind == "single" and split == "edges" else (se if options.se_rims else None)
     t = time.perf_counter()
     labels = segment_particles(
         density,
         threshold=options.threshold,
-        split=options.split,
+        split=split,
         min_area=min_area,
         min_distance=(options.min_distance_nm / pixel.nm) if options.min_distance_nm else None,
         exclude_border=False,
-        se=se if options.se_rims else None,
+        se=guide,
     )
     fraction = float(np.count_nonzero(labels)) / labels.size
     if not options.keep_edge_particles:
@@ -185,7 +200,7 @@ def _measure(
     weights = None if options.keep_edge_particles else table["edge_weight"]
     distribution = size_distribution(ecd, weights=weights)
     timings["measure"] = time.perf_counter() - t
-    return ImageAnalysis(image_id, kind, sources, pixel, ddc, density, labels, table,
+    return ImageAnalysis(image_id, kind, split, sources, pixel, ddc, density, labels, table,
                          distribution, fraction, shift, timings)
 
 
@@ -227,6 +242,8 @@ def analyze_single(image: SEMImage, *, image_id: str | None = None,
     """Analyse one grey micrograph whose particles are brighter than their surroundings.
 
     The DDC image written for it is the ``density`` colouring of the image with itself.
+    An image from an SE detector (``image.role``) is split along its edges (the ``auto``
+    split of :class:`AnalysisOptions`), any other by the shape of its density.
 
     Examples
     --------
@@ -250,7 +267,7 @@ def analyze_single(image: SEMImage, *, image_id: str | None = None,
     name = image_id or (image.path.stem if image.path else "image")
     sources = {"image": str(image.path) if image.path else ""}
     return _measure(name, "single", sources, image.pixel_size, ddc, density, options,
-                    image.data, None, timings)
+                    image.data, None, timings, role=image.role)
 
 
 def analyze_composite(image: SEMImage, *, image_id: str | None = None,

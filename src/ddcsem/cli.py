@@ -25,6 +25,9 @@ from .units import parse_length
 
 __all__ = ["main", "run"]
 
+#: ``--split`` values: ``AnalysisOptions.split`` (kept here so that ``--help`` imports no numpy).
+SPLITS = ("auto", "shape", "edm", "edges", "none")
+
 
 def _length(text: str) -> float:
     try:
@@ -111,9 +114,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="colouring of the DDC image written (default overlay)")
     ana.add_argument("--clip", nargs=2, type=_percent, default=None, metavar=("LO", "HI"))
     ana.add_argument("--threshold", type=_threshold, default=None,
-                     help="otsu (default), li, yen, triangle, or a density value in [0, 1]")
-    ana.add_argument("--split", choices=("shape", "edm", "none"), default=None,
-                     help="splitting of touching particles (default shape; edm = ImageJ Watershed)")
+                     help="auto (default: li for the edges split, else otsu), otsu, li, yen, "
+                          "triangle, or a density value in [0, 1]")
+    ana.add_argument("--split", choices=SPLITS, default=None,
+                     help="splitting of touching particles (default auto: edges for a single SE "
+                          "image, else shape; edm = ImageJ Watershed)")
     ana.add_argument("--min-diameter", type=_length, default=None, metavar="SIZE",
                      help="smallest particle kept (equivalent diameter, e.g. 30nm)")
     ana.add_argument("--min-distance", type=_length, default=None, metavar="SIZE",
@@ -215,12 +220,12 @@ def _bench(args: argparse.Namespace) -> int:
 def _threshold(text: str) -> str | float:
     from .segment import THRESHOLDS
 
-    if text in THRESHOLDS:
+    if text == "auto" or text in THRESHOLDS:
         return text
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"use one of {', '.join(THRESHOLDS)} or a number") from None
+        raise argparse.ArgumentTypeError(f"use auto, one of {', '.join(THRESHOLDS)} or a number") from None
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError("a threshold value is a density in [0, 1]")
     return value
@@ -547,8 +552,8 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
         options = AnalysisOptions(
             mode=pick(args.mode, "mode", "overlay"),
             clip=tuple(float(v) for v in pick(args.clip, "clip", (0.5, 99.5))),
-            threshold=pick(args.threshold, "threshold", "otsu"),
-            split=pick(args.split, "split", "shape"),
+            threshold=pick(args.threshold, "threshold", "auto"),
+            split=pick(args.split, "split", "auto"),
             min_diameter_nm=length(pick(args.min_diameter, "min_diameter", None)),
             min_area_px=float(config.get("min_area_px", 9.0)),
             min_distance_nm=length(pick(args.min_distance, "min_distance", None)),
@@ -558,8 +563,8 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
         )
     except (TypeError, ValueError) as exc:
         raise ParameterError(f"invalid value: {exc}", path=args.config) from None
-    if options.mode not in ("overlay", "density") or options.split not in ("shape", "edm", "none"):
-        raise ParameterError("mode must be overlay or density; split shape, edm or none",
+    if options.mode not in ("overlay", "density") or options.split not in SPLITS:
+        raise ParameterError(f"mode must be overlay or density; split one of {', '.join(SPLITS)}",
                              path=args.config)
     return options, length(pick(args.pixel_size, "pixel_size", None))
 
@@ -664,7 +669,7 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except DDCSEMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    images = [{k: r.get(k) for k in ("image_id", "kind", "sources", "status", "error", "n_particles",
+    images = [{k: r.get(k) for k in ("image_id", "kind", "split", "sources", "status", "error", "n_particles",
                                       "pixel_size_nm", "pixel_size_source", "timings_s", "warnings")}
               for r in records]
     return _finish(args, images, unpaired, list_name="images", id_key="image_id",

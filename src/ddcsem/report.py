@@ -462,7 +462,7 @@ def write_image_results(result: Any, folder: str | PathLike, *, params_hash: str
              **{k: v[i] for k, v in result.table.items()}} for i in range(n)]
     write_csv(folder / f"{image_id}_particles.csv", PARTICLE_COLUMNS, rows)
     summary = {
-        "image_id": image_id, "kind": result.kind, "sources": result.sources,
+        "image_id": image_id, "kind": result.kind, "split": result.split, "sources": result.sources,
         "pixel_size_nm": nm, "pixel_size_source": result.pixel_size.source,
         "calibrated": bool(nm), "n_particles": n,
         "mineral_area_fraction": result.mineral_area_fraction,

@@ -107,8 +107,8 @@ def _h_maxima_markers(surface: np.ndarray, mask: np.ndarray, h: float) -> np.nda
 def segment_particles(
     density: np.ndarray,
     *,
-    threshold: str | float = "otsu",
-    split: Literal["shape", "edm", "none"] = "shape",
+    threshold: str | float = "auto",
+    split: Literal["shape", "edm", "edges", "none"] = "shape",
     min_area: float = 9.0,
     min_distance: float | None = None,
     pixel_size_nm: float | None = None,
@@ -125,9 +125,10 @@ def segment_particles(
     ----------
     density : ndarray, shape (M, N)
         Density map (particles high), e.g. from :func:`ddcsem.density_map`.
-    threshold : {"otsu", "li", "yen", "triangle"} or float, optional
-        Global threshold method or value.
-    split : {"shape", "edm", "none"}, optional
+    threshold : {"auto", "otsu", "li", "yen", "triangle"} or float, optional
+        Global threshold method or value. ``"auto"``: Li's for the ``"edges"`` split,
+        Otsu's otherwise (see the module notes).
+    split : {"shape", "edm", "edges", "none"}, optional
         How touching particles are split (see the module notes).
     min_area : float, optional
         Smallest particle kept: in nm² when ``pixel_size_nm`` is given, else in px².
@@ -152,7 +153,8 @@ def segment_particles(
         noisy map, in proportion to its pixel noise (see ``NOISE_REF``).
     se : ndarray, shape (M, N), optional
         SE image of the same field, registered: its bright particle rims guide the
-        ``"shape"`` split (see the module notes).
+        ``"shape"`` split, its edges the ``"edges"`` split (see the module notes). For an
+        SE image analysed alone, the image itself.
 
     Returns
     -------
@@ -175,8 +177,10 @@ def segment_particles(
     d = np.asarray(density, dtype=np.float32)
     if d.ndim != 2:
         raise ParameterError(f"density must be 2-D, got shape {d.shape}")
-    if split not in ("shape", "edm", "none"):
-        raise ParameterError(f"split must be 'shape', 'edm' or 'none', not {split!r}")
+    if split not in ("shape", "edm", "edges", "none"):
+        raise ParameterError(f"split must be 'shape', 'edm', 'edges' or 'none', not {split!r}")
+    if threshold == "auto":
+        threshold = "li" if split == "edges" else "otsu"
     for name, other in (("markers", markers), ("se", se)):
         if other is not None and np.shape(other) != d.shape:
             raise ParameterError(f"{name} must have the shape of density {d.shape}, not {np.shape(other)}")
@@ -203,6 +207,11 @@ def segment_particles(
 
     if split == "none" and markers is None:
         labels = components
+    elif split == "edges" and markers is None:
+        from .separate import density_map
+
+        contrast = d if se is None else density_map(se, clip=False)
+        labels = _split_at_edges(contrast, mask, components, n, min_distance_px)
     else:
         edm = distance_transform(mask)
         if markers is not None:
@@ -239,7 +248,7 @@ def segment_particles(
                     seeds = _scale_seeds(surface, edm, mask, components,
                                          SEED_DEPTH * float(np.median(at_seeds)))
         labels = _watershed_by_component(surface, seeds, components, boxes)
-    if refine_edges and labels.max():
+    if refine_edges and split != "edges" and labels.max():
         labels = _refine_edges(labels, smooth, level)
     _fill_particle_holes(labels, holes)
     # drop the particles below min_area (and those on the border), number the rest 1..K
@@ -302,6 +311,78 @@ def _rim_relief(se: np.ndarray, mask: np.ndarray) -> np.ndarray:
     rim *= np.float32(-RIM_DEPTH / max(edge - core, 1e-12))
     rim += np.float32(1.0)  # 1 - depth * (se - core) / (edge - core), then clipped
     return np.minimum(np.maximum(rim, np.float32(1.0 - RIM_DEPTH), out=rim), np.float32(1.0), out=rim)
+
+#: The ``"edges"`` split: Canny's smoothing (px) and hysteresis thresholds, on the gradient
+#: of the unclipped density in scikit-image's units (its Sobel magnitude: about 8 x the
+#: contrast per pixel); a particle's core (its pixels at least one pixel clear of an edge)
+#: must hold a disc of ``CORE_RADIUS`` px, else it is a sliver between edges; a blob
+#: without a core is kept as one particle if it holds a disc of ``LONE_RADIUS`` px (the
+#: film's texture leaves thin arcs above the threshold). The flood reaches ``EDGE_REACH``
+#: px past the thresholded mask, so an outline can settle on its edge outside the mask.
+#: Tuned on BAM's TiO2 micrographs.
+EDGE_SIGMA = 1.0
+EDGE_THRESHOLDS = (0.1, 0.3)
+CORE_RADIUS = 2.5
+LONE_RADIUS = 2.0
+EDGE_REACH = 3
+
+
+def _split_at_edges(contrast: np.ndarray, mask: np.ndarray, components: np.ndarray, n: int,
+                    min_distance: float | None) -> np.ndarray:
+    """The ``"edges"`` split: flood the gradient of ``contrast`` from the particle cores
+    and from the background, so that every edge, outer or between particles, lies on its
+    gradient ridge (the half-maximum of a blurred step)."""
+    from scipy import ndimage
+
+    from ._kernels.segment import label_boxes
+
+    seeds = _edge_cores(contrast, mask, components, n)
+    if min_distance:
+        seeds = _merge_close(seeds, components, min_distance)
+    # the flood reaches EDGE_REACH px past the mask, whose outermost ring is background
+    near = ndimage.binary_dilation(mask, structure=_CROSS, iterations=EDGE_REACH - 1)
+    region = ndimage.binary_dilation(near, structure=_CROSS)
+    background = int(seeds.max()) + 1
+    seeds = np.where(region & ~near, np.int32(background), seeds)
+    regions, k = ndimage.label(region, structure=_EIGHT)
+    labels = _watershed_by_component(-_gradient(contrast), seeds, regions, label_boxes(regions, k))
+    labels[labels == background] = 0
+    return labels
+
+
+def _edge_cores(contrast: np.ndarray, mask: np.ndarray, components: np.ndarray, n: int) -> np.ndarray:
+    """Seeds of the ``"edges"`` split, labelled 1..K (int32): the parts of the mask enclosed
+    by Canny edges, each shrunk by one pixel (so a gap in an edge does not join two cores)
+    and at least ``CORE_RADIUS`` thick; in a blob without such a core, its pixels at least
+    ``LONE_RADIUS`` inside (none in a thin arc)."""
+    from scipy import ndimage
+    from skimage.feature import canny
+
+    from ._kernels.segment import distance_transform, label_max
+
+    low, high = EDGE_THRESHOLDS
+    edges = canny(contrast, sigma=EDGE_SIGMA, low_threshold=low, high_threshold=high)
+    core = ndimage.binary_erosion(mask & ~ndimage.binary_dilation(edges, structure=_CROSS),
+                                  structure=_CROSS)
+    cores, k = ndimage.label(core)
+    thick = label_max(distance_transform(core), cores, k)
+    keep = np.zeros(k + 1, dtype=bool)
+    keep[1:] = thick[1:] >= CORE_RADIUS  # -inf for absent ids
+    seeds = _renumber(cores, keep)
+    seeded = np.zeros(n + 1, dtype=bool)
+    seeded[components[seeds > 0]] = True
+    seeded[0] = True
+    lone = ~seeded[components] & (distance_transform(mask) >= LONE_RADIUS)
+    return np.where(lone, components + int(seeds.max()), seeds).astype(np.int32)
+
+
+def _gradient(image: np.ndarray) -> np.ndarray:
+    """Gradient magnitude (Sobel) of ``image`` smoothed by ``EDGE_SIGMA`` (float32)."""
+    from scipy import ndimage
+
+    smooth = gaussian(np.asarray(image, dtype=np.float32), EDGE_SIGMA)
+    return np.hypot(ndimage.sobel(smooth, axis=0), ndimage.sobel(smooth, axis=1))
+
 
 #: Edge refinement: particles at least this many pixels across (the usual floor for
 #: sizing) grow by up to ``REFINE_PIXELS`` pixels where the density exceeds

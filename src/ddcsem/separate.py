@@ -123,8 +123,8 @@ def _linear_positions(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
     return left, (at - left).astype(np.float32)
 
 
-def _two_phase(x: np.ndarray) -> np.ndarray:
-    """Scale so the matrix level maps to 0 and the mineral level to 1, clipped."""
+def _two_phase(x: np.ndarray, clip: bool = True) -> np.ndarray:
+    """Scale so the matrix level maps to 0 and the mineral level to 1 (clipped to [0, 1])."""
     from .colorize import two_phase_levels
 
     _, matrix, mineral = two_phase_levels(x)
@@ -132,7 +132,7 @@ def _two_phase(x: np.ndarray) -> np.ndarray:
         raise ParameterError("the image holds no contrast between two phases")
     out = np.subtract(x, np.float32(matrix), dtype=np.float32)
     out *= np.float32(1.0 / (mineral - matrix))
-    return np.minimum(np.maximum(out, 0.0, out=out), 1.0, out=out)
+    return np.minimum(np.maximum(out, 0.0, out=out), 1.0, out=out) if clip else out
 
 
 def density_map(
@@ -141,6 +141,7 @@ def density_map(
     flatfield: bool = True,
     flatfield_sigma: float | None = None,
     denoise_sigma: float = 1.0,
+    clip: bool = True,
 ) -> np.ndarray:
     """Mineral density map of a BSE image, or of any image with bright particles.
 
@@ -155,6 +156,10 @@ def density_map(
         Width of the shading background in pixels.
     denoise_sigma : float, optional
         Gaussian denoising in pixels (0 to skip).
+    clip : bool, optional
+        Clip to [0, 1]. Unclipped, the map keeps the contrast of what lies beyond the two
+        levels (the brightest tenth of the particles, fused aggregates), which edge
+        detection needs.
 
     Returns
     -------
@@ -176,7 +181,7 @@ def density_map(
         x = flat_field(x, sigma=flatfield_sigma)
     if denoise_sigma:
         x = gaussian(x, denoise_sigma)
-    return _two_phase(x)
+    return _two_phase(x, clip)
 
 
 def estimate_basis(rgb: np.ndarray) -> np.ndarray:
