@@ -182,6 +182,48 @@ def test_se_rims_option_decides_whether_se_guides_the_split(pair_files):
         guided.labels, drop_border_labels(segment_particles(density, exclude_border=False, se=images.se.data)))
 
 
+def se_field():
+    """An SE-like field: flat-topped discs with bright rims, pairs of them overlapping."""
+    from scipy import ndimage
+
+    yy, xx = np.mgrid[0:160, 0:240]
+    image = np.full(yy.shape, 30.0)
+    for cy, cx in ((40, 40), (40, 72), (110, 60), (60, 150), (90, 170), (125, 200)):
+        depth = 15 - np.hypot(yy - cy, xx - cx)
+        image[depth >= 0] = np.where(depth[depth >= 0] < 2, 200.0, 140.0)
+    noise = np.random.default_rng(5).normal(0, 3, image.shape)
+    return np.clip(ndimage.gaussian_filter(image, 1.0) + noise, 0, 255).astype(np.uint8)
+
+
+def test_auto_split_follows_the_detector_of_a_single_image():
+    """A single image from an SE detector is split along its edges, any other (BSE, or an
+    unnamed detector) by shape; the split used is recorded."""
+    from ddcsem.segment import segment_particles
+    from ddcsem.separate import density_map
+
+    image = se_field()
+    se = analyze_single(SEMImage(image, detector="InLens"))
+    assert se.split == "edges" and se.labels.max() == 6
+    np.testing.assert_array_equal(se.labels, drop_border_labels(
+        segment_particles(density_map(image), split="edges", se=image, exclude_border=False)))
+    for detector in ("AsB", None):
+        assert analyze_single(SEMImage(image, detector=detector)).split == "shape"
+    chosen = analyze_single(SEMImage(image, detector="AsB"), options=AnalysisOptions(split="edges"))
+    assert chosen.split == "edges" and chosen.labels.max() == 6
+
+
+def test_edges_split_and_auto_threshold_from_the_command_line(samples, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('split = "edges"\nthreshold = "auto"\n')
+    out = tmp_path / "out"
+    assert main(["analyze", str(samples), "-o", str(out), "--config", str(config), "-q"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (manifest["parameters"]["split"], manifest["parameters"]["threshold"]) == ("edges", "auto")
+    assert {i["split"] for i in manifest["images"]} == {"edges"}
+    assert main(["analyze", str(samples), "-o", str(out), "--split", "edges", "--threshold", "auto",
+                 "--overwrite", "-q"]) == 0
+
+
 @pytest.mark.parametrize("text", ['threshold = \n', 'colour = "red"\n', 'clip = "wide"\n'])
 def test_bad_config_is_a_usage_error(samples, tmp_path, text, capsys):
     config = tmp_path / "c.toml"

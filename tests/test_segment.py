@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 import pytest
 
 from ddcsem.errors import ParameterError
@@ -401,3 +402,75 @@ def test_auto_smoothing_follows_the_noise():
     assert auto_p > fixed_p + 0.03 and auto_f1 > fixed_f1 + 0.01
     with pytest.raises(ParameterError, match="smooth_sigma"):
         segment_particles(clean, smooth_sigma="more")
+
+
+def se_like(particles, shape=(120, 210), seed=0):
+    """Flat-topped particles as an SE detector sees them: a plateau 1.4 x brighter within
+    2 px of the outline (edge effect), later ones lying on earlier ones, blurred by the
+    probe (1 px) and noisy. ``particles``: (row, col, radius, level); returns the image and
+    the visible part of each particle (labels 1..K)."""
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    image = np.full(shape, 0.1, np.float32)
+    truth = np.zeros(shape, np.int32)
+    for k, (cy, cx, r, level) in enumerate(particles, start=1):
+        depth = r - np.hypot(yy - cy, xx - cx)  # distance inside the outline
+        inside = depth >= 0
+        image[inside] = level * np.where(depth[inside] < 2, 1.4, 1.0)
+        truth[inside] = k
+    noise = np.random.default_rng(seed).normal(0, 0.01, shape)
+    return (ndimage.gaussian_filter(image, 1.0) + noise).astype(np.float32), truth
+
+
+def iou_per_particle(labels, truth):
+    """IoU of each true particle with the label covering most of it (0 when background)."""
+    out = []
+    for k in range(1, truth.max() + 1):
+        ids, counts = np.unique(labels[truth == k], return_counts=True)
+        best = ids[np.argmax(counts)]
+        out.append(0.0 if best == 0 else np.count_nonzero((truth == k) & (labels == best))
+                   / np.count_nonzero((truth == k) | (labels == best)))
+    return np.array(out)
+
+
+def test_edges_split_separates_particles_meeting_along_a_step():
+    """Two squares side by side, one dimmer: one convex blob with no neck, so the shape
+    split keeps it whole; the brightness step between them is an edge."""
+    image, truth = np.full((100, 140), 0.1, np.float32), np.zeros((100, 140), np.int32)
+    image[30:70, 30:70], truth[30:70, 30:70] = 0.6, 1
+    image[30:70, 70:110], truth[30:70, 70:110] = 1.0, 2
+    image = ndimage.gaussian_filter(image, 1.0) + np.random.default_rng(0).normal(0, 0.01, image.shape)
+    assert segment_particles(image, split="shape").max() == 1
+    labels = segment_particles(image, split="edges")
+    assert labels.max() == 2
+    assert iou_per_particle(labels, truth).min() > 0.95
+
+
+def test_edges_split_outlines_overlapping_se_particles():
+    """Three overlapping discs with bright rims and a dim one beside them: each comes out
+    whole, its outline on the half-maximum of the blurred edge (IoU above 0.9); Li's
+    threshold (``auto`` for this split) keeps the dim one, which Otsu's drops."""
+    image, truth = se_like([(60, 50, 22, 0.8), (60, 88, 22, 0.8), (60, 125, 18, 0.8), (60, 175, 12, 0.25)])
+    labels = segment_particles(image, split="edges")
+    assert labels.max() == 4
+    assert iou_per_particle(labels, truth).min() > 0.9
+    np.testing.assert_array_equal(labels, segment_particles(image, split="edges", threshold="li"))
+    assert iou_per_particle(segment_particles(image, split="edges", threshold="otsu"), truth)[3] == 0
+
+
+def test_edges_split_drops_thin_arcs_keeps_small_particles():
+    """Film texture: a thin faint arc (half the particles' brightness; no disc of
+    ``LONE_RADIUS`` fits in it above the threshold) is no particle; a disc 7 px across is
+    one, though too small to hold a core between its edges."""
+    yy, xx = np.mgrid[0:120, 0:160]
+    image, truth = se_like([(60, 50, 20, 0.8), (60, 120, 3.5, 0.8)], shape=(120, 160))
+    ring = np.abs(np.hypot(yy - 25, xx - 120) - 12) < 0.7
+    image[ring & (xx > 115)] = 0.4  # an open arc, 1-2 px wide
+    labels = segment_particles(image, split="edges")
+    assert labels.max() == 2
+    assert iou_per_particle(labels, truth).min() > 0.6
+    assert not labels[ring].any()
+
+
+def test_auto_threshold_is_otsu_except_for_the_edges_split():
+    image = discs([(60, 70), (60, 112)], [22, 22]) * 0.8 + 0.1
+    np.testing.assert_array_equal(segment_particles(image), segment_particles(image, threshold="otsu"))

@@ -112,3 +112,9 @@ def test_background_upsampling_is_scipys_linear_zoom(small, big):
     np.testing.assert_allclose(_divide_by_upsampled(image, b, 1e-6), want, rtol=1e-5)
     # the floor caps the division
     np.testing.assert_allclose(_divide_by_upsampled(image, b, 2.0), image / 2.0, rtol=1e-6)
+
+
+def test_unclipped_density_keeps_contrast_beyond_the_mineral_level(pair):
+    clipped, full = density_map(pair.bse), density_map(pair.bse, clip=False)
+    assert full.dtype == np.float32 and full.max() > 1.05 and full.min() < 0
+    np.testing.assert_array_equal(np.clip(full, 0, 1), clipped)

@@ -26,6 +26,18 @@ Touching particles are then split by a marker-controlled watershed:
     (flat-fielded, lightly smoothed) SE brightness between the median and the 95th
     percentile of the particles' pixels, so seeds sit in particle cores and the split
     follows the rims (crowded synthetic clusters: detection F1 0.94 -> 0.97).
+``split="edges"``
+    For SE images (InLens, SE2, ETD), whose contrast is topography, not density: their
+    particles are flat-topped, brighter at the rims (edge effect), and touching ones meet
+    along an edge (a brightness step, or the bright rim of the one on top) rather than
+    at a dip. The seeds are the cores that Canny edges enclose (of the SE image given as
+    ``se``, else of the density map); the gradient is flooded from them and from the
+    background, so every outline, outer or shared, settles on its gradient ridge (the
+    half-maximum of the blurred step). The mask is Li's threshold (``"auto"``): an SE
+    image's particles differ in brightness (thickness, tilt, overlap), so its histogram is
+    no two-class mix, and Otsu's threshold drops the dimmer ones. BAM's InLens
+    micrographs of touching TiO2 particles: instance F1 0.389 with the shape split,
+    0.630 with this one.
 ``split="none"``
     Connected components only.
 
@@ -146,7 +158,8 @@ def segment_particles(
         Place the edges where the BSE profile puts them: grow particles of at least
         ``REFINE_MIN_ECD_PX`` across by up to ``REFINE_PIXELS`` pixels where the density
         exceeds ``REFINE_LEVEL`` times the threshold, and cut smaller ones at half their own
-        peak density (see the module notes).
+        peak density (see the module notes). The ``"edges"`` split places its outlines
+        itself and is not refined.
     smooth_sigma : float or "auto", optional
         Gaussian smoothing of the density before thresholding, px (a density map from
         :func:`ddcsem.density_map` is already denoised). ``"auto"``: 1 px, more for a
