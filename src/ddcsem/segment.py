@@ -621,7 +621,9 @@ def _watershed_by_component(surface: np.ndarray, seeds: np.ndarray, components: 
     if n == 0:
         return labels
     where = seeds > 0
-    pairs = np.unique(np.stack([components[where], seeds[where]]), axis=1)
+    top = np.int64(seeds.max()) + 1  # (blob, seed) pairs as one key: a 1-D unique is fast
+    keys = np.unique(components[where].astype(np.int64) * top + seeds[where])
+    pairs = np.stack([keys // top, keys % top])
     per_blob = np.bincount(pairs[0], minlength=n + 1)
     one_seed = np.zeros(n + 1, dtype=np.int32)
     single = pairs[:, per_blob[pairs[0]] == 1]
