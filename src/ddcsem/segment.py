@@ -326,6 +326,7 @@ def _rim_relief(se: np.ndarray, mask: np.ndarray) -> np.ndarray:
     rim += np.float32(1.0)  # 1 - depth * (se - core) / (edge - core), then clipped
     return np.minimum(np.maximum(rim, np.float32(1.0 - RIM_DEPTH), out=rim), np.float32(1.0), out=rim)
 
+
 #: The ``"edges"`` split: Canny's smoothing (px) and hysteresis thresholds, on the gradient
 #: of the unclipped density in scikit-image's units (its Sobel magnitude: about 8 x the
 #: contrast per pixel); a particle's core (its pixels at least one pixel clear of an edge)
