@@ -474,3 +474,29 @@ def test_edges_split_drops_thin_arcs_keeps_small_particles():
 def test_auto_threshold_is_otsu_except_for_the_edges_split():
     image = discs([(60, 70), (60, 112)], [22, 22]) * 0.8 + 0.1
     np.testing.assert_array_equal(segment_particles(image), segment_particles(image, threshold="otsu"))
+
+
+def test_edge_kernels_match_references_and_scikit_image_canny():
+    """The Sobel kernel equals scipy's, non-maximum suppression its numpy reference, and
+    the hysteresis-linked edges scikit-image's Canny (same smoothing and thresholds) up
+    to a few pixels where float rounding decides a tie."""
+    from skimage.feature import canny
+
+    from ddcsem._kernels.segment import edge_gradient, thin_edges
+    from ddcsem.segment import EDGE_SIGMA, EDGE_THRESHOLDS, _edges, _thin_edges_reference
+
+    image, _ = se_like([(60, 50, 22, 0.8), (60, 88, 22, 0.6), (60, 125, 18, 0.9), (60, 175, 12, 0.3)])
+    smooth = ndimage.gaussian_filter(image, 1.0)
+    d_row, d_col, magnitude = edge_gradient(smooth)
+    np.testing.assert_allclose(d_row, ndimage.sobel(smooth, axis=0), atol=1e-5)
+    np.testing.assert_allclose(d_col, ndimage.sobel(smooth, axis=1), atol=1e-5)
+    np.testing.assert_allclose(magnitude, np.hypot(d_row, d_col), rtol=1e-5)
+    for low in (0.0, 0.1, 0.3):
+        thin = thin_edges(d_row, d_col, magnitude, np.float32(low))
+        np.testing.assert_array_equal(thin, _thin_edges_reference(d_row, d_col, magnitude, low))
+    edges, gradient = _edges(image)
+    low, high = EDGE_THRESHOLDS
+    expected = canny(image, sigma=EDGE_SIGMA, low_threshold=low, high_threshold=high)
+    assert expected.sum() > 500
+    assert np.count_nonzero(edges != expected) <= 0.01 * expected.sum()
+    assert gradient.dtype == np.float32 and gradient.shape == image.shape

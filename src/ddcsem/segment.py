@@ -351,7 +351,8 @@ def _split_at_edges(contrast: np.ndarray, mask: np.ndarray, components: np.ndarr
 
     from ._kernels.segment import label_boxes
 
-    seeds = _edge_cores(contrast, mask, components, n)
+    edges, gradient = _edges(contrast)
+    seeds = _edge_cores(edges, mask, components, n)
     if min_distance:
         seeds = _merge_close(seeds, components, min_distance)
     # the flood reaches EDGE_REACH px past the mask, whose outermost ring is background
@@ -360,23 +361,57 @@ def _split_at_edges(contrast: np.ndarray, mask: np.ndarray, components: np.ndarr
     background = int(seeds.max()) + 1
     seeds = np.where(region & ~near, np.int32(background), seeds)
     regions, k = ndimage.label(region, structure=_EIGHT)
-    labels = _watershed_by_component(-_gradient(contrast), seeds, regions, label_boxes(regions, k))
+    labels = _watershed_by_component(-gradient, seeds, regions, label_boxes(regions, k))
     labels[labels == background] = 0
     return labels
 
 
-def _edge_cores(contrast: np.ndarray, mask: np.ndarray, components: np.ndarray, n: int) -> np.ndarray:
+def _edges(contrast: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Canny's edges of ``contrast`` (smoothed by ``EDGE_SIGMA``, hysteresis between
+    ``EDGE_THRESHOLDS``: thin edge pixels above the low one, 8-connected to one above the
+    high one) and the gradient magnitude they came from (float32)."""
+    from scipy import ndimage
+
+    from ._kernels.segment import edge_gradient, thin_edges
+
+    low, high = EDGE_THRESHOLDS
+    d_row, d_col, magnitude = edge_gradient(gaussian(np.asarray(contrast, dtype=np.float32), EDGE_SIGMA))
+    thin = thin_edges(d_row, d_col, magnitude, np.float32(low))
+    linked, k = ndimage.label(thin, structure=_EIGHT)
+    strong = np.zeros(k + 1, dtype=bool)
+    strong[linked[thin & (magnitude >= np.float32(high))]] = True
+    strong[0] = False
+    return strong[linked], magnitude
+
+
+def _thin_edges_reference(d_row: np.ndarray, d_col: np.ndarray, magnitude: np.ndarray,
+                          low: float) -> np.ndarray:
+    """Plain-numpy version of the kernel ``thin_edges``, which tests hold it to."""
+    rows, cols = magnitude.shape
+    r, c = np.mgrid[1:rows - 1, 1:cols - 1]
+    gr, gc, m = d_row[r, c], d_col[r, c], magnitude[r, c]
+    sr, sc = np.where(gr >= 0, 1, -1), np.where(gc >= 0, 1, -1)
+    along_row = np.abs(gc) >= np.abs(gr)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.where(along_row, np.abs(gr) / np.abs(gc), np.abs(gc) / np.abs(gr)).astype(np.float32)
+    # the two neighbours on each side: straight ahead, then diagonal
+    step_r, step_c = np.where(along_row, 0, sr), np.where(along_row, sc, 0)
+    ahead = (1 - w) * magnitude[r + step_r, c + step_c] + w * magnitude[r + sr, c + sc]
+    behind = (1 - w) * magnitude[r - step_r, c - step_c] + w * magnitude[r - sr, c - sc]
+    out = np.zeros(magnitude.shape, dtype=bool)
+    out[1:-1, 1:-1] = (m >= low) & (m > 0) & (m >= ahead) & (m >= behind)
+    return out
+
+
+def _edge_cores(edges: np.ndarray, mask: np.ndarray, components: np.ndarray, n: int) -> np.ndarray:
     """Seeds of the ``"edges"`` split, labelled 1..K (int32): the parts of the mask enclosed
-    by Canny edges, each shrunk by one pixel (so a gap in an edge does not join two cores)
+    by ``edges``, each shrunk by one pixel (so a gap in an edge does not join two cores)
     and at least ``CORE_RADIUS`` thick; in a blob without such a core, its pixels at least
     ``LONE_RADIUS`` inside (none in a thin arc)."""
     from scipy import ndimage
-    from skimage.feature import canny
 
     from ._kernels.segment import distance_transform, label_max
 
-    low, high = EDGE_THRESHOLDS
-    edges = canny(contrast, sigma=EDGE_SIGMA, low_threshold=low, high_threshold=high)
     core = ndimage.binary_erosion(mask & ~ndimage.binary_dilation(edges, structure=_CROSS),
                                   structure=_CROSS)
     cores, k = ndimage.label(core)
@@ -389,14 +424,6 @@ def _edge_cores(contrast: np.ndarray, mask: np.ndarray, components: np.ndarray, 
     seeded[0] = True
     lone = ~seeded[components] & (distance_transform(mask) >= LONE_RADIUS)
     return np.where(lone, components + int(seeds.max()), seeds).astype(np.int32)
-
-
-def _gradient(image: np.ndarray) -> np.ndarray:
-    """Gradient magnitude (Sobel) of ``image`` smoothed by ``EDGE_SIGMA`` (float32)."""
-    from scipy import ndimage
-
-    smooth = gaussian(np.asarray(image, dtype=np.float32), EDGE_SIGMA)
-    return np.hypot(ndimage.sobel(smooth, axis=0), ndimage.sobel(smooth, axis=1))
 
 
 #: Edge refinement: particles at least this many pixels across (the usual floor for

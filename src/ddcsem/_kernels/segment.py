@@ -8,6 +8,9 @@ parabolas along rows, in parallel;
 bounding boxes, :func:`euler_numbers` their Euler numbers (which blobs have holes),
 :func:`local_peaks` the local maxima of a surface given its maximum filter,
 :func:`select_seeds` which of them seed the split (own-scale windows and valleys).
+:func:`edge_gradient` is the Sobel gradient (``scipy.ndimage.sobel`` its reference) and
+:func:`thin_edges` the non-maximum suppression of Canny's detector
+(``ddcsem.segment._thin_edges_reference`` its reference).
 """
 
 from __future__ import annotations
@@ -379,3 +382,55 @@ def select_seeds(surface, rows, cols, starts, depth, window, valley, reach):  # 
                     break
             keep[k] = ok
     return keep
+
+
+@nb.njit(cache=True, parallel=True)
+def edge_gradient(image):  # pragma: no cover - jit
+    """Sobel derivatives along rows and columns and their magnitude (float32 each); the
+    border repeats its edge pixels, as ``scipy.ndimage.sobel`` (``mode="reflect"``) does
+    for a 3 x 3 kernel."""
+    rows, cols = image.shape
+    d_row = np.empty((rows, cols), dtype=np.float32)
+    d_col = np.empty((rows, cols), dtype=np.float32)
+    magnitude = np.empty((rows, cols), dtype=np.float32)
+    for r in nb.prange(rows):
+        up, down = max(r - 1, 0), min(r + 1, rows - 1)
+        for c in range(cols):
+            left, right = max(c - 1, 0), min(c + 1, cols - 1)
+            gr = (image[down, left] + 2 * image[down, c] + image[down, right]
+                  - image[up, left] - 2 * image[up, c] - image[up, right])
+            gc = (image[up, right] + 2 * image[r, right] + image[down, right]
+                  - image[up, left] - 2 * image[r, left] - image[down, left])
+            d_row[r, c] = gr
+            d_col[r, c] = gc
+            magnitude[r, c] = np.sqrt(gr * gr + gc * gc)
+    return d_row, d_col, magnitude
+
+
+@nb.njit(cache=True, parallel=True)
+def thin_edges(d_row, d_col, magnitude, low):  # pragma: no cover - jit
+    """Canny's non-maximum suppression: pixels of at least ``low`` magnitude that are no
+    lower than the magnitude interpolated one pixel ahead and behind along their gradient
+    (linear between the two neighbours it passes); the image's outer pixels are never
+    edges."""
+    rows, cols = magnitude.shape
+    out = np.zeros((rows, cols), dtype=np.bool_)
+    for r in nb.prange(1, rows - 1):
+        for c in range(1, cols - 1):
+            m = magnitude[r, c]
+            if m < low or m == 0:
+                continue
+            gr, gc = d_row[r, c], d_col[r, c]
+            sr = 1 if gr >= 0 else -1
+            sc = 1 if gc >= 0 else -1
+            ar, ac = abs(gr), abs(gc)
+            if ac >= ar:  # steps mostly along the row: neighbours (r, c +- 1) and diagonals
+                w = ar / ac
+                ahead = (1 - w) * magnitude[r, c + sc] + w * magnitude[r + sr, c + sc]
+                behind = (1 - w) * magnitude[r, c - sc] + w * magnitude[r - sr, c - sc]
+            else:
+                w = ac / ar
+                ahead = (1 - w) * magnitude[r + sr, c] + w * magnitude[r + sr, c + sc]
+                behind = (1 - w) * magnitude[r - sr, c] + w * magnitude[r - sr, c - sc]
+            out[r, c] = m >= ahead and m >= behind
+    return out
