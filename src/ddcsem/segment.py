@@ -71,7 +71,7 @@ from typing import Literal
 import numpy as np
 
 from ._filters import gaussian, maximum
-from .colorize import otsu_threshold, percentiles
+from .colorize import li_threshold, otsu_threshold, percentiles
 from .errors import ParameterError
 
 __all__ = ["segment_particles", "threshold_value", "drop_border_labels", "THRESHOLDS"]
@@ -93,8 +93,8 @@ def threshold_value(image: np.ndarray, method: str | float = "otsu") -> float:
     from skimage import filters
 
     functions = {
-        "otsu": otsu_threshold,  # scikit-image's rule for float images, in parallel passes
-        "li": filters.threshold_li,
+        "otsu": otsu_threshold,  # scikit-image's rules, in parallel passes
+        "li": li_threshold,
         "yen": filters.threshold_yen,
         "triangle": filters.threshold_triangle,
     }
