@@ -500,3 +500,17 @@ def test_edge_kernels_match_references_and_scikit_image_canny():
     assert expected.sum() > 500
     assert np.count_nonzero(edges != expected) <= 0.01 * expected.sum()
     assert gradient.dtype == np.float32 and gradient.shape == image.shape
+
+
+def test_edges_split_rises_above_the_noise(monkeypatch):
+    """A large flat particle in heavy noise (SD a tenth of its contrast): noise edges at
+    the default thresholds cut it into pieces; the thresholds rise above twice the median
+    gradient (the noise of a mostly flat image) and it comes out whole."""
+    import ddcsem.segment as seg
+
+    image, truth = se_like([(100, 100, 60, 0.8)], shape=(200, 200), seed=1)
+    image += np.random.default_rng(2).normal(0, 0.08, image.shape).astype(np.float32)
+    labels = segment_particles(image, split="edges")
+    assert labels.max() == 1 and iou_per_particle(labels, truth)[0] > 0.95
+    monkeypatch.setattr(seg, "EDGE_OVER_NOISE", 0.0)
+    assert segment_particles(image, split="edges").max() > 3
