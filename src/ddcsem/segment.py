@@ -397,12 +397,13 @@ def _thin_edges_reference(d_row: np.ndarray, d_col: np.ndarray, magnitude: np.nd
                           low: float) -> np.ndarray:
     """Plain-numpy version of the kernel ``thin_edges``, which tests hold it to."""
     rows, cols = magnitude.shape
+    magnitude = magnitude.astype(np.float64)  # the kernel interpolates in float64 too
     r, c = np.mgrid[1:rows - 1, 1:cols - 1]
-    gr, gc, m = d_row[r, c], d_col[r, c], magnitude[r, c]
+    gr, gc, m = d_row[r, c].astype(np.float64), d_col[r, c].astype(np.float64), magnitude[r, c]
     sr, sc = np.where(gr >= 0, 1, -1), np.where(gc >= 0, 1, -1)
     along_row = np.abs(gc) >= np.abs(gr)
     with np.errstate(divide="ignore", invalid="ignore"):
-        w = np.where(along_row, np.abs(gr) / np.abs(gc), np.abs(gc) / np.abs(gr)).astype(np.float32)
+        w = np.where(along_row, np.abs(gr) / np.abs(gc), np.abs(gc) / np.abs(gr))
     # the two neighbours on each side: straight ahead, then diagonal
     step_r, step_c = np.where(along_row, 0, sr), np.where(along_row, sc, 0)
     ahead = (1 - w) * magnitude[r + step_r, c + step_c] + w * magnitude[r + sr, c + sc]

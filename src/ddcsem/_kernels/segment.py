@@ -417,20 +417,20 @@ def thin_edges(d_row, d_col, magnitude, low):  # pragma: no cover - jit
     out = np.zeros((rows, cols), dtype=np.bool_)
     for r in nb.prange(1, rows - 1):
         for c in range(1, cols - 1):
-            m = magnitude[r, c]
+            m = np.float64(magnitude[r, c])  # in float64 throughout, as the reference
             if m < low or m == 0:
                 continue
-            gr, gc = d_row[r, c], d_col[r, c]
+            gr, gc = np.float64(d_row[r, c]), np.float64(d_col[r, c])
             sr = 1 if gr >= 0 else -1
             sc = 1 if gc >= 0 else -1
             ar, ac = abs(gr), abs(gc)
             if ac >= ar:  # steps mostly along the row: neighbours (r, c +- 1) and diagonals
                 w = ar / ac
-                ahead = (1 - w) * magnitude[r, c + sc] + w * magnitude[r + sr, c + sc]
-                behind = (1 - w) * magnitude[r, c - sc] + w * magnitude[r - sr, c - sc]
+                ahead = (1 - w) * np.float64(magnitude[r, c + sc]) + w * np.float64(magnitude[r + sr, c + sc])
+                behind = (1 - w) * np.float64(magnitude[r, c - sc]) + w * np.float64(magnitude[r - sr, c - sc])
             else:
                 w = ac / ar
-                ahead = (1 - w) * magnitude[r + sr, c] + w * magnitude[r + sr, c + sc]
-                behind = (1 - w) * magnitude[r - sr, c] + w * magnitude[r - sr, c - sc]
+                ahead = (1 - w) * np.float64(magnitude[r + sr, c]) + w * np.float64(magnitude[r + sr, c + sc])
+                behind = (1 - w) * np.float64(magnitude[r - sr, c]) + w * np.float64(magnitude[r - sr, c - sc])
             out[r, c] = m >= ahead and m >= behind
     return out
