@@ -101,7 +101,7 @@ def test_analyze_batch_outputs(samples, tmp_path):
     images = read_csv(out / "images.csv")
     assert [r["image_id"] for r in images] == ["aorta_01", "drusen_03", "valve_02"]
     for row in images:
-        assert row["status"] == "ok" and row["calibrated"] == "1"
+        assert row["status"] == "ok" and row["calibrated"] == "1" and row["split"] == "shape"
         assert int(row["n_particles"]) > 20
         assert float(row["d10_um"]) < float(row["d50_um"]) < float(row["d90_um"])
         assert float(row["d50_px"]) == pytest.approx(float(row["d50_um"]) * 1000 / float(row["pixel_size_nm"]), rel=1e-4)
@@ -220,6 +220,7 @@ def test_edges_split_and_auto_threshold_from_the_command_line(samples, tmp_path)
     manifest = json.loads((out / "manifest.json").read_text())
     assert (manifest["parameters"]["split"], manifest["parameters"]["threshold"]) == ("edges", "auto")
     assert {i["split"] for i in manifest["images"]} == {"edges"}
+    assert {row["split"] for row in read_csv(out / "images.csv")} == {"edges"}
     assert main(["analyze", str(samples), "-o", str(out), "--split", "edges", "--threshold", "auto",
                  "--overwrite", "-q"]) == 0
 

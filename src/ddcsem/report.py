@@ -392,7 +392,7 @@ _STATS = [("d10", "d10"), ("d50", "d50"), ("d90", "d90"), ("mean", "mean_ecd"), 
 
 #: Columns of ``images.csv``.
 IMAGE_COLUMNS = [
-    "image_id", "kind", "se_path", "bse_path", "image_path", "pixel_size_nm", "pixel_size_source",
+    "image_id", "kind", "split", "se_path", "bse_path", "image_path", "pixel_size_nm", "pixel_size_source",
     "calibrated", "n_particles", "mineral_area_fraction",
     *[f"{name}_um" for _, name in _STATS], "lognorm_gsd",
     *[f"{name}_px" for _, name in _STATS],
@@ -402,7 +402,7 @@ IMAGE_COLUMNS = [
 
 def image_row(summary: dict[str, Any]) -> dict[str, Any]:
     """One ``images.csv`` row from a per-image summary (see :func:`write_image_results`)."""
-    row = {k: summary.get(k) for k in ("image_id", "kind", "pixel_size_nm", "pixel_size_source",
+    row = {k: summary.get(k) for k in ("image_id", "kind", "split", "pixel_size_nm", "pixel_size_source",
                                         "calibrated", "n_particles", "mineral_area_fraction",
                                         "status", "error")}
     if row["status"] == "skipped":  # results of an earlier run with the same parameters
