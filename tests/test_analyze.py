@@ -188,7 +188,7 @@ def se_field():
 
     yy, xx = np.mgrid[0:160, 0:240]
     image = np.full(yy.shape, 30.0)
-    for cy, cx in ((40, 40), (40, 72), (110, 60), (60, 150), (90, 170), (125, 200)):
+    for cy, cx in ((40, 40), (40, 66), (110, 60), (60, 150), (84, 166), (125, 200)):
         depth = 15 - np.hypot(yy - cy, xx - cx)
         image[depth >= 0] = np.where(depth[depth >= 0] < 2, 200.0, 140.0)
     noise = np.random.default_rng(5).normal(0, 3, image.shape)
