@@ -178,7 +178,7 @@ def _measure(
     split = options.split
     if split == "auto":
         split = "edges" if kind == "single" and role == "SE" else "shape"
-    # an SE image analysed alone guides the split with its own edges
+    # a single image (an SE one, under "auto") guides the edges split with its own edges
     guide = bse if kind == "single" and split == "edges" else (se if options.se_rims else None)
     t = time.perf_counter()
     labels = segment_particles(

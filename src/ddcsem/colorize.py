@@ -344,15 +344,30 @@ def _clip_counts(flats: tuple[np.ndarray, np.ndarray], bins: tuple[int, int],
     return counts
 
 
-def _otsu(px: np.ndarray, lo: float, hi: float) -> float:
-    """Otsu's threshold over 256 equal bins spanning [lo, hi] (scikit-image's convention)."""
+def _equal_bins(px: np.ndarray, nbins: int) -> tuple[np.ndarray | None, float, float]:
+    """Counts of the pixels in ``nbins`` equal bins between their minimum and maximum (one
+    parallel pass), and those two; no counts when every pixel is the same."""
     from ._kernels.colorize import chunks, histogram_stretched
 
+    lo, hi = float(px.min()), float(px.max())
     if hi <= lo:
-        return lo
+        return None, lo, hi
     flat = px.reshape(-1)
-    counts = histogram_stretched(flat, lo, 1.0 / (hi - lo), _OTSU_BINS, chunks(flat.size))
-    return lo + otsu_threshold_hist(counts) * (hi - lo)
+    return histogram_stretched(flat, lo, 1.0 / (hi - lo), nbins, chunks(flat.size)), lo, hi
+
+
+def _otsu(px: np.ndarray) -> float:
+    """Otsu's threshold over 256 equal bins between the pixels' minimum and maximum
+    (scikit-image's convention)."""
+    counts, lo, hi = _equal_bins(px, _OTSU_BINS)
+    return lo if counts is None else lo + otsu_threshold_hist(counts) * (hi - lo)
+
+
+def _finite_pixels(image: np.ndarray) -> np.ndarray:
+    """The pixels of ``image`` as the kernels read them, refused if NaN or infinite."""
+    px, _, is_float, counts = _histogram(image, "input")
+    _check_finite(counts, is_float, "input")
+    return px
 
 
 def percentiles(values: np.ndarray, ps: tuple[float, ...]) -> list[float]:
@@ -378,9 +393,7 @@ def otsu_threshold(image: np.ndarray) -> float:
     >>> 0.2 <= otsu_threshold(x) < 0.8
     True
     """
-    px, _, is_float, counts = _histogram(image, "input")
-    _check_finite(counts, is_float, "input")
-    return _otsu(px, float(px.min()), float(px.max()))
+    return _otsu(_finite_pixels(image))
 
 
 #: Li's threshold iterates on a histogram of this many equal bins between the image's
@@ -402,15 +415,10 @@ def li_threshold(image: np.ndarray) -> float:
     >>> 0.2 <= li_threshold(x) < 0.8
     True
     """
-    from ._kernels.colorize import chunks, histogram_stretched
-
-    px, _, is_float, counts = _histogram(image, "input")
-    _check_finite(counts, is_float, "input")
-    lo, hi = float(px.min()), float(px.max())
-    if hi <= lo:
+    counts, lo, hi = _equal_bins(_finite_pixels(image), _LI_BINS)
+    if counts is None:
         return lo
-    flat = px.reshape(-1)
-    counts = histogram_stretched(flat, lo, 1.0 / (hi - lo), _LI_BINS, chunks(flat.size)).astype(np.float64)
+    counts = counts.astype(np.float64)
     width = (hi - lo) / _LI_BINS
     centres = (np.arange(_LI_BINS) + 0.5) * width  # above the least pixel
     mass, moment = np.cumsum(counts), np.cumsum(counts * centres)
@@ -448,7 +456,7 @@ def two_phase_levels(image: np.ndarray) -> tuple[float, float, float]:
     px, flat, is_float, counts = _histogram(image, "input")
     at = _rank_fn(counts, flat, is_float, "input")
     n = int(counts.sum())
-    t = _otsu(px, float(px.min()), float(px.max()))
+    t = _otsu(px)
     n_low = int(np.count_nonzero(px <= t))  # the sorted pixels: n_low at or below t, then the rest
     if n_low == 0 or n_low == n:
         raise ParameterError("the image holds no contrast between two phases")

@@ -327,9 +327,9 @@ def _rim_relief(se: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.minimum(np.maximum(rim, np.float32(1.0 - RIM_DEPTH), out=rim), np.float32(1.0), out=rim)
 
 
-#: The ``"edges"`` split: Canny's smoothing (px) and hysteresis thresholds, on the gradient
-#: of the unclipped density in scikit-image's units (its Sobel magnitude: about 8 x the
-#: contrast per pixel); a particle's core (its pixels at least one pixel clear of an edge)
+#: The ``"edges"`` split: Canny's smoothing (px) and hysteresis thresholds, on the
+#: unnormalised Sobel magnitude of the unclipped density (about 8 x the contrast per
+#: pixel; scikit-image's ``canny`` uses the same scale); a particle's core (its pixels at least one pixel clear of an edge)
 #: must hold a disc of ``CORE_RADIUS`` px, else it is a sliver between edges; a blob
 #: without a core is kept as one particle if it holds a disc of ``LONE_RADIUS`` px (the
 #: film's texture leaves thin arcs above the threshold). The flood reaches ``EDGE_REACH``
