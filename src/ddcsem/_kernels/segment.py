@@ -6,6 +6,8 @@ parabolas along rows, in parallel;
 ``scipy.ndimage.distance_transform_edt`` is its reference in the tests.
 :func:`label_max` is the per-label maximum of an image, :func:`label_boxes` the labels'
 bounding boxes, :func:`euler_numbers` their Euler numbers (which blobs have holes),
+:func:`grow_specks` grows dim specks to their half maximum
+(``ddcsem.segment._grow_specks_reference`` its reference),
 :func:`local_peaks` the local maxima of a surface given its maximum filter,
 :func:`select_seeds` which of them seed the split (own-scale windows and valleys).
 :func:`edge_gradient` is the Sobel gradient (``scipy.ndimage.sobel`` its reference) and
@@ -233,6 +235,47 @@ def refine_edges(labels, density, sizeable, peak, low, fraction):  # pragma: no 
                     best = labels[r, c + 1]
             out[r, c] = best
     return out
+
+
+@nb.njit(cache=True)
+def grow_specks(labels, density, grows, peak, fraction, boxes):  # pragma: no cover - jit
+    """One pass of speck growth (see :mod:`ddcsem.segment`), in place, within ``boxes``
+    (rows ``r0, r1, c0, c1``): a background pixel joins a 4-neighbour whose ``grows``
+    entry is true (the largest id if several) when its density exceeds ``fraction`` x
+    that label's peak and no label that does not grow lies among its 8 neighbours. The
+    pixels are judged on the labels before the pass; returns their rows, columns and new
+    labels."""
+    rows, cols = labels.shape
+    total = 0
+    for k in range(boxes.shape[0]):
+        total += (boxes[k, 1] - boxes[k, 0]) * (boxes[k, 3] - boxes[k, 2])
+    at_r = np.empty(total, dtype=np.int64)
+    at_c = np.empty(total, dtype=np.int64)
+    to = np.empty(total, dtype=labels.dtype)
+    m = 0
+    for k in range(boxes.shape[0]):
+        for r in range(boxes[k, 0], boxes[k, 1]):
+            for c in range(boxes[k, 2], boxes[k, 3]):
+                if labels[r, c] > 0:
+                    continue
+                best = 0
+                blocked = False
+                for dr in range(-1, 2):
+                    for dc in range(-1, 2):
+                        rr, cc = r + dr, c + dc
+                        if rr < 0 or rr >= rows or cc < 0 or cc >= cols:
+                            continue
+                        lab = labels[rr, cc]
+                        if lab > 0 and not grows[lab]:
+                            blocked = True
+                        elif lab > best and (dr == 0 or dc == 0):
+                            best = lab
+                if best > 0 and not blocked and density[r, c] > fraction * peak[best]:
+                    at_r[m], at_c[m], to[m] = r, c, best
+                    m += 1
+    for i in range(m):  # overlapping boxes may list a pixel twice, with one label
+        labels[at_r[i], at_c[i]] = to[i]
+    return at_r[:m], at_c[:m], to[:m]
 
 
 @nb.njit(cache=True, inline="always")
