@@ -341,6 +341,23 @@ def test_dim_specks_rescued_on_a_tiny_particle_field(monkeypatch):
     assert rescued.f1 > plain.f1 + 0.03
 
 
+def test_small_spheres_keep_their_peaks_in_the_landscape(monkeypatch):
+    """6 px spheres: smoothed as if the map had no blur of its own, and their distance map
+    by a full pixel, the peaks of spheres beside a neighbour flatten and they merge."""
+    import ddcsem.segment as seg
+
+    pair = make_pair(shape=(512, 512), pixel_size_nm=50, median_diameter_nm=300, sigma_ln=0.25,
+                     n_particles=375, clustered_fraction=0.2, seed=4)
+    density = density_map(pair.bse)
+    scaled = detection_scores(segment_particles(density), pair.centers, pair.diameters_px)
+    assert seg._density_sigma(3.0) == 0.5  # the map's own blur exceeds 0.4 x 3 px
+    assert seg._density_sigma(25.0) == pytest.approx(np.sqrt(10.0**2 - 1.5**2))
+    monkeypatch.setattr(seg, "MAP_BLUR", 0.0)
+    monkeypatch.setattr(seg, "EDM_SIGMA_RADIUS", 1e-3)
+    fixed = detection_scores(segment_particles(density), pair.centers, pair.diameters_px)
+    assert scaled.f1 > fixed.f1 + 0.05
+
+
 def test_speck_growth_kernel_matches_reference():
     from ddcsem._kernels.segment import grow_specks, label_boxes, label_max
     from ddcsem.segment import _grow_specks_reference

@@ -12,7 +12,7 @@ Touching particles are then split by a marker-controlled watershed:
     density (BSE, or brightness) peaks at their centres and dips in the gap between
     touching neighbours, so the landscape is the (lightly smoothed) distance map
     multiplied by the density smoothed at a scale of the typical particle radius (the
-    median over blobs of their largest inscribed circle). Markers are its local maxima
+    median over blobs of their largest inscribed circle; see ``DENSITY_SCALE``). Markers are its local maxima
     that are the highest within ``PEAK_WINDOW`` times their own distance to the
     background, so a small particle beside a large one keeps its seed, and that are parted
     from every higher seed of their blob by a dip of the landscape (``VALLEY_DEPTH``), so
@@ -250,12 +250,12 @@ def segment_particles(
             largest = label_max(edm, components, n)[1:]
             largest = largest[np.isfinite(largest)]
             radius = float(np.median(largest)) if largest.size else 1.0
-            density_s = gaussian(d, max(0.5, 0.4 * radius))
+            density_s = gaussian(d, _density_sigma(radius))
             top = percentiles(density_s[mask], (99,))[0] if mask.any() else 1.0
             # centres are deep inside the mask and dense; necks and gaps are neither
             weight = np.multiply(density_s, np.float32(1.0 / max(top, 1e-6)), out=density_s)
-            surface = gaussian(edm, 1.0) * np.minimum(np.maximum(weight, np.float32(0.05), out=weight), 1.0,
-                                                     out=weight)
+            weight = np.minimum(np.maximum(weight, np.float32(0.05), out=weight), 1.0, out=weight)
+            surface = gaussian(edm, EDM_SIGMA * min(1.0, radius / EDM_SIGMA_RADIUS)) * weight
             if se is not None and mask.any():
                 surface *= _rim_relief(se, mask)
             if min_distance_px:
@@ -317,6 +317,25 @@ PEAK_WINDOW = 0.4
 SEED_DEPTH = 0.25
 VALLEY_DEPTH = 0.03
 VALLEY_REACH = 2.0
+
+#: The ``"shape"`` landscape's density is smoothed to ``DENSITY_SCALE`` times the typical
+#: radius, counting the blur the map already has (``MAP_BLUR``: its denoising, 1 px, and
+#: the probe, about 1 px; Gaussian blurs add in quadrature), and at least 0.5 px; its
+#: distance map by ``EDM_SIGMA`` px (its pixel steps), less in proportion when the typical
+#: radius is under ``EDM_SIGMA_RADIUS`` px. Smoothing a map of 6 px spheres by 1.2 px more
+#: and their distance map by 1 px flattened the peaks of small spheres beside their
+#: neighbours: the tiny scenario went from detection F1 0.895 to 0.919 (0.881/0.897/0.883
+#: -> 0.895/0.911/0.904 on three other seeds), the others stayed within 0.001.
+DENSITY_SCALE = 0.4
+MAP_BLUR = 1.5
+EDM_SIGMA = 1.0
+EDM_SIGMA_RADIUS = 8.0
+
+
+def _density_sigma(radius: float) -> float:
+    """Gaussian sigma (px) that brings the density map to ``DENSITY_SCALE`` x ``radius``."""
+    return max(0.5, float(np.sqrt(max(0.0, (DENSITY_SCALE * radius) ** 2 - MAP_BLUR**2))))
+
 
 #: How far the brightest SE rims lower the splitting landscape (0 none, 1 to zero).
 RIM_DEPTH = 0.9
