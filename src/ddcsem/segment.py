@@ -12,13 +12,13 @@ Touching particles are then split by a marker-controlled watershed:
     density (BSE, or brightness) peaks at their centres and dips in the gap between
     touching neighbours, so the landscape is the (lightly smoothed) distance map
     multiplied by the density smoothed at a scale of the typical particle radius (the
-    median over blobs of their largest inscribed circle; see ``DENSITY_SCALE``). Markers are its local maxima
-    that are the highest within ``PEAK_WINDOW`` times their own distance to the
-    background, so a small particle beside a large one keeps its seed, and that are parted
-    from every higher seed of their blob by a dip of the landscape (``VALLEY_DEPTH``), so
-    the bumps of one particle do not split it. Maxima near the rim (within ``SEED_DEPTH``
-    of the typical radius, taken at the seeds of a first look: in fused clusters the
-    blobs overstate it) are noise. With ``min_distance``, the maxima at least that far
+    median over blobs of their largest inscribed circle; see ``DENSITY_SCALE``). Markers
+    are its local maxima that are the highest within ``PEAK_WINDOW`` times their own
+    distance to the background, so a small particle beside a large one keeps its seed,
+    and that are parted from every higher seed of their blob by a dip of the landscape
+    (``VALLEY_DEPTH``), so the bumps of one particle do not split it. Maxima near the
+    rim (within ``SEED_DEPTH`` of the typical radius, taken at the seeds of a first look:
+    in fused clusters the blobs overstate it) are noise. With ``min_distance``, the maxima at least that far
     apart are the markers instead. Given the SE image of the field, its rims also count:
     secondary-electron yield rises steeply where the surface tilts away from the beam,
     so every sphere is ringed by a bright rim in SE, also along the line where it
@@ -164,9 +164,9 @@ def segment_particles(
     refine_edges : bool, optional
         Place the edges where the BSE profile puts them: grow particles of at least
         ``REFINE_MIN_ECD_PX`` across by up to ``REFINE_PIXELS`` pixels where the density
-        exceeds ``REFINE_LEVEL`` times the threshold, and cut smaller ones at half their own
-        peak density (see the module notes). The ``"edges"`` split places its outlines
-        itself and is not refined.
+        exceeds ``REFINE_LEVEL`` times the threshold, cut smaller ones at half their own
+        peak density, and grow dim specks to it before the size filter (see the module
+        notes). The ``"edges"`` split places its outlines itself and is not refined.
     smooth_sigma : float or "auto", optional
         Gaussian smoothing of the density before thresholding, px (a density map from
         :func:`ddcsem.density_map` is already denoised). ``"auto"``: 1 px, more for a
@@ -357,8 +357,9 @@ def _rim_relief(se: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 #: The ``"edges"`` split: Canny's smoothing (px) and hysteresis thresholds, on the
 #: unnormalised Sobel magnitude of the unclipped density (about 8 x the contrast per
-#: pixel; scikit-image's ``canny`` uses the same scale); a particle's core (its pixels at least one pixel clear of an edge)
-#: must hold a disc of ``CORE_RADIUS`` px, else it is a sliver between edges; a blob
+#: pixel; scikit-image's ``canny`` uses the same scale); a particle's core (its pixels at
+#: least one pixel clear of an edge) must hold a disc of ``CORE_RADIUS`` px, else it is a
+#: sliver between edges; a blob
 #: without a core is kept as one particle if it holds a disc of ``LONE_RADIUS`` px (the
 #: film's texture leaves thin arcs above the threshold). The flood reaches ``EDGE_REACH``
 #: px past the thresholded mask, so an outline can settle on its edge outside the mask.
@@ -506,13 +507,13 @@ def _grow_dim_specks(components: np.ndarray, area: np.ndarray, smooth: np.ndarra
     changes = [grow_specks(components, smooth, dim, peak, SMALL_PEAK_FRACTION, boxes)
                for _ in range(REFINE_PIXELS)]
     at_r, at_c, _ = (np.concatenate(part) for part in zip(*changes))
-    flat = components.reshape(-1)  # a view: ndimage.label's output is contiguous
-    where = np.unique(at_r * cols + at_c)  # overlapping boxes may list a pixel twice
-    to = flat[where]
+    at_r, at_c = np.divmod(np.unique(at_r * cols + at_c), cols)  # boxes may overlap
+    to = components[at_r, at_c]
     grown = area + np.bincount(to, minlength=n + 1)
     typical = float(np.median(sized)) if sized.size else 0.0  # specks alone: no floor
     reached = grown >= max(min_area_px, RESCUE_FRACTION * typical)
-    flat[where[~reached[to]]] = 0
+    undo = ~reached[to]
+    components[at_r[undo], at_c[undo]] = 0
     area[reached] = grown[reached]
 
 
