@@ -536,6 +536,26 @@ def test_edges_split_separates_particles_meeting_along_a_step():
     assert iou_per_particle(labels, truth).min() > 0.95
 
 
+def test_edges_split_floods_from_user_markers():
+    """User markers replace the cores, not the flood: from markers near the far sides of
+    two squares that meet along a brightness step, the outlines still follow the step,
+    where the distance-map flood of the other splits, from the same markers, cuts one blob
+    around the nearer marker's rival. A blob without a marker is still a particle."""
+    image, truth = np.full((100, 160), 0.1, np.float32), np.zeros((100, 160), np.int32)
+    image[30:70, 30:70], truth[30:70, 30:70] = 0.6, 1
+    image[30:70, 70:110], truth[30:70, 70:110] = 1.0, 2
+    yy, xx = np.mgrid[0:100, 0:160]
+    disc = np.hypot(yy - 50, xx - 135) <= 8
+    image[disc], truth[disc] = 0.8, 3
+    image = ndimage.gaussian_filter(image, 1.0) + np.random.default_rng(0).normal(0, 0.01, image.shape)
+    markers = np.zeros(image.shape, np.int32)
+    markers[50, 35], markers[50, 100] = 1, 2
+    labels = segment_particles(image, split="edges", markers=markers)
+    assert labels.max() == 3
+    assert np.all(iou_per_particle(labels, truth) > [0.95, 0.95, 0.9])
+    assert iou_per_particle(segment_particles(image, split="edm", markers=markers), truth)[:2].max() < 0.6
+
+
 def test_edges_split_outlines_overlapping_se_particles():
     """Three overlapping discs with bright rims and a dim one beside them: each comes out
     whole, its outline on the half-maximum of the blurred edge (IoU above 0.9); Li's

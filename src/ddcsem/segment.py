@@ -42,7 +42,8 @@ Touching particles are then split by a marker-controlled watershed:
 ``split="none"``
     Connected components only.
 
-User markers (a label image of seeds) replace the automatic ones.
+User markers (a label image of seeds) replace the automatic ones: the maxima, or the
+cores of the ``"edges"`` split, whose gradient flood they start.
 
 Edges are then refined. A sphere's BSE signal fades towards its rim (the electron path in
 the mineral shortens; partial volume), so the threshold's iso-line lies inside the true
@@ -156,7 +157,8 @@ def segment_particles(
     pixel_size_nm : float, optional
         Calibration for ``min_area`` and ``min_distance``.
     markers : ndarray of int, shape (M, N), optional
-        Seeds (one label per particle) that replace the automatic markers.
+        Seeds (one label per particle) that replace the automatic markers (the cores of
+        the ``"edges"`` split, which still floods the gradient from them).
     fill_holes : bool, optional
         Fill holes inside particles (see the module notes).
     exclude_border : bool, optional
@@ -231,11 +233,11 @@ def segment_particles(
 
     if split == "none" and markers is None:
         labels = components
-    elif split == "edges" and markers is None:
+    elif split == "edges":
         from .separate import density_map
 
         contrast = d if se is None else density_map(se, clip=False)
-        labels = _split_at_edges(contrast, mask, components, n, min_distance_px)
+        labels = _split_at_edges(contrast, mask, components, n, min_distance_px, markers)
     else:
         edm = distance_transform(mask)
         if markers is not None:
@@ -377,18 +379,22 @@ EDGE_OVER_NOISE = 2.0
 
 
 def _split_at_edges(contrast: np.ndarray, mask: np.ndarray, components: np.ndarray, n: int,
-                    min_distance: float | None) -> np.ndarray:
+                    min_distance: float | None, markers: np.ndarray | None = None) -> np.ndarray:
     """The ``"edges"`` split: flood the gradient of ``contrast`` from the particle cores
-    and from the background, so that every edge, outer or between particles, lies on its
-    gradient ridge (the half-maximum of a blurred step)."""
+    (or the user's ``markers``) and from the background, so that every edge, outer or
+    between particles, lies on its gradient ridge (the half-maximum of a blurred step)."""
     from scipy import ndimage
 
     from ._kernels.segment import label_boxes
 
     edges, gradient = _edges(contrast)
-    seeds = _edge_cores(edges, mask, components, n)
-    if min_distance:
-        seeds = _merge_close(seeds, components, min_distance)
+    if markers is None:
+        seeds = _edge_cores(edges, mask)
+        if min_distance:
+            seeds = _merge_close(seeds, components, min_distance)
+    else:
+        seeds = np.where(mask, markers, 0).astype(np.int32)
+    seeds = _seed_lone_blobs(seeds, mask, components, n)
     # the flood reaches EDGE_REACH px past the mask, whose outermost ring is background
     near = ndimage.binary_dilation(mask, structure=_CROSS, iterations=EDGE_REACH - 1)
     region = ndimage.binary_dilation(near, structure=_CROSS)
@@ -442,11 +448,10 @@ def _thin_edges_reference(d_row: np.ndarray, d_col: np.ndarray, magnitude: np.nd
     return out
 
 
-def _edge_cores(edges: np.ndarray, mask: np.ndarray, components: np.ndarray, n: int) -> np.ndarray:
+def _edge_cores(edges: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Seeds of the ``"edges"`` split, labelled 1..K (int32): the parts of the mask enclosed
     by ``edges``, each shrunk by one pixel (so a gap in an edge does not join two cores)
-    and at least ``CORE_RADIUS`` thick; in a blob without such a core, its pixels at least
-    ``LONE_RADIUS`` inside (none in a thin arc)."""
+    and at least ``CORE_RADIUS`` thick."""
     from scipy import ndimage
 
     from ._kernels.segment import distance_transform, label_max
@@ -457,7 +462,14 @@ def _edge_cores(edges: np.ndarray, mask: np.ndarray, components: np.ndarray, n: 
     thick = label_max(distance_transform(core), cores, k)
     keep = np.zeros(k + 1, dtype=bool)
     keep[1:] = thick[1:] >= CORE_RADIUS  # -inf for absent ids
-    seeds = _renumber(cores, keep)
+    return _renumber(cores, keep)
+
+
+def _seed_lone_blobs(seeds: np.ndarray, mask: np.ndarray, components: np.ndarray, n: int) -> np.ndarray:
+    """``seeds`` and, in each blob without any, its pixels at least ``LONE_RADIUS`` inside
+    (none in a thin arc), as one more seed (int32)."""
+    from ._kernels.segment import distance_transform
+
     seeded = np.zeros(n + 1, dtype=bool)
     seeded[components[seeds > 0]] = True
     seeded[0] = True
