@@ -135,6 +135,10 @@ def test_user_markers_decide_the_count():
     assert segment_particles(image, markers=markers).max() == 1
     with pytest.raises(ParameterError, match="markers"):
         segment_particles(image, markers=np.zeros((3, 3), np.int32))
+    with pytest.raises(ParameterError, match="ndimage.label"):  # one label for every seed
+        segment_particles(image, markers=markers > 0)
+    with pytest.raises(ParameterError, match="negative"):
+        segment_particles(image, markers=-markers)
 
 
 def test_min_area_in_physical_units_and_min_distance():

@@ -206,6 +206,14 @@ def segment_particles(
     for name, other in (("markers", markers), ("se", se)):
         if other is not None and np.shape(other) != d.shape:
             raise ParameterError(f"{name} must have the shape of density {d.shape}, not {np.shape(other)}")
+    if markers is not None:
+        markers = np.asarray(markers)
+        if not np.issubdtype(markers.dtype, np.integer):
+            raise ParameterError(f"markers must be a label image of integers (one label per particle), "
+                                 f"not {markers.dtype}; label a boolean seed mask first, e.g. "
+                                 "scipy.ndimage.label(seeds)[0]")
+        if markers.size and markers.min() < 0:
+            raise ParameterError("markers must not be negative (0 is no seed, 1..K the particles)")
     scale = 1.0 if pixel_size_nm is None else float(pixel_size_nm)
     min_area_px = float(min_area) / scale**2
     min_distance_px = None if min_distance is None else float(min_distance) / scale
@@ -242,7 +250,7 @@ def segment_particles(
         edm = distance_transform(mask)
         if markers is not None:
             surface = edm
-            seeds = np.where(mask, np.asarray(markers), 0)
+            seeds = np.where(mask, markers, 0)
         elif split == "edm":
             surface = edm
             seeds = _h_maxima_markers(edm, mask, 0.5)
