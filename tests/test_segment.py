@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import ndimage
 import pytest
@@ -154,6 +156,18 @@ def test_border_particles_excluded_or_kept():
     image = discs([(60, 5), (60, 100)], [15, 15])
     assert segment_particles(image).max() == 1
     assert segment_particles(image, exclude_border=False).max() == 2
+
+
+@pytest.mark.parametrize("split", ["shape", "edm", "edges", "none"])
+def test_threshold_under_every_pixel_gives_one_frame_filling_particle(split):
+    """No background to measure depth from: the distance map counts it from the frame
+    (no NaN from infinite depths), and the one blob is one particle, on the border."""
+    image = np.random.default_rng(0).normal(1.0, 0.01, (60, 80)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        labels = segment_particles(image, threshold=0.5, split=split, exclude_border=False)
+        assert labels.max() == 1 and labels.all()
+        assert segment_particles(image, threshold=0.5, split=split).max() == 0
 
 
 def test_holes_filled():

@@ -247,7 +247,10 @@ def segment_particles(
         contrast = d if se is None else density_map(se, clip=False)
         labels = _split_at_edges(contrast, mask, components, n, min_distance_px, markers)
     else:
-        edm = distance_transform(mask)
+        if mask.all():  # no background (a threshold under every pixel): depth from the frame
+            edm = distance_transform(np.pad(mask, 1))[1:-1, 1:-1]
+        else:
+            edm = distance_transform(mask)
         if markers is not None:
             surface = edm
             seeds = np.where(mask, markers, 0)
