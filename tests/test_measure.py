@@ -43,6 +43,19 @@ def test_square(s):
     assert t["perimeter_px"][0] == pytest.approx(4 * s - 4 * (2 - np.sqrt(2)))
     assert t["circularity"][0] == pytest.approx(4 * np.pi * s * s / (4 * s - 4 * (2 - np.sqrt(2))) ** 2)
     assert t["solidity"][0] == 1.0 and t["aspect_ratio"][0] == pytest.approx(1.0)
+    assert t["roundness"][0] == pytest.approx(1.0)  # ImageJ's ellipse has the square's area
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (1, 7), (2, 6), (10, 30), (25, 5)])
+def test_rectangle_ellipse_as_imagej_fits_it(h, w):
+    """ImageJ counts each pixel as a unit square (variance w²/12 along a row of w pixels)
+    and scales its ellipse to the particle's area: a w x h rectangle has aspect ratio
+    w/h, a 1-px line too (not infinite), and roundness 4A/(pi major²) = h/w."""
+    labels = np.zeros((h + 4, w + 4), np.int32)
+    labels[2:2 + h, 2:2 + w] = 1
+    t = particle_table(labels)
+    assert t["aspect_ratio"][0] == pytest.approx(max(h, w) / min(h, w))
+    assert t["roundness"][0] == pytest.approx(min(h, w) / max(h, w))
 
 
 @pytest.mark.parametrize("angle", [0.0, 30.0, 75.0, 120.0])

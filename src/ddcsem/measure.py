@@ -12,8 +12,10 @@ perimeter       ImageJ's traced perimeter: exposed pixel edges less ``(2 - sqrt 
                 corner of the outline, so a staircase edge counts as its diagonal
 circularity     ``4 pi area / perimeter^2``, clamped to 1 (with the traced perimeter a
                 digital disc scores about 0.9, as in ImageJ)
-roundness       ``4 area / (pi major^2)``, major axis of the ellipse with the same moments
-aspect ratio    major / minor axis of that ellipse
+roundness       ``4 area / (pi major^2)``, major axis of ImageJ's fitted ellipse: that of the
+                particle's second moments (each pixel a unit square, so 1/12 px^2 more
+                along each axis), scaled to the particle's area; so it equals 1 / aspect ratio
+aspect ratio    major / minor axis of that ellipse (finite even for a 1-px line)
 solidity        area / area of the convex hull of the particle's outline
 edge weight     Miles-Lantuejoul ``Wx Wy / ((Wx - Fx)(Wy - Fy))`` with ``F`` the particle's
                 bounding box, for particles that do not touch the border (NaN for those that do)
@@ -239,10 +241,21 @@ def _raw_reference(labels: np.ndarray, bse: np.ndarray | None, se: np.ndarray | 
             for k, v in out.items()}
 
 
+def _imagej_axes(area: np.ndarray, major: np.ndarray, minor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ImageJ's ellipse axes from the axes ``4 sqrt(eigenvalue)`` of the pixel centres'
+    second moments: each pixel counts as a unit square (1/12 px² more variance along every
+    direction), and the ellipse is scaled to the particle's area (``EllipseFitter``)."""
+    var_major, var_minor = (major / 4) ** 2 + 1 / 12, (minor / 4) ** 2 + 1 / 12
+    ratio = np.sqrt(var_major / var_minor)
+    product = 4 * area / np.pi  # major x minor of an ellipse of this area
+    return np.sqrt(product * ratio), np.sqrt(product / ratio)
+
+
 def _assemble(raw: dict[str, np.ndarray], shape: tuple[int, int], pixel_size_nm: float | None) -> dict[str, np.ndarray]:
     """Derived measures, edge weights and units from raw per-label measurements."""
     rows, cols = shape
-    area, major, minor = raw["area"], raw["major"], raw["minor"]
+    area = raw["area"]
+    major, minor = _imagej_axes(area, raw["major"], raw["minor"])
     touches = (raw["r0"] == 0) | (raw["c0"] == 0) | (raw["r1"] == rows) | (raw["c1"] == cols)
     fy, fx = raw["r1"] - raw["r0"], raw["c1"] - raw["c0"]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -253,8 +266,8 @@ def _assemble(raw: dict[str, np.ndarray], shape: tuple[int, int], pixel_size_nm:
         }
         shape_measures = {
             "circularity": np.minimum(1.0, 4 * np.pi * area / raw["perimeter"] ** 2),
-            "roundness": np.minimum(1.0, 4 * area / (np.pi * np.maximum(major, 1e-12) ** 2)),
-            "aspect_ratio": np.where(minor > 0, major / np.where(minor > 0, minor, 1), np.inf),
+            "roundness": 4 * area / (np.pi * major**2),
+            "aspect_ratio": major / minor,
             "solidity": area / raw["hull_area"],
         }
     scale = pixel_size_nm / 1000.0 if pixel_size_nm else None
