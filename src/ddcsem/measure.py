@@ -425,7 +425,7 @@ def size_distribution(
         lognorm_median=float(np.exp(mu)), lognorm_gsd=float(np.exp(sigma)),
     )
     result["warning"] = (
-        f"only {n} particles: too few for a stable size distribution (ISO 13322-1 asks for thousands)"
+        f"only {n} particle{'s' if n != 1 else ''}: too few for a stable size distribution (ISO 13322-1 asks for thousands)"
         if n < min_count else None
     )
     return result
