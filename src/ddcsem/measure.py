@@ -4,6 +4,9 @@ Definitions, as in ImageJ's *Analyze Particles* so results can be compared with 
 
 =============== ===========================================================================
 area            pixel count x pixel area
+centroid        mean of the pixel centres, the centre of pixel (row 0, column 0) at (0, 0) as
+                in numpy and scikit-image (ImageJ puts it at (0.5, 0.5): add half a pixel
+                to compare with Fiji's X and Y)
 ECD             equivalent circle diameter ``2 sqrt(area / pi)``
 Feret max/min   largest / smallest caliper width of the particle's outline (pixel corners),
                 by rotating calipers on its convex hull; the angle (0-180 degrees,
