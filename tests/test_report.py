@@ -73,3 +73,38 @@ def test_ddcsem_reads_its_own_output_calibration(tmp_path):
     write_tiff(tmp_path / "x.tif", np.dstack([np.arange(64, dtype=np.uint8).reshape(8, 8)] * 3),
                    pixel_size_nm=12.5)
     assert read_sem(tmp_path / "x.tif").pixel_size.nm == pytest.approx(12.5)
+
+
+def test_imagej_rois_outline_every_particle(tmp_path):
+    """Each ROI is ImageJ's traced outline: filled by ImageJ's rule (pixel centres inside
+    the polygon) it gives back exactly the particle's pixels, for a disc, an L, two pixels
+    touching only at a corner (8-connected: one ROI) and a label in two pieces (two ROIs);
+    only the turning points are stored, as ImageJ stores traced outlines."""
+    from matplotlib.path import Path as Polygon
+    from roifile import ROI_TYPE, roiread
+
+    from ddcsem.report import write_imagej_rois
+
+    labels = np.zeros((40, 60), np.int32)
+    yy, xx = np.mgrid[0:40, 0:60]
+    labels[(yy - 12) ** 2 + (xx - 12) ** 2 <= 49] = 1
+    labels[5:20, 30:34] = 2
+    labels[16:20, 30:45] = 2
+    labels[30, 5], labels[31, 6] = 3, 3
+    labels[28:32, 20:24], labels[33:36, 40:50] = 4, 4
+    path = tmp_path / "rois.zip"
+    assert write_imagej_rois(path, labels) == 5
+    rois = roiread(path)
+    assert [roi.name for roi in rois] == ["0001", "0002", "0003", "0004-1", "0004-2"]
+    centres = np.column_stack([xx.ravel() + 0.5, yy.ravel() + 0.5])
+    filled = {}
+    for roi in rois:
+        assert roi.roitype == ROI_TYPE.TRACED
+        inside = Polygon(roi.coordinates()).contains_points(centres).reshape(labels.shape)
+        label = int(roi.name[:4])
+        assert not (filled.get(label, np.zeros_like(inside)) & inside).any()
+        filled[label] = filled.get(label, np.zeros_like(inside)) | inside
+    for label, inside in filled.items():
+        np.testing.assert_array_equal(inside, labels == label)
+    assert len(rois[1].coordinates()) == 6  # the L's corners
+    assert write_imagej_rois(tmp_path / "none.zip", np.zeros((5, 5), np.int32)) == 0

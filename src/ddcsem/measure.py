@@ -37,6 +37,7 @@ __all__ = [
     "size_distribution",
     "feret",
     "traced_perimeter",
+    "outline",
     "MIN_STABLE_COUNT",
 ]
 
@@ -101,76 +102,103 @@ def feret(coords: np.ndarray) -> tuple[float, float, float]:
     return fmax, fmin, angle
 
 
-def _outline(mask: np.ndarray) -> np.ndarray:
-    """Vertices (row, col) of the outer outline of a particle along pixel edges.
+def outline(mask: np.ndarray) -> np.ndarray:
+    """Corners of the outer outline of a particle, along pixel edges, as ImageJ traces it.
 
-    Walks the boundary edges clockwise (particle on the right); where two pixels touch
-    only at a corner the walk turns onto the diagonal neighbour, so an 8-connected
-    particle has one outline, as ImageJ traces it.
+    The outline runs clockwise on screen (rows down; the particle on its right). Where two
+    pixels touch only at a corner it turns onto the diagonal neighbour, so an 8-connected
+    particle has one outline; holes are not traced. The corners come in the order of
+    ImageJ's traced polygon (Analyze Particles, the wand): from the third corner of a walk
+    that starts at the top-left corner of the particle's first pixel in raster order. The
+    order matters: ImageJ's traced perimeter counts corners from its first one.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (M, N)
+        The particle (its first 8-connected piece in raster order is traced).
+
+    Returns
+    -------
+    ndarray of int, shape (K, 2)
+        Pixel corners (row, col), corner (r, c) being the top-left corner of pixel (r, c);
+        the outline closes from the last corner back to the first.
+
+    Examples
+    --------
+    >>> outline(np.ones((1, 2), bool)).tolist()
+    [[1, 2], [1, 0], [0, 0], [0, 2]]
     """
     from scipy import ndimage
 
     m = np.pad(ndimage.binary_fill_holes(mask), 1)
-    nxt: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    rows, cols = np.nonzero(m)
-    # directed edges, clockwise on screen (rows down): top edge left->right, right edge down, ...
-    for r, c in zip(rows.tolist(), cols.tolist()):
-        if not m[r - 1, c]:
-            nxt.setdefault((r, c), []).append((r, c + 1))
-        if not m[r, c + 1]:
-            nxt.setdefault((r, c + 1), []).append((r + 1, c + 1))
-        if not m[r + 1, c]:
-            nxt.setdefault((r + 1, c + 1), []).append((r + 1, c))
-        if not m[r, c - 1]:
-            nxt.setdefault((r + 1, c), []).append((r, c))
-    start = (int(rows[0]), int(cols[0]))  # top-left corner of the first pixel in raster order
+    rows, cols = m.shape
+    stride = cols + 1  # corners (r, c) of the padded frame, numbered r * stride + c
+    # the directed boundary edges, clockwise on screen (the particle on their right)
+    exposed = np.zeros((4,) + m.shape, dtype=bool)  # top, right, bottom, left edge exposed
+    exposed[0, 1:] = m[1:] & ~m[:-1]
+    exposed[1, :, :-1] = m[:, :-1] & ~m[:, 1:]
+    exposed[2, :-1] = m[:-1] & ~m[1:]
+    exposed[3, :, 1:] = m[:, 1:] & ~m[:, :-1]
+    starts, ends = [], []
+    # pixel (r, c)'s edges as corner offsets: top (r, c)->(r, c+1), right (r, c+1)->(r+1, c+1),
+    # bottom (r+1, c+1)->(r+1, c), left (r+1, c)->(r, c)
+    for side, ((r0, c0), (r1, c1)) in enumerate((((0, 0), (0, 1)), ((0, 1), (1, 1)),
+                                                 ((1, 1), (1, 0)), ((1, 0), (0, 0)))):
+        r, c = np.nonzero(exposed[side])
+        starts.append((r + r0) * stride + c + c0)
+        ends.append((r + r1) * stride + c + c1)
+    start_at, end_at = np.concatenate(starts), np.concatenate(ends)
+    order = np.argsort(start_at, kind="stable")
+    start_at, end_at = start_at[order], end_at[order]
+    first = np.searchsorted(start_at, start_at)  # a corner where two pixels touch has two exits
+    count = np.bincount(start_at, minlength=(rows + 1) * stride)
+    exits = np.full(((rows + 1) * stride, 2), -1, dtype=np.int64)
+    exits[start_at, np.arange(start_at.size) - first] = end_at
+    pr, pc = np.nonzero(m)
+    start = int(pr[0]) * stride + int(pc[0])  # top-left corner of the first pixel
     path = [start]
-    prev_dir = (0, 1)
+    step_in = 1  # arriving heading east (difference of corner numbers)
     current = start
-    for _ in range(4 * len(rows) + 4):
-        options = nxt[current]
-        if len(options) == 1:
-            step = options[0]
-        else:  # two pixels touch at this corner: turn left onto the diagonal neighbour
-            left = (-prev_dir[1], prev_dir[0])
-            step = next(o for o in options if (o[0] - current[0], o[1] - current[1]) == left)
-        prev_dir = (step[0] - current[0], step[1] - current[1])
-        if step == start:
+    for _ in range(start_at.size):
+        nxt = int(exits[current, 0])
+        if count[current] == 2:  # turn left onto the diagonal neighbour
+            left = {1: -stride, stride: 1, -1: stride, -stride: -1}[step_in]
+            nxt = current + left if current + left in exits[current] else int(exits[current, 1])
+        step_in = nxt - current
+        if nxt == start:
             break
-        path.append(step)
-        current = step
-    return np.array(path)
+        path.append(nxt)
+        current = nxt
+    walk = np.stack(np.divmod(np.array(path), stride), axis=1) - 1  # the padding's offset
+    heading = walk - np.roll(walk, 1, axis=0)
+    corners = walk[np.any(heading != np.roll(heading, -1, axis=0), axis=1)]
+    return np.roll(corners, -2, axis=0)
 
 
 def traced_perimeter(mask: np.ndarray) -> float:
     """ImageJ's perimeter of a traced particle outline.
 
-    The outline runs along pixel edges. ImageJ subtracts ``2 - sqrt(2)`` for each corner,
-    counting every corner after a side longer than one pixel and every other corner along
-    a staircase of unit steps, so a staircase counts as its diagonal and circles come out
-    close to ``2 pi r``; a square of side ``s`` gives ``4 s - 4 (2 - sqrt 2)``.
+    The outline (:func:`outline`) runs along pixel edges. ImageJ subtracts ``2 - sqrt(2)``
+    for each corner, counting from its polygon's first corner every corner after a side
+    longer than one pixel and every other corner along a staircase of unit steps, so a
+    staircase counts as its diagonal and circles come out close to ``2 pi r``; a square of
+    side ``s`` gives ``4 s - 4 (2 - sqrt 2)``.
 
     Examples
     --------
     >>> round(traced_perimeter(np.ones((10, 10), bool)), 3)
     37.657
     """
-    vertices = _outline(np.asarray(mask, dtype=bool))
-    steps = np.diff(np.vstack([vertices, vertices[:1]]), axis=0)
-    turn = np.any(steps != np.roll(steps, 1, axis=0), axis=1)  # a corner starts a new side
-    corners = np.nonzero(turn)[0]
-    if corners.size == 0:
-        return float(len(steps))
-    sides = np.diff(np.append(corners, corners[0] + len(steps)))  # side starting at each corner
+    corners = outline(np.asarray(mask, dtype=bool))
+    incoming = np.abs(corners - np.roll(corners, 1, axis=0)).sum(axis=1)  # one of the two is 0
     n_corners, counted = 0, False
-    incoming = np.roll(sides, 1)
-    for side_in in incoming:
-        if side_in > 1 or not counted:
+    for side in incoming:
+        if side > 1 or not counted:
             counted = True
             n_corners += 1
         else:
             counted = False
-    return float(len(steps) - n_corners * (2.0 - np.sqrt(2.0)))
+    return float(incoming.sum() - n_corners * (2.0 - np.sqrt(2.0)))
 
 
 _RAW = ("label", "area", "cy", "cx", "major", "minor", "perimeter", "feret_max", "feret_min",

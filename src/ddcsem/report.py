@@ -27,6 +27,7 @@ __all__ = [
     "write_tiff",
     "write_preview_png",
     "write_overlay_png",
+    "write_imagej_rois",
     "write_csv",
     "plot_size_distribution",
     "scale_bar_length",
@@ -277,6 +278,48 @@ def write_overlay_png(
     write_preview_png(path, out, pixel_size_nm=pixel_size_nm)
 
 
+def write_imagej_rois(path: str | PathLike, labels: np.ndarray) -> int:
+    """Write every particle's outline as an ImageJ traced ROI, in a zip for Fiji's ROI
+    Manager, atomically; return how many ROIs were written.
+
+    Each ROI runs along the particle's pixel edges, as ImageJ's wand traces it (see
+    :func:`ddcsem.measure.outline`), so Fiji measures the same pixels, traced perimeter,
+    Feret diameters and fitted ellipse as :func:`ddcsem.particle_table`; holes inside a
+    particle are not traced. ROIs are named by label, zero-padded so the ROI Manager sorts
+    them; a label in several 8-connected pieces gives one ROI per piece (``0007-2``).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> labels = np.zeros((20, 30), np.int32); labels[2:6, 3:9] = 1; labels[10:15, 12:20] = 2
+    >>> write_imagej_rois(pathlib.Path(tempfile.mkdtemp()) / "rois.zip", labels)
+    2
+    """
+    import zipfile
+
+    from roifile import ROI_TYPE, ImagejRoi
+    from scipy import ndimage
+
+    from .measure import outline
+
+    labels = np.asarray(labels)
+    width = max(4, len(str(int(labels.max(initial=0)))))
+    count = 0
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+        for label, box in enumerate(ndimage.find_objects(labels), start=1):
+            if box is None:
+                continue
+            pieces, n = ndimage.label(labels[box] == label, structure=np.ones((3, 3)))
+            for piece in range(1, n + 1):
+                xy = outline(pieces == piece)[:, ::-1] + [box[1].start, box[0].start]
+                name = f"{label:0{width}d}" + (f"-{piece}" if n > 1 else "")
+                roi = ImagejRoi.frompoints(xy, name=name)
+                roi.roitype = ROI_TYPE.TRACED
+                archive.writestr(f"{name}.roi", roi.tobytes())
+                count += 1
+    return count
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -429,9 +472,10 @@ def image_row(summary: dict[str, Any]) -> dict[str, Any]:
 def write_image_results(result: Any, folder: str | PathLike, *, params_hash: str) -> dict[str, Any]:
     """Write one image's results into ``folder`` and return its summary.
 
-    Files: ``<id>_ddc.tif``, ``<id>_labels.tif`` (both calibrated), ``<id>_overlay.png``,
-    ``<id>_psd.png``, ``<id>_particles.csv`` and, last, ``<id>_summary.json`` (written
-    only when everything else is, so its presence marks the image as done).
+    Files: ``<id>_ddc.tif``, ``<id>_labels.tif`` (both calibrated), ``<id>_rois.zip`` (the
+    particle outlines for Fiji's ROI Manager), ``<id>_overlay.png``, ``<id>_psd.png``,
+    ``<id>_particles.csv`` and, last, ``<id>_summary.json`` (written only when everything
+    else is, so its presence marks the image as done).
 
     Examples
     --------
@@ -444,13 +488,15 @@ def write_image_results(result: Any, folder: str | PathLike, *, params_hash: str
     >>> folder = pathlib.Path(tempfile.mkdtemp()) / "x"
     >>> summary = write_image_results(result, folder, params_hash="demo")
     >>> sorted(p.name for p in folder.iterdir())  # doctest: +NORMALIZE_WHITESPACE
-    ['x_ddc.tif', 'x_labels.tif', 'x_overlay.png', 'x_particles.csv', 'x_psd.png', 'x_summary.json']
+    ['x_ddc.tif', 'x_labels.tif', 'x_overlay.png', 'x_particles.csv', 'x_psd.png', 'x_rois.zip',
+     'x_summary.json']
     """
     folder = Path(folder)
     image_id = result.image_id
     nm = result.pixel_size.nm
     write_tiff(folder / f"{image_id}_ddc.tif", result.ddc, pixel_size_nm=nm)
     write_tiff(folder / f"{image_id}_labels.tif", result.labels, pixel_size_nm=nm)
+    write_imagej_rois(folder / f"{image_id}_rois.zip", result.labels)
     write_overlay_png(folder / f"{image_id}_overlay.png", result.ddc, result.labels, pixel_size_nm=nm)
     unit = "um" if nm else "px"
     ecd = result.table[f"ecd_{unit}"]
@@ -581,6 +627,7 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
             f"<td>{esc(str(s.get('pixel_size_source')))}</td>"
             f"<td><a href='{esc(image_id)}/{esc(image_id)}_particles.csv'>particles.csv</a> · "
             f"<a href='{esc(image_id)}/{esc(image_id)}_labels.tif'>labels.tif</a> · "
+            f"<a href='{esc(image_id)}/{esc(image_id)}_rois.zip'>rois.zip</a> · "
             f"<a href='{esc(image_id)}/{esc(image_id)}_ddc.tif'>ddc.tif</a></td></tr>"
         )
         ddc = tifffile.imread(folder / f"{image_id}_ddc.tif")

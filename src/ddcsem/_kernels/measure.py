@@ -126,24 +126,26 @@ def outlines(labels, box):  # pragma: no cover - jit
                 turns[n_turns] = i
                 n_turns += 1
         points = np.empty((max(n_turns, 1), 2))
-        corners = 0
-        counted = False
         vy, vx = sy, sx
         t = 0
         for i in range(steps):  # replay the walk to place each corner
             if t < n_turns and turns[t] == i:
                 points[t, 0] = vy
                 points[t, 1] = vx
-                before = turns[t - 1] if t > 0 else turns[n_turns - 1]
-                incoming = (turns[t] - before) % steps if n_turns > 1 else steps
-                if incoming > 1 or not counted:
-                    counted = True
-                    corners += 1
-                else:
-                    counted = False
                 t += 1
             vy += (0, 1, 0, -1)[dirs[i]]
             vx += (1, 0, -1, 0)[dirs[i]]
+        corners = 0
+        counted = False
+        for k in range(n_turns):  # in ImageJ's order: its polygon starts at the third corner
+            t = (k + 2) % n_turns
+            before = turns[t - 1] if t > 0 else turns[n_turns - 1]
+            incoming = (turns[t] - before) % steps if n_turns > 1 else steps
+            if incoming > 1 or not counted:
+                counted = True
+                corners += 1
+            else:
+                counted = False
         out[lab, 0] = steps - corners * _CORNER_CUT
         hull = _hull(points, max(n_turns, 1))
         h = hull.shape[0]
