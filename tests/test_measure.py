@@ -197,3 +197,29 @@ def test_kernel_matches_reference(seed):
         if key == "feret_angle_deg":  # ties between equally long chords may pick either
             continue
         np.testing.assert_allclose(fast[key], slow[key], rtol=1e-9, atol=1e-9, err_msg=key)
+
+
+def test_outline_corner_kernel_matches_reference():
+    """The kernel's corners of every label, in ImageJ's order, are those of ``outline``,
+    and it reports the area each outline encloses (holes included)."""
+    from scipy import ndimage
+
+    from ddcsem._kernels.measure import label_stats, outline_corners
+    from ddcsem.measure import outline
+
+    rng = np.random.default_rng(5)
+    labels, _ = ndimage.label(ndimage.gaussian_filter(rng.random((90, 120)), 2) > 0.52,
+                              structure=np.ones((3, 3)))
+    labels[40:50, 40:50] = labels.max() + 1
+    labels[44:46, 44:46] = 0  # a hole
+    lab = labels.astype(np.int64)
+    n = int(lab.max())
+    nothing = np.broadcast_to(np.zeros((1, 1)), lab.shape)
+    stats, box = label_stats(lab, n, nothing, nothing)
+    corners, offsets, enclosed = outline_corners(lab, box)
+    assert n > 20
+    for k in range(1, n + 1):
+        expected = outline(labels == k)
+        np.testing.assert_array_equal(corners[offsets[k]:offsets[k + 1]], expected)
+        assert enclosed[k] == ndimage.binary_fill_holes(labels == k).sum()
+    assert enclosed[n] == stats[n, 0] + 4

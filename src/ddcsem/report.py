@@ -300,20 +300,27 @@ def write_imagej_rois(path: str | PathLike, labels: np.ndarray) -> int:
     from roifile import ROI_TYPE, ImagejRoi
     from scipy import ndimage
 
+    from ._kernels.measure import label_stats, outline_corners
     from .measure import outline
 
-    labels = np.asarray(labels)
-    width = max(4, len(str(int(labels.max(initial=0)))))
+    lab = np.ascontiguousarray(labels, dtype=np.int64)
+    n = int(lab.max(initial=0))
+    nothing = np.broadcast_to(np.zeros((1, 1)), lab.shape)
+    stats, box = label_stats(lab, n, nothing, nothing)
+    corners, offsets, enclosed = outline_corners(lab, box)
+    width = max(4, len(str(n)))
     count = 0
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
-        for label, box in enumerate(ndimage.find_objects(labels), start=1):
-            if box is None:
-                continue
-            pieces, n = ndimage.label(labels[box] == label, structure=np.ones((3, 3)))
-            for piece in range(1, n + 1):
-                xy = outline(pieces == piece)[:, ::-1] + [box[1].start, box[0].start]
-                name = f"{label:0{width}d}" + (f"-{piece}" if n > 1 else "")
-                roi = ImagejRoi.frompoints(xy, name=name)
+        for label in np.flatnonzero(stats[:, 0] > 0):
+            if enclosed[label] == stats[label, 0]:  # one piece, no hole: the walk went round it all
+                traced = [corners[offsets[label]:offsets[label + 1]]]
+            else:  # holes (left untraced) or several 8-connected pieces: trace each piece
+                r0, r1, c0, c1 = box[label, :4]
+                pieces, k = ndimage.label(lab[r0:r1 + 1, c0:c1 + 1] == label, structure=np.ones((3, 3)))
+                traced = [outline(pieces == piece) + [r0, c0] for piece in range(1, k + 1)]
+            for piece, rc in enumerate(traced, start=1):
+                name = f"{label:0{width}d}" + (f"-{piece}" if len(traced) > 1 else "")
+                roi = ImagejRoi.frompoints(rc[:, ::-1], name=name)
                 roi.roitype = ROI_TYPE.TRACED
                 archive.writestr(f"{name}.roi", roi.tobytes())
                 count += 1

@@ -5,8 +5,10 @@ and second moments, bounding box, first pixel and channel sums. :func:`outlines`
 walks each particle's outline along pixel edges (clockwise, turning onto diagonal
 neighbours so 8-connected particles have one outline, as ImageJ traces them) and derives
 ImageJ's traced perimeter, the convex hull of the outline's corners, the Feret diameters
-and the hull area. :mod:`ddcsem.measure` keeps plain implementations of the same
-definitions (``traced_perimeter``, ``feret``) that tests compare these with.
+and the hull area; :func:`outline_corners` returns the same walk's corners, in the order
+of ImageJ's traced polygon, for ROI files. :mod:`ddcsem.measure` keeps plain
+implementations of the same definitions (``outline``, ``traced_perimeter``, ``feret``)
+that tests compare these with.
 """
 
 from __future__ import annotations
@@ -83,61 +85,103 @@ def _hull(points, k):  # pragma: no cover - jit
 
 
 @nb.njit(cache=True)
+def _corners(labels, lab, box):  # pragma: no cover - jit
+    """Walk label ``lab``'s outline along pixel edges, clockwise on screen, from the
+    top-left corner of its first pixel (``box[lab, 4:6]``), turning onto diagonal
+    neighbours; return its corners (row, col) in walk order, the step index of each and
+    the number of steps."""
+    height = box[lab, 1] - box[lab, 0] + 1
+    width = box[lab, 3] - box[lab, 2] + 1
+    capacity = min(4 * labels.size + 4, 4 * height * width + 8)
+    dirs = np.empty(capacity, dtype=np.int8)  # 0 E, 1 S, 2 W, 3 N
+    sy, sx = box[lab, 4], box[lab, 5]
+    vy, vx = sy, sx
+    d = 0
+    steps = 0
+    while True:
+        dirs[steps] = d
+        steps += 1
+        dy = (0, 1, 0, -1)[d]
+        dx = (1, 0, -1, 0)[d]
+        vy += dy
+        vx += dx
+        ry, rx = dx, -dy  # right of the heading on screen (rows down)
+        ahead_right_r = (2 * vy + dy + ry) // 2
+        ahead_right_c = (2 * vx + dx + rx) // 2
+        ahead_left_r = (2 * vy + dy - ry) // 2
+        ahead_left_c = (2 * vx + dx - rx) // 2
+        if _inside(labels, lab, ahead_left_r, ahead_left_c):
+            d = (d + 3) % 4
+        elif not _inside(labels, lab, ahead_right_r, ahead_right_c):
+            d = (d + 1) % 4
+        if (vy == sy and vx == sx and d == 0) or steps >= capacity:
+            break
+    turns = np.empty(steps, dtype=np.int64)  # a corner starts a new side
+    n_turns = 0
+    for i in range(steps):
+        if dirs[i] != dirs[i - 1 if i > 0 else steps - 1]:  # the buffer is longer than the walk
+            turns[n_turns] = i
+            n_turns += 1
+    points = np.empty((max(n_turns, 1), 2), dtype=np.int64)
+    vy, vx = sy, sx
+    t = 0
+    for i in range(steps):  # replay the walk to place each corner
+        if t < n_turns and turns[t] == i:
+            points[t, 0] = vy
+            points[t, 1] = vx
+            t += 1
+        vy += (0, 1, 0, -1)[dirs[i]]
+        vx += (1, 0, -1, 0)[dirs[i]]
+    return points[:n_turns], turns[:n_turns], steps
+
+
+@nb.njit(cache=True)
+def outline_corners(labels, box):  # pragma: no cover - jit
+    """Every label's outline corners in the order of ImageJ's traced polygon (from the
+    third corner of the walk), concatenated: label ``k``'s are ``corners[offsets[k]:
+    offsets[k + 1]]``; and the area each outline encloses (its pixels, holes included)."""
+    n = box.shape[0] - 1
+    offsets = np.zeros(n + 2, dtype=np.int64)
+    enclosed = np.zeros(n + 1)
+    out = np.empty((1024, 2), dtype=np.int64)
+    m = 0
+    for lab in range(1, n + 1):
+        offsets[lab] = m
+        if box[lab, 0] < 0:
+            continue
+        points, _, _ = _corners(labels, lab, box)
+        k = points.shape[0]
+        if m + k > out.shape[0]:
+            grown = np.empty((2 * (m + k), 2), dtype=np.int64)
+            grown[:m] = out[:m]
+            out = grown
+        area2 = 0
+        for i in range(k):
+            a, b = points[(i + 2) % k], points[(i + 3) % k]
+            out[m + i] = a
+            area2 += a[1] * b[0] - a[0] * b[1]
+        enclosed[lab] = abs(area2) / 2
+        m += k
+    offsets[n + 1] = m
+    return out[:m], offsets, enclosed
+
+
+@nb.njit(cache=True)
 def outlines(labels, box):  # pragma: no cover - jit
     """Per label: [perimeter, feret_max, feret_min, feret_angle_deg, hull_area]."""
     n = box.shape[0] - 1
     out = np.full((n + 1, 5), np.nan)
-    max_steps = 4 * labels.size + 4
     for lab in range(1, n + 1):
         if box[lab, 0] < 0:
             continue
-        height = box[lab, 1] - box[lab, 0] + 1
-        width = box[lab, 3] - box[lab, 2] + 1
-        capacity = min(max_steps, 4 * height * width + 8)
-        dirs = np.empty(capacity, dtype=np.int8)  # 0 E, 1 S, 2 W, 3 N
-        sy, sx = box[lab, 4], box[lab, 5]
-        vy, vx = sy, sx
-        d = 0
-        steps = 0
-        while True:
-            dirs[steps] = d
-            steps += 1
-            dy = (0, 1, 0, -1)[d]
-            dx = (1, 0, -1, 0)[d]
-            vy += dy
-            vx += dx
-            ry, rx = dx, -dy  # right of the heading on screen (rows down)
-            ahead_right_r = (2 * vy + dy + ry) // 2
-            ahead_right_c = (2 * vx + dx + rx) // 2
-            ahead_left_r = (2 * vy + dy - ry) // 2
-            ahead_left_c = (2 * vx + dx - rx) // 2
-            if _inside(labels, lab, ahead_left_r, ahead_left_c):
-                d = (d + 3) % 4
-            elif not _inside(labels, lab, ahead_right_r, ahead_right_c):
-                d = (d + 1) % 4
-            if (vy == sy and vx == sx and d == 0) or steps >= capacity:
-                break
-        # corners start new sides; ImageJ counts a corner after a side longer than one
-        # pixel, and every other corner along a staircase of unit sides
-        turns = np.empty(steps, dtype=np.int64)
-        n_turns = 0
-        for i in range(steps):
-            if dirs[i] != dirs[i - 1 if i > 0 else steps - 1]:  # the buffer is longer than the walk
-                turns[n_turns] = i
-                n_turns += 1
-        points = np.empty((max(n_turns, 1), 2))
-        vy, vx = sy, sx
-        t = 0
-        for i in range(steps):  # replay the walk to place each corner
-            if t < n_turns and turns[t] == i:
-                points[t, 0] = vy
-                points[t, 1] = vx
-                t += 1
-            vy += (0, 1, 0, -1)[dirs[i]]
-            vx += (1, 0, -1, 0)[dirs[i]]
+        corner_points, turns, steps = _corners(labels, lab, box)
+        n_turns = turns.shape[0]
+        points = corner_points.astype(np.float64)
+        # ImageJ counts a corner after a side longer than one pixel, and every other corner
+        # along a staircase of unit sides, from its polygon's first corner: the third here
         corners = 0
         counted = False
-        for k in range(n_turns):  # in ImageJ's order: its polygon starts at the third corner
+        for k in range(n_turns):
             t = (k + 2) % n_turns
             before = turns[t - 1] if t > 0 else turns[n_turns - 1]
             incoming = (turns[t] - before) % steps if n_turns > 1 else steps
