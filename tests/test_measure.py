@@ -223,3 +223,21 @@ def test_outline_corner_kernel_matches_reference():
         np.testing.assert_array_equal(corners[offsets[k]:offsets[k + 1]], expected)
         assert enclosed[k] == ndimage.binary_fill_holes(labels == k).sum()
     assert enclosed[n] == stats[n, 0] + 4
+
+
+def test_particle_outlines_of_pieces_and_holes():
+    """A label in two 8-connected pieces has two outlines, raster order; a ring's outline
+    is its outer edge (ImageJ's traced ROI of it includes the hole)."""
+    from ddcsem.measure import outline, particle_outlines
+
+    labels = np.zeros((20, 30), np.int32)
+    labels[2:9, 2:9] = 1
+    labels[4:7, 4:7] = 0  # a hole
+    labels[12:15, 3:6] = 2
+    labels[16:18, 20:27] = 2
+    labels[1, 20] = 3
+    out = particle_outlines(labels)
+    assert sorted(out) == [1, 2, 3] and [len(v) for v in out.values()] == [1, 2, 1]
+    np.testing.assert_array_equal(out[1][0], outline(np.pad(np.ones((7, 7), bool), ((2, 11), (2, 21)))))
+    np.testing.assert_array_equal(out[2][1], [[18, 27], [18, 20], [16, 20], [16, 27]])
+    assert out[3][0].tolist() == [[2, 21], [2, 20], [1, 20], [1, 21]]

@@ -283,7 +283,7 @@ def write_imagej_rois(path: str | PathLike, labels: np.ndarray) -> int:
     Manager, atomically; return how many ROIs were written.
 
     Each ROI runs along the particle's pixel edges, as ImageJ's wand traces it (see
-    :func:`ddcsem.measure.outline`), so Fiji measures the same pixels, traced perimeter,
+    :func:`ddcsem.measure.particle_outlines`), so Fiji measures the same pixels, traced perimeter,
     Feret diameters and fitted ellipse as :func:`ddcsem.particle_table`; holes inside a
     particle are not traced. ROIs are named by label, zero-padded so the ROI Manager sorts
     them; a label in several 8-connected pieces gives one ROI per piece (``0007-2``).
@@ -298,29 +298,17 @@ def write_imagej_rois(path: str | PathLike, labels: np.ndarray) -> int:
     import zipfile
 
     from roifile import ROI_TYPE, ImagejRoi
-    from scipy import ndimage
 
-    from ._kernels.measure import label_stats, outline_corners
-    from .measure import outline
+    from .measure import particle_outlines
 
-    lab = np.ascontiguousarray(labels, dtype=np.int64)
-    n = int(lab.max(initial=0))
-    nothing = np.broadcast_to(np.zeros((1, 1)), lab.shape)
-    stats, box = label_stats(lab, n, nothing, nothing)
-    corners, offsets, enclosed = outline_corners(lab, box)
-    width = max(4, len(str(n)))
+    outlines = particle_outlines(labels)
+    width = max(4, len(str(max(outlines, default=0))))
     count = 0
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
-        for label in np.flatnonzero(stats[:, 0] > 0):
-            if enclosed[label] == stats[label, 0]:  # one piece, no hole: the walk went round it all
-                traced = [corners[offsets[label]:offsets[label + 1]]]
-            else:  # holes (left untraced) or several 8-connected pieces: trace each piece
-                r0, r1, c0, c1 = box[label, :4]
-                pieces, k = ndimage.label(lab[r0:r1 + 1, c0:c1 + 1] == label, structure=np.ones((3, 3)))
-                traced = [outline(pieces == piece) + [r0, c0] for piece in range(1, k + 1)]
-            for piece, rc in enumerate(traced, start=1):
-                name = f"{label:0{width}d}" + (f"-{piece}" if len(traced) > 1 else "")
-                roi = ImagejRoi.frompoints(rc[:, ::-1], name=name)
+        for label, pieces in outlines.items():
+            for piece, corners in enumerate(pieces, start=1):
+                name = f"{label:0{width}d}" + (f"-{piece}" if len(pieces) > 1 else "")
+                roi = ImagejRoi.frompoints(corners[:, ::-1], name=name)
                 roi.roitype = ROI_TYPE.TRACED
                 archive.writestr(f"{name}.roi", roi.tobytes())
                 count += 1
