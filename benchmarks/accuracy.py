@@ -106,6 +106,21 @@ BAM = ["1908250", "1908248", "1908302", "1908282", "1908326"]
 MIN_AREA_PX = 9  # the default size filter of ``ddcsem analyze`` (``min_area_px``)
 
 
+def bam_truth(folder: Path, n: str) -> np.ndarray:
+    """The hand-drawn instances of BAM image ``n``, over its image area (no data bar):
+    touching particles are parted by 1-px lines, so label with 4-connectivity."""
+    import warnings
+
+    from ddcsem.read import read_sem
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows = read_sem(folder / f"{n}_SEM_InLens.tif").shape[0]
+        mask = read_sem(folder / f"{n}_mask_manual_4connected.tif", crop_databar="off").data
+    truth, _ = ndimage.label(mask[:rows] > 0)
+    return truth
+
+
 def score_bam(folder: Path) -> list[dict]:
     import warnings
 
@@ -117,8 +132,7 @@ def score_bam(folder: Path) -> list[dict]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             image = read_sem(folder / f"{n}_SEM_InLens.tif")
-            mask = read_sem(folder / f"{n}_mask_manual_4connected.tif", crop_databar="off").data
-        truth, _ = ndimage.label(mask[: image.shape[0]] > 0)  # 4-connectivity
+        truth = bam_truth(folder, n)
         # the labelling leaves single pixels where the 1-px separating lines cross: "true
         # particles" below the size filter (9 px²), which no method here can find
         sized = np.bincount(truth.ravel()) >= MIN_AREA_PX
