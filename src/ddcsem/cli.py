@@ -371,7 +371,7 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"ddcsem": __version__, "python": platform.python_version()}
-    for name in ("numpy", "numba", "scipy", "scikit-image", "tifffile"):
+    for name in ("numpy", "numba", "scipy", "scikit-image", "tifffile", "roifile"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
