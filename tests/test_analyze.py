@@ -212,6 +212,30 @@ def test_auto_split_follows_the_detector_of_a_single_image():
     assert chosen.split == "edges" and chosen.labels.max() == 6
 
 
+def test_auto_split_of_an_se_image_of_small_particles_is_by_shape():
+    """Particles under about 12 px across hold no core inside their edge bands, so the
+    edges split cannot part touching ones: for an SE image of such particles (pairs of
+    6-px discs), ``auto`` takes the shape split, which parts nearly all."""
+    from scipy import ndimage
+
+    from ddcsem.segment import EDGES_MIN_DEPTH, median_depth
+    from ddcsem.separate import density_map
+
+    yy, xx = np.mgrid[0:140, 0:200]
+    image = np.full(yy.shape, 30.0)
+    centres = [(r, c + dc) for r in range(25, 120, 30) for c in range(25, 180, 30) for dc in (0, 6)]
+    for cy, cx in centres:
+        depth = 3 - np.hypot(yy - cy, xx - cx)
+        image[depth >= 0] = np.where(depth[depth >= 0] < 1.5, 200.0, 150.0)
+    image = np.clip(ndimage.gaussian_filter(image, 1.0)
+                    + np.random.default_rng(2).normal(0, 3, image.shape), 0, 255).astype(np.uint8)
+    assert median_depth(density_map(image)) < EDGES_MIN_DEPTH <= median_depth(density_map(se_field()))
+    result = analyze_single(SEMImage(image, detector="InLens"))
+    assert result.split == "shape" and result.labels.max() >= 0.95 * len(centres)
+    forced = analyze_single(SEMImage(image, detector="InLens"), options=AnalysisOptions(split="edges"))
+    assert forced.labels.max() <= 0.55 * len(centres)  # the pairs stay whole
+
+
 def test_edges_split_and_auto_threshold_from_the_command_line(samples, tmp_path):
     config = tmp_path / "c.toml"
     config.write_text('split = "edges"\nthreshold = "auto"\n')

@@ -49,8 +49,9 @@ class AnalysisOptions:
     split : {"auto", "shape", "edm", "edges", "none"}
         How touching particles are split (see :func:`ddcsem.segment_particles`). ``auto``:
         ``edges`` for a single image from an SE detector (topography: flat-topped
-        particles outlined by edges), ``shape`` for everything else (BSE density peaks at
-        the particle centres).
+        particles outlined by edges) unless its particles are too small to hold a core
+        inside their edges (:data:`ddcsem.segment.EDGES_MIN_DEPTH`), ``shape`` for those
+        and everything else (BSE density peaks at the particle centres).
     min_diameter_nm : float or None
         Smallest particle kept, as an equivalent circle diameter (needs a calibration);
         ``None`` keeps particles of at least ``min_area_px``.
@@ -159,7 +160,7 @@ def _measure(
     """Segment and measure; ``role`` is the detector of a single image (``"SE"`` or
     ``"BSE"``), which picks the ``auto`` split."""
     from .measure import particle_table, size_distribution
-    from .segment import drop_border_labels, segment_particles
+    from .segment import EDGES_MIN_DEPTH, drop_border_labels, median_depth, segment_particles
 
     if min(density.shape) < MIN_SIDE_PX:
         raise ParameterError(
@@ -176,8 +177,11 @@ def _measure(
     if options.min_diameter_nm and pixel.calibrated:
         min_area = max(min_area, np.pi / 4 * (options.min_diameter_nm / pixel.nm) ** 2)
     split = options.split
-    if split == "auto":
-        split = "edges" if kind == "single" and role == "SE" else "shape"
+    if split == "auto":  # SE images along their edges, unless the particles are too small
+        edges = kind == "single" and role == "SE" and median_depth(
+            density, threshold="li" if options.threshold == "auto" else options.threshold,
+            min_area=min_area) >= EDGES_MIN_DEPTH
+        split = "edges" if edges else "shape"
     # a single image (an SE one, under "auto") guides the edges split with its own edges
     guide = bse if kind == "single" and split == "edges" else (se if options.se_rims else None)
     t = time.perf_counter()
@@ -243,7 +247,8 @@ def analyze_single(image: SEMImage, *, image_id: str | None = None,
 
     The DDC image written for it is the ``density`` colouring of the image with itself.
     An image from an SE detector (``image.role``) is split along its edges (the ``auto``
-    split of :class:`AnalysisOptions`), any other by the shape of its density.
+    split of :class:`AnalysisOptions`) unless its particles are too small for that, any
+    other by the shape of its density.
 
     Examples
     --------

@@ -118,7 +118,8 @@ def _parser() -> argparse.ArgumentParser:
                           "triangle, or a density value in [0, 1]")
     ana.add_argument("--split", choices=SPLITS, default=None,
                      help="splitting of touching particles (default auto: edges for a single SE "
-                          "image, else shape; edm = ImageJ Watershed)")
+                          "image of particles about 12 px across or more, else shape; "
+                          "edm = ImageJ Watershed)")
     ana.add_argument("--min-diameter", type=_length, default=None, metavar="SIZE",
                      help="smallest particle kept (equivalent diameter, e.g. 30nm)")
     ana.add_argument("--min-distance", type=_length, default=None, metavar="SIZE",

@@ -81,7 +81,8 @@ from ._filters import gaussian, maximum
 from .colorize import li_threshold, otsu_threshold, percentiles
 from .errors import ParameterError
 
-__all__ = ["segment_particles", "threshold_value", "drop_border_labels", "THRESHOLDS"]
+__all__ = ["segment_particles", "threshold_value", "drop_border_labels", "median_depth", "THRESHOLDS",
+           "EDGES_MIN_DEPTH"]
 
 THRESHOLDS = ("otsu", "li", "yen", "triangle")
 
@@ -387,6 +388,50 @@ CORE_RADIUS = 2.5
 LONE_RADIUS = 2.0
 EDGE_REACH = 3
 EDGE_OVER_NOISE = 2.0
+
+
+#: The ``"edges"`` split seeds each particle at the core its edges enclose: inside the
+#: rim's two edges, each widened by a pixel, a core ``CORE_RADIUS`` thick. So it needs
+#: particles about 12 px across; where the median particle pixel lies in a particle of a
+#: smaller inscribed radius (px, :func:`median_depth`) than this, the ``auto`` split of an
+#: SE image is the ``"shape"`` one (synthetic SE images: tiny scenario, median depth 5 px,
+#: detection F1 0.28 with the edges split, 0.60 with the shape split; the others 8.5-23 px
+#: and BAM's InLens images 17-64 px, where the edges split is the better one). The blobs'
+#: halo makes them deeper than the particles: touching pairs of 9-13 px discs (6.7-8.5 px
+#: deep) keep the edges split, which leaves each pair whole.
+EDGES_MIN_DEPTH = 6.0
+
+
+def median_depth(density: np.ndarray, *, threshold: str | float = "li", min_area: float = 9.0) -> float:
+    """Largest inscribed radius (px) of the blob that holds the median blob pixel.
+
+    The blobs are the connected components (8-connected, at least ``min_area`` px) of the
+    density smoothed by 1 px and thresholded (see :func:`threshold_value`). Weighting by
+    area, the many specks of a textured field do not outvote the particles.
+
+    Examples
+    --------
+    >>> yy, xx = np.mgrid[0:80, 0:80]
+    >>> field = ((yy - 40) ** 2 + (xx - 40) ** 2 <= 20 ** 2).astype(float)
+    >>> field[5, 5] = field[70, 8] = 1.0                      # two specks
+    >>> median_depth(field, threshold=0.5, min_area=1) >= 15
+    True
+    """
+    from scipy import ndimage
+
+    from ._kernels.segment import distance_transform, label_max
+
+    smooth = gaussian(np.asarray(density, dtype=np.float32), 1.0)
+    blobs, n = ndimage.label(smooth > threshold_value(smooth, threshold), structure=_EIGHT)
+    area = np.bincount(blobs.ravel(), minlength=n + 1)
+    keep = area >= min_area
+    keep[0] = False
+    if not keep.any():
+        return 0.0
+    radius = label_max(distance_transform(blobs > 0), blobs, n)[keep]
+    order = np.argsort(radius)
+    weight = np.cumsum(area[keep][order])
+    return float(radius[order][np.searchsorted(weight, weight[-1] / 2)])
 
 
 def _split_at_edges(contrast: np.ndarray, mask: np.ndarray, components: np.ndarray, n: int,
