@@ -7,6 +7,9 @@ screen, ``xvfb-run`` (Debian: ``xvfb``). Two checks:
   thresholded and measured by ImageJ's Analyze Particles, and by ``particle_table``;
 * ``ddcsem analyze`` runs on the bundled samples, and ImageJ measures every ROI of each
   ``<id>_rois.zip`` on its ``<id>_labels.tif``, against ``<id>_particles.csv``;
+* ImageJ's *Binary > Watershed* and ``segment_particles(split="edm")`` on the same masks
+  (the synthetic crowded, tiny and sparse fields thresholded), compared particle by
+  particle (instance F1 of one against the other);
 * with ``../shared`` beside the checkout, ImageJ's classic recipe (Gaussian, Otsu, Fill
   Holes, Watershed, Analyze Particles) on the BAM InLens images, scored like the accuracy
   benchmark's imitation of it.
@@ -34,6 +37,12 @@ from scipy import ndimage
 from ddcsem.cli import main as ddcsem_main
 from ddcsem.evaluate import instance_f1
 from ddcsem.measure import particle_table
+from ddcsem.segment import segment_particles, threshold_value
+from ddcsem.separate import density_map
+from ddcsem.synthetic import make_pair
+
+sys.path.insert(0, str(Path(__file__).parent))
+from accuracy import SCENARIOS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 #: ImageJ's column and ours, uncalibrated and calibrated
@@ -52,6 +61,18 @@ run("Set Measurements...", "{MEASURES}");
 setThreshold(128, 255);
 run("Analyze Particles...", "display clear");
 saveAs("Results", args[1]);
+"""
+
+WATERSHED = """
+args = split(getArgument(), ",");
+setBatchMode(true);
+open(args[0]);
+setOption("BlackBackground", true);
+setThreshold(128, 255);
+run("Convert to Mask");
+run("Watershed");
+run("Analyze Particles...", "size=0-Infinity pixel show=[Count Masks] clear");
+saveAs("Tiff", args[1]);
 """
 
 CLASSIC = """
@@ -160,9 +181,23 @@ def main(argv: list[str] | None = None) -> int:
             ours = {um: np.array([float(r[um]) for r in rows]) for _, _, um in COLUMNS}
             print(f"Measure on the {len(imagej)} ROIs of {image_id} ({len(rows)} rows in its particles.csv):")
             compare(imagej, ours, calibrated=True)
+        print("ImageJ's Watershed against split='edm' on the same masks:")
+        for scenario in SCENARIOS:
+            if scenario.name not in ("crowded", "tiny", "sparse"):
+                continue
+            pair = make_pair(scenario.shape, **scenario.kwargs)
+            smooth = ndimage.gaussian_filter(density_map(pair.bse), 1.0)
+            mask = smooth > threshold_value(smooth)
+            tifffile.imwrite(tmp / "mask.tif", (mask * 255).astype(np.uint8))
+            run_imagej(args.ij, WATERSHED, tmp / "mask.tif", tmp / "watershed.tif")
+            theirs = tifffile.imread(tmp / "watershed.tif").astype(np.int64)
+            ours = segment_particles(mask.astype(np.float32), threshold=0.5, split="edm", smooth_sigma=0,
+                                     min_area=0, fill_holes=False, refine_edges=False, exclude_border=False)
+            agree = [instance_f1(ours, theirs, iou=iou, ignore_border=False)[0] for iou in (0.5, 0.9)]
+            print(f"  {scenario.name:<8} ImageJ {int(theirs.max())} particles, ours {int(ours.max())}; "
+                  f"agreement F1 {agree[0]:.3f} (IoU >= 0.5), {agree[1]:.3f} (IoU >= 0.9)")
         bam = ROOT.parent / "shared" / "sem-files" / "bam_tio2_sem_tsem"
         if bam.is_dir():
-            sys.path.insert(0, str(Path(__file__).parent))
             from accuracy import BAM, bam_truth
 
             scores = []
