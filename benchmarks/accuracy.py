@@ -84,12 +84,17 @@ def d50(labels: np.ndarray) -> float:
     return float(np.median(2 * np.sqrt(areas / np.pi))) if areas.size else float("nan")
 
 
-def score_synthetic(scenario: Scenario) -> dict:
-    pair = make_pair(scenario.shape, **scenario.kwargs)
+def whole(pair) -> np.ndarray:
+    """Which true spheres lie wholly inside the field (the others have no true size)."""
     rows, cols = pair.labels.shape
     r = pair.diameters_px / 2
-    inside = ((pair.centers[:, 0] - r >= 0) & (pair.centers[:, 1] - r >= 0)
-              & (pair.centers[:, 0] + r <= rows - 1) & (pair.centers[:, 1] + r <= cols - 1))
+    return ((pair.centers[:, 0] - r >= 0) & (pair.centers[:, 1] - r >= 0)
+            & (pair.centers[:, 0] + r <= rows - 1) & (pair.centers[:, 1] + r <= cols - 1))
+
+
+def score_synthetic(scenario: Scenario) -> dict:
+    pair = make_pair(scenario.shape, **scenario.kwargs)
+    inside = whole(pair)
     true_d50 = float(np.median(pair.diameters_px[inside]))
     out = {"scenario": scenario.name, "n_true": int(inside.sum())}
     for name, method in (("ddcsem", ddcsem_pipeline), ("bse_only", ddcsem_bse_only), ("textbook", textbook_pipeline)):

@@ -43,7 +43,7 @@ from ddcsem.separate import density_map
 from ddcsem.synthetic import make_pair
 
 sys.path.insert(0, str(Path(__file__).parent))
-from accuracy import SCENARIOS, d50  # noqa: E402
+from accuracy import SCENARIOS, d50, whole  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 #: ImageJ's column and ours, uncalibrated and calibrated
@@ -52,23 +52,22 @@ COLUMNS = [("Area", "area_px2", "area_um2"), ("Perim.", "perimeter_px", "perimet
            ("FeretAngle", "feret_angle_deg", "feret_angle_deg"), ("Circ.", "circularity", "circularity"),
            ("AR", "aspect_ratio", "aspect_ratio"), ("Round", "roundness", "roundness"),
            ("Solidity", "solidity", "solidity")]
-MEASURES = "area centroid perimeter fit shape feret's redirect=None decimal=9"
 
-ANALYZE = f"""
+#: every macro's start: its arguments, comma-separated, then the first one opened
+HEAD = """
 args = split(getArgument(), ",");
 setBatchMode(true);
 open(args[0]);
-run("Set Measurements...", "{MEASURES}");
+"""
+MEASURES = "area centroid perimeter fit shape feret's redirect=None decimal=9"
+
+ANALYZE = HEAD + f"""run("Set Measurements...", "{MEASURES}");
 setThreshold(128, 255);
 run("Analyze Particles...", "display clear");
 saveAs("Results", args[1]);
 """
 
-WATERSHED = """
-args = split(getArgument(), ",");
-setBatchMode(true);
-open(args[0]);
-setOption("BlackBackground", true);
+WATERSHED = HEAD + """setOption("BlackBackground", true);
 setThreshold(128, 255);
 run("Convert to Mask");
 run("Watershed");
@@ -76,11 +75,7 @@ run("Analyze Particles...", "size=0-Infinity pixel show=[Count Masks] clear");
 saveAs("Tiff", args[1]);
 """
 
-CLASSIC = """
-args = split(getArgument(), ",");
-setBatchMode(true);
-open(args[0]);
-run("8-bit");
+CLASSIC = HEAD + """run("8-bit");
 makeRectangle(0, 0, getWidth(), parseInt(args[2]));
 run("Crop");
 run("Gaussian Blur...", "sigma=1");
@@ -93,11 +88,7 @@ run("Analyze Particles...", "size=9-Infinity pixel show=[Count Masks] exclude cl
 saveAs("Tiff", args[1]);
 """
 
-MEASURE_ROIS = f"""
-args = split(getArgument(), ",");
-setBatchMode(true);
-open(args[0]);
-run("Set Measurements...", "{MEASURES}");
+MEASURE_ROIS = HEAD + f"""run("Set Measurements...", "{MEASURES}");
 roiManager("Open", args[1]);
 names = newArray("Area", "X", "Y", "Perim.", "Feret", "MinFeret", "FeretAngle", "Circ.", "AR", "Round", "Solidity");
 run("Clear Results");
@@ -207,11 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             run_imagej(args.ij, CLASSIC, tmp / "bse.tif", tmp / "classic.tif", pair.labels.shape[0])
             labels = tifffile.imread(tmp / "classic.tif").astype(np.int64)
             score = detection_scores(labels, pair.centers, pair.diameters_px)
-            r = pair.diameters_px / 2
-            rows, cols = pair.labels.shape
-            inside = ((pair.centers[:, 0] - r >= 0) & (pair.centers[:, 1] - r >= 0)
-                      & (pair.centers[:, 0] + r <= rows - 1) & (pair.centers[:, 1] + r <= cols - 1))
-            error = d50(labels) / float(np.median(pair.diameters_px[inside])) - 1
+            error = d50(labels) / float(np.median(pair.diameters_px[whole(pair)])) - 1
             print(f"  {scenario.name:<9} {score.f1:.3f}  {score.median_ecd_error:.1%}  {error:+.1%}")
         bam = ROOT.parent / "shared" / "sem-files" / "bam_tio2_sem_tsem"
         if bam.is_dir():

@@ -375,8 +375,9 @@ def _rim_relief(se: np.ndarray, mask: np.ndarray) -> np.ndarray:
 #: pixel; scikit-image's ``canny`` uses the same scale); a particle's core (its pixels at
 #: least one pixel clear of an edge) must hold a disc of ``CORE_RADIUS`` px, else it is a
 #: sliver between edges; a blob without a core is kept as one particle if it holds a disc
-#: of ``LONE_RADIUS`` px (the film's texture leaves thin arcs above the threshold). The flood reaches ``EDGE_REACH``
-#: px past the thresholded mask, so an outline can settle on its edge outside the mask.
+#: of ``LONE_RADIUS`` px (the film's texture leaves thin arcs above the threshold). The
+#: flood reaches ``EDGE_REACH`` px past the thresholded mask, so an outline can settle on
+#: its edge outside the mask.
 #: Tuned on BAM's TiO2 micrographs. Most of an image is flat, so the median gradient
 #: magnitude is its noise: the low threshold is at least ``EDGE_OVER_NOISE`` times that
 #: (the high one rising in proportion). BAM's fields, at medians of 0.023-0.046, keep
