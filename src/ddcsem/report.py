@@ -363,6 +363,22 @@ def plot_size_distribution(
     """Histogram and cumulative curve of particle sizes, with D10/D50/D90 and the
     log-normal fit, saved as PNG.
 
+    Parameters
+    ----------
+    path : str or PathLike
+        PNG file to write (atomically).
+    diameters : ndarray, shape (K,)
+        Equivalent circle diameters, in ``unit``.
+    stats : dict
+        From :func:`ddcsem.size_distribution` of the same diameters (and weights).
+    unit : str
+        Unit of the diameters, for the axis label.
+    title : str
+        Plot title (the image id); the particle count is added.
+    weights : ndarray, shape (K,), optional
+        Miles-Lantuejoul edge weights (NaN counts as 1): the bars and the cumulative
+        curve count each particle with its weight, and the axis says so.
+
     Examples
     --------
     >>> import tempfile, os
@@ -406,7 +422,7 @@ def plot_size_distribution(
     else:
         ax.text(0.5, 0.5, "no particles", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel(f"equivalent circle diameter ({unit})")
-    ax.set_ylabel("number of particles")
+    ax.set_ylabel("number of particles" + ("" if weights is None else " (edge-weighted)"))
     note = f" (warning: {stats['warning']})" if stats.get("warning") else ""
     ax.set_title(f"{title}: n = {stats.get('count', 0)}", fontsize=10)
     if note:
