@@ -331,8 +331,9 @@ def test_dim_specks_grow_to_their_half_maximum():
 
 
 def test_dim_specks_among_large_particles_stay_specks(monkeypatch):
-    """Beside particles 30 px across, a dim 21 px spot is a bump of the matrix, not a
-    particle (``RESCUE_FRACTION`` of the median blob area); a bright speck is a speck."""
+    """Beside particles 30 px across, on a flat background (no measure of clutter), a dim
+    21 px spot counts as a bump of the matrix, not a particle (``RESCUE_FRACTION`` of the
+    median blob area); a bright speck is a speck."""
     import ddcsem.segment as seg
 
     image = discs([(30, 30), (30, 90), (90, 30), (90, 150)], [15] * 4, (120, 200))
@@ -341,6 +342,95 @@ def test_dim_specks_among_large_particles_stay_specks(monkeypatch):
     assert segment_particles(image, threshold=0.38, smooth_sigma=0).max() == 4
     monkeypatch.setattr(seg, "RESCUE_FRACTION", 0.0)
     assert segment_particles(image, threshold=0.38, smooth_sigma=0).max() == 6
+
+
+def test_dim_specks_that_stand_out_of_the_clutter_are_particles():
+    """The same field with a little noise: the dim spots stand 30 noise SDs high, so they
+    are particles, however small beside the others; the bright speck is still a speck."""
+    image = discs([(30, 30), (30, 90), (90, 30), (90, 150)], [15] * 4, (120, 200))
+    image = np.maximum(image, dim_spots([(90, 95), (30, 160)], (120, 200)))
+    image[60, 100:102] = 1.0
+    image += np.random.default_rng(0).normal(0, 0.005, image.shape).astype(np.float32)
+    labels = segment_particles(image, threshold=0.38, smooth_sigma=0)
+    assert labels.max() == 6
+    assert labels[90, 95] > 0 and labels[30, 160] > 0 and labels[60, 100] == 0
+
+
+def dim_field(noise_sd, seed=0):
+    """Four bright discs (r 12) and five dim ones (r 4, blurred to a peak of 0.3, as
+    partial volume dims small spheres) on a background of smooth noise."""
+    shape = (140, 140)
+    bright = [(30, 30), (30, 110), (110, 30), (110, 110)]
+    dim = [(30, 70), (70, 30), (70, 110), (110, 70), (70, 70)]
+    spots = ndimage.gaussian_filter(discs(dim, [4] * 5, shape), 1.2)
+    image = np.maximum(discs(bright, [12] * 4, shape), spots * np.float32(0.3 / spots.max()))
+    noise = ndimage.gaussian_filter(np.random.default_rng(seed).normal(0, noise_sd, shape), 1.0)
+    return (image + noise).astype(np.float32), bright, dim
+
+
+@pytest.mark.parametrize("noise_sd", [0.02, 0.1])
+def test_dim_particles_of_a_clean_field_are_found(noise_sd):
+    """The threshold between the bright discs and the background (Otsu's, about 0.36)
+    lies above the dim discs; they stand 50 or 10 SDs of the noise above it, so they are
+    particles. Without the edge refinement, only the threshold counts."""
+    image, bright, dim = dim_field(noise_sd)
+    labels = segment_particles(image, smooth_sigma=0)
+    assert labels.max() == 9
+    assert all(labels[c] > 0 for c in bright + dim)
+    assert segment_particles(image, smooth_sigma=0, refine_edges=False).max() == 4
+
+
+def test_dim_particles_are_cut_at_their_half_maximum():
+    """Where the clutter level lies under half their peak, the dim discs (8 px across)
+    are cut at their half maximum, as the small bright ones are."""
+    image, _, dim = dim_field(0.02)
+    labels = segment_particles(image, smooth_sigma=0)
+    for c in dim:
+        half = ndimage.label(image > 0.5 * image[c[0] - 1:c[0] + 2, c[1] - 1:c[1] + 2].max())[0]
+        np.testing.assert_array_equal(labels == labels[c], half == half[c])
+    ecd = [2 * np.sqrt(np.count_nonzero(labels == labels[c]) / np.pi) for c in dim]
+    np.testing.assert_allclose(ecd, 8.0, rtol=0.1)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dim_spots_in_noise_are_not_particles(seed):
+    """Noise twice as strong (SD 0.057): the dim discs stand 5 SDs high, under the
+    clutter level (``CLUTTER_SPREADS``), as high as the noise's own bumps: neither counts."""
+    image, bright, _ = dim_field(0.2, seed)
+    labels = segment_particles(image, smooth_sigma=0)
+    assert labels.max() == 4 and all(labels[c] > 0 for c in bright)
+
+
+def test_dim_small_spheres_of_a_polydisperse_field(monkeypatch):
+    """Spheres from 4 to 60 px (log-normal, sigma 0.7): Otsu's threshold lies above the
+    small ones, which partial volume makes dim. The clutter level finds 11 more of them,
+    and no false particle."""
+    import ddcsem.segment as seg
+
+    pair = make_pair(shape=(512, 512), pixel_size_nm=20, median_diameter_nm=300, sigma_ln=0.7,
+                     n_particles=100, clustered_fraction=0.1, seed=21)
+    density = density_map(pair.bse)
+    found = detection_scores(segment_particles(density), pair.centers, pair.diameters_px)
+    monkeypatch.setattr(seg, "CLUTTER_SPREADS", np.inf)
+    plain = detection_scores(segment_particles(density), pair.centers, pair.diameters_px)
+    assert found.n_matched >= plain.n_matched + 8
+    assert found.n_found - found.n_matched <= plain.n_found - plain.n_matched
+    assert found.f1 > plain.f1 + 0.05
+
+
+def test_dim_blob_kernel_matches_reference():
+    from ddcsem.segment import _add_dim_blobs, _add_dim_blobs_reference
+
+    pair = make_pair(shape=(256, 256), pixel_size_nm=20, median_diameter_nm=300, sigma_ln=0.7,
+                     n_particles=60, clustered_fraction=0.2, seed=5)
+    density = density_map(pair.bse)
+    components, n = ndimage.label(density > 0.4, structure=np.ones((3, 3)))
+    expected = components.copy()
+    n_expected = _add_dim_blobs_reference(expected, n, density, 0.1)
+    assert n_expected > n + 3
+    got = components.copy()
+    assert _add_dim_blobs(got, n, density, 0.1) == n_expected
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_dim_specks_rescued_on_a_tiny_particle_field(monkeypatch):

@@ -62,6 +62,20 @@ median blob (``RESCUE_FRACTION``); among large particles, a speck of that size i
 of the matrix. Tiny synthetic scenario (6 px spheres): detection F1 0.860 -> 0.895, the
 others unchanged.
 
+That floor, and the threshold itself, are set by the bright particles, and drop the small
+dim ones of a polydisperse field even where they stand far above the matrix. So the
+background's clutter is measured too: the spread of the smoothed map under the threshold
+(its 84th minus 50th percentile, one SD for Gaussian noise). A blob whose peak stands
+``CLUTTER_SPREADS`` spreads above the background's median is a particle: such specks need
+no floor, and in a clean field, where that level lies under the threshold, the blobs
+above it that hold no bright blob (not halos) are added, cut at their half maximum, or
+at that level where it is higher. On the synthetic fields the matrix's bumps stand up to
+5.9 spreads high; noisy fields (low dose, tiny), whose threshold lies under the clutter
+level, are unchanged. Log-normal fields of sigma 0.7 (spheres 4-60 px): F1 0.814 ->
+0.873 and D50 error +20 % -> +11 % (spheres under 8 px, 160 nm, stand under 6 spreads:
+too dim to find in the BSE image), 0.928 -> 0.955 at a median of 20 px; sparse 0.993 ->
+0.996; the others unchanged.
+
 Holes are filled in two steps. Before the split, only in blobs that are convex once
 filled (``HOLE_SOLIDITY``) and have one or two holes (``MAX_PARTICLE_HOLES``): one
 particle with a hole, which would otherwise split around it. A cluster of touching
@@ -168,8 +182,10 @@ def segment_particles(
         Place the edges where the BSE profile puts them: grow particles of at least
         ``REFINE_MIN_ECD_PX`` across by up to ``REFINE_PIXELS`` pixels where the density
         exceeds ``REFINE_LEVEL`` times the threshold, cut smaller ones at half their own
-        peak density, and grow dim specks to it before the size filter (see the module
-        notes). The ``"edges"`` split places its outlines itself and is not refined.
+        peak density, grow dim specks to it before the size filter, and add the dim
+        particles that stand out of the background's clutter under the threshold (see
+        the module notes). The ``"edges"`` split places its outlines itself and is not
+        refined.
     smooth_sigma : float or "auto", optional
         Gaussian smoothing of the density before thresholding, px (a density map from
         :func:`ddcsem.density_map` is already denoised). ``"auto"``: 1 px, more for a
@@ -229,10 +245,14 @@ def segment_particles(
     mask = smooth > level
     components, n = ndimage.label(mask, structure=_EIGHT)
     refine = refine_edges and split != "edges"  # the edges split places its outlines itself
+    if refine:
+        clear = _clutter_level(smooth, level)
+        if clear < level:
+            n = _add_dim_blobs(components, n, smooth, clear)
     if n:  # specks below min_area go (ids keep their numbers: n stays the largest)
         area = np.bincount(components.ravel(), minlength=n + 1)
         if refine:
-            _grow_dim_specks(components, area, smooth, level, min_area_px)
+            _grow_dim_specks(components, area, smooth, level, clear, min_area_px)
         keep = area >= min_area_px
         keep[0] = False
         components = np.where(keep, np.arange(n + 1), 0).astype(components.dtype)[components]
@@ -550,22 +570,77 @@ SMALL_PEAK_FRACTION = 0.5
 RESCUE_FRACTION = 0.25
 
 
+#: A blob whose peak stands this many spreads of the background above its median (the
+#: spread: the 84th minus the 50th percentile of the smoothed map under the threshold,
+#: one SD for Gaussian noise, more where particle halos or texture widen it) is no bump
+#: of the matrix. On the synthetic fields the bumps reach 5.9 spreads (low dose); the dim
+#: spheres that the threshold misses in clean fields stand 6.4-12 spreads high, so 6
+#: finds a few more of them, but with a third less margin over the bumps.
+CLUTTER_SPREADS = 8.0
+
+
+def _clutter_level(smooth: np.ndarray, level: float) -> float:
+    """``CLUTTER_SPREADS`` spreads above the background's median (the map's pixels under
+    the threshold, every 4th row); infinite where the background is flat (a mask, no
+    measure of clutter)."""
+    rows = smooth[::4]
+    below = rows[rows < level]
+    if below.size == 0:
+        return np.inf
+    middle, upper = percentiles(below, (50.0, 84.13))
+    return middle + CLUTTER_SPREADS * (upper - middle) if upper > middle else np.inf
+
+
+def _dim_blobs(smooth: np.ndarray, clear: float) -> tuple[np.ndarray, int, np.ndarray]:
+    """The blobs of ``smooth > clear`` and, per blob, the least value of its particle:
+    ``clear``, or half its peak where that is higher (its full width at half maximum)."""
+    from scipy import ndimage
+
+    from ._kernels.segment import label_max
+
+    dim, m = ndimage.label(smooth > clear, structure=_EIGHT)
+    least = np.maximum(SMALL_PEAK_FRACTION * label_max(smooth, dim, m), clear)
+    return dim, m, least
+
+
+def _add_dim_blobs(components: np.ndarray, n: int, smooth: np.ndarray, clear: float) -> int:
+    """Add, in place, as ids ``n + 1 ...``, the blobs of ``smooth > clear`` that hold no
+    pixel of a blob above the threshold, down to half their peak: dim particles (small
+    spheres, partial-volume dim) of a clean field. The blobs that hold one are the halos
+    of bright particles. Returns the new largest id."""
+    from ._kernels.segment import add_dim_blobs
+
+    dim, m, least = _dim_blobs(smooth, clear)
+    return n + add_dim_blobs(components, dim, m, n, smooth, least)
+
+
+def _add_dim_blobs_reference(components: np.ndarray, n: int, smooth: np.ndarray, clear: float) -> int:
+    """Plain-numpy version of :func:`_add_dim_blobs`, which tests hold the kernel to."""
+    dim, m, least = _dim_blobs(smooth, clear)
+    halo = np.zeros(m + 1, dtype=bool)
+    halo[dim[components > 0]] = True
+    halo[0] = True
+    ids = np.cumsum(~halo) * ~halo  # the dim blobs numbered 1, 2, ...
+    extra = np.where(smooth >= least[dim], ids[dim], 0)
+    components[extra > 0] = extra[extra > 0] + n
+    return n + int(np.count_nonzero(~halo))
+
+
 def _grow_dim_specks(components: np.ndarray, area: np.ndarray, smooth: np.ndarray, level: float,
-                     min_area_px: float) -> None:
+                     clear: float, min_area_px: float) -> None:
     """Grow, in place, each dim speck (a blob below ``min_area_px`` whose peak is under
     ``level / SMALL_PEAK_FRACTION``, so that the threshold cut it above its half maximum)
-    by up to ``REFINE_PIXELS`` pixels to its half maximum, away from other blobs, if it
-    thereby reaches ``min_area_px`` and ``RESCUE_FRACTION`` of the median area of the
-    blobs that are no specks; the others stay specks. ``area`` (pixels per id) is updated."""
+    and each dim blob (peak under the threshold, see :func:`_add_dim_blobs`) by up to
+    ``REFINE_PIXELS`` pixels to its half maximum, away from other blobs, if it thereby
+    reaches ``min_area_px`` and either ``RESCUE_FRACTION`` of the median area of the
+    blobs above the threshold or a peak above ``clear`` (the clutter of the background,
+    :func:`_clutter_level`); the others stay specks. ``area`` (pixels per id) is updated."""
     from ._kernels.segment import grow_specks, label_boxes, label_max
 
     n = area.size - 1
-    sized = area[1:][area[1:] >= min_area_px]
-    dim = (area > 0) & (area < min_area_px)
-    if not dim.any():
-        return
     peak = label_max(smooth, components, n)
-    dim &= peak < level / SMALL_PEAK_FRACTION
+    sized = area[1:][(area[1:] >= min_area_px) & (peak[1:] > level)]
+    dim = (area > 0) & (((area < min_area_px) & (peak < level / SMALL_PEAK_FRACTION)) | (peak <= level))
     dim[0] = False
     ids = np.flatnonzero(dim)
     if ids.size == 0:
@@ -580,7 +655,7 @@ def _grow_dim_specks(components: np.ndarray, area: np.ndarray, smooth: np.ndarra
     to = components[at_r, at_c]
     grown = area + np.bincount(to, minlength=n + 1)
     typical = float(np.median(sized)) if sized.size else 0.0  # specks alone: no floor
-    reached = grown >= max(min_area_px, RESCUE_FRACTION * typical)
+    reached = (grown >= min_area_px) & ((grown >= RESCUE_FRACTION * typical) | (peak >= clear))
     undo = ~reached[to]
     components[at_r[undo], at_c[undo]] = 0
     area[reached] = grown[reached]

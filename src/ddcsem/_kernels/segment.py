@@ -7,7 +7,8 @@ parabolas along rows, in parallel;
 :func:`label_max` is the per-label maximum of an image, :func:`label_boxes` the labels'
 bounding boxes, :func:`euler_numbers` their Euler numbers (which blobs have holes),
 :func:`grow_specks` grows dim specks to their half maximum
-(``ddcsem.segment._grow_specks_reference`` its reference),
+(``ddcsem.segment._grow_specks_reference`` its reference), :func:`add_dim_blobs` adds
+the dim particles of a clean field (``ddcsem.segment._add_dim_blobs_reference``),
 :func:`local_peaks` the local maxima of a surface given its maximum filter,
 :func:`select_seeds` which of them seed the split (own-scale windows and valleys).
 :func:`edge_gradient` is the Sobel gradient (``scipy.ndimage.sobel`` its reference) and
@@ -111,6 +112,32 @@ def label_max(values, labels, n):  # pragma: no cover - jit
             if lab > 0 and values[r, c] > out[lab]:
                 out[lab] = values[r, c]
     return out
+
+
+@nb.njit(cache=True, parallel=True)
+def add_dim_blobs(components, dim, m, n, values, least):  # pragma: no cover - jit
+    """In place: the blobs of ``dim`` (labels 1..m) that hold no pixel of a blob of
+    ``components`` (ids 1..n) join ``components`` as ids n+1, n+2, ... in the order of
+    their ``dim`` labels, with their pixels whose ``values`` reach ``least`` (per ``dim``
+    label); returns how many joined."""
+    rows, cols = components.shape
+    halo = np.zeros(m + 1, dtype=np.bool_)
+    for r in range(rows):
+        for c in range(cols):
+            if components[r, c] > 0:
+                halo[dim[r, c]] = True
+    new = np.zeros(m + 1, dtype=components.dtype)
+    k = 0
+    for j in range(1, m + 1):
+        if not halo[j]:
+            k += 1
+            new[j] = n + k
+    for r in nb.prange(rows):
+        for c in range(cols):
+            j = dim[r, c]
+            if new[j] > 0 and values[r, c] >= least[j]:
+                components[r, c] = new[j]
+    return k
 
 
 @nb.njit(cache=True)
