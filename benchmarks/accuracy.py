@@ -7,7 +7,7 @@ particles, and relative error of the D50; real Zeiss InLens micrographs with han
 masks (``../shared/sem-files/bam_tio2_sem_tsem``, when present) by instance F1 (IoU >= 0.5,
 border particles ignored), with ImageJ's classic recipe as a second baseline.
 
-Run: ``python benchmarks/accuracy.py [--quick] [--json FILE]``.
+Run: ``python benchmarks/accuracy.py [--quick] [--only NAMES] [--seed-offset N] [--json FILE]``.
 """
 
 from __future__ import annotations
@@ -166,10 +166,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="skip the 4096^2 scenario")
     parser.add_argument("--only", help="comma-separated scenario names")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--seed-offset", type=int, default=0,
+                        help="add this to every scenario's seed: the same scenarios, other fields")
     args = parser.parse_args(argv)
     chosen = [s for s in SCENARIOS if not (args.quick and s.name == "large")]
     if args.only:
         chosen = [s for s in chosen if s.name in args.only.split(",")]
+    if args.seed_offset:
+        chosen = [Scenario(s.name, s.shape, {**s.kwargs, "seed": s.kwargs["seed"] + args.seed_offset})
+                  for s in chosen]
     results = {"synthetic": [], "bam": []}
     print(f"{'scenario':<12} {'n':>5}  {'ddcsem F1  ECDerr  D50err':>26}  {'BSE only F1  ECDerr  D50err':>28}"
           f"  {'textbook F1  ECDerr  D50err':>28}")

@@ -498,8 +498,8 @@ def test_edge_refinement_kernel_matches_reference():
                      n_particles=80, clustered_fraction=0.5, seed=9)
     density = density_map(pair.bse)
     labels = segment_particles(density, refine_edges=False, exclude_border=False).astype(np.int64)
-    fast = _refine_edges(labels, density, 0.4)
-    np.testing.assert_array_equal(fast, _refine_edges_reference(labels, density, 0.4))
+    fast = _refine_edges(labels, density)
+    np.testing.assert_array_equal(fast, _refine_edges_reference(labels, density))
     assert (fast != labels).any()
 
 

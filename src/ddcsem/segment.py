@@ -50,8 +50,14 @@ the mineral shortens; partial volume), so the threshold's iso-line lies inside t
 edge and large particles come out small (6-10 % in ECD on the synthetic scenarios).
 Particles big enough to size (``REFINE_MIN_ECD_PX`` across) grow by up to two pixels
 (``REFINE_PIXELS``, about the blur of the map: probe, denoising and smoothing) where the
-density still exceeds ``REFINE_LEVEL`` times the threshold; one pixel left them 1-3 %
-small in ECD, two bring the synthetic scenarios of 25 px particles within 2.7 %.
+density still exceeds a quarter of their own peak (``REFINE_PEAK_FRACTION``; one pixel
+left them 1-3 % small in ECD). Relative to the peak, not to the threshold, the rule holds
+for dim particles (thin spheres, shaded corners) as for bright ones: a threshold-relative
+level (0.6 x the threshold) left the spheres of 10-16 px in a polydisperse field, whose
+peak is under twice the threshold, 30-50 % small. Synthetic scenarios of 25 px particles:
+median ECD error 0.9-2.2 % (1.2-2.7 % with the threshold-relative level); polydisperse
+field 6.3 % -> 3.5 %; the fraction is the edge of a blurred partial-volume sphere (0.22
+or 0.30 move the D50 by 1-3 %).
 Smaller ones are the opposite case: the blur spreads their profile beyond their edge, so
 they come out large; they are cut at half their own peak density (their full width at
 half maximum). The dimmest of them (thin spheres, whose peak is under twice the threshold)
@@ -72,9 +78,9 @@ above it that hold no bright blob (not halos) are added, cut at their half maxim
 at that level where it is higher. On the synthetic fields the matrix's bumps stand up to
 5.9 spreads high; noisy fields (low dose, tiny), whose threshold lies under the clutter
 level, are unchanged. Log-normal fields of sigma 0.7 (spheres 4-60 px): F1 0.814 ->
-0.873 and D50 error +20 % -> +11 % (spheres under 8 px, 160 nm, stand under 6 spreads:
-too dim to find in the BSE image), 0.928 -> 0.955 at a median of 20 px; sparse 0.993 ->
-0.996; the others unchanged.
+0.873 (spheres under 8 px, 160 nm, stand under 6 spreads: too dim to find in the BSE
+image, so the D50 still comes out large), 0.928 -> 0.955 at a median of 20 px; sparse
+0.993 -> 0.996; the others unchanged.
 
 Holes are filled in two steps. Before the split, only in blobs that are convex once
 filled (``HOLE_SOLIDITY``) and have one or two holes (``MAX_PARTICLE_HOLES``): one
@@ -181,7 +187,7 @@ def segment_particles(
     refine_edges : bool, optional
         Place the edges where the BSE profile puts them: grow particles of at least
         ``REFINE_MIN_ECD_PX`` across by up to ``REFINE_PIXELS`` pixels where the density
-        exceeds ``REFINE_LEVEL`` times the threshold, cut smaller ones at half their own
+        exceeds ``REFINE_PEAK_FRACTION`` of their peak, cut smaller ones at half their own
         peak density, grow dim specks to it before the size filter, and add the dim
         particles that stand out of the background's clutter under the threshold (see
         the module notes). The ``"edges"`` split places its outlines itself and is not
@@ -307,7 +313,7 @@ def segment_particles(
                                          SEED_DEPTH * float(np.median(at_seeds)))
         labels = _watershed_by_component(surface, seeds, components, boxes)
     if refine and labels.max():
-        labels = _refine_edges(labels, smooth, level)
+        labels = _refine_edges(labels, smooth)
     _fill_particle_holes(labels, holes)
     # drop the particles below min_area (and those on the border), number the rest 1..K
     area = np.bincount(labels.ravel())
@@ -556,9 +562,9 @@ def _seed_lone_blobs(seeds: np.ndarray, mask: np.ndarray, components: np.ndarray
 
 #: Edge refinement: particles at least this many pixels across (the usual floor for
 #: sizing) grow by up to ``REFINE_PIXELS`` pixels where the density exceeds
-#: ``REFINE_LEVEL`` x the threshold; smaller ones are cut at half their own peak density.
+#: ``REFINE_PEAK_FRACTION`` x their own peak; smaller ones are cut at half their peak.
 REFINE_MIN_ECD_PX = 12.0
-REFINE_LEVEL = 0.6
+REFINE_PEAK_FRACTION = 0.25
 REFINE_PIXELS = 2
 SMALL_PEAK_FRACTION = 0.5
 
@@ -686,17 +692,17 @@ def _refine_inputs(labels: np.ndarray, density: np.ndarray) -> tuple[np.ndarray,
     return sizeable, peak
 
 
-def _refine_edges(labels: np.ndarray, density: np.ndarray, level: float) -> np.ndarray:
+def _refine_edges(labels: np.ndarray, density: np.ndarray) -> np.ndarray:
     """Place particle edges where the partial-volume BSE profile puts them (module notes)."""
     from ._kernels.segment import refine_edges
 
     sizeable, peak = _refine_inputs(labels, density)
     for _ in range(REFINE_PIXELS):
-        labels = refine_edges(labels, density, sizeable, peak, REFINE_LEVEL * level, SMALL_PEAK_FRACTION)
+        labels = refine_edges(labels, density, sizeable, peak, REFINE_PEAK_FRACTION, SMALL_PEAK_FRACTION)
     return labels
 
 
-def _refine_edges_reference(labels: np.ndarray, density: np.ndarray, level: float) -> np.ndarray:
+def _refine_edges_reference(labels: np.ndarray, density: np.ndarray) -> np.ndarray:
     """Plain-numpy version of :func:`_refine_edges`, which tests hold the kernel to."""
     from scipy import ndimage
 
@@ -705,7 +711,8 @@ def _refine_edges_reference(labels: np.ndarray, density: np.ndarray, level: floa
         # one pixel outwards (4-neighbours); a pixel between two particles goes to the larger id
         sizeable_ids = np.where(sizeable[labels], labels, 0)
         grown = ndimage.maximum_filter(sizeable_ids, footprint=_CROSS, mode="constant")
-        out = np.where((labels == 0) & (grown > 0) & (density > REFINE_LEVEL * level), grown, labels)
+        out = np.where((labels == 0) & (grown > 0) & (density > REFINE_PEAK_FRACTION * peak[grown]), grown,
+                       labels)
         cut = ~sizeable[labels] & (labels > 0) & (density < SMALL_PEAK_FRACTION * peak[labels])
         labels = np.where(cut, 0, out)
     return labels

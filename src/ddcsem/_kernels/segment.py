@@ -235,32 +235,32 @@ def local_peaks(surface, maxed, mask):  # pragma: no cover - jit
 
 
 @nb.njit(cache=True, parallel=True)
-def refine_edges(labels, density, sizeable, peak, low, fraction):  # pragma: no cover - jit
-    """One pass of edge refinement (see :mod:`ddcsem.segment`): background pixels whose
-    density exceeds ``low`` join a sizeable 4-neighbour (the largest id if several);
-    pixels of small particles below ``fraction`` x their particle's peak are dropped."""
+def refine_edges(labels, density, sizeable, peak, grow_fraction, cut_fraction):  # pragma: no cover - jit
+    """One pass of edge refinement (see :mod:`ddcsem.segment`): a background pixel joins
+    its sizeable 4-neighbour (the largest id if several) where its density exceeds
+    ``grow_fraction`` x that particle's peak; pixels of small particles below
+    ``cut_fraction`` x their particle's peak are dropped."""
     rows, cols = labels.shape
     out = np.empty_like(labels)
     for r in nb.prange(rows):
         for c in range(cols):
             lab = labels[r, c]
             if lab > 0:
-                if not sizeable[lab] and density[r, c] < fraction * peak[lab]:
+                if not sizeable[lab] and density[r, c] < cut_fraction * peak[lab]:
                     out[r, c] = 0
                 else:
                     out[r, c] = lab
                 continue
             best = 0
-            if density[r, c] > low:
-                if r > 0 and sizeable[labels[r - 1, c]] and labels[r - 1, c] > best:
-                    best = labels[r - 1, c]
-                if r + 1 < rows and sizeable[labels[r + 1, c]] and labels[r + 1, c] > best:
-                    best = labels[r + 1, c]
-                if c > 0 and sizeable[labels[r, c - 1]] and labels[r, c - 1] > best:
-                    best = labels[r, c - 1]
-                if c + 1 < cols and sizeable[labels[r, c + 1]] and labels[r, c + 1] > best:
-                    best = labels[r, c + 1]
-            out[r, c] = best
+            if r > 0 and sizeable[labels[r - 1, c]] and labels[r - 1, c] > best:
+                best = labels[r - 1, c]
+            if r + 1 < rows and sizeable[labels[r + 1, c]] and labels[r + 1, c] > best:
+                best = labels[r + 1, c]
+            if c > 0 and sizeable[labels[r, c - 1]] and labels[r, c - 1] > best:
+                best = labels[r, c - 1]
+            if c + 1 < cols and sizeable[labels[r, c + 1]] and labels[r, c + 1] > best:
+                best = labels[r, c + 1]
+            out[r, c] = best if best > 0 and density[r, c] > grow_fraction * peak[best] else 0
     return out
 
 
