@@ -58,6 +58,23 @@ def test_flat_field_is_not_lifted_by_a_dense_cluster():
     assert flat[cluster].mean() / flat[far].mean() > 2.8
 
 
+def test_crowded_field_exported_with_a_black_matrix():
+    """The same BSE image as raw counts and as an 8-bit export stretched to its 0.5 and
+    99.5 percentiles (the matrix near black): the clusters' windows must not lift the
+    matrix background, which division would then turn into a several-fold dimming."""
+    from ddcsem.evaluate import detection_scores
+    from ddcsem.segment import segment_particles
+
+    syn = make_pair(shape=(512, 512), pixel_size_nm=20, median_diameter_nm=500, n_particles=125,
+                    clustered_fraction=0.9, seed=23)
+    lo, hi = np.percentile(syn.bse, [0.5, 99.5])
+    export = np.round(np.clip((syn.bse - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
+    assert np.median(export[syn.labels == 0]) < 40
+    raw, stretched = (detection_scores(segment_particles(density_map(x)), syn.centers, syn.diameters_px).f1
+                      for x in (syn.bse, export))
+    assert stretched > 0.92 and stretched > raw - 0.03
+
+
 def test_flat_field_keeps_flat_images_flat():
     flat = flat_field(np.full((100, 120), 50.0))
     np.testing.assert_allclose(flat, 1.0, rtol=1e-5)

@@ -98,16 +98,20 @@ def _matrix_background(samples: np.ndarray, first: np.ndarray, sigma: float) -> 
     The first estimate clips each sample to its local median, which a fused cluster of
     particles covering most of the window still lifts, dimming every particle around it
     (crowded synthetic field: 33 of 473 particle centres fell below the threshold). The
-    samples darker than Otsu's threshold of ``samples / first`` are the matrix; where
-    they are too sparse nearby (weight under 0.05), or under ``MIN_MATRIX_FRACTION`` of
-    all, the first estimate stands.
+    matrix is the samples darker than Otsu's threshold both of ``samples / first`` and of
+    the samples themselves; where they are too sparse nearby (weight under 0.05), or
+    under ``MIN_MATRIX_FRACTION`` of all, the first estimate stands. The ratio alone
+    let the particles of a lifted window pass for matrix where the matrix is near black
+    (an export stretched to its percentiles): there the lift is several times the matrix
+    level, so division left the clusters' particles under the threshold (crowded field
+    exported so: F1 0.78 against 0.97 from the raw counts; with both tests 0.975).
     """
     from scipy import ndimage
 
     from .colorize import otsu_threshold
 
     ratio = samples / np.maximum(first, np.float32(1e-6))
-    matrix = (ratio <= otsu_threshold(ratio)).astype(np.float32)
+    matrix = ((ratio <= otsu_threshold(ratio)) & (samples <= otsu_threshold(samples))).astype(np.float32)
     if matrix.mean() < MIN_MATRIX_FRACTION:
         return first
     weight = ndimage.gaussian_filter(matrix, sigma, mode="reflect")
