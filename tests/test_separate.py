@@ -8,7 +8,7 @@ from scipy import ndimage
 
 from ddcsem.colorize import colorize
 from ddcsem.errors import ParameterError
-from ddcsem.separate import density_from_composite, density_map, estimate_basis, flat_field
+from ddcsem.separate import density_from_composite, density_map, estimate_basis, flat_field, unmix_composite
 from ddcsem.synthetic import make_pair
 
 
@@ -94,6 +94,28 @@ def test_estimated_basis_is_orange_and_green(pair):
     orange, green = basis
     assert orange[0] > orange[1] > orange[2] - 1e-9  # red > green > blue
     assert green[1] > 0.9
+
+
+def test_estimated_basis_is_the_edge_of_the_pixel_cloud():
+    """Pixels mixed from two known colours with random non-negative weights: the basis
+    is those colours, though few pixels hold one alone."""
+    rng = np.random.default_rng(0)
+    orange, green = np.array([1.0, 0.55, 0.05]), np.array([0.05, 1.0, 0.1])
+    a, b = rng.gamma(2.0, 1.0, (2, 200, 200))
+    rgb = a[..., None] * orange + b[..., None] * green
+    basis = estimate_basis(rgb)
+    np.testing.assert_allclose(basis[0], orange / np.linalg.norm(orange), atol=0.02)
+    np.testing.assert_allclose(basis[1], green / np.linalg.norm(green), atol=0.02)
+    bse, se = unmix_composite(rgb, basis=basis)
+    assert np.corrcoef(bse.ravel(), a.ravel())[0, 1] > 0.999
+    assert np.corrcoef(se.ravel(), b.ravel())[0, 1] > 0.999
+
+
+def test_composite_parts_are_the_pair(pair):
+    """A Merge Channels overlay (BSE red, SE green) unmixes back into its two images."""
+    bse, se = unmix_composite(colorize(pair.se, pair.bse))
+    assert np.corrcoef(bse.ravel(), pair.bse.ravel())[0, 1] > 0.97
+    assert np.corrcoef(se.ravel(), pair.se.ravel())[0, 1] > 0.97
 
 
 def test_user_basis(pair):

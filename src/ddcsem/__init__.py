@@ -39,6 +39,7 @@ _LAZY = {
     "read_composite": "read",
     "density_map": "separate",
     "density_from_composite": "separate",
+    "unmix_composite": "separate",
     "segment_particles": "segment",
     "particle_table": "measure",
     "particle_table_reference": "measure",
@@ -93,6 +94,6 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from .measure import particle_table, particle_table_reference, size_distribution
     from .segment import segment_particles
-    from .separate import density_from_composite, density_map
+    from .separate import density_from_composite, density_map, unmix_composite
     from .pair import Pair, PairingResult, SEMPair, estimate_shift, find_pairs, read_pair
     from .read import PixelSize, SEMImage, detect_databar, read_composite, read_sem
