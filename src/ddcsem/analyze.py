@@ -288,13 +288,13 @@ def analyze_composite(image: SEMImage, *, image_id: str | None = None,
     >>> result.kind, int(result.labels.max()) > 8
     ('composite', True)
     """
-    from .separate import composite_density, unmix_composite
+    from .separate import _composite_density, unmix_composite
 
     _require_memory(image.data.shape, image.path)
     timings: dict[str, float] = {}
     t = time.perf_counter()
     bse, se = unmix_composite(image.data)  # the pair it was made of
-    density = composite_density(bse)
+    density = _composite_density(bse)
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "composite")
     sources = {"image": str(image.path) if image.path else ""}

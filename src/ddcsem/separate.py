@@ -312,9 +312,9 @@ def density_from_composite(
     >>> bool(d[pair.labels > 0].mean() > 0.6 and d[pair.labels == 0].mean() < 0.2)
     True
     """
-    return composite_density(unmix_composite(rgb, basis=basis)[0], denoise_sigma=denoise_sigma)
+    return _composite_density(unmix_composite(rgb, basis=basis)[0], denoise_sigma=denoise_sigma)
 
 
-def composite_density(bse_part: np.ndarray, *, denoise_sigma: float = 1.0) -> np.ndarray:
+def _composite_density(bse_part: np.ndarray, *, denoise_sigma: float = 1.0) -> np.ndarray:
     """The density map of a composite's BSE part (see :func:`density_from_composite`)."""
     return density_map(bse_part, flatfield=False, denoise_sigma=denoise_sigma)
