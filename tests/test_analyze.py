@@ -66,6 +66,31 @@ def test_single_and_composite_agree_with_pair(pair_files, syn):
     assert np.all(np.isfinite(composite.table["se_mean"]))
 
 
+def test_composite_in_other_colours_needs_its_basis(syn, tmp_path):
+    """A composite in colour-blind colours (BSE blue, SE orange): the estimate looks for
+    red and green, so the user gives the colours, from the API or the command line."""
+    blue, orange = np.array([0, 114, 178]), np.array([230, 159, 0])
+    lo, hi = np.percentile(syn.bse, [0.5, 99.5])
+    bse = np.clip((syn.bse - lo) / (hi - lo), 0, 1)
+    lo, hi = np.percentile(syn.se, [0.5, 99.5])
+    se = np.clip((syn.se - lo) / (hi - lo), 0, 1)
+    rgb = np.clip(bse[..., None] * blue + se[..., None] * orange, 0, 255).astype(np.uint8)
+    image = SEMImage(rgb, PixelSize(20.0, "argument"))
+    told = analyze_composite(image, options=AnalysisOptions(basis=(tuple(blue), tuple(orange))))
+    score = detection_scores(told.labels, syn.centers, syn.diameters_px)
+    assert score.f1 >= 0.95 and score.median_ecd_error < 0.04
+    guessed = detection_scores(analyze_composite(image).labels, syn.centers, syn.diameters_px)
+    assert guessed.f1 < score.f1 - 0.1
+    tifffile.imwrite(tmp_path / "blue.tif", rgb, photometric="rgb")
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / "blue.tif"), "--pixel-size", "20nm", "--basis", "0,114,178",
+                 "#e69f00", "-o", str(out), "-q"]) == 0
+    params = json.loads((out / "manifest.json").read_text())["parameters"]
+    assert params["basis"] == [[0.0, 114.0, 178.0], [230.0, 159.0, 0.0]]
+    with open(out / "images.csv", newline="", encoding="utf-8") as f:
+        assert int(next(csv.DictReader(f))["n_particles"]) == told.labels.max()
+
+
 def test_keep_edge_particles(pair_files):
     images = read_pair(*pair_files)
     kept = analyze_pair(images, options=AnalysisOptions(keep_edge_particles=True))
@@ -168,9 +193,10 @@ def test_config_file_and_precedence(samples, tmp_path):
     params = json.loads((out / "manifest.json").read_text())["parameters"]
     assert (params["threshold"], params["split"], params["min_diameter_nm"]) == ("li", "none", 40.0)
     assert params["se_rims"] is True
-    config.write_text("se_rims = false\n")
+    config.write_text('se_rims = false\nbasis = ["#ff8c00", [0, 255, 0]]\n')
     assert main(["analyze", str(samples), "-o", str(out), "--config", str(config), "--overwrite", "-q"]) == 0
-    assert json.loads((out / "manifest.json").read_text())["parameters"]["se_rims"] is False
+    params = json.loads((out / "manifest.json").read_text())["parameters"]
+    assert params["se_rims"] is False and params["basis"] == [[255.0, 140.0, 0.0], [0.0, 255.0, 0.0]]
 
 
 def test_se_rims_option_decides_whether_se_guides_the_split(pair_files):
@@ -254,7 +280,8 @@ def test_edges_split_and_auto_threshold_from_the_command_line(samples, tmp_path)
                  "--overwrite", "-q"]) == 0
 
 
-@pytest.mark.parametrize("text", ['threshold = \n', 'colour = "red"\n', 'clip = "wide"\n'])
+@pytest.mark.parametrize("text", ['threshold = \n', 'colour = "red"\n', 'clip = "wide"\n', 'basis = "red"\n',
+                                  'basis = ["#ff0000", "#ff0001"]\n'])
 def test_bad_config_is_a_usage_error(samples, tmp_path, text, capsys):
     config = tmp_path / "c.toml"
     config.write_text(text)

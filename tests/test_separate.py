@@ -133,6 +133,9 @@ def test_user_basis(pair):
         (lambda: density_from_composite(np.zeros((10, 10))), "colour image"),
         (lambda: density_from_composite(np.full((10, 10, 3), 90.0)), "two distinct colours"),
         (lambda: density_from_composite(np.dstack([np.eye(9)] * 3), basis=np.ones(3)), "basis"),
+        (lambda: unmix_composite(np.dstack([np.eye(9)] * 3), basis=[[1, 0, 0], [2, 0, 0]]), "must differ"),
+        (lambda: unmix_composite(np.dstack([np.eye(9)] * 3), basis=[[1, 0, 0], [0, -1, 0]]), "non-negative"),
+        (lambda: unmix_composite(np.dstack([np.eye(9)] * 3), basis=[[1, 0, 0], [0, 0, 0]]), "not black"),
     ],
 )
 def test_bad_input(call, words):

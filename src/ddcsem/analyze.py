@@ -65,8 +65,12 @@ class AnalysisOptions:
         Align BSE onto SE.
     se_rims : bool
         Let the SE image's bright particle rims guide the splitting of touching particles
-        (pairs only; see :func:`ddcsem.segment_particles`). Turn off for SE images without
-        edge brightening.
+        (pairs and composites; see :func:`ddcsem.segment_particles`). Turn off for SE
+        images without edge brightening.
+    basis : ((float, float, float), (float, float, float)) or None
+        The colours of a composite's BSE (orange) and SE (green) images, RGB in any
+        scale; ``None`` estimates them from each composite
+        (:func:`ddcsem.separate.estimate_basis`).
 
     Examples
     --------
@@ -85,11 +89,13 @@ class AnalysisOptions:
     keep_edge_particles: bool = False
     register: bool = True
     se_rims: bool = True
+    basis: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for a manifest."""
         out = asdict(self)
         out["clip"] = list(self.clip)
+        out["basis"] = None if self.basis is None else [list(colour) for colour in self.basis]
         return out
 
 
@@ -293,7 +299,7 @@ def analyze_composite(image: SEMImage, *, image_id: str | None = None,
     _require_memory(image.data.shape, image.path)
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    bse, se = unmix_composite(image.data)  # the pair it was made of
+    bse, se = unmix_composite(image.data, basis=options.basis)  # the pair it was made of
     density = _composite_density(bse)
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "composite")

@@ -46,6 +46,38 @@ def _percent(text: str) -> float:
     return value
 
 
+def _colour(text: Any) -> tuple[float, float, float]:
+    """An RGB colour from ``R,G,B`` (any scale), ``#rrggbb`` or a list of three numbers."""
+    if isinstance(text, str) and text.startswith("#") and len(text) == 7:
+        try:
+            return tuple(float(int(text[i:i + 2], 16)) for i in (1, 3, 5))  # type: ignore[return-value]
+        except ValueError:
+            pass
+    parts = text.split(",") if isinstance(text, str) else text
+    try:
+        colour = tuple(float(v) for v in parts)
+    except (TypeError, ValueError):
+        colour = ()
+    if len(colour) != 3:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a colour: give R,G,B (e.g. 255,140,0) or #rrggbb")
+    return colour  # type: ignore[return-value]
+
+
+def _basis(value: Any) -> tuple[tuple[float, float, float], tuple[float, float, float]] | None:
+    """Two colours (BSE, then SE) from the command line or a config file, checked."""
+    import numpy as np
+
+    from .separate import _checked_basis
+
+    if value is None:
+        return None
+    if isinstance(value, str) or len(value) != 2:
+        raise ValueError("basis takes two colours, the BSE one and the SE one")
+    colours = tuple(_colour(v) for v in value)
+    _checked_basis(np.array(colours))
+    return colours  # type: ignore[return-value]
+
+
 def _tokens(text: str) -> tuple[str, ...]:
     tokens = tuple(t.strip() for t in text.split(",") if t.strip())
     if not tokens:
@@ -129,6 +161,9 @@ def _parser() -> argparse.ArgumentParser:
     ana.add_argument("--no-se-rims", action="store_true",
                      help="split touching particles without the SE image's bright rims (for SE "
                           "images without edge brightening)")
+    ana.add_argument("--basis", nargs=2, type=_colour, default=None, metavar=("BSE", "SE"),
+                     help="colours of a composite's BSE and SE images, R,G,B or #rrggbb "
+                          "(default: estimated from each composite)")
     bench = sub.add_parser("bench", help="benchmark the colouring kernel and the pipeline stages")
     bench.add_argument("--sizes", type=_int_list, default=[1024, 4096], metavar="N,N",
                        help="square image sizes (default 1024,4096)")
@@ -537,7 +572,7 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
             raise ParameterError(f"malformed TOML: {exc}", path=args.config,
                                  hint="see the README for the keys a config file takes") from None
         known = {"mode", "clip", "threshold", "split", "min_diameter", "min_distance",
-                 "keep_edge_particles", "register", "pixel_size", "min_area_px", "se_rims"}
+                 "keep_edge_particles", "register", "pixel_size", "min_area_px", "se_rims", "basis"}
         unknown = sorted(set(config) - known)
         if unknown:
             raise ParameterError(f"unknown keys {unknown}", path=args.config,
@@ -561,8 +596,9 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
             keep_edge_particles=bool(pick(args.keep_edge_particles, "keep_edge_particles", False)),
             register=not args.no_register and bool(config.get("register", True)),
             se_rims=not args.no_se_rims and bool(config.get("se_rims", True)),
+            basis=_basis(pick(args.basis, "basis", None)),
         )
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
         raise ParameterError(f"invalid value: {exc}", path=args.config) from None
     if options.mode not in ("overlay", "density") or options.split not in SPLITS:
         raise ParameterError(f"mode must be overlay or density; split one of {', '.join(SPLITS)}",

@@ -268,11 +268,24 @@ def unmix_composite(rgb: np.ndarray, *, basis: np.ndarray | None = None) -> tupl
     px = rgb[..., :3].astype(np.float32)
     if not np.all(np.isfinite(px)):
         raise ParameterError("the composite holds NaN or infinite pixels")
-    basis = estimate_basis(px) if basis is None else np.asarray(basis, dtype=np.float64)
-    if basis.shape != (2, 3):
-        raise ParameterError(f"basis must have shape (2, 3), not {basis.shape}")
+    basis = estimate_basis(px) if basis is None else _checked_basis(basis)
     pinv = np.linalg.pinv(basis.T).astype(np.float32)  # (2, 3)
     return np.maximum(px @ pinv[0], 0.0), np.maximum(px @ pinv[1], 0.0)
+
+
+def _checked_basis(basis: np.ndarray) -> np.ndarray:
+    """A user's basis as two unit colours, or a :class:`ParameterError` saying what is wrong."""
+    basis = np.asarray(basis, dtype=np.float64)
+    if basis.shape != (2, 3):
+        raise ParameterError(f"basis must have shape (2, 3), not {basis.shape}",
+                             hint="give the BSE (orange) colour and the SE (green) colour as RGB")
+    norms = np.linalg.norm(basis, axis=1)
+    if not np.all(np.isfinite(basis)) or np.any(basis < 0) or np.any(norms == 0):
+        raise ParameterError("basis colours must be non-negative RGB values, not black")
+    basis = basis / norms[:, None]
+    if abs(np.dot(basis[0], basis[1])) > 0.995:
+        raise ParameterError("the two basis colours must differ (BSE colour, then SE colour)")
+    return basis
 
 
 def density_from_composite(
