@@ -491,6 +491,25 @@ def test_speck_growth_kernel_matches_reference():
     np.testing.assert_array_equal(in_boxes[rows, cols], to)
 
 
+@pytest.mark.parametrize("dim", [0.5, 0.7])
+def test_edges_do_not_depend_on_brightness(dim):
+    """Two spheres 28 px across (dome profiles, blurred), one at full density and one
+    dimmer (a thinner sphere, or a shaded corner): edges at a fraction of each one's own
+    peak give both the same size, within 2 % of the truth (a level tied to the threshold
+    made the bright one 2 px larger than the dim one)."""
+    yy, xx = np.mgrid[0:80, 0:160]
+
+    def dome(cx, amplitude):
+        return amplitude * np.sqrt(np.clip(1 - ((yy - 40) ** 2 + (xx - cx) ** 2) / 14**2, 0, None))
+
+    image = ndimage.gaussian_filter(dome(40, 1.0) + dome(115, dim), 1.2).astype(np.float32)
+    labels = segment_particles(image, threshold=0.2)
+    assert labels.max() == 2
+    bright, faint = (2 * np.sqrt(np.count_nonzero(labels == labels[40, x]) / np.pi) for x in (40, 115))
+    assert abs(bright - faint) < 0.8
+    np.testing.assert_allclose([bright, faint], 28.0, rtol=0.04)
+
+
 def test_edge_refinement_kernel_matches_reference():
     from ddcsem.segment import _refine_edges, _refine_edges_reference
 
