@@ -193,6 +193,9 @@ def density_map(
 #: The basis colours are the mean of the pixels beyond this percentile of the red (or
 #: green) share: the edges of the pixel cloud (see :func:`estimate_basis`).
 BASIS_PERCENTILE = 99.9
+#: :func:`estimate_basis` looks at every k-th row and column of larger images, k chosen
+#: to leave about this many pixels.
+BASIS_SAMPLES = 1_000_000
 
 
 def estimate_basis(rgb: np.ndarray) -> np.ndarray:
@@ -219,7 +222,10 @@ def estimate_basis(rgb: np.ndarray) -> np.ndarray:
     array([[0.89, 0.45, 0.  ],
            [0.  , 1.  , 0.  ]])
     """
-    px = np.asarray(rgb, dtype=np.float64).reshape(-1, 3)
+    rgb = np.asarray(rgb)
+    # a million pixels tell the colours as well as all of them (0.1 s, not 2 s, at 4096²)
+    step = max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / BASIS_SAMPLES)))
+    px = np.asarray(rgb[::step, ::step, :3], dtype=np.float64).reshape(-1, 3)
     total = px.sum(axis=1)
     bright = total >= np.percentile(total, 20)
     px, total = px[bright], total[bright]
