@@ -345,7 +345,7 @@ def test_dim_specks_among_large_particles_stay_specks(monkeypatch):
 
 
 def test_dim_specks_that_stand_out_of_the_clutter_are_particles():
-    """The same field with a little noise: the dim spots stand 30 noise SDs high, so they
+    """The same field with a little noise: the dim spots stand 86 noise SDs high, so they
     are particles, however small beside the others; the bright speck is still a speck."""
     image = discs([(30, 30), (30, 90), (90, 30), (90, 150)], [15] * 4, (120, 200))
     image = np.maximum(image, dim_spots([(90, 95), (30, 160)], (120, 200)))
