@@ -495,7 +495,7 @@ def test_speck_growth_kernel_matches_reference():
 def test_edges_do_not_depend_on_brightness(dim):
     """Two spheres 28 px across (dome profiles, blurred), one at full density and one
     dimmer (a thinner sphere, or a shaded corner): edges at a fraction of each one's own
-    peak give both the same size, within 2 % of the truth (a level tied to the threshold
+    peak give both the same size, within 4 % of the truth (a level tied to the threshold
     made the bright one 2 px larger than the dim one)."""
     yy, xx = np.mgrid[0:80, 0:160]
 
