@@ -401,18 +401,26 @@ def test_dim_spots_in_noise_are_not_particles(seed):
     assert labels.max() == 4 and all(labels[c] > 0 for c in bright)
 
 
+def scores_with_and_without(monkeypatch, off: dict, **field):
+    """Detection scores of the default segmentation of a synthetic field, then of the same
+    with the module constants in ``off`` set (a rule turned off)."""
+    import ddcsem.segment as seg
+
+    pair = make_pair(shape=(512, 512), **field)
+    density = density_map(pair.bse)
+    with_rule = detection_scores(segment_particles(density), pair.centers, pair.diameters_px)
+    for name, value in off.items():
+        monkeypatch.setattr(seg, name, value)
+    return with_rule, detection_scores(segment_particles(density), pair.centers, pair.diameters_px)
+
+
 def test_dim_small_spheres_of_a_polydisperse_field(monkeypatch):
     """Spheres from 4 to 60 px (log-normal, sigma 0.7): Otsu's threshold lies above the
     small ones, which partial volume makes dim. The clutter level finds 11 more of them,
     and no false particle."""
-    import ddcsem.segment as seg
-
-    pair = make_pair(shape=(512, 512), pixel_size_nm=20, median_diameter_nm=300, sigma_ln=0.7,
-                     n_particles=100, clustered_fraction=0.1, seed=21)
-    density = density_map(pair.bse)
-    found = detection_scores(segment_particles(density), pair.centers, pair.diameters_px)
-    monkeypatch.setattr(seg, "CLUTTER_SPREADS", np.inf)
-    plain = detection_scores(segment_particles(density), pair.centers, pair.diameters_px)
+    found, plain = scores_with_and_without(
+        monkeypatch, {"CLUTTER_SPREADS": np.inf}, pixel_size_nm=20, median_diameter_nm=300, sigma_ln=0.7,
+        n_particles=100, clustered_fraction=0.1, seed=21)
     assert found.n_matched >= plain.n_matched + 8
     assert found.n_found - found.n_matched <= plain.n_found - plain.n_matched
     assert found.f1 > plain.f1 + 0.05
@@ -436,14 +444,9 @@ def test_dim_blob_kernel_matches_reference():
 def test_dim_specks_rescued_on_a_tiny_particle_field(monkeypatch):
     """6 px spheres (the tiny scenario, on a smaller field): the specks grown to their half
     maximum are found particles, at hardly a false one more."""
-    import ddcsem.segment as seg
-
-    pair = make_pair(shape=(512, 512), pixel_size_nm=50, median_diameter_nm=300, sigma_ln=0.25,
-                     n_particles=375, clustered_fraction=0.2, seed=8)
-    density = density_map(pair.bse)
-    rescued = detection_scores(segment_particles(density), pair.centers, pair.diameters_px)
-    monkeypatch.setattr(seg, "RESCUE_FRACTION", np.inf)
-    plain = detection_scores(segment_particles(density), pair.centers, pair.diameters_px)
+    rescued, plain = scores_with_and_without(
+        monkeypatch, {"RESCUE_FRACTION": np.inf}, pixel_size_nm=50, median_diameter_nm=300, sigma_ln=0.25,
+        n_particles=375, clustered_fraction=0.2, seed=8)
     assert rescued.n_matched >= plain.n_matched + 15
     assert rescued.n_found - rescued.n_matched <= plain.n_found - plain.n_matched + 2
     assert rescued.f1 > plain.f1 + 0.03
@@ -454,15 +457,11 @@ def test_small_spheres_keep_their_peaks_in_the_landscape(monkeypatch):
     by a full pixel, the peaks of spheres beside a neighbour flatten and they merge."""
     import ddcsem.segment as seg
 
-    pair = make_pair(shape=(512, 512), pixel_size_nm=50, median_diameter_nm=300, sigma_ln=0.25,
-                     n_particles=375, clustered_fraction=0.2, seed=4)
-    density = density_map(pair.bse)
-    scaled = detection_scores(segment_particles(density), pair.centers, pair.diameters_px)
     assert seg._density_sigma(3.0) == 0.5  # the map's own blur exceeds 0.4 x 3 px
     assert seg._density_sigma(25.0) == pytest.approx(np.sqrt(10.0**2 - 1.5**2))
-    monkeypatch.setattr(seg, "MAP_BLUR", 0.0)
-    monkeypatch.setattr(seg, "EDM_SIGMA_RADIUS", 1e-3)
-    fixed = detection_scores(segment_particles(density), pair.centers, pair.diameters_px)
+    scaled, fixed = scores_with_and_without(
+        monkeypatch, {"MAP_BLUR": 0.0, "EDM_SIGMA_RADIUS": 1e-3}, pixel_size_nm=50, median_diameter_nm=300,
+        sigma_ln=0.25, n_particles=375, clustered_fraction=0.2, seed=4)
     assert scaled.f1 > fixed.f1 + 0.05
 
 
