@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {scenario.name:<9} {score.f1:.3f}  {score.median_ecd_error:.1%}  {error:+.1%}")
         bam = ROOT.parent / "shared" / "sem-files" / "bam_tio2_sem_tsem"
         if bam.is_dir():
-            from accuracy import BAM, bam_truth
+            from accuracy import BAM, BAM_FRAME, bam_truth
 
             scores = []
             for n in BAM:
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_imagej(args.ij, CLASSIC, bam / f"{n}_SEM_InLens.tif", tmp / f"{n}.tif",
                            truth.shape[0])
                 labels = tifffile.imread(tmp / f"{n}.tif").astype(np.int64)
-                scores.append(instance_f1(labels, truth)[0])
+                scores.append(instance_f1(labels, truth, frame=BAM_FRAME)[0])
             print("ImageJ's classic recipe on the BAM InLens images, instance F1:",
                   " ".join(f"{f:.3f}" for f in scores), f"(mean {np.mean(scores):.3f})")
     return 0

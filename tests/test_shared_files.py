@@ -113,10 +113,11 @@ BAM_FIELDS = ["1908250", "1908248", "1908302", "1908282", "1908326"]
 @pytest.mark.shared
 def test_bam_inlens_particles_split_along_their_edges(shared_files):
     """``ddcsem analyze IMAGE --single`` on BAM's five InLens fields of touching TiO2
-    particles, against the hand-drawn masks (instance F1, IoU >= 0.5, border particles
-    ignored): the InLens detector picks the edges split. Measured: 0.816, 0.708, 0.547,
-    0.585, 0.495 (mean 0.630); the shape split made for BSE density gave 0.389, the
-    textbook and ImageJ recipes 0.30-0.32 (``benchmarks/accuracy.py``)."""
+    particles, against the hand-drawn masks (instance F1, IoU >= 0.5, particles cut by
+    the frame ignored: the masks' blank outer line makes it 2 px wide): the InLens
+    detector picks the edges split. Measured: 0.816, 0.708, 0.525, 0.591, 0.508 (mean
+    0.630); the shape split made for BSE density gives 0.222, the textbook and ImageJ
+    recipes 0.30-0.32 (``benchmarks/accuracy.py``)."""
     from scipy import ndimage
 
     from ddcsem.analyze import analyze_single
@@ -132,5 +133,5 @@ def test_bam_inlens_particles_split_along_their_edges(shared_files):
         truth, _ = ndimage.label(mask[: image.shape[0]] > 0)  # touching particles: 4-connectivity
         result = analyze_single(image)
         assert result.split == "edges"
-        scores.append(instance_f1(result.labels, truth)[0])
+        scores.append(instance_f1(result.labels, truth, frame=2)[0])
     assert min(scores) > 0.45 and np.mean(scores) > 0.6, scores

@@ -1,0 +1,44 @@
+"""Scoring against ground truth: instance F1 and centroid detection scores."""
+
+import numpy as np
+import pytest
+
+from ddcsem.errors import ParameterError
+from ddcsem.evaluate import detection_scores, instance_f1
+
+
+def squares(shape=(40, 40), boxes=((5, 15, 5, 15), (20, 30, 20, 30))):
+    lab = np.zeros(shape, int)
+    for k, (r0, r1, c0, c1) in enumerate(boxes, 1):
+        lab[r0:r1, c0:c1] = k
+    return lab
+
+
+def test_instance_f1_counts_matches_at_half_iou():
+    truth = squares()
+    assert instance_f1(truth, truth) == (1.0, 2, 2, 2)
+    shifted = np.roll(truth, 4, axis=1)  # 10 x 10 squares moved 4 px: IoU 60 / 140 < 0.5
+    assert instance_f1(shifted, truth)[3] == 0
+    shifted = np.roll(truth, 3, axis=1)  # IoU 70 / 130 > 0.5
+    assert instance_f1(shifted, truth)[3] == 2
+    merged = np.where(truth > 0, 1, 0)  # one detection over both: IoU 100 / 200 with each
+    f1, n_true, n_found, matched = instance_f1(merged, truth)
+    assert (n_true, n_found, matched) == (2, 1, 1) and f1 == pytest.approx(2 / 3)
+
+
+def test_instance_f1_frame_leaves_out_particles_cut_by_a_blank_outer_line():
+    # hand-drawn masks that leave their outer line blank: the cut particle starts at row 1
+    truth = squares(boxes=((1, 8, 10, 20), (20, 30, 20, 30)))
+    found = squares(boxes=((20, 30, 20, 30),))  # the cut particle is not reported
+    assert instance_f1(found, truth)[:2] == (pytest.approx(2 / 3), 2)
+    assert instance_f1(found, truth, frame=2)[:2] == (1.0, 1)
+    with pytest.raises(ParameterError, match="frame"):
+        instance_f1(found, truth, frame=0)
+
+
+def test_detection_scores_match_within_half_the_true_radius():
+    labels = squares(boxes=((5, 15, 5, 15), (20, 30, 20, 30)))  # centroids (9.5, 9.5), (24.5, 24.5)
+    centers = np.array([[9.5, 11.0], [24.5, 28.0]])  # 1.5 and 3.5 px off
+    s = detection_scores(labels, centers, np.array([8.0, 8.0]))  # matches within 2 px
+    assert (s.n_matched, s.f1) == (1, 0.5)
+    assert s.median_ecd_error == pytest.approx(2 * np.sqrt(100 / np.pi) / 8 - 1)
