@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from ddcsem.errors import ParameterError
 from ddcsem.evaluate import detection_scores
 from ddcsem.pair import read_pair
 from ddcsem.read import PixelSize, SEMImage
-from ddcsem.segment import drop_border_labels
+from ddcsem.segment import NoisyFieldWarning, drop_border_labels
 from ddcsem.synthetic import make_pair
 
 
@@ -76,10 +77,13 @@ def test_composite_in_other_colours_needs_its_basis(syn, tmp_path):
     se = np.clip((syn.se - lo) / (hi - lo), 0, 1)
     rgb = np.clip(bse[..., None] * blue + se[..., None] * orange, 0, 255).astype(np.uint8)
     image = SEMImage(rgb, PixelSize(20.0, "argument"))
-    told = analyze_composite(image, options=AnalysisOptions(basis=(tuple(blue), tuple(orange))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NoisyFieldWarning)
+        told = analyze_composite(image, options=AnalysisOptions(basis=(tuple(blue), tuple(orange))))
     score = detection_scores(told.labels, syn.centers, syn.diameters_px)
     assert score.f1 >= 0.95 and score.median_ecd_error < 0.04
-    guessed = detection_scores(analyze_composite(image).labels, syn.centers, syn.diameters_px)
+    with pytest.warns(NoisyFieldWarning):  # the wrong colours make a poor density map
+        guessed = detection_scores(analyze_composite(image).labels, syn.centers, syn.diameters_px)
     assert guessed.f1 < score.f1 - 0.1
     tifffile.imwrite(tmp_path / "blue.tif", rgb, photometric="rgb")
     out = tmp_path / "out"
@@ -164,6 +168,21 @@ def test_uncalibrated_image_gets_pixel_columns_only(tmp_path, syn):
     assert row["d50_um"] == "" and float(row["d50_px"]) > 5
     particles = read_csv(out / "particles.csv")
     assert particles[0]["ecd_um"] == "" and float(particles[0]["ecd_px"]) > 0
+
+
+def test_noisy_field_warning_is_recorded_and_names_the_image(tmp_path, capsys):
+    noisy = make_pair((256, 256), pixel_size_nm=50, median_diameter_nm=300, sigma_ln=0.25,
+                      n_particles=100, dose=100, seed=4)
+    tifffile.imwrite(tmp_path / "noisy_BSE.tif", noisy.bse)
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / "noisy_BSE.tif"), "-o", str(out), "--single"]) == 0
+    message = "particles and background are poorly separated"
+    assert f"warning: noisy_bse: {message}" in capsys.readouterr().err
+    (image,) = json.loads((out / "manifest.json").read_text())["images"]
+    assert image["status"] == "ok" and any(w.startswith(message) for w in image["warnings"])
+    (row,) = read_csv(out / "images.csv")  # with the distribution's: too few particles
+    assert row["warning"].startswith(message) and "too few" in row["warning"]
+    assert message in (out / "report.html").read_text(encoding="utf-8")
 
 
 def test_composite_with_pixel_size(tmp_path, syn):

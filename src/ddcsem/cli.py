@@ -503,8 +503,8 @@ def _finish(args: argparse.Namespace, records: list[dict[str, Any]], unpaired: l
     failed = [r for r in records if r["status"] == "failed"]
     if not args.quiet:
         for r in records:
-            for w in r.get("warnings") or ():
-                print(f"warning: {w}", file=sys.stderr)
+            for w in r.get("warnings") or ():  # not every message names its file
+                print(f"warning: {r.get(id_key)}: {w}", file=sys.stderr)
         done = sum(r["status"] == "ok" for r in records)
         skipped = sum(r["status"] == "skipped" for r in records)
         print(f"{done_verb} {done}, skipped {skipped}, failed {len(failed)}; "
@@ -651,7 +651,7 @@ def _analyze_one(item: tuple[str, Any], job: _AnalyzeJob) -> dict[str, Any]:
             summary = write_image_results(result, folder, params_hash=job.params_hash)
         summary["warnings"] = [str(w.message) for w in caught]
         if summary["distribution"].get("warning"):
-            summary["warnings"].append(f"{image_id}: {summary['distribution']['warning']}")
+            summary["warnings"].append(summary["distribution"]["warning"])
         return summary
     except DDCSEMError as exc:
         record["error"] = _describe(exc, list(sources.values()))

@@ -454,6 +454,16 @@ IMAGE_COLUMNS = [
 ]
 
 
+def image_warnings(summary: dict[str, Any]) -> list[str]:
+    """The warnings of one image: those raised while it was analysed (recorded in
+    ``summary["warnings"]``) and its size distribution's."""
+    found = list(summary.get("warnings") or ())
+    distribution = (summary.get("distribution") or {}).get("warning")
+    if distribution and distribution not in found:
+        found.append(distribution)
+    return found
+
+
 def image_row(summary: dict[str, Any]) -> dict[str, Any]:
     """One ``images.csv`` row from a per-image summary (see :func:`write_image_results`)."""
     row = {k: summary.get(k) for k in ("image_id", "kind", "split", "pixel_size_nm", "pixel_size_source",
@@ -464,7 +474,7 @@ def image_row(summary: dict[str, Any]) -> dict[str, Any]:
     sources = summary.get("sources") or {}
     row.update(se_path=sources.get("se"), bse_path=sources.get("bse"), image_path=sources.get("image"))
     dist = summary.get("distribution") or {}
-    row["warning"] = dist.get("warning")
+    row["warning"] = "; ".join(image_warnings(summary)) or None
     row["lognorm_gsd"] = dist.get("lognorm_gsd")
     um_per_px = summary["pixel_size_nm"] / 1000 if summary.get("calibrated") else None
     for key, name in _STATS:
@@ -644,14 +654,14 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
         ddc = tifffile.imread(folder / f"{image_id}_ddc.tif")
         with Image.open(folder / f"{image_id}_overlay.png") as im:
             overlay = np.asarray(im.convert("RGB"))
-        warning = (s.get("distribution") or {}).get("warning")
+        notes = image_warnings(s)
         cards.append(
             f"<section id='{esc(image_id)}'><h2>{esc(image_id)}</h2>"
             f"<p>{s.get('n_particles')} particles · D10 {fmt['d10']} · D50 {fmt['d50']} · D90 {fmt['d90']} {unit}"
             f" · mineral area fraction {'' if fraction is None else f'{fraction:.3f}'}"
             f" · pixel size {s.get('pixel_size_nm') or 'uncalibrated'}"
             f"{' nm' if s.get('pixel_size_nm') else ''} ({esc(str(s.get('pixel_size_source')))})</p>"
-            + (f"<p class='warn'>{esc(warning)}</p>" if warning else "")
+            + "".join(f"<p class='warn'>{esc(w)}</p>" for w in notes)
             + f"<div class='pics'><figure><img alt='DDC image of {esc(image_id)}' src='{_thumbnail(ddc)}'>"
             f"<figcaption>DDC image</figcaption></figure>"
             f"<figure><img alt='particle outlines of {esc(image_id)}' src='{_thumbnail(overlay)}'>"
