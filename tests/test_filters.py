@@ -36,7 +36,11 @@ def test_wrappers_match_scipy_and_keep_the_input():
     assert smooth.dtype == np.float32
     np.testing.assert_allclose(smooth, ndimage.gaussian_filter(x, 2.0), atol=1e-6)
     np.testing.assert_array_equal(maximum(x, 5), ndimage.maximum_filter(x.astype(np.float32), size=5))
+    np.testing.assert_array_equal(maximum(x, (3, 9)), ndimage.maximum_filter(x.astype(np.float32), size=(3, 9)))
     np.testing.assert_array_equal(x, before)
+    for bad in (4, (3, 4), (0, 3), (3, 3, 3)):
+        with pytest.raises(ParameterError, match="odd and positive"):
+            maximum(x, bad)
     tiny = np.arange(12.0).reshape(3, 4)  # small images go to scipy: the same answer
     np.testing.assert_allclose(gaussian(tiny, 1.0), ndimage.gaussian_filter(tiny.astype(np.float32), 1.0))
 

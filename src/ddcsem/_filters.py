@@ -32,11 +32,13 @@ def gaussian_weights(sigma: float, truncate: float = 4.0) -> np.ndarray:
     return (phi / (phi[0] + 2 * phi[1:].sum())).astype(np.float32)
 
 
-def _separable(x: np.ndarray, half: np.ndarray, maximum: bool) -> np.ndarray:
+def _separable(x: np.ndarray, half: np.ndarray, maximum: bool, half_cols: np.ndarray | None = None) -> np.ndarray:
+    """Filter along the rows' axis with ``half``, then along the columns' with ``half_cols``
+    (default ``half``)."""
     from ._kernels.filters import line_filter
 
     tmp = line_filter(x, half, 0, maximum, np.empty_like(x))
-    return line_filter(tmp, half, 1, maximum, np.empty_like(x))
+    return line_filter(tmp, half if half_cols is None else half_cols, 1, maximum, np.empty_like(x))
 
 
 def _as_image(image: np.ndarray) -> np.ndarray:
@@ -65,20 +67,23 @@ def gaussian(image: np.ndarray, sigma: float) -> np.ndarray:
     return _separable(x, gaussian_weights(sigma), False)
 
 
-def maximum(image: np.ndarray, size: int) -> np.ndarray:
-    """Maximum over the ``size`` x ``size`` window (odd size) around each pixel, float32.
+def maximum(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """Maximum over the ``size`` x ``size`` window (odd size; or ``(rows, cols)``) around
+    each pixel, float32.
 
     Examples
     --------
     >>> x = np.zeros((5, 5), np.float32); x[0, 0] = 1
-    >>> int(maximum(x, 3).sum())
-    4
+    >>> int(maximum(x, 3).sum()), int(maximum(x, (1, 3)).sum())
+    (4, 2)
     """
     from scipy import ndimage
 
     x = _as_image(image)
-    if size < 1 or size % 2 == 0:
+    sizes = (size, size) if np.isscalar(size) else tuple(size)
+    if len(sizes) != 2 or any(n < 1 or n % 2 == 0 for n in sizes):
         raise ParameterError(f"the window size must be odd and positive, got {size}")
     if x.size < _SMALL:
-        return ndimage.maximum_filter(x, size=size)
-    return _separable(x, np.zeros(size // 2 + 1, dtype=np.float32), True)
+        return ndimage.maximum_filter(x, size=sizes)
+    rows, cols = (np.zeros(n // 2 + 1, dtype=np.float32) for n in sizes)
+    return _separable(x, rows, True, cols)

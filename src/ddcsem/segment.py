@@ -598,9 +598,7 @@ def _background_spread(smooth: np.ndarray, level: float, *, away: int = 0) -> tu
     flat (a mask: no measure of clutter), and (nan, 0) where no background is left."""
     rows = smooth[::4]
     if away:
-        from scipy import ndimage
-
-        near = ndimage.maximum_filter(rows > level, size=(2 * -(-away // 4) + 1, 2 * away + 1))
+        near = maximum(rows, (2 * -(-away // 4) + 1, 2 * away + 1)) > level
         below = rows[~near]
     else:
         below = rows[rows < level]
