@@ -9,7 +9,9 @@ micrographs with hand-drawn masks (``../shared/sem-files/bam_tio2_sem_tsem``, wh
 present) by instance F1 (IoU >= 0.5, border particles ignored), with ImageJ's classic
 recipe as a second baseline.
 
-Run: ``python benchmarks/accuracy.py [--quick] [--only NAMES] [--seed-offset N] [--json FILE]``.
+Run: ``python benchmarks/accuracy.py [--quick] [--only NAMES] [--seed-offset N] [--set NAME=VALUE]
+[--json FILE]``; ``--set kev=5`` (or ``dose``, ``blur_px``, ``line_noise``, ``shading``) images
+every scenario's field otherwise.
 """
 
 from __future__ import annotations
@@ -176,6 +178,22 @@ def score_bam(folder: Path) -> list[dict]:
     return rows
 
 
+#: The numeric settings of :func:`make_pair` that ``--set`` may change (not the field's
+#: shape, size distribution or seed, which make the scenario).
+SETTINGS = ("dose", "kev", "blur_px", "line_noise", "shading")
+
+
+def imaging_setting(text: str) -> tuple[str, float]:
+    """``NAME=VALUE`` of ``--set``: one of ``SETTINGS`` and a number."""
+    name, _, value = text.partition("=")
+    if name not in SETTINGS:
+        raise argparse.ArgumentTypeError(f"{name!r} is not one of {', '.join(SETTINGS)}")
+    try:
+        return name, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name} needs a number, not {value!r}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the 4096^2 scenario")
@@ -183,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--seed-offset", type=int, default=0,
                         help="add this to every scenario's seed: the same scenarios, other fields")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", type=imaging_setting,
+                        help="an imaging setting of every scenario's field, a numeric argument of "
+                             "ddcsem.synthetic.make_pair (e.g. kev=5, dose=200, blur_px=1.2); repeatable")
     args = parser.parse_args(argv)
     chosen = [s for s in SCENARIOS if not (args.quick and s.name == "large")]
     if args.only:
@@ -190,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.seed_offset:
         chosen = [Scenario(s.name, s.shape, {**s.kwargs, "seed": s.kwargs["seed"] + args.seed_offset})
                   for s in chosen]
+    if args.set:
+        chosen = [Scenario(s.name, s.shape, {**s.kwargs, **dict(args.set)}) for s in chosen]
     results = {"synthetic": [], "bam": []}
     print(f"{'scenario':<12} {'n':>5}  {'ddcsem F1  ECDerr  D50err':>26}  {'BSE only F1  ECDerr  D50err':>28}"
           f"  {'composite F1  ECDerr  D50err':>29}  {'textbook F1  ECDerr  D50err':>28}")
