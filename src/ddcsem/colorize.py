@@ -197,7 +197,9 @@ def colorize_reference(
             raise ParameterError(f"the {name} image holds NaN or infinite pixels")
         lo, hi = _levels(opt.lo_pct, opt.hi_pct, name,
                          lambda ps: [float(v) for v in np.percentile(x, ps)])
-        return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+        # times the reciprocal, as the kernel does: a quotient can differ from it in the
+        # last bit, which puts a pixel on a bin edge in the other bin of density's Otsu
+        return np.clip((x - lo) * (1.0 / (hi - lo)), 0.0, 1.0)
 
     s = stretched(se, "SE")
     b = stretched(bse, "BSE")
