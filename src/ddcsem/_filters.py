@@ -32,7 +32,8 @@ def gaussian_weights(sigma: float, truncate: float = 4.0) -> np.ndarray:
     return (phi / (phi[0] + 2 * phi[1:].sum())).astype(np.float32)
 
 
-def _separable(x: np.ndarray, half: np.ndarray, maximum: bool, half_cols: np.ndarray | None = None) -> np.ndarray:
+def _separable(x: np.ndarray, half: np.ndarray, maximum: bool,
+               half_cols: np.ndarray | None = None) -> np.ndarray:
     """Filter along the rows' axis with ``half``, then along the columns' with ``half_cols``
     (default ``half``)."""
     from ._kernels.filters import line_filter

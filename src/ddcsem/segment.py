@@ -109,6 +109,7 @@ class NoisyFieldWarning(UserWarning):
     """The threshold lies too close to the background (noise, texture): some particles found
     may be noise (see ``MIN_THRESHOLD_SPREADS``)."""
 
+
 THRESHOLDS = ("otsu", "li", "yen", "triangle")
 
 
@@ -210,6 +211,13 @@ def segment_particles(
     -------
     ndarray of int32, shape (M, N)
         Particle labels 1..K (0 background), numbered in raster order.
+
+    Warns
+    -----
+    NoisyFieldWarning
+        When the threshold stands fewer than ``MIN_THRESHOLD_SPREADS`` spreads of the
+        matrix (noise and texture, away from the particles) above its median: the
+        particles found may include noise and miss dim ones.
 
     Examples
     --------
