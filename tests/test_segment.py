@@ -531,6 +531,19 @@ def test_drop_border_labels_numbers_the_rest_in_order():
     out = drop_border_labels(labels)
     assert out.dtype == np.int32
     assert out[3, 3] == 1 and out[2, 2] == 2 and out[0, 0] == 0 and out.max() == 2
+    labels[5, 5] = -1
+    with pytest.raises(ParameterError, match="negative"):
+        drop_border_labels(labels)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 70), (130, 9), (700, 300)])
+def test_label_count_kernel_matches_bincount(shape):
+    from ddcsem.segment import _areas
+
+    labels = np.random.default_rng(shape[1]).integers(0, 40, shape).astype(np.int32)
+    np.testing.assert_array_equal(_areas(labels), np.bincount(labels.ravel()))
+    np.testing.assert_array_equal(_areas(labels, 55), np.bincount(labels.ravel(), minlength=56))
+    np.testing.assert_array_equal(_areas(np.zeros((0, 4), np.int32), 2), [0, 0, 0])
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -270,7 +270,7 @@ def segment_particles(
         if clear < level:
             n = _add_dim_blobs(components, n, smooth, clear)
     if n:  # specks below min_area go (ids keep their numbers: n stays the largest)
-        area = np.bincount(components.ravel(), minlength=n + 1)
+        area = _areas(components, n)
         if refine:
             _grow_dim_specks(components, area, smooth, level, clear, min_area_px)
         keep = area >= min_area_px
@@ -330,7 +330,7 @@ def segment_particles(
         labels = _refine_edges(labels, smooth)
     _fill_particle_holes(labels, holes)
     # drop the particles below min_area (and those on the border), number the rest 1..K
-    area = np.bincount(labels.ravel())
+    area = _areas(labels)
     keep = (area > 0) & (area >= min_area_px)
     if exclude_border:
         keep[_border_ids(labels)] = False
@@ -744,7 +744,7 @@ def _refine_inputs(labels: np.ndarray, density: np.ndarray) -> tuple[np.ndarray,
     from ._kernels.segment import label_max
 
     n = int(labels.max())
-    area = np.bincount(labels.ravel(), minlength=n + 1)
+    area = _areas(labels, n)
     sizeable = 2 * np.sqrt(area / np.pi) >= REFINE_MIN_ECD_PX
     sizeable[0] = False
     peak = label_max(density, labels, n)
@@ -791,9 +791,26 @@ def drop_border_labels(labels: np.ndarray) -> np.ndarray:
            [0, 1, 0],
            [0, 0, 0]], dtype=int32)
     """
-    keep = np.bincount(labels.ravel()) > 0
+    keep = _areas(np.asarray(labels)) > 0
     keep[_border_ids(labels)] = False
     return _renumber(labels, keep)
+
+
+def _areas(labels: np.ndarray, n: int | None = None) -> np.ndarray:
+    """Pixels of each label 0..n, as ``np.bincount(labels.ravel())`` gives them (``n``: the
+    largest label, found when not given), from a parallel pass."""
+    import numba
+
+    from ._kernels.segment import label_counts
+
+    if labels.size == 0:
+        return np.zeros((n or 0) + 1, dtype=np.int64)
+    if n is None:
+        n = int(labels.max())
+    if labels.min() < 0:
+        raise ParameterError("labels must not be negative (0 is background, 1..K the particles)")
+    rows = labels.shape[0]
+    return label_counts(np.ascontiguousarray(labels), max(n, 0), max(1, min(numba.get_num_threads(), rows // 64)))
 
 
 def _border_ids(labels: np.ndarray) -> np.ndarray:

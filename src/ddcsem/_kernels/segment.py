@@ -115,6 +115,20 @@ def label_max(values, labels, n):  # pragma: no cover - jit
 
 
 @nb.njit(cache=True, parallel=True)
+def label_counts(labels, n, nchunks):  # pragma: no cover - jit
+    """Pixels of each label 0..n (every label must lie in 0..n), ``np.bincount``'s answer,
+    from ``nchunks`` bands of rows counted in parallel."""
+    rows, cols = labels.shape
+    step = (rows + nchunks - 1) // nchunks
+    hist = np.zeros((nchunks, n + 1), dtype=np.int64)
+    for k in nb.prange(nchunks):
+        for r in range(k * step, min(rows, (k + 1) * step)):
+            for c in range(cols):
+                hist[k, labels[r, c]] += 1
+    return hist.sum(axis=0)
+
+
+@nb.njit(cache=True, parallel=True)
 def add_dim_blobs(components, dim, m, n, values, least):  # pragma: no cover - jit
     """In place: the blobs of ``dim`` (labels 1..m) that hold no pixel of a blob of
     ``components`` (ids 1..n) join ``components`` as ids n+1, n+2, ... in the order of
