@@ -219,10 +219,48 @@ def test_distance_transform_kernel_matches_scipy(level):
     np.testing.assert_allclose(distance_transform(wide), ndimage.distance_transform_edt(wide), atol=1e-5)
     mask = ndimage.gaussian_filter(rng.random((97, 131)), 2) > level
     np.testing.assert_allclose(distance_transform(mask), ndimage.distance_transform_edt(mask), atol=1e-5)
+    # rows solved run by run: runs at both edges, whole foreground rows and columns, none
+    # (an image without background has no distances: scipy's are arbitrary, ours infinite)
+    edged = mask.copy()
+    edged[:, :3] = edged[:, -3:] = edged[10] = edged[50:53] = True
+    edged[:, 60] = False
+    for m in (edged, np.zeros((7, 9), bool)):
+        np.testing.assert_allclose(distance_transform(m), ndimage.distance_transform_edt(m), atol=1e-5)
     labels, n = ndimage.label(mask)
     values = rng.random(mask.shape)
-    np.testing.assert_allclose(label_max(values, labels, n)[1:],
-                               ndimage.maximum(values, labels, np.arange(1, n + 1)))
+    for bands in (1, 3):
+        np.testing.assert_allclose(label_max(values, labels, n, bands)[1:],
+                                   ndimage.maximum(values, labels, np.arange(1, n + 1)))
+
+
+@pytest.mark.parametrize("eight", [True, False])
+def test_labelling_kernel_matches_scipy(eight):
+    """Same components, numbered alike, whatever the bands of rows labelled in parallel."""
+    from scipy import ndimage
+
+    from ddcsem._kernels.segment import label_components, relabel
+    from ddcsem.segment import _label
+
+    rng = np.random.default_rng(5 if eight else 6)
+    structure = np.ones((3, 3)) if eight else None
+    for _ in range(40):
+        shape = tuple(rng.integers(1, 50, 2))
+        mask = ndimage.gaussian_filter(rng.random(shape), rng.uniform(0.3, 2)) > rng.uniform(0.3, 0.7)
+        expected, n = ndimage.label(mask, structure=structure)
+        for bands in (1, 2, 3, 7, shape[0]):  # down to a band per row: every row a band edge
+            labels, k = label_components(mask, eight, bands)
+            assert k == n
+            np.testing.assert_array_equal(labels, expected)
+    # a comb: one component that only the joins across bands hold together
+    comb = np.zeros((20, 9), bool)
+    comb[:, 0] = comb[::4, :] = True
+    for bands in (1, 20):
+        labels, k = label_components(comb, eight, bands)
+        assert k == 1 and (labels == 1).sum() == comb.sum()
+    assert _label(comb, eight=eight)[0].dtype == np.int32
+    assert _label(np.zeros((0, 5), bool))[1] == 0
+    lut = rng.permutation(n + 1).astype(np.int32)
+    np.testing.assert_array_equal(relabel(expected, lut), lut[expected])
 
 
 def test_box_and_peak_kernels_match_numpy():
@@ -466,7 +504,8 @@ def test_small_spheres_keep_their_peaks_in_the_landscape(monkeypatch):
 
 
 def test_speck_growth_kernel_matches_reference():
-    from ddcsem._kernels.segment import grow_specks, label_boxes, label_max
+    from ddcsem._kernels.segment import grow_specks, label_boxes
+    from ddcsem.segment import _label_max
     from ddcsem.segment import _grow_specks_reference
 
     pair = make_pair(shape=(256, 256), pixel_size_nm=50, median_diameter_nm=300, sigma_ln=0.3,
@@ -474,7 +513,7 @@ def test_speck_growth_kernel_matches_reference():
     density = density_map(pair.bse)
     labels, n = ndimage.label(density > 0.35, structure=np.ones((3, 3)))
     area = np.bincount(labels.ravel())
-    peak = label_max(density, labels, n)
+    peak = _label_max(density, labels, n)
     grows = (area < 9) & (peak < 0.7)
     grows[0] = False
     assert grows.sum() > 5

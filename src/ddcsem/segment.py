@@ -141,13 +141,12 @@ def _h_maxima_markers(surface: np.ndarray, mask: np.ndarray, h: float) -> np.nda
     """Label regional maxima of ``surface`` standing at least ``h`` above their saddles
     (a maximum is kept when it survives reconstruction by dilation of ``surface - h``;
     a blob lower than ``h`` keeps its top)."""
-    from scipy import ndimage
     from skimage.morphology import reconstruction
 
     seed = np.where(mask, surface - h, 0.0)
     rec = reconstruction(np.minimum(seed, surface), surface, method="dilation")
     peaks = mask & (surface - rec >= np.minimum(h, surface) - 1e-6)
-    markers, _ = ndimage.label(peaks, structure=np.ones((3, 3)))
+    markers, _ = _label(peaks)
     return markers
 
 
@@ -228,9 +227,7 @@ def segment_particles(
     >>> int(segment_particles(two.astype(float), split="none").max())
     1
     """
-    from scipy import ndimage
-
-    from ._kernels.segment import distance_transform, label_boxes, label_max
+    from ._kernels.segment import distance_transform, label_boxes, relabel
 
     d = np.asarray(density, dtype=np.float32)
     if d.ndim != 2:
@@ -263,7 +260,7 @@ def segment_particles(
     level = threshold_value(smooth, threshold)
     _warn_if_noisy(smooth, level, float(smooth_sigma))
     mask = smooth > level
-    components, n = ndimage.label(mask, structure=_EIGHT)
+    components, n = _label(mask)
     refine = refine_edges and split != "edges"  # the edges split places its outlines itself
     if refine:
         clear = _clutter_level(smooth, level)
@@ -275,7 +272,7 @@ def segment_particles(
             _grow_dim_specks(components, area, smooth, level, clear, min_area_px)
         keep = area >= min_area_px
         keep[0] = False
-        components = np.where(keep, np.arange(n + 1), 0).astype(components.dtype)[components]
+        components = relabel(components, np.where(keep, np.arange(n + 1), 0).astype(np.int32))
     boxes = label_boxes(components, n)  # filling holes keeps every blob inside its box
     holes = _fill_convex_holes(components, _holes(components, boxes), boxes) if fill_holes else []
     mask = components > 0
@@ -302,7 +299,7 @@ def segment_particles(
                 seeds = _merge_close(seeds, components, min_distance_px)
         else:
             # typical radius: median over blobs of their largest inscribed circle
-            largest = label_max(edm, components, n)[1:]
+            largest = _label_max(edm, components, n)[1:]
             largest = largest[np.isfinite(largest)]
             radius = float(np.median(largest)) if largest.size else 1.0
             density_s = gaussian(d, _density_sigma(radius))
@@ -320,7 +317,7 @@ def segment_particles(
                 # fused clusters the blobs overstate the particle radius: look once with
                 # it, then again with the median radius at the seeds found (one per particle)
                 seeds = _scale_seeds(surface, edm, mask, components, SEED_DEPTH * radius)
-                at_seeds = label_max(edm, seeds, int(seeds.max()))[1:]
+                at_seeds = _label_max(edm, seeds, int(seeds.max()))[1:]
                 at_seeds = at_seeds[np.isfinite(at_seeds)]
                 if at_seeds.size:
                     seeds = _scale_seeds(surface, edm, mask, components,
@@ -458,18 +455,16 @@ def median_depth(density: np.ndarray, *, threshold: str | float = "li", min_area
     >>> median_depth(field, threshold=0.5, min_area=1) >= 15
     True
     """
-    from scipy import ndimage
-
-    from ._kernels.segment import distance_transform, label_max
+    from ._kernels.segment import distance_transform
 
     smooth = gaussian(np.asarray(density, dtype=np.float32), 1.0)
-    blobs, n = ndimage.label(smooth > threshold_value(smooth, threshold), structure=_EIGHT)
+    blobs, n = _label(smooth > threshold_value(smooth, threshold))
     area = np.bincount(blobs.ravel(), minlength=n + 1)
     keep = area >= min_area
     keep[0] = False
     if not keep.any():
         return 0.0
-    radius = label_max(distance_transform(blobs > 0), blobs, n)[keep]
+    radius = _label_max(distance_transform(blobs > 0), blobs, n)[keep]
     order = np.argsort(radius)
     weight = np.cumsum(area[keep][order])
     return float(radius[order][np.searchsorted(weight, weight[-1] / 2)])
@@ -497,7 +492,7 @@ def _split_at_edges(contrast: np.ndarray, mask: np.ndarray, components: np.ndarr
     region = ndimage.binary_dilation(near, structure=_CROSS)
     background = int(seeds.max()) + 1
     seeds = np.where(region & ~near, np.int32(background), seeds)
-    regions, k = ndimage.label(region, structure=_EIGHT)
+    regions, k = _label(region)
     labels = _watershed_by_component(-gradient, seeds, regions, label_boxes(regions, k))
     labels[labels == background] = 0
     return labels
@@ -508,8 +503,6 @@ def _edges(contrast: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ``EDGE_THRESHOLDS``, raised on a noisy image (``EDGE_OVER_NOISE``): thin edge pixels
     above the low one, 8-connected to one above the high one) and the gradient magnitude
     they came from (float32)."""
-    from scipy import ndimage
-
     from ._kernels.segment import edge_gradient, thin_edges
 
     d_row, d_col, magnitude = edge_gradient(gaussian(np.asarray(contrast, dtype=np.float32), EDGE_SIGMA))
@@ -518,7 +511,7 @@ def _edges(contrast: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if floor > low:  # a noisy image: both thresholds rise above its noise, in proportion
         low, high = floor, high * floor / low
     thin = thin_edges(d_row, d_col, magnitude, np.float32(low))
-    linked, k = ndimage.label(thin, structure=_EIGHT)
+    linked, k = _label(thin)
     strong = np.zeros(k + 1, dtype=bool)
     strong[linked[thin & (magnitude >= np.float32(high))]] = True
     strong[0] = False
@@ -551,12 +544,12 @@ def _edge_cores(edges: np.ndarray, mask: np.ndarray) -> np.ndarray:
     and at least ``CORE_RADIUS`` thick."""
     from scipy import ndimage
 
-    from ._kernels.segment import distance_transform, label_max
+    from ._kernels.segment import distance_transform
 
     core = ndimage.binary_erosion(mask & ~ndimage.binary_dilation(edges, structure=_CROSS),
                                   structure=_CROSS)
-    cores, k = ndimage.label(core)
-    thick = label_max(distance_transform(core), cores, k)
+    cores, k = _label(core, eight=False)
+    thick = _label_max(distance_transform(core), cores, k)
     keep = np.zeros(k + 1, dtype=bool)
     keep[1:] = thick[1:] >= CORE_RADIUS  # -inf for absent ids
     return _renumber(cores, keep)
@@ -660,12 +653,8 @@ def _warn_if_noisy(smooth: np.ndarray, level: float, sigma: float) -> None:
 def _dim_blobs(smooth: np.ndarray, clear: float) -> tuple[np.ndarray, int, np.ndarray]:
     """The blobs of ``smooth > clear`` and, per blob, the least value of its particle:
     ``clear``, or half its peak where that is higher (its full width at half maximum)."""
-    from scipy import ndimage
-
-    from ._kernels.segment import label_max
-
-    dim, m = ndimage.label(smooth > clear, structure=_EIGHT)
-    least = np.maximum(SMALL_PEAK_FRACTION * label_max(smooth, dim, m), clear)
+    dim, m = _label(smooth > clear)
+    least = np.maximum(SMALL_PEAK_FRACTION * _label_max(smooth, dim, m), clear)
     return dim, m, least
 
 
@@ -701,10 +690,10 @@ def _grow_dim_specks(components: np.ndarray, area: np.ndarray, smooth: np.ndarra
     reaches ``min_area_px`` and either ``RESCUE_FRACTION`` of the median area of the
     blobs above the threshold or a peak above ``clear`` (the clutter of the background,
     :func:`_clutter_level`); the others stay specks. ``area`` (pixels per id) is updated."""
-    from ._kernels.segment import grow_specks, label_boxes, label_max
+    from ._kernels.segment import grow_specks, label_boxes
 
     n = area.size - 1
-    peak = label_max(smooth, components, n)
+    peak = _label_max(smooth, components, n)
     sized = area[1:][(area[1:] >= min_area_px) & (peak[1:] > level)]
     dim = (area > 0) & (((area < min_area_px) & (peak < level / SMALL_PEAK_FRACTION)) | (peak <= level))
     dim[0] = False
@@ -741,13 +730,11 @@ def _grow_specks_reference(labels: np.ndarray, density: np.ndarray, grows: np.nd
 
 def _refine_inputs(labels: np.ndarray, density: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per label: sizeable (at least ``REFINE_MIN_ECD_PX`` across) and peak density."""
-    from ._kernels.segment import label_max
-
     n = int(labels.max())
     area = _areas(labels, n)
     sizeable = 2 * np.sqrt(area / np.pi) >= REFINE_MIN_ECD_PX
     sizeable[0] = False
-    peak = label_max(density, labels, n)
+    peak = _label_max(density, labels, n)
     peak[~np.isfinite(peak)] = 0.0
     return sizeable, peak
 
@@ -813,6 +800,29 @@ def _areas(labels: np.ndarray, n: int | None = None) -> np.ndarray:
     return label_counts(np.ascontiguousarray(labels), max(n, 0), max(1, min(numba.get_num_threads(), rows // 64)))
 
 
+def _label_max(values: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """Maximum of ``values`` over each label 0..n (-inf where absent), from parallel bands."""
+    import numba
+
+    from ._kernels.segment import label_max
+
+    return label_max(values, labels, n, max(1, min(numba.get_num_threads(), labels.shape[0])))
+
+
+def _label(mask: np.ndarray, *, eight: bool = True) -> tuple[np.ndarray, int]:
+    """Connected components of ``mask`` (8- or 4-connectivity) as ``scipy.ndimage.label``
+    numbers them (int32 labels, count), from parallel bands of rows."""
+    import numba
+
+    from ._kernels.segment import label_components
+
+    mask = np.ascontiguousarray(mask, dtype=bool)
+    if mask.size == 0:
+        return np.zeros(mask.shape, dtype=np.int32), 0
+    bands = max(1, min(4 * numba.get_num_threads(), mask.shape[0] // 16))  # several per thread
+    return label_components(mask, eight, bands)
+
+
 def _border_ids(labels: np.ndarray) -> np.ndarray:
     return np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
 
@@ -820,10 +830,12 @@ def _border_ids(labels: np.ndarray) -> np.ndarray:
 def _renumber(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """Labels whose ``keep`` entry is true, numbered 1..K in id order; the rest 0 (int32).
     ``keep`` must be false for ids absent from ``labels``."""
+    from ._kernels.segment import relabel
+
     keep = keep.copy()
     keep[0] = False
     lut = np.where(keep, np.cumsum(keep), 0).astype(np.int32)
-    return lut[labels]
+    return relabel(np.ascontiguousarray(labels), lut)
 
 
 #: A blob with at most ``MAX_PARTICLE_HOLES`` holes that, filled, is at least

@@ -2,10 +2,12 @@
 
 :func:`distance_transform` is the exact Euclidean distance transform of Felzenszwalb and
 Huttenlocher: the 1-D distance along columns by two sweeps, then the lower envelope of
-parabolas along rows, in parallel;
+parabolas along rows, run by run of foreground, in parallel;
 ``scipy.ndimage.distance_transform_edt`` is its reference in the tests.
-:func:`label_max` is the per-label maximum of an image, :func:`label_boxes` the labels'
-bounding boxes, :func:`euler_numbers` their Euler numbers (which blobs have holes),
+:func:`label_components` labels connected components in parallel bands of rows
+(``scipy.ndimage.label`` its reference, numbering included), :func:`relabel` maps labels
+through a table, :func:`label_max` is the per-label maximum of an image (in parallel
+bands), :func:`label_boxes` the labels' bounding boxes, :func:`euler_numbers` their Euler numbers (which blobs have holes),
 :func:`grow_specks` grows dim specks to their half maximum
 (``ddcsem.segment._grow_specks_reference`` its reference), :func:`add_dim_blobs` adds
 the dim particles of a clean field (``ddcsem.segment._add_dim_blobs_reference``),
@@ -87,30 +89,158 @@ def distance_transform(mask):  # pragma: no cover - jit
         for r in range(rows - 2, -1, -1):
             for c in range(c0, c1):
                 vertical[r, c] = min(vertical[r, c], vertical[r + 1, c] + 1)
+    # along rows, a background pixel is nearer to the pixels beyond it than anything on its
+    # far side, so each run of foreground is solved alone, from the background pixels that
+    # bound it: the envelope's work is that of the foreground, not of the whole row
     out = np.empty((rows, cols), dtype=np.float32)
     for r in nb.prange(rows):
         f = np.empty(cols)
         d = np.empty(cols)
         v = np.empty(cols, dtype=np.int64)
         z = np.empty(cols + 1)
-        for c in range(cols):
-            f[c] = np.inf if vertical[r, c] >= far else float(vertical[r, c]) ** 2
-        _envelope(f, cols, d, v, z)
-        for c in range(cols):
-            out[r, c] = np.sqrt(d[c]) if d[c] < np.inf else np.inf
+        c = 0
+        while c < cols:
+            if vertical[r, c] == 0:
+                out[r, c] = 0.0
+                c += 1
+                continue
+            start = c
+            while c < cols and vertical[r, c] != 0:
+                c += 1
+            lo = max(start - 1, 0)  # with the bounding background pixels, where there are some
+            hi = min(c + 1, cols)
+            for q in range(lo, hi):
+                f[q - lo] = np.inf if vertical[r, q] >= far else float(vertical[r, q]) ** 2
+            _envelope(f, hi - lo, d, v, z)
+            for q in range(start, c):
+                out[r, q] = np.sqrt(d[q - lo]) if d[q - lo] < np.inf else np.inf
     return out
 
 
-@nb.njit(cache=True)
-def label_max(values, labels, n):  # pragma: no cover - jit
-    """Maximum of ``values`` over each label 1..n (-inf for absent labels); index 0 unused."""
-    out = np.full(n + 1, -np.inf)
-    rows, cols = labels.shape
-    for r in range(rows):
+@nb.njit(cache=True, inline="always")
+def _root(parent, x):  # pragma: no cover - jit
+    """Root of ``x`` in a union-find forest, halving the path on the way."""
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
+
+
+@nb.njit(cache=True, inline="always")
+def _union(parent, a, b):  # pragma: no cover - jit
+    """Join the sets of ``a`` and ``b``; the smaller root (the earlier label) stays root."""
+    a = _root(parent, a)
+    b = _root(parent, b)
+    if a < b:
+        parent[b] = a
+    elif b < a:
+        parent[a] = b
+
+
+@nb.njit(cache=True, inline="always")
+def _join_above(labels, parent, mask, r, c, cols, eight, here):  # pragma: no cover - jit
+    """Union ``here`` (the label of pixel (r, c)) with its foreground neighbours in row r - 1."""
+    for dc in range(-1 if eight else 0, 2 if eight else 1):
+        q = c + dc
+        if 0 <= q < cols and mask[r - 1, q]:
+            _union(parent, here, labels[r - 1, q])
+
+
+@nb.njit(cache=True, parallel=True)
+def label_components(mask, eight, nstrips):  # pragma: no cover - jit
+    """Connected components of a boolean image (8- or 4-connectivity), numbered 1..n in the
+    order of their first pixel, as ``scipy.ndimage.label`` numbers them; returns
+    ``(labels, n)``.
+
+    Bands of rows are labelled in parallel, each with its own range of provisional labels
+    (a row holds at most ``(cols + 1) // 2`` new ones), joined in a union-find forest whose
+    roots are the earliest labels; the bands are then joined along their first rows, and
+    the roots numbered in order.
+    """
+    rows, cols = mask.shape
+    labels = np.empty((rows, cols), dtype=np.int32)
+    per_row = (cols + 1) // 2
+    step = (rows + nstrips - 1) // nstrips
+    parent = np.empty(rows * per_row + 1, dtype=np.int32)
+    used = np.zeros(nstrips, dtype=np.int64)
+    for s in nb.prange(nstrips):
+        r0 = s * step
+        r1 = min(rows, r0 + step)
+        base = r0 * per_row
+        k = 0
+        for r in range(r0, r1):
+            for c in range(cols):
+                if not mask[r, c]:
+                    labels[r, c] = 0
+                    continue
+                here = labels[r, c - 1] if c > 0 and mask[r, c - 1] else 0
+                if here == 0 and r > r0:
+                    for dc in range(-1 if eight else 0, 2 if eight else 1):
+                        q = c + dc
+                        if 0 <= q < cols and mask[r - 1, q]:
+                            here = labels[r - 1, q]
+                            break
+                if here == 0:
+                    k += 1
+                    here = base + k
+                    parent[here] = here
+                labels[r, c] = here
+                if r > r0:
+                    _join_above(labels, parent, mask, r, c, cols, eight, here)
+        used[s] = k
+    for s in range(1, nstrips):  # join the bands along their first rows
+        r = s * step
+        if r >= rows:
+            break
         for c in range(cols):
-            lab = labels[r, c]
-            if lab > 0 and values[r, c] > out[lab]:
-                out[lab] = values[r, c]
+            if mask[r, c]:
+                _join_above(labels, parent, mask, r, c, cols, eight, labels[r, c])
+    final = np.empty(rows * per_row + 1, dtype=np.int32)  # read only where used
+    final[0] = 0
+    n = 0
+    for s in range(nstrips):  # provisional labels in order: a root before its children
+        base = s * step * per_row
+        for x in range(base + 1, base + used[s] + 1):
+            root = _root(parent, x)
+            if root == x:
+                n += 1
+                final[x] = n
+            else:
+                final[x] = final[root]
+    for r in nb.prange(rows):
+        for c in range(cols):
+            labels[r, c] = final[labels[r, c]]
+    return labels, n
+
+
+@nb.njit(cache=True, parallel=True)
+def relabel(labels, lut):  # pragma: no cover - jit
+    """``lut[labels]`` (int32), in parallel over rows."""
+    rows, cols = labels.shape
+    out = np.empty((rows, cols), dtype=np.int32)
+    for r in nb.prange(rows):
+        for c in range(cols):
+            out[r, c] = lut[labels[r, c]]
+    return out
+
+
+@nb.njit(cache=True, parallel=True)
+def label_max(values, labels, n, nchunks):  # pragma: no cover - jit
+    """Maximum of ``values`` over each label 1..n (-inf for absent labels); index 0 unused.
+    ``nchunks`` bands of rows keep their own maxima, merged at the end."""
+    rows, cols = labels.shape
+    step = (rows + nchunks - 1) // nchunks
+    best = np.full((nchunks, n + 1), -np.inf)
+    for k in nb.prange(nchunks):
+        for r in range(k * step, min(rows, (k + 1) * step)):
+            for c in range(cols):
+                lab = labels[r, c]
+                if lab > 0 and values[r, c] > best[k, lab]:
+                    best[k, lab] = values[r, c]
+    out = best[0].copy()
+    for k in range(1, nchunks):
+        for j in range(n + 1):
+            out[j] = max(out[j], best[k, j])
     return out
 
 
@@ -255,6 +385,12 @@ def refine_edges(labels, density, sizeable, peak, grow_fraction, cut_fraction): 
     ``grow_fraction`` x that particle's peak; pixels of small particles below
     ``cut_fraction`` x their particle's peak are dropped."""
     rows, cols = labels.shape
+    # no background pixel under the lowest level of any sizeable particle joins one: most
+    # of them are settled by one comparison, without looking at their neighbours
+    floor = np.inf
+    for lab in range(1, sizeable.size):
+        if sizeable[lab]:
+            floor = min(floor, grow_fraction * peak[lab])
     out = np.empty_like(labels)
     for r in nb.prange(rows):
         for c in range(cols):
@@ -264,6 +400,9 @@ def refine_edges(labels, density, sizeable, peak, grow_fraction, cut_fraction): 
                     out[r, c] = 0
                 else:
                     out[r, c] = lab
+                continue
+            if not density[r, c] > floor:
+                out[r, c] = 0
                 continue
             best = 0
             if r > 0 and sizeable[labels[r - 1, c]] and labels[r - 1, c] > best:
