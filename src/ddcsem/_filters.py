@@ -1,7 +1,7 @@
 """Separable smoothing and maximum filters for the pipeline (private).
 
-Both run the parallel float32 numba kernel :func:`ddcsem._kernels.filters.line_filter`,
-once per axis. ``scipy.ndimage.gaussian_filter`` (``mode="reflect"``, ``truncate=4``) and
+Both run the parallel float32 numba kernel :func:`ddcsem._kernels.filters.separable_filter`,
+both axes in one pass over the image. ``scipy.ndimage.gaussian_filter`` (``mode="reflect"``, ``truncate=4``) and
 ``scipy.ndimage.maximum_filter`` (square window) are the references the tests hold them
 to; the Gaussian uses scipy's weights and accumulates in float32 instead of float64.
 Small images go to scipy, which is as fast there.
@@ -36,10 +36,9 @@ def _separable(x: np.ndarray, half: np.ndarray, maximum: bool,
                half_cols: np.ndarray | None = None) -> np.ndarray:
     """Filter along the rows' axis with ``half``, then along the columns' with ``half_cols``
     (default ``half``)."""
-    from ._kernels.filters import line_filter
+    from ._kernels.filters import separable_filter
 
-    tmp = line_filter(x, half, 0, maximum, np.empty_like(x))
-    return line_filter(tmp, half if half_cols is None else half_cols, 1, maximum, np.empty_like(x))
+    return separable_filter(x, half, half if half_cols is None else half_cols, maximum, np.empty_like(x))
 
 
 def _as_image(image: np.ndarray) -> np.ndarray:
