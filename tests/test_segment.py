@@ -82,8 +82,9 @@ def test_no_seed_candidates_give_no_seeds():
     from ddcsem.segment import _scale_seeds
 
     flat = np.zeros((20, 30), np.float32)
-    seeds = _scale_seeds(flat, flat, flat > 0, np.zeros(flat.shape, np.int32), 0.5)
-    assert seeds.shape == flat.shape and not seeds.any()
+    none = np.zeros(0, np.int64)
+    rows, cols = _scale_seeds(flat, flat, np.zeros(flat.shape, np.int32), (none, none), 0.5)
+    assert rows.size == cols.size == 0
 
 
 def _select_seeds_reference(surface, rows, cols, starts, depth, window, valley, reach):

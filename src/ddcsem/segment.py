@@ -227,7 +227,7 @@ def segment_particles(
     >>> int(segment_particles(two.astype(float), split="none").max())
     1
     """
-    from ._kernels.segment import distance_transform, label_boxes, relabel
+    from ._kernels.segment import distance_transform, label_boxes, local_peaks, relabel
 
     d = np.asarray(density, dtype=np.float32)
     if d.ndim != 2:
@@ -316,12 +316,13 @@ def segment_particles(
                 # a blob's largest inscribed circle is that of its largest particle, so in
                 # fused clusters the blobs overstate the particle radius: look once with
                 # it, then again with the median radius at the seeds found (one per particle)
-                seeds = _scale_seeds(surface, edm, mask, components, SEED_DEPTH * radius)
-                at_seeds = _label_max(edm, seeds, int(seeds.max()))[1:]
-                at_seeds = at_seeds[np.isfinite(at_seeds)]
-                if at_seeds.size:
-                    seeds = _scale_seeds(surface, edm, mask, components,
-                                         SEED_DEPTH * float(np.median(at_seeds)))
+                maxima = local_peaks(surface, maximum(surface, 3), mask)
+                rows, cols = _scale_seeds(surface, edm, components, maxima, SEED_DEPTH * radius)
+                if rows.size:
+                    rows, cols = _scale_seeds(surface, edm, components, maxima,
+                                              SEED_DEPTH * float(np.median(edm[rows, cols])))
+                seeds = np.zeros(surface.shape, dtype=np.int32)
+                seeds[rows, cols] = np.arange(1, rows.size + 1, dtype=np.int32)
         labels = _watershed_by_component(surface, seeds, components, boxes)
     if refine and labels.max():
         labels = _refine_edges(labels, smooth)
@@ -952,32 +953,33 @@ def _peak_markers(surface: np.ndarray, mask: np.ndarray, components: np.ndarray,
     return _merge_close(seeds, components, min_distance, where=(rows, cols))
 
 
-def _scale_seeds(surface: np.ndarray, edm: np.ndarray, mask: np.ndarray, components: np.ndarray,
-                 min_depth: float) -> np.ndarray:
-    """Seeds of the ``"shape"`` split: maxima of ``surface`` at least ``min_depth`` inside the
-    mask (``edm``, its distance map), each the highest within its own window and parted by a
-    valley from the higher seeds of its blob (see ``PEAK_WINDOW``)."""
-    from ._kernels.segment import local_peaks, select_seeds
+def _scale_seeds(surface: np.ndarray, edm: np.ndarray, components: np.ndarray,
+                 maxima: tuple[np.ndarray, np.ndarray], min_depth: float) -> tuple[np.ndarray, np.ndarray]:
+    """Seeds of the ``"shape"`` split, as rows and columns: the local ``maxima`` of ``surface``
+    in the mask at least ``min_depth`` inside it (``edm``, its distance map), each the highest
+    within its own window and parted by a valley from the higher seeds of its blob (see
+    ``PEAK_WINDOW``). Blobs without seeds become one particle each."""
+    from ._kernels.segment import select_seeds
 
-    rows, cols = local_peaks(surface, maximum(surface, 3), mask & (edm >= np.float32(min_depth)))
-    seeds = np.zeros(surface.shape, dtype=np.int32)
-    if rows.size == 0:  # blobs without seeds become one particle each
-        return seeds
+    rows, cols = maxima
+    deep = edm[rows, cols] >= np.float32(min_depth)
+    rows, cols = rows[deep], cols[deep]
+    if rows.size == 0:
+        return rows, cols
     blob = components[rows, cols]
     order = np.lexsort((-surface[rows, cols], blob))  # by blob, highest first
     rows, cols, blob = rows[order], cols[order], blob[order]
     starts = np.flatnonzero(np.r_[True, blob[1:] != blob[:-1], True])
     keep = select_seeds(surface, rows, cols, starts, edm[rows, cols], PEAK_WINDOW, VALLEY_DEPTH,
                         VALLEY_REACH)
-    seeds[rows[keep], cols[keep]] = np.arange(1, np.count_nonzero(keep) + 1, dtype=np.int32)
-    return seeds
+    return rows[keep], cols[keep]
 
 
 def _watershed_by_component(surface: np.ndarray, seeds: np.ndarray, components: np.ndarray,
                             boxes: np.ndarray) -> np.ndarray:
     """Flood ``-surface`` from the seeds inside each blob; only blobs with several seeds
     need a watershed, and it runs on their bounding box alone (``boxes``), blobs in parallel."""
-    from ._kernels.segment import flood_blobs
+    from ._kernels.segment import flood_blobs, relabel
 
     n = int(components.max())
     labels = np.zeros(components.shape, dtype=np.int32)
@@ -994,7 +996,7 @@ def _watershed_by_component(surface: np.ndarray, seeds: np.ndarray, components: 
     next_id = int(seeds.max()) + 1
     unseeded = np.nonzero(per_blob == 0)[0][1:]  # a blob the markers missed is still a particle
     one_seed[unseeded] = np.arange(next_id, next_id + unseeded.size)
-    labels = one_seed[components]
+    labels = relabel(components, one_seed)
     blobs = np.nonzero(per_blob > 1)[0]
     if blobs.size:
         box = boxes[blobs]
