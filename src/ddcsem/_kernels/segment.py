@@ -153,20 +153,28 @@ def label_components(mask, eight, nstrips):  # pragma: no cover - jit
     ``(labels, n)``.
 
     Bands of rows are labelled in parallel, each with its own range of provisional labels
-    (a row holds at most ``(cols + 1) // 2`` new ones), joined in a union-find forest whose
-    roots are the earliest labels; the bands are then joined along their first rows, and
-    the roots numbered in order.
+    (as many as the band has runs of foreground along its rows: a new label starts a run),
+    joined in a union-find forest whose roots are the earliest labels; the bands are then
+    joined along their first rows, and the roots numbered in order.
     """
     rows, cols = mask.shape
     labels = np.empty((rows, cols), dtype=np.int32)
-    per_row = (cols + 1) // 2
     step = (rows + nstrips - 1) // nstrips
-    parent = np.empty(rows * per_row + 1, dtype=np.int32)
+    runs = np.zeros(nstrips + 1, dtype=np.int64)
+    for s in nb.prange(nstrips):
+        k = 0
+        for r in range(s * step, min(rows, (s + 1) * step)):
+            k += np.int64(mask[r, 0])
+            for c in range(1, cols):  # branch-free, so it vectorises
+                k += np.int64(mask[r, c]) > np.int64(mask[r, c - 1])
+        runs[s + 1] = k
+    first = np.cumsum(runs)  # band s numbers its labels from first[s] + 1
+    parent = np.empty(first[nstrips] + 1, dtype=np.int32)
     used = np.zeros(nstrips, dtype=np.int64)
     for s in nb.prange(nstrips):
         r0 = s * step
         r1 = min(rows, r0 + step)
-        base = r0 * per_row
+        base = first[s]
         k = 0
         for r in range(r0, r1):
             for c in range(cols):
@@ -195,12 +203,11 @@ def label_components(mask, eight, nstrips):  # pragma: no cover - jit
         for c in range(cols):
             if mask[r, c]:
                 _join_above(labels, parent, mask, r, c, cols, eight, labels[r, c])
-    final = np.empty(rows * per_row + 1, dtype=np.int32)  # read only where used
+    final = np.empty(first[nstrips] + 1, dtype=np.int32)  # read only where used
     final[0] = 0
     n = 0
     for s in range(nstrips):  # provisional labels in order: a root before its children
-        base = s * step * per_row
-        for x in range(base + 1, base + used[s] + 1):
+        for x in range(first[s] + 1, first[s] + used[s] + 1):
             root = _root(parent, x)
             if root == x:
                 n += 1
