@@ -7,9 +7,9 @@ parabolas along rows, run by run of foreground, in parallel;
 :func:`label_components` labels connected components in parallel bands of rows
 (``scipy.ndimage.label`` its reference, numbering included), :func:`relabel` maps labels
 through a table, :func:`label_max` is the per-label maximum of an image (in parallel
-bands), :func:`label_boxes` the labels' bounding boxes, :func:`euler_numbers` their Euler numbers (which blobs have holes),
-:func:`grow_specks` grows dim specks to their half maximum
-(``ddcsem.segment._grow_specks_reference`` its reference), :func:`add_dim_blobs` adds
+bands), :func:`label_boxes` the labels' bounding boxes, :func:`euler_numbers` their
+Euler numbers (which blobs have holes), :func:`grow_specks` grows dim specks to their
+half maximum (``ddcsem.segment._grow_specks_reference`` its reference), :func:`add_dim_blobs` adds
 the dim particles of a clean field (``ddcsem.segment._add_dim_blobs_reference``),
 :func:`local_peaks` the local maxima of a surface given its maximum filter,
 :func:`select_seeds` which of them seed the split (own-scale windows and valleys).
