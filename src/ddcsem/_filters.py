@@ -1,9 +1,10 @@
 """Separable smoothing and maximum filters for the pipeline (private).
 
 Both run the parallel float32 numba kernel :func:`ddcsem._kernels.filters.separable_filter`,
-both axes in one pass over the image. ``scipy.ndimage.gaussian_filter`` (``mode="reflect"``, ``truncate=4``) and
-``scipy.ndimage.maximum_filter`` (square window) are the references the tests hold them
-to; the Gaussian uses scipy's weights and accumulates in float32 instead of float64.
+both axes in one pass over the image. ``scipy.ndimage.gaussian_filter``
+(``mode="reflect"``, ``truncate=4``) and ``scipy.ndimage.maximum_filter`` (square window)
+are the references the tests hold them to; the Gaussian uses scipy's weights and
+accumulates in float32 instead of float64.
 Small images go to scipy, which is as fast there.
 """
 
