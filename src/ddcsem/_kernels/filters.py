@@ -3,9 +3,9 @@
 :func:`separable_filter` filters a float32 image along both axes over windows -r..r,
 either correlating with symmetric kernels (``half[k]`` is the weight at offset +-k) or
 taking the window maximum, with scipy's ``reflect`` boundary
-(``d c b a | a b c d | d c b a``). Both axes run over whole rows so the inner loop is contiguous and vectorises; rows are
-spread over the threads. ``scipy.ndimage.gaussian_filter`` and ``maximum_filter`` are
-the references in the tests.
+(``d c b a | a b c d | d c b a``). Both axes run over whole rows so the inner loop is
+contiguous and vectorises; rows are spread over the threads.
+``scipy.ndimage.gaussian_filter`` and ``maximum_filter`` are the references in the tests.
 """
 
 from __future__ import annotations
