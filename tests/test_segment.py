@@ -506,8 +506,7 @@ def test_small_spheres_keep_their_peaks_in_the_landscape(monkeypatch):
 
 def test_speck_growth_kernel_matches_reference():
     from ddcsem._kernels.segment import grow_specks, label_boxes
-    from ddcsem.segment import _label_max
-    from ddcsem.segment import _grow_specks_reference
+    from ddcsem.segment import _grow_specks_reference, _label_max
 
     pair = make_pair(shape=(256, 256), pixel_size_nm=50, median_diameter_nm=300, sigma_ln=0.3,
                      n_particles=200, clustered_fraction=0.3, seed=3)
