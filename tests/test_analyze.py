@@ -109,6 +109,22 @@ def test_physical_options_need_calibration(syn):
         analyze_single(SEMImage(syn.bse), options=AnalysisOptions(min_diameter_nm=100))
 
 
+def test_sizes_in_pixels_filter_uncalibrated_images(syn):
+    everything = analyze_single(SEMImage(syn.bse))
+    big = analyze_single(SEMImage(syn.bse), options=AnalysisOptions(min_diameter_px=20))
+    assert 0 < big.labels.max() < everything.labels.max()
+    assert big.table["ecd_px"].min() >= 20
+    # 20 px are 400 nm at 20 nm a pixel: the same filter as the length on a calibrated image
+    calibrated = analyze_single(SEMImage(syn.bse, PixelSize(20.0, "argument")),
+                                options=AnalysisOptions(min_diameter_nm=400))
+    np.testing.assert_array_equal(big.labels, calibrated.labels)
+    apart = analyze_single(SEMImage(syn.bse), options=AnalysisOptions(min_distance_px=60))
+    assert apart.labels.max() < everything.labels.max()  # clusters no longer split
+    for options in (AnalysisOptions(min_diameter_px=20, min_diameter_nm=400), AnalysisOptions(min_distance_px=-2)):
+        with pytest.raises(ParameterError, match="min_di"):
+            analyze_single(SEMImage(syn.bse), options=options)
+
+
 def test_min_diameter_filters_small_particles(pair_files):
     images = read_pair(*pair_files)
     everything = analyze_pair(images)
@@ -168,6 +184,29 @@ def test_uncalibrated_image_gets_pixel_columns_only(tmp_path, syn):
     assert row["d50_um"] == "" and float(row["d50_px"]) > 5
     particles = read_csv(out / "particles.csv")
     assert particles[0]["ecd_um"] == "" and float(particles[0]["ecd_px"]) > 0
+
+
+def test_sizes_in_pixels_from_the_command_line_and_a_config(tmp_path, syn, capsys):
+    tifffile.imwrite(tmp_path / "x_BSE.tif", syn.bse)  # no calibration: a length means nothing
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / "x_BSE.tif"), "-o", str(out), "--single", "-q",
+                 "--min-diameter", "20px", "--min-distance", "8 px"]) == 0
+    assert min(float(p["ecd_px"]) for p in read_csv(out / "particles.csv")) >= 20
+    params = json.loads((out / "manifest.json").read_text())["parameters"]
+    assert (params["min_diameter_px"], params["min_diameter_nm"], params["min_distance_px"]) == (20.0, None, 8.0)
+    config = tmp_path / "c.toml"
+    config.write_text('min_diameter = "25px"\n')
+    assert main(["analyze", str(tmp_path / "x_BSE.tif"), "-o", str(out), "--single", "-q", "--overwrite",
+                 "--config", str(config)]) == 0
+    assert min(float(p["ecd_px"]) for p in read_csv(out / "particles.csv")) >= 25
+    # a length on an uncalibrated image fails that image, and says how to give pixels
+    assert main(["analyze", str(tmp_path / "x_BSE.tif"), "-o", str(out), "--single", "--overwrite",
+                 "--min-diameter", "400nm"]) != 0
+    assert "min_diameter_nm needs a calibrated image" in capsys.readouterr().err
+    (image,) = json.loads((out / "manifest.json").read_text())["images"]
+    assert image["status"] == "failed" and "12px" in image["error"]
+    assert main(["analyze", str(tmp_path / "x_BSE.tif"), "-o", str(out), "--single", "--min-diameter", "0px"]) == 2
+    assert "size '0px' must be positive" in capsys.readouterr().err
 
 
 def test_noisy_field_warning_is_recorded_and_names_the_image(tmp_path, capsys):

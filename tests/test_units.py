@@ -1,7 +1,7 @@
 import pytest
 
 from ddcsem.errors import CalibrationError, DDCSEMError
-from ddcsem.units import format_length, parse_length
+from ddcsem.units import format_length, parse_length, parse_size
 
 
 @pytest.mark.parametrize(
@@ -29,3 +29,16 @@ def test_format_length():
     assert format_length(999) == "999 nm"
     assert format_length(1500) == "1.5 µm"
     assert format_length(2.5e6) == "2.5 mm"
+
+
+@pytest.mark.parametrize(("text", "size"), [("12px", (12.0, "px")), ("2.5 pixels", (2.5, "px")),
+                                            ("30nm", (30.0, "nm")), ("0.5 um", (500.0, "nm")),
+                                            (40, (40.0, "nm")), ("40", (40.0, "nm"))])
+def test_parse_size_in_length_or_pixels(text, size):
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["0px", "-3px", "px", "3 furlong", "abc"])
+def test_parse_size_rejects(text):
+    with pytest.raises(CalibrationError, match="px"):  # the hint names the pixel form too
+        parse_size(text)

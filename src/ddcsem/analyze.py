@@ -55,10 +55,14 @@ class AnalysisOptions:
     min_diameter_nm : float or None
         Smallest particle kept, as an equivalent circle diameter (needs a calibration);
         ``None`` keeps particles of at least ``min_area_px``.
+    min_diameter_px : float or None
+        The same in pixels, for images without a calibration (not with ``min_diameter_nm``).
     min_area_px : float
         Smallest particle kept in pixels (the detection floor).
     min_distance_nm : float or None
         Smallest distance between particle centres (needs a calibration).
+    min_distance_px : float or None
+        The same in pixels (not with ``min_distance_nm``).
     keep_edge_particles : bool
         Keep particles that touch the border (marked, without edge weight).
     register : bool
@@ -84,8 +88,10 @@ class AnalysisOptions:
     threshold: str | float = "auto"
     split: Literal["auto", "shape", "edm", "edges", "none"] = "auto"
     min_diameter_nm: float | None = None
+    min_diameter_px: float | None = None
     min_area_px: float = 9.0
     min_distance_nm: float | None = None
+    min_distance_px: float | None = None
     keep_edge_particles: bool = False
     register: bool = True
     se_rims: bool = True
@@ -173,15 +179,21 @@ def _measure(
             f"the image is {density.shape[0]} x {density.shape[1]} px, too small to find particles in",
             hint=f"images must be at least {MIN_SIDE_PX} px on each side",
         )
+    for size in ("min_diameter", "min_distance"):
+        given = {unit: getattr(options, f"{size}_{unit}") for unit in ("nm", "px")}
+        if any(v is not None and not 0 < v < np.inf for v in given.values()):
+            raise ParameterError(f"{size} must be positive and finite, not {given}")
+        if all(v is not None for v in given.values()):
+            raise ParameterError(f"{size} is given both in nm and in px", hint="give one of them")
     needs_calibration = [n for n in ("min_diameter_nm", "min_distance_nm") if getattr(options, n)]
     if needs_calibration and not pixel.calibrated:
         raise ParameterError(
             f"{', '.join(needs_calibration)} needs a calibrated image",
-            hint="give --pixel-size or leave the option out",
+            hint="give --pixel-size, or the size in pixels (e.g. 12px)",
         )
-    min_area = options.min_area_px
-    if options.min_diameter_nm and pixel.calibrated:
-        min_area = max(min_area, np.pi / 4 * (options.min_diameter_nm / pixel.nm) ** 2)
+    diameter = options.min_diameter_nm / pixel.nm if options.min_diameter_nm else options.min_diameter_px
+    min_area = options.min_area_px if not diameter else max(options.min_area_px, np.pi / 4 * diameter**2)
+    distance = options.min_distance_nm / pixel.nm if options.min_distance_nm else options.min_distance_px
     split = options.split
     if split == "auto":  # SE images along their edges, unless the particles are too small
         edges = kind == "single" and role == "SE" and median_depth(
@@ -196,7 +208,7 @@ def _measure(
         threshold=options.threshold,
         split=split,
         min_area=min_area,
-        min_distance=(options.min_distance_nm / pixel.nm) if options.min_distance_nm else None,
+        min_distance=distance or None,
         exclude_border=False,
         se=guide,
     )

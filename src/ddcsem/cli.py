@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 from ._version import __version__
 from .errors import DDCSEMError
-from .units import parse_length
+from .units import parse_length, parse_size
 
 __all__ = ["main", "run"]
 
@@ -32,6 +32,13 @@ SPLITS = ("auto", "shape", "edm", "edges", "none")
 def _length(text: str) -> float:
     try:
         return parse_length(text, default_unit="nm")
+    except DDCSEMError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _size(text: str) -> tuple[float, str]:
+    try:
+        return parse_size(text, default_unit="nm")
     except DDCSEMError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -152,10 +159,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="splitting of touching particles (default auto: edges for a single SE "
                           "image of particles about 12 px across or more, else shape; "
                           "edm = ImageJ Watershed)")
-    ana.add_argument("--min-diameter", type=_length, default=None, metavar="SIZE",
-                     help="smallest particle kept (equivalent diameter, e.g. 30nm)")
-    ana.add_argument("--min-distance", type=_length, default=None, metavar="SIZE",
-                     help="smallest distance between particle centres, e.g. 100nm")
+    ana.add_argument("--min-diameter", type=_size, default=None, metavar="SIZE",
+                     help="smallest particle kept (equivalent diameter, e.g. 30nm, or 12px "
+                          "for images without a calibration)")
+    ana.add_argument("--min-distance", type=_size, default=None, metavar="SIZE",
+                     help="smallest distance between particle centres, e.g. 100nm or 8px")
     ana.add_argument("--keep-edge-particles", action="store_true", default=None,
                      help="keep particles touching the border (marked; no edge weight)")
     ana.add_argument("--no-se-rims", action="store_true",
@@ -584,15 +592,22 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
     def length(value: Any) -> float | None:
         return None if value is None else parse_length(value, default_unit="nm")
 
+    def size(key: str, cli: tuple[float, str] | None) -> dict[str, float | None]:
+        """``min_diameter`` or ``min_distance`` as the option in nm or the one in px."""
+        value = pick(cli, key, None)
+        number, unit = (None, None) if value is None else (
+            value if isinstance(value, tuple) else parse_size(value, default_unit="nm"))
+        return {f"{key}_nm": number if unit == "nm" else None, f"{key}_px": number if unit == "px" else None}
+
     try:
         options = AnalysisOptions(
             mode=pick(args.mode, "mode", "overlay"),
             clip=tuple(float(v) for v in pick(args.clip, "clip", (0.5, 99.5))),
             threshold=pick(args.threshold, "threshold", "auto"),
             split=pick(args.split, "split", "auto"),
-            min_diameter_nm=length(pick(args.min_diameter, "min_diameter", None)),
+            **size("min_diameter", args.min_diameter),
             min_area_px=float(config.get("min_area_px", 9.0)),
-            min_distance_nm=length(pick(args.min_distance, "min_distance", None)),
+            **size("min_distance", args.min_distance),
             keep_edge_particles=bool(pick(args.keep_edge_particles, "keep_edge_particles", False)),
             register=not args.no_register and bool(config.get("register", True)),
             se_rims=not args.no_se_rims and bool(config.get("se_rims", True)),

@@ -6,7 +6,7 @@ import re
 
 from .errors import CalibrationError
 
-__all__ = ["parse_length", "format_length"]
+__all__ = ["parse_length", "parse_size", "format_length"]
 
 _TO_NM = {
     "pm": 1e-3,
@@ -85,6 +85,49 @@ def parse_length(text: str | float, *, default_unit: str | None = None) -> float
     if not (value > 0 and value < float("inf")):
         raise CalibrationError(f"length {text!r} must be positive and finite")
     return value
+
+
+#: Units of a size given in pixels of the image rather than as a length.
+_PIXELS = ("px", "pixel", "pixels")
+
+
+def parse_size(text: str | float, *, default_unit: str = "nm") -> tuple[float, str]:
+    """Parse a size given as a length (``"30nm"``, ``"0.5 um"``) or in pixels (``"12px"``).
+
+    Sizes in pixels serve images without a calibration, where a length means nothing.
+
+    Parameters
+    ----------
+    text : str or float
+        The size. A bare number is in ``default_unit``.
+    default_unit : str, optional
+        Unit of a bare number.
+
+    Returns
+    -------
+    (float, str)
+        The size and its unit: nanometres (``"nm"``) or pixels (``"px"``), positive and finite.
+
+    Raises
+    ------
+    CalibrationError
+        If the text is not a positive number with a known unit.
+
+    Examples
+    --------
+    >>> parse_size("0.5um"), parse_size("12 px"), parse_size(40)
+    ((500.0, 'nm'), (12.0, 'px'), (40.0, 'nm'))
+    """
+    match = None if isinstance(text, (int, float)) else _LENGTH.match(str(text))
+    if match is None or (match.group(2) or "").strip().lower() not in _PIXELS:
+        try:
+            return parse_length(text, default_unit=default_unit), "nm"
+        except CalibrationError as exc:
+            raise CalibrationError(exc.reason, hint="write it like 30nm, 0.5um or 12px") from None
+    value = float(match.group(1))
+    if not (value > 0 and value < float("inf")):
+        raise CalibrationError(f"size {text!r} must be positive and finite")
+    return value, "px"
 
 
 def format_length(nm: float) -> str:
