@@ -645,7 +645,9 @@ def _warn_if_noisy(smooth: np.ndarray, level: float, sigma: float) -> None:
             f"{(level - middle) / spread:.1f} spreads of the background above its median (under "
             f"{MIN_THRESHOLD_SPREADS:g}), so the particles found may include noise or texture and "
             "miss dim ones; for a noisy image, image at a higher dose (a slower scan, frame or line "
-            "averaging), or at a higher magnification if the particles are only a few pixels across",
+            "averaging), or at a higher magnification if the particles are only a few pixels across; "
+            "on a textured background (the grains of a film or coating), a smallest size above the "
+            "grains' (min_area; --min-diameter) keeps them out",
             NoisyFieldWarning,
             stacklevel=3,
         )
