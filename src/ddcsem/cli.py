@@ -17,7 +17,7 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ._version import __version__
 from .errors import DDCSEMError
@@ -29,18 +29,21 @@ __all__ = ["main", "run"]
 SPLITS = ("auto", "shape", "edm", "edges", "none")
 
 
-def _length(text: str) -> float:
-    try:
-        return parse_length(text, default_unit="nm")
-    except DDCSEMError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def _argument(parse: Callable[..., Any]) -> Callable[[str], Any]:
+    """An argparse type from a ``units`` parser: a bare number is in nm, errors are usage errors."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text, default_unit="nm")
+        except DDCSEMError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__  # argparse names the type in its messages
+    return convert
 
 
-def _size(text: str) -> tuple[float, str]:
-    try:
-        return parse_size(text, default_unit="nm")
-    except DDCSEMError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+_length = _argument(parse_length)
+_size = _argument(parse_size)
 
 
 def _percent(text: str) -> float:
