@@ -789,8 +789,7 @@ def drop_border_labels(labels: np.ndarray) -> np.ndarray:
 def _areas(labels: np.ndarray, n: int | None = None) -> np.ndarray:
     """Pixels of each label 0..n, as ``np.bincount(labels.ravel())`` gives them (``n``: the
     largest label, found when not given), from a parallel pass."""
-    import numba
-
+    from ._kernels.colorize import chunks
     from ._kernels.segment import label_counts
 
     if labels.size == 0:
@@ -799,31 +798,27 @@ def _areas(labels: np.ndarray, n: int | None = None) -> np.ndarray:
         n = int(labels.max())
     if labels.min() < 0:
         raise ParameterError("labels must not be negative (0 is background, 1..K the particles)")
-    rows = labels.shape[0]
-    return label_counts(np.ascontiguousarray(labels), max(n, 0), max(1, min(numba.get_num_threads(), rows // 64)))
+    return label_counts(np.ascontiguousarray(labels), max(n, 0), chunks(labels.size))
 
 
 def _label_max(values: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
     """Maximum of ``values`` over each label 0..n (-inf where absent), from parallel bands."""
-    import numba
-
+    from ._kernels.colorize import chunks
     from ._kernels.segment import label_max
 
-    return label_max(values, labels, n, max(1, min(numba.get_num_threads(), labels.shape[0])))
+    return label_max(values, labels, n, chunks(labels.size))
 
 
 def _label(mask: np.ndarray, *, eight: bool = True) -> tuple[np.ndarray, int]:
     """Connected components of ``mask`` (8- or 4-connectivity) as ``scipy.ndimage.label``
     numbers them (int32 labels, count), from parallel bands of rows."""
-    import numba
-
+    from ._kernels.colorize import chunks
     from ._kernels.segment import label_components
 
     mask = np.ascontiguousarray(mask, dtype=bool)
     if mask.size == 0:
         return np.zeros(mask.shape, dtype=np.int32), 0
-    bands = max(1, min(4 * numba.get_num_threads(), mask.shape[0] // 16))  # several per thread
-    return label_components(mask, eight, bands)
+    return label_components(mask, eight, 4 * chunks(mask.size))  # several bands per thread
 
 
 def _border_ids(labels: np.ndarray) -> np.ndarray:
