@@ -191,9 +191,14 @@ def _measure(
             f"{', '.join(needs_calibration)} needs a calibrated image",
             hint="give --pixel-size, or the size in pixels (e.g. 12px)",
         )
-    diameter = options.min_diameter_nm / pixel.nm if options.min_diameter_nm else options.min_diameter_px
+
+    def in_px(size: str) -> float | None:
+        """``min_diameter`` or ``min_distance`` in pixels, from whichever unit it was given in."""
+        nm = getattr(options, f"{size}_nm")
+        return nm / pixel.nm if nm else getattr(options, f"{size}_px")
+
+    diameter, distance = in_px("min_diameter"), in_px("min_distance")
     min_area = options.min_area_px if not diameter else max(options.min_area_px, np.pi / 4 * diameter**2)
-    distance = options.min_distance_nm / pixel.nm if options.min_distance_nm else options.min_distance_px
     split = options.split
     if split == "auto":  # SE images along their edges, unless the particles are too small
         edges = kind == "single" and role == "SE" and median_depth(

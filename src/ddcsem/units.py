@@ -81,9 +81,13 @@ def parse_length(text: str | float, *, default_unit: str | None = None) -> float
                 f"length {text!r} has no unit", hint="write it like 3.2nm or 0.5um"
             )
         unit = default_unit
-    value = number * unit_to_nm(unit)
+    return _positive(number * unit_to_nm(unit), text, "length")
+
+
+def _positive(value: float, text: str | float, what: str) -> float:
+    """``value`` if positive and finite, else a CalibrationError naming ``text``."""
     if not (value > 0 and value < float("inf")):
-        raise CalibrationError(f"length {text!r} must be positive and finite")
+        raise CalibrationError(f"{what} {text!r} must be positive and finite")
     return value
 
 
@@ -124,10 +128,7 @@ def parse_size(text: str | float, *, default_unit: str = "nm") -> tuple[float, s
             return parse_length(text, default_unit=default_unit), "nm"
         except CalibrationError as exc:
             raise CalibrationError(exc.reason, hint="write it like 30nm, 0.5um or 12px") from None
-    value = float(match.group(1))
-    if not (value > 0 and value < float("inf")):
-        raise CalibrationError(f"size {text!r} must be positive and finite")
-    return value, "px"
+    return _positive(float(match.group(1)), text, "size"), "px"
 
 
 def format_length(nm: float) -> str:
