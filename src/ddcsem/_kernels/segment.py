@@ -153,7 +153,7 @@ def label_components(mask, eight, nstrips):  # pragma: no cover - jit
     ``(labels, n)``.
 
     Bands of rows are labelled in parallel, each with its own range of provisional labels
-    (as many as the band has runs of foreground along its rows: a new label starts a run),
+    (room for one per run of foreground along its rows: only a run starts a label),
     joined in a union-find forest whose roots are the earliest labels; the bands are then
     joined along their first rows, and the roots numbered in order.
     """
@@ -182,7 +182,8 @@ def label_components(mask, eight, nstrips):  # pragma: no cover - jit
                     labels[r, c] = 0
                     continue
                 here = labels[r, c - 1] if c > 0 and mask[r, c - 1] else 0
-                if here == 0 and r > r0:
+                if here == 0 and r > r0:  # a run under a labelled pixel takes its label: a new
+                    # label per run (then joined by _join_above) is 10-20 % slower
                     for dc in range(-1 if eight else 0, 2 if eight else 1):
                         q = c + dc
                         if 0 <= q < cols and mask[r - 1, q]:
