@@ -630,7 +630,7 @@ def _analyze_one(item: tuple[str, Any], job: _AnalyzeJob) -> dict[str, Any]:
     from .errors import OutputError
     from .pair import read_pair
     from .read import read_composite, read_sem
-    from .report import write_image_results
+    from .report import image_warnings, write_image_results
 
     kind, source = item
     image_id = source.key if kind == "pair" else Path(source).stem.lower()
@@ -667,9 +667,7 @@ def _analyze_one(item: tuple[str, Any], job: _AnalyzeJob) -> dict[str, Any]:
                 result = analyze_single(read_sem(source, pixel_size=job.pixel_size),
                                         image_id=image_id, options=job.options)
             summary = write_image_results(result, folder, params_hash=job.params_hash)
-        summary["warnings"] = [str(w.message) for w in caught]
-        if summary["distribution"].get("warning"):
-            summary["warnings"].append(summary["distribution"]["warning"])
+        summary["warnings"] = image_warnings({**summary, "warnings": [str(w.message) for w in caught]})
         return summary
     except DDCSEMError as exc:
         record["error"] = _describe(exc, list(sources.values()))
