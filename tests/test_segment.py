@@ -395,14 +395,14 @@ def test_dim_specks_that_stand_out_of_the_clutter_are_particles():
     assert labels[90, 95] > 0 and labels[30, 160] > 0 and labels[60, 100] == 0
 
 
-def dim_field(noise_sd, seed=0):
-    """Four bright discs (r 12) and five dim ones (r 4, blurred to a peak of 0.3, as
+def dim_field(noise_sd, seed=0, peak=0.3):
+    """Four bright discs (r 12) and five dim ones (r 4, blurred to a peak of ``peak``, as
     partial volume dims small spheres) on a background of smooth noise."""
     shape = (140, 140)
     bright = [(30, 30), (30, 110), (110, 30), (110, 110)]
     dim = [(30, 70), (70, 30), (70, 110), (110, 70), (70, 70)]
     spots = ndimage.gaussian_filter(discs(dim, [4] * 5, shape), 1.2)
-    image = np.maximum(discs(bright, [12] * 4, shape), spots * np.float32(0.3 / spots.max()))
+    image = np.maximum(discs(bright, [12] * 4, shape), spots * np.float32(peak / spots.max()))
     noise = ndimage.gaussian_filter(np.random.default_rng(seed).normal(0, noise_sd, shape), 1.0)
     return (image + noise).astype(np.float32), bright, dim
 
@@ -417,6 +417,25 @@ def test_dim_particles_of_a_clean_field_are_found(noise_sd):
     assert labels.max() == 9
     assert all(labels[c] > 0 for c in bright + dim)
     assert segment_particles(image, smooth_sigma=0, refine_edges=False).max() == 4
+
+
+def test_faint_blobs_of_a_clean_field_are_another_phase(monkeypatch):
+    """A threshold of 0.4 and dim discs at a peak of 0.12 (0.3 x the threshold): on a clean
+    background they stand 20 SDs of its noise high, but under half the threshold
+    (``DIM_PEAK_FRACTION``) they are faint structure, not particles; at 0.3 (0.75 x, as
+    partial volume dims small spheres) they are particles."""
+    import ddcsem.segment as seg
+
+    image, bright, dim = dim_field(0.02, peak=0.12)
+    labels = segment_particles(image, threshold=0.4, smooth_sigma=0)
+    assert labels.max() == 4 and all(labels[c] > 0 for c in bright)
+    image, bright, dim = dim_field(0.02, peak=0.3)
+    labels = segment_particles(image, threshold=0.4, smooth_sigma=0)
+    assert labels.max() == 9 and all(labels[c] > 0 for c in bright + dim)
+    monkeypatch.setattr(seg, "DIM_PEAK_FRACTION", 0.0)
+    image, bright, dim = dim_field(0.02, peak=0.12)
+    labels = segment_particles(image, threshold=0.4, smooth_sigma=0)
+    assert labels.max() == 9 and all(labels[c] > 0 for c in dim)
 
 
 def test_dim_particles_are_cut_at_their_half_maximum():
@@ -473,10 +492,12 @@ def test_dim_blob_kernel_matches_reference():
     density = density_map(pair.bse)
     components, n = ndimage.label(density > 0.4, structure=np.ones((3, 3)))
     expected = components.copy()
-    n_expected = _add_dim_blobs_reference(expected, n, density, 0.1)
-    assert n_expected > n + 3
+    n_expected = _add_dim_blobs_reference(expected, n, density, 0.1, 0.4)
+    added = np.unique(expected[expected > n])
+    assert added.size > 3  # some dim blobs peak under 0.2 (half the level): their ids stay empty
+    assert added.size < n_expected - n
     got = components.copy()
-    assert _add_dim_blobs(got, n, density, 0.1) == n_expected
+    assert _add_dim_blobs(got, n, density, 0.1, 0.4) == n_expected
     np.testing.assert_array_equal(got, expected)
 
 
