@@ -13,7 +13,8 @@ import tifffile
 
 from conftest import digest
 
-from ddcsem.analyze import AnalysisOptions, analyze_composite, analyze_pair, analyze_single
+from ddcsem.analyze import (AnalysisOptions, ParticlePolarityWarning, analyze_composite, analyze_pair,
+                            analyze_single)
 from ddcsem.cli import main
 from ddcsem.colorize import colorize
 from ddcsem.errors import ParameterError
@@ -65,6 +66,29 @@ def test_single_and_composite_agree_with_pair(pair_files, syn):
     # the composite is analysed as the pair it was made of: its SE part guides the split
     # and fills the se_mean column
     assert np.all(np.isfinite(composite.table["se_mean"]))
+
+
+def test_dark_particles_of_a_transmission_image(syn):
+    """Particles darker than their surroundings (the BSE image mirrored within its range,
+    from a transmission detector recorded as SE2): read as they are, the film is found as
+    one particle over 96 % of the field, and a warning says why; with ``dark_particles``
+    the image is read as its inverse, which is the BSE image again: the same particles,
+    by the shape split whatever the detector, with the image's own intensities."""
+    dark = (int(syn.bse.min()) + int(syn.bse.max()) - syn.bse.astype(np.int64)).astype(syn.bse.dtype)
+    image = SEMImage(dark, PixelSize(20.0, "argument"), detector="SE2")
+    with pytest.warns(ParticlePolarityWarning, match=r"cover 96% of the field: if they are darker"):
+        wrong = analyze_single(image)
+    assert wrong.mineral_area_fraction > 0.9 and wrong.labels.max() == 0  # the film touches the border
+    right = analyze_single(image, options=AnalysisOptions(dark_particles=True))
+    bright = analyze_single(SEMImage(syn.bse, PixelSize(20.0, "argument")))
+    assert right.split == "shape"
+    np.testing.assert_array_equal(right.labels, bright.labels)
+    assert detection_scores(right.labels, syn.centers, syn.diameters_px).f1 >= 0.95
+    np.testing.assert_allclose(right.table["bse_mean"], int(syn.bse.min()) + int(syn.bse.max())
+                               - bright.table["bse_mean"])
+    # the BSE image itself, read as dark particles, is warned about the other way round
+    with pytest.warns(ParticlePolarityWarning, match="if they are brighter"):
+        analyze_single(SEMImage(syn.bse, detector="SE2"), options=AnalysisOptions(dark_particles=True))
 
 
 def test_composite_in_other_colours_needs_its_basis(syn, tmp_path):
@@ -222,6 +246,26 @@ def test_noisy_field_warning_is_recorded_and_names_the_image(tmp_path, capsys):
     (row,) = read_csv(out / "images.csv")  # with the distribution's: too few particles
     assert row["warning"].startswith(message) and "too few" in row["warning"]
     assert message in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_dark_particles_from_the_command_line_and_a_config(tmp_path, syn, capsys):
+    dark = (int(syn.bse.min()) + int(syn.bse.max()) - syn.bse.astype(np.int64)).astype(syn.bse.dtype)
+    tifffile.imwrite(tmp_path / "x_TSEM.tif", dark)
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / "x_TSEM.tif"), "-o", str(out), "--single"]) == 0
+    assert "warning: x_tsem: the particles found cover 90% of the field" in capsys.readouterr().err
+    (row,) = read_csv(out / "images.csv")
+    assert "--dark-particles" in row["warning"]
+    assert main(["analyze", str(tmp_path / "x_TSEM.tif"), "-o", str(out), "--single", "--overwrite", "-q",
+                 "--dark-particles"]) == 0
+    (row,) = read_csv(out / "images.csv")
+    assert (row["split"], row["n_particles"]) == ("shape", "37") and not row["warning"].startswith("the particles")
+    assert json.loads((out / "manifest.json").read_text())["parameters"]["dark_particles"] is True
+    config = tmp_path / "c.toml"
+    config.write_text("dark_particles = true\n")
+    assert main(["analyze", str(tmp_path / "x_TSEM.tif"), "-o", str(tmp_path / "out2"), "--single", "-q",
+                 "--config", str(config)]) == 0
+    assert read_csv(tmp_path / "out2" / "images.csv")[0]["n_particles"] == "37"
 
 
 def test_composite_with_pixel_size(tmp_path, syn):

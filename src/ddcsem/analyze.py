@@ -4,13 +4,15 @@ Three kinds of input give the same result, :class:`ImageAnalysis`:
 
 * an SE/BSE pair (:func:`analyze_pair`): the density map comes from the BSE channel;
 * a single grey micrograph (:func:`analyze_single`): a BSE image alone, or any image whose
-  particles are brighter than their surroundings;
+  particles are brighter than their surroundings (or darker, as in a transmission or
+  bright-field image, with ``dark_particles``);
 * an existing DDC composite (:func:`analyze_composite`): colour unmixing.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -19,10 +21,24 @@ import numpy as np
 from .errors import ParameterError
 from .read import PixelSize, SEMImage
 
-__all__ = ["AnalysisOptions", "ImageAnalysis", "analyze_pair", "analyze_single", "analyze_composite"]
+__all__ = ["AnalysisOptions", "ImageAnalysis", "analyze_pair", "analyze_single", "analyze_composite",
+           "ParticlePolarityWarning"]
 
 #: Smallest image side that can hold a measurable particle.
 MIN_SIDE_PX = 8
+
+#: A single image whose particles cover more than this fraction of the field (border
+#: particles included) may have them the other way round: darker than their surroundings,
+#: or brighter with ``dark_particles``. Read the wrong way, BAM's transmission (TSEM)
+#: images gave 0.73-0.99 (the film around the particles, found as one particle), its
+#: InLens images 0.003-0.12; read the right way, those images and the bundled samples give
+#: 0.02-0.40.
+MAX_PARTICLE_FRACTION = 0.6
+
+
+class ParticlePolarityWarning(UserWarning):
+    """The particles found in a single image cover most of the field: they may be darker
+    than their surroundings (see ``MAX_PARTICLE_FRACTION``)."""
 
 
 def _require_memory(shape: tuple[int, ...], source: Any) -> None:
@@ -75,6 +91,11 @@ class AnalysisOptions:
         The colours of a composite's BSE (orange) and SE (green) images, RGB in any
         scale; ``None`` estimates them from each composite
         (:func:`ddcsem.separate.estimate_basis`).
+    dark_particles : bool
+        The particles of a single image are darker than their surroundings (a transmission
+        or bright-field image: mass-thickness contrast): the image is inverted within its
+        own range before the analysis, and the ``auto`` split is ``shape``, whatever the
+        detector. Pairs and composites are not affected.
 
     Examples
     --------
@@ -96,6 +117,7 @@ class AnalysisOptions:
     register: bool = True
     se_rims: bool = True
     basis: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
+    dark_particles: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for a manifest."""
@@ -218,6 +240,15 @@ def _measure(
         se=guide,
     )
     fraction = float(np.count_nonzero(labels)) / labels.size
+    if kind == "single" and fraction > MAX_PARTICLE_FRACTION:
+        which, option = (("brighter", "without dark_particles (--dark-particles)") if options.dark_particles
+                         else ("darker", "with dark_particles=True (--dark-particles)"))
+        warnings.warn(
+            f"the particles found cover {fraction:.0%} of the field: if they are {which} than their "
+            f"surroundings (a transmission or bright-field image has dark ones), analyse it {option}",
+            ParticlePolarityWarning,
+            stacklevel=3,
+        )
     if not options.keep_edge_particles:
         labels = drop_border_labels(labels)
     timings["segment"] = time.perf_counter() - t
@@ -266,12 +297,18 @@ def analyze_pair(pair: Any, *, options: AnalysisOptions = AnalysisOptions()) -> 
 
 def analyze_single(image: SEMImage, *, image_id: str | None = None,
                    options: AnalysisOptions = AnalysisOptions()) -> ImageAnalysis:
-    """Analyse one grey micrograph whose particles are brighter than their surroundings.
+    """Analyse one grey micrograph whose particles are brighter than their surroundings
+    (or darker, with ``options.dark_particles``).
 
-    The DDC image written for it is the ``density`` colouring of the image with itself.
-    An image from an SE detector (``image.role``) is split along its edges (the ``auto``
-    split of :class:`AnalysisOptions`) unless its particles are too small for that, any
-    other by the shape of its density.
+    The DDC image written for it is the ``density`` colouring of the image (or of its
+    inverse) with itself. An image from an SE detector (``image.role``) is split along its
+    edges (the ``auto`` split of :class:`AnalysisOptions`) unless its particles are too
+    small for that or dark, any other by the shape of its density.
+
+    Warns
+    -----
+    ParticlePolarityWarning
+        When the particles found cover more than ``MAX_PARTICLE_FRACTION`` of the field.
 
     Examples
     --------
@@ -287,15 +324,27 @@ def analyze_single(image: SEMImage, *, image_id: str | None = None,
     _require_memory(image.data.shape, image.path)
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    ddc = colorize(image.data, image.data, mode="density", clip=options.clip)
+    grey = _inverted(image.data) if options.dark_particles else image.data
+    ddc = colorize(grey, grey, mode="density", clip=options.clip)
     timings["colorize"] = time.perf_counter() - t
     t = time.perf_counter()
-    density = density_map(image.data)
+    density = density_map(grey)
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "image")
     sources = {"image": str(image.path) if image.path else ""}
+    # the table's intensities are the image's own; its edges lie where the inverse's do.
+    # Dark particles show mass thickness, a density: no SE role, so the shape split
     return _measure(name, "single", sources, image.pixel_size, ddc, density, options,
-                    image.data, None, timings, role=image.role)
+                    image.data, None, timings, role=None if options.dark_particles else image.role)
+
+
+def _inverted(image: np.ndarray) -> np.ndarray:
+    """``image`` mirrored within its own range (its darkest pixel becomes its brightest),
+    in its own type."""
+    lo, hi = image.min(), image.max()
+    if image.dtype.kind in "ui":  # in a wider type: lo + hi may overflow the image's own
+        return (np.int64(lo) + np.int64(hi) - image.astype(np.int64)).astype(image.dtype)
+    return (lo + hi) - image
 
 
 def analyze_composite(image: SEMImage, *, image_id: str | None = None,

@@ -150,6 +150,9 @@ def _parser() -> argparse.ArgumentParser:
     ana.add_argument("--single", action="store_true",
                      help="analyse grey images without a partner on their own (BSE alone, or "
                           "any image whose particles are brighter than their surroundings)")
+    ana.add_argument("--dark-particles", action="store_true", default=None,
+                     help="the particles of single images are darker than their surroundings "
+                          "(transmission or bright-field images): invert them first")
     ana.add_argument("--config", type=Path, metavar="FILE.toml",
                      help="analysis parameters; command-line options take precedence")
     ana.add_argument("--mode", choices=("overlay", "density"), default=None,
@@ -583,7 +586,8 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
             raise ParameterError(f"malformed TOML: {exc}", path=args.config,
                                  hint="see the README for the keys a config file takes") from None
         known = {"mode", "clip", "threshold", "split", "min_diameter", "min_distance",
-                 "keep_edge_particles", "register", "pixel_size", "min_area_px", "se_rims", "basis"}
+                 "keep_edge_particles", "register", "pixel_size", "min_area_px", "se_rims", "basis",
+                 "dark_particles"}
         unknown = sorted(set(config) - known)
         if unknown:
             raise ParameterError(f"unknown keys {unknown}", path=args.config,
@@ -615,6 +619,7 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
             register=not args.no_register and bool(config.get("register", True)),
             se_rims=not args.no_se_rims and bool(config.get("se_rims", True)),
             basis=_basis(pick(args.basis, "basis", None)),
+            dark_particles=bool(pick(args.dark_particles, "dark_particles", False)),
         )
     except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
         raise ParameterError(f"invalid value: {exc}", path=args.config) from None
