@@ -29,16 +29,17 @@ MIN_SIDE_PX = 8
 
 #: A single image whose particles cover more than this fraction of the field (border
 #: particles included) may have them the other way round: darker than their surroundings,
-#: or brighter with ``dark_particles``. Read the wrong way, BAM's transmission (TSEM)
-#: images gave 0.73-0.99 (the film around the particles, found as one particle), its
-#: InLens images 0.003-0.12; read the right way, those images and the bundled samples give
-#: 0.02-0.40.
+#: or brighter with ``dark_particles``. Read the right way, BAM's InLens and transmission
+#: (TSEM) images and the bundled samples give 0.02-0.40; the TSEM images read as they
+#: are 0.73-0.99 (the film around the particles, found as one particle). Inverted
+#: images of bright particles give only 0.003-0.61, mostly too little to be caught.
 MAX_PARTICLE_FRACTION = 0.6
 
 
 class ParticlePolarityWarning(UserWarning):
     """The particles found in a single image cover most of the field: they may be darker
-    than their surroundings (see ``MAX_PARTICLE_FRACTION``)."""
+    than their surroundings, or brighter with ``dark_particles`` (see
+    ``MAX_PARTICLE_FRACTION``)."""
 
 
 def _require_memory(shape: tuple[int, ...], source: Any) -> None:
