@@ -7,7 +7,9 @@ of matched particles, and relative error of the D50, for the pair, its BSE image
 and its DDC overlay (a composite), beside the textbook recipe; real Zeiss InLens
 micrographs with hand-drawn masks (``../shared/sem-files/bam_tio2_sem_tsem``, when
 present) by instance F1 (IoU >= 0.5, border particles ignored), with ImageJ's classic
-recipe as a second baseline.
+recipe as a second baseline; the transmission (TSEM) images of the same fields, read
+with ``dark_particles`` (the baselines on their inverse), against the dataset's TSEM
+masks (touching particles parted by lines).
 
 Run: ``python benchmarks/accuracy.py [--quick] [--only NAMES] [--seed-offset N] [--set NAME=VALUE]
 [--json FILE]``; ``--set kev=5`` (or ``dose``, ``blur_px``, ``line_noise``, ``shading``) images
@@ -132,6 +134,19 @@ MIN_AREA_PX = 9  # the default size filter of ``ddcsem analyze`` (``min_area_px`
 BAM_FRAME = 2
 
 
+def bam_tsem_truth(folder: Path, n: str) -> np.ndarray:
+    """The TSEM mask of BAM field ``n`` (the transmission image ``n + 1``) labelled with
+    4-connectivity: touching particles are parted by lines, as in the hand-drawn masks."""
+    import warnings
+
+    from ddcsem.read import read_sem
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mask = read_sem(folder / f"{int(n) + 1}_mask_TSEM.tif", crop_databar="off").data
+    return ndimage.label(mask > 0)[0]
+
+
 def bam_truth(folder: Path, n: str) -> np.ndarray:
     """The hand-drawn instances of BAM image ``n``, over its image area (no data bar):
     touching particles are parted by 1-px lines, so label with 4-connectivity."""
@@ -147,28 +162,32 @@ def bam_truth(folder: Path, n: str) -> np.ndarray:
     return truth
 
 
-def score_bam(folder: Path) -> list[dict]:
+def score_bam(folder: Path, *, transmission: bool = False) -> list[dict]:
+    """Instance F1 per BAM field: its InLens image against the hand-drawn instances, or
+    (``transmission``) its TSEM image, particles dark, against the TSEM mask."""
     import warnings
 
-    from ddcsem.analyze import analyze_single
+    from ddcsem.analyze import AnalysisOptions, _inverted, analyze_single
     from ddcsem.read import read_sem
 
+    options = AnalysisOptions(dark_particles=transmission)
     rows = []
     for n in BAM:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            image = read_sem(folder / f"{n}_SEM_InLens.tif")
-        truth = bam_truth(folder, n)
+            image = read_sem(folder / (f"{int(n) + 1}_TSEM_SE2chan.tif" if transmission else f"{n}_SEM_InLens.tif"))
+        truth = bam_tsem_truth(folder, n) if transmission else bam_truth(folder, n)
+        grey = _inverted(image.data) if transmission else image.data  # the baselines need bright particles
         # the labelling leaves single pixels where the 1-px separating lines cross: "true
         # particles" below the size filter (9 px²), which no method here can find
         sized = np.bincount(truth.ravel()) >= MIN_AREA_PX
         sized_truth = np.where(sized[truth], truth, 0)
         row = {"image": n, "n_true": None}
         # ``ddcsem analyze IMAGE --single``: an InLens (SE) image, so split along its edges
-        for name, method in (("ddcsem", lambda x: analyze_single(x).labels),
-                             ("textbook", lambda x: textbook(x.data)),
-                             ("imagej", lambda x: imagej_classic(x.data))):
-            labels = method(image)
+        for name, method in (("ddcsem", lambda: analyze_single(image, options=options).labels),
+                             ("textbook", lambda: textbook(grey)),
+                             ("imagej", lambda: imagej_classic(grey))):
+            labels = method()
             f1, n_true, n_found, matched = instance_f1(labels, truth, frame=BAM_FRAME)
             row["n_true"] = n_true
             row[name] = f1
@@ -214,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                   for s in chosen]
     if args.set:
         chosen = [Scenario(s.name, s.shape, {**s.kwargs, **dict(args.set)}) for s in chosen]
-    results = {"synthetic": [], "bam": []}
+    results = {"synthetic": [], "bam": [], "bam_tsem": []}
     print(f"{'scenario':<12} {'n':>5}  {'ddcsem F1  ECDerr  D50err':>26}  {'BSE only F1  ECDerr  D50err':>28}"
           f"  {'composite F1  ECDerr  D50err':>29}  {'textbook F1  ECDerr  D50err':>28}")
     for scenario in chosen:
@@ -228,15 +247,18 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
     bam = Path(__file__).resolve().parents[1].parent / "shared" / "sem-files" / "bam_tio2_sem_tsem"
     if bam.is_dir():
-        print(f"\n{'BAM image':<10} {'n':>5}  {'ddcsem':>7} {'textbook':>9} {'imagej':>7}   (instance F1, IoU >= 0.5)"
-              f"   {'n>=9px':>6} {'ddcsem':>7}   (true particles under the size filter left out)")
-        for r in score_bam(bam):
-            results["bam"].append(r)
-            print(f"{r['image']:<10} {r['n_true']:>5}  {r['ddcsem']:>7.3f} {r['textbook']:>9.3f} {r['imagej']:>7.3f}"
-                  f"   {'':>24} {r['n_true_sized']:>6} {r['ddcsem_sized']:>7.3f}")
-        means = {k: np.mean([r[k] for r in results["bam"]]) for k in ("ddcsem", "textbook", "imagej", "ddcsem_sized")}
-        print(f"{'mean':<10} {'':>5}  {means['ddcsem']:>7.3f} {means['textbook']:>9.3f} {means['imagej']:>7.3f}"
-              f"   {'':>24} {'':>6} {means['ddcsem_sized']:>7.3f}")
+        for key, title in (("bam", "BAM InLens image (--single) against the hand-drawn masks"),
+                           ("bam_tsem", "BAM TSEM image (--single --dark-particles) against the TSEM masks")):
+            print(f"\n{title}\n{'field':<10} {'n':>5}  {'ddcsem':>7} {'textbook':>9} {'imagej':>7}   "
+                  f"(instance F1, IoU >= 0.5)   {'n>=9px':>6} {'ddcsem':>7}   (true particles under the size "
+                  "filter left out)")
+            for r in score_bam(bam, transmission=key == "bam_tsem"):
+                results[key].append(r)
+                print(f"{r['image']:<10} {r['n_true']:>5}  {r['ddcsem']:>7.3f} {r['textbook']:>9.3f} "
+                      f"{r['imagej']:>7.3f}   {'':>24} {r['n_true_sized']:>6} {r['ddcsem_sized']:>7.3f}")
+            means = {k: np.mean([r[k] for r in results[key]]) for k in ("ddcsem", "textbook", "imagej", "ddcsem_sized")}
+            print(f"{'mean':<10} {'':>5}  {means['ddcsem']:>7.3f} {means['textbook']:>9.3f} {means['imagej']:>7.3f}"
+                  f"   {'':>24} {'':>6} {means['ddcsem_sized']:>7.3f}")
     else:
         print("\n(../shared/sem-files/bam_tio2_sem_tsem not found: real-image scores skipped)")
     if args.json:

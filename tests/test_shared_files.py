@@ -142,8 +142,9 @@ def test_bam_transmission_images_have_dark_particles(shared_files):
     """BAM's TSEM images of the same fields (particles dark on a bright film, recorded
     through the SE2 channel). Read as they are, the film is one particle over 73-99 % of
     the field, and a warning names the fix; with ``dark_particles`` they are split by shape
-    and, against the dataset's TSEM masks (binary: their connected particles), score
-    0.545, 0.892, 0.776, 0.893 and 0.820."""
+    and, against the dataset's TSEM masks (touching particles parted by lines), score
+    0.688, 0.897, 0.894, 0.893 and 0.836 (the textbook recipe on their inverse 0.835 on
+    average)."""
     from scipy import ndimage
 
     from ddcsem.analyze import AnalysisOptions, ParticlePolarityWarning, analyze_single
@@ -163,4 +164,4 @@ def test_bam_transmission_images_have_dark_particles(shared_files):
         assert result.split == "shape" and result.mineral_area_fraction < 0.35
         truth, _ = ndimage.label(mask[: image.shape[0]] > 0)
         scores.append(instance_f1(result.labels, truth, frame=2)[0])
-    assert min(scores) > 0.5 and np.mean(scores) > 0.75, scores
+    assert min(scores) > 0.65 and np.mean(scores) > 0.82, scores

@@ -95,8 +95,11 @@ class AnalysisOptions:
     dark_particles : bool
         The particles of a single image are darker than their surroundings (a transmission
         or bright-field image: mass-thickness contrast): the image is inverted within its
-        own range before the analysis, and the ``auto`` split is ``shape``, whatever the
-        detector. Pairs and composites are not affected.
+        own range before the analysis, the ``auto`` split is ``shape`` whatever the
+        detector, and the edges are where the threshold puts them (particles thick enough
+        to stop the beam are flat-topped, not the partial-volume spheres that the edge
+        refinement of :func:`ddcsem.segment_particles` is made for). Pairs and composites
+        are not affected.
 
     Examples
     --------
@@ -238,6 +241,7 @@ def _measure(
         min_area=min_area,
         min_distance=distance or None,
         exclude_border=False,
+        refine_edges=not options.dark_particles,
         se=guide,
     )
     fraction = float(np.count_nonzero(labels)) / labels.size

@@ -597,7 +597,7 @@ CLUTTER_SPREADS = 8.0
 #: clutter level. The dim spheres the synthetic fields need peak at 0.67-1.0 x the
 #: threshold (at every imaging of ``benchmarks/accuracy.py``'s settings table and
 #: seeds); the wisps of residue on the support film of BAM's transmission images
-#: (inverted, ``--dark-particles``) at 0.12-0.53 x, 3-124 of them per field.
+#: (inverted, and refined as a BSE image is) at 0.12-0.53 x, 3-124 of them per field.
 DIM_PEAK_FRACTION = 0.5
 
 
