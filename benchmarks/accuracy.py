@@ -182,7 +182,7 @@ def score_bam(folder: Path, *, transmission: bool = False) -> list[dict]:
         # particles" below the size filter (9 px²), which no method here can find
         sized = np.bincount(truth.ravel()) >= MIN_AREA_PX
         sized_truth = np.where(sized[truth], truth, 0)
-        row = {"image": n, "n_true": None}
+        row = {"image": str(int(n) + 1) if transmission else n, "n_true": None}
         # ``ddcsem analyze IMAGE --single``: an InLens (SE) image, so split along its edges
         for name, method in (("ddcsem", lambda: analyze_single(image, options=options).labels),
                              ("textbook", lambda: textbook(grey)),
