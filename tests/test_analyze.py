@@ -266,6 +266,8 @@ def test_dark_particles_from_the_command_line_and_a_config(tmp_path, syn, capsys
     (row,) = read_csv(out / "images.csv")
     assert (row["split"], row["n_particles"]) == ("shape", "37") and not row["warning"].startswith("the particles")
     assert json.loads((out / "manifest.json").read_text())["parameters"]["dark_particles"] is True
+    assert main(["analyze", str(tmp_path / "x_TSEM.tif"), "-o", str(out), "--dark-particles"]) == 2
+    assert "give --single too" in capsys.readouterr().err
     config = tmp_path / "c.toml"
     config.write_text("dark_particles = true\n")
     assert main(["analyze", str(tmp_path / "x_TSEM.tif"), "-o", str(tmp_path / "out2"), "--single", "-q",

@@ -702,6 +702,8 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .report import write_batch_tables, write_html_report
 
     options, pixel_size = _analysis_options(args)
+    if args.dark_particles and not args.single:  # a pair's BSE image has bright particles
+        parser.error("--dark-particles is for the lone images that --single analyses: give --single too")
     pairs, unpaired, problems = _collect(args, parser)
     extra_items, unpaired = _classify_unpaired(unpaired, args.single)
     if args.dry_run:
