@@ -73,8 +73,8 @@ def test_dark_particles_of_a_transmission_image(syn):
     from a transmission detector recorded as SE2): read as they are, the film is found as
     one particle over 96 % of the field, and a warning says why; with ``dark_particles``
     the image is read as its inverse, which is the BSE image again: its particles, by the
-    shape split whatever the detector, with their edges at the threshold (opaque particles
-    are flat-topped), and the image's own intensities."""
+    shape split whatever the detector, with the edges of flat-topped particles (opaque ones
+    are), and the image's own intensities."""
     from ddcsem.measure import particle_table
     from ddcsem.segment import segment_particles
     from ddcsem.separate import density_map
@@ -87,7 +87,7 @@ def test_dark_particles_of_a_transmission_image(syn):
     right = analyze_single(image, options=AnalysisOptions(dark_particles=True))
     assert right.split == "shape"
     np.testing.assert_array_equal(right.labels, drop_border_labels(
-        segment_particles(density_map(syn.bse), refine_edges=False, exclude_border=False)))
+        segment_particles(density_map(syn.bse), profile="flat", exclude_border=False)))
     assert detection_scores(right.labels, syn.centers, syn.diameters_px).f1 >= 0.95
     np.testing.assert_allclose(right.table["bse_mean"], int(syn.bse.min()) + int(syn.bse.max())
                                - particle_table(right.labels, bse=syn.bse)["bse_mean"])
@@ -273,6 +273,14 @@ def test_dark_particles_from_the_command_line_and_a_config(tmp_path, syn, capsys
     assert main(["analyze", str(tmp_path / "x_TSEM.tif"), "-o", str(tmp_path / "out2"), "--single", "-q",
                  "--config", str(config)]) == 0
     assert read_csv(tmp_path / "out2" / "images.csv")[0]["n_particles"] == "37"
+    # thin particles, partial-volume dim like BSE spheres: the sphere profile's edges
+    assert main(["analyze", str(tmp_path / "x_TSEM.tif"), "-o", str(tmp_path / "out3"), "--single", "-q",
+                 "--config", str(config), "--profile", "sphere"]) == 0
+    assert json.loads((tmp_path / "out3" / "manifest.json").read_text())["parameters"]["profile"] == "sphere"
+    sphere = read_csv(tmp_path / "out3" / "particles.csv")
+    flat = read_csv(tmp_path / "out2" / "particles.csv")
+    assert (np.median([float(p["area_px2"]) for p in sphere])
+            > 1.05 * np.median([float(p["area_px2"]) for p in flat]))
 
 
 def test_composite_with_pixel_size(tmp_path, syn):
@@ -390,7 +398,7 @@ def test_edges_split_and_auto_threshold_from_the_command_line(samples, tmp_path)
 
 
 @pytest.mark.parametrize("text", ['threshold = \n', 'colour = "red"\n', 'clip = "wide"\n', 'basis = "red"\n',
-                                  'basis = ["#ff0000", "#ff0001"]\n'])
+                                  'basis = ["#ff0000", "#ff0001"]\n', 'profile = "dome"\n'])
 def test_bad_config_is_a_usage_error(samples, tmp_path, text, capsys):
     config = tmp_path / "c.toml"
     config.write_text(text)

@@ -438,6 +438,30 @@ def test_faint_blobs_of_a_clean_field_are_another_phase(monkeypatch):
     assert labels.max() == 9 and all(labels[c] > 0 for c in dim)
 
 
+def test_flat_profile_puts_edges_at_half_the_peak():
+    """Flat-topped discs (r 12, blurred by 1.5 px) cut by a threshold of 0.7, inside their
+    edge: the flat profile grows them to half their peak, where the edge of a blurred step
+    lies (ECD within 3 %); the sphere profile's quarter of the peak, made for the fading
+    rim of a partial-volume sphere, makes them 6 % large. Dim blobs under the
+    threshold are no particles of a flat profile."""
+    centres = [(30, 30), (30, 90), (90, 30), (90, 150)]
+    image = ndimage.gaussian_filter(discs(centres, [12] * 4), 1.5)
+
+    def ecd(profile):
+        labels = segment_particles(image, threshold=0.7, smooth_sigma=0, profile=profile)
+        assert labels.max() == 4
+        return 2 * np.sqrt(np.bincount(labels.ravel())[1:] / np.pi)
+
+    np.testing.assert_allclose(ecd("flat"), 24.0, rtol=0.03)
+    np.testing.assert_allclose(ecd("sphere"), 1.06 * 24, rtol=0.02)
+    field, bright, dim = dim_field(0.02)
+    assert segment_particles(field, smooth_sigma=0, profile="sphere").max() == 9
+    labels = segment_particles(field, smooth_sigma=0, profile="flat")
+    assert labels.max() == 4 and all(labels[c] > 0 for c in bright)
+    with pytest.raises(ParameterError, match="profile must be 'sphere' or 'flat'"):
+        segment_particles(field, profile="dome")
+
+
 def test_dim_particles_are_cut_at_their_half_maximum():
     """Where the clutter level lies under half their peak, the dim discs (8 px across)
     are cut at their half maximum, as the small bright ones are."""
@@ -569,19 +593,20 @@ def test_edges_do_not_depend_on_brightness(dim):
     np.testing.assert_allclose([bright, faint], 28.0, rtol=0.04)
 
 
-def test_edge_refinement_kernel_matches_reference():
+@pytest.mark.parametrize("grow", [0.25, 0.5])  # the sphere's and the flat profile's
+def test_edge_refinement_kernel_matches_reference(grow):
     from ddcsem.segment import _refine_edges, _refine_edges_reference
 
     pair = make_pair(shape=(256, 256), pixel_size_nm=25, median_diameter_nm=350, sigma_ln=0.6,
                      n_particles=80, clustered_fraction=0.5, seed=9)
     density = density_map(pair.bse)
     labels = segment_particles(density, refine_edges=False, exclude_border=False).astype(np.int64)
-    fast = _refine_edges(labels, density)
-    np.testing.assert_array_equal(fast, _refine_edges_reference(labels, density))
+    fast = _refine_edges(labels, density, grow)
+    np.testing.assert_array_equal(fast, _refine_edges_reference(labels, density, grow))
     assert (fast != labels).any()
     # small particles alone: nothing grows, so the kernel's floor for growth is infinite
     small = np.where(np.bincount(labels.ravel())[labels] < 100, labels, 0)
-    np.testing.assert_array_equal(_refine_edges(small, density), _refine_edges_reference(small, density))
+    np.testing.assert_array_equal(_refine_edges(small, density, grow), _refine_edges_reference(small, density, grow))
 
 
 def test_drop_border_labels_numbers_the_rest_in_order():

@@ -96,10 +96,13 @@ class AnalysisOptions:
         The particles of a single image are darker than their surroundings (a transmission
         or bright-field image: mass-thickness contrast): the image is inverted within its
         own range before the analysis, the ``auto`` split is ``shape`` whatever the
-        detector, and the edges are where the threshold puts them (particles thick enough
-        to stop the beam are flat-topped, not the partial-volume spheres that the edge
-        refinement of :func:`ddcsem.segment_particles` is made for). Pairs and composites
-        are not affected.
+        detector, and the ``auto`` profile ``flat``. Pairs and composites are not affected.
+    profile : {"auto", "sphere", "flat"}
+        The particles' density profile, which places their edges (see
+        :func:`ddcsem.segment_particles`): ``sphere`` for partial-volume spheres (BSE at
+        10 keV and above), ``flat`` for flat-topped particles (opaque in a transmission
+        image, or imaged at a low beam energy, about 5 keV). ``auto``: ``flat`` for the
+        single images of ``dark_particles``, else ``sphere``.
 
     Examples
     --------
@@ -122,6 +125,7 @@ class AnalysisOptions:
     se_rims: bool = True
     basis: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
     dark_particles: bool = False
+    profile: Literal["auto", "sphere", "flat"] = "auto"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for a manifest."""
@@ -231,6 +235,9 @@ def _measure(
             density, threshold="li" if options.threshold == "auto" else options.threshold,
             min_area=min_area) >= EDGES_MIN_DEPTH
         split = "edges" if edges else "shape"
+    profile = options.profile
+    if profile == "auto":  # opaque particles of a transmission image are flat-topped
+        profile = "flat" if kind == "single" and options.dark_particles else "sphere"
     # a single image (an SE one, under "auto") guides the edges split with its own edges
     guide = bse if kind == "single" and split == "edges" else (se if options.se_rims else None)
     t = time.perf_counter()
@@ -241,7 +248,7 @@ def _measure(
         min_area=min_area,
         min_distance=distance or None,
         exclude_border=False,
-        refine_edges=not options.dark_particles,
+        profile=profile,
         se=guide,
     )
     fraction = float(np.count_nonzero(labels)) / labels.size

@@ -27,6 +27,8 @@ __all__ = ["main", "run"]
 
 #: ``--split`` values: ``AnalysisOptions.split`` (kept here so that ``--help`` imports no numpy).
 SPLITS = ("auto", "shape", "edm", "edges", "none")
+#: ``--profile`` values: ``AnalysisOptions.profile``.
+PROFILES = ("auto", "sphere", "flat")
 
 
 def _argument(parse: Callable[..., Any]) -> Callable[[str], Any]:
@@ -165,6 +167,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="splitting of touching particles (default auto: edges for a single SE "
                           "image of particles about 12 px across or more, else shape; "
                           "edm = ImageJ Watershed)")
+    ana.add_argument("--profile", choices=PROFILES, default=None,
+                     help="the particles' density profile, which places their edges: sphere "
+                          "(partial-volume spheres, BSE at 10 keV and above) or flat (flat-topped: "
+                          "opaque, or imaged at about 5 keV); default auto: flat with "
+                          "--dark-particles, else sphere")
     ana.add_argument("--min-diameter", type=_size, default=None, metavar="SIZE",
                      help="smallest particle kept (equivalent diameter, e.g. 30nm, or 12px "
                           "for images without a calibration)")
@@ -587,7 +594,7 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
                                  hint="see the README for the keys a config file takes") from None
         known = {"mode", "clip", "threshold", "split", "min_diameter", "min_distance",
                  "keep_edge_particles", "register", "pixel_size", "min_area_px", "se_rims", "basis",
-                 "dark_particles"}
+                 "dark_particles", "profile"}
         unknown = sorted(set(config) - known)
         if unknown:
             raise ParameterError(f"unknown keys {unknown}", path=args.config,
@@ -620,12 +627,13 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
             se_rims=not args.no_se_rims and bool(config.get("se_rims", True)),
             basis=_basis(pick(args.basis, "basis", None)),
             dark_particles=bool(pick(args.dark_particles, "dark_particles", False)),
+            profile=pick(args.profile, "profile", "auto"),
         )
     except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
         raise ParameterError(f"invalid value: {exc}", path=args.config) from None
-    if options.mode not in ("overlay", "density") or options.split not in SPLITS:
-        raise ParameterError(f"mode must be overlay or density; split one of {', '.join(SPLITS)}",
-                             path=args.config)
+    if options.mode not in ("overlay", "density") or options.split not in SPLITS or options.profile not in PROFILES:
+        raise ParameterError(f"mode must be overlay or density; split one of {', '.join(SPLITS)}; "
+                             f"profile one of {', '.join(PROFILES)}", path=args.config)
     return options, length(pick(args.pixel_size, "pixel_size", None))
 
 
