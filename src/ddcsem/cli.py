@@ -631,7 +631,8 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
         )
     except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
         raise ParameterError(f"invalid value: {exc}", path=args.config) from None
-    if options.mode not in ("overlay", "density") or options.split not in SPLITS or options.profile not in PROFILES:
+    if (options.mode not in ("overlay", "density") or options.split not in SPLITS
+            or options.profile not in PROFILES):
         raise ParameterError(f"mode must be overlay or density; split one of {', '.join(SPLITS)}; "
                              f"profile one of {', '.join(PROFILES)}", path=args.config)
     return options, length(pick(args.pixel_size, "pixel_size", None))

@@ -201,13 +201,13 @@ def segment_particles(
     exclude_border : bool, optional
         Drop particles that touch the image border.
     refine_edges : bool, optional
-        Place the edges where the BSE profile puts them: grow particles of at least
-        ``REFINE_MIN_ECD_PX`` across by up to ``REFINE_PIXELS`` pixels where the density
-        exceeds ``REFINE_PEAK_FRACTION`` of their peak, cut smaller ones at half their own
-        peak density, grow dim specks to it before the size filter, and add the dim
-        particles that stand out of the background's clutter under the threshold (see
-        the module notes). The ``"edges"`` split places its outlines itself and is not
-        refined.
+        Place the edges where the particles' ``profile`` puts them: grow particles of at
+        least ``REFINE_MIN_ECD_PX`` across by up to ``REFINE_PIXELS`` pixels where the
+        density exceeds ``REFINE_PEAK_FRACTION`` of their peak (half of it for the flat
+        profile), cut smaller ones at half their own peak density, grow dim specks to it
+        before the size filter, and (sphere profile) add the dim particles that stand out
+        of the background's clutter under the threshold (see the module notes). The
+        ``"edges"`` split places its outlines itself and is not refined.
     profile : {"sphere", "flat"}, optional
         The particles' density profile, which the edge refinement follows: partial-volume
         spheres (BSE at 10 keV and above), or flat-topped particles (opaque in a
@@ -344,7 +344,8 @@ def segment_particles(
                 seeds[rows, cols] = np.arange(1, rows.size + 1, dtype=np.int32)
         labels = _watershed_by_component(surface, seeds, components, boxes)
     if refine and labels.max():
-        labels = _refine_edges(labels, smooth, REFINE_PEAK_FRACTION if profile == "sphere" else SMALL_PEAK_FRACTION)
+        grow = REFINE_PEAK_FRACTION if profile == "sphere" else SMALL_PEAK_FRACTION
+        labels = _refine_edges(labels, smooth, grow)
     _fill_particle_holes(labels, holes)
     # drop the particles below min_area (and those on the border), number the rest 1..K
     area = _areas(labels)
