@@ -253,6 +253,20 @@ def test_noisy_field_warning_is_recorded_and_names_the_image(tmp_path, capsys):
     assert message in (out / "report.html").read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("image", [np.array([[3, 200, 255]], np.uint8), np.array([[0, 65535, 9]], np.uint16),
+                                   np.array([[-5, 10, 0]], np.int16), np.array([[0.5, 2.0, 1.0]], np.float32),
+                                   np.array([[True, False, True]])])
+def test_inverse_mirrors_an_image_within_its_own_range(image):
+    from ddcsem.analyze import _inverted
+
+    inverse = _inverted(image)
+    assert inverse.dtype == image.dtype
+    # the darkest pixel becomes the brightest: each pixel and its inverse sum to min + max
+    total = inverse.astype(np.float64) + image.astype(np.float64)
+    np.testing.assert_array_equal(total, float(image.min()) + float(image.max()))
+    np.testing.assert_array_equal(_inverted(inverse), image)
+
+
 def test_dark_particles_from_the_command_line_and_a_config(tmp_path, syn, capsys):
     dark = (int(syn.bse.min()) + int(syn.bse.max()) - syn.bse.astype(np.int64)).astype(syn.bse.dtype)
     tifffile.imwrite(tmp_path / "x_TSEM.tif", dark)

@@ -353,6 +353,8 @@ def analyze_single(image: SEMImage, *, image_id: str | None = None,
 def _inverted(image: np.ndarray) -> np.ndarray:
     """``image`` mirrored within its own range (its darkest pixel becomes its brightest),
     in its own type."""
+    if image.dtype == bool:
+        return ~image
     lo, hi = image.min(), image.max()
     if image.dtype.kind in "ui":  # in a wider type: lo + hi may overflow the image's own
         return (np.int64(lo) + np.int64(hi) - image.astype(np.int64)).astype(image.dtype)
