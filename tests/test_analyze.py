@@ -201,6 +201,7 @@ def test_analyze_batch_outputs(samples, tmp_path):
     assert manifest["parameters"]["split"] == "auto" and len(manifest["params_hash"]) == 16
     assert {i["status"] for i in manifest["images"]} == {"ok"}
     assert {i["split"] for i in manifest["images"]} == {"shape"}  # what "auto" is for pairs
+    assert {i["profile"] for i in manifest["images"]} == {"sphere"}
     assert all(i["timings_s"]["segment"] > 0 for i in manifest["images"])
 
 
@@ -278,7 +279,8 @@ def test_dark_particles_from_the_command_line_and_a_config(tmp_path, syn, capsys
     assert main(["analyze", str(tmp_path / "x_TSEM.tif"), "-o", str(out), "--single", "--overwrite", "-q",
                  "--dark-particles"]) == 0
     (row,) = read_csv(out / "images.csv")
-    assert (row["split"], row["n_particles"]) == ("shape", "37") and not row["warning"].startswith("the particles")
+    assert (row["split"], row["profile"], row["n_particles"]) == ("shape", "flat", "37")
+    assert not row["warning"].startswith("the particles")
     assert json.loads((out / "manifest.json").read_text())["parameters"]["dark_particles"] is True
     assert main(["analyze", str(tmp_path / "x_TSEM.tif"), "-o", str(out), "--dark-particles"]) == 2
     assert "give --single too" in capsys.readouterr().err

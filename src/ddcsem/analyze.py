@@ -147,6 +147,8 @@ class ImageAnalysis:
         Input kind.
     split : str
         How touching particles were split (``AnalysisOptions.split`` resolved).
+    profile : str
+        The particle profile their edges followed (``AnalysisOptions.profile`` resolved).
     sources : dict
         Input paths (``se``, ``bse`` or ``image``).
     pixel_size : PixelSize
@@ -173,6 +175,7 @@ class ImageAnalysis:
     image_id: str
     kind: str
     split: str
+    profile: str
     sources: dict[str, str]
     pixel_size: PixelSize
     ddc: np.ndarray
@@ -270,7 +273,7 @@ def _measure(
     weights = None if options.keep_edge_particles else table["edge_weight"]
     distribution = size_distribution(ecd, weights=weights)
     timings["measure"] = time.perf_counter() - t
-    return ImageAnalysis(image_id, kind, split, sources, pixel, ddc, density, labels, table,
+    return ImageAnalysis(image_id, kind, split, profile, sources, pixel, ddc, density, labels, table,
                          distribution, fraction, shift, timings)
 
 

@@ -738,8 +738,9 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except DDCSEMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    images = [{k: r.get(k) for k in ("image_id", "kind", "split", "sources", "status", "error", "n_particles",
-                                      "pixel_size_nm", "pixel_size_source", "timings_s", "warnings")}
+    images = [{k: r.get(k) for k in ("image_id", "kind", "split", "profile", "sources", "status", "error",
+                                      "n_particles", "pixel_size_nm", "pixel_size_source", "timings_s",
+                                      "warnings")}
               for r in records]
     return _finish(args, images, unpaired, list_name="images", id_key="image_id",
                    done_verb="analysed images:",

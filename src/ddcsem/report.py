@@ -446,7 +446,8 @@ _STATS = [("d10", "d10"), ("d50", "d50"), ("d90", "d90"), ("mean", "mean_ecd"), 
 
 #: Columns of ``images.csv``.
 IMAGE_COLUMNS = [
-    "image_id", "kind", "split", "se_path", "bse_path", "image_path", "pixel_size_nm", "pixel_size_source",
+    "image_id", "kind", "split", "profile", "se_path", "bse_path", "image_path", "pixel_size_nm",
+    "pixel_size_source",
     "calibrated", "n_particles", "mineral_area_fraction",
     *[f"{name}_um" for _, name in _STATS], "lognorm_gsd",
     *[f"{name}_px" for _, name in _STATS],
@@ -466,9 +467,9 @@ def image_warnings(summary: dict[str, Any]) -> list[str]:
 
 def image_row(summary: dict[str, Any]) -> dict[str, Any]:
     """One ``images.csv`` row from a per-image summary (see :func:`write_image_results`)."""
-    row = {k: summary.get(k) for k in ("image_id", "kind", "split", "pixel_size_nm", "pixel_size_source",
-                                        "calibrated", "n_particles", "mineral_area_fraction",
-                                        "status", "error")}
+    row = {k: summary.get(k) for k in ("image_id", "kind", "split", "profile", "pixel_size_nm",
+                                        "pixel_size_source", "calibrated", "n_particles",
+                                        "mineral_area_fraction", "status", "error")}
     if row["status"] == "skipped":  # results of an earlier run with the same parameters
         row["status"] = "ok"
     sources = summary.get("sources") or {}
@@ -529,7 +530,8 @@ def write_image_results(result: Any, folder: str | PathLike, *, params_hash: str
              **{k: v[i] for k, v in result.table.items()}} for i in range(n)]
     write_csv(folder / f"{image_id}_particles.csv", PARTICLE_COLUMNS, rows)
     summary = {
-        "image_id": image_id, "kind": result.kind, "split": result.split, "sources": result.sources,
+        "image_id": image_id, "kind": result.kind, "split": result.split, "profile": result.profile,
+        "sources": result.sources,
         "pixel_size_nm": nm, "pixel_size_source": result.pixel_size.source,
         "calibrated": bool(nm), "n_particles": n,
         "mineral_area_fraction": result.mineral_area_fraction,
