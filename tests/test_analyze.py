@@ -31,6 +31,13 @@ def syn():
     return make_pair(shape=(320, 320), pixel_size_nm=20, n_particles=45, clustered_fraction=0.3, seed=31)
 
 
+@pytest.fixture(scope="module")
+def dark(syn):
+    """The BSE image mirrored within its range: particles dark on a bright film, as a
+    transmission image shows them."""
+    return (int(syn.bse.min()) + int(syn.bse.max()) - syn.bse.astype(np.int64)).astype(syn.bse.dtype)
+
+
 @pytest.fixture
 def pair_files(tmp_path, syn):
     um = 0.02
@@ -68,9 +75,9 @@ def test_single_and_composite_agree_with_pair(pair_files, syn):
     assert np.all(np.isfinite(composite.table["se_mean"]))
 
 
-def test_dark_particles_of_a_transmission_image(syn):
-    """Particles darker than their surroundings (the BSE image mirrored within its range,
-    from a transmission detector recorded as SE2): read as they are, the film is found as
+def test_dark_particles_of_a_transmission_image(syn, dark):
+    """Particles darker than their surroundings (``dark``, from a transmission detector
+    recorded as SE2): read as they are, the film is found as
     one particle over 96 % of the field, and a warning says why; with ``dark_particles``
     the image is read as its inverse, which is the BSE image again: its particles, by the
     shape split whatever the detector, with the edges of flat-topped particles (opaque ones
@@ -79,7 +86,6 @@ def test_dark_particles_of_a_transmission_image(syn):
     from ddcsem.segment import segment_particles
     from ddcsem.separate import density_map
 
-    dark = (int(syn.bse.min()) + int(syn.bse.max()) - syn.bse.astype(np.int64)).astype(syn.bse.dtype)
     image = SEMImage(dark, PixelSize(20.0, "argument"), detector="SE2")
     with pytest.warns(ParticlePolarityWarning, match=r"cover 96% of the field: if they are darker"):
         wrong = analyze_single(image)
@@ -268,8 +274,7 @@ def test_inverse_mirrors_an_image_within_its_own_range(image):
     np.testing.assert_array_equal(_inverted(inverse), image)
 
 
-def test_dark_particles_from_the_command_line_and_a_config(tmp_path, syn, capsys):
-    dark = (int(syn.bse.min()) + int(syn.bse.max()) - syn.bse.astype(np.int64)).astype(syn.bse.dtype)
+def test_dark_particles_from_the_command_line_and_a_config(tmp_path, dark, capsys):
     tifffile.imwrite(tmp_path / "x_TSEM.tif", dark)
     out = tmp_path / "out"
     assert main(["analyze", str(tmp_path / "x_TSEM.tif"), "-o", str(out), "--single"]) == 0
