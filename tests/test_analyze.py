@@ -189,6 +189,7 @@ def test_analyze_batch_outputs(samples, tmp_path):
         assert row["status"] == "ok" and row["calibrated"] == "1" and row["split"] == "shape"
         assert int(row["n_particles"]) > 20
         assert float(row["d10_um"]) < float(row["d50_um"]) < float(row["d90_um"])
+        assert float(row["d50_ci_low_um"]) < float(row["d50_um"]) < float(row["d50_ci_high_um"])
         assert float(row["d50_px"]) == pytest.approx(float(row["d50_um"]) * 1000 / float(row["pixel_size_nm"]), rel=1e-4)
         folder = out / row["image_id"]
         for suffix in ("_ddc.tif", "_labels.tif", "_overlay.png", "_psd.png", "_particles.csv", "_summary.json"):

@@ -167,6 +167,51 @@ def test_lognormal_fit_recovers_parameters():
     assert s["d50_volume"] == pytest.approx(0.8 * np.exp(3 * 0.25), rel=0.03)
 
 
+def test_d50_interval_known_answer():
+    # the sizes 1..N: the midpoint-rule quantile at p is p N + 1/2, and the interval's
+    # ends are the quantiles at 1/2 -+ 1.96 sqrt(1/4N)
+    n = 400
+    s = size_distribution(np.arange(1.0, n + 1))
+    half = 1.959964 * np.sqrt(0.25 / n)
+    assert s["d50_ci_low"] == pytest.approx((0.5 - half) * n + 0.5, rel=1e-6)
+    assert s["d50_ci_high"] == pytest.approx((0.5 + half) * n + 0.5, rel=1e-6)
+    # weights count through their effective number (sum squared over sum of squares):
+    # half of the sizes weighted 3 leave 0.8 n effective particles
+    w = np.where(np.arange(n) % 2 == 0, 1.0, 3.0)
+    weighted = size_distribution(np.arange(1.0, n + 1), weights=w)
+    q = (0.5 + 1.959964 * np.sqrt(0.25 / (0.8 * n))) * w.sum()
+    cum = np.cumsum(w) - w / 2
+    assert weighted["d50_ci_high"] == pytest.approx(np.interp(q, cum, np.arange(1.0, n + 1)), rel=1e-6)
+
+
+def test_d50_interval_covers_the_true_median_95_percent_of_the_time():
+    rng = np.random.default_rng(7)
+    trials = 1000
+    for n in (12, 60, 400):
+        plain = weighted = 0
+        for _ in range(trials):
+            d = rng.lognormal(0.0, 0.5, n)  # true median 1
+            s = size_distribution(d)
+            plain += s["d50_ci_low"] <= 1.0 <= s["d50_ci_high"]
+            # a sample biased towards small particles (kept with probability 1/(1+d)),
+            # weighted back by the inverse of that probability, as edge weights do
+            population = rng.lognormal(0.0, 0.5, 8 * n)
+            kept = population[rng.random(population.size) < 1 / (1 + population)][:n]
+            s = size_distribution(kept, weights=1 + kept)
+            weighted += s["d50_ci_low"] <= 1.0 <= s["d50_ci_high"]
+        # binomial spread of the coverage over 1000 trials: 0.007
+        assert 0.93 <= plain / trials <= 0.975, n
+        assert 0.93 <= weighted / trials <= 0.975, n
+
+
+def test_d50_interval_needs_six_effective_particles():
+    assert np.isnan(size_distribution(np.arange(1.0, 6.0))["d50_ci_low"])
+    assert np.isfinite(size_distribution(np.arange(1.0, 7.0))["d50_ci_high"])
+    # ten particles, one of which weighs as much as all the others: 3.6 effective
+    s = size_distribution(np.arange(1.0, 11.0), weights=np.r_[np.ones(9), 9.0])
+    assert np.isnan(s["d50_ci_low"]) and np.isnan(s["d50_ci_high"]) and np.isfinite(s["d50"])
+
+
 def test_weights_shift_the_distribution_and_low_count_warns():
     d = np.array([1.0, 1.0, 10.0])
     assert size_distribution(d, weights=np.array([1, 1, 10]))["d50"] > size_distribution(d)["d50"]

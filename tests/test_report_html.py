@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 import shutil
 import subprocess
@@ -36,6 +37,12 @@ def test_report_is_self_contained_and_complete(report):
     sources = re.findall(r"src=['\"]([^'\"]+)['\"]", page)
     assert len(sources) >= 3 * 3 + 1  # DDC, outlines, distribution per image; pooled plot
     assert all(s.startswith("data:image/") for s in sources)  # nothing to fetch
+    with open(report.parent / "images.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["status"] == "ok"]
+    assert len(rows) == 3
+    for row in rows:  # each D50 with its confidence interval, in the table and the card
+        interval = f"{float(row['d50_ci_low_um']):.3g}–{float(row['d50_ci_high_um']):.3g}"
+        assert page.count(interval) == 2, interval
 
 
 def _browser() -> str | None:

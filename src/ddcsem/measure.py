@@ -27,6 +27,8 @@ edge weight     Miles-Lantuejoul ``Wx Wy / ((Wx - Fx)(Wy - Fy))`` with ``F`` the
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
 
 from .errors import ParameterError
@@ -45,6 +47,12 @@ __all__ = [
 #: Below this many particles a size distribution is flagged as unstable. ISO 13322-1
 #: asks for thousands (over 6 000 for a repeatable volume mean, 61 000 for D90).
 MIN_STABLE_COUNT = 500
+
+#: The normal quantile of a two-sided 95 % interval (1.96).
+_Z95 = NormalDist().inv_cdf(0.975)
+#: Under this many (effective) particles the D50 has no 95 % interval: even the smallest
+#: and the largest of 5 hold the median between them with only 94 % probability.
+MIN_INTERVAL_COUNT = 6
 
 
 def _hull(coords: np.ndarray) -> np.ndarray:
@@ -438,6 +446,17 @@ def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> flo
     return float(np.interp(q * w.sum(), cum, v))
 
 
+def _median_interval(values: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """95 % confidence interval of the weighted median (Woodruff's): the quantiles at
+    0.5 -+ z sqrt(0.25 / n), with n Kish's effective count of the weights (their sum
+    squared over the sum of their squares), so edge weights widen it as they should."""
+    n_eff = weights.sum() ** 2 / np.sum(weights**2)
+    if n_eff < MIN_INTERVAL_COUNT:
+        return float("nan"), float("nan")
+    half = _Z95 * np.sqrt(0.25 / n_eff)
+    return _weighted_quantile(values, weights, 0.5 - half), _weighted_quantile(values, weights, 0.5 + half)
+
+
 def size_distribution(
     diameters: np.ndarray, *, weights: np.ndarray | None = None, min_count: int = MIN_STABLE_COUNT
 ) -> dict[str, float | int | str | None]:
@@ -456,7 +475,9 @@ def size_distribution(
     -------
     dict
         ``count``, ``mean``, ``sd`` (number-weighted), ``d10``, ``d50``, ``d90``
-        (number-weighted quantiles x10,0 / x50,0 / x90,0), ``d32`` (Sauter, D[3,2]),
+        (number-weighted quantiles x10,0 / x50,0 / x90,0), ``d50_ci_low`` and
+        ``d50_ci_high`` (the D50's 95 % confidence interval, from the order statistics
+        around it; NaN under 6 particles), ``d32`` (Sauter, D[3,2]),
         ``d43`` (D[4,3]), ``d50_volume`` (x50,3, volume-weighted median), ``lognorm_median``
         and ``lognorm_gsd`` (maximum-likelihood log-normal fit), and ``warning`` (None or why
         the distribution is not stable).
@@ -467,6 +488,8 @@ def size_distribution(
     >>> s = size_distribution(d)
     >>> round(s["lognorm_median"], 2), round(s["lognorm_gsd"], 2), s["warning"]
     (2.0, 1.35, None)
+    >>> s["d50_ci_low"] < s["d50"] < s["d50_ci_high"]
+    True
     """
     d = np.asarray(diameters, dtype=np.float64)
     w = np.ones_like(d) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -477,7 +500,8 @@ def size_distribution(
     d, w = d[keep], w[keep]
     n = int(d.size)
     result: dict[str, float | int | str | None] = {"count": n}
-    keys = ("mean", "sd", "d10", "d50", "d90", "d32", "d43", "d50_volume", "lognorm_median", "lognorm_gsd")
+    keys = ("mean", "sd", "d10", "d50", "d50_ci_low", "d50_ci_high", "d90", "d32", "d43", "d50_volume",
+            "lognorm_median", "lognorm_gsd")
     if n == 0:
         result.update({k: float("nan") for k in keys})
         result["warning"] = "no particles"
@@ -487,10 +511,11 @@ def size_distribution(
     logs = np.log(d)
     mu = float(np.sum(w * logs) / np.sum(w))
     sigma = float(np.sqrt(np.sum(w * (logs - mu) ** 2) / np.sum(w)))
+    low, high = _median_interval(d, w)
     result.update(
         mean=mean, sd=sd,
         d10=_weighted_quantile(d, w, 0.10), d50=_weighted_quantile(d, w, 0.50),
-        d90=_weighted_quantile(d, w, 0.90),
+        d50_ci_low=low, d50_ci_high=high, d90=_weighted_quantile(d, w, 0.90),
         d32=float(np.sum(w * d**3) / np.sum(w * d**2)),
         d43=float(np.sum(w * d**4) / np.sum(w * d**3)),
         d50_volume=_weighted_quantile(d, w * d**3, 0.50),

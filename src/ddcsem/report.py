@@ -360,8 +360,8 @@ def plot_size_distribution(
     title: str,
     weights: np.ndarray | None = None,
 ) -> None:
-    """Histogram and cumulative curve of particle sizes, with D10/D50/D90 and the
-    log-normal fit, saved as PNG.
+    """Histogram and cumulative curve of particle sizes, with D10/D50/D90 (the D50's 95 %
+    confidence interval shaded) and the log-normal fit, saved as PNG.
 
     Parameters
     ----------
@@ -418,7 +418,12 @@ def plot_size_distribution(
                 ax.axvline(value, color="#009e73", ls="--", lw=1)
                 ax.text(value, ax.get_ylim()[1] * 0.97, f" {key.upper()} {value:.3g}", rotation=90,
                         va="top", ha="right", fontsize=8, color="#009e73")
-        ax.legend(loc="upper right", fontsize=8, framealpha=0.8)
+        low, high = stats.get("d50_ci_low", np.nan), stats.get("d50_ci_high", np.nan)
+        if np.isfinite(low) and np.isfinite(high):
+            ax.axvspan(low, high, color="#009e73", alpha=0.15, lw=0,
+                       label=f"D50 95 % CI {low:.3g}–{high:.3g}")
+        # below the axes, clear of the bars and of the D-value labels along the top
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8, frameon=False)
     else:
         ax.text(0.5, 0.5, "no particles", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel(f"equivalent circle diameter ({unit})")
@@ -441,8 +446,9 @@ PARTICLE_COLUMNS = [
     "aspect_ratio", "solidity", "bse_mean", "se_mean", "touches_edge", "edge_weight", "calibrated",
 ]
 
-_STATS = [("d10", "d10"), ("d50", "d50"), ("d90", "d90"), ("mean", "mean_ecd"), ("sd", "sd_ecd"),
-          ("d32", "d32"), ("d43", "d43"), ("d50_volume", "d50_volume"), ("lognorm_median", "lognorm_median")]
+_STATS = [("d10", "d10"), ("d50", "d50"), ("d50_ci_low", "d50_ci_low"), ("d50_ci_high", "d50_ci_high"),
+          ("d90", "d90"), ("mean", "mean_ecd"), ("sd", "sd_ecd"), ("d32", "d32"), ("d43", "d43"),
+          ("d50_volume", "d50_volume"), ("lognorm_median", "lognorm_median")]
 
 #: Columns of ``images.csv``.
 IMAGE_COLUMNS = [
@@ -609,9 +615,10 @@ def _png_uri(path: Path) -> str:
 def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, title: str = "ddcsem analysis") -> None:
     """Write ``OUT/report.html``: one self-contained page of the batch.
 
-    Per image the DDC thumbnail, the outline overlay, count, D10/D50/D90 and mineral
-    fraction, with links to the per-image files; the pooled size distribution; failed
-    inputs with their errors. Images are embedded, so the page can be mailed on its own.
+    Per image the DDC thumbnail, the outline overlay, count, D10/D50/D90 (the D50 with its
+    95 % confidence interval) and mineral fraction, with links to the per-image files; the
+    pooled size distribution; failed inputs with their errors. Images are embedded, so the
+    page can be mailed on its own.
 
     Examples
     --------
@@ -640,12 +647,13 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
         unit = "µm" if s.get("calibrated") else "px"
         row = image_row(s)
         suffix = "um" if s.get("calibrated") else "px"
-        d = {k: row.get(f"{k}_{suffix}") for k in ("d10", "d50", "d90")}
-        fmt = {k: ("" if v is None else f"{v:.3g}") for k, v in d.items()}
+        d = {k: row.get(f"{k}_{suffix}") for k in ("d10", "d50", "d50_ci_low", "d50_ci_high", "d90")}
+        fmt = {k: ("" if v is None or not np.isfinite(v) else f"{v:.3g}") for k, v in d.items()}
+        interval = f"{fmt['d50_ci_low']}–{fmt['d50_ci_high']}" if fmt["d50_ci_low"] else ""
         fraction = s.get("mineral_area_fraction")
         rows.append(
             f"<tr><td><a href='#{esc(image_id)}'>{esc(image_id)}</a></td><td>{s.get('n_particles')}</td>"
-            f"<td>{fmt['d10']}</td><td>{fmt['d50']}</td><td>{fmt['d90']}</td><td>{unit}</td>"
+            f"<td>{fmt['d10']}</td><td>{fmt['d50']}</td><td>{interval}</td><td>{fmt['d90']}</td><td>{unit}</td>"
             f"<td>{'' if fraction is None else f'{fraction:.3f}'}</td>"
             f"<td>{esc(str(s.get('pixel_size_source')))}</td>"
             f"<td><a href='{esc(image_id)}/{esc(image_id)}_particles.csv'>particles.csv</a> · "
@@ -659,7 +667,8 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
         notes = image_warnings(s)
         cards.append(
             f"<section id='{esc(image_id)}'><h2>{esc(image_id)}</h2>"
-            f"<p>{s.get('n_particles')} particles · D10 {fmt['d10']} · D50 {fmt['d50']} · D90 {fmt['d90']} {unit}"
+            f"<p>{s.get('n_particles')} particles · D10 {fmt['d10']} · D50 {fmt['d50']}"
+            f"{f' (95 % CI {interval})' if interval else ''} · D90 {fmt['d90']} {unit}"
             f" · mineral area fraction {'' if fraction is None else f'{fraction:.3f}'}"
             f" · pixel size {s.get('pixel_size_nm') or 'uncalibrated'}"
             f"{' nm' if s.get('pixel_size_nm') else ''} ({esc(str(s.get('pixel_size_source')))})</p>"
@@ -684,7 +693,7 @@ img {{ max-width: 480px; border: 1px solid #ddd; }} .warn {{ color: #a40; }}
 <h1>{esc(title)}</h1>
 <p>{len(rows)} image(s) analysed, {len(failures)} failed. Tables: <a href="images.csv">images.csv</a>,
 <a href="particles.csv">particles.csv</a>; parameters and versions: <a href="manifest.json">manifest.json</a>.</p>
-<table><thead><tr><th>image</th><th>particles</th><th>D10</th><th>D50</th><th>D90</th><th>unit</th>
+<table><thead><tr><th>image</th><th>particles</th><th>D10</th><th>D50</th><th>D50 95 % CI</th><th>D90</th><th>unit</th>
 <th>mineral fraction</th><th>calibration</th><th>files</th></tr></thead><tbody>
 {''.join(rows)}
 </tbody></table>
