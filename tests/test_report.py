@@ -108,3 +108,27 @@ def test_imagej_rois_outline_every_particle(tmp_path):
         np.testing.assert_array_equal(inside, labels == label)
     assert len(rois[1].coordinates()) == 6  # the L's corners
     assert write_imagej_rois(tmp_path / "none.zip", np.zeros((5, 5), np.int32)) == 0
+
+
+def test_pooled_distribution_is_edge_weighted_like_each_image(tmp_path, monkeypatch):
+    """psd_all.png pools the images' particles with their Miles-Lantuejoul weights, as
+    each image's own distribution does, and counts unweighted ones (empty) as 1."""
+    import ddcsem.report as report
+    from ddcsem.measure import size_distribution
+
+    plotted = {}
+    monkeypatch.setattr(report, "plot_size_distribution",
+                        lambda path, values, stats, **kw: plotted.update(values=values, stats=stats, **kw))
+    per_image = {"a": [(1.0, "1.0"), (2.0, "1.0"), (9.0, "8.0")], "b": [(1.5, ""), (3.0, "1.2")]}
+    summaries = []
+    for image_id, rows in per_image.items():
+        (tmp_path / image_id).mkdir()
+        report.write_csv(tmp_path / image_id / f"{image_id}_particles.csv", report.PARTICLE_COLUMNS,
+                         [{"image_id": image_id, "label": i + 1, "ecd_um": d, "edge_weight": w}
+                          for i, (d, w) in enumerate(rows)])
+        summaries.append({"image_id": image_id, "status": "ok", "calibrated": True, "pixel_size_nm": 10.0})
+    report.write_batch_tables(tmp_path, summaries)
+    weights = np.array([1.0, 1.0, 8.0, 1.0, 1.2])
+    np.testing.assert_array_equal(plotted["values"], [1.0, 2.0, 9.0, 1.5, 3.0])
+    assert plotted["stats"]["d50"] == size_distribution(plotted["values"], weights=weights)["d50"]
+    assert plotted["stats"]["d50"] > size_distribution(plotted["values"])["d50"]  # the large one counts 8 times

@@ -377,7 +377,8 @@ def plot_size_distribution(
         Plot title (the image id); the particle count is added.
     weights : ndarray, shape (K,), optional
         Miles-Lantuejoul edge weights (NaN counts as 1): the bars and the cumulative
-        curve count each particle with its weight, and the axis says so.
+        curve count each particle with its weight, and the axis says so (unless all are
+        NaN: edge particles kept).
 
     Examples
     --------
@@ -427,7 +428,8 @@ def plot_size_distribution(
     else:
         ax.text(0.5, 0.5, "no particles", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel(f"equivalent circle diameter ({unit})")
-    ax.set_ylabel("number of particles" + ("" if weights is None else " (edge-weighted)"))
+    weighted = weights is not None and bool(np.isfinite(weights).any())
+    ax.set_ylabel("number of particles" + (" (edge-weighted)" if weighted else ""))
     note = f" (warning: {stats['warning']})" if stats.get("warning") else ""
     ax.set_title(f"{title}: n = {stats.get('count', 0)}", fontsize=10)
     if note:
@@ -528,9 +530,8 @@ def write_image_results(result: Any, folder: str | PathLike, *, params_hash: str
     write_overlay_png(folder / f"{image_id}_overlay.png", result.ddc, result.labels, pixel_size_nm=nm)
     unit = "um" if nm else "px"
     ecd = result.table[f"ecd_{unit}"]
-    weights = None if np.all(np.isnan(result.table["edge_weight"])) else result.table["edge_weight"]
     plot_size_distribution(folder / f"{image_id}_psd.png", ecd, result.distribution,
-                           unit="µm" if nm else "px", title=image_id, weights=weights)
+                           unit="µm" if nm else "px", title=image_id, weights=result.table["edge_weight"])
     n = len(result.table["label"])
     rows = [{"image_id": image_id, "calibrated": bool(nm),
              **{k: v[i] for k, v in result.table.items()}} for i in range(n)]
@@ -571,7 +572,7 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]]) -> 
 
     out = Path(out)
     particles: list[dict[str, Any]] = []
-    pooled: list[float] = []
+    pooled: list[tuple[float, float]] = []  # ECD (µm) and edge weight (NaN: none, counts 1)
     for summary in summaries:
         if summary.get("status") not in ("ok", "skipped"):  # skipped: done by an earlier run
             continue
@@ -581,14 +582,14 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]]) -> 
                 particles.append(row)
                 value = row.get("ecd_um") if summary["calibrated"] else None
                 if value:
-                    pooled.append(float(value))
+                    pooled.append((float(value), float(row.get("edge_weight") or "nan")))
     write_csv(out / "particles.csv", PARTICLE_COLUMNS, particles)
     write_csv(out / "images.csv", IMAGE_COLUMNS, [image_row(s) for s in summaries])
     from .measure import size_distribution
 
-    values = np.array(pooled)
-    plot_size_distribution(out / "psd_all.png", values, size_distribution(values),
-                           unit="µm", title="all calibrated images")
+    values, weights = np.array(pooled).reshape(-1, 2).T  # weighted as each image's own is
+    plot_size_distribution(out / "psd_all.png", values, size_distribution(values, weights=weights),
+                           unit="µm", title="all calibrated images", weights=weights)
 
 
 def _thumbnail(image: np.ndarray, width: int = 480) -> str:
