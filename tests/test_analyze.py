@@ -319,9 +319,11 @@ def test_composite_with_pixel_size(tmp_path, syn):
 def test_lone_grey_file_needs_single(tmp_path, syn, capsys):
     tifffile.imwrite(tmp_path / "x_BSE.tif", syn.bse)
     out = tmp_path / "out"
-    assert main(["analyze", str(tmp_path), "-o", str(out)]) == 0
-    assert "use --single" in capsys.readouterr().err
+    # nothing analysed is a failed run, said even under -q, with what to do
+    assert main(["analyze", str(tmp_path), "-o", str(out), "-q"]) == 1
+    assert "1 image found, none with a partner (--single analyses" in capsys.readouterr().err
     assert json.loads((out / "manifest.json").read_text())["unpaired"] == [str(tmp_path / "x_BSE.tif")]
+    assert main(["analyze", str(tmp_path), "-o", str(out), "--single", "-q"]) == 0
 
 
 def test_config_file_and_precedence(samples, tmp_path):

@@ -110,6 +110,13 @@ def test_bad_pair_recorded_and_batch_goes_on(samples, tmp_path, capsys):
     assert "failed: broken" in err and "lonely_EsB.tif: no partner" in err
 
 
+def test_nothing_to_do_fails(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["colorize", str(tmp_path / "empty"), "-o", str(tmp_path / "out"), "-q"]) == 1
+    assert "nothing to do: no images (.tif," in capsys.readouterr().err
+    assert (tmp_path / "out" / "manifest.json").is_file()  # the run is still recorded
+
+
 def test_explicit_pair_pixel_size_and_jobs(samples, tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["colorize", "--se", str(samples / "valve_02_InLens.tif"), "--bse",

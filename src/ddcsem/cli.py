@@ -503,8 +503,12 @@ def _run_batch(worker, items: list, job: Any, args: argparse.Namespace, unit: st
 
 
 def _finish(args: argparse.Namespace, records: list[dict[str, Any]], unpaired: list[Path],
-            *, list_name: str, id_key: str, done_verb: str, extra: dict[str, Any]) -> int:
-    """Write the manifest, summarise the run on stderr, return the exit code."""
+            *, list_name: str, id_key: str, done_verb: str, extra: dict[str, Any],
+            unpaired_hint: str = "") -> int:
+    """Write the manifest, summarise the run on stderr, return the exit code: 1 if an
+    input failed or there was nothing to do (a script must not take an empty run for a
+    good one)."""
+    from .pair import IMAGE_SUFFIXES
     from .report import write_json
 
     manifest = {
@@ -532,6 +536,12 @@ def _finish(args: argparse.Namespace, records: list[dict[str, Any]], unpaired: l
               f"results in {args.output}", file=sys.stderr)
         for r in failed:
             print(f"failed: {r[id_key]}: {r['error']}", file=sys.stderr)
+    if not records:
+        found = (f"{len(unpaired)} image{'s' if len(unpaired) > 1 else ''} found, none with a partner{unpaired_hint}"
+                 if unpaired
+                 else f"no images ({', '.join(IMAGE_SUFFIXES)}) in " + ", ".join(map(str, args.inputs)))
+        print(f"error: nothing to do: {found}", file=sys.stderr)
+        return 1
     return 1 if failed else 0
 
 
@@ -744,6 +754,7 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
               for r in records]
     return _finish(args, images, unpaired, list_name="images", id_key="image_id",
                    done_verb="analysed images:",
+                   unpaired_hint=" (--single analyses grey images on their own)",
                    extra={"parameters": effective, "params_hash": params_hash,
                           "config": None if args.config is None else str(args.config)})
 
