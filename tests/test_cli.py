@@ -150,6 +150,7 @@ def test_dry_run_prints_pairing_table(samples, tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv",
     [["colorize", "x", "-o", "o", "--pixel-size", "3 furlongs"],
+     ["analyze", "x", "-o", "o", "--pixel-size", "0.02"],  # 0.02 nm: meant in µm
      ["colorize", "x", "-o", "o", "--clip", "5", "200"],
      ["colorize", "-o", "o"],
      ["colorize", "x", "-o", "o", "--se", "a.tif"],

@@ -1,7 +1,7 @@
 import pytest
 
 from ddcsem.errors import CalibrationError, DDCSEMError
-from ddcsem.units import format_length, parse_length, parse_size
+from ddcsem.units import format_length, parse_length, parse_pixel_size, parse_size
 
 
 @pytest.mark.parametrize(
@@ -42,3 +42,27 @@ def test_parse_size_in_length_or_pixels(text, size):
 def test_parse_size_rejects(text):
     with pytest.raises(CalibrationError, match="px"):  # the hint names the pixel form too
         parse_size(text)
+
+
+@pytest.mark.parametrize("text, nm", [("0.1nm", 0.1), ("3.2", 3.2), ("0.02um", 20.0), ("100um", 1e5)])
+def test_parse_pixel_size(text, nm):
+    assert parse_pixel_size(text) == pytest.approx(nm)
+
+
+@pytest.mark.parametrize("text", ["0.02", "0.09nm", "5mm", "0.2 m"])
+def test_pixel_size_outside_what_an_sem_gives_is_refused(text):
+    with pytest.raises(CalibrationError, match="outside what an SEM gives") as info:
+        parse_pixel_size(text)
+    assert "with its unit" in str(info.value)
+
+
+def test_read_refuses_an_impossible_pixel_size(tmp_path):
+    import numpy as np
+    import tifffile
+
+    from ddcsem.read import read_sem
+
+    tifffile.imwrite(tmp_path / "x.tif", np.zeros((8, 8), np.uint8))
+    with pytest.raises(CalibrationError, match="0.05 nm"):
+        read_sem(tmp_path / "x.tif", pixel_size=0.05)
+    assert read_sem(tmp_path / "x.tif", pixel_size="5nm").pixel_size.nm == 5.0

@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 from ._version import __version__
 from .errors import DDCSEMError
-from .units import parse_length, parse_size
+from .units import parse_pixel_size, parse_size
 
 __all__ = ["main", "run"]
 
@@ -44,7 +44,7 @@ def _argument(parse: Callable[..., Any]) -> Callable[[str], Any]:
     return convert
 
 
-_length = _argument(parse_length)
+_pixel_size = _argument(parse_pixel_size)
 _size = _argument(parse_size)
 
 
@@ -108,7 +108,7 @@ def _batch_options() -> argparse.ArgumentParser:
                         help="extra file-name tokens that mark a BSE image")
     common.add_argument("--se", type=Path, help="SE file of an explicit pair (with --bse)")
     common.add_argument("--bse", type=Path, help="BSE file of an explicit pair (with --se)")
-    common.add_argument("--pixel-size", type=_length, metavar="SIZE",
+    common.add_argument("--pixel-size", type=_pixel_size, metavar="SIZE",
                         help="override the pixel size, e.g. 3.2nm or 0.05um")
     common.add_argument("--no-register", action="store_true", help="do not align BSE onto SE")
     common.add_argument("-j", "--jobs", type=int, default=1, help="images processed in parallel")
@@ -134,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="show calibration, detector and data bar of SEM files")
     info.add_argument("files", nargs="+", metavar="FILE")
     info.add_argument("--json", action="store_true", help="print one JSON list of records")
-    info.add_argument("--pixel-size", type=_length, metavar="SIZE",
+    info.add_argument("--pixel-size", type=_pixel_size, metavar="SIZE",
                       help="override the pixel size, e.g. 3.2nm or 0.05um")
 
     common = _batch_options()
@@ -591,7 +591,7 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
     import tomllib
 
     from .analyze import AnalysisOptions
-    from .errors import ParameterError
+    from .errors import CalibrationError, ParameterError
 
     config: dict[str, Any] = {}
     if args.config is not None:
@@ -612,9 +612,6 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
 
     def pick(cli: Any, key: str, default: Any) -> Any:
         return cli if cli is not None else config.get(key, default)
-
-    def length(value: Any) -> float | None:
-        return None if value is None else parse_length(value, default_unit="nm")
 
     def size(key: str, cli: tuple[float, str] | None) -> dict[str, float | None]:
         """``min_diameter`` or ``min_distance`` as the option in nm or the one in px."""
@@ -639,13 +636,17 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
             dark_particles=bool(pick(args.dark_particles, "dark_particles", False)),
             profile=pick(args.profile, "profile", "auto"),
         )
+        pixel_size = pick(args.pixel_size, "pixel_size", None)
+        pixel_size = None if pixel_size is None else parse_pixel_size(pixel_size)
     except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
         raise ParameterError(f"invalid value: {exc}", path=args.config) from None
+    except CalibrationError as exc:  # the command line's lengths are parsed already: the file's
+        raise CalibrationError(exc.reason, path=args.config, hint=exc.hint) from None
     if (options.mode not in ("overlay", "density") or options.split not in SPLITS
             or options.profile not in PROFILES):
         raise ParameterError(f"mode must be overlay or density; split one of {', '.join(SPLITS)}; "
                              f"profile one of {', '.join(PROFILES)}", path=args.config)
-    return options, length(pick(args.pixel_size, "pixel_size", None))
+    return options, pixel_size
 
 
 def _analyze_one(item: tuple[str, Any], job: _AnalyzeJob) -> dict[str, Any]:

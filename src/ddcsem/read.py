@@ -28,7 +28,7 @@ import numpy as np
 
 from .detectors import detector_role, split_detector_token
 from .errors import CalibrationError, ReadError, UnsupportedFormatError
-from .units import parse_length, unit_to_nm
+from .units import parse_length, parse_pixel_size, unit_to_nm
 
 __all__ = ["PixelSize", "SEMImage", "read_sem", "read_composite", "detect_databar", "MixedDetectorWarning"]
 
@@ -660,9 +660,7 @@ def _read(
     colour: bool,
 ) -> SEMImage:
     path = Path(path)
-    explicit = None if pixel_size is None else PixelSize(
-        parse_length(pixel_size, default_unit="nm"), "argument"
-    )
+    explicit = None if pixel_size is None else PixelSize(parse_pixel_size(pixel_size), "argument")
     kind = _sniff(path)
     try:
         if kind == "tiff":

@@ -6,7 +6,7 @@ import re
 
 from .errors import CalibrationError
 
-__all__ = ["parse_length", "parse_size", "format_length"]
+__all__ = ["parse_length", "parse_pixel_size", "parse_size", "format_length", "PIXEL_SIZE_RANGE_NM"]
 
 _TO_NM = {
     "pm": 1e-3,
@@ -82,6 +82,42 @@ def parse_length(text: str | float, *, default_unit: str | None = None) -> float
             )
         unit = default_unit
     return _positive(number * unit_to_nm(unit), text, "length")
+
+
+#: The pixel sizes an SEM gives (nm): from beyond its resolution (0.1 nm) to its widest
+#: field (about 10 cm over 1000 pixels). A given size outside is a slip of the unit.
+PIXEL_SIZE_RANGE_NM = (0.1, 1e5)
+
+
+def parse_pixel_size(text: str | float, *, default_unit: str = "nm") -> float:
+    """Parse a pixel size someone gives (see :func:`parse_length`), in nanometres.
+
+    Raises
+    ------
+    CalibrationError
+        If it cannot be read, or lies outside ``PIXEL_SIZE_RANGE_NM``: a slip of the unit
+        (``0.02`` meant in µm is read in nm) would size every particle wrong.
+
+    Examples
+    --------
+    >>> parse_pixel_size("3.2nm"), parse_pixel_size(20)
+    (3.2, 20.0)
+    >>> parse_pixel_size("0.02")
+    Traceback (most recent call last):
+    ...
+    ddcsem.errors.CalibrationError: pixel size '0.02' is 0.02 nm, outside what an SEM gives (0.1 nm to 100 µm) (give one pixel's size with its unit, e.g. 0.02nm or 0.02um)
+    """
+    nm = parse_length(text, default_unit=default_unit)
+    low, high = PIXEL_SIZE_RANGE_NM
+    if not low <= nm <= high:
+        number = _LENGTH.match(str(text))
+        value = number.group(1) if number else text
+        raise CalibrationError(
+            f"pixel size {text!r} is {format_length(nm)}, outside what an SEM gives "
+            f"({format_length(low)} to {format_length(high)})",
+            hint=f"give one pixel's size with its unit, e.g. {value}nm or {value}um",
+        )
+    return nm
 
 
 def _positive(value: float, text: str | float, what: str) -> float:
