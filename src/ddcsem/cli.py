@@ -640,7 +640,7 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
         pixel_size = None if pixel_size is None else parse_pixel_size(pixel_size)
     except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
         raise ParameterError(f"invalid value: {exc}", path=args.config) from None
-    except CalibrationError as exc:  # the command line's lengths are parsed already: the file's
+    except CalibrationError as exc:  # a length the command line gave is parsed already: this is the file's
         raise CalibrationError(exc.reason, path=args.config, hint=exc.hint) from None
     if (options.mode not in ("overlay", "density") or options.split not in SPLITS
             or options.profile not in PROFILES):

@@ -477,7 +477,7 @@ def size_distribution(
         ``count``, ``mean``, ``sd`` (number-weighted), ``d10``, ``d50``, ``d90``
         (number-weighted quantiles x10,0 / x50,0 / x90,0), ``d50_ci_low`` and
         ``d50_ci_high`` (the D50's 95 % confidence interval, from the order statistics
-        around it; NaN under 6 particles), ``d32`` (Sauter, D[3,2]),
+        around it; NaN under 6 effective particles), ``d32`` (Sauter, D[3,2]),
         ``d43`` (D[4,3]), ``d50_volume`` (x50,3, volume-weighted median), ``lognorm_median``
         and ``lognorm_gsd`` (maximum-likelihood log-normal fit), and ``warning`` (None or why
         the distribution is not stable).
