@@ -134,32 +134,22 @@ MIN_AREA_PX = 9  # the default size filter of ``ddcsem analyze`` (``min_area_px`
 BAM_FRAME = 2
 
 
-def bam_tsem_truth(folder: Path, n: str) -> np.ndarray:
-    """The TSEM mask of BAM field ``n`` (the transmission image ``n + 1``) labelled with
-    4-connectivity: touching particles are parted by lines, as in the hand-drawn masks."""
+def bam_truth(folder: Path, n: str, *, transmission: bool = False) -> np.ndarray:
+    """The hand-drawn instances of BAM image ``n`` over its image area (no data bar), or
+    (``transmission``) the TSEM mask of its field (the transmission image ``n + 1``).
+    Touching particles are parted by 1-px lines in both, so label with 4-connectivity."""
     import warnings
 
     from ddcsem.read import read_sem
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        mask = read_sem(folder / f"{int(n) + 1}_mask_TSEM.tif", crop_databar="off").data
+        if transmission:  # cropped to the image area already
+            mask = read_sem(folder / f"{int(n) + 1}_mask_TSEM.tif", crop_databar="off").data
+        else:
+            rows = read_sem(folder / f"{n}_SEM_InLens.tif").shape[0]
+            mask = read_sem(folder / f"{n}_mask_manual_4connected.tif", crop_databar="off").data[:rows]
     return ndimage.label(mask > 0)[0]
-
-
-def bam_truth(folder: Path, n: str) -> np.ndarray:
-    """The hand-drawn instances of BAM image ``n``, over its image area (no data bar):
-    touching particles are parted by 1-px lines, so label with 4-connectivity."""
-    import warnings
-
-    from ddcsem.read import read_sem
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rows = read_sem(folder / f"{n}_SEM_InLens.tif").shape[0]
-        mask = read_sem(folder / f"{n}_mask_manual_4connected.tif", crop_databar="off").data
-    truth, _ = ndimage.label(mask[:rows] > 0)
-    return truth
 
 
 def score_bam(folder: Path, *, transmission: bool = False) -> list[dict]:
@@ -176,7 +166,7 @@ def score_bam(folder: Path, *, transmission: bool = False) -> list[dict]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             image = read_sem(folder / (f"{int(n) + 1}_TSEM_SE2chan.tif" if transmission else f"{n}_SEM_InLens.tif"))
-        truth = bam_tsem_truth(folder, n) if transmission else bam_truth(folder, n)
+        truth = bam_truth(folder, n, transmission=transmission)
         grey = _inverted(image.data) if transmission else image.data  # the baselines need bright particles
         # the labelling leaves single pixels where the 1-px separating lines cross: "true
         # particles" below the size filter (9 px²), which no method here can find
