@@ -105,17 +105,18 @@ def parse_pixel_size(text: str | float, *, default_unit: str = "nm") -> float:
     >>> parse_pixel_size("0.02")
     Traceback (most recent call last):
     ...
-    ddcsem.errors.CalibrationError: pixel size '0.02' is 0.02 nm, outside what an SEM gives (0.1 nm to 100 µm) (give one pixel's size with its unit, e.g. 0.02nm or 0.02um)
+    ddcsem.errors.CalibrationError: pixel size '0.02' is 0.02 nm, outside what an SEM gives (0.1 nm to 100 µm) (give one pixel's size with its unit, e.g. 0.02um)
     """
     nm = parse_length(text, default_unit=default_unit)
     low, high = PIXEL_SIZE_RANGE_NM
     if not low <= nm <= high:
-        number = _LENGTH.match(str(text))
-        value = number.group(1) if number else text
+        number = float(_LENGTH.match(str(text)).group(1))  # parse_length read it
+        # the same number in the units that would put it in range
+        fits = [f"{number:g}{unit}" for unit in ("nm", "um") if low <= number * _TO_NM[unit] <= high]
         raise CalibrationError(
             f"pixel size {text!r} is {format_length(nm)}, outside what an SEM gives "
             f"({format_length(low)} to {format_length(high)})",
-            hint=f"give one pixel's size with its unit, e.g. {value}nm or {value}um",
+            hint="give one pixel's size with its unit" + (f", e.g. {' or '.join(fits)}" if fits else ""),
         )
     return nm
 
