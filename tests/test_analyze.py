@@ -445,11 +445,13 @@ def test_skip_existing_needs_same_parameters(samples, tmp_path):
     assert statuses == {"ok"}  # other parameters: analysed again
 
 
-def test_bad_image_recorded_batch_goes_on(samples, tmp_path):
+def test_bad_image_recorded_batch_goes_on(samples, tmp_path, capsys):
     (samples / "broken_SE.tif").write_bytes(b"MM\x00*nonsense")
     shutil.copy(samples / "valve_02_EsB.tif", samples / "broken_BSE.tif")
     out = tmp_path / "out"
     assert main(["analyze", str(samples), "-o", str(out), "-q"]) == 1
+    (err,) = capsys.readouterr().err.splitlines()  # quiet: the failure and nothing else
+    assert err.startswith("failed: broken: ") and "broken_SE.tif" in err
     rows = {r["image_id"]: r for r in read_csv(out / "images.csv")}
     assert rows["broken"]["status"] == "failed" and "broken_SE.tif" in rows["broken"]["error"]
     assert all(rows[k]["status"] == "ok" for k in ("aorta_01", "drusen_03", "valve_02"))

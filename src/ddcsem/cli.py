@@ -118,8 +118,10 @@ def _batch_options() -> argparse.ArgumentParser:
     exists.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     common.add_argument("--dry-run", action="store_true", help="print the pairing table and stop")
     verbosity = common.add_mutually_exclusive_group()
-    verbosity.add_argument("-q", "--quiet", action="store_true")
-    verbosity.add_argument("-v", "--verbose", action="store_true")
+    verbosity.add_argument("-q", "--quiet", action="store_true",
+                           help="print errors only (no progress bar, warnings or summary)")
+    verbosity.add_argument("-v", "--verbose", action="store_true",
+                           help="also print each image's calibration and outputs")
     return common
 
 
@@ -139,7 +141,9 @@ def _parser() -> argparse.ArgumentParser:
 
     common = _batch_options()
     col = sub.add_parser("colorize", parents=[common], help="colour SE/BSE pairs into DDC-SEM images")
-    col.add_argument("--mode", choices=("overlay", "density"), default="overlay")
+    col.add_argument("--mode", choices=("overlay", "density"), default="overlay",
+                     help="overlay: BSE in red, SE in green (the published DDC-SEM merge, as Fiji's Merge Channels); "
+                          "density: hue from the BSE density map, brightness from SE (default overlay)")
     col.add_argument("--clip", nargs=2, type=_percent, default=(0.5, 99.5), metavar=("LO", "HI"),
                      help="stretch each channel between these percentiles (default 0.5 99.5)")
     col.add_argument("--green-gain", type=float, default=1.0, help="scale the SE (green) channel")
@@ -159,7 +163,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="analysis parameters; command-line options take precedence")
     ana.add_argument("--mode", choices=("overlay", "density"), default=None,
                      help="colouring of the DDC image written (default overlay)")
-    ana.add_argument("--clip", nargs=2, type=_percent, default=None, metavar=("LO", "HI"))
+    ana.add_argument("--clip", nargs=2, type=_percent, default=None, metavar=("LO", "HI"),
+                     help="stretch each channel of the DDC image written between these "
+                          "percentiles (default 0.5 99.5)")
     ana.add_argument("--threshold", type=_threshold, default=None,
                      help="auto (default: li for the edges split, else otsu), otsu, li, yen, "
                           "triangle, or a density value in [0, 1]")
@@ -534,8 +540,8 @@ def _finish(args: argparse.Namespace, records: list[dict[str, Any]], unpaired: l
         skipped = sum(r["status"] == "skipped" for r in records)
         print(f"{done_verb} {done}, skipped {skipped}, failed {len(failed)}; "
               f"results in {args.output}", file=sys.stderr)
-        for r in failed:
-            print(f"failed: {r[id_key]}: {r['error']}", file=sys.stderr)
+    for r in failed:  # errors show even under --quiet
+        print(f"failed: {r[id_key]}: {r['error']}", file=sys.stderr)
     if not records:
         found = (f"{len(unpaired)} image{'s' if len(unpaired) > 1 else ''} found, none with a partner{unpaired_hint}"
                  if unpaired
