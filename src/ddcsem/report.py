@@ -417,8 +417,10 @@ def plot_size_distribution(
             value = stats.get(key)
             if value is not None and np.isfinite(value):
                 ax.axvline(value, color="#009e73", ls="--", lw=1)
-                ax.text(value, ax.get_ylim()[1] * 0.97, f" {key.upper()} {value:.3g}", rotation=90,
-                        va="top", ha="right", fontsize=8, color="#009e73")
+                # on the CDF's axes, which are drawn last: the label stays above the curve
+                cdf.text(value, 97, f" {key.upper()} {value:.3g}", rotation=90,
+                        va="top", ha="right", fontsize=8, color="#009e73",
+                        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1})
         low, high = stats.get("d50_ci_low", np.nan), stats.get("d50_ci_high", np.nan)
         if np.isfinite(low) and np.isfinite(high):
             ax.axvspan(low, high, color="#009e73", alpha=0.15, lw=0,
