@@ -187,6 +187,7 @@ def test_analyze_batch_outputs(samples, tmp_path):
     assert [r["image_id"] for r in images] == ["aorta_01", "drusen_03", "valve_02"]
     for row in images:
         assert row["status"] == "ok" and row["calibrated"] == "1" and row["split"] == "shape"
+        assert "uncalibrated" not in row["warning"]
         assert int(row["n_particles"]) > 20
         assert float(row["d10_um"]) < float(row["d50_um"]) < float(row["d90_um"])
         assert float(row["d50_ci_low_um"]) < float(row["d50_um"]) < float(row["d50_ci_high_um"])
@@ -219,6 +220,7 @@ def test_uncalibrated_image_gets_pixel_columns_only(tmp_path, syn):
     (row,) = read_csv(out / "images.csv")
     assert row["calibrated"] == "0" and row["pixel_size_source"] == "none"
     assert row["d50_um"] == "" and float(row["d50_px"]) > 5
+    assert row["warning"].startswith("uncalibrated: ") and "--pixel-size" in row["warning"]
     particles = read_csv(out / "particles.csv")
     assert particles[0]["ecd_um"] == "" and float(particles[0]["ecd_px"]) > 0
 

@@ -465,13 +465,19 @@ IMAGE_COLUMNS = [
 ]
 
 
+#: The warning of an image without a pixel size.
+UNCALIBRATED = ("uncalibrated: no pixel size in the file's metadata or ImageJ tags, so sizes are "
+                "in pixels (the _px columns); give the pixel size (--pixel-size, e.g. 12nm)")
+
+
 def image_warnings(summary: dict[str, Any]) -> list[str]:
     """The warnings of one image: those raised while it was analysed (recorded in
-    ``summary["warnings"]``) and its size distribution's."""
+    ``summary["warnings"]``), a missing calibration and its size distribution's."""
     found = list(summary.get("warnings") or ())
-    distribution = (summary.get("distribution") or {}).get("warning")
-    if distribution and distribution not in found:
-        found.append(distribution)
+    extra = [(summary.get("distribution") or {}).get("warning")]
+    if summary.get("calibrated") is False:
+        extra.insert(0, UNCALIBRATED)
+    found += [w for w in extra if w and w not in found]
     return found
 
 
