@@ -56,6 +56,7 @@ def test_colorize_batch(samples, tmp_path, capsys):
         assert set(record) >= {"key", "se", "bse", "pixel_size_nm", "pixel_size_source", "shift_px",
                                "status", "error"}
         assert abs(record["shift_px"][0]) < 0.5 and abs(record["shift_px"][1]) < 0.5
+        assert not any("uncalibrated" in w for w in record["warnings"])
     sources = {p["key"]: (p["pixel_size_nm"], p["pixel_size_source"]) for p in manifest["pairs"]}
     assert sources == {"aorta_01": (25.0, "fei:[Scan]PixelWidth"),
                        "drusen_03": (40.0, "jeol-sidecar:MICRON_MARKER/MICRON_BAR"),
@@ -69,6 +70,20 @@ def test_colorize_batch(samples, tmp_path, capsys):
         assert tif.asarray().shape == (448, 512, 3)  # data bar cropped
         num, den = tif.pages[0].tags["XResolution"].value
         assert den / num == pytest.approx(0.025) and tif.imagej_metadata["unit"] == "micron"
+
+
+def test_uncalibrated_pair_is_warned_about(tmp_path, capsys):
+    from ddcsem.synthetic import make_pair
+
+    syn = make_pair(shape=(96, 96), n_particles=4, seed=1)
+    tifffile.imwrite(tmp_path / "a_SE.tif", syn.se)  # no calibration anywhere
+    tifffile.imwrite(tmp_path / "a_BSE.tif", syn.bse)
+    assert main(["colorize", str(tmp_path), "-o", str(tmp_path / "out")]) == 0
+    (record,) = json.loads((tmp_path / "out" / "manifest.json").read_text())["pairs"]
+    assert record["pixel_size_nm"] is None and record["pixel_size_source"] == "none"
+    (warning,) = record["warnings"]
+    assert warning.startswith("uncalibrated: ") and "--pixel-size" in warning
+    assert f"warning: a: {warning}" in capsys.readouterr().err
 
 
 def test_refuses_to_overwrite_then_skip_and_overwrite(samples, tmp_path, capsys):

@@ -389,6 +389,10 @@ def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
             rgb = colorize(images.se.data, images.bse.data, mode=job.mode, clip=job.clip,
                            green_gain=job.green_gain, palette=job.palette)
         record["warnings"] = [str(w.message) for w in caught]
+        if not images.pixel_size.calibrated:
+            record["warnings"].append("uncalibrated: no pixel size in the files' metadata or ImageJ "
+                                      "tags, so the DDC image carries none (and a PNG no scale bar); "
+                                      "give the pixel size (--pixel-size, e.g. 12nm)")
         record.update(
             pixel_size_nm=images.pixel_size.nm,
             pixel_size_source=images.pixel_size.source,
