@@ -176,10 +176,14 @@ def read_csv(path):
         return list(csv.DictReader(fh))
 
 
-def test_analyze_batch_outputs(samples, tmp_path):
+def test_analyze_batch_outputs(samples, tmp_path, capsys):
     before = digest(samples)
     out = tmp_path / "out"
-    assert main(["analyze", str(samples), "-o", str(out), "-q"]) == 0
+    assert main(["analyze", str(samples), "-o", str(out), "-v"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" ")[0] for line in lines] == ["aorta_01", "drusen_03", "valve_02"]
+    assert lines[2].startswith("valve_02 (pair, shape split): ")
+    assert " µm (95 % CI " in lines[2] and lines[2].endswith("; 12 nm/px (imagej:resolution+unit)")
     assert digest(samples) == before
     for name in ("particles.csv", "images.csv", "psd_all.png", "manifest.json"):
         assert (out / name).is_file()
@@ -213,7 +217,7 @@ def test_analyze_batch_outputs(samples, tmp_path):
     assert all(i["timings_s"]["segment"] > 0 for i in manifest["images"])
 
 
-def test_uncalibrated_image_gets_pixel_columns_only(tmp_path, syn):
+def test_uncalibrated_image_gets_pixel_columns_only(tmp_path, syn, capsys):
     tifffile.imwrite(tmp_path / "x_BSE.tif", syn.bse)  # no calibration, no partner
     out = tmp_path / "out"
     assert main(["analyze", str(tmp_path / "x_BSE.tif"), "-o", str(out), "--single", "-q"]) == 0
@@ -223,6 +227,13 @@ def test_uncalibrated_image_gets_pixel_columns_only(tmp_path, syn):
     assert row["warning"].startswith("uncalibrated: ") and "--pixel-size" in row["warning"]
     particles = read_csv(out / "particles.csv")
     assert particles[0]["ecd_um"] == "" and float(particles[0]["ecd_px"]) > 0
+    # -v prints each image's results: here those kept from the run above
+    capsys.readouterr()
+    assert main(["analyze", str(tmp_path / "x_BSE.tif"), "-o", str(out), "--single", "-v", "--skip-existing"]) == 0
+    d50, low, high = (float(row[k]) for k in ("d50_px", "d50_ci_low_px", "d50_ci_high_px"))
+    assert capsys.readouterr().out == (f"x_bse (single, shape split): {row['n_particles']} particles, "
+                                       f"D50 {d50:.3g} px (95 % CI {low:.3g}–{high:.3g}); uncalibrated "
+                                       "[kept from an earlier run]\n")
 
 
 def test_sizes_in_pixels_from_the_command_line_and_a_config(tmp_path, syn, capsys):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import math
 import multiprocessing
 import os
 import platform
@@ -121,7 +122,8 @@ def _batch_options() -> argparse.ArgumentParser:
     verbosity.add_argument("-q", "--quiet", action="store_true",
                            help="print errors only (no progress bar, warnings or summary)")
     verbosity.add_argument("-v", "--verbose", action="store_true",
-                           help="also print each image's calibration and outputs")
+                           help="also print each image's results (analyze: count, D50, calibration; "
+                                "colorize: calibration, shift and outputs)")
     return common
 
 
@@ -709,6 +711,22 @@ def _analyze_one(item: tuple[str, Any], job: _AnalyzeJob) -> dict[str, Any]:
         return record
 
 
+def _result_line(summary: dict[str, Any]) -> str:
+    """One image's results in a line: count, D50 with its interval, calibration."""
+    unit = "µm" if summary.get("calibrated") else "px"
+    dist = summary.get("distribution") or {}
+    d50 = dist.get("d50")
+    line = f"{summary['image_id']} ({summary['kind']}, {summary['split']} split): {summary['n_particles']} particles"
+    if d50 is not None and math.isfinite(d50):
+        line += f", D50 {d50:.3g} {unit}"
+        low, high = dist.get("d50_ci_low"), dist.get("d50_ci_high")
+        if low is not None and math.isfinite(low) and math.isfinite(high):
+            line += f" (95 % CI {low:.3g}–{high:.3g})"
+    size = summary.get("pixel_size_nm")
+    line += f"; {size:.6g} nm/px ({summary['pixel_size_source']})" if size else "; uncalibrated"
+    return line + (" [kept from an earlier run]" if summary["status"] == "skipped" else "")
+
+
 def _classify_unpaired(paths: list[Path], single: bool) -> tuple[list[tuple[str, Any]], list[Path]]:
     """Unpaired files: colour composites are analysed as such; grey ones with --single."""
     from .read import read_composite
@@ -759,6 +777,10 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except DDCSEMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if args.verbose:
+        for r in records:
+            if r["status"] in ("ok", "skipped"):
+                print(_result_line(r))
     images = [{k: r.get(k) for k in ("image_id", "kind", "split", "profile", "sources", "status", "error",
                                       "n_particles", "pixel_size_nm", "pixel_size_source", "timings_s",
                                       "warnings")}
