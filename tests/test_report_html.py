@@ -34,6 +34,10 @@ def test_report_is_self_contained_and_complete(report):
     for image_id in ("aorta_01", "drusen_03", "valve_02"):
         assert f"id='{image_id}'" in page and f"{image_id}/{image_id}_particles.csv" in page
     assert "Failed inputs" in page and "broken_SE.tif" in page
+    assert "<p>3 images analysed, 1 failed." in page
+    # each calibration, with its source, in the table and the card
+    assert page.count("12 nm/px (imagej:resolution+unit)") == 2
+    assert page.count("40 nm/px (jeol-sidecar:MICRON_MARKER/MICRON_BAR)") == 2
     sources = re.findall(r"src=['\"]([^'\"]+)['\"]", page)
     assert len(sources) >= 3 * 3 + 1  # DDC, outlines, distribution per image; pooled plot
     assert all(s.startswith("data:image/") for s in sources)  # nothing to fetch

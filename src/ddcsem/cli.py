@@ -713,6 +713,8 @@ def _analyze_one(item: tuple[str, Any], job: _AnalyzeJob) -> dict[str, Any]:
 
 def _result_line(summary: dict[str, Any]) -> str:
     """One image's results in a line: count, D50 with its interval, calibration."""
+    from .report import calibration_text
+
     unit = "µm" if summary.get("calibrated") else "px"
     dist = summary.get("distribution") or {}
     d50 = dist.get("d50")
@@ -722,8 +724,7 @@ def _result_line(summary: dict[str, Any]) -> str:
         low, high = dist.get("d50_ci_low"), dist.get("d50_ci_high")
         if low is not None and math.isfinite(low) and math.isfinite(high):
             line += f" (95 % CI {low:.3g}–{high:.3g})"
-    size = summary.get("pixel_size_nm")
-    line += f"; {size:.6g} nm/px ({summary['pixel_size_source']})" if size else "; uncalibrated"
+    line += f"; {calibration_text(summary)}"
     return line + (" [kept from an earlier run]" if summary["status"] == "skipped" else "")
 
 

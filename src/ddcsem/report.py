@@ -481,6 +481,13 @@ def image_warnings(summary: dict[str, Any]) -> list[str]:
     return found
 
 
+def calibration_text(summary: dict[str, Any]) -> str:
+    """An image's pixel size and where it came from, e.g. ``"12 nm/px (imagej:resolution+unit)"``,
+    or ``"uncalibrated"``."""
+    size = summary.get("pixel_size_nm")
+    return f"{size:.6g} nm/px ({summary.get('pixel_size_source')})" if size else "uncalibrated"
+
+
 def image_row(summary: dict[str, Any]) -> dict[str, Any]:
     """One ``images.csv`` row from a per-image summary (see :func:`write_image_results`)."""
     row = {k: summary.get(k) for k in ("image_id", "kind", "split", "profile", "pixel_size_nm",
@@ -664,7 +671,7 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
             f"<tr><td><a href='#{esc(image_id)}'>{esc(image_id)}</a></td><td>{s.get('n_particles')}</td>"
             f"<td>{fmt['d10']}</td><td>{fmt['d50']}</td><td>{interval}</td><td>{fmt['d90']}</td><td>{unit}</td>"
             f"<td>{'' if fraction is None else f'{fraction:.3f}'}</td>"
-            f"<td>{esc(str(s.get('pixel_size_source')))}</td>"
+            f"<td>{esc(calibration_text(s))}</td>"
             f"<td><a href='{esc(image_id)}/{esc(image_id)}_particles.csv'>particles.csv</a> · "
             f"<a href='{esc(image_id)}/{esc(image_id)}_labels.tif'>labels.tif</a> · "
             f"<a href='{esc(image_id)}/{esc(image_id)}_rois.zip'>rois.zip</a> · "
@@ -679,8 +686,7 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
             f"<p>{s.get('n_particles')} particles · D10 {fmt['d10']} · D50 {fmt['d50']}"
             f"{f' (95 % CI {interval})' if interval else ''} · D90 {fmt['d90']} {unit}"
             f" · mineral area fraction {'' if fraction is None else f'{fraction:.3f}'}"
-            f" · pixel size {s.get('pixel_size_nm') or 'uncalibrated'}"
-            f"{' nm' if s.get('pixel_size_nm') else ''} ({esc(str(s.get('pixel_size_source')))})</p>"
+            f" · pixel size {esc(calibration_text(s))}</p>"
             + "".join(f"<p class='warn'>{esc(w)}</p>" for w in notes)
             + f"<div class='pics'><figure><img alt='DDC image of {esc(image_id)}' src='{_thumbnail(ddc)}'>"
             f"<figcaption>DDC image</figcaption></figure>"
@@ -700,7 +706,7 @@ td:first-child, th:first-child {{ text-align: left; }}
 img {{ max-width: 480px; border: 1px solid #ddd; }} .warn {{ color: #a40; }}
 </style></head><body>
 <h1>{esc(title)}</h1>
-<p>{len(rows)} image(s) analysed, {len(failures)} failed. Tables: <a href="images.csv">images.csv</a>,
+<p>{len(rows)} image{'' if len(rows) == 1 else 's'} analysed, {len(failures)} failed. Tables: <a href="images.csv">images.csv</a>,
 <a href="particles.csv">particles.csv</a>; parameters and versions: <a href="manifest.json">manifest.json</a>.</p>
 <table><thead><tr><th>image</th><th>particles</th><th>D10</th><th>D50</th><th>D50 95 % CI</th><th>D90</th><th>unit</th>
 <th>mineral fraction</th><th>calibration</th><th>files</th></tr></thead><tbody>
