@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import warnings
 
@@ -292,7 +293,8 @@ def test_dark_particles_from_the_command_line_and_a_config(tmp_path, dark, capsy
     tifffile.imwrite(tmp_path / "x_TSEM.tif", dark)
     out = tmp_path / "out"
     assert main(["analyze", str(tmp_path / "x_TSEM.tif"), "-o", str(out), "--single"]) == 0
-    assert "warning: x_tsem: the particles found cover 90% of the field" in capsys.readouterr().err
+    covered = re.search(r"warning: x_tsem: the particles found cover (\d+)% of the field", capsys.readouterr().err)
+    assert covered and int(covered[1]) > 60  # the film around the dark particles
     (row,) = read_csv(out / "images.csv")
     assert "--dark-particles" in row["warning"]
     assert main(["analyze", str(tmp_path / "x_TSEM.tif"), "-o", str(out), "--single", "--overwrite", "-q",
