@@ -144,8 +144,9 @@ def _parser() -> argparse.ArgumentParser:
     common = _batch_options()
     col = sub.add_parser("colorize", parents=[common], help="colour SE/BSE pairs into DDC-SEM images")
     col.add_argument("--mode", choices=("overlay", "density"), default="overlay",
-                     help="overlay: BSE in red, SE in green (the published DDC-SEM merge, as Fiji's Merge Channels); "
-                          "density: hue from the BSE density map, brightness from SE (default overlay)")
+                     help="overlay: BSE in red, SE in green (the published DDC-SEM merge, as Fiji's "
+                          "Merge Channels); density: hue from the BSE density map, brightness from SE "
+                          "(default overlay)")
     col.add_argument("--clip", nargs=2, type=_percent, default=(0.5, 99.5), metavar=("LO", "HI"),
                      help="stretch each channel between these percentiles (default 0.5 99.5)")
     col.add_argument("--green-gain", type=float, default=1.0, help="scale the SE (green) channel")
@@ -718,7 +719,8 @@ def _result_line(summary: dict[str, Any]) -> str:
     unit = "µm" if summary.get("calibrated") else "px"
     dist = summary.get("distribution") or {}
     d50 = dist.get("d50")
-    line = f"{summary['image_id']} ({summary['kind']}, {summary['split']} split): {summary['n_particles']} particles"
+    line = (f"{summary['image_id']} ({summary['kind']}, {summary['split']} split): "
+            f"{summary['n_particles']} particles")
     if d50 is not None and math.isfinite(d50):
         line += f", D50 {d50:.3g} {unit}"
         low, high = dist.get("d50_ci_low"), dist.get("d50_ci_high")

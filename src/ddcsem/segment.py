@@ -732,7 +732,7 @@ def _grow_dim_blobs(components: np.ndarray, area: np.ndarray, smooth: np.ndarray
     (its peak is under ``level / SMALL_PEAK_FRACTION``; the dim blobs of
     :func:`_add_dim_blobs` too) by up to ``REFINE_PIXELS`` pixels to its half maximum,
     away from other blobs, if it is a speck (under ``min_area_px``) or peaks above
-    ``clear`` (the clutter of the background, :func:`_clutter_level`; under it, in a noisy
+    ``clear`` (the clutter of the matrix, :func:`_clutter_level`; under it, in a noisy
     field, a blob's half maximum lies in the noise). A speck keeps its growth only if it
     thereby reaches ``min_area_px`` and either ``RESCUE_FRACTION`` of the median area of
     the blobs above the threshold or a peak above ``clear``; the others stay specks.
