@@ -140,6 +140,19 @@ def test_keep_edge_particles(pair_files):
     assert np.isnan(kept.table["edge_weight"][kept.table["touches_edge"]]).all()
 
 
+def test_a_single_image_without_particles_is_named_as_such(tmp_path):
+    """A constant or non-finite single image fails with an error about the image, not
+    about the SE channel it plays in its own colouring."""
+    flat = SEMImage(np.full((40, 50), 100, np.uint16), path=tmp_path / "flat_BSE.tif")
+    with pytest.raises(ParameterError, match=r"flat_BSE.tif: the image is constant \(100\)") as err:
+        analyze_single(flat)
+    assert "SE" not in str(err.value).replace("flat_BSE", "")
+    holes = np.random.default_rng(0).random((40, 50)).astype(np.float32)
+    holes[3, 4] = np.nan
+    with pytest.raises(ParameterError, match="the image holds NaN or infinite pixels"):
+        analyze_single(SEMImage(holes))
+
+
 def test_physical_options_need_calibration(syn):
     with pytest.raises(ParameterError, match="calibrated"):
         analyze_single(SEMImage(syn.bse), options=AnalysisOptions(min_diameter_nm=100))

@@ -340,7 +340,16 @@ def analyze_single(image: SEMImage, *, image_id: str | None = None,
     timings: dict[str, float] = {}
     t = time.perf_counter()
     grey = _inverted(image.data) if options.dark_particles else image.data
-    ddc = colorize(grey, grey, mode="density", clip=options.clip)
+    try:
+        ddc = colorize(grey, grey, mode="density", clip=options.clip)
+    except ParameterError as exc:  # it names the image by its two roles in the colouring
+        if not np.all(np.isfinite(grey)):
+            raise ParameterError("the image holds NaN or infinite pixels", path=image.path,
+                                 hint="export it again, or mask those pixels with a finite value") from exc
+        if np.min(grey) == np.max(grey):
+            raise ParameterError(f"the image is constant ({np.min(image.data):g}): it shows no particles",
+                                 path=image.path, hint="check that the right file was given") from exc
+        raise
     timings["colorize"] = time.perf_counter() - t
     t = time.perf_counter()
     density = density_map(grey)

@@ -719,8 +719,9 @@ def _result_line(summary: dict[str, Any]) -> str:
     unit = "µm" if summary.get("calibrated") else "px"
     dist = summary.get("distribution") or {}
     d50 = dist.get("d50")
+    n = summary["n_particles"]
     line = (f"{summary['image_id']} ({summary['kind']}, {summary['split']} split): "
-            f"{summary['n_particles']} particles")
+            f"{n} particle{'' if n == 1 else 's'}")
     if d50 is not None and math.isfinite(d50):
         line += f", D50 {d50:.3g} {unit}"
         low, high = dist.get("d50_ci_low"), dist.get("d50_ci_high")

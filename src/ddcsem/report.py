@@ -683,7 +683,8 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
         notes = image_warnings(s)
         cards.append(
             f"<section id='{esc(image_id)}'><h2>{esc(image_id)}</h2>"
-            f"<p>{s.get('n_particles')} particles · D10 {fmt['d10']} · D50 {fmt['d50']}"
+            f"<p>{s.get('n_particles')} particle{'' if s.get('n_particles') == 1 else 's'}"
+            f" · D10 {fmt['d10']} · D50 {fmt['d50']}"
             f"{f' (95 % CI {interval})' if interval else ''} · D90 {fmt['d90']} {unit}"
             f" · mineral area fraction {'' if fraction is None else f'{fraction:.3f}'}"
             f" · pixel size {esc(calibration_text(s))}</p>"
