@@ -33,6 +33,7 @@ def test_info_json_records(samples, capsys):
     assert (fei["vendor"], fei["detector"], fei["pixel_size_nm"], fei["databar_rows"]) == ("fei", "CBS (BSE)", 25.0, 37)
     assert fei["shape"] == [448, 512]
     assert (jeol["vendor"], jeol["pixel_size_nm"], jeol["databar_rows"]) == ("jeol", 40.0, 32)
+    assert (fei["role"], jeol["detector"], jeol["role"]) == ("BSE", "SEI", "SE")  # as pairing reads them
 
 
 def test_info_bad_file_exit_1_but_others_reported(samples, tmp_path, capsys):
@@ -41,7 +42,7 @@ def test_info_bad_file_exit_1_but_others_reported(samples, tmp_path, capsys):
     assert main(["info", str(bad), str(samples / "valve_02_EsB.tif")]) == 1
     out = capsys.readouterr()
     assert "bad.tif" in out.err and "not a TIFF" in out.err
-    assert "valve_02_EsB.tif: imagej" in out.out
+    assert "valve_02_EsB.tif: imagej, detector EsB [BSE], 400x400 uint16" in out.out
 
 
 def test_colorize_batch(samples, tmp_path, capsys):

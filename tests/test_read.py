@@ -219,7 +219,7 @@ def test_crop_options(tmp_path):
 def test_record_keys(tmp_path):
     path = write_imagej(tmp_path / "a_SE.tif", noise_image((30, 40)), 0.02)
     record = read_sem(path).to_record()
-    assert record == {"path": str(path), "vendor": "imagej", "detector": "SE",
+    assert record == {"path": str(path), "vendor": "imagej", "detector": "SE", "role": "SE",
                       "pixel_size_nm": pytest.approx(20.0), "pixel_size_source": "imagej:resolution+unit",
                       "shape": [30, 40], "databar_rows": 0, "dtype": "uint8"}
 

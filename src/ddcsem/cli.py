@@ -320,7 +320,8 @@ def _info(args: argparse.Namespace) -> int:
         if not args.json:
             size = "uncalibrated" if record["pixel_size_nm"] is None else (
                 f"{record['pixel_size_nm']:.6g} nm/px ({record['pixel_size_source']})")
-            print(f"{record['path']}: {record['vendor']}, detector {record['detector']}, "
+            detector = f"detector {record['detector'] or 'unknown'} [{record['role'] or 'role unknown'}]"
+            print(f"{record['path']}: {record['vendor']}, {detector}, "
                   f"{record['shape'][0]}x{record['shape'][1]} {record['dtype']}, {size}, "
                   f"data bar {record['databar_rows']} rows")
             for w in record["warnings"]:

@@ -134,6 +134,7 @@ class SEMImage:
             "path": None if self.path is None else str(self.path),
             "vendor": self.vendor,
             "detector": self.detector,
+            "role": self.role,
             "pixel_size_nm": self.pixel_size.nm,
             "pixel_size_source": self.pixel_size.source,
             "shape": [int(s) for s in self.data.shape],
