@@ -126,6 +126,17 @@ def test_bad_pair_recorded_and_batch_goes_on(samples, tmp_path, capsys):
     assert "failed: broken" in err and "lonely_EsB.tif: no partner" in err
 
 
+def test_failed_pair_names_its_files_once(tmp_path, capsys):
+    image = np.zeros((40, 40), np.uint8)
+    image[10:20, 10:20] = 200
+    tifffile.imwrite(tmp_path / "a_SE.tif", image)
+    tifffile.imwrite(tmp_path / "a_BSE.tif", image[:30])
+    assert main(["colorize", str(tmp_path), "-o", str(tmp_path / "out"), "-q"]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("failed: a: SE and BSE differ in shape")
+    assert line.count("a_SE.tif") == line.count("a_BSE.tif") == 1
+
+
 def test_nothing_to_do_fails(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["colorize", str(tmp_path / "empty"), "-o", str(tmp_path / "out"), "-q"]) == 1

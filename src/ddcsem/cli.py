@@ -356,8 +356,8 @@ def _params_hash(parameters: dict[str, Any]) -> str:
 
 
 def _describe(exc: DDCSEMError, files: list[Any]) -> str:
-    """The error message, naming the input files when the error itself names none."""
-    if exc.path is not None:
+    """The error message, naming the input files when the error itself does not."""
+    if exc.path is not None or all(str(f) in str(exc) for f in files):
         return str(exc)
     return f"{' + '.join(str(f) for f in dict.fromkeys(files))}: {exc}"
 
