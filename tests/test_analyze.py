@@ -153,6 +153,16 @@ def test_a_single_image_without_particles_is_named_as_such(tmp_path):
         analyze_single(SEMImage(holes))
 
 
+def test_a_length_under_one_pixel_is_warned_about(syn):
+    image = SEMImage(syn.bse, PixelSize(20.0, "argument"))
+    with pytest.warns(UserWarning, match=r"min_diameter 5 nm is under one pixel \(20 nm\).*5px or 5um"):
+        tiny = analyze_single(image, options=AnalysisOptions(min_diameter_nm=5))
+    np.testing.assert_array_equal(tiny.labels, analyze_single(image).labels)  # it does nothing
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*under one pixel")
+        analyze_single(image, options=AnalysisOptions(min_diameter_nm=100, min_distance_nm=40))
+
+
 def test_physical_options_need_calibration(syn):
     with pytest.raises(ParameterError, match="calibrated"):
         analyze_single(SEMImage(syn.bse), options=AnalysisOptions(min_diameter_nm=100))

@@ -231,6 +231,12 @@ def _measure(
         return nm / pixel.nm if nm else getattr(options, f"{size}_px")
 
     diameter, distance = in_px("min_diameter"), in_px("min_distance")
+    for size, px in (("min_diameter", diameter), ("min_distance", distance)):
+        nm = getattr(options, f"{size}_nm")
+        if nm and px < 1:  # a slip of the unit, most likely: a bare number is read in nm
+            warnings.warn(f"{size} {nm:g} nm is under one pixel ({pixel.nm:g} nm) of this image, so it "
+                          f"does nothing; a bare number is in nm: did you mean {nm:g}px or {nm:g}um?",
+                          stacklevel=3)
     min_area = options.min_area_px if not diameter else max(options.min_area_px, np.pi / 4 * diameter**2)
     split = options.split
     if split == "auto":  # SE images along their edges, unless the particles are too small

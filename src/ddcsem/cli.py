@@ -302,6 +302,7 @@ def _threshold(text: str) -> str | float:
 
 def _info(args: argparse.Namespace) -> int:
     from .read import read_sem
+    from .report import calibration_text
 
     records, failed = [], 0
     for name in args.files:
@@ -318,11 +319,9 @@ def _info(args: argparse.Namespace) -> int:
                 continue
         records.append(record)
         if not args.json:
-            size = "uncalibrated" if record["pixel_size_nm"] is None else (
-                f"{record['pixel_size_nm']:.6g} nm/px ({record['pixel_size_source']})")
             detector = f"detector {record['detector'] or 'unknown'} [{record['role'] or 'role unknown'}]"
             print(f"{record['path']}: {record['vendor']}, {detector}, "
-                  f"{record['shape'][0]}x{record['shape'][1]} {record['dtype']}, {size}, "
+                  f"{record['shape'][0]}x{record['shape'][1]} {record['dtype']}, {calibration_text(record)}, "
                   f"data bar {record['databar_rows']} rows")
             for w in record["warnings"]:
                 print(f"  warning: {w}", file=sys.stderr)
