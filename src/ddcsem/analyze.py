@@ -228,15 +228,15 @@ def _measure(
     def in_px(size: str) -> float | None:
         """``min_diameter`` or ``min_distance`` in pixels, from whichever unit it was given in."""
         nm = getattr(options, f"{size}_nm")
-        return nm / pixel.nm if nm else getattr(options, f"{size}_px")
-
-    diameter, distance = in_px("min_diameter"), in_px("min_distance")
-    for size, px in (("min_diameter", diameter), ("min_distance", distance)):
-        nm = getattr(options, f"{size}_nm")
-        if nm and px < 1:  # a slip of the unit, most likely: a bare number is read in nm
+        if not nm:
+            return getattr(options, f"{size}_px")
+        if nm < pixel.nm:  # a slip of the unit, most likely: a bare number is read in nm
             warnings.warn(f"{size} {nm:g} nm is under one pixel ({pixel.nm:g} nm) of this image, so it "
                           f"does nothing; a bare number is in nm: did you mean {nm:g}px or {nm:g}um?",
-                          stacklevel=3)
+                          stacklevel=4)
+        return nm / pixel.nm
+
+    diameter, distance = in_px("min_diameter"), in_px("min_distance")
     min_area = options.min_area_px if not diameter else max(options.min_area_px, np.pi / 4 * diameter**2)
     split = options.split
     if split == "auto":  # SE images along their edges, unless the particles are too small
