@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,6 +166,17 @@ def test_extra_tokens(tmp_path, capsys):
     assert "s1_chanA.tif  ->  " in capsys.readouterr().out
 
 
+def test_inputs_may_follow_options(tmp_path, capsys):
+    for name in ("a_SE.tif", "a_BSE.tif", "b_SE.tif", "b_BSE.tif"):
+        (tmp_path / name).write_bytes(b"")
+    assert main(["colorize", str(tmp_path / "a_SE.tif"), "-o", str(tmp_path / "o"), "--dry-run",
+                 str(tmp_path / "a_BSE.tif"), str(tmp_path / "b_SE.tif"), "-q",
+                 str(tmp_path / "b_BSE.tif")]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert [(r.split()[0], Path(r.split()[1]).name, Path(r.split()[3]).name) for r in rows] == [
+        ("a", "a_SE.tif", "a_BSE.tif"), ("b", "b_SE.tif", "b_BSE.tif")]
+
+
 def test_dry_run_prints_pairing_table(samples, tmp_path, capsys):
     assert main(["colorize", str(samples), "-o", str(tmp_path / "out"), "--dry-run"]) == 0
     out = capsys.readouterr().out
@@ -183,6 +195,8 @@ def test_dry_run_prints_pairing_table(samples, tmp_path, capsys):
      ["colorize", "x", "-o", "o", "--se", "a.tif"],
      ["colorize", "x", "-o", "o", "--jobs", "0"],
      ["colorize", "x"],
+     ["colorize", "x", "-o", "o", "--colour", "y"],  # a misspelt option is not an input
+     ["bench", "x"],
      ["frobnicate"]],
 )
 def test_usage_errors_exit_2(argv, capsys):

@@ -137,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="show calibration, detector and data bar of SEM files")
     info.add_argument("files", nargs="+", metavar="FILE")
+    info.set_defaults(listed="files")
     info.add_argument("--json", action="store_true", help="print one JSON list of records")
     info.add_argument("--pixel-size", type=_pixel_size, metavar="SIZE",
                       help="override the pixel size, e.g. 3.2nm or 0.05um")
@@ -195,6 +196,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="colours of a composite's BSE and SE images, R,G,B or #rrggbb "
                           "(default: estimated from each composite)")
     bench = sub.add_parser("bench", help="benchmark the colouring kernel and the pipeline stages")
+    for command, listed in ((col, "inputs"), (ana, "inputs"), (bench, None)):
+        command.set_defaults(listed=listed)
     bench.add_argument("--sizes", type=_int_list, default=[1024, 4096], metavar="N,N",
                        help="square image sizes (default 1024,4096)")
     bench.add_argument("--dtypes", type=_dtype_list, default=["uint8", "uint16", "float32"],
@@ -809,7 +812,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        # files may follow options too (ddcsem analyze a.tif -o out b.tif): argparse takes
+        # the positionals before the first option and leaves the rest
+        if extra and (args.listed is None or any(a.startswith("-") for a in extra)):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        if extra:
+            getattr(args, args.listed).extend(extra)
     except SystemExit as exc:  # argparse: 0 for --help/--version, 2 for usage errors
         return int(exc.code or 0)
     try:
