@@ -10,7 +10,7 @@ import pytest
 
 from ddcsem.errors import ParameterError
 from ddcsem.evaluate import detection_scores
-from ddcsem.segment import NoisyFieldWarning, segment_particles, threshold_value
+from ddcsem.segment import NoisyFieldWarning, drop_border_labels, segment_particles, threshold_value
 from ddcsem.separate import density_map
 from ddcsem.synthetic import make_pair
 
@@ -509,17 +509,96 @@ def test_dim_spots_in_noise_are_not_particles(seed):
     assert labels.max() == 4 and all(labels[c] > 0 for c in bright)
 
 
-def scores_with_and_without(monkeypatch, off: dict, **field):
-    """Detection scores of the default segmentation of a synthetic field, then of the same
-    with the module constants in ``off`` set (a rule turned off)."""
+def scores_with_and_without(monkeypatch, off: dict, *, with_se: bool = False, **field):
+    """Detection scores of the default segmentation of a synthetic field (of its pair,
+    ``with_se``), then of the same with the module constants in ``off`` set (a rule turned
+    off)."""
+    import ddcsem.segment as seg
+
+    pair = make_pair(shape=(512, 512), **field)
+    density, se = density_map(pair.bse), pair.se if with_se else None
+    with_rule = detection_scores(segment_particles(density, se=se), pair.centers, pair.diameters_px)
+    for name, value in off.items():
+        monkeypatch.setattr(seg, name, value)
+    return with_rule, detection_scores(segment_particles(density, se=se), pair.centers, pair.diameters_px)
+
+
+def corroborated_field(seed=0):
+    """``dim_field`` with noise SD 0.2 (its dim discs stand 5 SDs high, too few to count)
+    and its SE image: the bright discs, the dim ones (small spheres are bright in SE
+    images: edge brightening) and two spots of topography without density, under noise
+    of its own."""
+    image, bright, dim = dim_field(0.2, seed)
+    shape = image.shape
+    spots = ndimage.gaussian_filter(discs(dim + [(50, 50), (90, 90)], [4] * 7, shape), 1.2)
+    noise = ndimage.gaussian_filter(np.random.default_rng(seed + 100).normal(0, 0.2, shape), 1.0)
+    se = 0.3 + 0.4 * discs(bright, [12] * 4, shape) + 0.8 * spots / spots.max() + noise
+    return image, se.astype(np.float32), bright, dim
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_se_image_corroborates_dim_particles(seed):
+    """The dim discs, which the density alone cannot tell from its noise, stand out in
+    the SE image too, whose noise is its own: together they stand above
+    ``CORROBORATED_SPREADS``, and are particles, cut near their half maximum (the noise,
+    a fifth of their peak, raises the peak found, and so the half maximum, and particles
+    grow by ``REFINE_PIXELS`` at most: their median ECD is within 25 % of 8 px). The SE
+    spots where the density is flat are topography, not particles."""
+    image, se, bright, dim = corroborated_field(seed)
+    assert segment_particles(image, smooth_sigma=0, split="none").max() == 4
+    labels = segment_particles(image, smooth_sigma=0, split="none", se=se)
+    assert labels.max() == 9 and all(labels[c] > 0 for c in bright + dim)
+    assert labels[50, 50] == 0 and labels[90, 90] == 0
+    ecd = [2 * np.sqrt(np.count_nonzero(labels == labels[c]) / np.pi) for c in dim]
+    assert 6.0 <= np.median(ecd) <= 8.0 and max(ecd) <= 8.5
+
+
+def corroborated_spheres(monkeypatch, **field):
+    """Segment a synthetic pair's density with its SE image, with and without the SE
+    image's corroboration: the scores of both, and for each particle only the SE image
+    found, the true sphere under most of it (-1: none) and whether that sphere was found
+    without it (it is under most of such a particle)."""
     import ddcsem.segment as seg
 
     pair = make_pair(shape=(512, 512), **field)
     density = density_map(pair.bse)
-    with_rule = detection_scores(segment_particles(density), pair.centers, pair.diameters_px)
-    for name, value in off.items():
-        monkeypatch.setattr(seg, name, value)
-    return with_rule, detection_scores(segment_particles(density), pair.centers, pair.diameters_px)
+    found = segment_particles(density, se=pair.se, exclude_border=False)
+    monkeypatch.setattr(seg, "CORROBORATED_SPREADS", np.inf)
+    plain = segment_particles(density, se=pair.se, exclude_border=False)
+    def sphere_of(mask):  # the true sphere under most of a particle, 0 for none
+        under = pair.labels[mask]
+        return int(np.bincount(under).argmax()) if np.count_nonzero(under) > under.size / 2 else 0
+
+    found_alone = {sphere_of(plain == k) for k in range(1, plain.max() + 1)}
+    new = np.zeros(found.max() + 1, dtype=bool)
+    new[found[plain == 0]] = True
+    new[found[plain > 0]] = False  # grown, not new
+    added = [(sphere - 1, sphere in found_alone) for sphere in (sphere_of(found == k) for k in np.flatnonzero(new[1:]) + 1)]
+    return [detection_scores(drop_border_labels(labels), pair.centers, pair.diameters_px)
+            for labels in (found, plain)] + [added]
+
+
+def test_se_corroboration_finds_tiny_spheres(monkeypatch):
+    """6 px spheres (the tiny scenario, on a smaller field): the SE image finds dim ones
+    that the density alone leaves under the threshold; every particle it adds lies on a
+    sphere that the density alone missed (or merged with a neighbour)."""
+    found, plain, added = corroborated_spheres(
+        monkeypatch, pixel_size_nm=50, median_diameter_nm=300, sigma_ln=0.25, n_particles=375,
+        clustered_fraction=0.2, seed=8)
+    assert found.n_matched >= plain.n_matched + 5
+    assert len(added) >= 5 and all(sphere >= 0 and not known for sphere, known in added)
+
+
+def test_se_rims_on_the_flanks_of_spheres_are_not_particles(monkeypatch):
+    """At 20 keV large spheres are dense at the centre only, their thin flanks dim in the
+    density and bright in the SE image, as are dim spheres beside them: what the SE image
+    adds lies on spheres that the density alone missed, not on the flanks of those it
+    found."""
+    found, plain, added = corroborated_spheres(
+        monkeypatch, pixel_size_nm=20, median_diameter_nm=300, sigma_ln=0.7, n_particles=100,
+        clustered_fraction=0.1, kev=20, seed=21)
+    assert added and all(sphere >= 0 and not known for sphere, known in added)
+    assert found.n_matched >= plain.n_matched
 
 
 def test_dim_small_spheres_of_a_polydisperse_field(monkeypatch):

@@ -79,7 +79,7 @@ That floor, and the threshold itself, are set by the bright particles, and drop 
 dim ones of a polydisperse field even where they stand far above the matrix. So the
 clutter of the matrix is measured too: the spread of the smoothed map away from the
 particles (its 84th minus 50th percentile, one SD for Gaussian noise; see
-``_matrix_spread``). A blob whose peak stands ``CLUTTER_SPREADS`` spreads above the
+``_spread``). A blob whose peak stands ``CLUTTER_SPREADS`` spreads above the
 matrix's median is a particle: such specks need no floor, and in a clean field, where
 that level lies under the threshold, the blobs above it that hold no bright blob (not
 halos) are added, cut at their half maximum, or at that level where it is higher. In
@@ -287,18 +287,24 @@ def segment_particles(
         smooth_sigma = min(max(1.0, noise / NOISE_REF), MAX_AUTO_SIGMA)
     smooth = gaussian(d, smooth_sigma) if smooth_sigma else d
     level = threshold_value(smooth, threshold)
-    _warn_if_noisy(smooth, level, float(smooth_sigma))
+    matrix = _matrix_rows(smooth, level, float(smooth_sigma))
+    middle, spread = _spread(smooth[::4][matrix])
+    _warn_if_noisy(level, middle, spread)
     mask = smooth > level
     components, n = _label(mask)
     refine = refine_edges and split != "edges"  # the edges split places its outlines itself
-    if refine:  # flat-topped particles: nothing under the threshold is one
-        clear = _clutter_level(smooth, level, float(smooth_sigma)) if profile == "sphere" else np.inf
+    clear, corroborated = np.inf, None  # flat-topped particles: nothing under the threshold is one
+    if refine and profile == "sphere" and spread > 0:
+        clear = middle + CLUTTER_SPREADS * spread
         if clear < level:
             n = _add_dim_blobs(components, n, smooth, clear, level)
+        if se is not None:
+            n, corroborated = _corroborate(components, n, smooth, level, se, float(smooth_sigma), matrix, spread,
+                                           min_area_px)
     if n:  # specks below min_area go (ids keep their numbers: n stays the largest)
         area = _areas(components, n)
         if refine:
-            _grow_dim_blobs(components, area, smooth, level, clear, min_area_px)
+            _grow_dim_blobs(components, area, smooth, level, clear, min_area_px, corroborated)
         keep = area >= min_area_px
         keep[0] = False
         components = relabel(components, np.where(keep, np.arange(n + 1), 0).astype(np.int32))
@@ -616,7 +622,7 @@ RESCUE_FRACTION = 0.25
 
 #: A blob whose peak stands this many spreads of the matrix above its median (the spread:
 #: the 84th minus the 50th percentile of the smoothed map away from the particles, one SD
-#: for Gaussian noise, more where texture widens it; see :func:`_matrix_spread`) is no
+#: for Gaussian noise, more where texture widens it; see :func:`_spread`) is no
 #: bump of the matrix. In the synthetic fields whose clutter level lies under the
 #: threshold the bumps reach 6.3 spreads (crowded and polydisperse at a third of the dose);
 #: the dim spheres that the threshold misses in the polydisperse field stand at a median
@@ -632,31 +638,31 @@ CLUTTER_SPREADS = 8.0
 #: 12-135 of them per field.
 DIM_PEAK_FRACTION = 0.5
 
+CORROBORATED_SPREADS = 7.0
+RIM_REACH = 2
+CORROBORATED_REACH = 16
 
-def _matrix_spread(smooth: np.ndarray, level: float, sigma: float) -> tuple[float, float]:
-    """Median and spread (84th minus 50th percentile) of the matrix: the pixels of
-    ``smooth`` (the map smoothed by ``sigma`` px), every 4th row, at least 2 px plus two
-    sigmas from any pixel above the threshold ``level``, so that particle halos do not
-    count. The spread is 0 where the matrix is flat (a mask: no measure of clutter), and
-    (nan, 0) where no matrix is left."""
+
+def _matrix_rows(smooth: np.ndarray, level: float, sigma: float) -> np.ndarray:
+    """Which pixels of every 4th row of ``smooth`` (the map smoothed by ``sigma`` px) are
+    matrix: at least 2 px plus two sigmas from any pixel above the threshold ``level``, so
+    that particle halos do not count."""
     away = int(np.ceil(2 * sigma)) + 2
-    rows = smooth[::4]
-    below = rows[~(maximum(rows, (2 * -(-away // 4) + 1, 2 * away + 1)) > level)]
-    if below.size == 0:
+    return ~(maximum(smooth[::4], (2 * -(-away // 4) + 1, 2 * away + 1)) > level)
+
+
+def _spread(values: np.ndarray) -> tuple[float, float]:
+    """Median and spread (84th minus 50th percentile) of ``values``, the matrix pixels of
+    an image (:func:`_matrix_rows`). The spread is 0 where the matrix is flat (a mask: no
+    measure of clutter), and (nan, 0) where no matrix is left."""
+    if values.size == 0:
         return np.nan, 0.0
-    middle, upper = percentiles(below, (50.0, 84.13))
+    middle, upper = percentiles(values, (50.0, 84.13))
     return float(middle), float(max(upper - middle, 0.0))
 
 
-def _clutter_level(smooth: np.ndarray, level: float, sigma: float) -> float:
-    """``CLUTTER_SPREADS`` spreads above the matrix's median; infinite where the matrix
-    has no spread (see :func:`_matrix_spread`)."""
-    middle, spread = _matrix_spread(smooth, level, sigma)
-    return middle + CLUTTER_SPREADS * spread if spread > 0 else np.inf
-
-
 #: A threshold that stands fewer spreads of the matrix above its median than this (see
-#: :func:`_matrix_spread`) barely parts particles
+#: :func:`_spread`) barely parts particles
 #: from noise or texture: :class:`NoisyFieldWarning`. The synthetic scenarios made at
 #: doses of 25-600 electrons per pixel stand at 2.4-14.9: those under 4.5 kept a
 #: precision of 0.07-0.80 (the tiny field at a dose of 150 or less, the sparse and shaded
@@ -669,13 +675,11 @@ def _clutter_level(smooth: np.ndarray, level: float, sigma: float) -> float:
 MIN_THRESHOLD_SPREADS = 4.5
 
 
-def _warn_if_noisy(smooth: np.ndarray, level: float, sigma: float) -> None:
-    """Warn (:class:`NoisyFieldWarning`) when ``level`` stands under
-    ``MIN_THRESHOLD_SPREADS`` spreads above the matrix's median (``smooth``: the map
-    smoothed by ``sigma`` px)."""
+def _warn_if_noisy(level: float, middle: float, spread: float) -> None:
+    """Warn (:class:`NoisyFieldWarning`) when the threshold ``level`` stands under
+    ``MIN_THRESHOLD_SPREADS`` spreads above the matrix's median (:func:`_spread`)."""
     import warnings
 
-    middle, spread = _matrix_spread(smooth, level, sigma)
     if spread > 0 and level - middle < MIN_THRESHOLD_SPREADS * spread:
         warnings.warn(
             f"particles and background are poorly separated: the threshold stands only "
@@ -713,6 +717,68 @@ def _add_dim_blobs(components: np.ndarray, n: int, smooth: np.ndarray, clear: fl
     return n + add_dim_blobs(components, dim, m, n, smooth, least)
 
 
+def _corroborate(components: np.ndarray, n: int, smooth: np.ndarray, level: float, se: np.ndarray,
+                 sigma: float, matrix: np.ndarray, spread: float, min_area_px: float) -> tuple[int, np.ndarray]:
+    """The particles that the SE image ``se`` corroborates (see the module notes): the
+    blobs of ``components`` (ids 1..n) and, added in place as ids ``n + 1 ...``, dim
+    particles under the threshold ``level``. Returns the new largest id and which ids the
+    SE image corroborates (bool per id).
+
+    A particle is corroborated at its summit, a pixel of ``smooth`` (the density map
+    smoothed by ``sigma`` px) that peaks at ``DIM_PEAK_FRACTION`` x ``level`` or more, with
+    nothing higher within ``RIM_REACH`` px, where the two images, each in spreads of its
+    matrix (``matrix``, :func:`_matrix_rows`; ``spread``: the density's), summed, stand
+    ``CORROBORATED_SPREADS`` spreads of the sum above its median. A summit outside the
+    blobs is a dim particle: the region around it, down to half its peak, where the sum
+    stands as high. It must fit within ``CORROBORATED_REACH`` px of its summit, and
+    nothing within ``RIM_REACH`` px of it may be denser than its summit or a particle: on
+    the flank of a denser neighbour it is that neighbour's rim."""
+    from scipy import ndimage
+
+    from ._kernels.segment import local_peaks
+
+    sure = np.zeros(n + 1, dtype=bool)
+    reach = 2 * RIM_REACH + 1
+    at_r, at_c = local_peaks(smooth, maximum(smooth, reach), smooth >= np.float32(DIM_PEAK_FRACTION * level))
+    se_smooth = gaussian(np.asarray(se, dtype=np.float32), sigma) if sigma else np.asarray(se, np.float32)
+    _, se_spread = _spread(se_smooth[::4][matrix])
+    if at_r.size == 0 or not se_spread > 0:  # no summit, or a flat SE image
+        return n, sure
+    # the two standings summed, up to a constant: w_bse x density + w_se x SE
+    w_bse, w_se = np.float32(1.0 / spread), np.float32(1.0 / se_spread)
+    middle, spread = _spread(smooth[::4][matrix] * w_bse + se_smooth[::4][matrix] * w_se)
+    bar = np.float32(middle + CORROBORATED_SPREADS * spread)
+    high = smooth[at_r, at_c] * w_bse + se_smooth[at_r, at_c] * w_se > bar
+    at_r, at_c = at_r[high], at_c[high]
+    speck = _areas(components, n) < min_area_px  # blobs: only specks need corroborating
+    near = np.ones((reach, reach), dtype=bool)
+    first = n + 1
+    for r, c in zip(at_r, at_c):
+        k = components[r, c]  # a blob, the particle of an earlier summit, or none
+        if k and (k >= first or not speck[k] or sure[k]):
+            continue
+        box = np.s_[max(r - CORROBORATED_REACH, 0):r + CORROBORATED_REACH + 1,
+                    max(c - CORROBORATED_REACH, 0):c + CORROBORATED_REACH + 1]
+        if k:
+            region = components[box] == k
+        else:
+            window = smooth[box]
+            region, _ = ndimage.label((window >= SMALL_PEAK_FRACTION * smooth[r, c])
+                                      & (window * w_bse + se_smooth[box] * w_se > bar), structure=_EIGHT)
+            region = region == region[r - box[0].start, c - box[1].start]
+        if region[[0, -1]].any() or region[:, [0, -1]].any():  # too large, or cut by the frame
+            continue
+        around = components[box][ndimage.binary_dilation(region, structure=near)]
+        if np.any((around > 0) & (around != k)):  # beside a particle: its rim
+            continue
+        if k:
+            sure[k] = True
+        else:
+            n += 1
+            components[box][region] = n
+    return n, np.concatenate([sure, np.ones(n + 1 - first, dtype=bool)])
+
+
 def _add_dim_blobs_reference(components: np.ndarray, n: int, smooth: np.ndarray, clear: float,
                              level: float) -> int:
     """Plain-numpy version of :func:`_add_dim_blobs`, which tests hold the kernel to."""
@@ -727,22 +793,26 @@ def _add_dim_blobs_reference(components: np.ndarray, n: int, smooth: np.ndarray,
 
 
 def _grow_dim_blobs(components: np.ndarray, area: np.ndarray, smooth: np.ndarray, level: float,
-                    clear: float, min_area_px: float) -> None:
+                    clear: float, min_area_px: float, corroborated: np.ndarray | None) -> None:
     """Grow, in place, each blob that the threshold ``level`` cut above its half maximum
     (its peak is under ``level / SMALL_PEAK_FRACTION``; the dim blobs of
     :func:`_add_dim_blobs` too) by up to ``REFINE_PIXELS`` pixels to its half maximum,
-    away from other blobs, if it is a speck (under ``min_area_px``) or peaks above
-    ``clear`` (the clutter of the matrix, :func:`_clutter_level`; under it, in a noisy
-    field, a blob's half maximum lies in the noise). A speck keeps its growth only if it
-    thereby reaches ``min_area_px`` and either ``RESCUE_FRACTION`` of the median area of
-    the blobs above the threshold or a peak above ``clear``; the others stay specks.
-    ``area`` (pixels per id) is updated."""
+    away from other blobs, if it is a speck (under ``min_area_px``) or stands out of the
+    matrix's clutter: peaks above ``clear`` (``CLUTTER_SPREADS``; under it, in a noisy
+    field, a blob's half maximum lies in the noise), or was corroborated by the SE image
+    (``corroborated``, bool per id, :func:`_corroborate`). A speck keeps its
+    growth only if it thereby reaches ``min_area_px`` and either ``RESCUE_FRACTION`` of
+    the median area of the blobs above the threshold or stands out of the clutter; the
+    others stay specks. ``area`` (pixels per id) is updated."""
     from ._kernels.segment import grow_specks, label_boxes
 
     n = area.size - 1
     peak = _label_max(smooth, components, n)
+    stands_out = peak >= clear
+    if corroborated is not None:
+        stands_out |= corroborated
     sized = area[1:][(area[1:] >= min_area_px) & (peak[1:] > level)]
-    dim = (area > 0) & (peak < level / SMALL_PEAK_FRACTION) & ((area < min_area_px) | (peak >= clear))
+    dim = (area > 0) & (peak < level / SMALL_PEAK_FRACTION) & ((area < min_area_px) | stands_out)
     dim[0] = False
     ids = np.flatnonzero(dim)
     if ids.size == 0:
@@ -758,7 +828,7 @@ def _grow_dim_blobs(components: np.ndarray, area: np.ndarray, smooth: np.ndarray
     grown = area + np.bincount(to, minlength=n + 1)
     typical = float(np.median(sized)) if sized.size else 0.0  # specks alone: no floor
     reached = (area >= min_area_px) | (
-        (grown >= min_area_px) & ((grown >= RESCUE_FRACTION * typical) | (peak >= clear)))
+        (grown >= min_area_px) & ((grown >= RESCUE_FRACTION * typical) | stands_out))
     undo = ~reached[to]
     components[at_r[undo], at_c[undo]] = 0
     area[reached] = grown[reached]
