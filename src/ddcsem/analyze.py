@@ -85,9 +85,10 @@ class AnalysisOptions:
     register : bool
         Align BSE onto SE.
     se_rims : bool
-        Let the SE image's bright particle rims guide the splitting of touching particles
-        (pairs and composites; see :func:`ddcsem.segment_particles`). Turn off for SE
-        images without edge brightening.
+        Let the SE image's bright particle rims guide the splitting of touching particles,
+        and its brightness corroborate dim particles (pairs and composites; see
+        :func:`ddcsem.segment_particles`). Turn off for SE images without edge
+        brightening.
     basis : ((float, float, float), (float, float, float)) or None
         The colours of a composite's BSE (orange) and SE (green) images, RGB in any
         scale; ``None`` estimates them from each composite

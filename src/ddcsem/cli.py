@@ -190,8 +190,9 @@ def _parser() -> argparse.ArgumentParser:
     ana.add_argument("--keep-edge-particles", action="store_true", default=None,
                      help="keep particles touching the border (marked; no edge weight)")
     ana.add_argument("--no-se-rims", action="store_true",
-                     help="split touching particles without the SE image's bright rims (for SE "
-                          "images without edge brightening)")
+                     help="segment without the SE image: its bright rims do not split touching "
+                          "particles, nor does it corroborate dim ones (for SE images without "
+                          "edge brightening)")
     ana.add_argument("--basis", nargs=2, type=_colour, default=None, metavar=("BSE", "SE"),
                      help="colours of a composite's BSE and SE images, R,G,B or #rrggbb "
                           "(default: estimated from each composite)")
