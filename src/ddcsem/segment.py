@@ -98,7 +98,8 @@ its flanks, which are most of it). Each image is put in spreads of its matrix an
 two are summed: where the sum stands ``CORROBORATED_SPREADS`` spreads of its own above
 its median at a summit of the density (a pixel at ``DIM_PEAK_FRACTION`` x the threshold
 or more, none higher within ``RIM_REACH`` px), the SE image corroborates a particle. A
-speck above the threshold is then kept and grown as one that stands out of the clutter;
+speck above the threshold then grows as one that stands out of the clutter (and counts
+if it so passes the size filter);
 under the threshold, the region around the summit, down to half its peak where the sum
 stands as high, is a dim particle. Either must lie within ``CORROBORATED_REACH`` px of
 its summit and ``RIM_REACH`` px clear of every other blob: beside a particle it is that
