@@ -386,6 +386,8 @@ def segment_particles(
     if refine and labels.max():
         grow = REFINE_PEAK_FRACTION if profile == "sphere" else SMALL_PEAK_FRACTION
         labels = _refine_edges(labels, smooth, grow)
+    if split == "shape" and markers is None and profile == "sphere":
+        _merge_slivers(labels)
     _fill_particle_holes(labels, holes)
     # drop the particles below min_area (and those on the border), number the rest 1..K
     area = _areas(labels)
@@ -679,6 +681,8 @@ RIM_REACH = 2
 #: A corroborated particle lies within this many pixels of its summit (8 or 16: the same
 #: results): larger, it would be no particle that the threshold could miss.
 CORROBORATED_REACH = 16
+
+SLIVER_FATNESS = 0.6
 
 
 def _matrix_rows(smooth: np.ndarray, level: float, sigma: float) -> np.ndarray:
@@ -1154,6 +1158,38 @@ def _watershed_by_component(surface: np.ndarray, seeds: np.ndarray, components: 
         order = np.argsort(-(box[:, 1] - box[:, 0]) * (box[:, 3] - box[:, 2]), kind="stable")
         flood_blobs(-surface, seeds, components, blobs[order], box[order], labels)
     return labels
+
+
+def _merge_slivers(labels: np.ndarray) -> None:
+    """Give, in place, each particle that is a sliver, not a near-sphere, to the neighbour
+    it borders most: one whose largest inscribed circle has a radius under
+    ``SLIVER_FATNESS`` x its equivalent radius. A sliver with no neighbour stays."""
+    from scipy import ndimage
+
+    from ._kernels.segment import label_boxes
+
+    n = int(labels.max())
+    area = _areas(labels, n)
+    smaller = np.zeros(n + 1, dtype=bool)  # a sliver is cut from a larger particle beside it
+    for one, other in ((labels[:, :-1], labels[:, 1:]), (labels[:-1], labels[1:])):
+        apart = (one != other) & (one > 0) & (other > 0)
+        one, other = one[apart], other[apart]
+        smaller[np.where(area[one] < area[other], one, other)] = True
+    ids = np.flatnonzero(smaller)
+    if ids.size == 0:
+        return
+    rows, cols = labels.shape
+    boxes = np.clip(label_boxes(labels, n)[ids] + np.array([-1, 1, -1, 1]), 0, [rows, rows, cols, cols])
+    ring = np.ones((3, 3), dtype=bool)
+    for k, (r0, r1, c0, c1) in zip(ids, boxes):
+        window = labels[r0:r1, c0:c1]
+        own = window == k
+        if ndimage.distance_transform_edt(own).max() >= SLIVER_FATNESS * np.sqrt(area[k] / np.pi):
+            continue
+        beside = window[ndimage.binary_dilation(own, structure=ring) & ~own]
+        beside = beside[(beside > 0) & (beside != k)]
+        if beside.size:
+            window[own] = np.bincount(beside).argmax()
 
 
 def _merge_close(seeds: np.ndarray, components: np.ndarray, min_distance: float,
