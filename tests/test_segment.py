@@ -604,7 +604,8 @@ def test_se_rims_on_the_flanks_of_spheres_are_not_particles(monkeypatch):
 def test_slivers_go_to_the_particle_they_were_cut_from():
     """A crescent cut from a disc's rim (inscribed radius 1 px, equivalent radius 3.4 px)
     is given back to the disc; two touching discs, a lone bar (a sliver with nobody to
-    join) and a small disc beside a large one stay as they are."""
+    join) and a small disc beside a large one stay as they are, the blobs of the split
+    being those of the particles together."""
     from ddcsem.segment import _merge_slivers
 
     shape = (60, 120)
@@ -620,11 +621,27 @@ def test_slivers_go_to_the_particle_they_were_cut_from():
     labels[discs([(45, 90)], [10], shape) > 0] = 6
     labels[discs([(45, 103)], [4], shape) > 0] = 7
     before = labels.copy()
-    _merge_slivers(labels)
+    _merge_slivers(labels, ndimage.label(labels > 0)[0])
     np.testing.assert_array_equal(labels == 1, disc)
     assert not (labels == 2).any()
     for k in (3, 4, 5, 6, 7):
         np.testing.assert_array_equal(labels == k, before == k)
+
+
+def test_inscribed_radius_kernel_matches_reference():
+    from ddcsem._kernels.segment import inscribed_radii, label_boxes
+    from ddcsem.segment import _inscribed_radii_reference
+
+    pair = make_pair(shape=(200, 240), pixel_size_nm=20, median_diameter_nm=300, sigma_ln=0.5,
+                     n_particles=80, clustered_fraction=0.6, seed=3)
+    labels = segment_particles(density_map(pair.bse), exclude_border=False)
+    n = int(labels.max())
+    ids = np.arange(1, n + 1)
+    rows, cols = labels.shape  # boxes with a margin, clipped at the frame (border particles too)
+    boxes = np.clip(label_boxes(labels, n)[ids] + np.array([-1, 1, -1, 1]), 0, [rows, rows, cols, cols])
+    assert n > 40 and (boxes[:, 0] == 0).any()
+    np.testing.assert_allclose(inscribed_radii(labels, ids, boxes),
+                               _inscribed_radii_reference(labels, ids, boxes), rtol=1e-12)
 
 
 def test_slivers_of_a_tiny_particle_field(monkeypatch):

@@ -394,7 +394,7 @@ def segment_particles(
         grow = REFINE_PEAK_FRACTION if profile == "sphere" else SMALL_PEAK_FRACTION
         labels = _refine_edges(labels, smooth, grow)
     if split == "shape" and markers is None and profile == "sphere":
-        _merge_slivers(labels)
+        _merge_slivers(labels, components)
     _fill_particle_holes(labels, holes)
     # drop the particles below min_area (and those on the border), number the rest 1..K
     area = _areas(labels)
@@ -804,11 +804,13 @@ def _corroborate(components: np.ndarray, n: int, smooth: np.ndarray, level: floa
     high = smooth[at_r, at_c] * w_bse + se_smooth[at_r, at_c] * w_se > bar
     at_r, at_c = at_r[high], at_c[high]
     speck = _areas(components, n) < min_area_px  # blobs: only specks need corroborating
+    speck[0] = True  # and the summits outside the blobs
+    at = speck[components[at_r, at_c]]
     near = np.ones((reach, reach), dtype=bool)
     first = n + 1
-    for r, c in zip(at_r, at_c):
-        k = components[r, c]  # a blob, the particle of an earlier summit, or none
-        if k and (k >= first or not speck[k] or sure[k]):
+    for r, c in zip(at_r[at], at_c[at]):
+        k = components[r, c]  # a speck, the particle of an earlier summit, or none
+        if k and (k >= first or sure[k]):
             continue
         box = np.s_[max(r - CORROBORATED_REACH, 0):r + CORROBORATED_REACH + 1,
                     max(c - CORROBORATED_REACH, 0):c + CORROBORATED_REACH + 1]
@@ -1171,37 +1173,44 @@ def _watershed_by_component(surface: np.ndarray, seeds: np.ndarray, components: 
     return labels
 
 
-def _merge_slivers(labels: np.ndarray) -> None:
+def _merge_slivers(labels: np.ndarray, components: np.ndarray) -> None:
     """Give, in place, each particle that is a sliver, not a near-sphere, to the neighbour
     it borders most: one whose largest inscribed circle has a radius under
-    ``SLIVER_FATNESS`` x its equivalent radius, beside a larger particle. A sliver with
-    no neighbour stays (a rod is no sliver of anything)."""
+    ``SLIVER_FATNESS`` x its equivalent radius, and that is smaller than another particle
+    split from the same blob of ``components``. A sliver with no neighbour stays (a rod
+    is no sliver of anything)."""
     from scipy import ndimage
 
-    from ._kernels.segment import label_boxes
+    from ._kernels.segment import inscribed_radii, label_boxes
 
     n = int(labels.max())
-    area = _areas(labels, n)
-    smaller = np.zeros(n + 1, dtype=bool)  # a sliver is cut from a larger particle beside it
-    for one, other in ((labels[:, :-1], labels[:, 1:]), (labels[:-1], labels[1:])):
-        apart = (one != other) & (one > 0) & (other > 0)
-        one, other = one[apart], other[apart]
-        smaller[np.where(area[one] < area[other], one, other)] = True
-    ids = np.flatnonzero(smaller)
-    if ids.size == 0:
+    if n == 0:
         return
+    area = _areas(labels, n)
+    blob = _label_max(components, labels, n)  # the blob each came from
+    blob = np.where(np.isfinite(blob), blob, 0).astype(np.int64)
+    largest = np.zeros(int(blob.max()) + 1, dtype=np.int64)
+    np.maximum.at(largest, blob[1:], area[1:])
+    ids = np.flatnonzero((blob > 0) & (area < largest[blob]))
     rows, cols = labels.shape
     boxes = np.clip(label_boxes(labels, n)[ids] + np.array([-1, 1, -1, 1]), 0, [rows, rows, cols, cols])
+    thin = inscribed_radii(labels, ids, boxes) < SLIVER_FATNESS * np.sqrt(area[ids] / np.pi)
     ring = np.ones((3, 3), dtype=bool)
-    for k, (r0, r1, c0, c1) in zip(ids, boxes):
+    for k, (r0, r1, c0, c1) in zip(ids[thin], boxes[thin]):
         window = labels[r0:r1, c0:c1]
         own = window == k
-        if ndimage.distance_transform_edt(own).max() >= SLIVER_FATNESS * np.sqrt(area[k] / np.pi):
-            continue
         beside = window[ndimage.binary_dilation(own, structure=ring) & ~own]
         beside = beside[(beside > 0) & (beside != k)]
         if beside.size:
             window[own] = np.bincount(beside).argmax()
+
+
+def _inscribed_radii_reference(labels: np.ndarray, ids: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Plain-numpy version of the kernel ``inscribed_radii``, which tests hold it to."""
+    from scipy import ndimage
+
+    return np.array([ndimage.distance_transform_edt(labels[r0:r1, c0:c1] == k).max()
+                     for k, (r0, r1, c0, c1) in zip(ids, boxes)], dtype=np.float64)
 
 
 def _merge_close(seeds: np.ndarray, components: np.ndarray, min_distance: float,

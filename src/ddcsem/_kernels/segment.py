@@ -4,6 +4,8 @@
 Huttenlocher: the 1-D distance along columns by two sweeps, then the lower envelope of
 parabolas along rows, run by run of foreground, in parallel;
 ``scipy.ndimage.distance_transform_edt`` is its reference in the tests.
+:func:`inscribed_radii` the largest inscribed circle of labels within their boxes
+(``ddcsem.segment._inscribed_radii_reference`` its reference).
 :func:`label_components` labels connected components in parallel bands of rows
 (``scipy.ndimage.label`` its reference, numbering included), :func:`relabel` maps labels
 through a table, :func:`label_max` is the per-label maximum of an image (in parallel
@@ -290,6 +292,41 @@ def add_dim_blobs(components, dim, m, n, values, least):  # pragma: no cover - j
             if new[j] > 0 and values[r, c] >= least[j]:
                 components[r, c] = new[j]
     return k
+
+
+@nb.njit(cache=True, parallel=True)
+def inscribed_radii(labels, ids, boxes):  # pragma: no cover - jit
+    """Radius of the largest circle inside each label of ``ids`` within its box (rows
+    [start, stop), columns [start, stop)): the largest Euclidean distance from one of its
+    pixels to a pixel of the box that is not its own, as ``distance_transform_edt`` of
+    the box's own-mask gives it (past the box counts as its own)."""
+    out = np.zeros(ids.size)
+    for j in nb.prange(ids.size):
+        k = ids[j]
+        r0, r1, c0, c1 = boxes[j, 0], boxes[j, 1], boxes[j, 2], boxes[j, 3]
+        h, w = r1 - r0, c1 - c0
+        far = h + w
+        vertical = np.empty((h, w), dtype=np.int64)
+        for c in range(w):
+            vertical[0, c] = far if labels[r0, c0 + c] == k else 0
+            for r in range(1, h):
+                vertical[r, c] = min(vertical[r - 1, c] + 1, far) if labels[r0 + r, c0 + c] == k else 0
+            for r in range(h - 2, -1, -1):
+                vertical[r, c] = min(vertical[r, c], vertical[r + 1, c] + 1)
+        f = np.empty(w)
+        d = np.empty(w)
+        v = np.empty(w, dtype=np.int64)
+        z = np.empty(w + 1)
+        best = 0.0
+        for r in range(h):
+            for c in range(w):
+                f[c] = np.inf if vertical[r, c] >= far else float(vertical[r, c]) ** 2
+            _envelope(f, w, d, v, z)
+            for c in range(w):
+                if labels[r0 + r, c0 + c] == k and d[c] > best:
+                    best = d[c]
+        out[j] = np.sqrt(best)
+    return out
 
 
 @nb.njit(cache=True)
