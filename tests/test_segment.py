@@ -565,6 +565,7 @@ def corroborated_spheres(monkeypatch, **field):
     found = segment_particles(density, se=pair.se, exclude_border=False)
     monkeypatch.setattr(seg, "CORROBORATED_SPREADS", np.inf)
     plain = segment_particles(density, se=pair.se, exclude_border=False)
+
     def sphere_of(mask):  # the true sphere under most of a particle, 0 for none
         under = pair.labels[mask]
         return int(np.bincount(under).argmax()) if np.count_nonzero(under) > under.size / 2 else 0
@@ -573,7 +574,8 @@ def corroborated_spheres(monkeypatch, **field):
     new = np.zeros(found.max() + 1, dtype=bool)
     new[found[plain == 0]] = True
     new[found[plain > 0]] = False  # grown, not new
-    added = [(sphere - 1, sphere in found_alone) for sphere in (sphere_of(found == k) for k in np.flatnonzero(new[1:]) + 1)]
+    added = [(sphere - 1, sphere in found_alone)
+             for sphere in (sphere_of(found == k) for k in np.flatnonzero(new) if k)]
     return [detection_scores(drop_border_labels(labels), pair.centers, pair.diameters_px)
             for labels in (found, plain)] + [added]
 
