@@ -799,8 +799,8 @@ def _corroborate(components: np.ndarray, n: int, smooth: np.ndarray, level: floa
         return n, sure
     # the two standings summed, up to a constant: w_bse x density + w_se x SE
     w_bse, w_se = np.float32(1.0 / spread), np.float32(1.0 / se_spread)
-    middle, spread = _spread(smooth[::4][matrix] * w_bse + se_smooth[::4][matrix] * w_se)
-    bar = np.float32(middle + CORROBORATED_SPREADS * spread)
+    middle, sum_spread = _spread(smooth[::4][matrix] * w_bse + se_smooth[::4][matrix] * w_se)
+    bar = np.float32(middle + CORROBORATED_SPREADS * sum_spread)
     high = smooth[at_r, at_c] * w_bse + se_smooth[at_r, at_c] * w_se > bar
     at_r, at_c = at_r[high], at_c[high]
     speck = _areas(components, n) < min_area_px  # blobs: only specks need corroborating
