@@ -101,8 +101,12 @@ def _matrix_background(samples: np.ndarray, first: np.ndarray, sigma: float) -> 
     particles covering most of the window still lifts, dimming every particle around it
     (crowded synthetic field: 33 of 473 particle centres fell below the threshold). The
     matrix is the samples darker than Otsu's threshold both of ``samples / first`` and of
-    the samples themselves; where they are too sparse nearby (weight under 0.05), or
-    under ``MIN_MATRIX_FRACTION`` of all, the first estimate stands. The ratio alone
+    the samples themselves (less the shading's plane, where it is strong: else the
+    bright side of a shaded field held no matrix, and its background, taken from the dark
+    side, left its matrix above the threshold: the tiny synthetic field at half the signal
+    in one corner scored F1 0.600, now 0.887); where they are too sparse nearby (weight
+    under 0.05), or under ``MIN_MATRIX_FRACTION`` of all, the first estimate stands. The
+    ratio alone
     let the particles of a lifted window pass for matrix where the matrix is near black
     (an export stretched to its percentiles): there the lift is several times the matrix
     level, so division left the clusters' particles under the threshold (crowded field
@@ -113,12 +117,37 @@ def _matrix_background(samples: np.ndarray, first: np.ndarray, sigma: float) -> 
     from .colorize import otsu_threshold
 
     ratio = samples / np.maximum(first, np.float32(1e-6))
-    matrix = ((ratio <= otsu_threshold(ratio)) & (samples <= otsu_threshold(samples))).astype(np.float32)
+    dark = ratio <= otsu_threshold(ratio)
+    level = _detrended(samples, dark)
+    matrix = (dark & (level <= otsu_threshold(level))).astype(np.float32)
     if matrix.mean() < MIN_MATRIX_FRACTION:
         return first
     weight = ndimage.gaussian_filter(matrix, sigma, mode="reflect")
     total = ndimage.gaussian_filter(samples * matrix, sigma, mode="reflect")
     return np.where(weight > 0.05, total / np.maximum(weight, np.float32(0.05)), first).astype(np.float32)
+
+
+#: Shading that changes the matrix level by at least this fraction across the field (as
+#: the plane fitted to it reads it) is taken off before the matrix is told from the
+#: particles by brightness (see :func:`_matrix_background`).
+SHADING_FRACTION = 0.3
+
+
+def _detrended(samples: np.ndarray, dark: np.ndarray) -> np.ndarray:
+    """``samples`` less the plane fitted to the ``dark`` ones (least squares), where that
+    plane falls by ``SHADING_FRACTION`` of its top or more across the field; else
+    ``samples`` as they are."""
+    rows, cols = np.mgrid[0:samples.shape[0], 0:samples.shape[1]]
+    design = np.stack([np.ones(samples.size), rows.ravel(), cols.ravel()], axis=1)
+    dark = dark.ravel()
+    if np.count_nonzero(dark) < 3:
+        return samples
+    coef = np.linalg.lstsq(design[dark], samples.ravel()[dark].astype(np.float64), rcond=None)[0]
+    plane = (design @ coef).reshape(samples.shape)
+    top = float(plane.max())
+    if not top > 0 or (top - float(plane.min())) / top < SHADING_FRACTION:
+        return samples
+    return (samples - plane).astype(np.float32)
 
 
 def _linear_positions(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
