@@ -106,9 +106,8 @@ two are summed: where the sum stands ``CORROBORATED_SPREADS`` spreads of its own
 its median at a summit of the density (a pixel at ``DIM_PEAK_FRACTION`` x the threshold
 or more, none higher within ``RIM_REACH`` px), the SE image corroborates a particle. A
 speck above the threshold then grows as one that stands out of the clutter (and counts
-if it so passes the size filter);
-under the threshold, the region around the summit, down to half its peak where the sum
-stands as high, is a dim particle. Either must lie within ``CORROBORATED_REACH`` px of
+if it so passes the size filter); under the threshold, the region around the summit,
+down to half its peak where the sum stands as high, is a dim particle. Either must lie within ``CORROBORATED_REACH`` px of
 its summit and ``RIM_REACH`` px clear of every other blob: beside a particle it is that
 particle's rim (the thin flanks of large spheres at 20 keV are dim in the density and
 bright in the SE image). In the synthetic fields the sum's own bumps reach 5.0-7.2
