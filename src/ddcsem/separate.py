@@ -103,14 +103,14 @@ def _matrix_background(samples: np.ndarray, first: np.ndarray, sigma: float) -> 
     matrix is the samples darker than Otsu's threshold both of ``samples / first`` and of
     the samples themselves (less the shading's plane, where it is strong: else the
     bright side of a shaded field held no matrix, and its background, taken from the dark
-    side, left its matrix above the threshold: the tiny synthetic field at half the signal
+    side, left its matrix near the threshold: the tiny synthetic field at half the signal
     in one corner scored F1 0.600, now 0.887); where they are too sparse nearby (weight
     under 0.05), or under ``MIN_MATRIX_FRACTION`` of all, the first estimate stands. The
-    ratio alone
-    let the particles of a lifted window pass for matrix where the matrix is near black
-    (an export stretched to its percentiles): there the lift is several times the matrix
-    level, so division left the clusters' particles under the threshold (crowded field
-    exported so: F1 0.78 against 0.97 from the raw counts; with both tests 0.975).
+    ratio alone let the particles of a lifted window pass for matrix where the matrix is
+    near black (an export stretched to its percentiles): there the lift is several times
+    the matrix level, so division left the clusters' particles under the threshold
+    (crowded field exported so: F1 0.78 against 0.97 from the raw counts; with both tests
+    0.975).
     """
     from scipy import ndimage
 
