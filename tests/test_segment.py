@@ -631,16 +631,15 @@ def test_slivers_go_to_the_particle_they_were_cut_from():
 
 
 def test_inscribed_radius_kernel_matches_reference():
-    from ddcsem._kernels.segment import inscribed_radii, label_boxes
-    from ddcsem.segment import _inscribed_radii_reference
+    from ddcsem._kernels.segment import inscribed_radii
+    from ddcsem.segment import _boxes_around, _inscribed_radii_reference
 
     pair = make_pair(shape=(200, 240), pixel_size_nm=20, median_diameter_nm=300, sigma_ln=0.5,
                      n_particles=80, clustered_fraction=0.6, seed=3)
     labels = segment_particles(density_map(pair.bse), exclude_border=False)
     n = int(labels.max())
     ids = np.arange(1, n + 1)
-    rows, cols = labels.shape  # boxes with a margin, clipped at the frame (border particles too)
-    boxes = np.clip(label_boxes(labels, n)[ids] + np.array([-1, 1, -1, 1]), 0, [rows, rows, cols, cols])
+    boxes = _boxes_around(labels, n, ids, 1)  # clipped at the frame (border particles too)
     assert n > 40 and (boxes[:, 0] == 0).any()
     np.testing.assert_allclose(inscribed_radii(labels, ids, boxes),
                                _inscribed_radii_reference(labels, ids, boxes), rtol=1e-12)

@@ -792,9 +792,11 @@ def _corroborate(components: np.ndarray, n: int, smooth: np.ndarray, level: floa
     sure = np.zeros(n + 1, dtype=bool)
     reach = 2 * RIM_REACH + 1
     at_r, at_c = local_peaks(smooth, maximum(smooth, reach), smooth >= np.float32(DIM_PEAK_FRACTION * level))
+    if at_r.size == 0:
+        return n, sure
     se_smooth = gaussian(np.asarray(se, dtype=np.float32), sigma) if sigma else np.asarray(se, np.float32)
     _, se_spread = _spread(se_smooth[::4][matrix])
-    if at_r.size == 0 or not se_spread > 0:  # no summit, or a flat SE image
+    if not se_spread > 0:  # a flat SE image: nothing to corroborate with
         return n, sure
     # the two standings summed, up to a constant: w_bse x density + w_se x SE
     w_bse, w_se = np.float32(1.0 / spread), np.float32(1.0 / se_spread)
@@ -858,7 +860,7 @@ def _grow_dim_blobs(components: np.ndarray, area: np.ndarray, smooth: np.ndarray
     growth only if it thereby reaches ``min_area_px`` and either ``RESCUE_FRACTION`` of
     the median area of the blobs above the threshold or stands out of the clutter; the
     others stay specks. ``area`` (pixels per id) is updated."""
-    from ._kernels.segment import grow_specks, label_boxes
+    from ._kernels.segment import grow_specks
 
     n = area.size - 1
     peak = _label_max(smooth, components, n)
@@ -871,9 +873,8 @@ def _grow_dim_blobs(components: np.ndarray, area: np.ndarray, smooth: np.ndarray
     ids = np.flatnonzero(dim)
     if ids.size == 0:
         return
-    rows, cols = components.shape
-    boxes = label_boxes(components, n)[ids] + np.array([-1, 1, -1, 1]) * REFINE_PIXELS
-    boxes = np.clip(boxes, 0, [rows, rows, cols, cols])
+    cols = components.shape[1]
+    boxes = _boxes_around(components, n, ids, REFINE_PIXELS)
     changes = [grow_specks(components, smooth, dim, peak, SMALL_PEAK_FRACTION, boxes)
                for _ in range(REFINE_PIXELS)]
     at_r, at_c, _ = (np.concatenate(part) for part in zip(*changes))
@@ -1180,7 +1181,7 @@ def _merge_slivers(labels: np.ndarray, components: np.ndarray) -> None:
     is no sliver of anything)."""
     from scipy import ndimage
 
-    from ._kernels.segment import inscribed_radii, label_boxes
+    from ._kernels.segment import inscribed_radii
 
     n = int(labels.max())
     if n == 0:
@@ -1191,8 +1192,7 @@ def _merge_slivers(labels: np.ndarray, components: np.ndarray) -> None:
     largest = np.zeros(int(blob.max()) + 1, dtype=np.int64)
     np.maximum.at(largest, blob[1:], area[1:])
     ids = np.flatnonzero((blob > 0) & (area < largest[blob]))
-    rows, cols = labels.shape
-    boxes = np.clip(label_boxes(labels, n)[ids] + np.array([-1, 1, -1, 1]), 0, [rows, rows, cols, cols])
+    boxes = _boxes_around(labels, n, ids, 1)
     thin = inscribed_radii(labels, ids, boxes) < SLIVER_FATNESS * np.sqrt(area[ids] / np.pi)
     ring = np.ones((3, 3), dtype=bool)
     for k, (r0, r1, c0, c1) in zip(ids[thin], boxes[thin]):
@@ -1202,6 +1202,16 @@ def _merge_slivers(labels: np.ndarray, components: np.ndarray) -> None:
         beside = beside[(beside > 0) & (beside != k)]
         if beside.size:
             window[own] = np.bincount(beside).argmax()
+
+
+def _boxes_around(labels: np.ndarray, n: int, ids: np.ndarray, margin: int) -> np.ndarray:
+    """The bounding boxes of labels ``ids`` (of 1..n), as ``label_boxes`` gives them,
+    widened by ``margin`` pixels on every side within the image."""
+    from ._kernels.segment import label_boxes
+
+    rows, cols = labels.shape
+    boxes = label_boxes(labels, n)[ids] + np.array([-1, 1, -1, 1]) * margin
+    return np.clip(boxes, 0, [rows, rows, cols, cols])
 
 
 def _inscribed_radii_reference(labels: np.ndarray, ids: np.ndarray, boxes: np.ndarray) -> np.ndarray:
