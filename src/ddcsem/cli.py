@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 
 from ._version import __version__
 from .errors import DDCSEMError
-from .units import parse_pixel_size, parse_size
+from .units import format_count, parse_pixel_size, parse_size
 
 __all__ = ["main", "run"]
 
@@ -137,7 +137,6 @@ def _parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="show calibration, detector and data bar of SEM files")
     info.add_argument("files", nargs="+", metavar="FILE")
-    info.set_defaults(listed="files")
     info.add_argument("--json", action="store_true", help="print one JSON list of records")
     info.add_argument("--pixel-size", type=_pixel_size, metavar="SIZE",
                       help="override the pixel size, e.g. 3.2nm or 0.05um")
@@ -197,8 +196,6 @@ def _parser() -> argparse.ArgumentParser:
                      help="colours of a composite's BSE and SE images, R,G,B or #rrggbb "
                           "(default: estimated from each composite)")
     bench = sub.add_parser("bench", help="benchmark the colouring kernel and the pipeline stages")
-    for command, listed in ((col, "inputs"), (ana, "inputs"), (bench, None)):
-        command.set_defaults(listed=listed)
     bench.add_argument("--sizes", type=_int_list, default=[1024, 4096], metavar="N,N",
                        help="square image sizes (default 1024,4096)")
     bench.add_argument("--dtypes", type=_dtype_list, default=["uint8", "uint16", "float32"],
@@ -213,6 +210,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", type=Path, metavar="FILE", help="save the results")
     bench.add_argument("--compare", type=Path, metavar="OLD.json", help="show changes against earlier results")
     bench.add_argument("--plot", type=Path, metavar="FILE.png", help="plot throughput against image size")
+    for command, listed in ((info, "files"), (col, "inputs"), (ana, "inputs"), (bench, None)):
+        command.set_defaults(listed=listed)  # where files given after options go (main)
     return parser
 
 
@@ -554,7 +553,7 @@ def _finish(args: argparse.Namespace, records: list[dict[str, Any]], unpaired: l
     for r in failed:  # errors show even under --quiet
         print(f"failed: {r[id_key]}: {r['error']}", file=sys.stderr)
     if not records:
-        found = (f"{len(unpaired)} image{'s' if len(unpaired) > 1 else ''} found, none with a partner{unpaired_hint}"
+        found = (f"{format_count(len(unpaired), 'image')} found, none with a partner{unpaired_hint}"
                  if unpaired
                  else f"no images ({', '.join(IMAGE_SUFFIXES)}) in " + ", ".join(map(str, args.inputs)))
         print(f"error: nothing to do: {found}", file=sys.stderr)
@@ -725,7 +724,7 @@ def _result_line(summary: dict[str, Any]) -> str:
     d50 = dist.get("d50")
     n = summary["n_particles"]
     line = (f"{summary['image_id']} ({summary['kind']}, {summary['split']} split): "
-            f"{n} particle{'' if n == 1 else 's'}")
+            f"{format_count(n, 'particle')}")
     if d50 is not None and math.isfinite(d50):
         line += f", D50 {d50:.3g} {unit}"
         low, high = dist.get("d50_ci_low"), dist.get("d50_ci_high")

@@ -32,6 +32,7 @@ from statistics import NormalDist
 import numpy as np
 
 from .errors import ParameterError
+from .units import format_count
 
 __all__ = [
     "particle_table",
@@ -522,7 +523,7 @@ def size_distribution(
         lognorm_median=float(np.exp(mu)), lognorm_gsd=float(np.exp(sigma)),
     )
     result["warning"] = (
-        f"only {n} particle{'s' if n != 1 else ''}: too few for a stable size distribution (ISO 13322-1 asks for thousands)"
+        f"only {format_count(n, 'particle')}: too few for a stable size distribution (ISO 13322-1 asks for thousands)"
         if n < min_count else None
     )
     return result

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from .errors import OutputError
-from .units import format_length
+from .units import format_count, format_length
 
 __all__ = [
     "atomic_path",
@@ -683,7 +683,7 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
         notes = image_warnings(s)
         cards.append(
             f"<section id='{esc(image_id)}'><h2>{esc(image_id)}</h2>"
-            f"<p>{s.get('n_particles')} particle{'' if s.get('n_particles') == 1 else 's'}"
+            f"<p>{format_count(s.get('n_particles'), 'particle')}"
             f" · D10 {fmt['d10']} · D50 {fmt['d50']}"
             f"{f' (95 % CI {interval})' if interval else ''} · D90 {fmt['d90']} {unit}"
             f" · mineral area fraction {'' if fraction is None else f'{fraction:.3f}'}"
@@ -707,7 +707,7 @@ td:first-child, th:first-child {{ text-align: left; }}
 img {{ max-width: 480px; border: 1px solid #ddd; }} .warn {{ color: #a40; }}
 </style></head><body>
 <h1>{esc(title)}</h1>
-<p>{len(rows)} image{'' if len(rows) == 1 else 's'} analysed, {len(failures)} failed. Tables: <a href="images.csv">images.csv</a>,
+<p>{format_count(len(rows), 'image')} analysed, {len(failures)} failed. Tables: <a href="images.csv">images.csv</a>,
 <a href="particles.csv">particles.csv</a>; parameters and versions: <a href="manifest.json">manifest.json</a>.</p>
 <table><thead><tr><th>image</th><th>particles</th><th>D10</th><th>D50</th><th>D50 95 % CI</th><th>D90</th><th>unit</th>
 <th>mineral fraction</th><th>calibration</th><th>files</th></tr></thead><tbody>

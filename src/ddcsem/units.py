@@ -6,7 +6,7 @@ import re
 
 from .errors import CalibrationError
 
-__all__ = ["parse_length", "parse_pixel_size", "parse_size", "format_length", "PIXEL_SIZE_RANGE_NM"]
+__all__ = ["parse_length", "parse_pixel_size", "parse_size", "format_length", "format_count", "PIXEL_SIZE_RANGE_NM"]
 
 _TO_NM = {
     "pm": 1e-3,
@@ -183,3 +183,14 @@ def format_length(nm: float) -> str:
     if nm >= 1e3:
         return f"{nm / 1e3:.4g} µm"
     return f"{nm:.4g} nm"
+
+
+def format_count(n: int, noun: str) -> str:
+    """A count with its noun, plural but for one.
+
+    Examples
+    --------
+    >>> format_count(1, "particle"), format_count(3, "image")
+    ('1 particle', '3 images')
+    """
+    return f"{n} {noun}{'' if n == 1 else 's'}"
