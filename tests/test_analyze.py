@@ -140,6 +140,22 @@ def test_keep_edge_particles(pair_files):
     assert np.isnan(kept.table["edge_weight"][kept.table["touches_edge"]]).all()
 
 
+def test_particles_all_on_the_border_are_named_as_such(tmp_path):
+    """A disc cut by the frame is no particle of the size distribution by default, and the
+    warning says so and how to keep it, rather than that the image holds none."""
+    yy, xx = np.mgrid[0:120, 0:120]
+    image = SEMImage((((yy - 5) ** 2 + (xx - 60) ** 2 < 30**2) * 180 + 20).astype(np.uint8),
+                     path=tmp_path / "cut_BSE.tif")
+    dropped = analyze_single(image)
+    assert dropped.labels.max() == 0
+    assert dropped.distribution["warning"] == (
+        "no particles away from the border: every one found (1 particle) touches it; "
+        "keep_edge_particles=True (--keep-edge-particles) keeps them")
+    kept = analyze_single(image, options=AnalysisOptions(keep_edge_particles=True))
+    assert kept.labels.max() == 1 and kept.table["touches_edge"].all()
+    assert kept.distribution["warning"].startswith("only 1 particle")
+
+
 def test_a_single_image_without_particles_is_named_as_such(tmp_path):
     """A constant or non-finite single image fails with an error about the image, not
     about the SE channel it plays in its own colouring."""

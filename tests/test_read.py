@@ -237,6 +237,7 @@ BAD_FILES = {
     "empty": (lambda p: p.write_bytes(b""), ReadError, "empty"),
     "text": (lambda p: p.write_text("this is not an image\n"), UnsupportedFormatError, "not a TIFF"),
     "truncated": (_truncated, ReadError, "decode"),
+    "header-only": (lambda p: p.write_bytes(b"II*\x00garbage"), ReadError, "truncated or corrupt"),
     "nan": (lambda p: tifffile.imwrite(p, np.full((20, 20), np.nan, np.float32)), ReadError, "NaN"),
     "two-channel": (lambda p: tifffile.imwrite(p, np.zeros((20, 20, 2), np.uint8), photometric="minisblack",
                                                planarconfig="contig"), UnsupportedFormatError, "2-D"),

@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import ParameterError
 from .read import PixelSize, SEMImage
+from .units import format_count
 
 __all__ = ["AnalysisOptions", "ImageAnalysis", "analyze_pair", "analyze_single", "analyze_composite",
            "ParticlePolarityWarning"]
@@ -271,6 +272,7 @@ def _measure(
             ParticlePolarityWarning,
             stacklevel=3,
         )
+    found = int(labels.max())
     if not options.keep_edge_particles:
         labels = drop_border_labels(labels)
     timings["segment"] = time.perf_counter() - t
@@ -279,6 +281,10 @@ def _measure(
     ecd = table["ecd_um"] if pixel.calibrated else table["ecd_px"]
     weights = None if options.keep_edge_particles else table["edge_weight"]
     distribution = size_distribution(ecd, weights=weights)
+    if found and not labels.any():  # every particle found touches the border
+        distribution["warning"] = (
+            f"no particles away from the border: every one found ({format_count(found, 'particle')}) "
+            "touches it; keep_edge_particles=True (--keep-edge-particles) keeps them")
     timings["measure"] = time.perf_counter() - t
     return ImageAnalysis(image_id, kind, split, profile, sources, pixel, ddc, density, labels, table,
                          distribution, fraction, shift, timings)

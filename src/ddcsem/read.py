@@ -477,6 +477,9 @@ def _read_tiff(path: Path, page: int | None) -> tuple[np.ndarray, str, PixelSize
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
+        if not tif.pages:
+            raise ReadError("holds no image: the TIFF is truncated or corrupt", path=path,
+                            hint="re-export it from the microscope")
         if page is None:
             if len(tif.pages) != 1:
                 raise UnsupportedFormatError(
