@@ -107,16 +107,16 @@ its median at a summit of the density (a pixel at ``DIM_PEAK_FRACTION`` x the th
 or more, none higher within ``RIM_REACH`` px), the SE image corroborates a particle. A
 speck above the threshold then grows as one that stands out of the clutter (and counts
 if it so passes the size filter); under the threshold, the region around the summit,
-down to half its peak where the sum stands as high, is a dim particle. Either must lie within ``CORROBORATED_REACH`` px of
-its summit and ``RIM_REACH`` px clear of every other blob: beside a particle it is that
-particle's rim (the thin flanks of large spheres at 20 keV are dim in the density and
-bright in the SE image). In the synthetic fields the sum's own bumps reach 5.0-7.2
-spreads at every imaging of the settings table, which no summit of the density passes;
-of the tiny field's 74 spheres whose density peaks under the threshold, 31 stand above 7
-(median 6.6), and more of its specks. Tiny field: F1 0.918 -> 0.925
-(0.902-0.911 -> 0.910-0.921 on three other seeds); polydisperse 0.913 -> 0.916
-(0.908-0.916 -> 0.910-0.919), 0.860 -> 0.871 at a third of the dose (D50 error +19 ->
-+14 %); the other fields are unchanged, but for a dim sphere or two found off its
+down to half its peak where the sum stands as high, is a dim particle. Either must lie
+within ``CORROBORATED_REACH`` px of its summit and ``RIM_REACH`` px clear of every other
+blob: beside a particle it is that particle's rim (the thin flanks of large spheres at
+20 keV are dim in the density and bright in the SE image). In the synthetic fields the
+sum's own bumps reach 5.0-7.2 spreads at every imaging of the settings table, which no
+summit of the density passes; of the tiny field's 74 spheres whose density peaks under
+the threshold, 31 stand above 7 (median 6.6), and more of its specks. Tiny field: F1
+0.918 -> 0.925 (0.902-0.911 -> 0.910-0.921 on three other seeds); polydisperse 0.913 ->
+0.916 (0.908-0.916 -> 0.910-0.919), 0.860 -> 0.871 at a third of the dose (D50 error +19
+-> +14 %); the other fields are unchanged, but for a dim sphere or two found off its
 centre, which the scoring counts as false (low dose at blur 1.2 px: 0.976 -> 0.972).
 
 All of this is the profile of partial-volume spheres (``profile="sphere"``). Flat-topped
