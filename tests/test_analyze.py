@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -274,6 +275,23 @@ def test_uncalibrated_image_gets_pixel_columns_only(tmp_path, syn, capsys):
     assert capsys.readouterr().out == (f"x_bse (single, shape split): {row['n_particles']} particles, "
                                        f"D50 {d50:.3g} px (95 % CI {low:.3g}–{high:.3g}); uncalibrated "
                                        "[kept from an earlier run]\n")
+
+
+def test_same_named_images_in_two_folders_keep_their_own_results(tmp_path, syn):
+    # two sessions that both name their image x_BSE.tif: neither result may replace the other
+    for folder, image in (("a", syn.bse), ("b", syn.bse[:, : syn.bse.shape[1] // 2])):
+        (tmp_path / folder).mkdir()
+        tifffile.imwrite(tmp_path / folder / "x_BSE.tif", image)
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(out), "--single", "-q"]) == 0
+    rows = read_csv(out / "images.csv")
+    assert [(r["image_id"], Path(r["image_path"]).parent.name) for r in rows] == [("a_x_bse", "a"), ("b_x_bse", "b")]
+    for r in rows:
+        labels = tifffile.imread(out / r["image_id"] / f"{r['image_id']}_labels.tif")
+        assert labels.shape == (syn.bse.shape[0], syn.bse.shape[1] // (1 if r["image_id"] == "a_x_bse" else 2))
+    whole, half = (int(r["n_particles"]) for r in rows)
+    assert 0 < half < whole
+    assert {p["image_id"] for p in read_csv(out / "particles.csv")} == {"a_x_bse", "b_x_bse"}
 
 
 def test_sizes_in_pixels_from_the_command_line_and_a_config(tmp_path, syn, capsys):

@@ -158,6 +158,26 @@ def test_explicit_pair_pixel_size_and_jobs(samples, tmp_path, capsys):
     np.testing.assert_array_equal(a, b)
 
 
+def test_same_named_pairs_in_two_folders_are_both_coloured(samples, tmp_path, capsys):
+    for session in ("p1", "p2"):
+        (tmp_path / session).mkdir()
+        for name in ("valve_02_InLens.tif", "valve_02_EsB.tif"):
+            shutil.copy(samples / name, tmp_path / session)
+    out = tmp_path / "out"
+    assert main(["colorize", str(tmp_path / "p1"), str(tmp_path / "p2"), "-o", str(out), "-q"]) == 0
+    pairs = json.loads((out / "manifest.json").read_text())["pairs"]
+    assert [(p["key"], Path(p["se"]).parent.name, p["status"]) for p in pairs] == [
+        ("p1_valve_02", "p1", "ok"), ("p2_valve_02", "p2", "ok")]
+    assert main(["colorize", str(samples), "-o", str(tmp_path / "one"), "-q"]) == 0
+    alone = tifffile.imread(tmp_path / "one" / "valve_02_ddc.tif")
+    for key in ("p1_valve_02", "p2_valve_02"):
+        np.testing.assert_array_equal(tifffile.imread(out / f"{key}_ddc.tif"), alone)
+    # the dry run shows the names the run gives, an explicit pair's too
+    assert main(["colorize", str(tmp_path / "p1"), "--se", str(tmp_path / "p2" / "valve_02_InLens.tif"),
+                 "--bse", str(tmp_path / "p2" / "valve_02_EsB.tif"), "-o", str(out), "--dry-run"]) == 0
+    assert [row.split()[0] for row in capsys.readouterr().out.splitlines()[1:]] == ["p1_valve_02", "p2_valve_02"]
+
+
 def test_extra_tokens(tmp_path, capsys):
     for name in ("s1_chanA.tif", "s1_chanB.tif"):
         (tmp_path / name).write_bytes(b"")

@@ -10,7 +10,7 @@ from scipy import ndimage
 
 from ddcsem.detectors import detector_role, split_detector_token
 from ddcsem.errors import PairingError
-from ddcsem.pair import estimate_shift, find_pairs, read_pair
+from ddcsem.pair import distinct_ids, estimate_shift, find_pairs, read_pair
 from ddcsem.synthetic import make_pair
 
 
@@ -70,6 +70,48 @@ def test_two_candidates_for_one_partner_are_refused_by_name(tmp_path):
     (key, message), = result.problems
     assert key == "s" and "2 BSE candidates" in message
     assert "s_BSE.tif" in message and "s_EsB.tif" in message
+
+
+def test_same_names_in_two_folders_pair_in_each_and_get_distinct_keys(tmp_path):
+    for session in ("p1", "p2"):
+        (tmp_path / session).mkdir()
+        touch(tmp_path / session, "valve_InLens.tif", "valve_EsB.tif")
+    (tmp_path / "p3").mkdir()
+    touch(tmp_path / "p3", "valve_InLens.tif")  # a lone side stays unpaired
+    result = find_pairs([tmp_path / "p1", tmp_path / "p2", tmp_path / "p3"], use_metadata=False)
+    assert [(p.key, p.se.parent.name, p.bse.parent.name) for p in result.pairs] == [
+        ("p1_valve", "p1", "p1"), ("p2_valve", "p2", "p2")]
+    assert [(p.parent.name, p.name) for p in result.unpaired] == [("p3", "valve_InLens.tif")]
+    assert result.problems == ()
+
+
+def test_sides_in_two_folders_still_pair_and_unresolved_ones_are_refused(tmp_path):
+    for side, name in (("SE", "a_InLens.tif"), ("BSE", "a_EsB.tif")):
+        (tmp_path / "s1" / side).mkdir(parents=True)
+        touch(tmp_path / "s1" / side, name)
+    result = find_pairs([tmp_path / "s1" / "SE", tmp_path / "s1" / "BSE"], use_metadata=False)
+    assert [(p.key, p.se.parent.name, p.bse.parent.name) for p in result.pairs] == [("a", "SE", "BSE")]
+    # two such sessions: no folder holds both sides, so which SE goes with which BSE is unknown
+    for side, name in (("SE", "a_InLens.tif"), ("BSE", "a_EsB.tif")):
+        (tmp_path / "s2" / side).mkdir(parents=True)
+        touch(tmp_path / "s2" / side, name)
+    result = find_pairs([tmp_path / s / side for s in ("s1", "s2") for side in ("SE", "BSE")],
+                        use_metadata=False)
+    assert result.pairs == ()
+    (key, message), = result.problems
+    assert key == "a" and "2 SE candidates" in message
+
+
+def test_distinct_ids_part_shared_names_only(tmp_path):
+    paths = [tmp_path / "a" / "x" / "v.tif", tmp_path / "b" / "x" / "v.tif", tmp_path / "a" / "w.tif",
+             tmp_path / "c" / "x_v.tif", tmp_path / "d" / "u.tif", tmp_path / "d" / "u.TIF"]
+    names = ["v", "v", "w", "x_v", "u", "u"]
+    # the last folder parts "x" do not part the two v's, so two parts are taken; u is in
+    # one folder twice (a case-sensitive file system), so the endings do not part them either
+    assert distinct_ids(names, paths) == ["a_x_v", "b_x_v", "w", "x_v", "u_1", "u_2"]
+    # a made name that another field has as its own is numbered on
+    assert distinct_ids(["v", "v", "p_v"], [tmp_path / "p" / "v.tif", tmp_path / "q" / "v.tif",
+                                            tmp_path / "p_v.tif"]) == ["p_v_2", "q_v", "p_v"]
 
 
 def test_excluded_folder_is_not_searched(tmp_path):

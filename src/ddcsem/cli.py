@@ -16,7 +16,7 @@ import platform
 import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -492,7 +492,19 @@ def _collect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple
     if args.se is not None:
         found = split_detector_token(args.se.stem)
         pairs.append(Pair(found[0] if found else args.se.stem.lower(), args.se, args.bse))
+        pairs = [pair for _, pair, _ in _with_ids([("pair", p) for p in pairs])]
     return pairs, unpaired, problems
+
+
+def _with_ids(items: list[tuple[str, Any]]) -> list[tuple[str, Any, str]]:
+    """``(kind, source, id)`` for a batch's pairs and lone images: their names (a pair's
+    key, a file's name without ending), made distinct where two fields share one (same
+    name in two folders), as their outputs would be; pairs are re-keyed to it."""
+    from .pair import distinct_ids
+
+    ids = distinct_ids([s.key if kind == "pair" else Path(s).stem.lower() for kind, s in items],
+                       [s.se if kind == "pair" else Path(s) for kind, s in items])
+    return [(kind, replace(s, key=i) if kind == "pair" else s, i) for (kind, s), i in zip(items, ids)]
 
 
 def _run_batch(worker, items: list, job: Any, args: argparse.Namespace, unit: str) -> list[dict[str, Any]]:
@@ -665,7 +677,7 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
     return options, pixel_size
 
 
-def _analyze_one(item: tuple[str, Any], job: _AnalyzeJob) -> dict[str, Any]:
+def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> dict[str, Any]:
     """Analyse one pair/single image/composite; the error goes into the record."""
     from .analyze import analyze_composite, analyze_pair, analyze_single
     from .errors import OutputError
@@ -673,8 +685,7 @@ def _analyze_one(item: tuple[str, Any], job: _AnalyzeJob) -> dict[str, Any]:
     from .read import read_composite, read_sem
     from .report import image_warnings, write_image_results
 
-    kind, source = item
-    image_id = source.key if kind == "pair" else Path(source).stem.lower()
+    kind, source, image_id = item
     sources = ({"se": str(source.se), "bse": str(source.bse)} if kind == "pair"
                else {"image": str(source)})
     record: dict[str, Any] = {"image_id": image_id, "kind": kind, "sources": sources,
@@ -761,10 +772,11 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error("--dark-particles is for the lone images that --single analyses: give --single too")
     pairs, unpaired, problems = _collect(args, parser)
     extra_items, unpaired = _classify_unpaired(unpaired, args.single)
+    items = _with_ids([("pair", p) for p in pairs] + extra_items)
     if args.dry_run:
-        _print_table(pairs, unpaired, problems)
-        for kind, path in extra_items:
-            print(f"{kind}: {path}")
+        _print_table([source for kind, source, _ in items if kind == "pair"], unpaired, problems)
+        for kind, path, image_id in items[len(pairs):]:
+            print(f"{kind} {image_id}: {path}")
         return 0
     if not args.quiet:
         for path in unpaired:
@@ -773,7 +785,6 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     effective = {**options.to_dict(), "pixel_size_nm": pixel_size}
     params_hash = _params_hash(effective)
     job = _AnalyzeJob(args.output, options, pixel_size, params_hash, args.skip_existing, args.overwrite)
-    items = [("pair", p) for p in pairs] + extra_items
     records = _run_batch(_analyze_one, items, job, args, "image")
     for key, message in problems:
         records.append({"image_id": key, "kind": "pair", "sources": {}, "status": "failed",

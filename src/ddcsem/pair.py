@@ -3,8 +3,10 @@
 Files are grouped by their name with the detector token removed (``aorta_InLens.tif`` and
 ``aorta_EsB.tif`` share the key ``aorta``); a file without a token is placed by the
 detector named in its metadata; a two-page TIFF whose pages are named SE and BSE is a pair
-by itself. Pairs are checked (same shape and pixel size) when read, and the BSE channel is
-shifted onto the SE channel when the two are offset by more than half a pixel.
+by itself. A name found in several folders pairs within each folder first, and fields that
+share a name are told apart by their folders (:func:`distinct_ids`). Pairs are checked
+(same shape and pixel size) when read, and the BSE channel is shifted onto the SE channel
+when the two are offset by more than half a pixel.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = [
     "PairingResult",
     "SEMPair",
     "collect_images",
+    "distinct_ids",
     "estimate_shift",
     "find_pairs",
     "read_pair",
@@ -207,6 +210,9 @@ def find_pairs(
     -------
     PairingResult
         Pairs, files without partner, and ambiguous groups with a message naming the files.
+        A name found in several folders is paired within each folder; what is left pairs
+        across folders if it is one SE and one BSE file, else is ambiguous. Pairs that
+        share a name are keyed apart by their folders (:func:`distinct_ids`).
 
     Examples
     --------
@@ -248,22 +254,91 @@ def find_pairs(
     problems: list[tuple[str, str]] = []
     for key, sides in groups.items():
         se, bse = sides["SE"], sides["BSE"]
+        if len(se) > 1 or len(bse) > 1:  # one name in several folders: each folder's pair first
+            left_se, left_bse = [], []
+            for folder in sorted({p.resolve().parent for p in se + bse}):
+                s = [p for p in se if p.resolve().parent == folder]
+                b = [p for p in bse if p.resolve().parent == folder]
+                if len(s) == 1 and len(b) == 1:
+                    pairs.append(Pair(key, s[0], b[0]))
+                else:
+                    left_se += s
+                    left_bse += b
+            se, bse = left_se, left_bse
         if len(se) == 1 and len(bse) == 1:
             pairs.append(Pair(key, se[0], bse[0]))
-        elif len(se) > 1 or len(bse) > 1:
+        elif se and bse:
             many = "SE" if len(se) > 1 else "BSE"
             problems.append((key, (
-                f"{len(sides[many])} {many} candidates for one partner: "
+                f"{len(se if many == 'SE' else bse)} {many} candidates for one partner: "
                 + ", ".join(str(p) for p in se + bse)
                 + " (rename them or give --se and --bse explicitly)"
             )))
         else:
             unpaired.extend(se + bse)
+    keys = distinct_ids([p.key for p in pairs], [p.se for p in pairs])
+    pairs = [replace(p, key=k) for p, k in zip(pairs, keys)]
     return PairingResult(
         tuple(sorted(pairs, key=lambda p: p.key)),
         tuple(sorted(unpaired)),
         tuple(sorted(problems)),
     )
+
+
+def distinct_ids(names: list[str], paths: list[Path]) -> list[str]:
+    """Names that tell apart the fields of a batch, which become their output folders and
+    files: a name shared by files in different folders is prefixed with as many of the
+    folder's last parts as part them (``p1_valve``, ``p2_valve``); in one folder (``x.tif``
+    and ``x.png``), suffixed with the file's ending, else numbered.
+
+    Parameters
+    ----------
+    names : list of str
+        The fields' names (a pair's key, a lone image's file name without ending).
+    paths : list of Path
+        A file of each field (a pair's SE file).
+
+    Returns
+    -------
+    list of str
+        ``names``, where shared made distinct; lower case, as the keys.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> distinct_ids(["valve", "valve", "aorta"],
+    ...              [Path("/d/p1/valve_SE.tif"), Path("/d/p2/valve_SE.tif"), Path("/d/p1/aorta.tif")])
+    ['p1_valve', 'p2_valve', 'aorta']
+    >>> distinct_ids(["x", "x"], [Path("/d/x.tif"), Path("/d/x.png")])
+    ['x_tif', 'x_png']
+    """
+    out = list(names)
+    shared: dict[str, list[int]] = defaultdict(list)
+    for i, name in enumerate(names):
+        shared[name].append(i)
+    for name, members in shared.items():
+        if len(members) < 2:
+            continue
+        folders = [paths[i].resolve().parent.parts[1:] for i in members]  # without the root
+        for depth in range(1, max(len(f) for f in folders) + 1):
+            tried = ["_".join(f[-depth:] + (name,)).lower() for f in folders]
+            if len(set(tried)) == len(tried):
+                break
+        else:
+            tried = [f"{name}_{paths[i].suffix.lstrip('.').lower()}" for i in members]
+        if len(set(tried)) < len(tried):
+            tried = [f"{name}_{k}" for k in range(1, len(members) + 1)]
+        for i, new in zip(members, tried):
+            out[i] = new
+    taken = {name for name, members in shared.items() if len(members) == 1}
+    for i, name in enumerate(out):  # a made name that is another field's own: numbered on
+        if name != names[i] and name in taken:
+            k = 2
+            while f"{name}_{k}" in taken:
+                k += 1
+            out[i] = f"{name}_{k}"
+        taken.add(out[i])
+    return out
 
 
 def _binomial(x: np.ndarray, axis: int) -> np.ndarray:
