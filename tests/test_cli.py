@@ -111,6 +111,19 @@ def test_output_inside_input_is_not_taken_as_input(samples, capsys):
     assert manifest["unpaired"] == [] and len(manifest["pairs"]) == 3
 
 
+@pytest.mark.parametrize("command", ["colorize", "analyze"])
+def test_input_in_the_output_folder_is_refused_before_anything_is_written(samples, command, capsys):
+    # the output folder is never searched: this run would have found "no images" in it
+    before = sorted(p.name for p in samples.iterdir())
+    assert main([command, str(samples), "-o", str(samples)]) == 2
+    err = capsys.readouterr().err
+    assert f"input {samples} is the output folder {samples} or lies in it" in err
+    assert f"-o {samples / 'results'}" in err
+    assert main([command, str(samples / "valve_02_EsB.tif"), "-o", str(samples.parent)]) == 2
+    assert "valve_02_EsB.tif is the output folder" in capsys.readouterr().err
+    assert sorted(p.name for p in samples.iterdir()) == before  # no manifest among the micrographs
+
+
 def test_bad_pair_recorded_and_batch_goes_on(samples, tmp_path, capsys):
     (samples / "broken_SE.tif").write_bytes(b"II*\x00garbage")
     shutil.copy(samples / "valve_02_EsB.tif", samples / "broken_BSE.tif")

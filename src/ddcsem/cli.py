@@ -480,6 +480,12 @@ def _collect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple
         parser.error("--jobs must be at least 1")
     if args.output.exists() and not args.output.is_dir():
         parser.error(f"output {args.output} exists and is not a folder")
+    for item in args.inputs:  # the output folder is never searched: its inputs would be lost
+        if Path(item).resolve().is_relative_to(args.output.resolve()):
+            parser.error(f"input {item} is the output folder {args.output} or lies in it: the results would "
+                         "be mixed with the micrographs (and the output folder is never searched for "
+                         "inputs); write the results to a folder of their own, e.g. -o "
+                         f"{Path(item) / 'results' if Path(item).is_dir() else Path(item).parent / 'results'}")
     if args.output.is_dir() and not args.dry_run:
         from .report import remove_stale_parts
 
