@@ -9,7 +9,7 @@ from conftest import noise_image, write_fei, write_zeiss, zeiss_text
 from PIL import Image
 
 from ddcsem.errors import DDCSEMError, ReadError, UnsupportedFormatError
-from ddcsem.read import MixedDetectorWarning, PixelSize, detect_databar, read_sem
+from ddcsem.read import MixedDetectorWarning, PixelSize, detect_databar, read_composite, read_sem
 from ddcsem.synthetic import make_pair
 
 
@@ -69,6 +69,17 @@ def test_rgb_with_colour_content_is_refused(tmp_path):
     with pytest.raises(ReadError, match="colour image") as err:
         read_sem(tmp_path / "c.tif")
     assert "c.tif" in str(err.value)
+
+
+def test_rgb_stored_channel_by_channel_reads_as_interleaved(tmp_path):
+    # Photoshop's "per channel" pixel order: planar configuration 2
+    rgb = np.dstack([noise_image((30, 40), seed=s) for s in range(3)])
+    tifffile.imwrite(tmp_path / "i.tif", rgb, photometric="rgb")
+    tifffile.imwrite(tmp_path / "p.tif", np.moveaxis(rgb, -1, 0), photometric="rgb", planarconfig="separate")
+    np.testing.assert_array_equal(read_composite(tmp_path / "p.tif").data, read_composite(tmp_path / "i.tif").data)
+    grey = noise_image((30, 40))
+    tifffile.imwrite(tmp_path / "g.tif", np.stack([grey] * 3), photometric="rgb", planarconfig="separate")
+    np.testing.assert_array_equal(read_sem(tmp_path / "g.tif").data, grey)
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "BMP", "JPEG"])

@@ -497,6 +497,8 @@ def _read_tiff(path: Path, page: int | None) -> tuple[np.ndarray, str, PixelSize
         pg = tif.pages[page]
         _check_size(pg.shape, pg.dtype.itemsize if pg.dtype is not None else 8, path)
         raw = pg.asarray()
+        if pg.planarconfig == tifffile.PLANARCONFIG.SEPARATE and pg.photometric == tifffile.PHOTOMETRIC.RGB:
+            raw = np.moveaxis(raw, 0, -1)  # stored channel by channel (Photoshop's "per channel")
         if pg.photometric == tifffile.PHOTOMETRIC.PALETTE and pg.colormap is not None:
             raw = _palette_to_grey(raw, np.asarray(pg.colormap))
         width = raw.shape[1] if raw.ndim >= 2 else 1
