@@ -82,6 +82,24 @@ def test_rgb_stored_channel_by_channel_reads_as_interleaved(tmp_path):
     np.testing.assert_array_equal(read_sem(tmp_path / "g.tif").data, grey)
 
 
+def test_a_thumbnail_is_no_second_image_but_a_second_full_image_is(tmp_path):
+    grey = noise_image((64, 80))
+    for name, first_thumbnail in (("after.tif", False), ("before.tif", True)):
+        with tifffile.TiffWriter(tmp_path / name) as tif:
+            if first_thumbnail:
+                tif.write(grey[::4, ::4], subfiletype=1)  # reduced-resolution copy
+            tif.write(grey)
+            if not first_thumbnail:
+                tif.write(grey[::4, ::4], subfiletype=1)
+        np.testing.assert_array_equal(read_sem(tmp_path / name, crop_databar="off").data, grey)
+    with tifffile.TiffWriter(tmp_path / "stack.tif") as tif:
+        for image in (grey, grey[::-1], grey[::4, ::4]):
+            tif.write(image, subfiletype=1 if image.shape[0] < 64 else 0)
+    with pytest.raises(UnsupportedFormatError, match="holds 2 images .a stack or several channels") as err:
+        read_sem(tmp_path / "stack.tif")
+    assert "choose a page" in str(err.value)
+
+
 @pytest.mark.parametrize("fmt", ["PNG", "BMP", "JPEG"])
 def test_reads_other_formats(tmp_path, fmt):
     grey = np.tile(np.arange(0, 250, 5, dtype=np.uint8), (30, 1))

@@ -481,15 +481,18 @@ def _read_tiff(path: Path, page: int | None) -> tuple[np.ndarray, str, PixelSize
             raise ReadError("holds no image: the TIFF is truncated or corrupt", path=path,
                             hint="re-export it from the microscope")
         if page is None:
-            if len(tif.pages) != 1:
+            # a reduced-resolution copy (a thumbnail, NewSubfileType 1) is no second image
+            full = [k for k, pg in enumerate(tif.pages) if not pg.is_reduced] or [0]
+            if len(full) == 1:
+                page = full[0]
+            else:
                 raise UnsupportedFormatError(
-                    f"holds {len(tif.pages)} images (a stack or several channels), where one "
+                    f"holds {len(full)} images (a stack or several channels), where one "
                     "micrograph was expected",
                     path=path,
                     hint="save each image as its own file, name two pages SE and BSE to pair "
                     "them, or choose a page",
                 )
-            page = 0
         if page >= len(tif.pages):
             raise UnsupportedFormatError(
                 f"page {page} asked for, but the file has {len(tif.pages)}", path=path
