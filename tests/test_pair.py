@@ -217,10 +217,13 @@ def test_shift_the_halves_disagree_on_is_recorded_not_applied(tmp_path):
     bse[:, :80] = np.roll(se[:, :80], 5, axis=0)
     bse[:, 80:] = np.roll(se[:, 80:], -5, axis=0)
     se_path, bse_path = write_pair(tmp_path, se, bse)
-    with pytest.warns(UserWarning, match="two halves of the field disagree"):
+    with pytest.warns(UserWarning, match="two halves of the field disagree") as caught:
         images = read_pair(se_path, bse_path)
     assert not images.shift_applied
     assert abs(images.shift[0]) > 3
+    # the shift as it is recorded, to a hundredth of a pixel
+    message = next(str(w.message) for w in caught if "halves" in str(w.message))
+    assert f"shifted by ({images.shift[0]:.2f}, {images.shift[1]:.2f}) px (rows, columns)" in message
     np.testing.assert_array_equal(images.bse.data, bse)
 
 

@@ -563,8 +563,9 @@ def read_pair(
                 applied = True
             else:
                 warnings.warn(
-                    f"{spec.se} / {spec.bse}: the channels look shifted by {shift} px, but the "
-                    "two halves of the field disagree, so the shift was not applied",
+                    f"{spec.se} / {spec.bse}: the channels look shifted by ({shift[0]:.2f}, "
+                    f"{shift[1]:.2f}) px (rows, columns), but the two halves of the field disagree, "
+                    "so the shift was not applied (--no-register turns the check off)",
                     stacklevel=2,
                 )
     return SEMPair(spec.key, se_img, bse_img, pixel, shift, applied)
