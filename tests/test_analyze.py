@@ -503,6 +503,15 @@ def test_bad_config_is_a_usage_error(samples, tmp_path, text, capsys):
     assert "c.toml" in capsys.readouterr().err
 
 
+def test_unknown_config_keys_are_named_with_the_key_likely_meant(samples, tmp_path, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text('min_diametre = "30nm"\ncolour = "red"\n')
+    assert main(["analyze", str(samples), "-o", str(tmp_path / "o"), "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown keys colour, min_diametre (a slip of min_diametre for min_diameter?)" in err
+    assert "known keys: basis, clip, dark_particles" in err
+
+
 def test_skip_existing_needs_same_parameters(samples, tmp_path):
     out = tmp_path / "out"
     assert main(["analyze", str(samples), "-o", str(out), "-q"]) == 0

@@ -641,8 +641,12 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
                  "dark_particles", "profile"}
         unknown = sorted(set(config) - known)
         if unknown:
-            raise ParameterError(f"unknown keys {unknown}", path=args.config,
-                                 hint=f"known keys: {', '.join(sorted(known))}")
+            from difflib import get_close_matches
+
+            meant = [f"{key} for {close[0]}" for key in unknown if (close := get_close_matches(key, known, 1))]
+            raise ParameterError(f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
+                                 + (f" (a slip of {'; '.join(meant)}?)" if meant else ""),
+                                 path=args.config, hint=f"known keys: {', '.join(sorted(known))}")
 
     def pick(cli: Any, key: str, default: Any) -> Any:
         return cli if cli is not None else config.get(key, default)
