@@ -508,8 +508,11 @@ def test_unknown_config_keys_are_named_with_the_key_likely_meant(samples, tmp_pa
     config.write_text('min_diametre = "30nm"\ncolour = "red"\n')
     assert main(["analyze", str(samples), "-o", str(tmp_path / "o"), "--config", str(config)]) == 2
     err = capsys.readouterr().err
-    assert "unknown keys colour, min_diametre (a slip of min_diametre for min_diameter?)" in err
+    assert "unknown keys colour, min_diametre (did you mean min_diameter for min_diametre?)" in err
     assert "known keys: basis, clip, dark_particles" in err
+    config.write_text("se_rim = false\n")
+    assert main(["analyze", str(samples), "-o", str(tmp_path / "o"), "--config", str(config)]) == 2
+    assert "unknown key se_rim (did you mean se_rims?)" in capsys.readouterr().err
 
 
 def test_skip_existing_needs_same_parameters(samples, tmp_path):

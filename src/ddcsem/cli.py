@@ -643,9 +643,10 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
         if unknown:
             from difflib import get_close_matches
 
-            meant = [f"{key} for {close[0]}" for key in unknown if (close := get_close_matches(key, known, 1))]
+            meant = {key: close[0] for key in unknown if (close := get_close_matches(key, known, 1))}
+            guess = "; ".join(m if len(unknown) == 1 else f"{m} for {k}" for k, m in meant.items())
             raise ParameterError(f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
-                                 + (f" (a slip of {'; '.join(meant)}?)" if meant else ""),
+                                 + (f" (did you mean {guess}?)" if meant else ""),
                                  path=args.config, hint=f"known keys: {', '.join(sorted(known))}")
 
     def pick(cli: Any, key: str, default: Any) -> Any:
