@@ -495,7 +495,7 @@ def test_edges_split_and_auto_threshold_from_the_command_line(samples, tmp_path)
 
 @pytest.mark.parametrize("text", ['threshold = \n', 'colour = "red"\n', 'clip = "wide"\n', 'basis = "red"\n',
                                   'basis = ["#ff0000", "#ff0001"]\n', 'profile = "dome"\n',
-                                  'pixel_size = 0.02\n', 'min_diameter = "3 furlongs"\n'])
+                                  'pixel_size = 0.02\n', 'min_diameter = "3 furlongs"\n', 'clip = [99, 1]\n'])
 def test_bad_config_is_a_usage_error(samples, tmp_path, text, capsys):
     config = tmp_path / "c.toml"
     config.write_text(text)

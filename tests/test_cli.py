@@ -219,6 +219,20 @@ def test_dry_run_prints_pairing_table(samples, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(("options", "message"), [
+    (["--clip", "99", "1"], "--clip: clip percentiles must satisfy 0 <= low < high <= 100, got [99.0, 1.0]"),
+    (["--clip", "50", "50"], "got [50.0, 50.0]"),
+    (["--green-gain", "-1"], "argument --green-gain: the gain must be a number of at least 0, not -1"),
+    (["--green-gain", "nan"], "not nan"),
+])
+def test_bad_colouring_options_stop_the_run_before_any_image(samples, tmp_path, options, message, capsys):
+    # not one failure per image, each with the same message
+    for command in (["colorize"], ["analyze"]) if options[0] == "--clip" else (["colorize"],):
+        assert main([*command, str(samples), "-o", str(tmp_path / "out"), *options]) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(
     "argv",
     [["colorize", "x", "-o", "o", "--pixel-size", "3 furlongs"],

@@ -59,6 +59,16 @@ def _percent(text: str) -> float:
     return value
 
 
+def _gain(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"the gain must be a number of at least 0, not {text}")
+    return value
+
+
 def _colour(text: Any) -> tuple[float, float, float]:
     """An RGB colour from ``R,G,B`` (any scale), ``#rrggbb`` or a list of three numbers."""
     if isinstance(text, str) and text.startswith("#") and len(text) == 7:
@@ -149,7 +159,7 @@ def _parser() -> argparse.ArgumentParser:
                           "(default overlay)")
     col.add_argument("--clip", nargs=2, type=_percent, default=(0.5, 99.5), metavar=("LO", "HI"),
                      help="stretch each channel between these percentiles (default 0.5 99.5)")
-    col.add_argument("--green-gain", type=float, default=1.0, help="scale the SE (green) channel")
+    col.add_argument("--green-gain", type=_gain, default=1.0, help="scale the SE (green) channel")
     col.add_argument("--palette", choices=("green-orange", "blue-orange"), default="green-orange",
                      help="density-mode hues; blue-orange is colour-blind safe")
     col.add_argument("--png", action="store_true", help="also write a PNG preview with scale bar")
@@ -625,6 +635,7 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
     import tomllib
 
     from .analyze import AnalysisOptions
+    from .colorize import _clip_percentiles
     from .errors import CalibrationError, ParameterError
 
     config: dict[str, Any] = {}
@@ -662,7 +673,7 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
     try:
         options = AnalysisOptions(
             mode=pick(args.mode, "mode", "overlay"),
-            clip=tuple(float(v) for v in pick(args.clip, "clip", (0.5, 99.5))),
+            clip=_clip_percentiles(pick(args.clip, "clip", (0.5, 99.5))),
             threshold=pick(args.threshold, "threshold", "auto"),
             split=pick(args.split, "split", "auto"),
             **size("min_diameter", args.min_diameter),
@@ -841,6 +852,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         if extra:
             getattr(args, args.listed).extend(extra)
+        if getattr(args, "clip", None) is not None:  # each percentile is checked, and their order
+            from .colorize import _clip_percentiles
+
+            try:
+                _clip_percentiles(args.clip)
+            except DDCSEMError as exc:
+                parser.error(f"--clip: {exc}")
     except SystemExit as exc:  # argparse: 0 for --help/--version, 2 for usage errors
         return int(exc.code or 0)
     try:

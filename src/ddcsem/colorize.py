@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -69,6 +69,27 @@ class _Options:
     transition: float
 
 
+def _clip_percentiles(clip: Any) -> tuple[float, float]:
+    """``clip`` checked: two percentiles, the low one under the high one (float, float).
+
+    Examples
+    --------
+    >>> _clip_percentiles(["0.5", 99.5])
+    (0.5, 99.5)
+    >>> _clip_percentiles((99, 1))
+    Traceback (most recent call last):
+    ...
+    ddcsem.errors.ParameterError: clip percentiles must satisfy 0 <= low < high <= 100, got (99, 1)
+    """
+    try:
+        lo, hi = (float(v) for v in clip)
+    except (TypeError, ValueError):
+        raise ParameterError(f"clip must be two percentiles (low, high), not {clip!r}") from None
+    if not (0.0 <= lo < hi <= 100.0):
+        raise ParameterError(f"clip percentiles must satisfy 0 <= low < high <= 100, got {clip!r}")
+    return lo, hi
+
+
 def _options(
     mode: str,
     clip: tuple[float, float],
@@ -80,12 +101,7 @@ def _options(
 ) -> _Options:
     if mode not in ("overlay", "density"):
         raise ParameterError(f"mode must be 'overlay' or 'density', not {mode!r}")
-    try:
-        lo, hi = (float(v) for v in clip)
-    except (TypeError, ValueError):
-        raise ParameterError(f"clip must be two percentiles (low, high), not {clip!r}") from None
-    if not (0.0 <= lo < hi <= 100.0):
-        raise ParameterError(f"clip percentiles must satisfy 0 <= low < high <= 100, got {clip!r}")
+    lo, hi = _clip_percentiles(clip)
     colours = np.array([bse_color, se_color], dtype=np.float64)
     if colours.shape != (2, 3) or not np.all(np.isfinite(colours)) or np.any(colours < 0):
         raise ParameterError("bse_color and se_color must be three non-negative numbers each")
