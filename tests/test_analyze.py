@@ -277,6 +277,18 @@ def test_uncalibrated_image_gets_pixel_columns_only(tmp_path, syn, capsys):
                                        "[kept from an earlier run]\n")
 
 
+def test_sizes_larger_than_the_image_fail_it_naming_the_unit(pair_files, capsys):
+    se, bse = pair_files  # 320 x 320 px of 20 nm
+    out = se.parent / "out"
+    assert main(["analyze", "--se", str(se), "--bse", str(bse), "-o", str(out), "--min-distance", "1e9"]) == 1
+    err = capsys.readouterr().err
+    assert "min_distance 1e+09 nm (5e+07 px) is larger than the image (320 x 320 px)" in err
+    assert "check its unit: a bare number is in nm" in err
+    assert main(["analyze", "--se", str(se), "--bse", str(bse), "-o", str(out), "--overwrite",
+                 "--min-diameter", "400px"]) == 1
+    assert "min_diameter 400 px is larger than the image" in capsys.readouterr().err
+
+
 def test_same_named_images_in_two_folders_keep_their_own_results(tmp_path, syn):
     # two sessions that both name their image x_BSE.tif: neither result may replace the other
     for folder, image in (("a", syn.bse), ("b", syn.bse[:, : syn.bse.shape[1] // 2])):

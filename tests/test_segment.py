@@ -151,6 +151,13 @@ def test_min_area_in_physical_units_and_min_distance():
     assert segment_particles(image, min_area=5e5, pixel_size_nm=100).max() == 1
     pair = discs([(60, 70), (60, 112)], [22, 22])
     assert segment_particles(pair, min_distance=5000, pixel_size_nm=100).max() == 1  # 50 px apart needed
+    # a distance far beyond the image (a slip of the unit) merges each blob's seeds, as one
+    # across the image does: its window and its seed pairs are taken at the image's extent
+    field = discs([(60, 70), (60, 112), (150, 60), (150, 100), (170, 160)], [22, 22, 20, 20, 12], (220, 220))
+    for split in ("shape", "edges"):
+        across = segment_particles(field, split=split, min_distance=float(np.hypot(*field.shape)))
+        np.testing.assert_array_equal(segment_particles(field, split=split, min_distance=1e12), across)
+        assert across.max() == 3
 
 
 def test_border_particles_excluded_or_kept():

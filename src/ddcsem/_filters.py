@@ -70,13 +70,15 @@ def gaussian(image: np.ndarray, sigma: float) -> np.ndarray:
 
 def maximum(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     """Maximum over the ``size`` x ``size`` window (odd size; or ``(rows, cols)``) around
-    each pixel, float32.
+    each pixel, float32. A window that reaches across the image from every pixel (over
+    twice its extent less one) is taken at that extent: it holds the same pixels, and
+    the kernel's work grows with the window.
 
     Examples
     --------
     >>> x = np.zeros((5, 5), np.float32); x[0, 0] = 1
-    >>> int(maximum(x, 3).sum()), int(maximum(x, (1, 3)).sum())
-    (4, 2)
+    >>> int(maximum(x, 3).sum()), int(maximum(x, (1, 3)).sum()), int(maximum(x, 10**9 + 1).sum())
+    (4, 2, 25)
     """
     from scipy import ndimage
 
@@ -84,6 +86,7 @@ def maximum(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     sizes = (size, size) if np.isscalar(size) else tuple(size)
     if len(sizes) != 2 or any(n < 1 or n % 2 == 0 for n in sizes):
         raise ParameterError(f"the window size must be odd and positive, got {size}")
+    sizes = tuple(min(int(n), 2 * extent - 1) for n, extent in zip(sizes, x.shape))
     if x.size < _SMALL:
         return ndimage.maximum_filter(x, size=sizes)
     rows, cols = (np.zeros(n // 2 + 1, dtype=np.float32) for n in sizes)

@@ -230,13 +230,17 @@ def _measure(
     def in_px(size: str) -> float | None:
         """``min_diameter`` or ``min_distance`` in pixels, from whichever unit it was given in."""
         nm = getattr(options, f"{size}_nm")
-        if not nm:
-            return getattr(options, f"{size}_px")
-        if nm < pixel.nm:  # a slip of the unit, most likely: a bare number is read in nm
+        px = nm / pixel.nm if nm else getattr(options, f"{size}_px")
+        if px and px > max(density.shape):  # a slip of the unit too, and no particle could pass
+            given = f"{nm:g} nm ({px:.3g} px)" if nm else f"{px:g} px"
+            raise ParameterError(f"{size} {given} is larger than the image "
+                                 f"({density.shape[0]} x {density.shape[1]} px)",
+                                 hint="check its unit: a bare number is in nm")
+        if nm and nm < pixel.nm:  # a slip of the unit, most likely: a bare number is read in nm
             warnings.warn(f"{size} {nm:g} nm is under one pixel ({pixel.nm:g} nm) of this image, so it "
                           f"does nothing; a bare number is in nm: did you mean {nm:g}px or {nm:g}um?",
                           stacklevel=4)
-        return nm / pixel.nm
+        return px
 
     diameter, distance = in_px("min_diameter"), in_px("min_distance")
     min_area = options.min_area_px if not diameter else max(options.min_area_px, np.pi / 4 * diameter**2)

@@ -1239,7 +1239,15 @@ def _merge_close(seeds: np.ndarray, components: np.ndarray, min_distance: float,
     centres = np.stack([np.bincount(ids, rows, n + 1) / count, np.bincount(ids, cols, n + 1) / count], axis=1)[1:]
     blob = np.zeros(n + 1, dtype=np.int64)
     blob[ids] = components[rows, cols]
-    pairs = cKDTree(centres).query_pairs(min_distance, output_type="ndarray")
+    # only seeds of one blob merge: a distance beyond the widest spread of a blob's seeds
+    # adds nothing but pairs of seeds in other blobs (millions, for a slip of the unit)
+    low, high = np.full((2, int(blob.max()) + 1, 2), np.inf) * [[[1]], [[-1]]]
+    np.minimum.at(low, blob[1:], centres)
+    np.maximum.at(high, blob[1:], centres)
+    seen = np.isfinite(low[:, 0])
+    seen[0] = False  # ids without pixels
+    reach = float(np.hypot(*(high[seen] - low[seen]).T).max()) if seen.any() else 0.0
+    pairs = cKDTree(centres).query_pairs(min(min_distance, reach + 1), output_type="ndarray")
     pairs = pairs[blob[pairs[:, 0] + 1] == blob[pairs[:, 1] + 1]]
     graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
     _, group = connected_components(graph, directed=False)
