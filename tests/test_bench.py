@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ddcsem import bench
 from ddcsem.cli import main
 
@@ -34,3 +36,15 @@ def test_bad_bench_arguments(capsys):
     assert main(["bench", "--sizes", "8"]) == 2
     assert main(["bench", "--dtypes", "int64"]) == 2
     assert main(["bench", "--threads", "999"]) == 2
+
+
+def test_sizes_beyond_memory_are_refused_before_anything_runs(monkeypatch, capsys):
+    from ddcsem import resources
+
+    # 2 GiB free: 4096^2 (150 bytes a pixel, 2.3 GiB) does not fit, and no case is run
+    monkeypatch.setattr(resources, "available_memory", lambda: 2 << 30)
+    monkeypatch.setattr(bench, "kernel_cases", lambda *a, **k: pytest.fail("a case ran"))
+    assert main(["bench", "--sizes", "1024,4096", "--no-jit-time"]) == 2
+    err = capsys.readouterr().err
+    assert "benchmarking 4096 x 4096 images needs about 2.3 GiB of memory, 2.0 GiB is available" in err
+    assert "(give smaller --sizes)" in err

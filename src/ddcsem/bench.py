@@ -338,6 +338,11 @@ def run(*, sizes: list[int], dtypes: list[str], threads: list[int], repeat: int,
     >>> report = run(sizes=[32], dtypes=["uint8"], threads=[1], repeat=1, stages=False, jit=False)
     >>> sorted(report)
     ['jit_compile_s', 'machine', 'results']"""
+    from .resources import BENCH_BYTES_PER_PIXEL, require_memory
+
+    largest = max(sizes)  # refused before minutes of smaller sizes, not swapped to a halt
+    require_memory(largest * largest * BENCH_BYTES_PER_PIXEL, what=f"benchmarking {largest} x {largest} images",
+                   hint="give smaller --sizes")
     info = machine_info()
     compile_s = {d: jit_compile_seconds(d) for d in dtypes} if jit else {}
     results = kernel_cases(sizes, dtypes, threads, repeat, progress=progress)

@@ -8,7 +8,7 @@ from os import PathLike
 from .errors import ResourceError
 
 __all__ = ["available_memory", "require_memory", "reuse_freed_memory", "release_freed_memory",
-           "ANALYZE_BYTES_PER_PIXEL", "COLORIZE_BYTES_PER_PIXEL"]
+           "ANALYZE_BYTES_PER_PIXEL", "BENCH_BYTES_PER_PIXEL", "COLORIZE_BYTES_PER_PIXEL"]
 
 #: Peak working memory of ``analyze`` per pixel of the field (peak resident memory beyond
 #: the inputs, measured at 4096 x 4096: 43 bytes, 55 with freed blocks kept as the command
@@ -16,6 +16,10 @@ __all__ = ["available_memory", "require_memory", "reuse_freed_memory", "release_
 ANALYZE_BYTES_PER_PIXEL = 80
 #: Working memory of ``colorize`` per pixel beyond its inputs (the RGB output).
 COLORIZE_BYTES_PER_PIXEL = 3
+#: Peak memory of ``ddcsem bench`` per pixel of its largest image: its float64 numpy
+#: reference of the colouring dominates (peak resident memory at 4096 x 4096, float32
+#: pair: 2.4 GB, 143 bytes per pixel; rounded up).
+BENCH_BYTES_PER_PIXEL = 150
 
 
 def available_memory() -> int | None:
@@ -44,8 +48,11 @@ def _gib(n: float) -> str:
     return f"{n / 1024**3:.1f} GiB"
 
 
-def require_memory(nbytes: int, *, what: str, path: str | PathLike | None = None) -> None:
-    """Raise :class:`ResourceError` when ``nbytes`` exceed the memory available.
+def require_memory(nbytes: int, *, what: str, path: str | PathLike | None = None,
+                   hint: str = "crop or bin the image, or free memory; tiled processing is not there yet",
+                   ) -> None:
+    """Raise :class:`ResourceError` when ``nbytes`` exceed the memory available (``hint``:
+    what to do about it).
 
     Examples
     --------
@@ -60,7 +67,7 @@ def require_memory(nbytes: int, *, what: str, path: str | PathLike | None = None
         raise ResourceError(
             f"{what} needs about {_gib(nbytes)} of memory, {_gib(available)} is available",
             path=path,
-            hint="crop or bin the image, or free memory; tiled processing is not there yet",
+            hint=hint,
         )
 
 
