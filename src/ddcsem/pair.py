@@ -268,9 +268,9 @@ def find_pairs(
         if len(se) == 1 and len(bse) == 1:
             pairs.append(Pair(key, se[0], bse[0]))
         elif se and bse:
-            many = "SE" if len(se) > 1 else "BSE"
+            many, candidates = ("SE", se) if len(se) > 1 else ("BSE", bse)
             problems.append((key, (
-                f"{len(se if many == 'SE' else bse)} {many} candidates for one partner: "
+                f"{len(candidates)} {many} candidates for one partner: "
                 + ", ".join(str(p) for p in se + bse)
                 + " (rename them or give --se and --bse explicitly)"
             )))
