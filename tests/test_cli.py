@@ -191,6 +191,14 @@ def test_same_named_pairs_in_two_folders_are_both_coloured(samples, tmp_path, ca
     assert [row.split()[0] for row in capsys.readouterr().out.splitlines()[1:]] == ["p1_valve_02", "p2_valve_02"]
 
 
+def test_one_file_as_both_sides_of_a_pair_is_a_usage_error(samples, tmp_path, capsys):
+    se = samples / "valve_02_InLens.tif"
+    assert main(["colorize", "--se", str(se), "--bse", str(samples / ".." / samples.name / se.name),
+                 "-o", str(tmp_path / "out")]) == 2
+    assert f"--se and --bse name the same file, {se}: a pair is two images of one field" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_extra_tokens(tmp_path, capsys):
     for name in ("s1_chanA.tif", "s1_chanB.tif"):
         (tmp_path / name).write_bytes(b"")

@@ -484,6 +484,8 @@ def _collect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple
 
     if (args.se is None) != (args.bse is None):
         parser.error("--se and --bse go together")
+    if args.se is not None and args.se.resolve() == args.bse.resolve():
+        parser.error(f"--se and --bse name the same file, {args.se}: a pair is two images of one field")
     if not args.inputs and args.se is None:
         parser.error("give input files or folders, or --se and --bse")
     if args.jobs < 1:
