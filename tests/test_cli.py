@@ -46,6 +46,17 @@ def test_info_bad_file_exit_1_but_others_reported(samples, tmp_path, capsys):
     assert "valve_02_EsB.tif: imagej, detector EsB [BSE], 400x400 uint16" in out.out
 
 
+def test_info_on_folders_lists_their_images_and_flags_an_empty_one(samples, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["info", "--json", str(samples), str(tmp_path / "empty")]) == 1
+    records = json.loads(capsys.readouterr().out)
+    assert [Path(r["path"]).name for r in records[:-1]] == sorted(p.name for p in samples.glob("*.tif"))
+    assert all("error" not in r for r in records[:-1])
+    assert records[-1]["error"].endswith("empty: no images (.tif, .tiff, .png, .jpg, .jpeg, .bmp) in this folder")
+    assert main(["info", str(samples)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 6
+
+
 def test_colorize_batch(samples, tmp_path, capsys):
     before = digest(samples)
     out = tmp_path / "out"

@@ -146,7 +146,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     info = sub.add_parser("info", help="show calibration, detector and data bar of SEM files")
-    info.add_argument("files", nargs="+", metavar="FILE")
+    info.add_argument("files", nargs="+", metavar="FILE", help="files and/or folders (their images)")
     info.add_argument("--json", action="store_true", help="print one JSON list of records")
     info.add_argument("--pixel-size", type=_pixel_size, metavar="SIZE",
                       help="override the pixel size, e.g. 3.2nm or 0.05um")
@@ -314,33 +314,42 @@ def _threshold(text: str) -> str | float:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from .errors import ReadError
+    from .pair import IMAGE_SUFFIXES, collect_images
     from .read import read_sem
     from .report import calibration_text
 
-    records, failed = [], 0
-    for name in args.files:
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                record = read_sem(name, pixel_size=args.pixel_size).to_record()
-            record["warnings"] = [str(w.message) for w in caught]
-        except DDCSEMError as exc:
-            failed += 1
-            record = {"path": name, "error": str(exc)}
-            if not args.json:
-                print(f"error: {exc}", file=sys.stderr)
-                continue
-        records.append(record)
+    records: list[dict[str, Any]] = []
+
+    def failed(path: Any, exc: DDCSEMError) -> None:
+        records.append({"path": str(path), "error": str(exc)})
         if not args.json:
-            detector = f"detector {record['detector'] or 'unknown'} [{record['role'] or 'role unknown'}]"
-            print(f"{record['path']}: {record['vendor']}, {detector}, "
-                  f"{record['shape'][0]}x{record['shape'][1]} {record['dtype']}, {calibration_text(record)}, "
-                  f"data bar {record['databar_rows']} rows")
-            for w in record["warnings"]:
-                print(f"  warning: {w}", file=sys.stderr)
+            print(f"error: {exc}", file=sys.stderr)
+
+    for name in args.files:  # a folder stands for its images, as in the batch commands
+        paths = collect_images([name]) if Path(name).is_dir() else [name]
+        if not paths:
+            failed(name, ReadError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in this folder", path=name))
+        for path in paths:
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    record = read_sem(path, pixel_size=args.pixel_size).to_record()
+                record["warnings"] = [str(w.message) for w in caught]
+            except DDCSEMError as exc:
+                failed(path, exc)
+                continue
+            records.append(record)
+            if not args.json:
+                detector = f"detector {record['detector'] or 'unknown'} [{record['role'] or 'role unknown'}]"
+                print(f"{record['path']}: {record['vendor']}, {detector}, "
+                      f"{record['shape'][0]}x{record['shape'][1]} {record['dtype']}, {calibration_text(record)}, "
+                      f"data bar {record['databar_rows']} rows")
+                for w in record["warnings"]:
+                    print(f"  warning: {w}", file=sys.stderr)
     if args.json:
         print(json.dumps(records, indent=2, ensure_ascii=False))
-    return 1 if failed else 0
+    return 1 if any("error" in r for r in records) else 0
 
 
 # -------------------------------------------------------------------------- colorize
