@@ -85,6 +85,15 @@ def test_same_names_in_two_folders_pair_in_each_and_get_distinct_keys(tmp_path):
     assert result.problems == ()
 
 
+def test_a_folder_named_twice_pairs_as_once(tmp_path):
+    (tmp_path / "d").mkdir()
+    touch(tmp_path / "d", "valve_InLens.tif", "valve_EsB.tif")
+    again = tmp_path / "d" / ".." / "d"  # a second spelling of the folder, and one of its files
+    result = find_pairs([tmp_path / "d", again, again / "valve_EsB.tif"], use_metadata=False)
+    assert [(p.key, p.se.name, p.bse.name) for p in result.pairs] == [("valve", "valve_InLens.tif", "valve_EsB.tif")]
+    assert result.problems == () and result.unpaired == ()
+
+
 def test_sides_in_two_folders_still_pair_and_unresolved_ones_are_refused(tmp_path):
     for side, name in (("SE", "a_InLens.tif"), ("BSE", "a_EsB.tif")):
         (tmp_path / "s1" / side).mkdir(parents=True)

@@ -131,9 +131,11 @@ def collect_images(
     ...     (d / name).parent.mkdir(exist_ok=True); _ = (d / name).write_bytes(b"")
     >>> [p.name for p in collect_images([d], exclude=[d / "out"])]
     ['a.TIF', 'b.tif']
+    >>> [p.name for p in collect_images([d, d / "b.tif", d / "out" / ".." / "a.TIF"], exclude=[d / "out"])]
+    ['a.TIF', 'b.tif']
     """
     excluded = [Path(p).resolve() for p in exclude]
-    found: set[Path] = set()
+    found: dict[Path, Path] = {}
     for item in inputs:
         path = Path(item)
         if path.is_dir():
@@ -146,8 +148,8 @@ def collect_images(
             resolved = p.resolve()
             if any(resolved.is_relative_to(e) for e in excluded):
                 continue
-            found.add(p)
-    return sorted(found)
+            found.setdefault(resolved, p)  # one file named twice (a folder and its file) once
+    return sorted(found.values())
 
 
 def _page_roles(path: Path) -> list[str | None]:
