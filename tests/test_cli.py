@@ -210,6 +210,20 @@ def test_one_file_as_both_sides_of_a_pair_is_a_usage_error(samples, tmp_path, ca
     assert not (tmp_path / "out").exists()
 
 
+def test_explicit_pair_takes_its_files_from_the_folders_pairs(samples, tmp_path, capsys):
+    se, bse = samples / "valve_02_InLens.tif", samples / "valve_02_EsB.tif"
+    out = tmp_path / "out"
+    assert main(["colorize", str(samples), "--se", str(se), "--bse", str(bse), "-o", str(out), "-q"]) == 0
+    pairs = json.loads((out / "manifest.json").read_text())["pairs"]
+    assert [(p["key"], p["status"]) for p in pairs] == [(k, "ok") for k in KEYS]  # valve_02 once
+    # paired otherwise, the folder's partners of its files are left without one
+    assert main(["colorize", str(samples), "--se", str(se), "--bse", str(samples / "aorta_01_CBS.tif"),
+                 "-o", str(out), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[1:3]] == ["drusen_03", "valve_02"]
+    assert [Path(line.split()[1]).name for line in lines[3:]] == ["aorta_01_ETD.tif", "valve_02_EsB.tif"]
+
+
 def test_extra_tokens(tmp_path, capsys):
     for name in ("s1_chanA.tif", "s1_chanB.tif"):
         (tmp_path / name).write_bytes(b"")

@@ -516,7 +516,12 @@ def _collect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple
         result = find_pairs(args.inputs, exclude=[args.output], se_tokens=SE_TOKENS + args.se_tokens,
                             bse_tokens=BSE_TOKENS + args.bse_tokens)
         pairs, unpaired, problems = list(result.pairs), list(result.unpaired), list(result.problems)
-    if args.se is not None:
+    if args.se is not None:  # the explicit pair's files are its own, whatever the folders pair them with
+        mine = {args.se.resolve(), args.bse.resolve()}
+        broken = [p for p in pairs if mine & {p.se.resolve(), p.bse.resolve()}]
+        pairs = [p for p in pairs if p not in broken]
+        unpaired = sorted(p for p in unpaired + [f for b in broken for f in (b.se, b.bse)]
+                          if p.resolve() not in mine)
         found = split_detector_token(args.se.stem)
         pairs.append(Pair(found[0] if found else args.se.stem.lower(), args.se, args.bse))
         pairs = [pair for _, pair, _ in _with_ids([("pair", p) for p in pairs])]
