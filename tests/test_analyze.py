@@ -21,7 +21,7 @@ from ddcsem.cli import main
 from ddcsem.colorize import colorize
 from ddcsem.errors import ParameterError
 from ddcsem.evaluate import detection_scores
-from ddcsem.pair import read_pair
+from ddcsem.pair import SEMPair, read_pair
 from ddcsem.read import PixelSize, SEMImage
 from ddcsem.segment import NoisyFieldWarning, drop_border_labels
 from ddcsem.synthetic import make_pair
@@ -102,6 +102,15 @@ def test_dark_particles_of_a_transmission_image(syn, dark):
     # the BSE image itself, read as dark particles, is warned about the other way round
     with pytest.warns(ParticlePolarityWarning, match="if they are brighter"):
         analyze_single(SEMImage(syn.bse, detector="SE2"), options=AnalysisOptions(dark_particles=True))
+    # so is a pair whose BSE signal was inverted: the matrix comes out as the particles
+    pixel = PixelSize(20.0, "argument")
+    inverted = SEMPair("x", SEMImage(syn.se, pixel), SEMImage(dark, pixel), pixel)
+    with pytest.warns(ParticlePolarityWarning, match=r"cover 9\d% of the field: if the BSE image shows them "
+                      "darker than their surroundings .its signal inverted., invert it"):
+        analyze_pair(inverted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ParticlePolarityWarning)  # the right way round: no warning
+        analyze_pair(SEMPair("x", SEMImage(syn.se, pixel), SEMImage(syn.bse, pixel), pixel))
 
 
 def test_composite_in_other_colours_needs_its_basis(syn, tmp_path):

@@ -34,13 +34,15 @@ MIN_SIDE_PX = 8
 #: (TSEM) images and the bundled samples give 0.02-0.40; the TSEM images read as they
 #: are 0.73-0.99 (the film around the particles, found as one particle). Inverted
 #: images of bright particles give only 0.003-0.61, mostly too little to be caught.
+#: A pair's BSE image with its signal inverted: 0.76-0.95 in the synthetic scenarios of
+#: ``benchmarks/accuracy.py`` (read the right way, 0.04-0.30).
 MAX_PARTICLE_FRACTION = 0.6
 
 
 class ParticlePolarityWarning(UserWarning):
-    """The particles found in a single image cover most of the field: they may be darker
-    than their surroundings, or brighter with ``dark_particles`` (see
-    ``MAX_PARTICLE_FRACTION``)."""
+    """The particles found in a single image, or in a pair's BSE image, cover most of the
+    field: they may be darker than their surroundings, or brighter with
+    ``dark_particles`` (see ``MAX_PARTICLE_FRACTION``)."""
 
 
 def _require_memory(shape: tuple[int, ...], source: Any) -> None:
@@ -267,12 +269,15 @@ def _measure(
         se=guide,
     )
     fraction = float(np.count_nonzero(labels)) / labels.size
-    if kind == "single" and fraction > MAX_PARTICLE_FRACTION:
+    if kind != "composite" and fraction > MAX_PARTICLE_FRACTION:
         which, option = (("brighter", "without dark_particles (--dark-particles)") if options.dark_particles
                          else ("darker", "with dark_particles=True (--dark-particles)"))
         warnings.warn(
-            f"the particles found cover {fraction:.0%} of the field: if they are {which} than their "
-            f"surroundings (a transmission or bright-field image has dark ones), analyse it {option}",
+            f"the particles found cover {fraction:.0%} of the field: "
+            + (f"if they are {which} than their surroundings (a transmission or bright-field image "
+               f"has dark ones), analyse it {option}" if kind == "single" else
+               "if the BSE image shows them darker than their surroundings (its signal inverted), "
+               "invert it and analyse the pair again"),
             ParticlePolarityWarning,
             stacklevel=3,
         )
@@ -296,6 +301,12 @@ def _measure(
 
 def analyze_pair(pair: Any, *, options: AnalysisOptions = AnalysisOptions()) -> ImageAnalysis:
     """Analyse a registered SE/BSE pair (:class:`ddcsem.SEMPair`).
+
+    Warns
+    -----
+    ParticlePolarityWarning
+        When the particles found cover more than ``MAX_PARTICLE_FRACTION`` of the field:
+        the BSE image's signal may be inverted.
 
     Examples
     --------
