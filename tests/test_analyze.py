@@ -15,8 +15,8 @@ import tifffile
 
 from conftest import digest
 
-from ddcsem.analyze import (AnalysisOptions, ParticlePolarityWarning, analyze_composite, analyze_pair,
-                            analyze_single)
+from ddcsem.analyze import (AnalysisOptions, ParticlePolarityWarning, SmallParticleWarning, analyze_composite,
+                            analyze_pair, analyze_single)
 from ddcsem.cli import main
 from ddcsem.colorize import colorize
 from ddcsem.errors import ParameterError
@@ -284,6 +284,20 @@ def test_uncalibrated_image_gets_pixel_columns_only(tmp_path, syn, capsys):
     assert capsys.readouterr().out == (f"x_bse (single, shape split): {row['n_particles']} particles, "
                                        f"D50 {d50:.3g} px (95 % CI {low:.3g}–{high:.3g}); uncalibrated "
                                        "[kept from an earlier run]\n")
+
+
+def test_particles_too_small_to_size_are_warned_about(syn):
+    pixel = PixelSize(50.0, "argument")  # spheres of 300 nm: 6 px across
+    tiny = make_pair(shape=(256, 256), pixel_size_nm=50, median_diameter_nm=300, sigma_ln=0.25,
+                     n_particles=150, clustered_fraction=0, seed=8)
+    with pytest.warns(SmallParticleWarning, match=r"the median particle is \d\.\d px across: under 8 px") as caught:
+        result = analyze_pair(SEMPair("t", SEMImage(tiny.se, pixel), SEMImage(tiny.bse, pixel), pixel))
+    median = float(np.median(result.table["ecd_px"]))
+    assert 4 < median < 8 and f"is {median:.1f} px across" in str(caught[0].message)
+    pixel = PixelSize(20.0, "argument")  # the fixture's spheres: about 20 px across
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SmallParticleWarning)
+        analyze_pair(SEMPair("s", SEMImage(syn.se, pixel), SEMImage(syn.bse, pixel), pixel))
 
 
 def test_sizes_larger_than_the_image_fail_it_naming_the_unit(pair_files, capsys):
