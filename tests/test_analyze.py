@@ -423,6 +423,27 @@ def test_composite_with_pixel_size(tmp_path, syn):
     assert int(row["n_particles"]) > 20
 
 
+def test_composite_scale_bar_and_text_are_masked_not_measured(syn):
+    from scipy import ndimage
+
+    pixel = PixelSize(20.0, "argument")
+    rgb = colorize(syn.se, syn.bse)
+    clean = analyze_composite(SEMImage(rgb, pixel))
+    marked = rgb.copy()  # a figure's burned-in scale bar, white, and the strokes of its label
+    marked[290:296, 200:300] = 255
+    marked[270:285, 200:260:4] = 255
+    with pytest.warns(UserWarning, match=r"2063 px are no mix of the composite's two colours "
+                      r"\(a scale bar, text or marks\): they were masked, and the 4 particles touching"):
+        annotated = analyze_composite(SEMImage(marked, pixel))
+    region = np.zeros(rgb.shape[:2], bool)
+    region[270:296, 200:300] = True
+    assert not annotated.labels[region].any()  # neither the bar nor the letters are particles
+    # the others are measured as before: the masked pixels move the threshold a little
+    near = np.unique(clean.labels[ndimage.binary_dilation(region, iterations=4)])
+    others = np.bincount(clean.labels.ravel())[1:][np.setdiff1d(np.arange(1, clean.labels.max() + 1), near) - 1]
+    np.testing.assert_allclose(np.sort(np.bincount(annotated.labels.ravel())[1:]), np.sort(others), rtol=0.02)
+
+
 def test_lone_grey_file_needs_single(tmp_path, syn, capsys):
     tifffile.imwrite(tmp_path / "x_BSE.tif", syn.bse)
     out = tmp_path / "out"

@@ -184,3 +184,25 @@ def test_unclipped_density_keeps_contrast_beyond_the_mineral_level(pair):
     clipped, full = density_map(pair.bse), density_map(pair.bse, clip=False)
     assert full.dtype == np.float32 and full.max() > 1.05 and full.min() < 0
     np.testing.assert_array_equal(np.clip(full, 0, 1), clipped)
+
+
+@pytest.mark.parametrize("mode", ["overlay", "density"])
+def test_jpeg_noise_of_a_composite_is_no_annotation(mode):
+    import io
+
+    from PIL import Image
+
+    from ddcsem.separate import _unmix
+
+    pair = make_pair((256, 256), seed=3)
+    buf = io.BytesIO()
+    Image.fromarray(colorize(pair.se, pair.bse, mode=mode)).save(buf, "JPEG", quality=30)
+    jpeg = np.asarray(Image.open(buf))
+    assert not _unmix(jpeg, None, annotations=True)[2].any()
+    white = jpeg.copy()
+    white[100:104, 20:200] = 255  # a scale bar: found, with two pixels of margin for its soft edge
+    marks = _unmix(white, None, annotations=True)[2]
+    margin = np.zeros_like(marks)
+    margin[98:106, 18:202] = True
+    assert marks[100:104, 20:200].all() and not marks[~margin].any()
+

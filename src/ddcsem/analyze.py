@@ -218,11 +218,13 @@ def _measure(
     timings: dict[str, float],
     shift: tuple[float, float] = (0.0, 0.0),
     role: str | None = None,
+    hidden: np.ndarray | None = None,
 ) -> ImageAnalysis:
     """Segment and measure; ``role`` is the detector of a single image (``"SE"`` or
-    ``"BSE"``), which picks the ``auto`` split."""
+    ``"BSE"``), which picks the ``auto`` split; particles touching ``hidden`` (a
+    composite's annotations) are left out."""
     from .measure import particle_table, size_distribution
-    from .segment import EDGES_MIN_DEPTH, drop_border_labels, median_depth, segment_particles
+    from .segment import EDGES_MIN_DEPTH, _drop_labels_at, drop_border_labels, median_depth, segment_particles
 
     if min(density.shape) < MIN_SIDE_PX:
         raise ParameterError(
@@ -292,6 +294,18 @@ def _measure(
                "if the BSE image shows them darker than their surroundings (its signal inverted), "
                "invert it and analyse the pair again"),
             ParticlePolarityWarning,
+            stacklevel=3,
+        )
+    if hidden is not None and hidden.any():
+        from scipy import ndimage
+
+        before = int(labels.max())
+        labels = _drop_labels_at(labels, ndimage.binary_dilation(hidden))
+        dropped = before - int(labels.max())
+        warnings.warn(
+            f"{int(hidden.sum())} px are no mix of the composite's two colours (a scale bar, text or "
+            "marks): they were masked"
+            + (f", and the {format_count(dropped, 'particle')} touching them left out" if dropped else ""),
             stacklevel=3,
         )
     found = int(labels.max())
@@ -446,15 +460,19 @@ def analyze_composite(image: SEMImage, *, image_id: str | None = None,
     >>> result.kind, int(result.labels.max()) > 8
     ('composite', True)
     """
-    from .separate import _composite_density, unmix_composite
+    from .separate import _composite_density, _unmix
 
     _require_memory(image.data.shape, image.path)
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    bse, se = unmix_composite(image.data, basis=options.basis)  # the pair it was made of
+    # the pair it was made of, and its annotations (a scale bar, text): no particles there
+    bse, se, hidden = _unmix(image.data, options.basis, annotations=True)
+    if hidden.any() and not hidden.all():
+        for part in (bse, se):
+            part[hidden] = np.median(part[~hidden])
     density = _composite_density(bse)
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "composite")
     sources = {"image": str(image.path) if image.path else ""}
     return _measure(name, "composite", sources, image.pixel_size, image.data, density, options,
-                    bse, se, timings)
+                    bse, se, timings, hidden=hidden)

@@ -956,6 +956,14 @@ def drop_border_labels(labels: np.ndarray) -> np.ndarray:
     return _renumber(labels, keep)
 
 
+def _drop_labels_at(labels: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Set to 0 every label with a pixel in ``mask`` and number the rest 1..K in the
+    order of their ids."""
+    keep = _areas(np.asarray(labels)) > 0
+    keep[labels[mask]] = False
+    return _renumber(labels, keep)
+
+
 def _areas(labels: np.ndarray, n: int | None = None) -> np.ndarray:
     """Pixels of each label 0..n, as ``np.bincount(labels.ravel())`` gives them (``n``: the
     largest label, found when not given), from a parallel pass."""
