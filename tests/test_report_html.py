@@ -49,6 +49,23 @@ def test_report_is_self_contained_and_complete(report):
         assert page.count(interval) == 2, interval
 
 
+def test_report_links_reach_files_whose_names_need_quoting(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for side in ("InLens", "EsB"):  # a name with a space, a hash and a non-ASCII letter
+        shutil.copy(SAMPLES / f"valve_02_{side}.tif", folder / f"valve #2 (µ)_{side}.tif")
+    out = tmp_path / "out"
+    assert main(["analyze", str(folder), "-o", str(out), "-q"]) == 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    from urllib.parse import unquote, urlsplit
+
+    # as a browser reads them: a bare "#" would start the fragment
+    links = [unquote(urlsplit(h).path) for h in re.findall(r"href='([^'#][^']*)'", page) if "/" in h]
+    assert len(links) == 4 and all((out / link).is_file() for link in links)
+    anchors = re.findall(r"href='#([^']*)'", page)
+    assert anchors and all(f"id='{a}'" in page for a in anchors)
+
+
 def _browser() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 

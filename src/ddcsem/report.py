@@ -648,6 +648,7 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
     True
     """
     import html
+    from urllib.parse import quote
 
     import tifffile
     from PIL import Image
@@ -670,21 +671,20 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
         interval = f"{fmt['d50_ci_low']}–{fmt['d50_ci_high']}" if fmt["d50_ci_low"] else ""
         fraction = s.get("mineral_area_fraction")
         rows.append(
-            f"<tr><td><a href='#{esc(image_id)}'>{esc(image_id)}</a></td><td>{s.get('n_particles')}</td>"
+            f"<tr><td><a href='#{esc(quote(image_id))}'>{esc(image_id)}</a></td><td>{s.get('n_particles')}</td>"
             f"<td>{fmt['d10']}</td><td>{fmt['d50']}</td><td>{interval}</td><td>{fmt['d90']}</td><td>{unit}</td>"
             f"<td>{'' if fraction is None else f'{fraction:.3f}'}</td>"
-            f"<td>{esc(calibration_text(s))}</td>"
-            f"<td><a href='{esc(image_id)}/{esc(image_id)}_particles.csv'>particles.csv</a> · "
-            f"<a href='{esc(image_id)}/{esc(image_id)}_labels.tif'>labels.tif</a> · "
-            f"<a href='{esc(image_id)}/{esc(image_id)}_rois.zip'>rois.zip</a> · "
-            f"<a href='{esc(image_id)}/{esc(image_id)}_ddc.tif'>ddc.tif</a></td></tr>"
+            f"<td>{esc(calibration_text(s))}</td><td>"
+            + " · ".join(f"<a href='{esc(quote(f'{image_id}/{image_id}_{name}'))}'>{name}</a>"
+                         for name in ("particles.csv", "labels.tif", "rois.zip", "ddc.tif"))
+            + "</td></tr>"
         )
         ddc = tifffile.imread(folder / f"{image_id}_ddc.tif")
         with Image.open(folder / f"{image_id}_overlay.png") as im:
             overlay = np.asarray(im.convert("RGB"))
         notes = image_warnings(s)
         cards.append(
-            f"<section id='{esc(image_id)}'><h2>{esc(image_id)}</h2>"
+            f"<section id='{esc(quote(image_id))}'><h2>{esc(image_id)}</h2>"
             f"<p>{format_count(s.get('n_particles'), 'particle')}"
             f" · D10 {fmt['d10']} · D50 {fmt['d50']}"
             f"{f' (95 % CI {interval})' if interval else ''} · D90 {fmt['d90']} {unit}"
