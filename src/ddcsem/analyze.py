@@ -224,7 +224,7 @@ def _measure(
     ``"BSE"``), which picks the ``auto`` split; particles touching ``hidden`` (a
     composite's annotations) are left out."""
     from .measure import particle_table, size_distribution
-    from .segment import EDGES_MIN_DEPTH, _drop_labels_at, drop_border_labels, median_depth, segment_particles
+    from .segment import EDGES_MIN_DEPTH, _drop_labels, drop_border_labels, median_depth, segment_particles
 
     if min(density.shape) < MIN_SIDE_PX:
         raise ParameterError(
@@ -300,7 +300,7 @@ def _measure(
         from scipy import ndimage
 
         before = int(labels.max())
-        labels = _drop_labels_at(labels, ndimage.binary_dilation(hidden))
+        labels = _drop_labels(labels, labels[ndimage.binary_dilation(hidden)])
         dropped = before - int(labels.max())
         warnings.warn(
             f"{int(hidden.sum())} px are no mix of the composite's two colours (a scale bar, text or "

@@ -951,16 +951,14 @@ def drop_border_labels(labels: np.ndarray) -> np.ndarray:
            [0, 1, 0],
            [0, 0, 0]], dtype=int32)
     """
-    keep = _areas(np.asarray(labels)) > 0
-    keep[_border_ids(labels)] = False
-    return _renumber(labels, keep)
+    return _drop_labels(labels, _border_ids(labels))
 
 
-def _drop_labels_at(labels: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Set to 0 every label with a pixel in ``mask`` and number the rest 1..K in the
+def _drop_labels(labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Set to 0 the labels ``ids`` (repeats and 0 allowed) and number the rest 1..K in the
     order of their ids."""
     keep = _areas(np.asarray(labels)) > 0
-    keep[labels[mask]] = False
+    keep[ids] = False
     return _renumber(labels, keep)
 
 
@@ -1249,7 +1247,8 @@ def _merge_close(seeds: np.ndarray, components: np.ndarray, min_distance: float,
     blob[ids] = components[rows, cols]
     # only seeds of one blob merge: a distance beyond the widest spread of a blob's seeds
     # adds nothing but pairs of seeds in other blobs (millions, for a slip of the unit)
-    low, high = np.full((2, int(blob.max()) + 1, 2), np.inf) * [[[1]], [[-1]]]
+    low = np.full((int(blob.max()) + 1, 2), np.inf)
+    high = -low
     np.minimum.at(low, blob[1:], centres)
     np.maximum.at(high, blob[1:], centres)
     seen = np.isfinite(low[:, 0])
