@@ -303,7 +303,8 @@ def distinct_ids(names: list[str], paths: list[Path]) -> list[str]:
     Returns
     -------
     list of str
-        ``names``, where shared made distinct; lower case, as the keys.
+        ``names``, those that several fields share made distinct (in lower case, as keys
+        are).
 
     Examples
     --------
