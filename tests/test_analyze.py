@@ -432,8 +432,8 @@ def test_composite_scale_bar_and_text_are_masked_not_measured(syn):
     marked = rgb.copy()  # a figure's burned-in scale bar, white, and the strokes of its label
     marked[290:296, 200:300] = 255
     marked[270:285, 200:260:4] = 255
-    with pytest.warns(UserWarning, match=r"2063 px are no mix of the composite's two colours "
-                      r"\(a scale bar, text or marks\): they were masked, and the 4 particles touching"):
+    with pytest.warns(UserWarning, match=r"2063 px hold annotations \(a scale bar, lettering, marks, in colours "
+                      r"that no mix of the composite's two gives.*masked, and the 4 particles touching"):
         annotated = analyze_composite(SEMImage(marked, pixel))
     region = np.zeros(rgb.shape[:2], bool)
     region[270:296, 200:300] = True
@@ -442,6 +442,17 @@ def test_composite_scale_bar_and_text_are_masked_not_measured(syn):
     near = np.unique(clean.labels[ndimage.binary_dilation(region, iterations=4)])
     others = np.bincount(clean.labels.ravel())[1:][np.setdiff1d(np.arange(1, clean.labels.max() + 1), near) - 1]
     np.testing.assert_allclose(np.sort(np.bincount(annotated.labels.ravel())[1:]), np.sort(others), rtol=0.02)
+    # on a black box, the box goes too, and what it cuts
+    boxed = rgb.copy()
+    boxed[160:200, 100:220] = 0
+    boxed[180:184, 110:210] = 255
+    with pytest.warns(UserWarning, match=r"hold annotations .*and the black box under them"):
+        in_box = analyze_composite(SEMImage(boxed, pixel))
+    box = np.zeros(rgb.shape[:2], bool)
+    box[160:200, 100:220] = True
+    assert not ndimage.binary_dilation(in_box.labels > 0, iterations=2)[box].any()
+    cut = np.unique(clean.labels[ndimage.binary_dilation(box, iterations=3)])
+    assert in_box.labels.max() == clean.labels.max() - (cut.size - 1)
 
 
 def test_lone_grey_file_needs_single(tmp_path, syn, capsys):

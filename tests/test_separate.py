@@ -205,4 +205,11 @@ def test_jpeg_noise_of_a_composite_is_no_annotation(mode):
     margin = np.zeros_like(marks)
     margin[98:106, 18:202] = True
     assert marks[100:104, 20:200].all() and not marks[~margin].any()
+    black = jpeg.copy()  # a black rectangle is image, unless it holds marks and stands clear of the frame
+    black[150:200, 30:120] = 0
+    assert not _unmix(black, None, annotations=True)[2].any()
+    black[170:174, 40:110] = 255
+    assert _unmix(black, None, annotations=True)[2][150:200, 30:120].all()
+    black[150:200, :120] = 0  # reaching the frame: the image's own dark edge, perhaps
+    assert not _unmix(black, None, annotations=True)[2][150:200, 20:30].any()
 

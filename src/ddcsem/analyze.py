@@ -303,8 +303,8 @@ def _measure(
         labels = _drop_labels(labels, labels[ndimage.binary_dilation(hidden)])
         dropped = before - int(labels.max())
         warnings.warn(
-            f"{int(hidden.sum())} px are no mix of the composite's two colours (a scale bar, text or "
-            "marks): they were masked"
+            f"{int(hidden.sum())} px hold annotations (a scale bar, lettering, marks, in colours that no mix "
+            "of the composite's two gives, and the black box under them): they were masked"
             + (f", and the {format_count(dropped, 'particle')} touching them left out" if dropped else ""),
             stacklevel=3,
         )

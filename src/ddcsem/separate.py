@@ -310,6 +310,15 @@ def unmix_composite(rgb: np.ndarray, *, basis: np.ndarray | None = None) -> tupl
 #: is 0.3 of full scale, its level alone up to 0.61 where it is 0.3 of the colour).
 ANNOTATION_SHARE = 0.5
 ANNOTATION_LEVEL = 0.6
+#: ... and the black box under such marks is one too: pixels under ``ANNOTATION_BLACK`` of
+#: full scale in every channel, beside the marks and clear of the frame, that fill at
+#: least ``ANNOTATION_BOX_FILL`` of their bounding box (the marks in it included) and
+#: hold ``ANNOTATION_BOX_PX`` pixels or more. The box of ``colorize``'s PNG preview fills
+#: all of its box (1304 px); the black specks of a DDC overlay of the synthetic pairs hold
+#: at most 18 px (the density colouring has none).
+ANNOTATION_BLACK = 0.01
+ANNOTATION_BOX_FILL = 0.9
+ANNOTATION_BOX_PX = 100
 
 
 def _unmix(rgb: np.ndarray, basis: np.ndarray | None, *, annotations: bool = False
@@ -332,7 +341,20 @@ def _unmix(rgb: np.ndarray, basis: np.ndarray | None, *, annotations: bool = Fal
     full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else float(px.max())
     left = np.linalg.norm(px - bse[..., None] * basis[0] - se[..., None] * basis[1], axis=-1)
     marks = (left > ANNOTATION_SHARE * np.linalg.norm(px, axis=-1)) & (left > ANNOTATION_LEVEL * full)
-    return bse, se, ndimage.binary_dilation(marks, iterations=2) if marks.any() else marks
+    if not marks.any():
+        return bse, se, marks
+    # the black box that a scale bar and its label often sit on: black beside the marks,
+    # inside the frame, that fills its bounding box once the marks in it are filled in
+    black, k = ndimage.label(px.max(axis=-1) <= ANNOTATION_BLACK * full, structure=np.ones((3, 3), bool))
+    beside = np.unique(black[ndimage.binary_dilation(marks, iterations=2)])
+    for index, box in enumerate(ndimage.find_objects(black), start=1):
+        if index not in beside or box is None or any(
+                part.start == 0 or part.stop == size for part, size in zip(box, black.shape)):
+            continue
+        filled = ndimage.binary_fill_holes((black[box] == index) | marks[box])
+        if filled.sum() >= ANNOTATION_BOX_PX and filled.mean() >= ANNOTATION_BOX_FILL:
+            marks[box] |= filled
+    return bse, se, ndimage.binary_dilation(marks, iterations=2)
 
 
 def _checked_basis(basis: np.ndarray) -> np.ndarray:
