@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
 import warnings
@@ -594,6 +595,12 @@ def test_skip_existing_needs_same_parameters(samples, tmp_path):
     assert main(["analyze", str(samples), "-o", str(out), "-q", "--skip-existing", "--split", "edm"]) == 0
     statuses = {i["status"] for i in json.loads((out / "manifest.json").read_text())["images"]}
     assert statuses == {"ok"}  # other parameters: analysed again
+    exported = samples / "aorta_01_CBS.tif"  # an input written again a second later
+    os.utime(exported, ns=(exported.stat().st_atime_ns, exported.stat().st_mtime_ns + 10**9))
+    assert main(["analyze", str(samples), "-o", str(out), "-q", "--skip-existing", "--split", "edm"]) == 0
+    images = json.loads((out / "manifest.json").read_text())["images"]
+    assert {i["image_id"]: i["status"] for i in images} == {"aorta_01": "ok", "drusen_03": "skipped",
+                                                            "valve_02": "skipped"}
 
 
 def test_bad_image_recorded_batch_goes_on(samples, tmp_path, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -300,3 +301,11 @@ def test_skip_existing_only_trusts_results_made_with_the_same_parameters(samples
     (out / "manifest.json").unlink()  # the parameters are recorded in each result itself
     assert main(["colorize", str(samples), "-o", str(out), "-q", "--skip-existing", "--mode", "density"]) == 0
     assert {p["status"] for p in json.loads((out / "manifest.json").read_text())["pairs"]} == {"skipped"}
+    # ... and so are its input files: one exported again, or its sidecar changed, is redone
+    exported = samples / "valve_02_EsB.tif"  # the same pixels, written again a second later
+    os.utime(exported, ns=(exported.stat().st_atime_ns, exported.stat().st_mtime_ns + 10**9))
+    with open(samples / "drusen_03_SEI.txt", "a") as sidecar:
+        sidecar.write("\n")
+    assert main(["colorize", str(samples), "-o", str(out), "-q", "--skip-existing", "--mode", "density"]) == 0
+    pairs = json.loads((out / "manifest.json").read_text())["pairs"]
+    assert {p["key"]: p["status"] for p in pairs} == {"aorta_01": "skipped", "drusen_03": "ok", "valve_02": "ok"}

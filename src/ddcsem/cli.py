@@ -376,6 +376,21 @@ def _params_hash(parameters: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parameters, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _results_hash(params_hash: str, files: Sequence[Any]) -> str:
+    """``params_hash`` joined with the input files as they are now (path, size and time of
+    change, a JEOL or Hitachi ``.txt`` sidecar's too): what a result is recorded with, so
+    that ``--skip-existing`` redoes an image whose files changed since."""
+    inputs = []
+    for name in dict.fromkeys(files):  # a two-page pair is one file
+        for path in (Path(name), Path(name).with_suffix(".txt"), Path(name).with_suffix(".TXT")):
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            inputs.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
+    return _params_hash({"parameters": params_hash, "inputs": inputs})
+
+
 def _describe(exc: DDCSEMError, files: list[Any]) -> str:
     """The error message, naming the input files when the error itself does not."""
     if exc.path is not None or all(str(f) in str(exc) for f in files):
@@ -398,11 +413,13 @@ def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
         "shift_applied": False, "status": "failed", "error": None, "warnings": [],
         "outputs": [],
     }
-    if target.exists() and job.skip_existing and recorded_params_hash(target) == job.params_hash:
-        record.update(status="skipped", params_hash=job.params_hash)
+    made_with = _results_hash(job.params_hash, [pair.se, pair.bse])
+    if target.exists() and job.skip_existing and recorded_params_hash(target) == made_with:
+        record.update(status="skipped", params_hash=made_with)
         return record
     try:
-        # with --skip-existing an output not recorded as made with these parameters is redone
+        # with --skip-existing an output not recorded as made with these parameters and
+        # these input files is redone
         if target.exists() and not job.overwrite and not job.skip_existing:
             raise OutputError("exists already", path=target,
                               hint="use --overwrite to replace it or --skip-existing to keep it")
@@ -425,13 +442,13 @@ def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
             shift_applied=images.shift_applied,
         )
         write_tiff(target, rgb, pixel_size_nm=images.pixel_size.nm,
-                   note=f"ddcsem {__version__} params_hash={job.params_hash}")
+                   note=f"ddcsem {__version__} params_hash={made_with}")
         record["outputs"].append(str(target))
         if job.png:
             preview = target.with_suffix(".png")
             write_preview_png(preview, rgb, pixel_size_nm=images.pixel_size.nm)
             record["outputs"].append(str(preview))
-        record.update(status="ok", params_hash=job.params_hash)
+        record.update(status="ok", params_hash=made_with)
     except DDCSEMError as exc:
         record["error"] = _describe(exc, [pair.se, pair.bse])
     return record
@@ -730,10 +747,11 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> dict[str, Any]
                               "status": "failed", "error": None, "warnings": []}
     folder = job.output / image_id
     summary_path = folder / f"{image_id}_summary.json"
+    made_with = _results_hash(job.params_hash, list(sources.values()))
     try:
         if summary_path.exists():
             previous = json.loads(summary_path.read_text(encoding="utf-8"))
-            if job.skip_existing and previous.get("params_hash") == job.params_hash \
+            if job.skip_existing and previous.get("params_hash") == made_with \
                     and previous.get("status") == "ok":
                 return {**previous, "status": "skipped", "warnings": []}
             if not job.overwrite and not job.skip_existing:
@@ -756,7 +774,7 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> dict[str, Any]
             else:
                 result = analyze_single(read_sem(source, pixel_size=job.pixel_size),
                                         image_id=image_id, options=job.options)
-            summary = write_image_results(result, folder, params_hash=job.params_hash)
+            summary = write_image_results(result, folder, params_hash=made_with)
         summary["warnings"] = image_warnings({**summary, "warnings": [str(w.message) for w in caught]})
         return summary
     except DDCSEMError as exc:
