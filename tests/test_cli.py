@@ -290,7 +290,7 @@ def test_missing_input_folder_exit_2(tmp_path, capsys):
     assert "nowhere" in capsys.readouterr().err
 
 
-def test_skip_existing_only_trusts_results_made_with_the_same_parameters(samples, tmp_path):
+def test_skip_existing_only_trusts_results_made_with_the_same_parameters(samples, tmp_path, monkeypatch):
     out = tmp_path / "out"
     assert main(["colorize", str(samples), "-o", str(out), "-q"]) == 0
     first = (out / "valve_02_ddc.tif").read_bytes()
@@ -309,3 +309,6 @@ def test_skip_existing_only_trusts_results_made_with_the_same_parameters(samples
     assert main(["colorize", str(samples), "-o", str(out), "-q", "--skip-existing", "--mode", "density"]) == 0
     pairs = json.loads((out / "manifest.json").read_text())["pairs"]
     assert {p["key"]: p["status"] for p in pairs} == {"aorta_01": "skipped", "drusen_03": "ok", "valve_02": "ok"}
+    monkeypatch.setattr("ddcsem.cli.__version__", "0.0.1")  # results of another version are not trusted
+    assert main(["colorize", str(samples), "-o", str(out), "-q", "--skip-existing", "--mode", "density"]) == 0
+    assert {p["status"] for p in json.loads((out / "manifest.json").read_text())["pairs"]} == {"ok"}

@@ -378,8 +378,9 @@ def _params_hash(parameters: dict[str, Any]) -> str:
 
 def _results_hash(params_hash: str, files: Sequence[Any]) -> str:
     """``params_hash`` joined with the input files as they are now (path, size and time of
-    change, a JEOL or Hitachi ``.txt`` sidecar's too): what a result is recorded with, so
-    that ``--skip-existing`` redoes an image whose files changed since."""
+    change, a JEOL or Hitachi ``.txt`` sidecar's too) and ddcsem's version: what a result is
+    recorded with, so that ``--skip-existing`` redoes an image whose files changed since,
+    or that another version analysed."""
     inputs = []
     for name in dict.fromkeys(files):  # a two-page pair is one file
         for path in (Path(name), Path(name).with_suffix(".txt"), Path(name).with_suffix(".TXT")):
@@ -388,7 +389,7 @@ def _results_hash(params_hash: str, files: Sequence[Any]) -> str:
             except OSError:
                 continue
             inputs.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
-    return _params_hash({"parameters": params_hash, "inputs": inputs})
+    return _params_hash({"parameters": params_hash, "inputs": inputs, "version": __version__})
 
 
 def _describe(exc: DDCSEMError, files: list[Any]) -> str:
