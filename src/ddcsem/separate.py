@@ -219,8 +219,8 @@ def density_map(
     return _two_phase(x, clip)
 
 
-#: The basis colours are the mean of the pixels beyond this percentile of the red (or
-#: green) share: the edges of the pixel cloud (see :func:`estimate_basis`).
+#: The basis colours are the mean of the pixels beyond this percentile at either end of
+#: the pixel cloud's chromaticities (see :func:`estimate_basis`).
 BASIS_PERCENTILE = 99.9
 #: :func:`estimate_basis` looks at every k-th pixel of larger images, k chosen to leave
 #: about this many.
@@ -231,12 +231,15 @@ def estimate_basis(rgb: np.ndarray) -> np.ndarray:
     """Estimate the orange (BSE, mineral) and green (SE, matrix) colours of a DDC composite.
 
     A composite adds a BSE image in one colour and an SE image in another, so every
-    pixel is a non-negative mix of the two and lies between them: the basis colours are
-    the edges of the pixel cloud. Each is the mean of the reasonably bright pixels most
-    dominated by red (or green), beyond the ``BASIS_PERCENTILE`` of that share. Means of
-    wider sets (the top 5 %) lie inside the cloud: the green of a Merge Channels overlay
-    came out a quarter red, so unmixing took the SE brightness of the particles' rims for
-    lower density, and particles came out 7-13 % small in ECD.
+    pixel is a non-negative mix of the two: its chromaticity (its colour over its
+    brightness) lies on the line between theirs, and the basis colours are the two ends
+    of the pixel cloud along it (its principal axis). Each is the mean of the reasonably
+    bright pixels beyond the ``BASIS_PERCENTILE`` at that end. Means of wider sets (the
+    top 5 %) lie inside the cloud: the green of a Merge Channels overlay came out a
+    quarter red, so unmixing took the SE brightness of the particles' rims for lower
+    density, and particles came out 7-13 % small in ECD. Any two colours will do (red
+    and green, magenta and green, orange and blue); the BSE one is the end with the larger
+    share of red, as in every DDC convention.
 
     Returns
     -------
@@ -250,6 +253,10 @@ def estimate_basis(rgb: np.ndarray) -> np.ndarray:
     >>> np.round(estimate_basis(rgb), 2)
     array([[0.89, 0.45, 0.  ],
            [0.  , 1.  , 0.  ]])
+    >>> rgb[5:] = (0.0, 0.45, 0.7)  # the colour-blind palette's blue for the SE image
+    >>> np.round(estimate_basis(rgb), 2)
+    array([[0.89, 0.45, 0.  ],
+           [0.  , 0.54, 0.84]])
     """
     rgb = np.asarray(rgb)
     pixels = rgb.reshape(-1, rgb.shape[-1])
@@ -258,13 +265,17 @@ def estimate_basis(rgb: np.ndarray) -> np.ndarray:
     total = px.sum(axis=1)
     bright = total >= np.percentile(total, 20)
     px, total = px[bright], total[bright]
+    chroma = px / np.maximum(total, 1e-12)[:, None]
+    chroma -= chroma.mean(axis=0)
+    along = chroma @ np.linalg.svd(chroma, full_matrices=False)[2][0]
     basis = []
-    for channel in (0, 1):
-        share = px[:, channel] / np.maximum(total, 1e-12)
-        top = share >= np.percentile(share, BASIS_PERCENTILE)
-        colour = px[top].mean(axis=0)
+    for end in (along >= np.percentile(along, BASIS_PERCENTILE),
+                along <= np.percentile(along, 100 - BASIS_PERCENTILE)):
+        colour = px[end].mean(axis=0)
         basis.append(colour / max(np.linalg.norm(colour), 1e-12))
     basis = np.array(basis)
+    if basis[0, 0] / max(basis[0].sum(), 1e-12) < basis[1, 0] / max(basis[1].sum(), 1e-12):
+        basis = basis[::-1]  # the BSE colour first: the redder end
     if abs(np.dot(basis[0], basis[1])) > 0.995:
         raise ParameterError("the composite does not hold two distinct colours (orange and green)")
     return basis
