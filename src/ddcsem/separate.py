@@ -356,7 +356,7 @@ def _unmix(rgb: np.ndarray, basis: np.ndarray | None, *, annotations: bool = Fal
         return bse, se, marks
     # the black box that a scale bar and its label often sit on: black beside the marks,
     # inside the frame, that fills its bounding box once the marks in it are filled in
-    black, k = ndimage.label(px.max(axis=-1) <= ANNOTATION_BLACK * full, structure=np.ones((3, 3), bool))
+    black, _ = ndimage.label(px.max(axis=-1) <= ANNOTATION_BLACK * full, structure=np.ones((3, 3), bool))
     beside = np.unique(black[ndimage.binary_dilation(marks, iterations=2)])
     for index, box in enumerate(ndimage.find_objects(black), start=1):
         if index not in beside or box is None or any(
