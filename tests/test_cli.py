@@ -47,6 +47,18 @@ def test_info_bad_file_exit_1_but_others_reported(samples, tmp_path, capsys):
     assert "valve_02_EsB.tif: imagej, detector EsB [BSE], 400x400 uint16" in out.out
 
 
+def test_info_describes_a_ddc_composite_with_its_calibration(samples, tmp_path, capsys):
+    assert main(["colorize", str(samples), "-o", str(tmp_path / "c"), "--png", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "c" / "valve_02_ddc.tif"), str(tmp_path / "c" / "valve_02_ddc.png")]) == 0
+    tif, png = capsys.readouterr().out.splitlines()
+    assert tif.endswith("valve_02_ddc.tif: imagej, DDC composite, 400x400 uint8, 12 nm/px (imagej:resolution+unit), "
+                        "data bar 0 rows")
+    assert "DDC composite, 400x400 uint8, uncalibrated" in png
+    assert main(["info", "--json", str(tmp_path / "c" / "valve_02_ddc.tif"), str(samples / "valve_02_EsB.tif")]) == 0
+    assert [r["kind"] for r in json.loads(capsys.readouterr().out)] == ["composite", "grey"]
+
+
 def test_info_on_folders_lists_their_images_and_flags_an_empty_one(samples, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["info", "--json", str(samples), str(tmp_path / "empty")]) == 1

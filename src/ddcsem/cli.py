@@ -314,9 +314,9 @@ def _threshold(text: str) -> str | float:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .errors import ReadError
+    from .errors import ReadError, UnsupportedFormatError
     from .pair import IMAGE_SUFFIXES, collect_images
-    from .read import read_sem
+    from .read import read_composite, read_sem
     from .report import calibration_text
 
     records: list[dict[str, Any]] = []
@@ -331,17 +331,25 @@ def _info(args: argparse.Namespace) -> int:
         if not paths:
             failed(name, ReadError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in this folder", path=name))
         for path in paths:
-            try:
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    record = read_sem(path, pixel_size=args.pixel_size).to_record()
-                record["warnings"] = [str(w.message) for w in caught]
-            except DDCSEMError as exc:
-                failed(path, exc)
-                continue
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    try:
+                        record = {**read_sem(path, pixel_size=args.pixel_size).to_record(), "kind": "grey"}
+                    except UnsupportedFormatError as exc:  # a colour image: a DDC composite?
+                        try:
+                            record = {**read_composite(path, pixel_size=args.pixel_size).to_record(),
+                                      "kind": "composite"}
+                        except DDCSEMError:
+                            raise exc from None
+                except DDCSEMError as exc:
+                    failed(path, exc)
+                    continue
+            record["warnings"] = [str(w.message) for w in caught]
             records.append(record)
             if not args.json:
-                detector = f"detector {record['detector'] or 'unknown'} [{record['role'] or 'role unknown'}]"
+                detector = ("DDC composite" if record["kind"] == "composite" else
+                            f"detector {record['detector'] or 'unknown'} [{record['role'] or 'role unknown'}]")
                 print(f"{record['path']}: {record['vendor']}, {detector}, "
                       f"{record['shape'][0]}x{record['shape'][1]} {record['dtype']}, {calibration_text(record)}, "
                       f"data bar {record['databar_rows']} rows")

@@ -173,7 +173,7 @@ def _grey_from_rgb(rgb: np.ndarray, path: Path) -> np.ndarray:
     # JPEG chroma subsampling leaves a few levels of spread even in grey content
     coloured = np.mean(spread > 0.03 * full)
     if coloured > 0.001:
-        raise ReadError(
+        raise UnsupportedFormatError(
             f"colour image ({coloured:.1%} of pixels are coloured) where a grey "
             "micrograph was expected",
             path=path,
