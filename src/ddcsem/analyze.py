@@ -450,6 +450,9 @@ def analyze_composite(image: SEMImage, *, image_id: str | None = None,
     -----
     SmallParticleWarning
         When the median particle is under ``SIZING_MIN_PX`` across.
+    UserWarning
+        When annotations (a burned-in scale bar, lettering, the black box under them) were
+        masked, with the particles touching them.
 
     Examples
     --------

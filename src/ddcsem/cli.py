@@ -49,21 +49,23 @@ _pixel_size = _argument(parse_pixel_size)
 _size = _argument(parse_size)
 
 
-def _percent(text: str) -> float:
+def _float(text: str, what: str) -> float:
+    """``text`` as a number, or the argparse error that it is not ``what``."""
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a percentile") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+
+
+def _percent(text: str) -> float:
+    value = _float(text, "a percentile")
     if not 0 <= value <= 100:
         raise argparse.ArgumentTypeError(f"percentile {value} is outside 0-100")
     return value
 
 
 def _gain(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _float(text, "a number")
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"the gain must be a number of at least 0, not {text}")
     return value
