@@ -78,6 +78,21 @@ def test_single_and_composite_agree_with_pair(pair_files, syn):
     assert np.all(np.isfinite(composite.table["se_mean"]))
 
 
+def test_arrays_are_analysed_as_uncalibrated_images(syn):
+    """A notebook's arrays go in as they are (an AttributeError before), with the results
+    of the same pixels read from a file without calibration."""
+    ddc = colorize(syn.se, syn.bse)
+    for analyse, data in ((analyze_single, syn.bse), (analyze_composite, ddc)):
+        from_array, from_image = analyse(data), analyse(SEMImage(data))
+        assert not from_array.pixel_size.calibrated and "ecd_um" not in from_array.table
+        np.testing.assert_array_equal(from_array.labels, from_image.labels)
+        assert from_array.labels.max() > 30
+    with pytest.raises(ParameterError, match="must be an SEMImage or an array, not list.*read_sem"):
+        analyze_single(syn.bse.tolist())
+    with pytest.raises(ParameterError, match="pair must be an SEMPair, not tuple.*read_pair"):
+        analyze_pair((syn.se, syn.bse))
+
+
 def test_dark_particles_of_a_transmission_image(syn, dark):
     """Particles darker than their surroundings (``dark``, from a transmission detector
     recorded as SE2): read as they are, the film is found as
@@ -548,7 +563,8 @@ def test_auto_split_of_an_se_image_of_small_particles_is_by_shape():
     image = np.clip(ndimage.gaussian_filter(image, 1.0)
                     + np.random.default_rng(2).normal(0, 3, image.shape), 0, 255).astype(np.uint8)
     assert median_depth(density_map(image)) < EDGES_MIN_DEPTH <= median_depth(density_map(se_field()))
-    result = analyze_single(SEMImage(image, detector="InLens"))
+    with pytest.warns(SmallParticleWarning, match="px across: under 8 px"):  # they are 6 px across
+        result = analyze_single(SEMImage(image, detector="InLens"))
     assert result.split == "shape" and result.labels.max() >= 0.95 * len(centres)
     forced = analyze_single(SEMImage(image, detector="InLens"), options=AnalysisOptions(split="edges"))
     assert forced.labels.max() <= 0.55 * len(centres)  # the pairs stay whole

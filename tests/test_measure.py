@@ -219,9 +219,59 @@ def test_weights_shift_the_distribution_and_low_count_warns():
     assert size_distribution(np.array([]))["warning"] == "no particles"
 
 
+def test_a_weight_of_zero_leaves_a_particle_out():
+    s = size_distribution(np.array([1.0, 2.0, 3.0, 50.0]), weights=np.array([1.0, 1.0, 1.0, 0.0]))
+    assert s["count"] == 3 and s["d50"] == 2.0 and s["mean"] == 2.0
+    assert size_distribution(np.ones(3), weights=np.zeros(3))["warning"] == "no particles"
+
+
+@pytest.mark.parametrize("diameters, weights, message", [
+    ({"ecd_um": np.ones(3)}, None, "pass one column"),
+    (np.ones((2, 3)), None, "1-D"),
+    (np.ones(3), np.ones(2), "one length"),
+    (["1.5", "wide"], None, "must be numbers"),
+    (np.ones(3), np.array([1.0, -1.0, 1.0]), "must not be negative"),
+])
+def test_size_distribution_refuses_what_is_not_diameters(diameters, weights, message):
+    with pytest.raises(ParameterError, match=message):
+        size_distribution(diameters, weights=weights)
+
+
 def test_invalid_labels():
     with pytest.raises(ParameterError):
         particle_table(np.zeros((4, 4), float))
+    negative = np.zeros((4, 4), np.int8)
+    negative[1, 1] = -3  # e.g. a label image that overflowed int8
+    with pytest.raises(ParameterError, match="must not be negative"):
+        particle_table(negative)
+
+
+@pytest.mark.parametrize("size", [0, -7.5, float("nan"), float("inf")])
+def test_a_pixel_size_must_be_a_positive_number(size):
+    """0 was taken for uncalibrated, NaN gave NaN microns and -7.5 negative ones."""
+    for table in (particle_table, particle_table_reference):
+        with pytest.raises(ParameterError, match="pixel_size_nm must be a finite number above 0"):
+            table(disc(4), pixel_size_nm=size)
+
+
+def test_sparse_label_ids_are_measured_as_themselves():
+    """Ids far above the pixel count (from another program's labelling) are kept; the
+    kernels, which keep a row per id, asked for terabytes."""
+    from ddcsem.measure import particle_outlines
+
+    labels = np.zeros((12, 12), np.uint64)
+    labels[1:4, 1:4] = 2**40
+    labels[6:11, 6:8] = 7
+    dense = np.where(labels == 7, 1, np.where(labels > 0, 2, 0)).astype(np.int32)
+    for table in (particle_table, particle_table_reference):
+        got, expected = table(labels, pixel_size_nm=5.0), table(dense, pixel_size_nm=5.0)
+        assert got["label"].tolist() == [7, 2**40] and got["area_px2"].tolist() == [10.0, 9.0]
+        for key in expected.keys() - {"label"}:
+            np.testing.assert_array_equal(got[key], expected[key], err_msg=key)
+    assert sorted(particle_outlines(labels)) == [7, 2**40]
+    full = np.full((3, 3), 500)  # no background at all
+    full[0] = 1000
+    assert particle_table(full)["label"].tolist() == [500, 1000]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -214,6 +214,21 @@ def test_invalid_arguments():
         segment_particles(np.zeros((2, 3, 4)))
 
 
+@pytest.mark.parametrize("option, message", [
+    ({"pixel_size_nm": 0}, "pixel_size_nm must be a finite number above 0, not 0"),  # divided by 0
+    ({"pixel_size_nm": -20.0}, "pixel_size_nm must be"),
+    ({"min_area": -5}, "min_area must be a finite number 0 or more"),
+    ({"min_area": float("nan")}, "min_area must be"),
+    ({"min_distance": 0}, "min_distance must be a finite number above 0"),
+    ({"threshold": float("nan")}, "threshold value must be finite"),
+])
+def test_sizes_and_levels_must_be_numbers_that_mean_something(option, message):
+    """Each of these was taken silently (or raised ZeroDivisionError) and gave labels."""
+    image = discs([(30, 30)], [10], shape=(60, 60))
+    with pytest.raises(ParameterError, match=message):
+        segment_particles(image, **option)
+
+
 @pytest.mark.parametrize("level", [0.47, 0.5, 0.53])
 def test_distance_transform_kernel_matches_scipy(level):
     from scipy import ndimage

@@ -154,6 +154,8 @@ def test_user_basis(pair):
         (lambda: density_map(np.zeros((3, 4, 5))), "2-D"),
         (lambda: density_map(np.full((50, 50), 3.0)), "no contrast"),
         (lambda: density_map(np.full((10, 10), np.nan)), "NaN"),
+        (lambda: density_map(np.eye(10), flatfield_sigma=0), "flatfield_sigma must be a finite number above 0"),
+        (lambda: density_map(np.eye(10), denoise_sigma=-1), "sigma must be a finite number above 0"),
         (lambda: density_from_composite(np.zeros((10, 10))), "colour image"),
         (lambda: density_from_composite(np.full((10, 10, 3), 90.0)), "two distinct colours"),
         (lambda: density_from_composite(np.dstack([np.eye(9)] * 3), basis=np.ones(3)), "basis"),

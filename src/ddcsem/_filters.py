@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ParameterError
+from .errors import ParameterError, require_positive
 
 #: Below this many pixels scipy is as fast and the kernel's dispatch is not worth it.
 _SMALL = 64 * 64
@@ -61,8 +61,7 @@ def gaussian(image: np.ndarray, sigma: float) -> np.ndarray:
     from scipy import ndimage
 
     x = _as_image(image)
-    if not sigma > 0:
-        raise ParameterError(f"sigma must be positive, got {sigma}")
+    sigma = require_positive(sigma, "sigma")
     if x.size < _SMALL:
         return ndimage.gaussian_filter(x, float(sigma), mode="reflect")
     return _separable(x, gaussian_weights(sigma), False)

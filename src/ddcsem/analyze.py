@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .errors import ParameterError
+from .pair import SEMPair
 from .read import PixelSize, SEMImage
 from .units import format_count
 
@@ -336,8 +337,25 @@ def _measure(
                          distribution, fraction, shift, timings)
 
 
-def analyze_pair(pair: Any, *, options: AnalysisOptions = AnalysisOptions()) -> ImageAnalysis:
+def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions()) -> ImageAnalysis:
     """Analyse a registered SE/BSE pair (:class:`ddcsem.SEMPair`).
+
+    Parameters
+    ----------
+    pair : SEMPair
+        The pair, as :func:`ddcsem.read_pair` reads it.
+    options : AnalysisOptions, optional
+        How to segment and measure.
+
+    Returns
+    -------
+    ImageAnalysis
+        The DDC image, density map, labels, particle table and size distribution.
+
+    Raises
+    ------
+    ParameterError
+        If ``pair`` is not an :class:`SEMPair`, or an option does not suit the image.
 
     Warns
     -----
@@ -364,6 +382,9 @@ def analyze_pair(pair: Any, *, options: AnalysisOptions = AnalysisOptions()) -> 
     from .colorize import colorize
     from .separate import density_map
 
+    if not isinstance(pair, SEMPair):
+        raise ParameterError(f"pair must be an SEMPair, not {type(pair).__name__}",
+                             hint="read one with ddcsem.read_pair(se_path, bse_path)")
     _require_memory(pair.se.data.shape, pair.se.path)
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -377,7 +398,7 @@ def analyze_pair(pair: Any, *, options: AnalysisOptions = AnalysisOptions()) -> 
                     pair.bse.data, pair.se.data, timings, pair.shift)
 
 
-def analyze_single(image: SEMImage, *, image_id: str | None = None,
+def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
                    options: AnalysisOptions = AnalysisOptions()) -> ImageAnalysis:
     """Analyse one grey micrograph whose particles are brighter than their surroundings
     (or darker, with ``options.dark_particles``).
@@ -386,6 +407,21 @@ def analyze_single(image: SEMImage, *, image_id: str | None = None,
     inverse) with itself. An image from an SE detector (``image.role``) is split along its
     edges (the ``auto`` split of :class:`AnalysisOptions`) unless its particles are too
     small for that or dark, any other by the shape of its density.
+
+    Parameters
+    ----------
+    image : SEMImage or ndarray, shape (M, N)
+        The micrograph, as :func:`ddcsem.read_sem` reads it; an array is taken as an
+        uncalibrated image (sizes in pixels).
+    image_id : str, optional
+        Name of the result; default the file's stem, or ``image``.
+    options : AnalysisOptions, optional
+        How to segment and measure.
+
+    Returns
+    -------
+    ImageAnalysis
+        The DDC image, density map, labels, particle table and size distribution.
 
     Warns
     -----
@@ -405,6 +441,7 @@ def analyze_single(image: SEMImage, *, image_id: str | None = None,
     from .colorize import colorize
     from .separate import density_map
 
+    image = _as_image(image, "read_sem")
     _require_memory(image.data.shape, image.path)
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -431,6 +468,16 @@ def analyze_single(image: SEMImage, *, image_id: str | None = None,
                     image.data, None, timings, role=None if options.dark_particles else image.role)
 
 
+def _as_image(image: SEMImage | np.ndarray, reader: str) -> SEMImage:
+    """``image``, or an array taken as an uncalibrated image."""
+    if isinstance(image, SEMImage):
+        return image
+    if isinstance(image, np.ndarray):
+        return SEMImage(image)
+    raise ParameterError(f"image must be an SEMImage or an array, not {type(image).__name__}",
+                         hint=f"read a file with ddcsem.{reader}(path)")
+
+
 def _inverted(image: np.ndarray) -> np.ndarray:
     """``image`` mirrored within its own range (its darkest pixel becomes its brightest),
     in its own type."""
@@ -442,9 +489,24 @@ def _inverted(image: np.ndarray) -> np.ndarray:
     return (lo + hi) - image
 
 
-def analyze_composite(image: SEMImage, *, image_id: str | None = None,
+def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = None,
                       options: AnalysisOptions = AnalysisOptions()) -> ImageAnalysis:
     """Analyse an existing DDC composite (read by :func:`ddcsem.read_composite`).
+
+    Parameters
+    ----------
+    image : SEMImage or ndarray, shape (M, N, 3)
+        The composite, as :func:`ddcsem.read_composite` reads it; an array is taken as an
+        uncalibrated image (sizes in pixels).
+    image_id : str, optional
+        Name of the result; default the file's stem, or ``composite``.
+    options : AnalysisOptions, optional
+        How to segment and measure (``options.basis`` gives the two colours).
+
+    Returns
+    -------
+    ImageAnalysis
+        The DDC image, density map, labels, particle table and size distribution.
 
     Warns
     -----
@@ -465,6 +527,7 @@ def analyze_composite(image: SEMImage, *, image_id: str | None = None,
     """
     from .separate import _composite_density, _unmix
 
+    image = _as_image(image, "read_composite")
     _require_memory(image.data.shape, image.path)
     timings: dict[str, float] = {}
     t = time.perf_counter()

@@ -79,3 +79,26 @@ class ParameterError(DDCSEMError, ValueError):
 
 class ResourceError(DDCSEMError):
     """The work needs more memory than the machine has available."""
+
+
+def require_positive(value: object, name: str, *, zero: bool = False) -> float:
+    """``value`` as a float when it is a finite number above 0 (or 0 with ``zero``), else a
+    :class:`ParameterError` naming ``name``.
+
+    Examples
+    --------
+    >>> require_positive(2, "pixel_size_nm")
+    2.0
+    >>> require_positive(0, "pixel_size_nm")
+    Traceback (most recent call last):
+    ...
+    ddcsem.errors.ParameterError: pixel_size_nm must be a finite number above 0, not 0
+    """
+    bound = "0 or more" if zero else "above 0"
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, (bool, str)) or not (number >= 0 if zero else number > 0) or number == float("inf"):
+        raise ParameterError(f"{name} must be a finite number {bound}, not {value!r}")
+    return number

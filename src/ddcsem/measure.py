@@ -31,7 +31,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from .errors import ParameterError
+from .errors import ParameterError, require_positive
 from .units import format_count
 
 __all__ = [
@@ -209,19 +209,21 @@ def particle_outlines(labels: np.ndarray) -> dict[int, list[np.ndarray]]:
 
     from ._kernels.measure import label_stats, outline_corners
 
-    lab = np.ascontiguousarray(_check(labels, None, None), dtype=np.int64)
+    dense, ids = _check(labels, None, None)
+    lab = np.ascontiguousarray(dense, dtype=np.int64)
     n = int(lab.max(initial=0))
     nothing = np.broadcast_to(np.zeros((1, 1)), lab.shape)
     stats, box = label_stats(lab, n, nothing, nothing)
     corners, offsets, enclosed = outline_corners(lab, box)
     out: dict[int, list[np.ndarray]] = {}
     for label in np.flatnonzero(stats[:, 0] > 0):
+        key = int(label if ids is None else ids[label])
         if enclosed[label] == stats[label, 0]:  # one piece, no hole: the walk went round it all
-            out[int(label)] = [corners[offsets[label]:offsets[label + 1]]]
+            out[key] = [corners[offsets[label]:offsets[label + 1]]]
         else:  # holes (left untraced) or several 8-connected pieces: trace each piece
             r0, r1, c0, c1 = box[label, :4]
             pieces, k = ndimage.label(lab[r0:r1 + 1, c0:c1 + 1] == label, structure=np.ones((3, 3)))
-            out[int(label)] = [outline(pieces == piece) + [r0, c0] for piece in range(1, k + 1)]
+            out[key] = [outline(pieces == piece) + [r0, c0] for piece in range(1, k + 1)]
     return out
 
 
@@ -255,14 +257,27 @@ _RAW = ("label", "area", "cy", "cx", "major", "minor", "perimeter", "feret_max",
         "feret_angle_deg", "hull_area", "bse_mean", "se_mean", "r0", "r1", "c0", "c1")
 
 
-def _check(labels: np.ndarray, bse: np.ndarray | None, se: np.ndarray | None) -> np.ndarray:
+def _check(
+    labels: np.ndarray, bse: np.ndarray | None, se: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``labels`` checked, and numbered 1..K when its ids are sparse (more than it has
+    pixels: the kernels keep a row per id), with the ids that numbering stands for."""
     labels = np.asarray(labels)
     if labels.ndim != 2 or labels.dtype.kind not in "iu":
         raise ParameterError("labels must be a 2-D integer image")
     for name, channel in (("bse", bse), ("se", se)):
         if channel is not None and np.shape(channel) != labels.shape:
             raise ParameterError(f"{name} must have the shape of labels {labels.shape}")
-    return labels
+    if not labels.size:
+        return labels, None
+    if labels.min() < 0:
+        raise ParameterError("labels must not be negative (0 is the background, 1, 2, ... the particles)")
+    if labels.max() <= labels.size:
+        return labels, None
+    ids, dense = np.unique(labels, return_inverse=True)
+    if ids[0] != 0:  # no background: the ids are numbered from 1
+        ids, dense = np.r_[0, ids], dense + 1
+    return dense.reshape(labels.shape), ids
 
 
 def _raw_kernel(labels: np.ndarray, bse: np.ndarray | None, se: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -332,8 +347,11 @@ def _imagej_axes(area: np.ndarray, major: np.ndarray, minor: np.ndarray) -> tupl
     return np.sqrt(product * ratio), np.sqrt(product / ratio)
 
 
-def _assemble(raw: dict[str, np.ndarray], shape: tuple[int, int], pixel_size_nm: float | None) -> dict[str, np.ndarray]:
-    """Derived measures, edge weights and units from raw per-label measurements."""
+def _assemble(
+    raw: dict[str, np.ndarray], shape: tuple[int, int], pixel_size_nm: float | None, ids: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """Derived measures, edge weights and units from raw per-label measurements (of labels
+    numbered 1..K for the ``ids``, when given)."""
     rows, cols = shape
     area = raw["area"]
     major, minor = _imagej_axes(area, raw["major"], raw["minor"])
@@ -351,8 +369,9 @@ def _assemble(raw: dict[str, np.ndarray], shape: tuple[int, int], pixel_size_nm:
             "aspect_ratio": major / minor,
             "solidity": area / raw["hull_area"],
         }
-    scale = pixel_size_nm / 1000.0 if pixel_size_nm else None
-    table: dict[str, np.ndarray] = {"label": raw["label"], "centroid_x_px": raw["cx"], "centroid_y_px": raw["cy"]}
+    scale = None if pixel_size_nm is None else require_positive(pixel_size_nm, "pixel_size_nm") / 1000.0
+    label = raw["label"] if ids is None else ids[raw["label"]]
+    table: dict[str, np.ndarray] = {"label": label, "centroid_x_px": raw["cx"], "centroid_y_px": raw["cy"]}
     if scale:
         table["centroid_x_um"], table["centroid_y_um"] = raw["cx"] * scale, raw["cy"] * scale
     table["area_px2"] = area
@@ -415,8 +434,8 @@ def particle_table(
     >>> round(float(t["ecd_um"][0]), 3), round(float(t["circularity"][0]), 2)
     (0.599, 0.9)
     """
-    labels = _check(labels, bse, se)
-    return _assemble(_raw_kernel(labels, bse, se), labels.shape, pixel_size_nm)
+    labels, ids = _check(labels, bse, se)
+    return _assemble(_raw_kernel(labels, bse, se), labels.shape, pixel_size_nm, ids)
 
 
 def particle_table_reference(
@@ -436,8 +455,8 @@ def particle_table_reference(
     >>> particle_table_reference(labels)["area_px2"]
     array([12.])
     """
-    labels = _check(labels, bse, se)
-    return _assemble(_raw_reference(labels, bse, se), labels.shape, pixel_size_nm)
+    labels, ids = _check(labels, bse, se)
+    return _assemble(_raw_reference(labels, bse, se), labels.shape, pixel_size_nm, ids)
 
 
 def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -468,7 +487,8 @@ def size_distribution(
     diameters : ndarray, shape (K,)
         Particle diameters (e.g. ECD), any unit; the results are in the same unit.
     weights : ndarray, shape (K,), optional
-        Per-particle weights, e.g. Miles-Lantuejoul edge weights (NaN weights count as 1).
+        Per-particle weights, e.g. Miles-Lantuejoul edge weights (NaN weights count as 1,
+        0 leaves the particle out).
     min_count : int, optional
         Fewer particles than this set ``warning``.
 
@@ -492,12 +512,22 @@ def size_distribution(
     >>> s["d50_ci_low"] < s["d50"] < s["d50_ci_high"]
     True
     """
-    d = np.asarray(diameters, dtype=np.float64)
-    w = np.ones_like(d) if weights is None else np.asarray(weights, dtype=np.float64)
-    if d.shape != w.shape:
-        raise ParameterError("diameters and weights must have the same length")
+    if isinstance(diameters, dict):
+        raise ParameterError("diameters must be an array of diameters, not a particle table",
+                             hint="pass one column, e.g. table['ecd_um']")
+    try:
+        d = np.asarray(diameters, dtype=np.float64)
+        w = np.ones_like(d) if weights is None else np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"diameters and weights must be numbers: {exc}") from None
+    if d.ndim != 1 or d.shape != w.shape:
+        raise ParameterError(f"diameters and weights must be 1-D and of one length, not of shapes "
+                             f"{d.shape} and {w.shape}")
+    require_positive(min_count, "min_count", zero=True)
     w = np.where(np.isfinite(w), w, 1.0)
-    keep = np.isfinite(d) & (d > 0)
+    if np.any(w < 0):
+        raise ParameterError("weights must not be negative")
+    keep = np.isfinite(d) & (d > 0) & (w > 0)  # a weight of 0 leaves a particle out
     d, w = d[keep], w[keep]
     n = int(d.size)
     result: dict[str, float | int | str | None] = {"count": n}

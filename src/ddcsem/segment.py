@@ -146,7 +146,7 @@ import numpy as np
 
 from ._filters import gaussian, maximum
 from .colorize import li_threshold, otsu_threshold, percentiles
-from .errors import ParameterError
+from .errors import ParameterError, require_positive
 
 __all__ = ["segment_particles", "threshold_value", "drop_border_labels", "median_depth", "THRESHOLDS",
            "EDGES_MIN_DEPTH", "NoisyFieldWarning"]
@@ -170,6 +170,8 @@ def threshold_value(image: np.ndarray, method: str | float = "otsu") -> float:
     (True, 0.3)
     """
     if isinstance(method, (int, float, np.floating)) and not isinstance(method, bool):
+        if not np.isfinite(method):
+            raise ParameterError(f"a threshold value must be finite, not {method!r}")
         return float(method)
     from skimage import filters
 
@@ -306,9 +308,9 @@ def segment_particles(
                                  "scipy.ndimage.label(seeds)[0]")
         if markers.size and markers.min() < 0:
             raise ParameterError("markers must not be negative (0 is no seed, 1..K the particles)")
-    scale = 1.0 if pixel_size_nm is None else float(pixel_size_nm)
-    min_area_px = float(min_area) / scale**2
-    min_distance_px = None if min_distance is None else float(min_distance) / scale
+    scale = 1.0 if pixel_size_nm is None else require_positive(pixel_size_nm, "pixel_size_nm")
+    min_area_px = require_positive(min_area, "min_area", zero=True) / scale**2
+    min_distance_px = None if min_distance is None else require_positive(min_distance, "min_distance") / scale
 
     if isinstance(smooth_sigma, str):
         if smooth_sigma != "auto":

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._filters import gaussian
-from .errors import ParameterError
+from .errors import ParameterError, require_positive
 
 __all__ = ["density_map", "density_from_composite", "unmix_composite", "estimate_basis", "flat_field"]
 
@@ -62,8 +62,7 @@ def flat_field(image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
     from scipy import ndimage
 
     x = _as_float(image, "image")
-    if sigma is None:
-        sigma = max(x.shape) / 8.0
+    sigma = max(x.shape) / 8.0 if sigma is None else require_positive(sigma, "sigma")
     # work on a coarse grid: the background is smooth, and this keeps 8k frames cheap
     step = max(1, int(sigma // 8))
     small = x[::step, ::step]
@@ -213,7 +212,8 @@ def density_map(
     """
     x = _as_float(bse, "bse")
     if flatfield:
-        x = flat_field(x, sigma=flatfield_sigma)
+        sigma = None if flatfield_sigma is None else require_positive(flatfield_sigma, "flatfield_sigma")
+        x = flat_field(x, sigma=sigma)
     if denoise_sigma:
         x = gaussian(x, denoise_sigma)
     return _two_phase(x, clip)
