@@ -232,6 +232,72 @@ def test_sizes_in_pixels_filter_uncalibrated_images(syn):
             analyze_single(SEMImage(syn.bse), options=options)
 
 
+def shapes_field():
+    """Four discs 12 px across, three 30 px across and a 6 x 40 px bar (ECD 17.5 px,
+    circularity 4 pi 240 / 92^2 = 0.36 as drawn), apart, on a noisy film (the sphere
+    profile's edges, at a quarter of the peak, take the flat-topped ones 1-2 px wider)."""
+    yy, xx = np.mgrid[0:220, 0:320]
+    image = np.full(yy.shape, 60.0)
+    for cy, cx, r in [(40, 40, 6), (40, 100, 6), (40, 160, 6), (40, 220, 6),
+                      (120, 50, 15), (120, 130, 15), (120, 210, 15)]:
+        image[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = 200.0
+    image[180:186, 100:140] = 200.0
+    noise = np.random.default_rng(3).normal(0, 4, image.shape)
+    return SEMImage(np.clip(image + noise, 0, 255).astype(np.uint8), PixelSize(10.0, "argument"))
+
+
+def test_size_and_circularity_ranges_keep_what_imagej_would():
+    """ImageJ's Analyze Particles ranges: Size (here its upper end, as a diameter) and
+    Circularity."""
+    image = shapes_field()
+
+    def found(**ranges):
+        result = analyze_single(image, options=AnalysisOptions(**ranges))
+        assert result.table["label"].tolist() == list(range(1, int(result.labels.max()) + 1))
+        assert result.distribution["count"] == len(result.table["label"])
+        return sorted(np.round(result.table["ecd_px"]).astype(int).tolist()), result.table["circularity"]
+
+    everything, circularity = found()
+    assert everything[:4] == [12] * 4 and 17 <= everything[4] <= 21 and all(30 <= d <= 33 for d in everything[5:])
+    assert 0.3 < circularity.min() < 0.5 < 0.85 < np.sort(circularity)[1]  # the bar, then the discs
+    assert found(max_diameter_nm=250)[0] == everything[:5]  # 25 px: the 30 px discs go
+    assert found(max_diameter_px=25)[0] == everything[:5]
+    assert found(circularity=(0.6, 1))[0] == everything[:4] + everything[5:]  # the bar goes
+    assert found(circularity=(0.6, 1), max_diameter_nm=250)[0] == everything[:4]
+    assert found(min_diameter_nm=150, max_diameter_nm=250)[0] == everything[4:5]
+    with pytest.raises(ParameterError, match="max_diameter_nm needs a calibrated image"):
+        analyze_single(SEMImage(image.data), options=AnalysisOptions(max_diameter_nm=250))
+    with pytest.raises(ParameterError, match=r"max_diameter \(10 px\) is under min_diameter \(20 px\)"):
+        AnalysisOptions(min_diameter_px=20, max_diameter_px=10)
+    with pytest.raises(ParameterError, match=r"max_diameter \(5 px\) is under min_diameter \(10 px\)"):
+        analyze_single(image, options=AnalysisOptions(min_diameter_nm=100, max_diameter_px=5))
+    for bad in [(0.7, 0.2), (0, 1.5), (0.5,), "round"]:
+        with pytest.raises(ParameterError, match="circularity must be a range"):
+            AnalysisOptions(circularity=bad)
+
+
+def test_ranges_from_the_command_line_and_a_config(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "s_BSE.tif", shapes_field().data)
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / "s_BSE.tif"), "-o", str(out), "--single", "-q", "--pixel-size", "10nm",
+                 "--max-diameter", "0.25um", "--circularity", "0.6", "1"]) == 0
+    assert len(read_csv(out / "particles.csv")) == 4
+    params = json.loads((out / "manifest.json").read_text())["parameters"]
+    assert (params["max_diameter_nm"], params["max_diameter_px"], params["circularity"]) == (250.0, None, [0.6, 1.0])
+    config = tmp_path / "c.toml"
+    config.write_text('max_diameter = "25px"\ncircularity = [0, 0.5]\n')
+    assert main(["analyze", str(tmp_path / "s_BSE.tif"), "-o", str(out), "--single", "-q", "--overwrite",
+                 "--config", str(config)]) == 0
+    (bar,) = read_csv(out / "particles.csv")
+    assert float(bar["circularity"]) < 0.5 and 17 <= float(bar["ecd_px"]) <= 21
+    for argv in (["--circularity", "0.9", "0.2"], ["--circularity", "0", "1.5"],
+                 ["--min-diameter", "30px", "--max-diameter", "20px"]):
+        assert main(["analyze", str(tmp_path / "s_BSE.tif"), "-o", str(tmp_path / "o2"), "--single", *argv]) == 2
+    err = capsys.readouterr().err
+    assert "circularity must be a range" in err and "outside 0-1" in err and "is under min_diameter" in err
+    assert not (tmp_path / "o2").exists()
+
+
 def test_min_diameter_filters_small_particles(pair_files):
     images = read_pair(*pair_files)
     everything = analyze_pair(images)
@@ -599,7 +665,7 @@ def test_unknown_config_keys_are_named_with_the_key_likely_meant(samples, tmp_pa
     assert main(["analyze", str(samples), "-o", str(tmp_path / "o"), "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert "unknown keys colour, min_diametre (did you mean min_diameter for min_diametre?)" in err
-    assert "known keys: basis, clip, dark_particles" in err
+    assert "known keys: basis, circularity, clip, dark_particles" in err
     config.write_text("se_rim = false\n")
     assert main(["analyze", str(samples), "-o", str(tmp_path / "o"), "--config", str(config)]) == 2
     assert "unknown key se_rim (did you mean se_rims?)" in capsys.readouterr().err

@@ -93,6 +93,14 @@ class AnalysisOptions:
         The same in pixels, for images without a calibration (not with ``min_diameter_nm``).
     min_area_px : float
         Smallest particle kept in pixels (the detection floor).
+    max_diameter_nm : float or None
+        Largest particle kept, as an equivalent circle diameter (needs a calibration), as
+        the upper end of ImageJ's *Size* range; ``None`` keeps all.
+    max_diameter_px : float or None
+        The same in pixels (not with ``max_diameter_nm``).
+    circularity : (float, float)
+        Range of circularity (4πA/P², ImageJ's) of the particles kept, as ImageJ's
+        *Circularity* field; the default ``(0, 1)`` keeps all.
     min_distance_nm : float or None
         Smallest distance between particle centres (needs a calibration).
     min_distance_px : float or None
@@ -136,6 +144,9 @@ class AnalysisOptions:
     min_diameter_nm: float | None = None
     min_diameter_px: float | None = None
     min_area_px: float = 9.0
+    max_diameter_nm: float | None = None
+    max_diameter_px: float | None = None
+    circularity: tuple[float, float] = (0.0, 1.0)
     min_distance_nm: float | None = None
     min_distance_px: float | None = None
     keep_edge_particles: bool = False
@@ -145,10 +156,25 @@ class AnalysisOptions:
     dark_particles: bool = False
     profile: Literal["auto", "sphere", "flat"] = "auto"
 
+    def __post_init__(self) -> None:
+        try:
+            low, high = (float(v) for v in self.circularity)
+        except (TypeError, ValueError):
+            low = high = float("nan")
+        if not 0 <= low <= high <= 1:
+            raise ParameterError(f"circularity must be a range (low, high) with 0 <= low <= high <= 1, "
+                                 f"not {self.circularity!r}")
+        object.__setattr__(self, "circularity", (low, high))
+        for unit in ("nm", "px"):
+            smallest, largest = getattr(self, f"min_diameter_{unit}"), getattr(self, f"max_diameter_{unit}")
+            if smallest is not None and largest is not None and largest < smallest:
+                raise ParameterError(f"max_diameter ({largest:g} {unit}) is under min_diameter ({smallest:g} {unit})")
+
     def to_dict(self) -> dict[str, Any]:
         """Plain values for a manifest."""
         out = asdict(self)
         out["clip"] = list(self.clip)
+        out["circularity"] = list(self.circularity)
         out["basis"] = None if self.basis is None else [list(colour) for colour in self.basis]
         return out
 
@@ -232,13 +258,14 @@ def _measure(
             f"the image is {density.shape[0]} x {density.shape[1]} px, too small to find particles in",
             hint=f"images must be at least {MIN_SIDE_PX} px on each side",
         )
-    for size in ("min_diameter", "min_distance"):
+    sizes = ("min_diameter", "max_diameter", "min_distance")
+    for size in sizes:
         given = {unit: getattr(options, f"{size}_{unit}") for unit in ("nm", "px")}
         if any(v is not None and not 0 < v < np.inf for v in given.values()):
             raise ParameterError(f"{size} must be positive and finite, not {given}")
         if all(v is not None for v in given.values()):
             raise ParameterError(f"{size} is given both in nm and in px", hint="give one of them")
-    needs_calibration = [n for n in ("min_diameter_nm", "min_distance_nm") if getattr(options, n)]
+    needs_calibration = [f"{n}_nm" for n in sizes if getattr(options, f"{n}_nm")]
     if needs_calibration and not pixel.calibrated:
         raise ParameterError(
             f"{', '.join(needs_calibration)} needs a calibrated image",
@@ -246,21 +273,24 @@ def _measure(
         )
 
     def in_px(size: str) -> float | None:
-        """``min_diameter`` or ``min_distance`` in pixels, from whichever unit it was given in."""
+        """A size of ``sizes`` in pixels, from whichever unit it was given in."""
         nm = getattr(options, f"{size}_nm")
         px = nm / pixel.nm if nm else getattr(options, f"{size}_px")
-        if px and px > max(density.shape):  # a slip of the unit too, and no particle could pass
+        upper = size == "max_diameter"
+        if px and px > max(density.shape) and not upper:  # a slip of the unit; no particle could pass
             given = f"{nm:g} nm ({px:.3g} px)" if nm else f"{px:g} px"
             raise ParameterError(f"{size} {given} is larger than the image "
                                  f"({density.shape[0]} x {density.shape[1]} px)",
                                  hint="check its unit: a bare number is in nm")
         if nm and nm < pixel.nm:  # a slip of the unit, most likely: a bare number is read in nm
             warnings.warn(f"{size} {nm:g} nm is under one pixel ({pixel.nm:g} nm) of this image, so it "
-                          f"does nothing; a bare number is in nm: did you mean {nm:g}px or {nm:g}um?",
-                          stacklevel=4)
+                          f"{'leaves no particle' if upper else 'does nothing'}; a bare number is in nm: "
+                          f"did you mean {nm:g}px or {nm:g}um?", stacklevel=4)
         return px
 
-    diameter, distance = in_px("min_diameter"), in_px("min_distance")
+    diameter, largest, distance = in_px("min_diameter"), in_px("max_diameter"), in_px("min_distance")
+    if diameter and largest and largest < diameter:
+        raise ParameterError(f"max_diameter ({largest:.3g} px) is under min_diameter ({diameter:.3g} px)")
     min_area = options.min_area_px if not diameter else max(options.min_area_px, np.pi / 4 * diameter**2)
     split = options.split
     if split == "auto":  # SE images along their edges, unless the particles are too small
@@ -315,6 +345,13 @@ def _measure(
     timings["segment"] = time.perf_counter() - t
     t = time.perf_counter()
     table = particle_table(labels, pixel_size_nm=pixel.nm, bse=bse, se=se)
+    low, high = options.circularity
+    outside = (table["circularity"] < low) | (table["circularity"] > high)
+    if largest:
+        outside |= table["ecd_px"] > largest
+    if outside.any():  # ImageJ's Size and Circularity ranges
+        labels = _drop_labels(labels, table["label"][outside])
+        table = particle_table(labels, pixel_size_nm=pixel.nm, bse=bse, se=se)
     ecd = table["ecd_um"] if pixel.calibrated else table["ecd_px"]
     weights = None if options.keep_edge_particles else table["edge_weight"]
     distribution = size_distribution(ecd, weights=weights)

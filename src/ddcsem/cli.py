@@ -71,6 +71,13 @@ def _gain(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    value = _float(text, "a number")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"circularity {text} is outside 0-1")
+    return value
+
+
 def _colour(text: Any) -> tuple[float, float, float]:
     """An RGB colour from ``R,G,B`` (any scale), ``#rrggbb`` or a list of three numbers."""
     if isinstance(text, str) and text.startswith("#") and len(text) == 7:
@@ -196,6 +203,12 @@ def _parser() -> argparse.ArgumentParser:
     ana.add_argument("--min-diameter", type=_size, default=None, metavar="SIZE",
                      help="smallest particle kept (equivalent diameter, e.g. 30nm, or 12px "
                           "for images without a calibration)")
+    ana.add_argument("--max-diameter", type=_size, default=None, metavar="SIZE",
+                     help="largest particle kept (equivalent diameter, e.g. 2um, or 80px), as "
+                          "the upper end of ImageJ's Size range")
+    ana.add_argument("--circularity", nargs=2, type=_fraction, default=None, metavar=("LO", "HI"),
+                     help="keep particles of circularity (4 pi area / perimeter^2) LO to HI, as "
+                          "ImageJ's Circularity range (default 0 1: all)")
     ana.add_argument("--min-distance", type=_size, default=None, metavar="SIZE",
                      help="smallest distance between particle centres, e.g. 100nm or 8px")
     ana.add_argument("--keep-edge-particles", action="store_true", default=None,
@@ -691,7 +704,7 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
         except tomllib.TOMLDecodeError as exc:
             raise ParameterError(f"malformed TOML: {exc}", path=args.config,
                                  hint="see the README for the keys a config file takes") from None
-        known = {"mode", "clip", "threshold", "split", "min_diameter", "min_distance",
+        known = {"mode", "clip", "threshold", "split", "min_diameter", "max_diameter", "circularity", "min_distance",
                  "keep_edge_particles", "register", "pixel_size", "min_area_px", "se_rims", "basis",
                  "dark_particles", "profile"}
         unknown = sorted(set(config) - known)
@@ -708,7 +721,8 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
         return cli if cli is not None else config.get(key, default)
 
     def size(key: str, cli: tuple[float, str] | None) -> dict[str, float | None]:
-        """``min_diameter`` or ``min_distance`` as the option in nm or the one in px."""
+        """A length (``min_diameter``, ``max_diameter``, ``min_distance``) as the option in nm
+        or the one in px."""
         value = pick(cli, key, None)
         number, unit = (None, None) if value is None else (
             value if isinstance(value, tuple) else parse_size(value, default_unit="nm"))
@@ -722,6 +736,8 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
             split=pick(args.split, "split", "auto"),
             **size("min_diameter", args.min_diameter),
             min_area_px=float(config.get("min_area_px", 9.0)),
+            **size("max_diameter", args.max_diameter),
+            circularity=pick(args.circularity, "circularity", (0.0, 1.0)),
             **size("min_distance", args.min_distance),
             keep_edge_particles=bool(pick(args.keep_edge_particles, "keep_edge_particles", False)),
             register=not args.no_register and bool(config.get("register", True)),
