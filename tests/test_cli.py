@@ -110,6 +110,11 @@ def test_uncalibrated_pair_is_warned_about(tmp_path, capsys):
     (warning,) = record["warnings"]
     assert warning.startswith("uncalibrated: ") and "--pixel-size" in warning
     assert f"warning: a: {warning}" in capsys.readouterr().err
+    # -v says so too, and gives a pixel size given on the command line with its source
+    assert main(["colorize", str(tmp_path), "-o", str(tmp_path / "out"), "--overwrite", "-v"]) == 0
+    assert capsys.readouterr().out.startswith("a: uncalibrated, shift ")  # it printed "None nm/px (none)"
+    assert main(["colorize", str(tmp_path), "-o", str(tmp_path / "out"), "--overwrite", "-v", "--pixel-size", "7nm"]) == 0
+    assert capsys.readouterr().out.startswith("a: 7 nm/px (argument), shift ")
 
 
 def test_refuses_to_overwrite_then_skip_and_overwrite(samples, tmp_path, capsys):

@@ -665,9 +665,11 @@ def _colorize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     for key, message in problems:
         records.append({"key": key, "se": None, "bse": None, "status": "failed", "error": message})
     if args.verbose and not args.quiet:
+        from .report import calibration_text
+
         for r in records:
             if r["status"] == "ok":
-                print(f"{r['key']}: {r['pixel_size_nm']} nm/px ({r['pixel_size_source']}), "
+                print(f"{r['key']}: {calibration_text(r)}, "
                       f"shift {r['shift_px']} px -> {', '.join(r['outputs'])}")
     return _finish(args, records, unpaired, list_name="pairs", id_key="key",
                    done_verb="coloured pairs:",
