@@ -623,8 +623,23 @@ def read_composite(
 ) -> SEMImage:
     """Read an existing colour DDC composite (Photoshop, Fiji, ``ddcsem colorize``).
 
-    Calibration and data-bar cropping work as in :func:`read_sem`; ``data`` is the
-    (M, N, 3) uint8 colour image.
+    Calibration and data-bar cropping work as in :func:`read_sem`.
+
+    Parameters
+    ----------
+    path : path-like
+        Colour TIFF (any pixel type, its channels interleaved or stored one by one),
+        PNG, JPEG or BMP file; an alpha channel is dropped.
+    pixel_size : float or str, optional
+        Pixel size overriding the metadata: a number in nm or a string with a unit
+        (``"20nm"``); a figure exported from Photoshop has none of its own.
+    crop_databar : {"auto", "off"} or int, optional
+        As in :func:`read_sem`.
+
+    Returns
+    -------
+    SEMImage
+        ``data`` is the (M, N, 3) uint8 colour image, with its calibration and source.
 
     Raises
     ------

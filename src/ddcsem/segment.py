@@ -163,6 +163,18 @@ THRESHOLDS = ("otsu", "li", "yen", "triangle")
 def threshold_value(image: np.ndarray, method: str | float = "otsu") -> float:
     """Global threshold of ``image`` by name (``otsu``, ``li``, ``yen``, ``triangle``) or value.
 
+    Parameters
+    ----------
+    image : ndarray
+        The values thresholded (a density map), any shape.
+    method : str or float, optional
+        One of ``THRESHOLDS``, or the threshold itself (finite).
+
+    Returns
+    -------
+    float
+        The threshold: foreground lies above it.
+
     Examples
     --------
     >>> x = np.r_[np.zeros(50), np.ones(50)]
@@ -517,6 +529,20 @@ def median_depth(density: np.ndarray, *, threshold: str | float = "li", min_area
     The blobs are the connected components (8-connected, at least ``min_area`` px) of the
     density smoothed by 1 px and thresholded (see :func:`threshold_value`). Weighting by
     area, the many specks of a textured field do not outvote the particles.
+
+    Parameters
+    ----------
+    density : ndarray, shape (M, N)
+        Density map (or any image whose particles are bright).
+    threshold : str or float, optional
+        As in :func:`threshold_value`.
+    min_area : float, optional
+        Smaller blobs (px) are not counted.
+
+    Returns
+    -------
+    float
+        The radius in pixels; 0 when no blob is large enough.
 
     Examples
     --------
@@ -944,6 +970,16 @@ def drop_border_labels(labels: np.ndarray) -> np.ndarray:
     """Set to 0 every label that touches the image border (like scikit-image's
     ``clear_border``, without labelling the image again) and number the rest 1..K in the
     order of their ids.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (M, N)
+        Label image (0 the background).
+
+    Returns
+    -------
+    ndarray of int32, shape (M, N)
+        The labels kept, numbered 1..K.
 
     Examples
     --------

@@ -241,6 +241,11 @@ def estimate_basis(rgb: np.ndarray) -> np.ndarray:
     and green, magenta and green, orange and blue); the BSE one is the end with the larger
     share of red, as in every DDC convention.
 
+    Parameters
+    ----------
+    rgb : ndarray, shape (M, N, 3)
+        The composite, in any scale; larger images are sampled (``BASIS_SAMPLES``).
+
     Returns
     -------
     ndarray, shape (2, 3)
