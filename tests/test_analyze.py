@@ -298,6 +298,65 @@ def test_ranges_from_the_command_line_and_a_config(tmp_path, capsys):
     assert not (tmp_path / "o2").exists()
 
 
+def test_labels_drawn_by_hand_are_measured_instead_of_segmenting(pair_files):
+    """A corrected segmentation is measured as it is, with the border rule and the ranges;
+    its split and profile are recorded as given."""
+    pair = read_pair(*pair_files)
+    found = analyze_pair(pair)
+    again = analyze_pair(pair, labels=found.labels)
+    assert (again.split, again.profile) == ("given", "given")
+    np.testing.assert_array_equal(again.labels, found.labels)
+    for key in found.table:
+        np.testing.assert_array_equal(again.table[key], found.table[key], err_msg=key)
+    drawn = found.labels.copy()
+    drawn[drawn == 3] = 0  # one particle deleted
+    drawn[:12, :12] = 1000  # one drawn on the border, sparse id: left out by the border rule
+    drawn[100:106, 300:306] = 77  # a 6 px square
+    edited = analyze_pair(pair, labels=drawn)
+    assert edited.labels.max() == found.labels.max() and edited.split == "given"
+    assert 36.0 in edited.table["area_px2"] and not edited.labels[:12, :12].any()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SmallParticleWarning)  # its errors are the segmentation's
+        small = analyze_pair(pair, labels=drawn, options=AnalysisOptions(max_diameter_px=7))
+    assert 36.0 in small.table["area_px2"] and small.table["ecd_px"].max() <= 7 < found.table["ecd_px"].max()
+    assert analyze_pair(pair, labels=drawn, options=AnalysisOptions(keep_edge_particles=True)).labels.max() \
+        == found.labels.max() + 1
+    for bad in (found.labels[:-1], found.labels.astype(float), -found.labels):
+        with pytest.raises(ParameterError, match="labels"):
+            analyze_pair(pair, labels=bad)
+
+
+def test_remeasure_particles_corrected_in_fiji(pair_files, tmp_path, capsys):
+    """analyze, delete five particles from the ROI set as Fiji's ROI Manager would save it,
+    analyze again with --labels: the five are gone, and the labels file is recorded."""
+    import zipfile
+
+    inputs = [str(pair_files[0]), str(pair_files[1])]
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main(["analyze", *inputs, "-o", str(first), "-q"]) == 0
+    n = int(read_csv(first / "images.csv")[0]["n_particles"])
+    rois = first / "f" / "f_rois.zip"
+    with zipfile.ZipFile(rois) as archive:
+        kept = {name: archive.read(name) for name in archive.namelist()[5:]}
+    with zipfile.ZipFile(rois, "w") as archive:
+        for name, data in kept.items():
+            archive.writestr(name, data)
+    assert main(["analyze", *inputs, "-o", str(second), "-q", "--labels", str(first)]) == 0
+    (row,) = read_csv(second / "images.csv")
+    assert int(row["n_particles"]) == n - 5 and row["split"] == "given" and row["labels_path"] == str(rois)
+    assert json.loads((second / "manifest.json").read_text())["parameters"]["labels"] == str(first.resolve())
+    # the skip-existing hash holds the labels file: edited again, the image is measured again
+    os.utime(rois, ns=(rois.stat().st_atime_ns, rois.stat().st_mtime_ns + 10**9))
+    assert main(["analyze", *inputs, "-o", str(second), "-q", "--labels", str(first), "--skip-existing"]) == 0
+    assert json.loads((second / "manifest.json").read_text())["images"][0]["status"] == "ok"  # not "skipped"
+    # an image without labels fails, named; a labels folder in the output folder is a usage error
+    assert main(["analyze", *inputs, "-o", str(tmp_path / "third"), "--labels", str(tmp_path / "second" / "f" / "x")]) == 2
+    assert main(["analyze", *inputs, "-o", str(tmp_path / "third"), "--labels", str(tmp_path)]) == 1
+    assert main(["analyze", *inputs, "-o", str(first), "--labels", str(first / "f"), "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "no such folder" in err and "no labels for f" in err and "would replace the labels it measures" in err
+
+
 def test_min_diameter_filters_small_particles(pair_files):
     images = read_pair(*pair_files)
     everything = analyze_pair(images)

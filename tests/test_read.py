@@ -298,3 +298,100 @@ def test_gigantic_header_refused_before_reading(tmp_path, monkeypatch):
     tifffile.imwrite(tmp_path / "x.tif", noise_image((40, 40)))
     with pytest.raises(UnsupportedFormatError, match="GiB"):
         read_sem(tmp_path / "x.tif")
+
+
+# ------------------------------------------------------------------ particles drawn by hand
+
+
+def write_rois(path, *rois):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for k, roi in enumerate(rois):
+            archive.writestr(f"{k:04d}.roi", roi.tobytes())
+    return path
+
+
+def test_labels_from_every_area_roi_of_a_set_by_their_pixel_centres(tmp_path):
+    """Fiji's shapes, each a particle in the set's order: a square polygon of pixel corners
+    holds exactly the pixels inside it, a rectangle its pixels, an oval the pixels whose
+    centres lie in it; a line is no area; a later ROI takes the pixels it overlaps."""
+    from roifile import ROI_TYPE, ImagejRoi
+
+    from ddcsem.read import read_labels
+
+    square = ImagejRoi.frompoints([[2, 1], [6, 1], [6, 5], [2, 5]])  # x, y: columns 2-5, rows 1-4
+    rect = ImagejRoi(roitype=ROI_TYPE.RECT, left=10, top=2, right=14, bottom=9)
+    oval = ImagejRoi(roitype=ROI_TYPE.OVAL, left=2, top=10, right=12, bottom=20)  # a disc 10 px across
+    line = ImagejRoi(roitype=ROI_TYPE.LINE, x1=1.0, y1=1.0, x2=15.0, y2=15.0)
+    over = ImagejRoi.frompoints([[5, 4], [8, 4], [8, 6], [5, 6]])  # overlaps the square's corner pixel
+    labels = read_labels(write_rois(tmp_path / "set.zip", square, line, rect, oval, over), shape=(24, 20))
+    assert labels.dtype == np.int32 and labels.max() == 4
+    expected = np.zeros((24, 20), np.int32)
+    expected[1:5, 2:6] = 1
+    expected[2:9, 10:14] = 2
+    yy, xx = np.mgrid[0:24, 0:20]
+    expected[(yy + 0.5 - 15) ** 2 + (xx + 0.5 - 7) ** 2 < 25] = 3
+    expected[4:6, 5:8] = 4
+    np.testing.assert_array_equal(labels, expected)
+
+
+def test_labels_read_back_exactly_as_analyze_writes_them(tmp_path):
+    """The ROI set and label image of a segmentation give its labels again."""
+    from ddcsem.read import read_labels
+    from ddcsem.report import write_imagej_rois, write_tiff
+    from ddcsem.segment import segment_particles
+    from ddcsem.separate import density_map
+
+    syn = make_pair(shape=(200, 240), n_particles=40, clustered_fraction=0.5, seed=8)
+    labels = segment_particles(density_map(syn.bse))
+    assert labels.max() > 25
+    write_imagej_rois(tmp_path / "x_rois.zip", labels)
+    write_tiff(tmp_path / "x_labels.tif", labels, pixel_size_nm=20.0)
+    for name in ("x_rois.zip", "x_labels.tif"):
+        np.testing.assert_array_equal(read_labels(tmp_path / name, shape=labels.shape), labels)
+
+
+def test_a_label_image_saved_by_fiji_as_32_bit_float_reads_as_its_numbers(tmp_path):
+    from ddcsem.read import read_labels
+
+    drawn = np.zeros((12, 16), np.float32)
+    drawn[2:5, 2:6] = 40.0  # sparse ids, renumbered in order
+    drawn[7:10, 9:14] = 7.0
+    tifffile.imwrite(tmp_path / "l.tif", drawn, imagej=True)
+    labels = read_labels(tmp_path / "l.tif", shape=(12, 16))
+    assert labels[3, 3] == 2 and labels[8, 10] == 1 and labels.max() == 2 and np.count_nonzero(labels) == 27
+
+
+@pytest.mark.parametrize("data, shape, message", [
+    (np.zeros((10, 12), np.uint16), (10, 12), "no particles"),
+    (np.ones((10, 12), np.uint16), (10, 14), "the labels are 10 x 12 px, the image 10 x 14 px"),
+    (np.full((10, 12), 1.5, np.float32), (10, 12), "whole numbers"),
+    (np.full((10, 12), -2, np.int16), (10, 12), "whole numbers"),
+    (np.ones((2, 10, 12), np.uint8), (10, 12), "must be 2-D"),
+])
+def test_labels_that_do_not_fit_the_image_are_refused(tmp_path, data, shape, message):
+    from ddcsem.read import read_labels
+
+    tifffile.imwrite(tmp_path / "l.tif", data)
+    with pytest.raises(ReadError, match=message) as err:
+        read_labels(tmp_path / "l.tif", shape=shape)
+    assert "l.tif" in str(err.value)
+
+
+def test_a_roi_set_without_areas_or_not_a_roi_set_is_refused(tmp_path):
+    from roifile import ROI_TYPE, ImagejRoi
+
+    from ddcsem.read import read_labels
+
+    lines = write_rois(tmp_path / "lines.zip", ImagejRoi(roitype=ROI_TYPE.LINE, x1=1.0, y1=1.0, x2=5.0, y2=5.0))
+    with pytest.raises(ReadError, match="no areas inside the image"):
+        read_labels(lines, shape=(10, 10))
+    outside = write_rois(tmp_path / "out.zip", ImagejRoi.frompoints([[20, 20], [25, 20], [25, 25]]))
+    with pytest.raises(ReadError, match="no areas inside the image"):
+        read_labels(outside, shape=(10, 10))
+    (tmp_path / "junk.zip").write_bytes(b"PK not really")
+    with pytest.raises(ReadError, match="cannot read labels"):
+        read_labels(tmp_path / "junk.zip", shape=(10, 10))
+    with pytest.raises(ReadError, match="no such file"):
+        read_labels(tmp_path / "none.zip", shape=(10, 10))

@@ -232,6 +232,87 @@ class ImageAnalysis:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def _segment(
+    kind: str,
+    density: np.ndarray,
+    options: AnalysisOptions,
+    bse: np.ndarray | None,
+    se: np.ndarray | None,
+    role: str | None,
+    hidden: np.ndarray | None,
+    min_area: float,
+    distance: float | None,
+) -> tuple[np.ndarray, str, str, float]:
+    """The particles of ``density`` (border ones too), the split and the profile used and
+    the fraction of the field the particles cover, with :func:`_measure`'s warnings about
+    their polarity and the annotations they touch."""
+    from .segment import EDGES_MIN_DEPTH, _drop_labels, median_depth, segment_particles
+
+    split = options.split
+    if split == "auto":  # SE images along their edges, unless the particles are too small
+        edges = kind == "single" and role == "SE" and median_depth(
+            density, threshold="li" if options.threshold == "auto" else options.threshold,
+            min_area=min_area) >= EDGES_MIN_DEPTH
+        split = "edges" if edges else "shape"
+    profile = options.profile
+    if profile == "auto":  # opaque particles of a transmission image are flat-topped
+        profile = "flat" if kind == "single" and options.dark_particles else "sphere"
+    # a single image (an SE one, under "auto") guides the edges split with its own edges
+    guide = bse if kind == "single" and split == "edges" else (se if options.se_rims else None)
+    labels = segment_particles(
+        density,
+        threshold=options.threshold,
+        split=split,
+        min_area=min_area,
+        min_distance=distance or None,
+        exclude_border=False,
+        profile=profile,
+        se=guide,
+    )
+    fraction = float(np.count_nonzero(labels)) / labels.size
+    if kind != "composite" and fraction > MAX_PARTICLE_FRACTION:
+        which, option = (("brighter", "without dark_particles (--dark-particles)") if options.dark_particles
+                         else ("darker", "with dark_particles=True (--dark-particles)"))
+        warnings.warn(
+            f"the particles found cover {fraction:.0%} of the field: "
+            + (f"if they are {which} than their surroundings (a transmission or bright-field image "
+               f"has dark ones), analyse it {option}" if kind == "single" else
+               "if the BSE image shows them darker than their surroundings (its signal inverted), "
+               "invert it and analyse the pair again"),
+            ParticlePolarityWarning,
+            stacklevel=4,
+        )
+    if hidden is not None and hidden.any():
+        from scipy import ndimage
+
+        before = int(labels.max())
+        labels = _drop_labels(labels, labels[ndimage.binary_dilation(hidden)])
+        dropped = before - int(labels.max())
+        warnings.warn(
+            f"{int(hidden.sum())} px hold annotations (a scale bar, lettering, marks, in colours that no mix "
+            "of the composite's two gives, and the black box under them): they were masked"
+            + (f", and the {format_count(dropped, 'particle')} touching them left out" if dropped else ""),
+            stacklevel=4,
+        )
+    return labels, split, profile, fraction
+
+
+def _drawn_labels(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``labels`` checked against the image's ``shape`` and numbered 1..K (int32)."""
+    from .segment import _drop_labels
+
+    labels = np.asarray(labels)
+    if labels.shape != shape or labels.dtype.kind not in "iu":
+        raise ParameterError(f"labels must be an integer image of the image's shape {shape}, "
+                             f"not {labels.dtype} of shape {labels.shape}",
+                             hint="read drawn or corrected particles with ddcsem.read.read_labels")
+    if labels.size and labels.min() < 0:
+        raise ParameterError("labels must not be negative (0 is the background)")
+    if labels.size and labels.max() > labels.size:
+        raise ParameterError("labels must be numbered 1..K", hint="read them with ddcsem.read.read_labels")
+    return _drop_labels(labels, np.zeros(1, np.int64))  # numbered 1..K as a segmentation's
+
+
 def _measure(
     image_id: str,
     kind: str,
@@ -246,12 +327,14 @@ def _measure(
     shift: tuple[float, float] = (0.0, 0.0),
     role: str | None = None,
     hidden: np.ndarray | None = None,
+    drawn: np.ndarray | None = None,
 ) -> ImageAnalysis:
     """Segment and measure; ``role`` is the detector of a single image (``"SE"`` or
     ``"BSE"``), which picks the ``auto`` split; particles touching ``hidden`` (a
-    composite's annotations) are left out."""
+    composite's annotations) are left out; ``drawn`` labels are measured instead of those
+    found."""
     from .measure import particle_table, size_distribution
-    from .segment import EDGES_MIN_DEPTH, _drop_labels, drop_border_labels, median_depth, segment_particles
+    from .segment import _drop_labels, drop_border_labels
 
     if min(density.shape) < MIN_SIDE_PX:
         raise ParameterError(
@@ -292,53 +375,13 @@ def _measure(
     if diameter and largest and largest < diameter:
         raise ParameterError(f"max_diameter ({largest:.3g} px) is under min_diameter ({diameter:.3g} px)")
     min_area = options.min_area_px if not diameter else max(options.min_area_px, np.pi / 4 * diameter**2)
-    split = options.split
-    if split == "auto":  # SE images along their edges, unless the particles are too small
-        edges = kind == "single" and role == "SE" and median_depth(
-            density, threshold="li" if options.threshold == "auto" else options.threshold,
-            min_area=min_area) >= EDGES_MIN_DEPTH
-        split = "edges" if edges else "shape"
-    profile = options.profile
-    if profile == "auto":  # opaque particles of a transmission image are flat-topped
-        profile = "flat" if kind == "single" and options.dark_particles else "sphere"
-    # a single image (an SE one, under "auto") guides the edges split with its own edges
-    guide = bse if kind == "single" and split == "edges" else (se if options.se_rims else None)
     t = time.perf_counter()
-    labels = segment_particles(
-        density,
-        threshold=options.threshold,
-        split=split,
-        min_area=min_area,
-        min_distance=distance or None,
-        exclude_border=False,
-        profile=profile,
-        se=guide,
-    )
-    fraction = float(np.count_nonzero(labels)) / labels.size
-    if kind != "composite" and fraction > MAX_PARTICLE_FRACTION:
-        which, option = (("brighter", "without dark_particles (--dark-particles)") if options.dark_particles
-                         else ("darker", "with dark_particles=True (--dark-particles)"))
-        warnings.warn(
-            f"the particles found cover {fraction:.0%} of the field: "
-            + (f"if they are {which} than their surroundings (a transmission or bright-field image "
-               f"has dark ones), analyse it {option}" if kind == "single" else
-               "if the BSE image shows them darker than their surroundings (its signal inverted), "
-               "invert it and analyse the pair again"),
-            ParticlePolarityWarning,
-            stacklevel=3,
-        )
-    if hidden is not None and hidden.any():
-        from scipy import ndimage
-
-        before = int(labels.max())
-        labels = _drop_labels(labels, labels[ndimage.binary_dilation(hidden)])
-        dropped = before - int(labels.max())
-        warnings.warn(
-            f"{int(hidden.sum())} px hold annotations (a scale bar, lettering, marks, in colours that no mix "
-            "of the composite's two gives, and the black box under them): they were masked"
-            + (f", and the {format_count(dropped, 'particle')} touching them left out" if dropped else ""),
-            stacklevel=3,
-        )
+    if drawn is None:
+        labels, split, profile, fraction = _segment(kind, density, options, bse, se, role, hidden, min_area,
+                                                    distance)
+    else:  # drawn or corrected by hand: measured as they are
+        labels, split, profile = _drawn_labels(drawn, density.shape), "given", "given"
+        fraction = float(np.count_nonzero(labels)) / labels.size
     found = int(labels.max())
     if not options.keep_edge_particles:
         labels = drop_border_labels(labels)
@@ -356,7 +399,7 @@ def _measure(
     weights = None if options.keep_edge_particles else table["edge_weight"]
     distribution = size_distribution(ecd, weights=weights)
     median_px = float(np.median(table["ecd_px"])) if table["ecd_px"].size else np.inf
-    if median_px < SIZING_MIN_PX:
+    if median_px < SIZING_MIN_PX and drawn is None:  # the errors it quotes are the segmentation's
         warnings.warn(
             f"the median particle is {median_px:.1f} px across: under {SIZING_MIN_PX:g} px, sizes are good to "
             "only 4-11 % (measured on synthetic spheres: errors spread 4 % at 6-8 px, 7 % at 5-6 px and 11 % "
@@ -374,7 +417,8 @@ def _measure(
                          distribution, fraction, shift, timings)
 
 
-def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions()) -> ImageAnalysis:
+def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),
+                 labels: np.ndarray | None = None) -> ImageAnalysis:
     """Analyse a registered SE/BSE pair (:class:`ddcsem.SEMPair`).
 
     Parameters
@@ -383,6 +427,11 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions())
         The pair, as :func:`ddcsem.read_pair` reads it.
     options : AnalysisOptions, optional
         How to segment and measure.
+    labels : ndarray of int, shape (M, N), optional
+        Particles drawn or corrected by hand (:func:`ddcsem.read.read_labels`), measured
+        instead of those the segmentation would find: the segmentation options are not
+        used, the border rule and the diameter and circularity ranges are (``split`` and
+        ``profile`` are recorded as ``given``).
 
     Returns
     -------
@@ -432,11 +481,12 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions())
     timings["separate"] = time.perf_counter() - t
     sources = {"se": str(pair.se.path), "bse": str(pair.bse.path)}
     return _measure(pair.key, "pair", sources, pair.pixel_size, ddc, density, options,
-                    pair.bse.data, pair.se.data, timings, pair.shift)
+                    pair.bse.data, pair.se.data, timings, pair.shift, drawn=labels)
 
 
 def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
-                   options: AnalysisOptions = AnalysisOptions()) -> ImageAnalysis:
+                   options: AnalysisOptions = AnalysisOptions(),
+                   labels: np.ndarray | None = None) -> ImageAnalysis:
     """Analyse one grey micrograph whose particles are brighter than their surroundings
     (or darker, with ``options.dark_particles``).
 
@@ -454,6 +504,11 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
         Name of the result; default the file's stem, or ``image``.
     options : AnalysisOptions, optional
         How to segment and measure.
+    labels : ndarray of int, shape (M, N), optional
+        Particles drawn or corrected by hand (:func:`ddcsem.read.read_labels`), measured
+        instead of those the segmentation would find: the segmentation options are not
+        used, the border rule and the diameter and circularity ranges are (``split`` and
+        ``profile`` are recorded as ``given``).
 
     Returns
     -------
@@ -502,7 +557,8 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     # the table's intensities are the image's own; its edges lie where the inverse's do.
     # Dark particles show mass thickness, a density: no SE role, so the shape split
     return _measure(name, "single", sources, image.pixel_size, ddc, density, options,
-                    image.data, None, timings, role=None if options.dark_particles else image.role)
+                    image.data, None, timings, role=None if options.dark_particles else image.role,
+                    drawn=labels)
 
 
 def _as_image(image: SEMImage | np.ndarray, reader: str) -> SEMImage:
@@ -527,7 +583,8 @@ def _inverted(image: np.ndarray) -> np.ndarray:
 
 
 def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = None,
-                      options: AnalysisOptions = AnalysisOptions()) -> ImageAnalysis:
+                      options: AnalysisOptions = AnalysisOptions(),
+                      labels: np.ndarray | None = None) -> ImageAnalysis:
     """Analyse an existing DDC composite (read by :func:`ddcsem.read_composite`).
 
     Parameters
@@ -539,6 +596,11 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
         Name of the result; default the file's stem, or ``composite``.
     options : AnalysisOptions, optional
         How to segment and measure (``options.basis`` gives the two colours).
+    labels : ndarray of int, shape (M, N), optional
+        Particles drawn or corrected by hand (:func:`ddcsem.read.read_labels`), measured
+        instead of those the segmentation would find: the segmentation options are not
+        used, the border rule and the diameter and circularity ranges are (``split`` and
+        ``profile`` are recorded as ``given``).
 
     Returns
     -------
@@ -578,4 +640,4 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     name = image_id or (image.path.stem if image.path else "composite")
     sources = {"image": str(image.path) if image.path else ""}
     return _measure(name, "composite", sources, image.pixel_size, image.data, density, options,
-                    bse, se, timings, hidden=hidden)
+                    bse, se, timings, hidden=hidden, drawn=labels)

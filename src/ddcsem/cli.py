@@ -217,6 +217,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="segment without the SE image: its bright rims do not split touching "
                           "particles, nor does it corroborate dim ones (for SE images without "
                           "edge brightening)")
+    ana.add_argument("--labels", type=Path, default=None, metavar="FOLDER",
+                     help="measure particles drawn or corrected by hand instead of segmenting: "
+                          "each image's <id>_rois.zip (an ImageJ ROI set) or <id>_labels.tif, in "
+                          "FOLDER or FOLDER/<id> (an earlier run's output), the newer if both")
     ana.add_argument("--basis", nargs=2, type=_colour, default=None, metavar=("BSE", "SE"),
                      help="colours of a composite's BSE and SE images, R,G,B or #rrggbb "
                           "(default: estimated from each composite)")
@@ -687,6 +691,7 @@ class _AnalyzeJob:
     params_hash: str
     skip_existing: bool
     overwrite: bool
+    labels: Path | None = None  # folder of particles drawn or corrected by hand
 
 
 def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
@@ -766,7 +771,7 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> dict[str, Any]
     from .analyze import analyze_composite, analyze_pair, analyze_single
     from .errors import OutputError
     from .pair import read_pair
-    from .read import read_composite, read_sem
+    from .read import read_composite, read_labels, read_sem
     from .report import image_warnings, write_image_results
 
     kind, source, image_id = item
@@ -776,6 +781,12 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> dict[str, Any]
                               "status": "failed", "error": None, "warnings": []}
     folder = job.output / image_id
     summary_path = folder / f"{image_id}_summary.json"
+    try:
+        if job.labels is not None:
+            sources["labels"] = str(_labels_file(job.labels, image_id))
+    except DDCSEMError as exc:
+        record["error"] = str(exc)
+        return record
     made_with = _results_hash(job.params_hash, list(sources.values()))
     try:
         if summary_path.exists():
@@ -795,20 +806,37 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> dict[str, Any]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             if kind == "pair":
-                result = analyze_pair(read_pair(source, pixel_size=job.pixel_size,
-                                                register=job.options.register), options=job.options)
-            elif kind == "composite":
-                result = analyze_composite(read_composite(source, pixel_size=job.pixel_size),
-                                           image_id=image_id, options=job.options)
+                image = read_pair(source, pixel_size=job.pixel_size, register=job.options.register)
             else:
-                result = analyze_single(read_sem(source, pixel_size=job.pixel_size),
-                                        image_id=image_id, options=job.options)
+                image = (read_composite if kind == "composite" else read_sem)(source, pixel_size=job.pixel_size)
+            drawn = None if job.labels is None else read_labels(
+                sources["labels"], shape=(image.se if kind == "pair" else image).shape[:2])
+            if kind == "pair":
+                result = analyze_pair(image, options=job.options, labels=drawn)
+            else:
+                analyse = analyze_composite if kind == "composite" else analyze_single
+                result = analyse(image, image_id=image_id, options=job.options, labels=drawn)
+            if drawn is not None:  # where the particles measured came from
+                result = replace(result, sources={**result.sources, "labels": sources["labels"]})
             summary = write_image_results(result, folder, params_hash=made_with)
         summary["warnings"] = image_warnings({**summary, "warnings": [str(w.message) for w in caught]})
         return summary
     except DDCSEMError as exc:
         record["error"] = _describe(exc, list(sources.values()))
         return record
+
+
+def _labels_file(folder: Path, image_id: str) -> Path:
+    """The particles drawn or corrected for ``image_id`` in ``folder`` (``--labels``): its
+    ``<id>_rois.zip`` or ``<id>_labels.tif``, there or in its ``<id>`` folder, the newest."""
+    from .errors import ReadError
+
+    names = (f"{image_id}_rois.zip", f"{image_id}_labels.tif", f"{image_id}_labels.tiff")
+    found = [place / name for place in (folder / image_id, folder) for name in names if (place / name).is_file()]
+    if not found:
+        raise ReadError(f"no labels for {image_id}", path=folder,
+                        hint=f"--labels looks for {names[0]} or {names[1]} in that folder or in its {image_id} folder")
+    return max(found, key=lambda path: path.stat().st_mtime_ns)
 
 
 def _result_line(summary: dict[str, Any]) -> str:
@@ -855,6 +883,12 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     options, pixel_size = _analysis_options(args)
     if args.dark_particles and not args.single:  # a pair's BSE image has bright particles
         parser.error("--dark-particles is for the lone images that --single analyses: give --single too")
+    if args.labels is not None:
+        if not args.labels.is_dir():
+            parser.error(f"--labels {args.labels}: no such folder")
+        if args.labels.resolve().is_relative_to(args.output.resolve()):  # its labels would be replaced
+            parser.error(f"--labels {args.labels} is the output folder or lies in it: this run would replace "
+                         f"the labels it measures; write to another folder, e.g. -o {args.output / 'remeasured'}")
     pairs, unpaired, problems = _collect(args, parser)
     extra_items, unpaired = _classify_unpaired(unpaired, args.single)
     items = _with_ids([("pair", p) for p in pairs] + extra_items)
@@ -867,9 +901,11 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         for path in unpaired:
             print(f"warning: {path}: no partner found; not analysed (use --single to analyse it "
                   "on its own)", file=sys.stderr)
-    effective = {**options.to_dict(), "pixel_size_nm": pixel_size}
+    effective = {**options.to_dict(), "pixel_size_nm": pixel_size,
+                 "labels": None if args.labels is None else str(args.labels.resolve())}
     params_hash = _params_hash(effective)
-    job = _AnalyzeJob(args.output, options, pixel_size, params_hash, args.skip_existing, args.overwrite)
+    job = _AnalyzeJob(args.output, options, pixel_size, params_hash, args.skip_existing, args.overwrite,
+                      args.labels)
     records = _run_batch(_analyze_one, items, job, args, "image")
     for key, message in problems:
         records.append({"image_id": key, "kind": "pair", "sources": {}, "status": "failed",

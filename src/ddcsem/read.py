@@ -30,7 +30,8 @@ from .detectors import detector_role, split_detector_token
 from .errors import CalibrationError, ReadError, UnsupportedFormatError
 from .units import parse_length, parse_pixel_size, unit_to_nm
 
-__all__ = ["PixelSize", "SEMImage", "read_sem", "read_composite", "detect_databar", "MixedDetectorWarning"]
+__all__ = ["PixelSize", "SEMImage", "read_sem", "read_composite", "read_labels", "detect_databar",
+           "MixedDetectorWarning"]
 
 #: Largest decoded image ddcsem will allocate, in bytes (refused before reading).
 MAX_IMAGE_BYTES = 4 * 1024**3
@@ -657,6 +658,114 @@ def read_composite(
     ((40, 50, 3), 20.0)
     """
     return _read(path, pixel_size=pixel_size, crop_databar=crop_databar, page=None, colour=True)
+
+
+def read_labels(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
+    """Read particles drawn or corrected by hand: a label image, or a set of ImageJ ROIs.
+
+    So a segmentation edited in Fiji (in the ROI Manager, on the ``<id>_rois.zip`` that
+    ``ddcsem analyze`` writes, or on its ``<id>_labels.tif``) can be measured again.
+
+    Parameters
+    ----------
+    path : path-like
+        A TIFF label image (0 the background; integer pixels, or whole numbers in a float
+        image, as Fiji saves a 32-bit one), or an ImageJ ROI set (``.zip``) or ROI
+        (``.roi``): each area ROI (traced, polygon, freehand, rectangle, oval, composite)
+        is one particle, its pixels those whose centres it encloses (for a composite, its
+        largest outline); where ROIs overlap the later one takes the pixels.
+    shape : (int, int)
+        The shape of the image the particles belong to (after its data bar is cropped).
+
+    Returns
+    -------
+    ndarray of int32, shape ``shape``
+        The particles numbered 1..K (in the order of their ids, or of the ROIs).
+
+    Raises
+    ------
+    ReadError
+        If the file is not a label image or ROI set, its shape is not ``shape``, or it
+        holds no areas.
+
+    Examples
+    --------
+    >>> import tempfile, os, zipfile
+    >>> from roifile import ImagejRoi
+    >>> path = os.path.join(tempfile.mkdtemp(), "rois.zip")
+    >>> square = ImagejRoi.frompoints([[2, 1], [5, 1], [5, 4], [2, 4]])  # x, y of its corners
+    >>> with zipfile.ZipFile(path, "w") as z:
+    ...     z.writestr("a.roi", square.tobytes())
+    >>> read_labels(path, shape=(6, 8))
+    array([[0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 1, 1, 1, 0, 0, 0],
+           [0, 0, 1, 1, 1, 0, 0, 0],
+           [0, 0, 1, 1, 1, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0]], dtype=int32)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ReadError("no such file", path=path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".zip", ".roi"):
+            labels = _rasterize_rois(path, shape)
+        else:
+            import tifffile
+
+            labels = np.squeeze(tifffile.imread(path))
+    except ReadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file
+        raise ReadError(f"cannot read labels ({type(exc).__name__}: {exc})", path=path,
+                        hint="give a TIFF label image or an ImageJ ROI set (.zip)") from None
+    if labels.shape != tuple(shape):
+        raise ReadError(f"the labels are {labels.shape[0]} x {labels.shape[1]} px, the image "
+                        f"{shape[0]} x {shape[1]} px" if labels.ndim == 2 else
+                        f"a label image must be 2-D, not of shape {labels.shape}", path=path,
+                        hint="give the labels drawn on this image (without its data bar)")
+    whole = labels.dtype.kind in "iub" or (labels.dtype.kind == "f" and bool(np.all(labels == np.round(labels))))
+    if not whole or labels.min() < 0:
+        raise ReadError("a label image holds whole numbers from 0 (the background) up", path=path)
+    ids, numbered = np.unique(labels, return_inverse=True)
+    numbered = numbered.reshape(labels.shape).astype(np.int32)
+    if ids[0] != 0:  # no background: every id is a particle
+        numbered += 1
+    if not numbered.any():
+        raise ReadError("the labels hold no particles", path=path)
+    return numbered
+
+
+def _rasterize_rois(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """The area ROIs of an ImageJ ROI file or set as labels 1..K, in their order."""
+    from matplotlib.path import Path as Outline
+    from roifile import ROI_TYPE, roiread
+
+    rois = roiread(path)
+    rois = rois if isinstance(rois, list) else [rois]
+    areas = (ROI_TYPE.POLYGON, ROI_TYPE.FREEHAND, ROI_TYPE.TRACED, ROI_TYPE.RECT, ROI_TYPE.OVAL)
+    labels = np.zeros(shape, np.int32)
+    count = 0
+    for roi in rois:
+        if roi.roitype not in areas and not roi.composite:
+            continue  # lines, points, angles: no area
+        xy = np.asarray(roi.coordinates(), dtype=np.float64)
+        if len(xy) < 3:
+            continue
+        c0, r0 = np.maximum(np.floor(xy.min(axis=0)).astype(int), 0)
+        c1, r1 = np.minimum(np.ceil(xy.max(axis=0)).astype(int), (shape[1], shape[0]))
+        if r1 <= r0 or c1 <= c0:
+            continue  # outside the image
+        rr, cc = np.mgrid[r0:r1, c0:c1]
+        inside = Outline(xy).contains_points(np.c_[cc.ravel() + 0.5, rr.ravel() + 0.5]).reshape(rr.shape)
+        if inside.any():
+            count += 1
+            labels[r0:r1, c0:c1][inside] = count
+    if not count:
+        raise ReadError("the ROI set holds no areas inside the image", path=path,
+                        hint="draw the particles as areas (polygon, freehand, oval, traced)")
+    return labels
 
 
 def _as_colour(arr: np.ndarray, path: Path) -> np.ndarray:

@@ -458,7 +458,7 @@ _STATS = [("d10", "d10"), ("d50", "d50"), ("d50_ci_low", "d50_ci_low"), ("d50_ci
 
 #: Columns of ``images.csv``.
 IMAGE_COLUMNS = [
-    "image_id", "kind", "split", "profile", "se_path", "bse_path", "image_path", "pixel_size_nm",
+    "image_id", "kind", "split", "profile", "se_path", "bse_path", "image_path", "labels_path", "pixel_size_nm",
     "pixel_size_source",
     "calibrated", "n_particles", "mineral_area_fraction",
     *[f"{name}_um" for _, name in _STATS], "lognorm_gsd",
@@ -498,7 +498,8 @@ def image_row(summary: dict[str, Any]) -> dict[str, Any]:
     if row["status"] == "skipped":  # results of an earlier run with the same parameters
         row["status"] = "ok"
     sources = summary.get("sources") or {}
-    row.update(se_path=sources.get("se"), bse_path=sources.get("bse"), image_path=sources.get("image"))
+    row.update(se_path=sources.get("se"), bse_path=sources.get("bse"), image_path=sources.get("image"),
+               labels_path=sources.get("labels"))
     dist = summary.get("distribution") or {}
     row["warning"] = "; ".join(image_warnings(summary)) or None
     row["lognorm_gsd"] = dist.get("lognorm_gsd")
