@@ -25,6 +25,7 @@ def test_tutorial_notebook_executes():
     assert "pixel size: 25.0 nm, from fei:[Scan]PixelWidth" in text
     assert "data bar rows cropped: 37" in text
     assert "d50_ci_low:" in text and "d50_ci_high:" in text
+    assert "after correction (split: given)" in text
     images = sum("image/png" in output.get("data", {}) for cell in notebook.cells
                  if cell.cell_type == "code" for output in cell.outputs)
     assert images >= 4  # channels and modes, segmentation, distribution, comparison
