@@ -242,6 +242,28 @@ def test_explicit_pair_takes_its_files_from_the_folders_pairs(samples, tmp_path,
     assert [Path(line.split()[1]).name for line in lines[3:]] == ["aorta_01_ETD.tif", "valve_02_EsB.tif"]
 
 
+def test_a_pair_table_pairs_files_that_names_do_not(samples, tmp_path, capsys):
+    """Numbered exports (img_0001 SE, img_0002 BSE) pair only by a table; its files are
+    not left unpaired from a folder given beside it; a bad table stops the run."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copy(samples / "valve_02_InLens.tif", raw / "img_0001.tif")
+    shutil.copy(samples / "valve_02_EsB.tif", raw / "img_0002.tif")
+    shutil.copy(samples / "aorta_01_CBS.tif", raw / "img_0003.tif")  # listed nowhere
+    table = tmp_path / "pairs.csv"
+    table.write_text("id;se;bse\nvalve;raw/img_0001.tif;raw/img_0002.tif\n")
+    out = tmp_path / "out"
+    assert main(["colorize", str(raw), "--pairs", str(table), "-o", str(out), "-q"]) == 0
+    (record,) = json.loads((out / "manifest.json").read_text())["pairs"]
+    assert (record["key"], record["status"], Path(record["bse"]).name) == ("valve", "ok", "img_0002.tif")
+    assert [Path(p).name for p in json.loads((out / "manifest.json").read_text())["unpaired"]] == ["img_0003.tif"]
+    assert main(["analyze", "--pairs", str(table), "-o", str(tmp_path / "a"), "-q"]) == 0
+    assert (tmp_path / "a" / "valve" / "valve_labels.tif").is_file()
+    table.write_text("se,bse\nraw/img_0001.tif,\n")
+    assert main(["colorize", "--pairs", str(table), "-o", str(tmp_path / "b")]) == 2
+    assert "pairs.csv: row 2 lacks its bse file" in capsys.readouterr().err and not (tmp_path / "b").exists()
+
+
 def test_extra_tokens(tmp_path, capsys):
     for name in ("s1_chanA.tif", "s1_chanB.tif"):
         (tmp_path / name).write_bytes(b"")

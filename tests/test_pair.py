@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tifffile
@@ -243,3 +245,36 @@ def test_small_shift_recorded_not_applied(tmp_path):
     assert not images.shift_applied
     assert max(map(abs, images.shift)) <= 0.5
     np.testing.assert_array_equal(images.bse.data, pair.bse)
+
+
+def test_pair_table_in_excel_s_dialects(tmp_path):
+    """Comma, semicolon (Excel in a locale with decimal commas) and tab, with Excel's
+    byte-order mark; paths from the table's folder; an id, else the SE file's name without
+    its token; other columns ignored; blank rows skipped."""
+    from ddcsem.pair import read_pair_table
+
+    rows = [["id", "SE", "BSE", "note"], ["valve A", "raw/img_0001.tif", "raw/img_0002.tif", "first"],
+            [], ["", "raw/aorta_InLens.tif", "/abs/aorta_EsB.tif", ""]]
+    for delimiter in (",", ";", "\t"):
+        table = tmp_path / f"pairs{ord(delimiter)}.csv"
+        table.write_text("\n".join(delimiter.join(r) for r in rows) + "\n", encoding="utf-8-sig")
+        pairs = read_pair_table(table)
+        assert [(p.key, p.se, p.bse) for p in pairs] == [
+            ("valve A", tmp_path / "raw/img_0001.tif", tmp_path / "raw/img_0002.tif"),
+            ("aorta", tmp_path / "raw/aorta_InLens.tif", Path("/abs/aorta_EsB.tif"))], delimiter
+
+
+@pytest.mark.parametrize("text, message", [
+    ("id,se\nx,a.tif\n", "needs a header naming the columns se and bse"),
+    ("se,bse\na.tif,\n", "row 2 lacks its bse file"),
+    ("se,bse\na.tif,a.tif\n", "row 2 names a.tif as both images"),
+    ("id,se,bse\nx,a.tif,b.tif\nx,c.tif,d.tif\n", "rows 2 and 3 share the id x"),
+    ("se,bse\n", "lists no pairs"),
+])
+def test_pair_table_mistakes_name_the_table_and_row(tmp_path, text, message):
+    from ddcsem.pair import read_pair_table
+
+    (tmp_path / "t.csv").write_text(text)
+    with pytest.raises(PairingError, match=message) as err:
+        read_pair_table(tmp_path / "t.csv")
+    assert str(err.value).startswith(str(tmp_path / "t.csv"))

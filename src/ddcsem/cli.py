@@ -128,6 +128,9 @@ def _batch_options() -> argparse.ArgumentParser:
                         help="extra file-name tokens that mark a BSE image")
     common.add_argument("--se", type=Path, help="SE file of an explicit pair (with --bse)")
     common.add_argument("--bse", type=Path, help="BSE file of an explicit pair (with --se)")
+    common.add_argument("--pairs", type=Path, metavar="TABLE.csv",
+                        help="explicit pairs, a row each: a CSV with columns se, bse and optionally "
+                             "id (paths relative to the table)")
     common.add_argument("--pixel-size", type=_pixel_size, metavar="SIZE",
                         help="override the pixel size, e.g. 3.2nm or 0.05um")
     common.add_argument("--no-register", action="store_true", help="do not align BSE onto SE")
@@ -534,14 +537,14 @@ def _print_table(pairs: Sequence[Any], unpaired: Sequence[Path], problems: Seque
 def _collect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[list, list, list]:
     """Validate batch arguments and pair the inputs: (pairs, unpaired files, problems)."""
     from .detectors import BSE_TOKENS, SE_TOKENS, split_detector_token
-    from .pair import Pair, find_pairs
+    from .pair import Pair, find_pairs, read_pair_table
 
     if (args.se is None) != (args.bse is None):
         parser.error("--se and --bse go together")
     if args.se is not None and args.se.resolve() == args.bse.resolve():
         parser.error(f"--se and --bse name the same file, {args.se}: a pair is two images of one field")
-    if not args.inputs and args.se is None:
-        parser.error("give input files or folders, or --se and --bse")
+    if not args.inputs and args.se is None and args.pairs is None:
+        parser.error("give input files or folders, --se and --bse, or --pairs")
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
     if args.output.exists() and not args.output.is_dir():
@@ -561,15 +564,22 @@ def _collect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple
         result = find_pairs(args.inputs, exclude=[args.output], se_tokens=SE_TOKENS + args.se_tokens,
                             bse_tokens=BSE_TOKENS + args.bse_tokens)
         pairs, unpaired, problems = list(result.pairs), list(result.unpaired), list(result.problems)
-    if args.se is not None:  # the explicit pair's files are its own, whatever the folders pair them with
-        mine = {args.se.resolve(), args.bse.resolve()}
+    explicit = []
+    if args.pairs is not None:
+        try:
+            explicit = read_pair_table(args.pairs)
+        except DDCSEMError as exc:
+            parser.error(str(exc))
+    if args.se is not None:
+        found = split_detector_token(args.se.stem)
+        explicit.append(Pair(found[0] if found else args.se.stem.lower(), args.se, args.bse))
+    if explicit:  # the explicit pairs' files are their own, whatever the folders pair them with
+        mine = {f.resolve() for p in explicit for f in (p.se, p.bse)}
         broken = [p for p in pairs if mine & {p.se.resolve(), p.bse.resolve()}]
         pairs = [p for p in pairs if p not in broken]
         unpaired = sorted(p for p in unpaired + [f for b in broken for f in (b.se, b.bse)]
                           if p.resolve() not in mine)
-        found = split_detector_token(args.se.stem)
-        pairs.append(Pair(found[0] if found else args.se.stem.lower(), args.se, args.bse))
-        pairs = [pair for _, pair, _ in _with_ids([("pair", p) for p in pairs])]
+        pairs = [pair for _, pair, _ in _with_ids([("pair", p) for p in pairs + explicit])]
     return pairs, unpaired, problems
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "estimate_shift",
     "find_pairs",
     "read_pair",
+    "read_pair_table",
 ]
 
 #: File endings taken as micrographs when a folder is given.
@@ -184,6 +185,76 @@ def _metadata_role(path: Path) -> tuple[str | None, str | None]:
     except DDCSEMError:
         return None, None
     return image.role, image.detector
+
+
+def read_pair_table(path: str | PathLike) -> list[Pair]:
+    """Read the pairs listed in a table, for files that neither names nor metadata pair.
+
+    Parameters
+    ----------
+    path : path-like
+        A CSV file (comma, semicolon or tab separated, as Excel saves it in any locale) with
+        a header row naming the columns ``se`` and ``bse`` (the files; relative paths are
+        taken from the table's folder) and, optionally, ``id`` (the field's name, else the
+        SE file's without its detector token); other columns are ignored.
+
+    Returns
+    -------
+    list of Pair
+        One per row, in the table's order.
+
+    Raises
+    ------
+    PairingError
+        If the table lacks a column, a row lacks a file, names one file twice, or two rows
+        share an id; the message names the table and the row.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "pairs.csv").write_text("id,se,bse\\nvalve,img_0001.tif,img_0002.tif\\n")
+    >>> [(p.key, p.se.name, p.bse.name) for p in read_pair_table(d / "pairs.csv")]
+    [('valve', 'img_0001.tif', 'img_0002.tif')]
+    """
+    import csv
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # Excel's UTF-8 starts with a byte-order mark
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PairingError(f"cannot read the pair table: {exc}", path=path) from None
+    first = text.split("\n", 1)[0]
+    delimiter = max(",;\t", key=first.count)
+    rows = list(csv.reader(text.splitlines(), delimiter=delimiter))
+    header = [cell.strip().lower() for cell in rows[0]] if rows else []
+    if "se" not in header or "bse" not in header:
+        raise PairingError(f"the pair table needs a header naming the columns se and bse, not {header}",
+                           path=path, hint="e.g. id,se,bse (then a row per pair)")
+    col = {name: header.index(name) for name in ("id", "se", "bse") if name in header}
+    pairs: list[Pair] = []
+    ids: dict[str, int] = {}
+    for number, row in enumerate(rows[1:], start=2):
+        cells = {name: (row[i].strip() if i < len(row) else "") for name, i in col.items()}
+        if not any(row):
+            continue
+        if not cells["se"] or not cells["bse"]:
+            raise PairingError(f"row {number} lacks its {'se' if not cells['se'] else 'bse'} file", path=path)
+        se, bse = ((path.parent / cells[side]) for side in ("se", "bse"))
+        if se.resolve() == bse.resolve():
+            raise PairingError(f"row {number} names {cells['se']} as both images", path=path)
+        key = cells.get("id") or ""
+        if not key:
+            found = split_detector_token(se.stem)
+            key = found[0] if found else se.stem.lower()
+        if key in ids:
+            raise PairingError(f"rows {ids[key]} and {number} share the id {key}", path=path,
+                               hint="give each pair its own id")
+        ids[key] = number
+        pairs.append(Pair(key, se, bse))
+    if not pairs:
+        raise PairingError("the pair table lists no pairs", path=path)
+    return pairs
 
 
 def find_pairs(
