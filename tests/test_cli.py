@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -257,8 +258,13 @@ def test_a_pair_table_pairs_files_that_names_do_not(samples, tmp_path, capsys):
     (record,) = json.loads((out / "manifest.json").read_text())["pairs"]
     assert (record["key"], record["status"], Path(record["bse"]).name) == ("valve", "ok", "img_0002.tif")
     assert [Path(p).name for p in json.loads((out / "manifest.json").read_text())["unpaired"]] == ["img_0003.tif"]
-    assert main(["analyze", "--pairs", str(table), "-o", str(tmp_path / "a"), "-q"]) == 0
-    assert (tmp_path / "a" / "valve" / "valve_labels.tif").is_file()
+    # a row's pixel size wins over --pixel-size, which calibrates the rows without one
+    table.write_text("id;se;bse;pixel_size\nvalve;raw/img_0001.tif;raw/img_0002.tif;8 nm\n"
+                     "again;raw/img_0001.tif;raw/img_0002.tif;\n")
+    assert main(["analyze", "--pairs", str(table), "-o", str(tmp_path / "a"), "-q", "--pixel-size", "5nm"]) == 0
+    rows = {r["image_id"]: r for r in csv.DictReader(open(tmp_path / "a" / "images.csv", encoding="utf-8"))}
+    assert (rows["valve"]["pixel_size_nm"], rows["valve"]["pixel_size_source"]) == ("8", "pair table")
+    assert (rows["again"]["pixel_size_nm"], rows["again"]["pixel_size_source"]) == ("5", "argument")
     table.write_text("se,bse\nraw/img_0001.tif,\n")
     assert main(["colorize", "--pairs", str(table), "-o", str(tmp_path / "b")]) == 2
     assert "pairs.csv: row 2 lacks its bse file" in capsys.readouterr().err and not (tmp_path / "b").exists()

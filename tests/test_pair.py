@@ -13,6 +13,7 @@ from scipy import ndimage
 from ddcsem.detectors import detector_role, split_detector_token
 from ddcsem.errors import PairingError
 from ddcsem.pair import distinct_ids, estimate_shift, find_pairs, read_pair
+from ddcsem.read import PixelSize
 from ddcsem.synthetic import make_pair
 
 
@@ -270,6 +271,7 @@ def test_pair_table_in_excel_s_dialects(tmp_path):
     ("se,bse\na.tif,a.tif\n", "row 2 names a.tif as both images"),
     ("id,se,bse\nx,a.tif,b.tif\nx,c.tif,d.tif\n", "rows 2 and 3 share the id x"),
     ("se,bse\n", "lists no pairs"),
+    ("se,bse,pixel_size\na.tif,b.tif,0.02\n", "row 2: pixel size '0.02' is 0.02 nm, outside what an SEM gives"),
 ])
 def test_pair_table_mistakes_name_the_table_and_row(tmp_path, text, message):
     from ddcsem.pair import read_pair_table
@@ -278,3 +280,19 @@ def test_pair_table_mistakes_name_the_table_and_row(tmp_path, text, message):
     with pytest.raises(PairingError, match=message) as err:
         read_pair_table(tmp_path / "t.csv")
     assert str(err.value).startswith(str(tmp_path / "t.csv"))
+
+
+def test_a_pixel_size_given_in_a_pair_table_calibrates_the_pair(tmp_path):
+    """Exports without metadata often come at several magnifications: each row its own."""
+    from ddcsem.pair import read_pair_table
+
+    syn = make_pair(shape=(96, 96), n_particles=5, seed=2)
+    tifffile.imwrite(tmp_path / "img_0001.tif", syn.se)
+    tifffile.imwrite(tmp_path / "img_0002.tif", syn.bse)
+    (tmp_path / "t.csv").write_text("se,bse,pixel_size\nimg_0001.tif,img_0002.tif,0.02um\nimg_0002.tif,img_0001.tif,\n")
+    given, bare = read_pair_table(tmp_path / "t.csv")
+    assert (given.pixel_size_nm, bare.pixel_size_nm) == (20.0, None)
+    pair = read_pair(given, register=False)
+    assert (pair.pixel_size.nm, pair.pixel_size.source, pair.se.pixel_size.source) == (20.0, "pair table", "pair table")
+    assert read_pair(given, pixel_size="7nm", register=False).pixel_size == PixelSize(7.0, "argument")
+    assert not read_pair(bare, register=False).pixel_size.calibrated

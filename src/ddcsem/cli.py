@@ -456,7 +456,7 @@ def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
                               hint="use --overwrite to replace it or --skip-existing to keep it")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            images = read_pair(pair, pixel_size=job.pixel_size, register=job.register)
+            images = read_pair(pair, pixel_size=_pixel_size_for(pair, job.pixel_size), register=job.register)
             require_memory(images.se.data.size * COLORIZE_BYTES_PER_PIXEL,
                            what=f"colouring {pair.key}", path=pair.se)
             rgb = colorize(images.se.data, images.bse.data, mode=job.mode, clip=job.clip,
@@ -581,6 +581,11 @@ def _collect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple
                           if p.resolve() not in mine)
         pairs = [pair for _, pair, _ in _with_ids([("pair", p) for p in pairs + explicit])]
     return pairs, unpaired, problems
+
+
+def _pixel_size_for(pair: Any, given: float | None) -> float | None:
+    """``--pixel-size`` for ``pair``, unless a pair table gave the pair its own (which wins)."""
+    return None if pair.pixel_size_nm is not None else given
 
 
 def _with_ids(items: list[tuple[str, Any]]) -> list[tuple[str, Any, str]]:
@@ -816,7 +821,8 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> dict[str, Any]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             if kind == "pair":
-                image = read_pair(source, pixel_size=job.pixel_size, register=job.options.register)
+                image = read_pair(source, pixel_size=_pixel_size_for(source, job.pixel_size),
+                                  register=job.options.register)
             else:
                 image = (read_composite if kind == "composite" else read_sem)(source, pixel_size=job.pixel_size)
             drawn = None if job.labels is None else read_labels(

@@ -21,8 +21,9 @@ from typing import Iterable, Literal
 import numpy as np
 
 from .detectors import BSE_TOKENS, SE_TOKENS, detector_role, split_detector_token
-from .errors import DDCSEMError, PairingError, ReadError
+from .errors import CalibrationError, DDCSEMError, PairingError, ReadError
 from .read import PixelSize, SEMImage, read_sem
+from .units import parse_pixel_size
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -59,6 +60,7 @@ class Pair:
     bse: Path
     se_page: int | None = None  # None: the file holds one image
     bse_page: int | None = None
+    pixel_size_nm: float | None = None  # given with the pair (a pair table's column)
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,9 @@ def read_pair_table(path: str | PathLike) -> list[Pair]:
         A CSV file (comma, semicolon or tab separated, as Excel saves it in any locale) with
         a header row naming the columns ``se`` and ``bse`` (the files; relative paths are
         taken from the table's folder) and, optionally, ``id`` (the field's name, else the
-        SE file's without its detector token); other columns are ignored.
+        SE file's without its detector token) and ``pixel_size`` (with its unit, e.g.
+        ``12nm``; a bare number is in nm), which :func:`read_pair` gives the pair unless
+        told another; other columns are ignored.
 
     Returns
     -------
@@ -206,8 +210,9 @@ def read_pair_table(path: str | PathLike) -> list[Pair]:
     Raises
     ------
     PairingError
-        If the table lacks a column, a row lacks a file, names one file twice, or two rows
-        share an id; the message names the table and the row.
+        If the table lacks a column, a row lacks a file, names one file twice, gives a
+        pixel size that no SEM gives, or two rows share an id; the message names the table
+        and the row.
 
     Examples
     --------
@@ -231,7 +236,7 @@ def read_pair_table(path: str | PathLike) -> list[Pair]:
     if "se" not in header or "bse" not in header:
         raise PairingError(f"the pair table needs a header naming the columns se and bse, not {header}",
                            path=path, hint="e.g. id,se,bse (then a row per pair)")
-    col = {name: header.index(name) for name in ("id", "se", "bse") if name in header}
+    col = {name: header.index(name) for name in ("id", "se", "bse", "pixel_size") if name in header}
     pairs: list[Pair] = []
     ids: dict[str, int] = {}
     for number, row in enumerate(rows[1:], start=2):
@@ -251,7 +256,11 @@ def read_pair_table(path: str | PathLike) -> list[Pair]:
             raise PairingError(f"rows {ids[key]} and {number} share the id {key}", path=path,
                                hint="give each pair its own id")
         ids[key] = number
-        pairs.append(Pair(key, se, bse))
+        try:
+            nm = parse_pixel_size(cells["pixel_size"]) if cells.get("pixel_size") else None
+        except CalibrationError as exc:
+            raise PairingError(f"row {number}: {exc}", path=path) from None
+        pairs.append(Pair(key, se, bse, pixel_size_nm=nm))
     if not pairs:
         raise PairingError("the pair table lists no pairs", path=path)
     return pairs
@@ -572,7 +581,9 @@ def read_pair(
     bse : path-like, optional
         BSE file.
     pixel_size : float or str, optional
-        Pixel size overriding the metadata (nm, or a string with unit).
+        Pixel size overriding the metadata (nm, or a string with unit); without it, a
+        :class:`Pair`'s own ``pixel_size_nm`` (from a pair table) does, recorded as
+        ``pair table``.
     crop_databar : {"auto", "off"} or int, optional
         As in :func:`ddcsem.read_sem`.
     register : bool, optional
@@ -614,6 +625,9 @@ def read_pair(
         spec = Pair(found[0] if found else Path(se).stem.lower(), Path(se), Path(bse))
     se_img = read_sem(spec.se, pixel_size=pixel_size, crop_databar=crop_databar, page=spec.se_page)
     bse_img = read_sem(spec.bse, pixel_size=pixel_size, crop_databar=crop_databar, page=spec.bse_page)
+    if pixel_size is None and spec.pixel_size_nm is not None:  # given with the pair
+        given = PixelSize(spec.pixel_size_nm, "pair table")
+        se_img, bse_img = replace(se_img, pixel_size=given), replace(bse_img, pixel_size=given)
     for image, want in ((se_img, "SE"), (bse_img, "BSE")):
         if image.role is not None and image.role != want:
             warnings.warn(
