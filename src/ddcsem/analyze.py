@@ -505,15 +505,13 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     options : AnalysisOptions, optional
         How to segment and measure.
     labels : ndarray of int, shape (M, N), optional
-        Particles drawn or corrected by hand (:func:`ddcsem.read.read_labels`), measured
-        instead of those the segmentation would find: the segmentation options are not
-        used, the border rule and the diameter and circularity ranges are (``split`` and
-        ``profile`` are recorded as ``given``).
+        Particles drawn or corrected by hand, measured instead of segmenting (as in
+        :func:`analyze_pair`).
 
     Returns
     -------
     ImageAnalysis
-        The DDC image, density map, labels, particle table and size distribution.
+        As :func:`analyze_pair` returns it.
 
     Warns
     -----
@@ -592,20 +590,14 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     image : SEMImage or ndarray, shape (M, N, 3)
         The composite, as :func:`ddcsem.read_composite` reads it; an array is taken as an
         uncalibrated image (sizes in pixels).
-    image_id : str, optional
-        Name of the result; default the file's stem, or ``composite``.
-    options : AnalysisOptions, optional
-        How to segment and measure (``options.basis`` gives the two colours).
-    labels : ndarray of int, shape (M, N), optional
-        Particles drawn or corrected by hand (:func:`ddcsem.read.read_labels`), measured
-        instead of those the segmentation would find: the segmentation options are not
-        used, the border rule and the diameter and circularity ranges are (``split`` and
-        ``profile`` are recorded as ``given``).
+    image_id, options, labels
+        As in :func:`analyze_single` (the default ``image_id`` is ``composite``;
+        ``options.basis`` gives the composite's two colours).
 
     Returns
     -------
     ImageAnalysis
-        The DDC image, density map, labels, particle table and size distribution.
+        As :func:`analyze_pair` returns it.
 
     Warns
     -----
