@@ -349,6 +349,15 @@ def test_remeasure_particles_corrected_in_fiji(pair_files, tmp_path, capsys):
     os.utime(rois, ns=(rois.stat().st_atime_ns, rois.stat().st_mtime_ns + 10**9))
     assert main(["analyze", *inputs, "-o", str(second), "-q", "--labels", str(first), "--skip-existing"]) == 0
     assert json.loads((second / "manifest.json").read_text())["images"][0]["status"] == "ok"  # not "skipped"
+    # saved under Fiji's default name in the image's folder, the newest set is the one taken
+    roiset = first / "f" / "RoiSet.zip"
+    with zipfile.ZipFile(rois) as archive, zipfile.ZipFile(roiset, "w") as saved:
+        for name in archive.namelist()[:-1]:
+            saved.writestr(name, archive.read(name))
+    os.utime(roiset, ns=(rois.stat().st_atime_ns, rois.stat().st_mtime_ns + 10**9))
+    assert main(["analyze", *inputs, "-o", str(second), "-q", "--labels", str(first), "--overwrite"]) == 0
+    (row,) = read_csv(second / "images.csv")
+    assert int(row["n_particles"]) == n - 6 and row["labels_path"] == str(roiset)
     # an image without labels fails, named; a labels folder in the output folder is a usage error
     assert main(["analyze", *inputs, "-o", str(tmp_path / "third"), "--labels", str(tmp_path / "second" / "f" / "x")]) == 2
     assert main(["analyze", *inputs, "-o", str(tmp_path / "third"), "--labels", str(tmp_path)]) == 1

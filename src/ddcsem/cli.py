@@ -223,7 +223,8 @@ def _parser() -> argparse.ArgumentParser:
     ana.add_argument("--labels", type=Path, default=None, metavar="FOLDER",
                      help="measure particles drawn or corrected by hand instead of segmenting: "
                           "each image's <id>_rois.zip (an ImageJ ROI set) or <id>_labels.tif, in "
-                          "FOLDER or FOLDER/<id> (an earlier run's output), the newer if both")
+                          "FOLDER or FOLDER/<id> (an earlier run's output; there, Fiji's RoiSet.zip "
+                          "too), the newest if several")
     ana.add_argument("--basis", nargs=2, type=_colour, default=None, metavar=("BSE", "SE"),
                      help="colours of a composite's BSE and SE images, R,G,B or #rrggbb "
                           "(default: estimated from each composite)")
@@ -844,11 +845,13 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> dict[str, Any]
 
 def _labels_file(folder: Path, image_id: str) -> Path:
     """The particles drawn or corrected for ``image_id`` in ``folder`` (``--labels``): its
-    ``<id>_rois.zip`` or ``<id>_labels.tif``, there or in its ``<id>`` folder, the newest."""
+    ``<id>_rois.zip`` or ``<id>_labels.tif``, there or in its ``<id>`` folder (where Fiji's
+    default name for a saved ROI set, ``RoiSet.zip``, counts too), the newest."""
     from .errors import ReadError
 
     names = (f"{image_id}_rois.zip", f"{image_id}_labels.tif", f"{image_id}_labels.tiff")
-    found = [place / name for place in (folder / image_id, folder) for name in names if (place / name).is_file()]
+    places = [folder / image_id / name for name in (*names, "RoiSet.zip")] + [folder / name for name in names]
+    found = [path for path in places if path.is_file()]
     if not found:
         raise ReadError(f"no labels for {image_id}", path=folder,
                         hint=f"--labels looks for {names[0]} or {names[1]} in that folder or in its {image_id} folder")
