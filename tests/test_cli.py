@@ -27,6 +27,13 @@ def test_version_via_python_m():
     assert out.returncode == 0 and out.stdout.strip() == f"ddcsem {__version__}"
 
 
+def test_british_spellings_run_the_commands(samples, tmp_path):
+    assert main(["colourise", str(samples), "-o", str(tmp_path / "c"), "-q"]) == 0
+    assert json.loads((tmp_path / "c" / "manifest.json").read_text())["command"] == "colorize"
+    assert main(["analyse", str(samples / "valve_02_EsB.tif"), "--single", "-o", str(tmp_path / "a"), "-q"]) == 0
+    assert json.loads((tmp_path / "a" / "manifest.json").read_text())["command"] == "analyze"
+
+
 def test_info_json_records(samples, capsys):
     assert main(["info", "--json", str(samples / "aorta_01_CBS.tif"), str(samples / "drusen_03_SEI.tif")]) == 0
     records = json.loads(capsys.readouterr().out)

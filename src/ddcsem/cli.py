@@ -164,7 +164,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="override the pixel size, e.g. 3.2nm or 0.05um")
 
     common = _batch_options()
-    col = sub.add_parser("colorize", parents=[common], help="colour SE/BSE pairs into DDC-SEM images")
+    col = sub.add_parser("colorize", parents=[common], aliases=["colourise"],
+                         help="colour SE/BSE pairs into DDC-SEM images")
     col.add_argument("--mode", choices=("overlay", "density"), default="overlay",
                      help="overlay: BSE in red, SE in green (the published DDC-SEM merge, as Fiji's "
                           "Merge Channels); density: hue from the BSE density map, brightness from SE "
@@ -176,7 +177,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="density-mode hues; blue-orange is colour-blind safe")
     col.add_argument("--png", action="store_true", help="also write a PNG preview with scale bar")
 
-    ana = sub.add_parser("analyze", parents=[common],
+    ana = sub.add_parser("analyze", parents=[common], aliases=["analyse"],
                          help="segment and measure particles (pairs, single images or composites)")
     ana.add_argument("--single", action="store_true",
                      help="analyse grey images without a partner on their own (BSE alone, or "
@@ -243,8 +244,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", type=Path, metavar="FILE", help="save the results")
     bench.add_argument("--compare", type=Path, metavar="OLD.json", help="show changes against earlier results")
     bench.add_argument("--plot", type=Path, metavar="FILE.png", help="plot throughput against image size")
-    for command, listed in ((info, "files"), (col, "inputs"), (ana, "inputs"), (bench, None)):
-        command.set_defaults(listed=listed)  # where files given after options go (main)
+    for name, command, listed in (("info", info, "files"), ("colorize", col, "inputs"), ("analyze", ana, "inputs"),
+                                  ("bench", bench, None)):
+        # where files given after options go (main); a British spelling runs the command as named
+        command.set_defaults(listed=listed, command=name)
     return parser
 
 
