@@ -263,6 +263,10 @@ def test_pair_table_in_excel_s_dialects(tmp_path):
         assert [(p.key, p.se, p.bse) for p in pairs] == [
             ("valve A", tmp_path / "raw/img_0001.tif", tmp_path / "raw/img_0002.tif"),
             ("aorta", tmp_path / "raw/aorta_InLens.tif", Path("/abs/aorta_EsB.tif"))], delimiter
+    # Excel's plain "CSV" on Windows is in its code page, not UTF-8
+    (tmp_path / "cp.csv").write_bytes("id;se;bse\nMüller 3;müller/a_SE.tif;müller/a_BSE.tif\n".encode("cp1252"))
+    (pair,) = read_pair_table(tmp_path / "cp.csv")
+    assert (pair.key, pair.se) == ("Müller 3", tmp_path / "müller" / "a_SE.tif")
 
 
 @pytest.mark.parametrize("text, message", [

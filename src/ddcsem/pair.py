@@ -195,7 +195,8 @@ def read_pair_table(path: str | PathLike) -> list[Pair]:
     Parameters
     ----------
     path : path-like
-        A CSV file (comma, semicolon or tab separated, as Excel saves it in any locale) with
+        A CSV file (comma, semicolon or tab separated, UTF-8 or the Windows code page, as
+        Excel saves it in any locale) with
         a header row naming the columns ``se`` and ``bse`` (the files; relative paths are
         taken from the table's folder) and, optionally, ``id`` (the field's name, else the
         SE file's without its detector token) and ``pixel_size`` (with its unit, e.g.
@@ -226,9 +227,13 @@ def read_pair_table(path: str | PathLike) -> list[Pair]:
 
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")  # Excel's UTF-8 starts with a byte-order mark
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = path.read_bytes()
+    except OSError as exc:
         raise PairingError(f"cannot read the pair table: {exc}", path=path) from None
+    try:
+        text = raw.decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a byte-order mark
+    except UnicodeDecodeError:  # its plain "CSV" is in the Windows code page
+        text = raw.decode("cp1252", errors="replace")
     first = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=first.count)
     rows = list(csv.reader(text.splitlines(), delimiter=delimiter))
