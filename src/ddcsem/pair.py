@@ -196,12 +196,12 @@ def read_pair_table(path: str | PathLike) -> list[Pair]:
     ----------
     path : path-like
         A CSV file (comma, semicolon or tab separated, UTF-8 or the Windows code page, as
-        Excel saves it in any locale) with
-        a header row naming the columns ``se`` and ``bse`` (the files; relative paths are
-        taken from the table's folder) and, optionally, ``id`` (the field's name, else the
-        SE file's without its detector token) and ``pixel_size`` (with its unit, e.g.
-        ``12nm``; a bare number is in nm), which :func:`read_pair` gives the pair unless
-        told another; other columns are ignored.
+        Excel saves it in any locale) with a header row naming the columns ``se`` and
+        ``bse`` (the files; relative paths are taken from the table's folder) and,
+        optionally, ``id`` (the field's name, else the SE file's without its detector
+        token) and ``pixel_size`` (with its unit, e.g. ``12nm``; a bare number is in nm),
+        which :func:`read_pair` gives the pair unless told another; other columns are
+        ignored.
 
     Returns
     -------
