@@ -190,9 +190,11 @@ class ImageAnalysis:
     kind : {"pair", "single", "composite"}
         Input kind.
     split : str
-        How touching particles were split (``AnalysisOptions.split`` resolved).
+        How touching particles were split (``AnalysisOptions.split`` resolved; ``given``
+        for labels drawn or corrected by hand).
     profile : str
-        The particle profile their edges followed (``AnalysisOptions.profile`` resolved).
+        The particle profile their edges followed (``AnalysisOptions.profile`` resolved;
+        ``given`` for labels drawn by hand).
     sources : dict
         Input paths (``se``, ``bse`` or ``image``).
     pixel_size : PixelSize
@@ -209,7 +211,8 @@ class ImageAnalysis:
         Size statistics of the ECD (:func:`ddcsem.size_distribution`), in µm when
         calibrated, else in pixels.
     mineral_area_fraction : float
-        Fraction of the field above the density threshold (edge particles included).
+        Fraction of the field above the density threshold (edge particles included), or
+        covered by the labels given.
     shift_px : (float, float)
         Shift estimated between the channels (pairs only).
     timings : dict
