@@ -369,6 +369,7 @@ def test_a_label_image_saved_by_fiji_as_32_bit_float_reads_as_its_numbers(tmp_pa
     (np.full((10, 12), 1.5, np.float32), (10, 12), "whole numbers"),
     (np.full((10, 12), -2, np.int16), (10, 12), "whole numbers"),
     (np.ones((2, 10, 12), np.uint8), (10, 12), "must be 2-D"),
+    (np.ones((10, 12, 3), np.uint8), (10, 12), "a colour image.*not its rendering in colour"),
 ])
 def test_labels_that_do_not_fit_the_image_are_refused(tmp_path, data, shape, message):
     from ddcsem.read import read_labels
