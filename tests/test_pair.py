@@ -276,6 +276,9 @@ def test_pair_table_in_excel_s_dialects(tmp_path):
     ("id,se,bse\nx,a.tif,b.tif\nx,c.tif,d.tif\n", "rows 2 and 3 share the id x"),
     ("se,bse\n", "lists no pairs"),
     ("se,bse,pixel_size\na.tif,b.tif,0.02\n", "row 2: pixel size '0.02' is 0.02 nm, outside what an SEM gives"),
+    ("id,se,bse\nvalve/A,a.tif,b.tif\n", "row 2: the id 'valve/A' cannot name the pair's output folder"),
+    ("id,se,bse\n..,a.tif,b.tif\n", "the id '..' cannot name"),
+    ("id,se,bse\nx:1,a.tif,b.tif\n", "the id 'x:1' cannot name"),
 ])
 def test_pair_table_mistakes_name_the_table_and_row(tmp_path, text, message):
     from ddcsem.pair import read_pair_table

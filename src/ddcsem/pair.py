@@ -189,6 +189,10 @@ def _metadata_role(path: Path) -> tuple[str | None, str | None]:
     return image.role, image.detector
 
 
+#: Characters that no output folder's name may hold (on Windows too).
+_NOT_IN_NAMES = '/\\:*?"<>|'
+
+
 def read_pair_table(path: str | PathLike) -> list[Pair]:
     """Read the pairs listed in a table, for files that neither names nor metadata pair.
 
@@ -254,6 +258,10 @@ def read_pair_table(path: str | PathLike) -> list[Pair]:
         if se.resolve() == bse.resolve():
             raise PairingError(f"row {number} names {cells['se']} as both images", path=path)
         key = cells.get("id") or ""
+        only_dots = bool(key) and not key.strip(".")
+        if only_dots or any(c in _NOT_IN_NAMES or ord(c) < 32 for c in key):
+            raise PairingError(f"row {number}: the id {key!r} cannot name the pair's output folder",
+                               path=path, hint=f"leave out {' '.join(_NOT_IN_NAMES)} and a name of dots")
         if not key:
             found = split_detector_token(se.stem)
             key = found[0] if found else se.stem.lower()
