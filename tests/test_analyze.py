@@ -358,6 +358,11 @@ def test_remeasure_particles_corrected_in_fiji(pair_files, tmp_path, capsys):
     assert main(["analyze", *inputs, "-o", str(second), "-q", "--labels", str(first), "--overwrite"]) == 0
     (row,) = read_csv(second / "images.csv")
     assert int(row["n_particles"]) == n - 6 and row["labels_path"] == str(roiset)
+    # --dry-run names the file each image's particles would come from
+    assert main(["analyze", *inputs, "-o", str(tmp_path / "dry"), "--labels", str(first), "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"labels f: {roiset}"
+    assert main(["analyze", *inputs, "-o", str(tmp_path / "dry"), "--labels", str(tmp_path), "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "labels f: none (no labels for f)"
     # an image without labels fails, named; a labels folder in the output folder is a usage error
     assert main(["analyze", *inputs, "-o", str(tmp_path / "third"), "--labels", str(tmp_path / "second" / "f" / "x")]) == 2
     assert main(["analyze", *inputs, "-o", str(tmp_path / "third"), "--labels", str(tmp_path)]) == 1

@@ -265,6 +265,8 @@ def test_a_pair_table_pairs_files_that_names_do_not(samples, tmp_path, capsys):
     (record,) = json.loads((out / "manifest.json").read_text())["pairs"]
     assert (record["key"], record["status"], Path(record["bse"]).name) == ("valve", "ok", "img_0002.tif")
     assert [Path(p).name for p in json.loads((out / "manifest.json").read_text())["unpaired"]] == ["img_0003.tif"]
+    assert main(["colorize", "--pairs", str(table), "-o", str(out), "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].endswith("img_0002.tif")
     # a row's pixel size wins over --pixel-size, which calibrates the rows without one
     table.write_text("id;se;bse;pixel_size\nvalve;raw/img_0001.tif;raw/img_0002.tif;8 nm\n"
                      "again;raw/img_0001.tif;raw/img_0002.tif;\n")
@@ -272,6 +274,8 @@ def test_a_pair_table_pairs_files_that_names_do_not(samples, tmp_path, capsys):
     rows = {r["image_id"]: r for r in csv.DictReader(open(tmp_path / "a" / "images.csv", encoding="utf-8"))}
     assert (rows["valve"]["pixel_size_nm"], rows["valve"]["pixel_size_source"]) == ("8", "pair table")
     assert (rows["again"]["pixel_size_nm"], rows["again"]["pixel_size_source"]) == ("5", "argument")
+    assert main(["analyze", "--pairs", str(table), "-o", str(tmp_path / "a"), "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].endswith("img_0002.tif (8 nm/px, pair table)")
     table.write_text("se,bse\nraw/img_0001.tif,\n")
     assert main(["colorize", "--pairs", str(table), "-o", str(tmp_path / "b")]) == 2
     assert "pairs.csv: row 2 lacks its bse file" in capsys.readouterr().err and not (tmp_path / "b").exists()

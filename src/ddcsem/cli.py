@@ -529,7 +529,8 @@ def _print_table(pairs: Sequence[Any], unpaired: Sequence[Path], problems: Seque
         print(f"{'key':<{width}}  SE  ->  BSE")
         for p in pairs:
             pages = f" (pages {p.se_page}/{p.bse_page})" if p.se == p.bse else ""
-            print(f"{p.key:<{width}}  {p.se}  ->  {p.bse}{pages}")
+            given = f" ({p.pixel_size_nm:g} nm/px, pair table)" if p.pixel_size_nm is not None else ""
+            print(f"{p.key:<{width}}  {p.se}  ->  {p.bse}{pages}{given}")
     else:
         print("no SE/BSE pairs found")
     for path in unpaired:
@@ -918,6 +919,11 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         _print_table([source for kind, source, _ in items if kind == "pair"], unpaired, problems)
         for kind, path, image_id in items[len(pairs):]:
             print(f"{kind} {image_id}: {path}")
+        for _, _, image_id in items if args.labels is not None else ():
+            try:
+                print(f"labels {image_id}: {_labels_file(args.labels, image_id)}")
+            except DDCSEMError as exc:
+                print(f"labels {image_id}: none ({exc.reason})")
         return 0
     if not args.quiet:
         for path in unpaired:
