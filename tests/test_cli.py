@@ -188,6 +188,19 @@ def test_failed_pair_names_its_files_once(tmp_path, capsys):
     assert line.count("a_SE.tif") == line.count("a_BSE.tif") == 1
 
 
+def test_macos_companion_files_in_a_folder_are_passed_over(samples, tmp_path, capsys):
+    """A Mac writes ._<name> beside each file on a shared or USB drive: the pair
+    '._valve_02' failed and the run exited 1."""
+    for name in ("valve_02_InLens.tif", "valve_02_EsB.tif"):
+        shutil.copy(samples / name, tmp_path / name)
+        (tmp_path / f"._{name}").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ")
+    assert main(["colorize", str(tmp_path), "-o", str(tmp_path / "out"), "-q"]) == 0
+    assert [p["key"] for p in json.loads((tmp_path / "out" / "manifest.json").read_text())["pairs"]] == ["valve_02"]
+    assert main(["colorize", "--se", str(tmp_path / "._valve_02_InLens.tif"), "--bse", str(tmp_path / "valve_02_EsB.tif"),
+                 "-o", str(tmp_path / "out2")]) == 1  # named as a file, it is read, and refused
+    assert "not a TIFF" in capsys.readouterr().err
+
+
 def test_nothing_to_do_fails(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["colorize", str(tmp_path / "empty"), "-o", str(tmp_path / "out"), "-q"]) == 1

@@ -114,6 +114,10 @@ def collect_images(
 ) -> list[Path]:
     """Expand files and folders (not recursively) into a sorted list of image files.
 
+    A folder's hidden files (names starting with a dot, such as the ``._name.tif`` that
+    macOS writes beside each file on a shared or USB drive) are passed over, as a shell's
+    ``*`` passes over them; named as files, they are taken.
+
     Parameters
     ----------
     inputs : iterable of path-like
@@ -130,7 +134,7 @@ def collect_images(
     --------
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> for name in ["b.tif", "a.TIF", "notes.txt", "out/c.tif"]:
+    >>> for name in ["b.tif", "a.TIF", "notes.txt", "out/c.tif", "._b.tif"]:
     ...     (d / name).parent.mkdir(exist_ok=True); _ = (d / name).write_bytes(b"")
     >>> [p.name for p in collect_images([d], exclude=[d / "out"])]
     ['a.TIF', 'b.tif']
@@ -142,7 +146,8 @@ def collect_images(
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            candidates = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+            candidates = [p for p in path.iterdir()
+                          if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
         elif path.exists():
             candidates = [path]
         else:
