@@ -34,6 +34,24 @@ def test_british_spellings_run_the_commands(samples, tmp_path):
     assert json.loads((tmp_path / "a" / "manifest.json").read_text())["command"] == "analyze"
 
 
+def test_crop_databar_option_overrides_the_bar(samples, tmp_path, capsys):
+    """The bar's detection is a heuristic: where it errs either way, --crop-databar says."""
+    fei = samples / "aorta_01_CBS.tif"  # 485 rows, a 37-row bar by its metadata
+    for crop, rows in (("auto", 448), ("off", 485), ("20", 465)):
+        assert main(["info", "--json", str(fei), "--crop-databar", crop]) == 0
+        assert json.loads(capsys.readouterr().out)[0]["shape"] == [rows, 512]
+        out = tmp_path / f"c{crop}"
+        assert main(["colorize", str(samples), "-o", str(out), "-q", "--crop-databar", crop]) == 0
+        assert tifffile.imread(out / "aorta_01_ddc.tif").shape == (rows, 512, 3)
+        assert json.loads((out / "manifest.json").read_text())["parameters"]["crop_databar"] == (
+            int(crop) if crop.isdigit() else crop)
+    assert main(["analyze", str(fei), str(samples / "aorta_01_ETD.tif"), "-o", str(tmp_path / "a"), "-q",
+                 "--crop-databar", "off"]) == 0
+    assert tifffile.imread(tmp_path / "a" / "aorta_01" / "aorta_01_labels.tif").shape == (485, 512)
+    assert main(["info", str(fei), "--crop-databar", "-3"]) == 2
+    assert "is not auto, off or a number of rows" in capsys.readouterr().err
+
+
 def test_info_json_records(samples, capsys):
     assert main(["info", "--json", str(samples / "aorta_01_CBS.tif"), str(samples / "drusen_03_SEI.tif")]) == 0
     records = json.loads(capsys.readouterr().out)

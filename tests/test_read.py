@@ -237,6 +237,23 @@ def test_never_crops_frame_without_bar():
     assert detect_databar(np.zeros((100, 100), np.uint8)) == 0  # blank frame
 
 
+@pytest.mark.parametrize("seed, clipped", [(1, 70), (3, 70), (5, 50), (6, 70), (8, 70)])
+def test_a_bse_image_with_its_matrix_clipped_to_black_keeps_its_rows(tmp_path, seed, clipped):
+    """Its rows are mostly black, so a band at the bottom with few particles looked like a
+    bar: 24-112 of 512 rows were cropped, and its pair refused as differing in shape."""
+    pair = make_pair(shape=(512, 512), n_particles=60, seed=seed)
+    bse = pair.bse.astype(float)
+    low = np.percentile(bse, clipped)
+    black = np.clip((bse - low) / (bse.max() - low) * 255, 0, 255).astype(np.uint8)
+    assert np.mean(black == 0) >= clipped / 100 - 0.01
+    assert detect_databar(black) == 0
+    tifffile.imwrite(tmp_path / "f_EsB.tif", black)
+    tifffile.imwrite(tmp_path / "f_InLens.tif", pair.se)
+    from ddcsem.pair import read_pair
+
+    assert read_pair(tmp_path / "f_InLens.tif", tmp_path / "f_EsB.tif", register=False).bse.shape == (512, 512)
+
+
 def test_crop_options(tmp_path):
     pair = make_pair(shape=(120, 100), databar=True, seed=2)
     tifffile.imwrite(tmp_path / "x.tif", pair.se)

@@ -71,6 +71,15 @@ def _gain(text: str) -> float:
     return value
 
 
+def _crop(text: str) -> str | int:
+    """``--crop-databar``: ``auto``, ``off`` or a number of rows."""
+    if text in ("auto", "off"):
+        return text
+    if text.isdigit():
+        return int(text)
+    raise argparse.ArgumentTypeError(f"{text!r} is not auto, off or a number of rows")
+
+
 def _fraction(text: str) -> float:
     value = _float(text, "a number")
     if not 0 <= value <= 1:
@@ -134,6 +143,9 @@ def _batch_options() -> argparse.ArgumentParser:
     common.add_argument("--pixel-size", type=_pixel_size, metavar="SIZE",
                         help="override the pixel size, e.g. 3.2nm or 0.05um")
     common.add_argument("--no-register", action="store_true", help="do not align BSE onto SE")
+    common.add_argument("--crop-databar", type=_crop, default="auto", metavar="auto|off|ROWS",
+                        help="the information bar at the bottom: auto (default: from the metadata, "
+                             "else detected), off (keep every row), or the rows to crop")
     common.add_argument("-j", "--jobs", type=int, default=1, help="images processed in parallel")
     exists = common.add_mutually_exclusive_group()
     exists.add_argument("--skip-existing", action="store_true",
@@ -162,6 +174,8 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print one JSON list of records")
     info.add_argument("--pixel-size", type=_pixel_size, metavar="SIZE",
                       help="override the pixel size, e.g. 3.2nm or 0.05um")
+    info.add_argument("--crop-databar", type=_crop, default="auto", metavar="auto|off|ROWS",
+                      help="the information bar: auto (default), off, or the rows to crop")
 
     common = _batch_options()
     col = sub.add_parser("colorize", parents=[common], aliases=["colourise"],
@@ -361,10 +375,12 @@ def _info(args: argparse.Namespace) -> int:
                 warnings.simplefilter("always")
                 try:
                     try:
-                        record = {**read_sem(path, pixel_size=args.pixel_size).to_record(), "kind": "grey"}
+                        record = {**read_sem(path, pixel_size=args.pixel_size,
+                                             crop_databar=args.crop_databar).to_record(), "kind": "grey"}
                     except UnsupportedFormatError as exc:  # a colour image: a DDC composite?
                         try:
-                            record = {**read_composite(path, pixel_size=args.pixel_size).to_record(),
+                            record = {**read_composite(path, pixel_size=args.pixel_size,
+                                                       crop_databar=args.crop_databar).to_record(),
                                       "kind": "composite"}
                         except DDCSEMError:
                             raise exc from None
@@ -402,6 +418,7 @@ class _ColorizeJob:
     skip_existing: bool
     overwrite: bool
     params_hash: str = ""
+    crop_databar: str | int = "auto"
 
 
 def _params_hash(parameters: dict[str, Any]) -> str:
@@ -460,7 +477,8 @@ def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
                               hint="use --overwrite to replace it or --skip-existing to keep it")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            images = read_pair(pair, pixel_size=_pixel_size_for(pair, job.pixel_size), register=job.register)
+            images = read_pair(pair, pixel_size=_pixel_size_for(pair, job.pixel_size), register=job.register,
+                               crop_databar=job.crop_databar)
             require_memory(images.se.data.size * COLORIZE_BYTES_PER_PIXEL,
                            what=f"colouring {pair.key}", path=pair.se)
             rgb = colorize(images.se.data, images.bse.data, mode=job.mode, clip=job.clip,
@@ -680,11 +698,11 @@ def _colorize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print(f"warning: {path}: no partner found; not coloured", file=sys.stderr)
     parameters = {"mode": args.mode, "clip": list(args.clip), "green_gain": args.green_gain,
                    "palette": args.palette, "pixel_size_nm": args.pixel_size,
-                   "register": not args.no_register, "png": args.png}
+                   "register": not args.no_register, "png": args.png, "crop_databar": args.crop_databar}
     params_hash = _params_hash(parameters)
     job = _ColorizeJob(args.output, args.mode, tuple(args.clip), args.green_gain, args.palette,
                        args.pixel_size, not args.no_register, args.png, args.skip_existing,
-                       args.overwrite, params_hash)
+                       args.overwrite, params_hash, args.crop_databar)
     records = _run_batch(_colorize_one, pairs, job, args, "pair")
     for key, message in problems:
         records.append({"key": key, "se": None, "bse": None, "status": "failed", "error": message})
@@ -712,6 +730,7 @@ class _AnalyzeJob:
     skip_existing: bool
     overwrite: bool
     labels: Path | None = None  # folder of particles drawn or corrected by hand
+    crop_databar: str | int = "auto"
 
 
 def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
@@ -827,9 +846,10 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> dict[str, Any]
             warnings.simplefilter("always")
             if kind == "pair":
                 image = read_pair(source, pixel_size=_pixel_size_for(source, job.pixel_size),
-                                  register=job.options.register)
+                                  register=job.options.register, crop_databar=job.crop_databar)
             else:
-                image = (read_composite if kind == "composite" else read_sem)(source, pixel_size=job.pixel_size)
+                read = read_composite if kind == "composite" else read_sem
+                image = read(source, pixel_size=job.pixel_size, crop_databar=job.crop_databar)
             drawn = None if job.labels is None else read_labels(
                 sources["labels"], shape=(image.se if kind == "pair" else image).shape[:2])
             if kind == "pair":
@@ -930,10 +950,11 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print(f"warning: {path}: no partner found; not analysed (use --single to analyse it "
                   "on its own)", file=sys.stderr)
     effective = {**options.to_dict(), "pixel_size_nm": pixel_size,
-                 "labels": None if args.labels is None else str(args.labels.resolve())}
+                 "labels": None if args.labels is None else str(args.labels.resolve()),
+                 "crop_databar": args.crop_databar}
     params_hash = _params_hash(effective)
     job = _AnalyzeJob(args.output, options, pixel_size, params_hash, args.skip_existing, args.overwrite,
-                      args.labels)
+                      args.labels, args.crop_databar)
     records = _run_batch(_analyze_one, items, job, args, "image")
     for key, message in problems:
         records.append({"image_id": key, "kind": "pair", "sources": {}, "status": "failed",
