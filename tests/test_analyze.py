@@ -16,8 +16,8 @@ import tifffile
 
 from conftest import digest
 
-from ddcsem.analyze import (AnalysisOptions, ParticlePolarityWarning, SmallParticleWarning, analyze_composite,
-                            analyze_pair, analyze_single)
+from ddcsem.analyze import (AnalysisOptions, ClippedSignalWarning, ParticlePolarityWarning, SmallParticleWarning,
+                            analyze_composite, analyze_pair, analyze_single)
 from ddcsem.cli import main
 from ddcsem.colorize import colorize
 from ddcsem.errors import ParameterError
@@ -172,6 +172,7 @@ def test_keep_edge_particles(pair_files):
     assert np.isnan(kept.table["edge_weight"][kept.table["touches_edge"]]).all()
 
 
+@pytest.mark.filterwarnings("ignore::ddcsem.analyze.ClippedSignalWarning")  # two grey levels: not the point
 def test_particles_all_on_the_border_are_named_as_such(tmp_path):
     """A disc cut by the frame is no particle of the size distribution by default, and the
     warning says so and how to keep it, rather than that the image holds none."""
@@ -445,6 +446,32 @@ def test_uncalibrated_image_gets_pixel_columns_only(tmp_path, syn, capsys):
     assert capsys.readouterr().out == (f"x_bse (single, shape split): {row['n_particles']} particles, "
                                        f"D50 {d50:.3g} px (95 % CI {low:.3g}–{high:.3g}); uncalibrated "
                                        "[kept from an earlier run]\n")
+
+
+def test_an_image_exported_clipped_is_warned_about():
+    """A BSE image whose matrix was clipped to black up to the particles' edges, or whose
+    particles' tops were saturated, is sized wrong: it says so. Unclipped, or clipped
+    only in the matrix, it does not."""
+    syn = make_pair(shape=(512, 512), n_particles=200, clustered_fraction=0.4, seed=4)
+    bse = syn.bse.astype(float)
+    px = PixelSize(20.0, "argument")
+
+    def exported(low, high):
+        lo, hi = np.percentile(bse, [low, high])
+        image = np.clip((bse - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = analyze_pair(SEMPair("x", SEMImage(syn.se, px), SEMImage(image, px), px))
+        score = detection_scores(result.labels, syn.centers, syn.diameters_px)
+        return [str(w.message) for w in caught if w.category is ClippedSignalWarning], score.median_ecd_error
+
+    assert exported(0, 100) == ([], pytest.approx(0.012, abs=0.01))
+    messages, error = exported(50, 100)  # half the field black: the matrix only
+    assert messages == [] and error < 0.03
+    (message,), error = exported(75, 100)
+    assert "75% of the image's pixels sit at its lowest level" in message and error > 0.1
+    (message,), _ = exported(0, 90)
+    assert "10.5% of the image's pixels sit at its highest level, 34% of the particles' area" in message
 
 
 def test_particles_too_small_to_size_are_warned_about(syn):
