@@ -52,6 +52,19 @@ def test_crop_databar_option_overrides_the_bar(samples, tmp_path, capsys):
     assert "is not auto, off or a number of rows" in capsys.readouterr().err
 
 
+def test_one_output_folder_holds_one_command_s_results(samples, tmp_path, capsys):
+    """analyze into colorize's folder replaced its manifest.json, the record of its run."""
+    out = tmp_path / "out"
+    assert main(["colorize", str(samples), "-o", str(out), "-q"]) == 0
+    before = (out / "manifest.json").read_text()
+    assert main(["analyse", str(samples), "-o", str(out), "-q"]) == 2
+    assert "holds the results of 'ddcsem colorize'" in capsys.readouterr().err
+    assert (out / "manifest.json").read_text() == before and not (out / "images.csv").exists()
+    assert main(["analyze", str(samples), "-o", str(out / "analyze"), "-q"]) == 0  # as the error suggests
+    assert main(["colorize", str(samples), "-o", str(out), "-q", "--overwrite"]) == 0  # its own folder: as before
+    assert main(["colorize", str(samples), "-o", str(out / "analyze"), "-q"]) == 2
+
+
 def test_info_json_records(samples, capsys):
     assert main(["info", "--json", str(samples / "aorta_01_CBS.tif"), str(samples / "drusen_03_SEI.tif")]) == 0
     records = json.loads(capsys.readouterr().out)

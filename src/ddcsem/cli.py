@@ -557,6 +557,16 @@ def _print_table(pairs: Sequence[Any], unpaired: Sequence[Path], problems: Seque
         print(f"not paired ({key}): {message}")
 
 
+def _manifest_command(path: Path) -> str | None:
+    """The command that wrote the manifest at ``path``; None if there is none (or it is
+    unreadable: it is no record then)."""
+    try:
+        command = json.loads(path.read_text(encoding="utf-8")).get("command")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return command if isinstance(command, str) else None
+
+
 def _collect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[list, list, list]:
     """Validate batch arguments and pair the inputs: (pairs, unpaired files, problems)."""
     from .detectors import BSE_TOKENS, SE_TOKENS, split_detector_token
@@ -578,6 +588,10 @@ def _collect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple
                          "be mixed with the micrographs (and the output folder is never searched for "
                          "inputs); write the results to a folder of their own, e.g. -o "
                          f"{Path(item) / 'results' if Path(item).is_dir() else Path(item).parent / 'results'}")
+    other = _manifest_command(args.output / "manifest.json")
+    if other not in (None, args.command):  # its manifest would be replaced, its record lost
+        parser.error(f"{args.output} holds the results of 'ddcsem {other}' (its manifest.json): give "
+                     f"'ddcsem {args.command}' a folder of its own, e.g. -o {args.output / args.command}")
     if args.output.is_dir() and not args.dry_run:
         from .report import remove_stale_parts
 
