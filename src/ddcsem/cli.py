@@ -139,7 +139,7 @@ def _batch_options() -> argparse.ArgumentParser:
     common.add_argument("--bse", type=Path, help="BSE file of an explicit pair (with --se)")
     common.add_argument("--pairs", type=Path, metavar="TABLE.csv",
                         help="explicit pairs, a row each: a CSV with columns se, bse and optionally "
-                             "id (paths relative to the table)")
+                             "id and pixel_size (paths relative to the table)")
     common.add_argument("--pixel-size", type=_pixel_size, metavar="SIZE",
                         help="override the pixel size, e.g. 3.2nm or 0.05um")
     common.add_argument("--no-register", action="store_true", help="do not align BSE onto SE")
