@@ -303,3 +303,28 @@ def test_a_pixel_size_given_in_a_pair_table_calibrates_the_pair(tmp_path):
     assert (pair.pixel_size.nm, pair.pixel_size.source, pair.se.pixel_size.source) == (20.0, "pair table", "pair table")
     assert read_pair(given, pixel_size="7nm", register=False).pixel_size == PixelSize(7.0, "argument")
     assert not read_pair(bare, register=False).pixel_size.calibrated
+
+
+def test_detector_folders_pair_files_of_the_same_name(tmp_path):
+    """Exports sorted into a folder per detector (SE/img001.tif, BSE/img001.tif), one set
+    per session or not: the folder names the detector where the file's name and metadata
+    do not. They were all left unpaired."""
+    for session in ("s1", "s2"):
+        for folder in ("SE", "EsB"):
+            (tmp_path / session / folder).mkdir(parents=True)
+            for name in ("img001.tif", "img002.tif"):
+                (tmp_path / session / folder / name).write_bytes(b"")
+        (tmp_path / session / "SE" / "extra.tif").write_bytes(b"")
+    (tmp_path / "s1" / "SE" / "cut_BSE.tif").write_bytes(b"")  # its own token wins over its folder's
+    result = find_pairs([tmp_path / "s1" / "SE", tmp_path / "s1" / "EsB"], use_metadata=False)
+    assert [(p.key, p.se.parent.name, p.bse.parent.name) for p in result.pairs] == [
+        ("img001", "SE", "EsB"), ("img002", "SE", "EsB")]
+    assert sorted(p.name for p in result.unpaired) == ["cut_BSE.tif", "extra.tif"]
+    both = find_pairs([tmp_path / s / f for s in ("s1", "s2") for f in ("SE", "EsB")], use_metadata=False)
+    assert sorted((p.key, p.se.parts[-3], p.bse.parts[-3]) for p in both.pairs) == [
+        ("s1_se_img001", "s1", "s1"), ("s1_se_img002", "s1", "s1"),
+        ("s2_se_img001", "s2", "s2"), ("s2_se_img002", "s2", "s2")]
+    assert not both.problems
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "img001.tif").write_bytes(b"")
+    assert find_pairs([tmp_path / "images"], use_metadata=False).unpaired == (tmp_path / "images" / "img001.tif",)

@@ -311,7 +311,10 @@ def find_pairs(
     PairingResult
         Pairs, files without partner, and ambiguous groups with a message naming the files.
         A name found in several folders is paired within each folder; what is left pairs
-        across folders if it is one SE and one BSE file, else is ambiguous. Pairs that
+        across folders if it is one SE and one BSE file, else is ambiguous. A file whose
+        name and metadata name no detector takes its folder's, when that folder is named
+        as one (``SE/img001.tif`` pairs with ``BSE/img001.tif``; in several sessions'
+        folders, within each session). Pairs that
         share a name are keyed apart by their folders (:func:`distinct_ids`).
 
     Examples
@@ -330,7 +333,9 @@ def find_pairs(
     groups: dict[str, dict[str, list[Path]]] = defaultdict(lambda: {"SE": [], "BSE": []})
     pairs: list[Pair] = []
     unpaired: list[Path] = []
+    field = {}  # the folder of a file's field: its own, or above it for a detector's folder
     for path in files:
+        field[path] = path.resolve().parent
         found = split_detector_token(path.stem, se_tokens=se_tokens, bse_tokens=bse_tokens)
         if found is not None:
             key, role, _ = found
@@ -349,6 +354,11 @@ def find_pairs(
                     key = stripped[0] if stripped else key
                 groups[key][role].append(path)
                 continue
+        role = detector_role(path.parent.resolve().name, se_tokens=se_tokens, bse_tokens=bse_tokens)
+        if role is not None:  # SE/img001.tif beside BSE/img001.tif: the folder names the detector
+            groups[path.stem.lower()][role].append(path)
+            field[path] = path.resolve().parent.parent
+            continue
         unpaired.append(path)
 
     problems: list[tuple[str, str]] = []
@@ -356,9 +366,9 @@ def find_pairs(
         se, bse = sides["SE"], sides["BSE"]
         if len(se) > 1 or len(bse) > 1:  # one name in several folders: each folder's pair first
             left_se, left_bse = [], []
-            for folder in sorted({p.resolve().parent for p in se + bse}):
-                s = [p for p in se if p.resolve().parent == folder]
-                b = [p for p in bse if p.resolve().parent == folder]
+            for folder in sorted({field[p] for p in se + bse}):
+                s = [p for p in se if field[p] == folder]
+                b = [p for p in bse if field[p] == folder]
                 if len(s) == 1 and len(b) == 1:
                     pairs.append(Pair(key, s[0], b[0]))
                 else:
