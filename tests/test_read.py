@@ -82,6 +82,24 @@ def test_rgb_stored_channel_by_channel_reads_as_interleaved(tmp_path):
     np.testing.assert_array_equal(read_sem(tmp_path / "g.tif").data, grey)
 
 
+def test_a_cmyk_figure_made_for_print_reads_in_its_colours(tmp_path):
+    """Its C, M and Y channels were read as R, G and B: every colour inverted, orange
+    particles taken for the matrix."""
+    from ddcsem.colorize import colorize
+
+    syn = make_pair(shape=(120, 140), n_particles=12, seed=3)
+    rgb = colorize(syn.se, syn.bse)
+    cmyk = np.dstack([255 - rgb, np.zeros(rgb.shape[:2], np.uint8)])
+    cmyk[:10, :10] = (0, 0, 0, 255)  # black ink
+    rgb[:10, :10] = 0
+    tifffile.imwrite(tmp_path / "i.tif", cmyk, photometric="separated")
+    tifffile.imwrite(tmp_path / "p.tif", np.moveaxis(cmyk, -1, 0), photometric="separated", planarconfig="separate")
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "f.jpg", quality=95)
+    for name in ("i.tif", "p.tif"):
+        np.testing.assert_array_equal(read_composite(tmp_path / name).data, rgb)
+    assert np.abs(read_composite(tmp_path / "f.jpg").data.astype(int) - rgb).mean() < 3
+
+
 def test_a_thumbnail_is_no_second_image_but_a_second_full_image_is(tmp_path):
     grey = noise_image((64, 80))
     for name, first_thumbnail in (("after.tif", False), ("before.tif", True)):

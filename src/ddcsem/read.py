@@ -516,8 +516,11 @@ def _read_tiff(path: Path, page: int | None) -> tuple[np.ndarray, str, PixelSize
         pg = tif.pages[page]
         _check_size(pg.shape, pg.dtype.itemsize if pg.dtype is not None else 8, path)
         raw = pg.asarray()
-        if pg.planarconfig == tifffile.PLANARCONFIG.SEPARATE and pg.photometric == tifffile.PHOTOMETRIC.RGB:
+        colour = (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.SEPARATED)
+        if pg.planarconfig == tifffile.PLANARCONFIG.SEPARATE and pg.photometric in colour:
             raw = np.moveaxis(raw, 0, -1)  # stored channel by channel (Photoshop's "per channel")
+        if pg.photometric == tifffile.PHOTOMETRIC.SEPARATED and raw.ndim == 3 and raw.shape[-1] >= 4:
+            raw = _cmyk_to_rgb(raw)  # a figure made for print
         if pg.photometric == tifffile.PHOTOMETRIC.PALETTE and pg.colormap is not None:
             raw = _palette_to_grey(raw, np.asarray(pg.colormap))
         width = raw.shape[1] if raw.ndim >= 2 else 1
@@ -550,12 +553,27 @@ def _read_tiff(path: Path, page: int | None) -> tuple[np.ndarray, str, PixelSize
     return raw, vendor, pixel, detector, metadata, image_rows, mixing
 
 
+def _cmyk_to_rgb(cmyk: np.ndarray) -> np.ndarray:
+    """RGB of a CMYK image (its first four channels), in its own type.
+
+    Examples
+    --------
+    >>> _cmyk_to_rgb(np.array([[[0, 255, 255, 0], [0, 0, 0, 255]]], np.uint8))
+    array([[[255,   0,   0],
+            [  0,   0,   0]]], dtype=uint8)
+    """
+    top = float(np.iinfo(cmyk.dtype).max) if cmyk.dtype.kind in "ui" else 1.0
+    ink = cmyk[..., :4].astype(np.float64) / top
+    rgb = (1.0 - ink[..., :3]) * (1.0 - ink[..., 3:4]) * top
+    return np.rint(rgb).astype(cmyk.dtype) if cmyk.dtype.kind in "ui" else rgb.astype(cmyk.dtype)
+
+
 def _read_other(path: Path) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as im:
         _check_size((im.height, im.width, len(im.getbands())), 2, path)
-        if im.mode == "P":
+        if im.mode in ("P", "CMYK"):  # a palette, or a figure made for print
             im = im.convert("RGB")
         elif im.mode in ("LA", "PA"):
             im = im.convert("L")
