@@ -471,7 +471,7 @@ def test_an_image_exported_clipped_is_warned_about():
     (message,), error = exported(75, 100)
     assert "75% of the image's pixels sit at its lowest level" in message and error > 0.1
     (message,), _ = exported(0, 90)
-    assert "10.5% of the image's pixels sit at its highest level, 34% of the particles' area" in message
+    assert re.search(r"10\.[45]% of the image's pixels sit at its highest level, 34% of the particles' area", message)
 
 
 def test_particles_too_small_to_size_are_warned_about(syn):
