@@ -65,6 +65,15 @@ def test_one_output_folder_holds_one_command_s_results(samples, tmp_path, capsys
     assert main(["colorize", str(samples), "-o", str(out / "analyze"), "-q"]) == 2
 
 
+def test_info_gives_the_role_a_detector_folder_gives(samples, tmp_path, capsys):
+    (tmp_path / "BSE").mkdir()
+    shutil.copy(samples / "valve_02_EsB.tif", tmp_path / "BSE" / "img001.tif")  # no detector in name or tags
+    assert main(["info", str(tmp_path / "BSE")]) == 0
+    assert "detector unknown [BSE by its folder]" in capsys.readouterr().out
+    assert main(["info", "--json", str(tmp_path / "BSE" / "img001.tif")]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["role"] == "BSE"
+
+
 def test_info_json_records(samples, capsys):
     assert main(["info", "--json", str(samples / "aorta_01_CBS.tif"), str(samples / "drusen_03_SEI.tif")]) == 0
     records = json.loads(capsys.readouterr().out)

@@ -355,7 +355,7 @@ def _threshold(text: str) -> str | float:
 
 def _info(args: argparse.Namespace) -> int:
     from .errors import ReadError, UnsupportedFormatError
-    from .pair import IMAGE_SUFFIXES, collect_images
+    from .pair import IMAGE_SUFFIXES, collect_images, folder_role
     from .read import read_composite, read_sem
     from .report import calibration_text
 
@@ -388,10 +388,14 @@ def _info(args: argparse.Namespace) -> int:
                     failed(path, exc)
                     continue
             record["warnings"] = [str(w.message) for w in caught]
+            by_folder = record["kind"] == "grey" and record["role"] is None and folder_role(path) is not None
+            if by_folder:  # as pairing places it
+                record["role"] = folder_role(path)
             records.append(record)
             if not args.json:
+                role = f"{record['role']} by its folder" if by_folder else record["role"] or "role unknown"
                 detector = ("DDC composite" if record["kind"] == "composite" else
-                            f"detector {record['detector'] or 'unknown'} [{record['role'] or 'role unknown'}]")
+                            f"detector {record['detector'] or 'unknown'} [{role}]")
                 print(f"{record['path']}: {record['vendor']}, {detector}, "
                       f"{record['shape'][0]}x{record['shape'][1]} {record['dtype']}, {calibration_text(record)}, "
                       f"data bar {record['databar_rows']} rows")

@@ -34,6 +34,7 @@ __all__ = [
     "distinct_ids",
     "estimate_shift",
     "find_pairs",
+    "folder_role",
     "read_pair",
     "read_pair_table",
 ]
@@ -284,6 +285,33 @@ def read_pair_table(path: str | PathLike) -> list[Pair]:
     return pairs
 
 
+def folder_role(
+    path: str | PathLike, *, se_tokens: tuple[str, ...] = SE_TOKENS, bse_tokens: tuple[str, ...] = BSE_TOKENS
+) -> str | None:
+    """``"SE"`` or ``"BSE"`` when the folder of the file at ``path`` is named for a detector
+    (``SE/img001.tif``), else None; :func:`find_pairs` places by it the files whose name and
+    metadata name none.
+
+    Parameters
+    ----------
+    path : path-like
+        A file.
+    se_tokens, bse_tokens : tuple of str, optional
+        Detector names, as in :func:`find_pairs`.
+
+    Returns
+    -------
+    str or None
+        The role the folder's name gives.
+
+    Examples
+    --------
+    >>> folder_role("scans/BSE/img001.tif"), folder_role("scans/InLens images/a.tif"), folder_role("scans/a.tif")
+    ('BSE', 'SE', None)
+    """
+    return detector_role(Path(path).resolve().parent.name, se_tokens=se_tokens, bse_tokens=bse_tokens)
+
+
 def find_pairs(
     paths: Iterable[str | PathLike],
     *,
@@ -354,7 +382,7 @@ def find_pairs(
                     key = stripped[0] if stripped else key
                 groups[key][role].append(path)
                 continue
-        role = detector_role(path.parent.resolve().name, se_tokens=se_tokens, bse_tokens=bse_tokens)
+        role = folder_role(path, se_tokens=se_tokens, bse_tokens=bse_tokens)
         if role is not None:  # SE/img001.tif beside BSE/img001.tif: the folder names the detector
             groups[path.stem.lower()][role].append(path)
             field[path] = path.resolve().parent.parent
