@@ -248,6 +248,19 @@ def test_nothing_to_do_fails(tmp_path, capsys):
     assert (tmp_path / "out" / "manifest.json").is_file()  # the run is still recorded
 
 
+def test_a_folder_of_session_folders_is_answered_with_them(samples, tmp_path, capsys):
+    """Folders are listed, not searched inside: 'no images' alone left the user guessing."""
+    for session in ("s1", "s2"):
+        (tmp_path / "data" / session).mkdir(parents=True)
+        shutil.copy(samples / "valve_02_EsB.tif", tmp_path / "data" / session / "a_BSE.tif")
+    (tmp_path / "data" / "notes").mkdir()
+    assert main(["analyze", str(tmp_path / "data"), "-o", str(tmp_path / "out"), "-q"]) == 1
+    hint = f"folders are not searched inside, and its folders s1, s2 hold images: give them, e.g. {tmp_path / 'data' / '*'}"
+    assert hint in capsys.readouterr().err
+    assert main(["info", str(tmp_path / "data")]) == 1
+    assert hint in capsys.readouterr().err
+
+
 def test_explicit_pair_pixel_size_and_jobs(samples, tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["colorize", "--se", str(samples / "valve_02_InLens.tif"), "--bse",

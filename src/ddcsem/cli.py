@@ -369,7 +369,8 @@ def _info(args: argparse.Namespace) -> int:
     for name in args.files:  # a folder stands for its images, as in the batch commands
         paths = collect_images([name]) if Path(name).is_dir() else [name]
         if not paths:
-            failed(name, ReadError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in this folder", path=name))
+            failed(name, ReadError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in this folder", path=name,
+                                   hint=_inner_folders_hint([name])))
         for path in paths:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -698,12 +699,28 @@ def _finish(args: argparse.Namespace, records: list[dict[str, Any]], unpaired: l
     for r in failed:  # errors show even under --quiet
         print(f"failed: {r[id_key]}: {r['error']}", file=sys.stderr)
     if not records:
+        inner = _inner_folders_hint(args.inputs)
         found = (f"{format_count(len(unpaired), 'image')} found, none with a partner{unpaired_hint}"
                  if unpaired
-                 else f"no images ({', '.join(IMAGE_SUFFIXES)}) in " + ", ".join(map(str, args.inputs)))
+                 else f"no images ({', '.join(IMAGE_SUFFIXES)}) in " + ", ".join(map(str, args.inputs))
+                 + (f" ({inner})" if inner else ""))
         print(f"error: nothing to do: {found}", file=sys.stderr)
         return 1
     return 1 if failed else 0
+
+
+def _inner_folders_hint(inputs: Sequence[Any]) -> str | None:
+    """What to give instead of folders without images whose own folders hold some (folders
+    are listed, not searched inside); None if none do."""
+    from .pair import collect_images
+
+    inner = sorted(sub for item in inputs if Path(item).is_dir() for sub in Path(item).iterdir()
+                   if sub.is_dir() and not sub.name.startswith(".") and collect_images([sub]))
+    if not inner:
+        return None
+    names = ", ".join(sub.name for sub in inner[:4]) + (", ..." if len(inner) > 4 else "")
+    return (f"folders are not searched inside, and its folders {names} hold images: give them, "
+            f"e.g. {inner[0].parent / '*'}")
 
 
 def _colorize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
