@@ -342,8 +342,8 @@ def find_pairs(
         across folders if it is one SE and one BSE file, else is ambiguous. A file whose
         name and metadata name no detector takes its folder's, when that folder is named
         as one (``SE/img001.tif`` pairs with ``BSE/img001.tif``; in several sessions'
-        folders, within each session). Pairs that
-        share a name are keyed apart by their folders (:func:`distinct_ids`).
+        folders, within each session). Pairs that share a name are keyed apart by their
+        folders (:func:`distinct_ids`).
 
     Examples
     --------
@@ -361,7 +361,7 @@ def find_pairs(
     groups: dict[str, dict[str, list[Path]]] = defaultdict(lambda: {"SE": [], "BSE": []})
     pairs: list[Pair] = []
     unpaired: list[Path] = []
-    field = {}  # the folder of a file's field: its own, or above it for a detector's folder
+    field: dict[Path, Path] = {}  # the folder of a file's field: its own, or above a detector's folder
     for path in files:
         field[path] = path.resolve().parent
         found = split_detector_token(path.stem, se_tokens=se_tokens, bse_tokens=bse_tokens)
