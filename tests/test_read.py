@@ -228,6 +228,14 @@ def test_hitachi_sidecar(tmp_path):
     assert img.databar_rows == 6
 
 
+def test_a_jeol_sidecar_in_the_windows_code_page_still_calibrates(tmp_path):
+    """'2µm' written in cp1252 (0xB5) was read as '2\ufffdm': the image came out uncalibrated."""
+    tifffile.imwrite(tmp_path / "x_SEI.tif", noise_image((100, 120)))
+    (tmp_path / "x_SEI.txt").write_bytes(
+        "$CM_FORMAT JEOL-SEM\n$$SM_MICRON_BAR 50\n$$SM_MICRON_MARKER 2µm\n".encode("cp1252"))
+    assert read_sem(tmp_path / "x_SEI.tif").pixel_size == PixelSize(40.0, "jeol-sidecar:MICRON_MARKER/MICRON_BAR")
+
+
 def test_imagej_comes_before_jeol_sidecar(tmp_path):
     path = write_imagej(tmp_path / "x.tif", noise_image(), 0.01)
     (tmp_path / "x.txt").write_text("$CM_FORMAT JEOL-SEM\n$$SM_MICRON_BAR 10\n$$SM_MICRON_MARKER 1um\n")

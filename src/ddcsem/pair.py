@@ -22,7 +22,7 @@ import numpy as np
 
 from .detectors import BSE_TOKENS, SE_TOKENS, detector_role, split_detector_token
 from .errors import CalibrationError, DDCSEMError, PairingError, ReadError
-from .read import PixelSize, SEMImage, read_sem
+from .read import PixelSize, SEMImage, _decode_text, read_sem
 from .units import parse_pixel_size
 
 __all__ = [
@@ -240,10 +240,7 @@ def read_pair_table(path: str | PathLike) -> list[Pair]:
         raw = path.read_bytes()
     except OSError as exc:
         raise PairingError(f"cannot read the pair table: {exc}", path=path) from None
-    try:
-        text = raw.decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a byte-order mark
-    except UnicodeDecodeError:  # its plain "CSV" is in the Windows code page
-        text = raw.decode("cp1252", errors="replace")
+    text = _decode_text(raw)  # Excel's "CSV UTF-8" or its plain "CSV", in the Windows code page
     first = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=first.count)
     rows = list(csv.reader(text.splitlines(), delimiter=delimiter))

@@ -334,6 +334,21 @@ def _imagej_pixel(tif: Any) -> PixelSize | None:
     return PixelSize(nm_per_unit * den / num, "imagej:resolution+unit")
 
 
+def _decode_text(raw: bytes) -> str:
+    """Text written on a lab's PC: UTF-8 (with or without a byte-order mark), else the
+    Windows code page, in which instrument software and Excel write ``µ`` and umlauts.
+
+    Examples
+    --------
+    >>> _decode_text("2µm".encode("utf-8")), _decode_text("2µm".encode("cp1252"))
+    ('2µm', '2µm')
+    """
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
 def _read_sidecar(path: Path) -> tuple[str, dict[str, Any]] | None:
     """Read a JEOL (``$KEY value``) or Hitachi (INI) ``.txt`` sidecar, if one exists."""
     for candidate in (path.with_suffix(".txt"), path.with_suffix(".TXT")):
@@ -342,7 +357,7 @@ def _read_sidecar(path: Path) -> tuple[str, dict[str, Any]] | None:
     else:
         return None
     try:
-        text = candidate.read_text(encoding="utf-8", errors="replace")
+        text = _decode_text(candidate.read_bytes())
     except OSError:
         return None
     if "$CM_FORMAT" in text or "$$SM_MICRON_BAR" in text or "$SEM_DATA_VERSION" in text:
