@@ -138,6 +138,14 @@ def test_imagej_calibration(tmp_path):
     assert img.vendor == "imagej"
 
 
+@pytest.mark.parametrize("unit, per_unit", [("nanometer", 0.08), ("Micrometres", 80.0), ("nm", 0.08)])
+def test_imagej_units_spelled_out_calibrate(tmp_path, unit, per_unit):
+    """Set Scale takes any word: 'nanometer' left the image uncalibrated."""
+    tifffile.imwrite(tmp_path / "x.tif", noise_image(), imagej=True, resolution=(per_unit, per_unit),
+                     metadata={"unit": unit})
+    assert read_sem(tmp_path / "x.tif").pixel_size.nm == pytest.approx(12.5)
+
+
 def test_imagej_pixel_unit_is_not_a_calibration(tmp_path):
     tifffile.imwrite(tmp_path / "x.tif", noise_image(), imagej=True, resolution=(2, 2),
                      metadata={"unit": "pixel"})

@@ -23,6 +23,11 @@ _TO_NM = {
     "å": 0.1,
     "angstrom": 0.1,
 }
+# the names spelled out, as typed into Fiji's Set Scale (nanometer, micrometres, ...)
+_TO_NM.update({f"{prefix}{metre}{plural}": _TO_NM[short]
+               for prefix, short in (("pico", "pm"), ("nano", "nm"), ("micro", "um"), ("milli", "mm"),
+                                     ("centi", "cm"), ("", "m"))
+               for metre in ("meter", "metre") for plural in ("", "s")})
 
 _LENGTH = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\d\s].*?)?\s*$")
 
