@@ -146,6 +146,38 @@ def test_metadata_detector_places_file_without_token(tmp_path):
     assert [(p.key, p.se.name, p.bse.name) for p in result.pairs] == [("field8", "field8_SE.tif", "field8.tif")]
 
 
+def fiji_merge(path, bse, se, luts, labels=None):
+    """A two-channel composite as Fiji's Merge Channels saves it (C1, C2 with their LUTs)."""
+    tables = []
+    for rgb in luts:
+        lut = np.zeros((3, 256), np.uint8)
+        for k, on in enumerate(rgb):
+            lut[k] = np.arange(256) * on
+        tables.append(lut)
+    metadata = {"axes": "CYX", "mode": "composite", "LUTs": tables, **({"Labels": labels} if labels else {})}
+    tifffile.imwrite(path, np.stack([bse, se]), imagej=True, metadata=metadata)
+    return path
+
+
+def test_a_fiji_merge_channels_composite_is_a_pair(tmp_path):
+    """Merge Channels (with Create composite) keeps the two images as channels, named by
+    their source images' titles and coloured by their LUTs: the DDC workflow in Fiji. Such
+    a file was "2 images where one micrograph was expected"."""
+    syn = make_pair(shape=(96, 96), n_particles=6, seed=2)
+    fiji_merge(tmp_path / "titled.tif", syn.bse, syn.se, [(1, 0, 0), (0, 1, 0)],
+               labels=["valve_EsB.tif", "valve_InLens.tif"])
+    fiji_merge(tmp_path / "red_green.tif", syn.bse, syn.se, [(1, 0, 0), (0, 1, 0)])
+    fiji_merge(tmp_path / "green_magenta.tif", syn.se, syn.bse, [(0, 1, 0), (1, 0, 1)])  # BSE second
+    fiji_merge(tmp_path / "grey.tif", syn.bse, syn.se, [(1, 1, 1), (1, 1, 1)])  # no colour tells them apart
+    result = find_pairs([tmp_path])
+    assert {(p.key, p.se_page, p.bse_page) for p in result.pairs} == {
+        ("titled", 1, 0), ("red_green", 1, 0), ("green_magenta", 0, 1)}
+    assert [p.name for p in result.unpaired] == ["grey.tif"]
+    pair = read_pair(next(p for p in result.pairs if p.key == "green_magenta"), register=False)
+    np.testing.assert_array_equal(pair.bse.data, syn.bse)
+    np.testing.assert_array_equal(pair.se.data, syn.se)
+
+
 def test_two_page_tiff_holding_both_channels(tmp_path):
     pair = make_pair(shape=(64, 64), seed=1)
     with tifffile.TiffWriter(tmp_path / "both.tif") as tif:

@@ -162,7 +162,10 @@ def collect_images(
 
 
 def _page_roles(path: Path) -> list[str | None]:
-    """Roles of the pages of a multi-page TIFF, from page names or ImageJ labels."""
+    """Roles of the pages of a multi-page TIFF, from page names or ImageJ labels (a
+    detector's name, or a file name with its token, as Fiji's *Merge Channels* keeps the
+    source images' titles), else, for a two-channel ImageJ composite, from the channels'
+    colours: the redder one is the BSE image, as in every DDC merge."""
     if path.suffix.lower() not in (".tif", ".tiff"):
         return []
     import tifffile
@@ -171,7 +174,8 @@ def _page_roles(path: Path) -> list[str | None]:
         with tifffile.TiffFile(path) as tif:
             if len(tif.pages) < 2:
                 return []
-            labels = (tif.imagej_metadata or {}).get("Labels") if tif.is_imagej else None
+            ij = (tif.imagej_metadata or {}) if tif.is_imagej else {}
+            labels = ij.get("Labels")
             names = []
             for i, page in enumerate(tif.pages):
                 tag = page.tags.get("PageName")
@@ -179,9 +183,30 @@ def _page_roles(path: Path) -> list[str | None]:
                     names.append(str(labels[i]))
                 else:
                     names.append(str(tag.value) if tag is not None else "")
+            luts = ij.get("LUTs") if ij.get("channels") == len(tif.pages) == 2 else None
     except Exception:  # noqa: BLE001 - an unreadable file is reported when it is read
         return []
-    return [detector_role(n) for n in names]
+    roles = [_name_role(n) for n in names]
+    if None in roles and luts is not None and len(luts) == 2:
+        roles = _lut_roles(luts)
+    return roles
+
+
+def _name_role(name: str) -> str | None:
+    """The role a page's name gives: a detector's name, or a file name with its token."""
+    found = split_detector_token(Path(name).stem) if name else None
+    return detector_role(name) or (found[1] if found else None)
+
+
+def _lut_roles(luts: list) -> list[str | None]:
+    """Roles of a two-channel composite's channels by their lookup tables' top colours
+    (shape (3, 256) each): the one with the larger share of red is the BSE image; two
+    colours alike give none."""
+    tops = [np.asarray(lut, dtype=np.float64).reshape(3, -1)[:, -1] for lut in luts]
+    red = [top[0] / top.sum() if top.sum() else 0.0 for top in tops]
+    if abs(red[0] - red[1]) < 0.25 or max(np.ptp(top) for top in tops) == 0:
+        return [None, None]
+    return ["BSE", "SE"] if red[0] > red[1] else ["SE", "BSE"]
 
 
 def _metadata_role(path: Path) -> tuple[str | None, str | None]:
