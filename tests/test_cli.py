@@ -74,6 +74,22 @@ def test_info_gives_the_role_a_detector_folder_gives(samples, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)[0]["role"] == "BSE"
 
 
+def test_info_describes_a_pair_in_two_pages(tmp_path, capsys):
+    """A Fiji Merge Channels composite (two channels, red and green) was 'holds 2 images'."""
+    from ddcsem.synthetic import make_pair
+
+    syn = make_pair(shape=(64, 64), n_particles=4, seed=1)
+    red, green = np.zeros((3, 256), np.uint8), np.zeros((3, 256), np.uint8)
+    red[0] = green[1] = np.arange(256)
+    tifffile.imwrite(tmp_path / "merge.tif", np.stack([syn.bse, syn.se]), imagej=True,
+                     metadata={"axes": "CYX", "mode": "composite", "LUTs": [red, green]})
+    assert main(["info", str(tmp_path / "merge.tif")]) == 0
+    assert "SE/BSE pair (SE page 1, BSE page 0), 64x64 uint8" in capsys.readouterr().out
+    assert main(["info", "--json", str(tmp_path / "merge.tif")]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert (record["kind"], record["pages"]) == ("pair", {"se": 1, "bse": 0})
+
+
 def test_info_json_records(samples, capsys):
     assert main(["info", "--json", str(samples / "aorta_01_CBS.tif"), str(samples / "drusen_03_SEI.tif")]) == 0
     records = json.loads(capsys.readouterr().out)

@@ -355,7 +355,7 @@ def _threshold(text: str) -> str | float:
 
 def _info(args: argparse.Namespace) -> int:
     from .errors import ReadError, UnsupportedFormatError
-    from .pair import IMAGE_SUFFIXES, collect_images, folder_role
+    from .pair import IMAGE_SUFFIXES, _page_roles, collect_images, folder_role
     from .read import read_composite, read_sem
     from .report import calibration_text
 
@@ -379,10 +379,17 @@ def _info(args: argparse.Namespace) -> int:
                         record = {**read_sem(path, pixel_size=args.pixel_size,
                                              crop_databar=args.crop_databar).to_record(), "kind": "grey"}
                     except UnsupportedFormatError as exc:  # a colour image: a DDC composite?
+                        roles = _page_roles(Path(path))  # or an SE/BSE pair in two pages
                         try:
-                            record = {**read_composite(path, pixel_size=args.pixel_size,
-                                                       crop_databar=args.crop_databar).to_record(),
-                                      "kind": "composite"}
+                            if sorted(roles) != ["BSE", "SE"]:
+                                record = {**read_composite(path, pixel_size=args.pixel_size,
+                                                           crop_databar=args.crop_databar).to_record(),
+                                          "kind": "composite"}
+                            else:
+                                record = {**read_sem(path, pixel_size=args.pixel_size, crop_databar=args.crop_databar,
+                                                     page=roles.index("BSE")).to_record(),
+                                          "kind": "pair", "role": None,
+                                          "pages": {"se": roles.index("SE"), "bse": roles.index("BSE")}}
                         except DDCSEMError:
                             raise exc from None
                 except DDCSEMError as exc:
@@ -395,8 +402,10 @@ def _info(args: argparse.Namespace) -> int:
             records.append(record)
             if not args.json:
                 role = f"{record['role']} by its folder" if by_folder else record["role"] or "role unknown"
-                detector = ("DDC composite" if record["kind"] == "composite" else
-                            f"detector {record['detector'] or 'unknown'} [{role}]")
+                detector = (
+                    "DDC composite" if record["kind"] == "composite" else
+                    f"SE/BSE pair (SE page {record['pages']['se']}, BSE page {record['pages']['bse']})"
+                    if record["kind"] == "pair" else f"detector {record['detector'] or 'unknown'} [{role}]")
                 print(f"{record['path']}: {record['vendor']}, {detector}, "
                       f"{record['shape'][0]}x{record['shape'][1]} {record['dtype']}, {calibration_text(record)}, "
                       f"data bar {record['databar_rows']} rows")
