@@ -403,6 +403,16 @@ def test_labels_read_back_exactly_as_analyze_writes_them(tmp_path):
         np.testing.assert_array_equal(read_labels(tmp_path / name, shape=labels.shape), labels)
 
 
+def test_a_16_bit_png_label_image_reads(tmp_path):
+    from ddcsem.read import read_labels
+
+    drawn = np.zeros((12, 16), np.uint16)
+    drawn[2:5, 2:6] = 300
+    Image.fromarray(drawn).save(tmp_path / "l.png")
+    labels = read_labels(tmp_path / "l.png", shape=(12, 16))
+    assert labels.max() == 1 and np.count_nonzero(labels) == 12
+
+
 def test_a_label_image_saved_by_fiji_as_32_bit_float_reads_as_its_numbers(tmp_path):
     from ddcsem.read import read_labels
 

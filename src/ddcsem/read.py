@@ -717,8 +717,8 @@ def read_labels(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
     Parameters
     ----------
     path : path-like
-        A TIFF label image (0 the background; integer pixels, or whole numbers in a float
-        image, as Fiji saves a 32-bit one), or an ImageJ ROI set (``.zip``) or ROI
+        A TIFF or PNG label image (0 the background; integer pixels, or whole numbers in a
+        float image, as Fiji saves a 32-bit one), or an ImageJ ROI set (``.zip``) or ROI
         (``.roi``): each area ROI (traced, polygon, freehand, rectangle, oval, composite)
         is one particle, its pixels those whose centres it encloses (for a composite, its
         largest outline); where ROIs overlap the later one takes the pixels.
@@ -759,6 +759,11 @@ def read_labels(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
     try:
         if suffix in (".zip", ".roi"):
             labels = _rasterize_rois(path, shape)
+        elif suffix == ".png":  # 8 or 16 bits, as other tools export labels
+            from PIL import Image
+
+            with Image.open(path) as im:
+                labels = np.asarray(im)
         else:
             import tifffile
 
