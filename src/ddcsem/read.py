@@ -772,7 +772,7 @@ def read_labels(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
         raise
     except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file
         raise ReadError(f"cannot read labels ({type(exc).__name__}: {exc})", path=path,
-                        hint="give a TIFF label image or an ImageJ ROI set (.zip)") from None
+                        hint="give a TIFF or PNG label image, or an ImageJ ROI set (.zip)") from None
     if labels.ndim == 3 and labels.shape[-1] in (3, 4):
         raise ReadError("the labels are a colour image", path=path,
                         hint="save the label image itself (8, 16 or 32-bit), not its rendering in colour")
