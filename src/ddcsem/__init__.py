@@ -37,6 +37,8 @@ _LAZY = {
     "SEMPair": "pair",
     "estimate_shift": "pair",
     "read_composite": "read",
+    "read_labels": "read",
+    "read_pair_table": "pair",
     "density_map": "separate",
     "density_from_composite": "separate",
     "unmix_composite": "separate",
@@ -95,5 +97,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from .measure import particle_table, particle_table_reference, size_distribution
     from .segment import segment_particles
     from .separate import density_from_composite, density_map, unmix_composite
-    from .pair import Pair, PairingResult, SEMPair, estimate_shift, find_pairs, read_pair
-    from .read import PixelSize, SEMImage, detect_databar, read_composite, read_sem
+    from .pair import Pair, PairingResult, SEMPair, estimate_shift, find_pairs, read_pair, read_pair_table
+    from .read import PixelSize, SEMImage, detect_databar, read_composite, read_labels, read_sem

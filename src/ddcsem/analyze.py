@@ -331,11 +331,11 @@ def _drawn_labels(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if labels.shape != shape or labels.dtype.kind not in "iu":
         raise ParameterError(f"labels must be an integer image of the image's shape {shape}, "
                              f"not {labels.dtype} of shape {labels.shape}",
-                             hint="read drawn or corrected particles with ddcsem.read.read_labels")
+                             hint="read drawn or corrected particles with ddcsem.read_labels")
     if labels.size and labels.min() < 0:
         raise ParameterError("labels must not be negative (0 is the background)")
     if labels.size and labels.max() > labels.size:
-        raise ParameterError("labels must be numbered 1..K", hint="read them with ddcsem.read.read_labels")
+        raise ParameterError("labels must be numbered 1..K", hint="read them with ddcsem.read_labels")
     return _drop_labels(labels, np.zeros(1, np.int64))  # numbered 1..K as a segmentation's
 
 
@@ -478,7 +478,7 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),
     options : AnalysisOptions, optional
         How to segment and measure.
     labels : ndarray of int, shape (M, N), optional
-        Particles drawn or corrected by hand (:func:`ddcsem.read.read_labels`), measured
+        Particles drawn or corrected by hand (:func:`ddcsem.read_labels`), measured
         instead of those the segmentation would find: the segmentation options are not
         used, the border rule and the diameter and circularity ranges are (``split`` and
         ``profile`` are recorded as ``given``).
