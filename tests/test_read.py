@@ -403,6 +403,19 @@ def test_labels_read_back_exactly_as_analyze_writes_them(tmp_path):
         np.testing.assert_array_equal(read_labels(tmp_path / name, shape=labels.shape), labels)
 
 
+def test_labels_drawn_on_the_image_with_its_data_bar_fit_the_cropped_image(tmp_path):
+    from ddcsem.read import read_labels
+
+    drawn = np.zeros((40, 30), np.uint16)  # a 10-row bar under a 30-row image
+    drawn[5:9, 5:9] = 1
+    tifffile.imwrite(tmp_path / "l.tif", drawn)
+    assert read_labels(tmp_path / "l.tif", shape=(30, 30)).sum() == 16
+    drawn[35, 5] = 2  # a particle in the bar: it was drawn on something else
+    tifffile.imwrite(tmp_path / "l.tif", drawn)
+    with pytest.raises(ReadError, match="the labels are 40 x 30 px, the image 30 x 30 px"):
+        read_labels(tmp_path / "l.tif", shape=(30, 30))
+
+
 def test_a_16_bit_png_label_image_reads(tmp_path):
     from ddcsem.read import read_labels
 

@@ -723,7 +723,9 @@ def read_labels(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
         is one particle, its pixels those whose centres it encloses (for a composite, its
         largest outline); where ROIs overlap the later one takes the pixels.
     shape : (int, int)
-        The shape of the image the particles belong to (after its data bar is cropped).
+        The shape of the image the particles belong to (after its data bar is cropped; a
+        label image drawn on the image with its bar is cropped to it where the bar's rows
+        hold no particle).
 
     Returns
     -------
@@ -776,6 +778,9 @@ def read_labels(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
     if labels.ndim == 3 and labels.shape[-1] in (3, 4):
         raise ReadError("the labels are a colour image", path=path,
                         hint="save the label image itself (8, 16 or 32-bit), not its rendering in colour")
+    if (labels.ndim == 2 and labels.shape[1] == shape[1] and labels.shape[0] > shape[0]
+            and not labels[shape[0]:].any()):
+        labels = labels[: shape[0]]  # drawn on the image with its data bar, which holds none
     if labels.shape != tuple(shape):
         raise ReadError(f"the labels are {labels.shape[0]} x {labels.shape[1]} px, the image "
                         f"{shape[0]} x {shape[1]} px" if labels.ndim == 2 else
