@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .errors import ParameterError
+from .errors import ParameterError, require_positive
 from .pair import SEMPair
 from .read import PixelSize, SEMImage
 from .units import format_count
@@ -325,17 +325,13 @@ def _segment(
 
 def _drawn_labels(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """``labels`` checked against the image's ``shape`` and numbered 1..K (int32)."""
+    from .measure import _check
     from .segment import _drop_labels
 
-    labels = np.asarray(labels)
-    if labels.shape != shape or labels.dtype.kind not in "iu":
-        raise ParameterError(f"labels must be an integer image of the image's shape {shape}, "
-                             f"not {labels.dtype} of shape {labels.shape}",
+    if np.shape(labels) != shape:
+        raise ParameterError(f"labels must have the image's shape {shape}, not {np.shape(labels)}",
                              hint="read drawn or corrected particles with ddcsem.read_labels")
-    if labels.size and labels.min() < 0:
-        raise ParameterError("labels must not be negative (0 is the background)")
-    if labels.size and labels.max() > labels.size:
-        raise ParameterError("labels must be numbered 1..K", hint="read them with ddcsem.read_labels")
+    labels, _ = _check(labels, None, None)  # integers, none negative, sparse ids numbered
     return _drop_labels(labels, np.zeros(1, np.int64))  # numbered 1..K as a segmentation's
 
 
@@ -391,10 +387,11 @@ def _measure(
         )
     sizes = ("min_diameter", "max_diameter", "min_distance")
     for size in sizes:
-        given = {unit: getattr(options, f"{size}_{unit}") for unit in ("nm", "px")}
-        if any(v is not None and not 0 < v < np.inf for v in given.values()):
-            raise ParameterError(f"{size} must be positive and finite, not {given}")
-        if all(v is not None for v in given.values()):
+        given = {f"{size}_{unit}": getattr(options, f"{size}_{unit}") for unit in ("nm", "px")}
+        for name, value in given.items():
+            if value is not None:
+                require_positive(value, name)
+        if None not in given.values():
             raise ParameterError(f"{size} is given both in nm and in px", hint="give one of them")
     needs_calibration = [f"{n}_nm" for n in sizes if getattr(options, f"{n}_nm")]
     if needs_calibration and not pixel.calibrated:
@@ -500,6 +497,9 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),
         the BSE image's signal may be inverted.
     SmallParticleWarning
         When the median particle is under ``SIZING_MIN_PX`` across.
+    ClippedSignalWarning
+        When the BSE image was exported clipped: its matrix black up to the particles, or
+        their tops saturated.
 
     Examples
     --------
@@ -569,6 +569,8 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
         When the particles found cover more than ``MAX_PARTICLE_FRACTION`` of the field.
     SmallParticleWarning
         When the median particle is under ``SIZING_MIN_PX`` across.
+    ClippedSignalWarning
+        When the image was exported clipped: its matrix up to the particles, or their tops.
 
     Examples
     --------

@@ -274,10 +274,23 @@ def _check(
         raise ParameterError("labels must not be negative (0 is the background, 1, 2, ... the particles)")
     if labels.max() <= labels.size:
         return labels, None
+    return _compact(labels)
+
+
+def _compact(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``labels`` (non-negative) numbered 1..K in the order of their ids (int32), and the
+    ids 0..K stand for (0 the background, there or not).
+
+    Examples
+    --------
+    >>> dense, ids = _compact(np.array([[0, 70], [5, 70]]))
+    >>> dense.tolist(), ids.tolist()
+    ([[0, 2], [1, 2]], [0, 5, 70])
+    """
     ids, dense = np.unique(labels, return_inverse=True)
     if ids[0] != 0:  # no background: the ids are numbered from 1
         ids, dense = np.r_[0, ids], dense + 1
-    return dense.reshape(labels.shape), ids
+    return dense.reshape(labels.shape).astype(np.int32), ids
 
 
 def _raw_kernel(labels: np.ndarray, bse: np.ndarray | None, se: np.ndarray | None) -> dict[str, np.ndarray]:

@@ -789,10 +789,9 @@ def read_labels(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
     whole = labels.dtype.kind in "iub" or (labels.dtype.kind == "f" and bool(np.all(labels == np.round(labels))))
     if not whole or labels.min() < 0:
         raise ReadError("a label image holds whole numbers from 0 (the background) up", path=path)
-    ids, numbered = np.unique(labels, return_inverse=True)
-    numbered = numbered.reshape(labels.shape).astype(np.int32)
-    if ids[0] != 0:  # no background: every id is a particle
-        numbered += 1
+    from .measure import _compact
+
+    numbered, _ = _compact(labels)
     if not numbered.any():
         raise ReadError("the labels hold no particles", path=path)
     return numbered
