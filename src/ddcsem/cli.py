@@ -396,16 +396,17 @@ def _info(args: argparse.Namespace) -> int:
                     failed(path, exc)
                     continue
             record["warnings"] = [str(w.message) for w in caught]
-            by_folder = record["kind"] == "grey" and record["role"] is None and folder_role(path) is not None
+            role = folder_role(path) if record["kind"] == "grey" and record["role"] is None else None
+            by_folder = role is not None
             if by_folder:  # as pairing places it
-                record["role"] = folder_role(path)
+                record["role"] = role
             records.append(record)
             if not args.json:
-                role = f"{record['role']} by its folder" if by_folder else record["role"] or "role unknown"
+                shown = f"{record['role']} by its folder" if by_folder else record["role"] or "role unknown"
                 detector = (
                     "DDC composite" if record["kind"] == "composite" else
                     f"SE/BSE pair (SE page {record['pages']['se']}, BSE page {record['pages']['bse']})"
-                    if record["kind"] == "pair" else f"detector {record['detector'] or 'unknown'} [{role}]")
+                    if record["kind"] == "pair" else f"detector {record['detector'] or 'unknown'} [{shown}]")
                 print(f"{record['path']}: {record['vendor']}, {detector}, "
                       f"{record['shape'][0]}x{record['shape'][1]} {record['dtype']}, {calibration_text(record)}, "
                       f"data bar {record['databar_rows']} rows")
