@@ -500,6 +500,109 @@ def test_sizes_larger_than_the_image_fail_it_naming_the_unit(pair_files, capsys)
     assert "min_diameter 400 px is larger than the image" in capsys.readouterr().err
 
 
+def test_number_density_counts_the_particles_per_area_the_border_cuts_too():
+    # a 12 µm square cut from a larger field: those the border cuts are left out, and
+    # their edge weights make up for them, so the particles per µm² are the field's own
+    syn = make_pair(shape=(800, 800), pixel_size_nm=20, n_particles=260, median_diameter_nm=500,
+                    clustered_fraction=0, seed=8)
+    crop = syn.bse[100:700, 100:700]
+    result = analyze_single(SEMImage(crop, PixelSize(20.0, "argument")), image_id="x")
+    inside = np.count_nonzero(np.all((syn.centers >= 100) & (syn.centers < 700), axis=1))
+    assert result.field_area == pytest.approx(12.0 * 12.0)
+    assert len(result.table["label"]) < 0.93 * inside  # the border cuts some
+    assert result.number_density == pytest.approx(inside / 144.0, rel=0.03)
+    uncalibrated = analyze_single(crop, image_id="x")
+    assert uncalibrated.field_area == 600 * 600
+    assert uncalibrated.number_density == pytest.approx(result.number_density * 0.02**2, rel=1e-6)
+
+
+def write_sample_pairs(root, folders, *, seeds=(1, 2), um=0.02):
+    """Two calibrated synthetic pairs in each folder, the particles of each folder of
+    another median size (300 nm, then 450, 600 …)."""
+    for i, folder in enumerate(folders):
+        (root / folder).mkdir(parents=True)
+        for seed in seeds:
+            syn = make_pair(shape=(256, 256), pixel_size_nm=20, median_diameter_nm=300 + 150 * i,
+                            n_particles=25, seed=seed + 10 * i)
+            for name, data in ((f"f{seed}_InLens.tif", syn.se), (f"f{seed}_EsB.tif", syn.bse)):
+                tifffile.imwrite(root / folder / name, data, imagej=True, resolution=(1 / um, 1 / um),
+                                 metadata={"unit": "micron"})
+
+
+def test_samples_pool_the_images_of_each_folder(tmp_path, capsys):
+    from ddcsem.measure import size_distribution
+
+    write_sample_pairs(tmp_path, ["valveA", "valveB"])
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / "valveA"), str(tmp_path / "valveB"), "-o", str(out), "-q"]) == 0
+    images = {r["image_id"]: r for r in read_csv(out / "images.csv")}
+    assert set(images) == {"valvea_f1", "valvea_f2", "valveb_f1", "valveb_f2"}
+    for row in images.values():
+        assert float(row["field_area_um2"]) == pytest.approx(5.12 * 5.12)
+        assert float(row["field_area_px2"]) == 256 * 256
+        assert float(row["particles_per_px2"]) == pytest.approx(float(row["particles_per_um2"]) * 0.02**2, rel=1e-4)
+    particles = read_csv(out / "particles.csv")
+    samples = read_csv(out / "samples.csv")
+    assert [r["sample"] for r in samples] == ["valveA", "valveB", "all"]
+    for row, prefix in zip(samples, ("valvea_", "valveb_", "")):
+        members = [r for r in images.values() if r["image_id"].startswith(prefix)]
+        assert row["image_ids"] == ";".join(sorted(r["image_id"] for r in members))
+        assert int(row["n_images"]) == len(members)
+        assert int(row["n_particles"]) == sum(int(r["n_particles"]) for r in members)
+        area = sum(float(r["field_area_um2"]) for r in members)
+        assert float(row["field_area_um2"]) == pytest.approx(area, rel=1e-5)
+        assert float(row["mineral_area_fraction"]) == pytest.approx(  # over the summed area
+            np.mean([float(r["mineral_area_fraction"]) for r in members]), rel=1e-4)
+        weights = sum(float(r["particles_per_um2"]) * float(r["field_area_um2"]) for r in members)
+        assert float(row["particles_per_um2"]) == pytest.approx(weights / area, rel=1e-4)
+        mine = [p for p in particles if p["image_id"].startswith(prefix)]
+        stats = size_distribution(np.array([float(p["ecd_um"]) for p in mine]),
+                                  weights=np.array([float(p["edge_weight"]) for p in mine]))
+        for key in ("d10", "d50", "d50_ci_low", "d90", "d32"):
+            assert float(row[f"{key}_um"]) == pytest.approx(stats[key], rel=1e-4)
+    assert float(samples[0]["d50_um"]) < 0.8 * float(samples[1]["d50_um"])  # 300 nm against 450 nm
+    assert (out / "samples.png").is_file()
+    assert ">valveB</td>" in (out / "report.html").read_text(encoding="utf-8")
+    assert json.loads((out / "manifest.json").read_text())["group_by"] == "folder"
+    # the grouping is the report's: it changes without analysing anything again
+    assert main(["analyze", str(tmp_path / "valveA"), str(tmp_path / "valveB"), "-o", str(out), "-q",
+                 "--skip-existing", "--group-by", "_(f[0-9])$"]) == 0
+    assert [(r["sample"], r["image_ids"]) for r in read_csv(out / "samples.csv")] == [
+        ("f1", "valvea_f1;valveb_f1"), ("f2", "valvea_f2;valveb_f2"),
+        ("all", "valvea_f1;valvea_f2;valveb_f1;valveb_f2")]
+    assert main(["analyze", str(tmp_path / "valveA"), str(tmp_path / "valveB"), "-o", str(out), "-q",
+                 "--skip-existing", "--group-by", "none"]) == 0
+    assert [r["sample"] for r in read_csv(out / "samples.csv")] == ["all"]
+    assert not (out / "samples.png").exists()  # the comparison of the run before is gone
+    assert {i["status"] for i in json.loads((out / "manifest.json").read_text())["images"]} == {"skipped"}
+
+
+def test_samples_of_detector_folders_and_uncalibrated_images(tmp_path, syn):
+    # files sorted by detector within each session: the session is the sample
+    for session in ("s1", "s2"):
+        for role, data in (("SE", syn.se), ("BSE", syn.bse)):
+            (tmp_path / session / role).mkdir(parents=True)
+            tifffile.imwrite(tmp_path / session / role / "img001.tif", data, imagej=True,
+                             resolution=(50, 50), metadata={"unit": "micron"})
+    tifffile.imwrite(tmp_path / "s2" / "lone_BSE.tif", syn.bse)  # no calibration
+    out = tmp_path / "out"
+    folders = [str(tmp_path / "s1" / "SE"), str(tmp_path / "s1" / "BSE"), str(tmp_path / "s2" / "SE"),
+               str(tmp_path / "s2" / "BSE"), str(tmp_path / "s2")]
+    assert main(["analyze", *folders, "-o", str(out), "-q", "--single"]) == 0
+    rows = read_csv(out / "samples.csv")
+    assert [(r["sample"], r["n_images"]) for r in rows] == [("s1", "1"), ("s2", "1"), ("all", "2")]
+    assert rows[0]["n_particles"] == rows[1]["n_particles"]  # the same pair in both
+    assert rows[0]["warning"].startswith("only ")
+    assert "1 uncalibrated image left out" in rows[1]["warning"] and "--pixel-size" in rows[1]["warning"]
+    assert rows[2]["image_ids"] == "s1_se_img001;s2_se_img001"
+
+
+@pytest.mark.parametrize("value", ["(", "[a-"])
+def test_group_by_needs_a_regular_expression(tmp_path, value, capsys):
+    assert main(["analyze", str(tmp_path), "-o", str(tmp_path / "out"), "--group-by", value]) == 2
+    assert "neither folder, none nor a regular expression" in capsys.readouterr().err
+
+
 def test_same_named_images_in_two_folders_keep_their_own_results(tmp_path, syn):
     # two sessions that both name their image x_BSE.tif: neither result may replace the other
     for folder, image in (("a", syn.bse), ("b", syn.bse[:, : syn.bse.shape[1] // 2])):
@@ -515,6 +618,10 @@ def test_same_named_images_in_two_folders_keep_their_own_results(tmp_path, syn):
     whole, half = (int(r["n_particles"]) for r in rows)
     assert 0 < half < whole
     assert {p["image_id"] for p in read_csv(out / "particles.csv")} == {"a_x_bse", "b_x_bse"}
+    # both uncalibrated: nothing pooled, nothing compared
+    assert [(r["sample"], r["n_images"], r["n_particles"]) for r in read_csv(out / "samples.csv")] == [
+        ("a", "0", "0"), ("b", "0", "0"), ("all", "0", "0")]
+    assert not (out / "samples.png").exists()
 
 
 def test_sizes_in_pixels_from_the_command_line_and_a_config(tmp_path, syn, capsys):

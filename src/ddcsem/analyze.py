@@ -257,6 +257,24 @@ class ImageAnalysis:
     shift_px: tuple[float, float] = (0.0, 0.0)
     timings: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def field_area(self) -> float:
+        """Area of the field analysed (the image without its data bar): µm² when
+        calibrated, else px²."""
+        um = (self.pixel_size.nm or 0.0) / 1000
+        return float(self.labels.size) * (um * um if um else 1.0)
+
+    @property
+    def number_density(self) -> float:
+        """Particles per unit of :attr:`field_area` (per µm², or per px² uncalibrated).
+
+        The particles kept are counted with their Miles-Lantuejoul edge weights, which
+        makes it an unbiased estimate of the number of particles per area although those
+        cut by the border are left out; particles kept on the border (no weight) count 1.
+        """
+        weights = self.table["edge_weight"]
+        return float(np.sum(np.where(np.isfinite(weights), weights, 1.0))) / self.field_area
+
 
 def _segment(
     kind: str,

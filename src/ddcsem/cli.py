@@ -13,6 +13,7 @@ import math
 import multiprocessing
 import os
 import platform
+import re
 import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -117,6 +118,16 @@ def _basis(value: Any) -> tuple[tuple[float, float, float], tuple[float, float, 
     colours = tuple(_colour(v) for v in value)
     _checked_basis(np.array(colours))
     return colours  # type: ignore[return-value]
+
+
+def _group_by(text: str) -> str:
+    if text not in ("folder", "none"):
+        try:
+            re.compile(text)
+        except re.error as exc:
+            raise argparse.ArgumentTypeError(f"{text!r} is neither folder, none nor a regular expression "
+                                             f"({exc})") from None
+    return text
 
 
 def _tokens(text: str) -> tuple[str, ...]:
@@ -240,6 +251,11 @@ def _parser() -> argparse.ArgumentParser:
                           "each image's <id>_rois.zip (an ImageJ ROI set) or <id>_labels.tif, in "
                           "FOLDER or FOLDER/<id> (an earlier run's output; there, Fiji's RoiSet.zip "
                           "too), the newest if several")
+    ana.add_argument("--group-by", type=_group_by, default="folder", metavar="folder|none|REGEX",
+                     help="the samples whose images samples.csv pools: folder (default: the folder "
+                          "of each image, or of its detector folders), none (all images only), or "
+                          "a regular expression whose match in the image id (its first group, if "
+                          "it has one) names the sample, e.g. '^[^_]+'")
     ana.add_argument("--basis", nargs=2, type=_colour, default=None, metavar=("BSE", "SE"),
                      help="colours of a composite's BSE and SE images, R,G,B or #rrggbb "
                           "(default: estimated from each composite)")
@@ -651,6 +667,30 @@ def _with_ids(items: list[tuple[str, Any]]) -> list[tuple[str, Any, str]]:
     return [(kind, replace(s, key=i) if kind == "pair" else s, i) for (kind, s), i in zip(items, ids)]
 
 
+def _samples(items: list[tuple[str, Any, str]], args: argparse.Namespace) -> dict[str, str | None]:
+    """The sample of each image id, as ``--group-by`` says: the folder of its files (the
+    one above, for files sorted into detector folders; folders of one name told apart
+    by theirs), or the match of a regular expression in the id (None: no match)."""
+    from .detectors import BSE_TOKENS, SE_TOKENS
+    from .pair import distinct_ids, folder_role
+
+    if args.group_by == "none":
+        return {}
+    if args.group_by != "folder":
+        pattern = re.compile(args.group_by)
+        found = {image_id: pattern.search(image_id) for _, _, image_id in items}
+        return {k: (m.group(1) if pattern.groups else m.group(0)) if m else None for k, m in found.items()}
+    roles = {"se_tokens": SE_TOKENS + args.se_tokens, "bse_tokens": BSE_TOKENS + args.bse_tokens}
+    folders = {}
+    for kind, source, image_id in items:
+        path = source.se if kind == "pair" else Path(source)
+        folder = path.resolve().parent
+        folders[image_id] = folder.parent if folder_role(path, **roles) else folder
+    unique = list(dict.fromkeys(folders.values()))
+    names = dict(zip(unique, distinct_ids([f.name for f in unique], unique)))
+    return {image_id: names[folder] for image_id, folder in folders.items()}
+
+
 def _run_batch(worker, items: list, job: Any, args: argparse.Namespace, unit: str) -> list[dict[str, Any]]:
     """Run ``worker(item, job)`` over items, in worker processes with --jobs, with progress."""
     from tqdm import tqdm
@@ -1005,7 +1045,7 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         records.append({"image_id": key, "kind": "pair", "sources": {}, "status": "failed",
                         "error": message})
     try:
-        write_batch_tables(args.output, records)
+        write_batch_tables(args.output, records, samples=_samples(items, args))
         write_html_report(args.output, records)
     except DDCSEMError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -1021,7 +1061,7 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return _finish(args, images, unpaired, list_name="images", id_key="image_id",
                    done_verb="analysed images:",
                    unpaired_hint=" (--single analyses grey images on their own)",
-                   extra={"parameters": effective, "params_hash": params_hash,
+                   extra={"parameters": effective, "params_hash": params_hash, "group_by": args.group_by,
                           "config": None if args.config is None else str(args.config)})
 
 

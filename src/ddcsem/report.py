@@ -33,6 +33,7 @@ __all__ = [
     "scale_bar_length",
     "write_image_results",
     "write_batch_tables",
+    "plot_samples",
     "write_html_report",
 ]
 
@@ -460,7 +461,8 @@ _STATS = [("d10", "d10"), ("d50", "d50"), ("d50_ci_low", "d50_ci_low"), ("d50_ci
 IMAGE_COLUMNS = [
     "image_id", "kind", "split", "profile", "se_path", "bse_path", "image_path", "labels_path", "pixel_size_nm",
     "pixel_size_source",
-    "calibrated", "n_particles", "mineral_area_fraction",
+    "calibrated", "n_particles", "mineral_area_fraction", "field_area_um2", "field_area_px2",
+    "particles_per_um2", "particles_per_px2",
     *[f"{name}_um" for _, name in _STATS], "lognorm_gsd",
     *[f"{name}_px" for _, name in _STATS],
     "shift_y_px", "shift_x_px", "warning", "status", "error",
@@ -504,6 +506,12 @@ def image_row(summary: dict[str, Any]) -> dict[str, Any]:
     row["warning"] = "; ".join(image_warnings(summary)) or None
     row["lognorm_gsd"] = dist.get("lognorm_gsd")
     um_per_px = summary["pixel_size_nm"] / 1000 if summary.get("calibrated") else None
+    area, density = summary.get("field_area"), summary.get("number_density")
+    if area is not None:  # in µm² when calibrated, else px²: as the distribution's sizes
+        scale = um_per_px * um_per_px if um_per_px else 1.0
+        row["field_area_px2"], row["particles_per_px2"] = area / scale, density * scale
+        if um_per_px:
+            row["field_area_um2"], row["particles_per_um2"] = area, density
     for key, name in _STATS:
         value = dist.get(key)
         if value is None:
@@ -560,6 +568,7 @@ def write_image_results(result: Any, folder: str | PathLike, *, params_hash: str
         "pixel_size_nm": nm, "pixel_size_source": result.pixel_size.source,
         "calibrated": bool(nm), "n_particles": n,
         "mineral_area_fraction": result.mineral_area_fraction,
+        "field_area": result.field_area, "number_density": result.number_density,
         "distribution": {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
                          for k, v in result.distribution.items()},
         "shift_px": [round(float(v), 3) for v in result.shift_px],
@@ -570,11 +579,132 @@ def write_image_results(result: Any, folder: str | PathLike, *, params_hash: str
     return summary
 
 
-def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]]) -> None:
-    """Rebuild ``particles.csv``, ``images.csv`` and ``psd_all.png`` from per-image results.
+#: Columns of ``samples.csv``: the calibrated images of each sample pooled (µm).
+SAMPLE_COLUMNS = [
+    "sample", "n_images", "n_particles", "field_area_um2", "mineral_area_fraction", "particles_per_um2",
+    *[f"{name}_um" for _, name in _STATS], "lognorm_gsd", "warning", "image_ids",
+]
+
+#: The name of the row of ``samples.csv`` that pools every calibrated image.
+ALL_SAMPLES = "all"
+
+
+def _pooled_row(name: str, members: list[dict[str, Any]], ecd: np.ndarray, weights: np.ndarray,
+                uncalibrated: int) -> dict[str, Any]:
+    """One ``samples.csv`` row: the calibrated images ``members`` pooled, their particles'
+    ECDs (µm) and edge weights taken together, their areas summed."""
+    from .measure import size_distribution
+
+    stats = size_distribution(ecd, weights=weights)
+    row: dict[str, Any] = {"sample": name, "n_images": len(members), "n_particles": stats["count"],
+                           "lognorm_gsd": stats["lognorm_gsd"],
+                           "image_ids": ";".join(m["image_id"] for m in members)}
+    row.update({f"{column}_um": stats[key] for key, column in _STATS})
+    areas = [m.get("field_area") for m in members]
+    if members and None not in areas:  # summaries of an earlier version may lack the area
+        total = float(sum(areas))
+        row["field_area_um2"] = total
+        row["mineral_area_fraction"] = sum(m["mineral_area_fraction"] * a for m, a in zip(members, areas)) / total
+        row["particles_per_um2"] = sum(m["number_density"] * a for m, a in zip(members, areas)) / total
+    notes = [stats["warning"]] if stats["warning"] else []
+    if uncalibrated:
+        notes.append(f"{format_count(uncalibrated, 'uncalibrated image')} left out (sizes in pixels cannot be "
+                     "pooled; give the pixel size, --pixel-size)")
+    row["warning"] = "; ".join(notes) or None
+    return row
+
+
+def plot_samples(path: str | PathLike, rows: list[dict[str, Any]],
+                 sizes: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """Compare samples: their cumulative size distributions on one axis, and their D50s
+    with 95 % confidence intervals, saved as PNG.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        PNG file to write (atomically).
+    rows : list of dict
+        The samples' ``samples.csv`` rows (``sample``, ``n_particles``, ``d50_um``,
+        ``d50_ci_low_um``, ``d50_ci_high_um``), in the order to show them.
+    sizes : list of (ndarray, ndarray)
+        For each row, its particles' equivalent circle diameters (µm) and edge weights
+        (NaN counts as 1).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from ddcsem.measure import size_distribution
+    >>> rng = np.random.default_rng(0)
+    >>> sizes = [(rng.lognormal(0, 0.3, 200), np.ones(200)), (rng.lognormal(0.3, 0.3, 150), np.ones(150))]
+    >>> rows = [{"sample": name, "n_particles": len(d),
+    ...          **{f"{key}_um": v for key, v in size_distribution(d).items() if key.startswith("d50")}}
+    ...         for name, (d, w) in zip("ab", sizes)]
+    >>> path = os.path.join(tempfile.mkdtemp(), "samples.png")
+    >>> plot_samples(path, rows, sizes)
+    >>> open(path, "rb").read(4)
+    b'\\x89PNG'
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    fig, (cdf, d50) = plt.subplots(1, 2, figsize=(10, 0.5 + max(3.5, 0.35 * len(rows))), dpi=120,
+                                   gridspec_kw={"width_ratios": [3, 2]})
+    for i, (row, (d, w)) in enumerate(zip(rows, sizes)):
+        pooled = row["sample"] == ALL_SAMPLES and i == len(rows) - 1  # every sample's, drawn in black
+        colour = "black" if pooled else plt.get_cmap("tab10")(i % 10)
+        w = np.where(np.isfinite(w), w, 1.0)
+        order = np.argsort(d)
+        if d.size:
+            cdf.step(d[order], np.cumsum(w[order]) / w.sum() * 100, where="post", color=colour,
+                     ls="--" if pooled else "-", label=f"{row['sample']} (n = {row['n_particles']})")
+        value, low, high = (row.get(k) for k in ("d50_um", "d50_ci_low_um", "d50_ci_high_um"))
+        if value is not None and np.isfinite(value):
+            interval = (low is not None and np.isfinite(low) and high is not None and np.isfinite(high))
+            d50.errorbar([value], [i], xerr=[[value - low], [high - value]] if interval else None,
+                         fmt="o", color=colour, capsize=3)
+    cdf.set_xscale("log")
+    cdf.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+    cdf.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    cdf.xaxis.set_minor_formatter(NullFormatter())
+    cdf.set_ylim(0, 100)
+    cdf.set_xlabel("equivalent circle diameter (µm)")
+    cdf.set_ylabel("cumulative number (%, edge-weighted)")
+    cdf.grid(True, which="both", alpha=0.3)
+    cdf.legend(fontsize=8, loc="lower right")
+    d50.set_yticks(range(len(rows)), [row["sample"] for row in rows], fontsize=8)
+    d50.set_ylim(len(rows) - 0.5, -0.5)
+    d50.set_xlabel("D50 (µm), with its 95 % confidence interval")
+    d50.grid(True, axis="x", alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]], *,
+                       samples: dict[str, str | None] | None = None) -> None:
+    """Rebuild ``particles.csv``, ``images.csv``, ``samples.csv``, ``psd_all.png`` and
+    (for several samples) ``samples.png`` from per-image results.
 
     Per-particle rows are read back from each image's ``<id>_particles.csv``, so the
     pooled tables always agree with the per-image files, whatever run wrote them.
+    ``samples.csv`` has a row for each sample (the calibrated images that ``samples``
+    gives the same name, pooled) when there are several, and one, ``all``, for every
+    calibrated image: the particles taken together with their edge weights, the
+    mineral area fraction and the particles per µm² over the images' summed area.
+
+    Parameters
+    ----------
+    out : str or PathLike
+        The output folder, holding a folder of results per image.
+    summaries : list of dict
+        Per-image summaries (:func:`write_image_results`; failed images with their
+        ``status`` and ``error``).
+    samples : dict, optional
+        The sample each image id belongs to (None: to none but ``all``).
 
     Examples
     --------
@@ -589,25 +719,43 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]]) -> 
     import csv
 
     out = Path(out)
+    samples = samples or {}
     particles: list[dict[str, Any]] = []
-    pooled: list[tuple[float, float]] = []  # ECD (µm) and edge weight (NaN: none, counts 1)
-    for summary in summaries:
-        if summary.get("status") not in ("ok", "skipped"):  # skipped: done by an earlier run
-            continue
+    sizes: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # ECD (µm) and edge weights (NaN: none)
+    done = [s for s in summaries if s.get("status") in ("ok", "skipped")]  # skipped: by an earlier run
+    for summary in done:
         image_id = summary["image_id"]
         with open(out / image_id / f"{image_id}_particles.csv", newline="", encoding="utf-8") as fh:
-            for row in csv.DictReader(fh):
-                particles.append(row)
-                value = row.get("ecd_um") if summary["calibrated"] else None
-                if value:
-                    pooled.append((float(value), float(row.get("edge_weight") or "nan")))
+            rows = list(csv.DictReader(fh))
+        particles += rows
+        if summary["calibrated"]:
+            sizes[image_id] = (np.array([float(r["ecd_um"]) for r in rows]),
+                               np.array([float(r.get("edge_weight") or "nan") for r in rows]))
     write_csv(out / "particles.csv", PARTICLE_COLUMNS, particles)
     write_csv(out / "images.csv", IMAGE_COLUMNS, [image_row(s) for s in summaries])
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for summary in done:
+        name = samples.get(summary["image_id"])
+        if name is not None:
+            groups.setdefault(name, []).append(summary)
+    rows, pooled = [], []
+    everything = len(groups) == 1 and len(next(iter(groups.values()))) == len(done)  # one sample: "all"
+    for name, members in [*(() if everything else groups.items()), (ALL_SAMPLES, done)]:
+        calibrated = [m for m in members if m["calibrated"]]
+        ecd, weights = (np.concatenate([sizes[m["image_id"]][i] for m in calibrated] or [np.empty(0)])
+                        for i in (0, 1))
+        pooled.append((ecd, weights))
+        rows.append(_pooled_row(name, calibrated, ecd, weights, len(members) - len(calibrated)))
+    write_csv(out / "samples.csv", SAMPLE_COLUMNS, rows)
     from .measure import size_distribution
 
-    values, weights = np.array(pooled).reshape(-1, 2).T  # weighted as each image's own is
+    values, weights = pooled[-1]  # all, weighted as each image's own is
     plot_size_distribution(out / "psd_all.png", values, size_distribution(values, weights=weights),
                            unit="µm", title="all calibrated images", weights=weights)
+    if len(rows) > 1 and values.size:
+        plot_samples(out / "samples.png", rows, pooled)
+    else:  # nothing to compare; an earlier run's comparison would no longer match samples.csv
+        (out / "samples.png").unlink(missing_ok=True)
 
 
 def _thumbnail(image: np.ndarray, width: int = 480) -> str:
@@ -636,8 +784,9 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
 
     Per image the DDC thumbnail, the outline overlay, count, D10/D50/D90 (the D50 with its
     95 % confidence interval) and mineral fraction, with links to the per-image files; the
-    pooled size distribution; failed inputs with their errors. Images are embedded, so the
-    page can be mailed on its own.
+    pooled size distribution; the samples of ``samples.csv`` and their comparison
+    (``samples.png``), when :func:`write_batch_tables` wrote them; failed inputs with
+    their errors. Images are embedded, so the page can be mailed on its own.
 
     Examples
     --------
@@ -700,6 +849,29 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
             f"<figcaption>size distribution</figcaption></figure></div></section>"
         )
     pooled = out / "psd_all.png"
+    samples = ""
+    if (out / "samples.csv").is_file():
+        import csv
+
+        with open(out / "samples.csv", newline="", encoding="utf-8") as fh:
+            table = list(csv.DictReader(fh))
+        cells = ("n_images", "n_particles", "d10_um", "d50_um", "d90_um", "mineral_area_fraction", "particles_per_um2")
+
+        def num(text: str) -> str:  # three digits, as in the images' table
+            return f"{float(text):.3g}" if text else ""
+
+        samples = ("<h2>Samples (calibrated images pooled)</h2><table><thead><tr><th>sample</th><th>images</th>"
+                   "<th>particles</th><th>D10 (µm)</th><th>D50 (µm)</th><th>D50 95 % CI</th><th>D90 (µm)</th>"
+                   "<th>mineral fraction</th><th>particles per µm²</th><th>warning</th></tr></thead><tbody>"
+                   + "".join(f"<tr><td>{esc(r['sample'])}</td>"
+                             + "".join(f"<td>{num(r[c])}</td>" for c in cells[:4])
+                             + (f"<td>{num(r['d50_ci_low_um'])}–{num(r['d50_ci_high_um'])}</td>"
+                                if r["d50_ci_low_um"] else "<td></td>")
+                             + "".join(f"<td>{num(r[c])}</td>" for c in cells[4:])
+                             + f"<td class='warn'>{esc(r['warning'])}</td></tr>" for r in table)
+                   + "</tbody></table>")
+        if (out / "samples.png").is_file():
+            samples += f'<img style="max-width: 960px" alt="the samples compared" src="{_png_uri(out / "samples.png")}">'
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>
@@ -717,6 +889,7 @@ img {{ max-width: 480px; border: 1px solid #ddd; }} .warn {{ color: #a40; }}
 {''.join(rows)}
 </tbody></table>
 {f'<h2>Pooled size distribution</h2><img alt="pooled size distribution" src="{_png_uri(pooled)}">' if pooled.exists() else ''}
+{samples}
 {('<h2>Failed inputs</h2><ul>' + ''.join(failures) + '</ul>') if failures else ''}
 {''.join(cards)}
 <p><small>Made by ddcsem. Method: Bertazzo et al., Nature Materials 12, 576–583 (2013).</small></p>
