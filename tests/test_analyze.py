@@ -570,6 +570,17 @@ def test_samples_pool_the_images_of_each_folder(tmp_path, capsys):
     assert [(r["sample"], r["image_ids"]) for r in read_csv(out / "samples.csv")] == [
         ("f1", "valvea_f1;valveb_f1"), ("f2", "valvea_f2;valveb_f2"),
         ("all", "valvea_f1;valvea_f2;valveb_f1;valveb_f2")]
+    capsys.readouterr()
+    assert main(["analyze", str(tmp_path / "valveA"), str(tmp_path / "valveB"), "-o", str(out), "--dry-run",
+                 "--group-by", "valvea"]) == 0
+    assert capsys.readouterr().out.splitlines()[-4:] == [
+        "sample valvea_f1: valvea", "sample valvea_f2: valvea",
+        "sample valveb_f1: none (in all only)", "sample valveb_f2: none (in all only)"]
+    assert main(["analyze", str(tmp_path / "valveA"), str(tmp_path / "valveB"), "-o", str(out),
+                 "--skip-existing", "--group-by", "valvea"]) == 0
+    assert ("warning: --group-by valvea does not match 2 image ids (valveb_f1, valveb_f2): they count in "
+            "samples.csv's all row only") in capsys.readouterr().err
+    assert [r["sample"] for r in read_csv(out / "samples.csv")] == ["valvea", "all"]
     assert main(["analyze", str(tmp_path / "valveA"), str(tmp_path / "valveB"), "-o", str(out), "-q",
                  "--skip-existing", "--group-by", "none"]) == 0
     assert [r["sample"] for r in read_csv(out / "samples.csv")] == ["all"]

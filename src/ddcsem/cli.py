@@ -1020,10 +1020,13 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     pairs, unpaired, problems = _collect(args, parser)
     extra_items, unpaired = _classify_unpaired(unpaired, args.single)
     items = _with_ids([("pair", p) for p in pairs] + extra_items)
+    samples = _samples(items, args)
     if args.dry_run:
         _print_table([source for kind, source, _ in items if kind == "pair"], unpaired, problems)
         for kind, path, image_id in items[len(pairs):]:
             print(f"{kind} {image_id}: {path}")
+        for _, _, image_id in items if len(set(samples.values())) > 1 or args.group_by != "folder" else ():
+            print(f"sample {image_id}: {samples[image_id] or 'none (in all only)'}")
         for _, _, image_id in items if args.labels is not None else ():
             try:
                 print(f"labels {image_id}: {_labels_file(args.labels, image_id)}")
@@ -1034,6 +1037,11 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         for path in unpaired:
             print(f"warning: {path}: no partner found; not analysed (use --single to analyse it "
                   "on its own)", file=sys.stderr)
+        unmatched = [image_id for image_id, name in samples.items() if name is None]
+        if unmatched and args.group_by != "none":
+            print(f"warning: --group-by {args.group_by} does not match {format_count(len(unmatched), 'image id')} "
+                  f"({', '.join(unmatched[:3])}{', …' if len(unmatched) > 3 else ''}): they count in "
+                  "samples.csv's all row only", file=sys.stderr)
     effective = {**options.to_dict(), "pixel_size_nm": pixel_size,
                  "labels": None if args.labels is None else str(args.labels.resolve()),
                  "crop_databar": args.crop_databar}
@@ -1045,7 +1053,7 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         records.append({"image_id": key, "kind": "pair", "sources": {}, "status": "failed",
                         "error": message})
     try:
-        write_batch_tables(args.output, records, samples=_samples(items, args))
+        write_batch_tables(args.output, records, samples=samples)
         write_html_report(args.output, records)
     except DDCSEMError as exc:
         print(f"error: {exc}", file=sys.stderr)
