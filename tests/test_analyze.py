@@ -516,6 +516,29 @@ def test_number_density_counts_the_particles_per_area_the_border_cuts_too():
     assert uncalibrated.number_density == pytest.approx(result.number_density * 0.02**2, rel=1e-6)
 
 
+def test_fields_of_a_sample_pooled_from_the_api():
+    from ddcsem.analyze import pool_analyses
+
+    fields = [analyze_single(SEMImage(make_pair(shape=(256, 256), n_particles=30, seed=s).bse,
+                                      PixelSize(20.0, "argument")), image_id=f"f{s}") for s in (1, 2, 3)]
+    pooled = pool_analyses(fields)
+    assert pooled["unit"] == "um" and pooled["n_fields"] == 3
+    assert pooled["count"] == sum(len(f.table["label"]) for f in fields)
+    assert pooled["field_area"] == pytest.approx(3 * 5.12 * 5.12)
+    densities = [f.number_density for f in fields]
+    assert pooled["number_density"] == pytest.approx(np.mean(densities))  # fields of one size
+    assert min(densities) < pooled["number_density"] < max(densities)
+    assert pooled["mineral_area_fraction"] == pytest.approx(np.mean([f.mineral_area_fraction for f in fields]))
+    lows = [f.distribution["d10"] for f in fields]
+    assert min(lows) <= pooled["d10"] <= max(lows)
+    uncalibrated = analyze_single(make_pair(shape=(256, 256), n_particles=30, seed=4).bse, image_id="bare")
+    in_px = pool_analyses([uncalibrated])
+    assert in_px["unit"] == "px" and in_px["field_area"] == 256 * 256
+    assert in_px["d50"] == uncalibrated.distribution["d50"]
+    with pytest.raises(ParameterError, match=r"uncalibrated fields among calibrated ones \(1 of 4: bare\)"):
+        pool_analyses([*fields, uncalibrated])
+
+
 def write_sample_pairs(root, folders, *, seeds=(1, 2), um=0.02):
     """Two calibrated synthetic pairs in each folder, the particles of each folder of
     another median size (300 nm, then 450, 600 …)."""

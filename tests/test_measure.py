@@ -7,7 +7,7 @@ import pytest
 from skimage.draw import ellipse
 
 from ddcsem.errors import ParameterError
-from ddcsem.measure import (feret, particle_table, particle_table_reference, size_distribution,
+from ddcsem.measure import (feret, particle_table, particle_table_reference, pool_fields, size_distribution,
                             traced_perimeter)
 
 
@@ -235,6 +235,33 @@ def test_a_weight_of_zero_leaves_a_particle_out():
 def test_size_distribution_refuses_what_is_not_diameters(diameters, weights, message):
     with pytest.raises(ParameterError, match=message):
         size_distribution(diameters, weights=weights)
+
+
+def test_pooled_fields_take_their_particles_together_with_their_weights():
+    a, b = np.arange(1.0, 9.0), np.array([10.0, 20.0, 30.0, 40.0])
+    wa = np.array([1.0, np.nan, 1.5, 1, 1, 1, 1, 1])  # NaN: an edge particle kept, counts 1
+    wb = np.array([2.0, 1, 1, 1])
+    s = pool_fields([a, b], weights=[wa, wb], field_areas=[30.0, 10.0], mineral_area_fractions=[0.2, 0.6])
+    whole = size_distribution(np.r_[a, b], weights=np.r_[wa, wb])
+    assert np.isfinite(whole["d50_ci_low"]) and {k: s[k] for k in whole} == whole
+    assert s["n_fields"] == 2 and s["count"] == 12 and s["field_area"] == 40.0
+    assert s["number_density"] == pytest.approx(13.5 / 40)
+    assert s["mineral_area_fraction"] == pytest.approx((0.2 * 30 + 0.6 * 10) / 40)
+    assert set(pool_fields([a, b])) == set(whole) | {"n_fields"}  # without areas: sizes only
+    nothing = pool_fields([], field_areas=[], mineral_area_fractions=[])
+    assert nothing["count"] == 0 and nothing["warning"] == "no particles" and np.isnan(nothing["number_density"])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"weights": [np.ones(3)]}, "weights must give one entry per field: 1 for 2 fields"),
+    ({"field_areas": [1.0, 2.0, 3.0]}, "field_areas must give one entry per field"),
+    ({"mineral_area_fractions": [0.1, 0.2]}, "give field_areas too"),
+    ({"field_areas": [1.0, -2.0]}, "field_areas"),
+    ({"field_areas": [1.0, float("nan")]}, "field_areas"),
+])
+def test_pool_fields_refuses_entries_that_do_not_fit(kwargs, message):
+    with pytest.raises(ParameterError, match=message):
+        pool_fields([np.ones(3), np.ones(2)], **kwargs)
 
 
 def test_invalid_labels():

@@ -46,9 +46,11 @@ _LAZY = {
     "particle_table": "measure",
     "particle_table_reference": "measure",
     "size_distribution": "measure",
+    "pool_fields": "measure",
     "analyze_pair": "analyze",
     "analyze_single": "analyze",
     "analyze_composite": "analyze",
+    "pool_analyses": "analyze",
     "AnalysisOptions": "analyze",
     "ImageAnalysis": "analyze",
     "synthetic": None,
@@ -93,8 +95,9 @@ if TYPE_CHECKING:  # pragma: no cover
         analyze_composite,
         analyze_pair,
         analyze_single,
+        pool_analyses,
     )
-    from .measure import particle_table, particle_table_reference, size_distribution
+    from .measure import particle_table, particle_table_reference, pool_fields, size_distribution
     from .segment import segment_particles
     from .separate import density_from_composite, density_map, unmix_composite
     from .pair import Pair, PairingResult, SEMPair, estimate_shift, find_pairs, read_pair, read_pair_table

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from .read import PixelSize, SEMImage
 from .units import format_count
 
 __all__ = ["AnalysisOptions", "ImageAnalysis", "analyze_pair", "analyze_single", "analyze_composite",
-           "ClippedSignalWarning", "ParticlePolarityWarning", "SmallParticleWarning"]
+           "pool_analyses", "ClippedSignalWarning", "ParticlePolarityWarning", "SmallParticleWarning"]
 
 #: Smallest image side that can hold a measurable particle.
 MIN_SIDE_PX = 8
@@ -703,3 +703,55 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     sources = {"image": str(image.path) if image.path else ""}
     return _measure(name, "composite", sources, image.pixel_size, image.data, density, options,
                     bse, se, timings, hidden=hidden, drawn=labels)
+
+
+def pool_analyses(analyses: Sequence[ImageAnalysis]) -> dict[str, Any]:
+    """The statistics of a sample imaged in several fields: their particles taken together.
+
+    What ``ddcsem analyze`` writes to ``samples.csv`` for each sample
+    (:func:`ddcsem.measure.pool_fields` of the fields' tables and areas).
+
+    Parameters
+    ----------
+    analyses : sequence of ImageAnalysis
+        The sample's fields, all calibrated (sizes in µm) or none (in pixels).
+
+    Returns
+    -------
+    dict
+        ``unit`` (``"um"`` or ``"px"``), ``n_fields``, the size statistics of
+        :func:`ddcsem.size_distribution` of all the particles with their edge weights,
+        ``field_area`` (summed, µm² or px²), ``number_density`` (particles per µm² or px²)
+        and ``mineral_area_fraction`` (over the summed area).
+
+    Raises
+    ------
+    ParameterError
+        If some fields are calibrated and others not: their sizes cannot be added up.
+
+    Examples
+    --------
+    >>> from ddcsem.read import PixelSize, SEMImage
+    >>> from ddcsem.synthetic import make_pair
+    >>> fields = [analyze_single(SEMImage(make_pair(shape=(128, 128), n_particles=12, seed=s).bse,
+    ...                                   PixelSize(20.0, "argument"))) for s in (1, 2)]
+    >>> pooled = pool_analyses(fields)
+    >>> pooled["unit"], pooled["n_fields"], pooled["count"] == sum(len(f.table["label"]) for f in fields)
+    ('um', 2, True)
+    >>> round(pooled["field_area"], 3)  # two fields of 2.56 µm x 2.56 µm
+    13.107
+    """
+    from .measure import pool_fields
+
+    calibrated = {a.pixel_size.calibrated for a in analyses}
+    if len(calibrated) > 1:
+        names = [a.image_id for a in analyses if not a.pixel_size.calibrated]
+        raise ParameterError(f"uncalibrated fields among calibrated ones ({len(names)} of {len(analyses)}: "
+                             f"{', '.join(names[:3])}{', …' if len(names) > 3 else ''}): sizes in pixels cannot "
+                             "be added to sizes in µm",
+                             hint="give those images their pixel size (SEMImage's pixel_size, or --pixel-size)")
+    unit = "um" if calibrated == {True} else "px"
+    return {"unit": unit, **pool_fields([a.table[f"ecd_{unit}"] for a in analyses],
+                                        weights=[a.table["edge_weight"] for a in analyses],
+                                        field_areas=[a.field_area for a in analyses],
+                                        mineral_area_fractions=[a.mineral_area_fraction for a in analyses])}

@@ -28,6 +28,7 @@ edge weight     Miles-Lantuejoul ``Wx Wy / ((Wx - Fx)(Wy - Fy))`` with ``F`` the
 from __future__ import annotations
 
 from statistics import NormalDist
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -38,6 +39,7 @@ __all__ = [
     "particle_table",
     "particle_table_reference",
     "size_distribution",
+    "pool_fields",
     "feret",
     "traced_perimeter",
     "outline",
@@ -569,4 +571,68 @@ def size_distribution(
         f"only {format_count(n, 'particle')}: too few for a stable size distribution (ISO 13322-1 asks for thousands)"
         if n < min_count else None
     )
+    return result
+
+
+def pool_fields(
+    diameters: Sequence[np.ndarray],
+    *,
+    weights: Sequence[np.ndarray] | None = None,
+    field_areas: Sequence[float] | None = None,
+    mineral_area_fractions: Sequence[float] | None = None,
+) -> dict[str, Any]:
+    """Statistics of a sample imaged in several fields: their particles taken together.
+
+    Each particle keeps its field's edge weight, so the pooled distribution is unbiased as
+    each field's is, and a field counts by its particles, not as one vote among fields.
+
+    Parameters
+    ----------
+    diameters : sequence of ndarray
+        Each field's particle diameters (e.g. ``table["ecd_um"]``), all in one unit.
+    weights : sequence of ndarray, optional
+        Each field's Miles-Lantuejoul edge weights (``table["edge_weight"]``; NaN counts
+        as 1).
+    field_areas : sequence of float, optional
+        Each field's area, in the square of the diameters' unit.
+    mineral_area_fractions : sequence of float, optional
+        Each field's mineral area fraction (with ``field_areas``).
+
+    Returns
+    -------
+    dict
+        What :func:`size_distribution` gives for all the particles, and ``n_fields``;
+        with ``field_areas``, ``field_area`` (their sum) and ``number_density`` (the
+        particles, counted with their weights, per unit of area); with
+        ``mineral_area_fractions`` too, ``mineral_area_fraction`` over the summed area.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> a, b = rng.lognormal(0, 0.3, 300), rng.lognormal(0, 0.3, 100)
+    >>> s = pool_fields([a, b], field_areas=[400.0, 100.0], mineral_area_fractions=[0.1, 0.2])
+    >>> s["n_fields"], s["count"], s["field_area"], s["number_density"], round(s["mineral_area_fraction"], 3)
+    (2, 400, 500.0, 0.8, 0.12)
+    """
+    fields = [np.asarray(d, dtype=np.float64) for d in diameters]
+    given = {"weights": weights, "field_areas": field_areas, "mineral_area_fractions": mineral_area_fractions}
+    for name, values in given.items():
+        if values is not None and len(values) != len(fields):
+            raise ParameterError(f"{name} must give one entry per field: {len(values)} for {len(fields)} fields")
+    if mineral_area_fractions is not None and field_areas is None:
+        raise ParameterError("mineral_area_fractions are pooled over the fields' areas", hint="give field_areas too")
+    w = [np.ones_like(d) if weights is None else np.asarray(weights[i], dtype=np.float64)
+         for i, d in enumerate(fields)]
+    empty = [np.empty(0)]
+    result: dict[str, Any] = {"n_fields": len(fields),
+                              **size_distribution(np.concatenate(fields or empty), weights=np.concatenate(w or empty))}
+    if field_areas is not None:
+        for area in field_areas:
+            require_positive(area, "field_areas")
+        total = float(np.sum(field_areas))
+        per_area = 1.0 / total if total else float("nan")  # no fields: nothing measured
+        result["field_area"] = total
+        result["number_density"] = float(sum(np.sum(np.where(np.isfinite(x), x, 1.0)) for x in w)) * per_area
+        if mineral_area_fractions is not None:
+            result["mineral_area_fraction"] = float(np.dot(mineral_area_fractions, field_areas)) * per_area
     return result

@@ -589,23 +589,24 @@ SAMPLE_COLUMNS = [
 ALL_SAMPLES = "all"
 
 
-def _pooled_row(name: str, members: list[dict[str, Any]], ecd: np.ndarray, weights: np.ndarray,
+def _pooled_row(name: str, members: list[dict[str, Any]], sizes: dict[str, tuple[np.ndarray, np.ndarray]],
                 uncalibrated: int) -> dict[str, Any]:
-    """One ``samples.csv`` row: the calibrated images ``members`` pooled, their particles'
-    ECDs (µm) and edge weights taken together, their areas summed."""
-    from .measure import size_distribution
+    """One ``samples.csv`` row: the calibrated images ``members`` pooled by
+    :func:`ddcsem.measure.pool_fields`, with their particles' ECDs (µm) and edge weights
+    (``sizes``, by image id)."""
+    from .measure import pool_fields
 
-    stats = size_distribution(ecd, weights=weights)
+    areas = [m.get("field_area") for m in members]
+    known = None not in areas  # summaries of an earlier version may lack the area
+    stats = pool_fields([sizes[m["image_id"]][0] for m in members], weights=[sizes[m["image_id"]][1] for m in members],
+                        field_areas=areas if known else None,
+                        mineral_area_fractions=[m["mineral_area_fraction"] for m in members] if known else None)
     row: dict[str, Any] = {"sample": name, "n_images": len(members), "n_particles": stats["count"],
-                           "lognorm_gsd": stats["lognorm_gsd"],
+                           "lognorm_gsd": stats["lognorm_gsd"], "field_area_um2": stats.get("field_area"),
+                           "mineral_area_fraction": stats.get("mineral_area_fraction"),
+                           "particles_per_um2": stats.get("number_density"),
                            "image_ids": ";".join(m["image_id"] for m in members)}
     row.update({f"{column}_um": stats[key] for key, column in _STATS})
-    areas = [m.get("field_area") for m in members]
-    if members and None not in areas:  # summaries of an earlier version may lack the area
-        total = float(sum(areas))
-        row["field_area_um2"] = total
-        row["mineral_area_fraction"] = sum(m["mineral_area_fraction"] * a for m, a in zip(members, areas)) / total
-        row["particles_per_um2"] = sum(m["number_density"] * a for m, a in zip(members, areas)) / total
     notes = [stats["warning"]] if stats["warning"] else []
     if uncalibrated:
         notes.append(f"{format_count(uncalibrated, 'uncalibrated image')} left out (sizes in pixels cannot be "
@@ -742,10 +743,9 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]], *,
     everything = len(groups) == 1 and len(next(iter(groups.values()))) == len(done)  # one sample: "all"
     for name, members in [*(() if everything else groups.items()), (ALL_SAMPLES, done)]:
         calibrated = [m for m in members if m["calibrated"]]
-        ecd, weights = (np.concatenate([sizes[m["image_id"]][i] for m in calibrated] or [np.empty(0)])
-                        for i in (0, 1))
-        pooled.append((ecd, weights))
-        rows.append(_pooled_row(name, calibrated, ecd, weights, len(members) - len(calibrated)))
+        rows.append(_pooled_row(name, calibrated, sizes, len(members) - len(calibrated)))
+        pooled.append(tuple(np.concatenate([sizes[m["image_id"]][i] for m in calibrated] or [np.empty(0)])
+                            for i in (0, 1)))
     write_csv(out / "samples.csv", SAMPLE_COLUMNS, rows)
     from .measure import size_distribution
 
