@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from PIL import Image
 
 from conftest import digest
 
@@ -537,6 +538,72 @@ def test_fields_of_a_sample_pooled_from_the_api():
     assert in_px["d50"] == uncalibrated.distribution["d50"]
     with pytest.raises(ParameterError, match=r"uncalibrated fields among calibrated ones \(1 of 4: bare\)"):
         pool_analyses([*fields, uncalibrated])
+
+
+def test_a_region_drawn_by_hand_is_analysed_alone():
+    syn = make_pair(shape=(800, 800), pixel_size_nm=20, n_particles=260, median_diameter_nm=500,
+                    clustered_fraction=0, seed=8)
+    yy, xx = np.mgrid[0:800, 0:800]
+    region = (yy - 400) ** 2 + (xx - 400) ** 2 < 330**2  # the tissue, say
+    image = SEMImage(syn.bse, PixelSize(20.0, "argument"))
+    result = analyze_single(image, image_id="x", region=region)
+    assert result.region is region or np.array_equal(result.region, region)
+    assert result.field_area == pytest.approx(region.sum() * 0.02**2)
+    from scipy import ndimage
+
+    inner = ndimage.binary_erosion(region, border_value=0)
+    assert result.labels.any() and not result.labels[~inner].any()  # none on its edge or outside it
+    true_fraction = np.count_nonzero(syn.labels[region]) / region.sum()
+    assert result.mineral_area_fraction == pytest.approx(true_fraction, rel=0.02)
+    centres = np.clip(np.round(syn.centers).astype(int), 0, 799)  # the region is far from the border
+    inside = np.count_nonzero(region[centres[:, 0], centres[:, 1]])
+    assert len(result.table["label"]) < 0.93 * inside  # its edge cuts some
+    assert result.number_density * result.field_area == pytest.approx(inside, rel=0.03)
+    kept = analyze_single(image, image_id="x", region=region, options=AnalysisOptions(keep_edge_particles=True))
+    crossing = kept.table["touches_edge"].astype(bool)
+    assert crossing.any() and np.isnan(kept.table["edge_weight"][crossing]).all()
+    ids = np.unique(kept.labels[region])
+    assert set(kept.table["label"]) == set(ids[ids > 0])  # every particle kept reaches into the region
+    with pytest.raises(ParameterError, match="region must have the shape of the image"):
+        analyze_single(image, region=region[:10])
+
+
+def test_regions_from_the_command_line(pair_files, tmp_path, capsys):
+    from roifile import ImagejRoi
+
+    out = tmp_path / "out"
+    assert main(["analyze", str(pair_files[0].parent), "-o", str(out), "-q"]) == 0
+    whole = read_csv(out / "images.csv")[0]
+    # drawn on f_ddc.tif in Fiji and saved beside it (the output folder serves)
+    ImagejRoi.frompoints(np.array([[10, 10], [200, 10], [200, 300], [10, 300]], float)).tofile(
+        out / "f" / "f_region.roi")
+    capsys.readouterr()
+    assert main(["analyze", str(pair_files[0].parent), "-o", str(out), "--region", str(out), "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"region f: {out / 'f' / 'f_region.roi'}"
+    assert main(["analyze", str(pair_files[0].parent), "-o", str(out), "-q", "--region", str(out),
+                 "--overwrite"]) == 0
+    row = read_csv(out / "images.csv")[0]
+    assert row["region_path"] == str(out / "f" / "f_region.roi")
+    assert float(row["field_area_px2"]) == 190 * 290
+    assert 0 < int(row["n_particles"]) < int(whole["n_particles"])
+    overlay = np.asarray(Image.open(out / "f" / "f_overlay.png").convert("RGB"))
+    assert np.all(overlay[10, 50] == (255, 0, 255))  # the region's edge, drawn
+    assert (out / "f" / "f_region.roi").is_file()  # the run keeps what was drawn
+    # a region drawn again is a new input: --skip-existing analyses the image again
+    roi = out / "f" / "f_region.roi"
+    os.utime(roi, ns=(roi.stat().st_atime_ns, roi.stat().st_mtime_ns + 10**9))
+    assert main(["analyze", str(pair_files[0].parent), "-o", str(out), "-q", "--region", str(out),
+                 "--skip-existing"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["images"][0]["status"] == "ok"
+    # an image without a region fails, named, and says where the region was looked for
+    assert main(["analyze", str(pair_files[0].parent), "-o", str(tmp_path / "o2"), "-q",
+                 "--region", str(tmp_path / "o2")]) == 2
+    assert "--region" in capsys.readouterr().err
+    (tmp_path / "none").mkdir()
+    assert main(["analyze", str(pair_files[0].parent), "-o", str(tmp_path / "o2"), "-q",
+                 "--region", str(tmp_path / "none")]) == 1
+    err = capsys.readouterr().err
+    assert "failed: f: " in err and "no region for f" in err and "f_region.roi" in err
 
 
 def write_sample_pairs(root, folders, *, seeds=(1, 2), um=0.02):

@@ -264,6 +264,58 @@ def test_pool_fields_refuses_entries_that_do_not_fit(kwargs, message):
         pool_fields([np.ones(3), np.ones(2)], **kwargs)
 
 
+def discs_field(shape=(120, 160)):
+    """Digital discs (square bounding boxes) of radius 6, some of them on the border."""
+    labels = np.zeros(shape, np.int32)
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    centres = [(3, 40), (30, 30), (30, 80), (60, 60), (90, 120), (60, 157), (100, 20)]
+    for k, (y, x) in enumerate(centres, 1):
+        labels[(yy - y) ** 2 + (xx - x) ** 2 <= 36] = k
+    return labels
+
+
+def test_edge_weights_within_a_region():
+    labels = discs_field()
+    plain = particle_table(labels)
+    # the whole image as the region: the same edge rule and weights (discs: square boxes;
+    # one place more for a box of an odd side)
+    whole = particle_table(labels, region=np.ones(labels.shape, bool))
+    assert np.array_equal(whole["touches_edge"], plain["touches_edge"])
+    assert np.allclose(whole["edge_weight"], plain["edge_weight"], equal_nan=True, rtol=1e-3)
+    assert list(plain["touches_edge"]) == [1, 0, 0, 0, 0, 1, 0]
+    # a rectangle inside the image: the particles on its edge or outside it touch it, the
+    # others weigh its area over the places a 13 px box fits in it
+    region = np.zeros(labels.shape, bool)
+    region[10:100, 15:100] = True
+    t = particle_table(labels, region=region)
+    assert list(t["touches_edge"]) == [1, 0, 0, 0, 1, 1, 1]  # (100, 20): across its bottom row
+    inside = t["touches_edge"] == 0
+    assert np.allclose(t["edge_weight"][inside], 90 * 85 / ((90 - 13) * (85 - 13)), rtol=1e-3)
+    assert np.isnan(t["edge_weight"][~inside]).all()
+    # a round region: the places where the disc fits without reaching the region's edge,
+    # counted pixel by pixel, to 2 % (the weight takes the particle as a disc of its box's side)
+    from scipy import ndimage
+
+    yy, xx = np.mgrid[0:120, 0:160]
+    round_region = (yy - 60) ** 2 + (xx - 60) ** 2 <= 45**2
+    t = particle_table(labels, region=round_region)
+    particle = labels[54:67, 54:67] == 4
+    places = ndimage.binary_erosion(ndimage.binary_erosion(round_region, border_value=0), structure=particle).sum()
+    assert t["edge_weight"][3] == pytest.approx(round_region.sum() / places, rel=0.02)
+    for table in (particle_table_reference(labels, region=region), particle_table(labels.astype(np.int64) * 5,
+                                                                                   region=region)):
+        assert np.allclose(table["edge_weight"], particle_table(labels, region=region)["edge_weight"], equal_nan=True)
+
+
+@pytest.mark.parametrize("region, message", [
+    (np.ones((5, 5), bool), "region must have the shape of the image"),
+    (np.zeros((120, 160), bool), "region is empty"),
+])
+def test_a_region_that_does_not_fit_is_refused(region, message):
+    with pytest.raises(ParameterError, match=message):
+        particle_table(discs_field(), region=region)
+
+
 def test_invalid_labels():
     with pytest.raises(ParameterError):
         particle_table(np.zeros((4, 4), float))

@@ -438,7 +438,7 @@ def test_a_label_image_saved_by_fiji_as_32_bit_float_reads_as_its_numbers(tmp_pa
 
 
 @pytest.mark.parametrize("data, shape, message", [
-    (np.zeros((10, 12), np.uint16), (10, 12), "no particles"),
+    (np.zeros((10, 12), np.uint16), (10, 12), "the labels are empty"),
     (np.ones((10, 12), np.uint16), (10, 14), "the labels are 10 x 12 px, the image 10 x 14 px"),
     (np.full((10, 12), 1.5, np.float32), (10, 12), "whole numbers"),
     (np.full((10, 12), -2, np.int16), (10, 12), "whole numbers"),
@@ -452,6 +452,49 @@ def test_labels_that_do_not_fit_the_image_are_refused(tmp_path, data, shape, mes
     with pytest.raises(ReadError, match=message) as err:
         read_labels(tmp_path / "l.tif", shape=shape)
     assert "l.tif" in str(err.value)
+
+
+def composite_roi(*squares):
+    """A composite ImageJ ROI (a ShapeRoi, as Fiji makes one by drawing with Alt or Shift
+    held) of the outlines of ``squares`` (x0, y0, x1, y1), in that order."""
+    from roifile import ROI_TYPE, ImagejRoi
+
+    ops = []
+    for x0, y0, x1, y1 in squares:  # moveto, lineto x3, close
+        ops += [0, x0, y0, 1, x1, y0, 1, x1, y1, 1, x0, y1, 4]
+    roi = ImagejRoi(roitype=ROI_TYPE.RECT, multi_coordinates=np.array(ops, np.float32), shape_roi_size=len(ops))
+    roi.left, roi.top = min(q[0] for q in squares), min(q[1] for q in squares)
+    roi.right, roi.bottom = max(q[2] for q in squares), max(q[3] for q in squares)
+    return roi
+
+
+def test_a_region_is_read_from_a_selection_a_set_or_a_mask(tmp_path):
+    from roifile import ImagejRoi
+
+    from ddcsem.read import read_labels, read_region
+
+    # a selection with a hole cut out of it: the hole is not in the region, nor in a particle
+    ring = tmp_path / "x_region.roi"
+    ring.write_bytes(composite_roi((1, 1, 9, 9), (3, 3, 6, 6)).tobytes())
+    region = read_region(ring, shape=(11, 12))
+    assert region.dtype == bool and region.sum() == 8 * 8 - 3 * 3
+    assert region[1:9, 1:9].sum() == 55 and not region[3:6, 3:6].any()
+    assert np.array_equal(read_labels(ring, shape=(11, 12)) > 0, region)
+    # a set: the union of its areas
+    pieces = write_rois(tmp_path / "x_region.zip", ImagejRoi.frompoints([[0, 0], [4, 0], [4, 2], [0, 2]]),
+                        ImagejRoi.frompoints([[2, 1], [6, 1], [6, 5], [2, 5]]))
+    assert read_region(pieces, shape=(8, 8)).sum() == 8 + 16 - 2
+    # a mask saved from Fiji (0 and 255), drawn on the image with its data bar
+    mask = np.zeros((14, 12), np.uint8)
+    mask[2:8, 3:10] = 255
+    tifffile.imwrite(tmp_path / "x_region.tif", mask)
+    assert read_region(tmp_path / "x_region.tif", shape=(10, 12)).sum() == 42
+    tifffile.imwrite(tmp_path / "empty.tif", np.zeros((10, 12), np.uint8))
+    with pytest.raises(ReadError, match="the region is empty") as err:
+        read_region(tmp_path / "empty.tif", shape=(10, 12))
+    assert "empty.tif" in str(err.value)
+    with pytest.raises(ReadError, match="the region is 14 x 12 px, the image 10 x 13 px"):
+        read_region(tmp_path / "x_region.tif", shape=(10, 13))
 
 
 def test_a_roi_set_without_areas_or_not_a_roi_set_is_refused(tmp_path):

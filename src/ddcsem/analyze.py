@@ -234,12 +234,14 @@ class ImageAnalysis:
         Size statistics of the ECD (:func:`ddcsem.size_distribution`), in µm when
         calibrated, else in pixels.
     mineral_area_fraction : float
-        Fraction of the field above the density threshold (edge particles included), or
-        covered by the labels given.
+        Fraction of the field (of the ``region``, when given) above the density threshold
+        (edge particles included), or covered by the labels given.
     shift_px : (float, float)
         Shift estimated between the channels (pairs only).
     timings : dict
         Seconds per step.
+    region : ndarray of bool, shape (M, N), or None
+        The part of the image analysed, when one was given.
     """
 
     image_id: str
@@ -256,13 +258,15 @@ class ImageAnalysis:
     mineral_area_fraction: float
     shift_px: tuple[float, float] = (0.0, 0.0)
     timings: dict[str, float] = field(default_factory=dict)
+    region: np.ndarray | None = None
 
     @property
     def field_area(self) -> float:
-        """Area of the field analysed (the image without its data bar): µm² when
+        """Area analysed (the image without its data bar, or the region given): µm² when
         calibrated, else px²."""
         um = (self.pixel_size.nm or 0.0) / 1000
-        return float(self.labels.size) * (um * um if um else 1.0)
+        pixels = self.labels.size if self.region is None else np.count_nonzero(self.region)
+        return float(pixels) * (um * um if um else 1.0)
 
     @property
     def number_density(self) -> float:
@@ -390,12 +394,15 @@ def _measure(
     role: str | None = None,
     hidden: np.ndarray | None = None,
     drawn: np.ndarray | None = None,
+    region: np.ndarray | None = None,
 ) -> ImageAnalysis:
     """Segment and measure; ``role`` is the detector of a single image (``"SE"`` or
     ``"BSE"``), which picks the ``auto`` split; particles touching ``hidden`` (a
     composite's annotations) are left out; ``drawn`` labels are measured instead of those
-    found."""
-    from .measure import particle_table, size_distribution
+    found; only the particles within ``region`` count, when given."""
+    from scipy import ndimage
+
+    from .measure import _check_region, particle_table, size_distribution
     from .segment import _drop_labels, drop_border_labels
 
     if min(density.shape) < MIN_SIDE_PX:
@@ -445,19 +452,27 @@ def _measure(
     else:  # drawn or corrected by hand: measured as they are
         labels, split, profile = _drawn_labels(drawn, density.shape), "given", "given"
         fraction = float(np.count_nonzero(labels)) / labels.size
+    region = _check_region(region, density.shape)
+    mineral = fraction
+    if region is not None:  # the mineral within it; the particles that lie wholly outside it go
+        mineral = float(np.count_nonzero(labels[region])) / np.count_nonzero(region)
+        inside = np.zeros(int(labels.max()) + 1, bool)
+        inside[labels[region]] = True
+        labels = _drop_labels(labels, np.flatnonzero(~inside))
     found = int(labels.max())
-    if not options.keep_edge_particles:
-        labels = drop_border_labels(labels)
+    if not options.keep_edge_particles:  # those that reach the border (the image's, or the region's)
+        labels = (drop_border_labels(labels) if region is None
+                  else _drop_labels(labels, labels[~ndimage.binary_erosion(region, border_value=0)]))
     timings["segment"] = time.perf_counter() - t
     t = time.perf_counter()
-    table = particle_table(labels, pixel_size_nm=pixel.nm, bse=bse, se=se)
+    table = particle_table(labels, pixel_size_nm=pixel.nm, bse=bse, se=se, region=region)
     low, high = options.circularity
     outside = (table["circularity"] < low) | (table["circularity"] > high)
     if largest:
         outside |= table["ecd_px"] > largest
     if outside.any():  # ImageJ's Size and Circularity ranges
         labels = _drop_labels(labels, table["label"][outside])
-        table = particle_table(labels, pixel_size_nm=pixel.nm, bse=bse, se=se)
+        table = particle_table(labels, pixel_size_nm=pixel.nm, bse=bse, se=se, region=region)
     ecd = table["ecd_um"] if pixel.calibrated else table["ecd_px"]
     weights = None if options.keep_edge_particles else table["edge_weight"]
     distribution = size_distribution(ecd, weights=weights)
@@ -479,11 +494,11 @@ def _measure(
             "touches it; keep_edge_particles=True (--keep-edge-particles) keeps them")
     timings["measure"] = time.perf_counter() - t
     return ImageAnalysis(image_id, kind, split, profile, sources, pixel, ddc, density, labels, table,
-                         distribution, fraction, shift, timings)
+                         distribution, mineral, shift, timings, region)
 
 
 def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),
-                 labels: np.ndarray | None = None) -> ImageAnalysis:
+                 labels: np.ndarray | None = None, region: np.ndarray | None = None) -> ImageAnalysis:
     """Analyse a registered SE/BSE pair (:class:`ddcsem.SEMPair`).
 
     Parameters
@@ -497,6 +512,12 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),
         instead of those the segmentation would find: the segmentation options are not
         used, the border rule and the diameter and circularity ranges are (``split`` and
         ``profile`` are recorded as ``given``).
+    region : ndarray of bool, shape (M, N), optional
+        The part of the image to analyse (:func:`ddcsem.read_region`: the tissue, say,
+        drawn around in Fiji): particles that reach its edge count as those on the
+        image's border do (left out, with edge weights of the region, or kept and marked
+        with ``keep_edge_particles``), those outside it not at all, and the mineral area
+        fraction, ``field_area`` and ``number_density`` are the region's.
 
     Returns
     -------
@@ -549,12 +570,12 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),
     timings["separate"] = time.perf_counter() - t
     sources = {"se": str(pair.se.path), "bse": str(pair.bse.path)}
     return _measure(pair.key, "pair", sources, pair.pixel_size, ddc, density, options,
-                    pair.bse.data, pair.se.data, timings, pair.shift, drawn=labels)
+                    pair.bse.data, pair.se.data, timings, pair.shift, drawn=labels, region=region)
 
 
 def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
                    options: AnalysisOptions = AnalysisOptions(),
-                   labels: np.ndarray | None = None) -> ImageAnalysis:
+                   labels: np.ndarray | None = None, region: np.ndarray | None = None) -> ImageAnalysis:
     """Analyse one grey micrograph whose particles are brighter than their surroundings
     (or darker, with ``options.dark_particles``).
 
@@ -575,6 +596,8 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     labels : ndarray of int, shape (M, N), optional
         Particles drawn or corrected by hand, measured instead of segmenting (as in
         :func:`analyze_pair`).
+    region : ndarray of bool, shape (M, N), optional
+        The part of the image to analyse (as in :func:`analyze_pair`).
 
     Returns
     -------
@@ -626,7 +649,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     # Dark particles show mass thickness, a density: no SE role, so the shape split
     return _measure(name, "single", sources, image.pixel_size, ddc, density, options,
                     image.data, None, timings, role=None if options.dark_particles else image.role,
-                    drawn=labels)
+                    drawn=labels, region=region)
 
 
 def _as_image(image: SEMImage | np.ndarray, reader: str) -> SEMImage:
@@ -652,7 +675,7 @@ def _inverted(image: np.ndarray) -> np.ndarray:
 
 def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = None,
                       options: AnalysisOptions = AnalysisOptions(),
-                      labels: np.ndarray | None = None) -> ImageAnalysis:
+                      labels: np.ndarray | None = None, region: np.ndarray | None = None) -> ImageAnalysis:
     """Analyse an existing DDC composite (read by :func:`ddcsem.read_composite`).
 
     Parameters
@@ -660,7 +683,7 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     image : SEMImage or ndarray, shape (M, N, 3)
         The composite, as :func:`ddcsem.read_composite` reads it; an array is taken as an
         uncalibrated image (sizes in pixels).
-    image_id, options, labels
+    image_id, options, labels, region
         As in :func:`analyze_single` (the default ``image_id`` is ``composite``;
         ``options.basis`` gives the composite's two colours).
 
@@ -702,7 +725,7 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     name = image_id or (image.path.stem if image.path else "composite")
     sources = {"image": str(image.path) if image.path else ""}
     return _measure(name, "composite", sources, image.pixel_size, image.data, density, options,
-                    bse, se, timings, hidden=hidden, drawn=labels)
+                    bse, se, timings, hidden=hidden, drawn=labels, region=region)
 
 
 def pool_analyses(analyses: Sequence[ImageAnalysis]) -> dict[str, Any]:

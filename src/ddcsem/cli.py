@@ -251,6 +251,11 @@ def _parser() -> argparse.ArgumentParser:
                           "each image's <id>_rois.zip (an ImageJ ROI set) or <id>_labels.tif, in "
                           "FOLDER or FOLDER/<id> (an earlier run's output; there, Fiji's RoiSet.zip "
                           "too), the newest if several")
+    ana.add_argument("--region", type=Path, default=None, metavar="FOLDER",
+                     help="analyse only the part of each image drawn by hand (the tissue, say): its "
+                          "<id>_region.roi (an ImageJ selection; .zip: the union of a set) or a mask "
+                          "<id>_region.tif/.png, in FOLDER or FOLDER/<id> (the output folder will do), "
+                          "the newest if several")
     ana.add_argument("--group-by", type=_group_by, default="folder", metavar="folder|none|REGEX",
                      help="the samples whose images samples.csv pools: folder (default: the folder "
                           "of each image, or of its detector folders), none (all images only), or "
@@ -816,6 +821,7 @@ class _AnalyzeJob:
     overwrite: bool
     labels: Path | None = None  # folder of particles drawn or corrected by hand
     crop_databar: str | int = "auto"
+    region: Path | None = None  # folder of the regions to analyse, drawn by hand
 
 
 def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
@@ -895,7 +901,7 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> dict[str, Any]
     from .analyze import analyze_composite, analyze_pair, analyze_single
     from .errors import OutputError
     from .pair import read_pair
-    from .read import read_composite, read_labels, read_sem
+    from .read import read_composite, read_labels, read_region, read_sem
     from .report import image_warnings, write_image_results
 
     kind, source, image_id = item
@@ -906,8 +912,9 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> dict[str, Any]
     folder = job.output / image_id
     summary_path = folder / f"{image_id}_summary.json"
     try:
-        if job.labels is not None:
-            sources["labels"] = str(_labels_file(job.labels, image_id))
+        for name, folder_given in (("labels", job.labels), ("region", job.region)):
+            if folder_given is not None:
+                sources[name] = str(_drawn_file(folder_given, image_id, name))
     except DDCSEMError as exc:
         record["error"] = str(exc)
         return record
@@ -935,15 +942,17 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> dict[str, Any]
             else:
                 read = read_composite if kind == "composite" else read_sem
                 image = read(source, pixel_size=job.pixel_size, crop_databar=job.crop_databar)
-            drawn = None if job.labels is None else read_labels(
-                sources["labels"], shape=(image.se if kind == "pair" else image).shape[:2])
+            shape = (image.se if kind == "pair" else image).shape[:2]
+            drawn = None if job.labels is None else read_labels(sources["labels"], shape=shape)
+            region = None if job.region is None else read_region(sources["region"], shape=shape)
             if kind == "pair":
-                result = analyze_pair(image, options=job.options, labels=drawn)
+                result = analyze_pair(image, options=job.options, labels=drawn, region=region)
             else:
                 analyse = analyze_composite if kind == "composite" else analyze_single
-                result = analyse(image, image_id=image_id, options=job.options, labels=drawn)
-            if drawn is not None:  # where the particles measured came from
-                result = replace(result, sources={**result.sources, "labels": sources["labels"]})
+                result = analyse(image, image_id=image_id, options=job.options, labels=drawn, region=region)
+            # where the particles measured, and the region, came from
+            given = {k: sources[k] for k in ("labels", "region") if k in sources}
+            result = replace(result, sources={**result.sources, **given})
             summary = write_image_results(result, folder, params_hash=made_with)
         summary["warnings"] = image_warnings({**summary, "warnings": [str(w.message) for w in caught]})
         return summary
@@ -952,18 +961,23 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> dict[str, Any]
         return record
 
 
-def _labels_file(folder: Path, image_id: str) -> Path:
-    """The particles drawn or corrected for ``image_id`` in ``folder`` (``--labels``): its
-    ``<id>_rois.zip`` or ``<id>_labels.tif``, there or in its ``<id>`` folder (where Fiji's
-    default name for a saved ROI set, ``RoiSet.zip``, counts too), the newest."""
+def _drawn_file(folder: Path, image_id: str, kind: str) -> Path:
+    """What was drawn by hand for ``image_id`` in ``folder``, the newest: its particles
+    (``kind`` ``labels``, ``--labels``: ``<id>_rois.zip`` or ``<id>_labels.tif``, and in
+    its ``<id>`` folder Fiji's default name for a saved ROI set, ``RoiSet.zip``) or its
+    region (``region``, ``--region``: ``<id>_region.roi``, ``.zip``, ``.tif`` or ``.png``),
+    in ``folder`` or in its ``<id>`` folder."""
     from .errors import ReadError
 
-    names = (f"{image_id}_rois.zip", f"{image_id}_labels.tif", f"{image_id}_labels.tiff")
-    places = [folder / image_id / name for name in (*names, "RoiSet.zip")] + [folder / name for name in names]
+    if kind == "labels":
+        names, fiji = (f"{image_id}_rois.zip", f"{image_id}_labels.tif", f"{image_id}_labels.tiff"), ("RoiSet.zip",)
+    else:
+        names, fiji = tuple(f"{image_id}_region{suffix}" for suffix in (".roi", ".zip", ".tif", ".tiff", ".png")), ()
+    places = [folder / image_id / name for name in (*names, *fiji)] + [folder / name for name in names]
     found = [path for path in places if path.is_file()]
     if not found:
-        raise ReadError(f"no labels for {image_id}", path=folder,
-                        hint=f"--labels looks for {names[0]} or {names[1]} in that folder or in its {image_id} folder")
+        raise ReadError(f"no {kind} for {image_id}", path=folder,
+                        hint=f"--{kind} looks for {names[0]} or {names[1]} in that folder or in its {image_id} folder")
     return max(found, key=lambda path: path.stat().st_mtime_ns)
 
 
@@ -1011,6 +1025,8 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     options, pixel_size = _analysis_options(args)
     if args.dark_particles and not args.single:  # a pair's BSE image has bright particles
         parser.error("--dark-particles is for the lone images that --single analyses: give --single too")
+    if args.region is not None and not args.region.is_dir():
+        parser.error(f"--region {args.region}: no such folder")
     if args.labels is not None:
         if not args.labels.is_dir():
             parser.error(f"--labels {args.labels}: no such folder")
@@ -1027,11 +1043,12 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print(f"{kind} {image_id}: {path}")
         for _, _, image_id in items if len(set(samples.values())) > 1 or args.group_by != "folder" else ():
             print(f"sample {image_id}: {samples[image_id] or 'none (in all only)'}")
-        for _, _, image_id in items if args.labels is not None else ():
-            try:
-                print(f"labels {image_id}: {_labels_file(args.labels, image_id)}")
-            except DDCSEMError as exc:
-                print(f"labels {image_id}: none ({exc.reason})")
+        for kind, folder_given in (("labels", args.labels), ("region", args.region)):
+            for _, _, image_id in items if folder_given is not None else ():
+                try:
+                    print(f"{kind} {image_id}: {_drawn_file(folder_given, image_id, kind)}")
+                except DDCSEMError as exc:
+                    print(f"{kind} {image_id}: none ({exc.reason})")
         return 0
     if not args.quiet:
         for path in unpaired:
@@ -1044,10 +1061,11 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                   "samples.csv's all row only", file=sys.stderr)
     effective = {**options.to_dict(), "pixel_size_nm": pixel_size,
                  "labels": None if args.labels is None else str(args.labels.resolve()),
+                 "region": None if args.region is None else str(args.region.resolve()),
                  "crop_databar": args.crop_databar}
     params_hash = _params_hash(effective)
     job = _AnalyzeJob(args.output, options, pixel_size, params_hash, args.skip_existing, args.overwrite,
-                      args.labels, args.crop_databar)
+                      args.labels, args.crop_databar, args.region)
     records = _run_batch(_analyze_one, items, job, args, "image")
     for key, message in problems:
         records.append({"image_id": key, "kind": "pair", "sources": {}, "status": "failed",

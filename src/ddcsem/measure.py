@@ -21,7 +21,10 @@ roundness       ``4 area / (pi major^2)``, major axis of ImageJ's fitted ellipse
 aspect ratio    major / minor axis of that ellipse (finite even for a 1-px line)
 solidity        area / area of the convex hull of the particle's outline
 edge weight     Miles-Lantuejoul ``Wx Wy / ((Wx - Fx)(Wy - Fy))`` with ``F`` the particle's
-                bounding box, for particles that do not touch the border (NaN for those that do)
+                bounding box, for particles that do not touch the border (NaN for those that do);
+                within a region drawn by hand, the region's area over the number of places the
+                particle, taken as a disc of its bounding box's larger side, fits in it
+                (which, for a round particle in the whole image, is the formula above)
 =============== ===========================================================================
 """
 
@@ -362,18 +365,70 @@ def _imagej_axes(area: np.ndarray, major: np.ndarray, minor: np.ndarray) -> tupl
     return np.sqrt(product * ratio), np.sqrt(product / ratio)
 
 
+def _disc_placements(region: np.ndarray, sides: np.ndarray) -> np.ndarray:
+    """How many places a particle whose bounding box's larger side is ``sides[i]`` px fits
+    wholly inside ``region`` (bool), taken as a disc: the region's pixels at least
+    ``(side + 2) / 2`` from every pixel outside it (and outside the image), the count
+    interpolated between whole distances, so that a whole W x H image has about
+    ``(W - side)(H - side)`` places, as the rectangle's formula counts them."""
+    from scipy import ndimage
+
+    distance = ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
+    ordered = np.sort(distance[region])
+    reach = (np.asarray(sides, dtype=np.float64) + 2) / 2
+    low = np.floor(reach)
+    at_least = [ordered.size - np.searchsorted(ordered, d - 1e-9, side="left") for d in (low, low + 1)]
+    return (1 - (reach - low)) * at_least[0] + (reach - low) * at_least[1]
+
+
+def _edges(raw: dict[str, np.ndarray], shape: tuple[int, int], labels: np.ndarray,
+           region: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Which particles touch the border (of the image, or of ``region`` and the image),
+    and the Miles-Lantuejoul weight of the others (NaN for those that do)."""
+    rows, cols = shape
+    fy, fx = raw["r1"] - raw["r0"], raw["c1"] - raw["c0"]
+    if region is None:
+        touches = (raw["r0"] == 0) | (raw["c0"] == 0) | (raw["r1"] == rows) | (raw["c1"] == cols)
+        places = (cols - fx) * (rows - fy)
+        area = cols * rows
+    else:
+        from scipy import ndimage
+
+        edge = ~ndimage.binary_erosion(region, border_value=0)  # outside, or on its edge or the image's
+        hit = np.zeros(int(labels.max()) + 1, bool)
+        hit[labels[edge]] = True
+        touches = hit[raw["label"]]
+        places = _disc_placements(region, np.maximum(fy, fx))
+        area = np.count_nonzero(region)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # a particle inside the region with no place for its box (an odd fit) counts as one
+        weight = np.where(touches | (places <= 0), np.nan, area / places)
+    return touches, weight
+
+
+def _check_region(region: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """``region`` as a bool mask of ``shape`` with a pixel in it, or None."""
+    if region is None:
+        return None
+    region = np.asarray(region)
+    if region.shape != tuple(shape):
+        raise ParameterError(f"region must have the shape of the image {tuple(shape)}, not {region.shape}")
+    region = region != 0
+    if not region.any():
+        raise ParameterError("region is empty: no pixel of the image is in it")
+    return region
+
+
 def _assemble(
-    raw: dict[str, np.ndarray], shape: tuple[int, int], pixel_size_nm: float | None, ids: np.ndarray | None
+    raw: dict[str, np.ndarray], labels: np.ndarray, pixel_size_nm: float | None, ids: np.ndarray | None,
+    region: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Derived measures, edge weights and units from raw per-label measurements (of labels
     numbered 1..K for the ``ids``, when given)."""
-    rows, cols = shape
     area = raw["area"]
     major, minor = _imagej_axes(area, raw["major"], raw["minor"])
-    touches = (raw["r0"] == 0) | (raw["c0"] == 0) | (raw["r1"] == rows) | (raw["c1"] == cols)
-    fy, fx = raw["r1"] - raw["r0"], raw["c1"] - raw["c0"]
+    touches, weight = _edges(raw, labels.shape, labels, region)
     with np.errstate(divide="ignore", invalid="ignore"):
-        weight = np.where(touches, np.nan, (cols * rows) / ((cols - fx) * (rows - fy)))
         px = {
             "ecd": 2 * np.sqrt(area / np.pi), "feret_max": raw["feret_max"], "feret_min": raw["feret_min"],
             "perimeter": raw["perimeter"],
@@ -412,6 +467,7 @@ def particle_table(
     pixel_size_nm: float | None = None,
     bse: np.ndarray | None = None,
     se: np.ndarray | None = None,
+    region: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Measure every labelled particle.
 
@@ -425,6 +481,10 @@ def particle_table(
         image never gets µm columns.
     bse, se : ndarray, shape (M, N), optional
         Channels whose mean over each particle is reported (``bse_mean``, ``se_mean``).
+    region : ndarray of bool, shape (M, N), optional
+        The part of the image analysed (:func:`ddcsem.read_region`): a particle touches
+        the edge when it reaches the region's edge (or the image's) or lies outside it,
+        and edge weights are those of the region (see the module notes).
 
     Returns
     -------
@@ -450,7 +510,7 @@ def particle_table(
     (0.599, 0.9)
     """
     labels, ids = _check(labels, bse, se)
-    return _assemble(_raw_kernel(labels, bse, se), labels.shape, pixel_size_nm, ids)
+    return _assemble(_raw_kernel(labels, bse, se), labels, pixel_size_nm, ids, _check_region(region, labels.shape))
 
 
 def particle_table_reference(
@@ -459,6 +519,7 @@ def particle_table_reference(
     pixel_size_nm: float | None = None,
     bse: np.ndarray | None = None,
     se: np.ndarray | None = None,
+    region: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """:func:`particle_table` computed with scikit-image's ``regionprops`` and plain numpy.
 
@@ -471,7 +532,8 @@ def particle_table_reference(
     array([12.])
     """
     labels, ids = _check(labels, bse, se)
-    return _assemble(_raw_reference(labels, bse, se), labels.shape, pixel_size_nm, ids)
+    return _assemble(_raw_reference(labels, bse, se), labels, pixel_size_nm, ids,
+                     _check_region(region, labels.shape))
 
 
 def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:

@@ -30,8 +30,8 @@ from .detectors import detector_role, split_detector_token
 from .errors import CalibrationError, ReadError, UnsupportedFormatError
 from .units import parse_length, parse_pixel_size, unit_to_nm
 
-__all__ = ["PixelSize", "SEMImage", "read_sem", "read_composite", "read_labels", "detect_databar",
-           "MixedDetectorWarning"]
+__all__ = ["PixelSize", "SEMImage", "read_sem", "read_composite", "read_labels", "read_region",
+           "detect_databar", "MixedDetectorWarning"]
 
 #: Largest decoded image ddcsem will allocate, in bytes (refused before reading).
 MAX_IMAGE_BYTES = 4 * 1024**3
@@ -720,8 +720,8 @@ def read_labels(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
         A TIFF or PNG label image (0 the background; integer pixels, or whole numbers in a
         float image, as Fiji saves a 32-bit one), or an ImageJ ROI set (``.zip``) or ROI
         (``.roi``): each area ROI (traced, polygon, freehand, rectangle, oval, composite)
-        is one particle, its pixels those whose centres it encloses (for a composite, its
-        largest outline); where ROIs overlap the later one takes the pixels.
+        is one particle, its pixels those whose centres it encloses (a composite's holes
+        left out, as Fiji measures it); where ROIs overlap the later one takes the pixels.
     shape : (int, int)
         The shape of the image the particles belong to (after its data bar is cropped; a
         label image drawn on the image with its bar is cropped to it where the bar's rows
@@ -754,13 +754,65 @@ def read_labels(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
            [0, 0, 0, 0, 0, 0, 0, 0],
            [0, 0, 0, 0, 0, 0, 0, 0]], dtype=int32)
     """
+    from .measure import _compact
+
+    numbered, _ = _compact(_read_areas(path, shape, "labels"))
+    return numbered
+
+
+def read_region(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
+    """Read the part of an image to analyse, drawn by hand: an ImageJ ROI or a mask.
+
+    In Fiji: draw around the tissue (or the area to measure) on ``<id>_ddc.tif`` with any
+    area tool, holes cut out with Alt held (a composite ROI), and save the selection
+    (*File › Save As › Selection…*) as ``<id>_region.roi``; or save a mask.
+
+    Parameters
+    ----------
+    path : path-like
+        An ImageJ ROI (``.roi``) or ROI set (``.zip``: the union of its area ROIs; a
+        composite ROI without its holes), or a TIFF or PNG mask (non-zero inside).
+    shape : (int, int)
+        The shape of the image (after its data bar is cropped).
+
+    Returns
+    -------
+    ndarray of bool, shape ``shape``
+        True inside the region (pixels whose centres the ROI encloses).
+
+    Raises
+    ------
+    ReadError
+        If the file is not a ROI or mask, its shape is not ``shape``, or the region is
+        empty.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from roifile import ImagejRoi
+    >>> path = os.path.join(tempfile.mkdtemp(), "x_region.roi")
+    >>> ImagejRoi.frompoints([[0, 0], [4, 0], [4, 3], [0, 3]]).tofile(path)
+    >>> read_region(path, shape=(4, 6)).astype(int)
+    array([[1, 1, 1, 1, 0, 0],
+           [1, 1, 1, 1, 0, 0],
+           [1, 1, 1, 1, 0, 0],
+           [0, 0, 0, 0, 0, 0]])
+    """
+    return _read_areas(path, shape, "region") > 0
+
+
+def _read_areas(path: str | PathLike, shape: tuple[int, int], what: str) -> np.ndarray:
+    """The areas of a label image, mask, ImageJ ROI or ROI set drawn on an image of
+    ``shape`` (its pixel values, or the ROIs numbered 1..K); ``what`` (``"labels"`` or
+    ``"region"``) names them in errors."""
+    are = "is" if what == "region" else "are"
     path = Path(path)
     if not path.is_file():
         raise ReadError("no such file", path=path)
     suffix = path.suffix.lower()
     try:
         if suffix in (".zip", ".roi"):
-            labels = _rasterize_rois(path, shape)
+            labels = _rasterize_rois(path, shape, what)
         elif suffix == ".png":  # 8 or 16 bits, as other tools export labels
             from PIL import Image
 
@@ -773,32 +825,31 @@ def read_labels(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
     except ReadError:
         raise
     except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file
-        raise ReadError(f"cannot read labels ({type(exc).__name__}: {exc})", path=path,
-                        hint="give a TIFF or PNG label image, or an ImageJ ROI set (.zip)") from None
+        raise ReadError(f"cannot read {what} ({type(exc).__name__}: {exc})", path=path,
+                        hint="give a TIFF or PNG label image or mask, or an ImageJ ROI (.roi) or ROI set (.zip)") from None
     if labels.ndim == 3 and labels.shape[-1] in (3, 4):
-        raise ReadError("the labels are a colour image", path=path,
-                        hint="save the label image itself (8, 16 or 32-bit), not its rendering in colour")
+        raise ReadError(f"the {what} {are} a colour image", path=path,
+                        hint="save the label image or mask itself (8, 16 or 32-bit), not its rendering in colour")
     if (labels.ndim == 2 and labels.shape[1] == shape[1] and labels.shape[0] > shape[0]
             and not labels[shape[0]:].any()):
         labels = labels[: shape[0]]  # drawn on the image with its data bar, which holds none
     if labels.shape != tuple(shape):
-        raise ReadError(f"the labels are {labels.shape[0]} x {labels.shape[1]} px, the image "
+        raise ReadError(f"the {what} {are} {labels.shape[0]} x {labels.shape[1]} px, the image "
                         f"{shape[0]} x {shape[1]} px" if labels.ndim == 2 else
                         f"a label image must be 2-D, not of shape {labels.shape}", path=path,
-                        hint="give the labels drawn on this image (without its data bar)")
+                        hint=f"give the {what} drawn on this image (without its data bar)")
     whole = labels.dtype.kind in "iub" or (labels.dtype.kind == "f" and bool(np.all(labels == np.round(labels))))
     if not whole or labels.min() < 0:
-        raise ReadError("a label image holds whole numbers from 0 (the background) up", path=path)
-    from .measure import _compact
-
-    numbered, _ = _compact(labels)
-    if not numbered.any():
-        raise ReadError("the labels hold no particles", path=path)
-    return numbered
+        raise ReadError("a label image or mask holds whole numbers from 0 (the background) up", path=path)
+    if not labels.any():
+        raise ReadError(f"the {what} {are} empty: no pixel is set", path=path)
+    return labels
 
 
-def _rasterize_rois(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    """The area ROIs of an ImageJ ROI file or set as labels 1..K, in their order."""
+def _rasterize_rois(path: Path, shape: tuple[int, int], what: str) -> np.ndarray:
+    """The area ROIs of an ImageJ ROI file or set as labels 1..K, in their order; a
+    composite ROI's pixels are those inside an odd number of its outlines (its holes
+    left out, as ImageJ measures it)."""
     from matplotlib.path import Path as Outline
     from roifile import ROI_TYPE, roiread
 
@@ -810,21 +861,29 @@ def _rasterize_rois(path: Path, shape: tuple[int, int]) -> np.ndarray:
     for roi in rois:
         if roi.roitype not in areas and not roi.composite:
             continue  # lines, points, angles: no area
-        xy = np.asarray(roi.coordinates(), dtype=np.float64)
-        if len(xy) < 3:
+        outlines = [np.asarray(xy, dtype=np.float64) for xy in
+                    (roi.coordinates(multi=True) if roi.composite else [roi.coordinates()])]
+        outlines = [xy for xy in outlines if len(xy) >= 3]
+        if not outlines:
             continue
-        c0, r0 = np.maximum(np.floor(xy.min(axis=0)).astype(int), 0)
-        c1, r1 = np.minimum(np.ceil(xy.max(axis=0)).astype(int), (shape[1], shape[0]))
+        corners = np.concatenate(outlines)
+        c0, r0 = np.maximum(np.floor(corners.min(axis=0)).astype(int), 0)
+        c1, r1 = np.minimum(np.ceil(corners.max(axis=0)).astype(int), (shape[1], shape[0]))
         if r1 <= r0 or c1 <= c0:
             continue  # outside the image
         rr, cc = np.mgrid[r0:r1, c0:c1]
-        inside = Outline(xy).contains_points(np.c_[cc.ravel() + 0.5, rr.ravel() + 0.5]).reshape(rr.shape)
+        centres = np.c_[cc.ravel() + 0.5, rr.ravel() + 0.5]
+        inside = np.zeros(rr.size, bool)
+        for xy in outlines:  # even-odd: a hole's outline lies inside the outer one
+            inside ^= Outline(xy).contains_points(centres)
+        inside = inside.reshape(rr.shape)
         if inside.any():
             count += 1
             labels[r0:r1, c0:c1][inside] = count
     if not count:
         raise ReadError("the ROI set holds no areas inside the image", path=path,
-                        hint="draw the particles as areas (polygon, freehand, oval, traced)")
+                        hint=f"draw the {'region' if what == 'region' else 'particles'} as areas "
+                             "(polygon, freehand, oval, traced)")
     return labels
 
 

@@ -260,9 +260,11 @@ def write_preview_png(
 
 
 def write_overlay_png(
-    path: str | PathLike, rgb: np.ndarray, labels: np.ndarray, *, pixel_size_nm: float | None
+    path: str | PathLike, rgb: np.ndarray, labels: np.ndarray, *, pixel_size_nm: float | None,
+    region: np.ndarray | None = None,
 ) -> None:
-    """Write the DDC image with particle outlines (blue) and a scale bar.
+    """Write the DDC image with particle outlines (blue), the edge of the region analysed
+    (magenta, when given) and a scale bar.
 
     Examples
     --------
@@ -278,6 +280,8 @@ def write_overlay_png(
 
     out = np.array(rgb, dtype=np.uint8, copy=True)
     out[find_boundaries(labels, mode="inner")] = (40, 120, 255)  # blue: apart from orange and green
+    if region is not None:
+        out[find_boundaries(region, mode="thick")] = (255, 0, 255)
     write_preview_png(path, out, pixel_size_nm=pixel_size_nm)
 
 
@@ -459,7 +463,8 @@ _STATS = [("d10", "d10"), ("d50", "d50"), ("d50_ci_low", "d50_ci_low"), ("d50_ci
 
 #: Columns of ``images.csv``.
 IMAGE_COLUMNS = [
-    "image_id", "kind", "split", "profile", "se_path", "bse_path", "image_path", "labels_path", "pixel_size_nm",
+    "image_id", "kind", "split", "profile", "se_path", "bse_path", "image_path", "labels_path", "region_path",
+    "pixel_size_nm",
     "pixel_size_source",
     "calibrated", "n_particles", "mineral_area_fraction", "field_area_um2", "field_area_px2",
     "particles_per_um2", "particles_per_px2",
@@ -501,7 +506,7 @@ def image_row(summary: dict[str, Any]) -> dict[str, Any]:
         row["status"] = "ok"
     sources = summary.get("sources") or {}
     row.update(se_path=sources.get("se"), bse_path=sources.get("bse"), image_path=sources.get("image"),
-               labels_path=sources.get("labels"))
+               labels_path=sources.get("labels"), region_path=sources.get("region"))
     dist = summary.get("distribution") or {}
     row["warning"] = "; ".join(image_warnings(summary)) or None
     row["lognorm_gsd"] = dist.get("lognorm_gsd")
@@ -553,7 +558,8 @@ def write_image_results(result: Any, folder: str | PathLike, *, params_hash: str
     write_tiff(folder / f"{image_id}_ddc.tif", result.ddc, pixel_size_nm=nm)
     write_tiff(folder / f"{image_id}_labels.tif", result.labels, pixel_size_nm=nm)
     write_imagej_rois(folder / f"{image_id}_rois.zip", result.labels)
-    write_overlay_png(folder / f"{image_id}_overlay.png", result.ddc, result.labels, pixel_size_nm=nm)
+    write_overlay_png(folder / f"{image_id}_overlay.png", result.ddc, result.labels, pixel_size_nm=nm,
+                      region=result.region)
     unit = "um" if nm else "px"
     ecd = result.table[f"ecd_{unit}"]
     plot_size_distribution(folder / f"{image_id}_psd.png", ecd, result.distribution,
