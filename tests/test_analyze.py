@@ -588,6 +588,7 @@ def test_regions_from_the_command_line(pair_files, tmp_path, capsys):
     assert 0 < int(row["n_particles"]) < int(whole["n_particles"])
     overlay = np.asarray(Image.open(out / "f" / "f_overlay.png").convert("RGB"))
     assert np.all(overlay[10, 50] == (255, 0, 255))  # the region's edge, drawn
+    assert " · region f_region.roi</p>" in (out / "report.html").read_text(encoding="utf-8")
     assert (out / "f" / "f_region.roi").is_file()  # the run keeps what was drawn
     # a region drawn again is a new input: --skip-existing analyses the image again
     roi = out / "f" / "f_region.roi"

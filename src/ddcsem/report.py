@@ -845,7 +845,9 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
             f" · D10 {fmt['d10']} · D50 {fmt['d50']}"
             f"{f' (95 % CI {interval})' if interval else ''} · D90 {fmt['d90']} {unit}"
             f" · mineral area fraction {'' if fraction is None else f'{fraction:.3f}'}"
-            f" · pixel size {esc(calibration_text(s))}</p>"
+            f" · pixel size {esc(calibration_text(s))}"
+            + (f" · region {esc(Path(region).name)}" if (region := (s.get("sources") or {}).get("region")) else "")
+            + "</p>"
             + "".join(f"<p class='warn'>{esc(w)}</p>" for w in notes)
             + f"<div class='pics'><figure><img alt='DDC image of {esc(image_id)}' src='{_thumbnail(ddc)}'>"
             f"<figcaption>DDC image</figcaption></figure>"
