@@ -651,6 +651,10 @@ def test_samples_pool_the_images_of_each_folder(tmp_path, capsys):
                                   weights=np.array([float(p["edge_weight"]) for p in mine]))
         for key in ("d10", "d50", "d50_ci_low", "d90", "d32"):
             assert float(row[f"{key}_um"]) == pytest.approx(stats[key], rel=1e-4)
+        fractions = [float(r["mineral_area_fraction"]) for r in members]
+        assert float(row["mineral_area_fraction_field_sd"]) == pytest.approx(np.std(fractions, ddof=1), rel=1e-4)
+        d50s = [float(r["d50_um"]) for r in members]
+        assert float(row["d50_field_sd_um"]) == pytest.approx(np.std(d50s, ddof=1), abs=1e-5)  # D50s to 6 digits
     assert float(samples[0]["d50_um"]) < 0.8 * float(samples[1]["d50_um"])  # 300 nm against 450 nm
     assert (out / "samples.png").is_file()
     assert ">valveB</td>" in (out / "report.html").read_text(encoding="utf-8")

@@ -247,7 +247,13 @@ def test_pooled_fields_take_their_particles_together_with_their_weights():
     assert s["n_fields"] == 2 and s["count"] == 12 and s["field_area"] == 40.0
     assert s["number_density"] == pytest.approx(13.5 / 40)
     assert s["mineral_area_fraction"] == pytest.approx((0.2 * 30 + 0.6 * 10) / 40)
-    assert set(pool_fields([a, b])) == set(whole) | {"n_fields"}  # without areas: sizes only
+    # how much the fields differ: the standard deviation of their own values
+    assert s["d50_field_sd"] == pytest.approx(np.std([size_distribution(a, weights=wa)["d50"],
+                                                      size_distribution(b, weights=wb)["d50"]], ddof=1))
+    assert s["mineral_area_fraction_field_sd"] == pytest.approx(np.std([0.2, 0.6], ddof=1))
+    assert s["number_density_field_sd"] == pytest.approx(np.std([8.5 / 30, 5 / 10], ddof=1))
+    assert set(pool_fields([a, b])) == set(whole) | {"n_fields", "d50_field_sd"}  # without areas: sizes only
+    assert np.isnan(pool_fields([a], field_areas=[1.0])["number_density_field_sd"])  # one field: no spread
     nothing = pool_fields([], field_areas=[], mineral_area_fractions=[])
     assert nothing["count"] == 0 and nothing["warning"] == "no particles" and np.isnan(nothing["number_density"])
 

@@ -663,10 +663,15 @@ def pool_fields(
     Returns
     -------
     dict
-        What :func:`size_distribution` gives for all the particles, and ``n_fields``;
-        with ``field_areas``, ``field_area`` (their sum) and ``number_density`` (the
-        particles, counted with their weights, per unit of area); with
-        ``mineral_area_fractions`` too, ``mineral_area_fraction`` over the summed area.
+        What :func:`size_distribution` gives for all the particles, ``n_fields`` and
+        ``d50_field_sd``; with ``field_areas``, ``field_area`` (their sum),
+        ``number_density`` (the particles, counted with their weights, per unit of area)
+        and ``number_density_field_sd``; with ``mineral_area_fractions`` too,
+        ``mineral_area_fraction`` over the summed area and
+        ``mineral_area_fraction_field_sd``. The ``_field_sd`` entries are the standard
+        deviation (n - 1) of the fields' own values: how much the fields differ, which the
+        pooled D50's interval, from the count of particles, does not show (NaN under two
+        fields; for the D50, fields without particles do not count).
 
     Examples
     --------
@@ -688,13 +693,24 @@ def pool_fields(
     empty = [np.empty(0)]
     result: dict[str, Any] = {"n_fields": len(fields),
                               **size_distribution(np.concatenate(fields or empty), weights=np.concatenate(w or empty))}
+    d50s = [size_distribution(d, weights=x)["d50"] for d, x in zip(fields, w)]
+    result["d50_field_sd"] = _spread([v for v in d50s if np.isfinite(v)])
     if field_areas is not None:
         for area in field_areas:
             require_positive(area, "field_areas")
         total = float(np.sum(field_areas))
         per_area = 1.0 / total if total else float("nan")  # no fields: nothing measured
+        counts = np.array([np.sum(np.where(np.isfinite(x), x, 1.0)) for x in w])
         result["field_area"] = total
-        result["number_density"] = float(sum(np.sum(np.where(np.isfinite(x), x, 1.0)) for x in w)) * per_area
+        result["number_density"] = float(counts.sum()) * per_area
+        result["number_density_field_sd"] = _spread(counts / np.asarray(field_areas, dtype=np.float64))
         if mineral_area_fractions is not None:
             result["mineral_area_fraction"] = float(np.dot(mineral_area_fractions, field_areas)) * per_area
+            result["mineral_area_fraction_field_sd"] = _spread(mineral_area_fractions)
     return result
+
+
+def _spread(values: Sequence[float] | np.ndarray) -> float:
+    """The sample standard deviation of ``values`` (NaN under two)."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(np.std(values, ddof=1)) if values.size > 1 else float("nan")

@@ -588,7 +588,8 @@ def write_image_results(result: Any, folder: str | PathLike, *, params_hash: str
 #: Columns of ``samples.csv``: the calibrated images of each sample pooled (µm).
 SAMPLE_COLUMNS = [
     "sample", "n_images", "n_particles", "field_area_um2", "mineral_area_fraction", "particles_per_um2",
-    *[f"{name}_um" for _, name in _STATS], "lognorm_gsd", "warning", "image_ids",
+    *[f"{name}_um" for _, name in _STATS], "lognorm_gsd",
+    "d50_field_sd_um", "mineral_area_fraction_field_sd", "particles_per_um2_field_sd", "warning", "image_ids",
 ]
 
 #: The name of the row of ``samples.csv`` that pools every calibrated image.
@@ -611,6 +612,9 @@ def _pooled_row(name: str, members: list[dict[str, Any]], sizes: dict[str, tuple
                            "lognorm_gsd": stats["lognorm_gsd"], "field_area_um2": stats.get("field_area"),
                            "mineral_area_fraction": stats.get("mineral_area_fraction"),
                            "particles_per_um2": stats.get("number_density"),
+                           "d50_field_sd_um": stats["d50_field_sd"],
+                           "mineral_area_fraction_field_sd": stats.get("mineral_area_fraction_field_sd"),
+                           "particles_per_um2_field_sd": stats.get("number_density_field_sd"),
                            "image_ids": ";".join(m["image_id"] for m in members)}
     row.update({f"{column}_um": stats[key] for key, column in _STATS})
     notes = [stats["warning"]] if stats["warning"] else []
