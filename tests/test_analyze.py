@@ -753,13 +753,26 @@ def test_sizes_in_pixels_from_the_command_line_and_a_config(tmp_path, syn, capsy
     assert "size '0px' must be positive" in capsys.readouterr().err
 
 
+def test_a_control_without_mineral_reports_none(tmp_path, capsys):
+    # a pair of tissue without particles: none found, no mineral, and the run says why
+    blank = make_pair((384, 384), n_particles=0, dose=150, seed=5)
+    for name, data in (("control_InLens.tif", blank.se), ("control_EsB.tif", blank.bse)):
+        tifffile.imwrite(tmp_path / name, data, imagej=True, resolution=(50, 50), metadata={"unit": "micron"})
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path), "-o", str(out)]) == 0
+    (row,) = read_csv(out / "images.csv")
+    assert row["n_particles"] == "0" and float(row["mineral_area_fraction"]) == 0.0
+    assert "no particles stand out of the noise" in row["warning"] and "no particles" in row["warning"]
+    assert "warning: control: no particles stand out of the noise" in capsys.readouterr().err
+
+
 def test_noisy_field_warning_is_recorded_and_names_the_image(tmp_path, capsys):
     noisy = make_pair((256, 256), pixel_size_nm=50, median_diameter_nm=300, sigma_ln=0.25,
                       n_particles=100, dose=100, seed=4)
     tifffile.imwrite(tmp_path / "noisy_BSE.tif", noisy.bse)
     out = tmp_path / "out"
     assert main(["analyze", str(tmp_path / "noisy_BSE.tif"), "-o", str(out), "--single"]) == 0
-    message = "particles and background are poorly separated"
+    message = "no particles stand out of the noise enough to set the threshold"
     assert f"warning: noisy_bse: {message}" in capsys.readouterr().err
     (image,) = json.loads((out / "manifest.json").read_text())["images"]
     assert image["status"] == "ok" and any(w.startswith(message) for w in image["warnings"])
