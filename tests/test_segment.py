@@ -1048,7 +1048,7 @@ def test_noisy_field_warns():
     a phase, and their threshold, 4.x spreads up, is kept and warned about. At the tiny
     scenario's dose (600), and for 25 px spheres at 100, it stands 6.1 and 7.0."""
     noisy = make_pair((320, 320), dose=100, **TINY_FIELD)
-    with pytest.warns(NoisyFieldWarning, match=r"only 2\.\d spreads .* cut into the noise itself, so it was raised"):
+    with pytest.warns(NoisyFieldWarning, match=r"cut into the noise itself \(it stood 2\.\d spreads .*\), so it was raised"):
         labels = segment_particles(density_map(noisy.bse))
     assert detection_scores(labels, noisy.centers, noisy.diameters_px).precision > 0.6
     faint = make_pair((320, 320), dose=15, pixel_size_nm=20, median_diameter_nm=500, n_particles=25,
@@ -1082,3 +1082,8 @@ def test_a_field_without_particles_has_none(dose):
     with pytest.warns(NoisyFieldWarning, match="poorly separated"):
         given = segment_particles(density_map(blank.bse), threshold=0.5)
     assert given.max() > 100  # the noise, as asked
+    # Li's threshold (the edges split's) on a blank field stood 4.7 spreads of the matrix up
+    # and took in half the field: 71 "particles"
+    blank = make_pair((512, 512), n_particles=0, dose=60, seed=2)
+    with pytest.warns(NoisyFieldWarning, match="raised"):
+        assert segment_particles(density_map(blank.bse), split="edges").max() == 0
