@@ -568,6 +568,33 @@ def test_a_region_drawn_by_hand_is_analysed_alone():
         analyze_single(image, region=region[:10])
 
 
+@pytest.mark.parametrize("n", [0, 60])
+def test_what_lies_outside_the_region_sets_no_threshold(n):
+    # a hole in the section (dark in both images) beside tissue: measured over the whole
+    # field, the tissue itself was the bright phase, "mineral" over 36 % of the region
+    # where it held none
+    syn = make_pair((512, 512), n_particles=n, seed=7, clustered_fraction=0)
+    hole = np.zeros((512, 512), bool)
+    hole[:, :200] = True
+    noise = np.random.default_rng(0).normal(0, 3, hole.sum())
+    bse, se = syn.bse.astype(float), syn.se.astype(float)
+    bse[hole], se[hole] = bse[~hole].mean() * 0.3 + noise, se[~hole].mean() * 0.4 + noise
+    px = PixelSize(20.0, "argument")
+    pair = SEMPair("h", SEMImage(np.clip(se, 0, 255).astype(np.uint8), px),
+                   SEMImage(np.clip(bse, 0, 255).astype(np.uint8), px), px)
+    region = ~hole
+    region[:, 200:204] = False  # drawn a little inside the hole's edge
+    with pytest.warns(NoisyFieldWarning, match="raised") if n == 0 else warnings.catch_warnings():
+        result = analyze_pair(pair, region=region)
+    true_fraction = np.count_nonzero(syn.labels[region]) / region.sum()
+    assert result.mineral_area_fraction == pytest.approx(true_fraction, abs=0.003)
+    if n:
+        score = detection_scores(np.where(region, result.labels, 0), syn.centers, syn.diameters_px)
+        assert score.precision == 1.0 and len(result.table["label"]) >= 28
+    else:
+        assert len(result.table["label"]) == 0
+
+
 def test_regions_from_the_command_line(pair_files, tmp_path, capsys):
     from roifile import ImagejRoi
 

@@ -290,6 +290,7 @@ def _segment(
     hidden: np.ndarray | None,
     min_area: float,
     distance: float | None,
+    region: np.ndarray | None = None,
 ) -> tuple[np.ndarray, str, str, float]:
     """The particles of ``density`` (border ones too), the split and the profile used and
     the fraction of the field the particles cover, with :func:`_measure`'s warnings about
@@ -316,6 +317,7 @@ def _segment(
         exclude_border=False,
         profile=profile,
         se=guide,
+        region=region,
     )
     fraction = float(np.count_nonzero(labels)) / labels.size
     if kind != "composite" and fraction > MAX_PARTICLE_FRACTION:
@@ -343,6 +345,16 @@ def _segment(
             stacklevel=4,
         )
     return labels, split, profile, fraction
+
+
+def _filled(image: np.ndarray, outside: np.ndarray) -> np.ndarray:
+    """A copy of ``image`` with its pixels ``outside`` set to the median of the others:
+    what is not analysed (a composite's annotations, what lies outside the region) makes
+    no particle, and no edge for the flat field or the smoothing to carry in."""
+    out = np.array(image, copy=True)
+    if outside.any() and not outside.all():
+        out[outside] = np.median(image[~outside])
+    return out
 
 
 def _drawn_labels(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -405,6 +417,8 @@ def _measure(
     from .measure import _check_region, particle_table, size_distribution
     from .segment import _drop_labels, drop_border_labels
 
+    region = _check_region(region, density.shape)
+
     if min(density.shape) < MIN_SIDE_PX:
         raise ParameterError(
             f"the image is {density.shape[0]} x {density.shape[1]} px, too small to find particles in",
@@ -446,13 +460,13 @@ def _measure(
         raise ParameterError(f"max_diameter ({largest:.3g} px) is under min_diameter ({diameter:.3g} px)")
     min_area = options.min_area_px if not diameter else max(options.min_area_px, np.pi / 4 * diameter**2)
     t = time.perf_counter()
-    if drawn is None:
-        labels, split, profile, fraction = _segment(kind, density, options, bse, se, role, hidden, min_area,
-                                                    distance)
+    if drawn is None:  # guided by the images as they are within the region, the rest filled
+        guides = [x if region is None or x is None else _filled(x, ~region) for x in (bse, se)]
+        labels, split, profile, fraction = _segment(kind, density, options, *guides, role, hidden, min_area,
+                                                    distance, region)
     else:  # drawn or corrected by hand: measured as they are
         labels, split, profile = _drawn_labels(drawn, density.shape), "given", "given"
         fraction = float(np.count_nonzero(labels)) / labels.size
-    region = _check_region(region, density.shape)
     mineral = fraction
     if region is not None:  # the mineral within it; the particles that lie wholly outside it go
         mineral = float(np.count_nonzero(labels[region])) / np.count_nonzero(region)
@@ -555,6 +569,7 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),
     True
     """
     from .colorize import colorize
+    from .measure import _check_region
     from .separate import density_map
 
     if not isinstance(pair, SEMPair):
@@ -566,7 +581,8 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),
     ddc = colorize(pair.se.data, pair.bse.data, mode=options.mode, clip=options.clip)
     timings["colorize"] = time.perf_counter() - t
     t = time.perf_counter()
-    density = density_map(pair.bse.data)
+    region = _check_region(region, pair.bse.data.shape)
+    density = density_map(pair.bse.data if region is None else _filled(pair.bse.data, ~region))
     timings["separate"] = time.perf_counter() - t
     sources = {"se": str(pair.se.path), "bse": str(pair.bse.path)}
     return _measure(pair.key, "pair", sources, pair.pixel_size, ddc, density, options,
@@ -622,6 +638,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     ('single', True, False)
     """
     from .colorize import colorize
+    from .measure import _check_region
     from .separate import density_map
 
     image = _as_image(image, "read_sem")
@@ -641,7 +658,8 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
         raise
     timings["colorize"] = time.perf_counter() - t
     t = time.perf_counter()
-    density = density_map(grey)
+    region = _check_region(region, grey.shape)
+    density = density_map(grey if region is None else _filled(grey, ~region))
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "image")
     sources = {"image": str(image.path) if image.path else ""}
@@ -709,6 +727,7 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     >>> result.kind, int(result.labels.max()) > 8
     ('composite', True)
     """
+    from .measure import _check_region
     from .separate import _composite_density, _unmix
 
     image = _as_image(image, "read_composite")
@@ -717,10 +736,9 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     t = time.perf_counter()
     # the pair it was made of, and its annotations (a scale bar, text): no particles there
     bse, se, hidden = _unmix(image.data, options.basis, annotations=True)
-    if hidden.any() and not hidden.all():
-        for part in (bse, se):
-            part[hidden] = np.median(part[~hidden])
-    density = _composite_density(bse)
+    bse, se = _filled(bse, hidden), _filled(se, hidden)
+    region = _check_region(region, bse.shape)
+    density = _composite_density(bse if region is None else _filled(bse, ~region))
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "composite")
     sources = {"image": str(image.path) if image.path else ""}

@@ -226,6 +226,7 @@ def segment_particles(
     refine_edges: bool = True,
     profile: Literal["sphere", "flat"] = "sphere",
     se: np.ndarray | None = None,
+    region: np.ndarray | None = None,
 ) -> np.ndarray:
     """Label the particles of a density map, splitting touching ones.
 
@@ -276,6 +277,11 @@ def segment_particles(
         edge refinement) it corroborates dim particles that the density alone cannot
         tell from its noise (see the module notes). For an SE image analysed alone, the
         image itself.
+    region : ndarray of bool, shape (M, N), optional
+        The part of the field analysed (:func:`ddcsem.read_region`): the threshold and the
+        noise it is measured against come from its pixels alone, so that what lies
+        outside (resin, a hole) sets neither. Particles are labelled everywhere; fill the
+        map outside it with the matrix's level, as the ``analyze_*`` functions do.
 
     Returns
     -------
@@ -309,7 +315,7 @@ def segment_particles(
         raise ParameterError(f"profile must be 'sphere' or 'flat', not {profile!r}")
     if threshold == "auto":
         threshold = "li" if split == "edges" else "otsu"
-    for name, other in (("markers", markers), ("se", se)):
+    for name, other in (("markers", markers), ("se", se), ("region", region)):
         if other is not None and np.shape(other) != d.shape:
             raise ParameterError(f"{name} must have the shape of density {d.shape}, not {np.shape(other)}")
     if markers is not None:
@@ -327,16 +333,19 @@ def segment_particles(
     if isinstance(smooth_sigma, str):
         if smooth_sigma != "auto":
             raise ParameterError(f"smooth_sigma must be a number of pixels or 'auto', not {smooth_sigma!r}")
-        noise = _pixel_noise(d) if d.shape[1] >= 3 else 0.0
+        noise = _pixel_noise(d, region) if d.shape[1] >= 3 else 0.0
         smooth_sigma = min(max(1.0, noise / NOISE_REF), MAX_AUTO_SIGMA)
     smooth = gaussian(d, smooth_sigma) if smooth_sigma else d
-    level = threshold_value(smooth, threshold)
+    region = None if region is None else np.asarray(region, dtype=bool)
+    level = threshold_value(smooth if region is None else smooth[region], threshold)
     matrix = _matrix_rows(smooth, level, float(smooth_sigma))
+    if region is not None:
+        matrix &= region[::4]
     middle, spread = _spread(smooth[::4][matrix])
     # a method's threshold within the matrix's noise may cut into it (a field of few particles or
     # none); a value is the user's
     within = isinstance(threshold, str) and spread > 0 and level - middle < PHASE_SPREADS * spread
-    floor = _noise_floor(smooth, level) if within else None
+    floor = _noise_floor(smooth, level, region) if within else None
     _warn_if_noisy(level, middle, spread, raised=floor)
     if floor is not None:
         level = floor
@@ -436,11 +445,15 @@ NOISE_REF = 0.005
 MAX_AUTO_SIGMA = 4.0
 
 
-def _pixel_noise(density: np.ndarray) -> float:
+def _pixel_noise(density: np.ndarray, region: np.ndarray | None = None) -> float:
     """Robust SD of the pixel noise: MAD of the second differences along every 4th row
-    (the smooth signal cancels; white noise of SD s gives differences of SD s sqrt(6))."""
+    (the smooth signal cancels; white noise of SD s gives differences of SD s sqrt(6)),
+    of the pixels in ``region`` when given."""
     rows = density[::4]
     second = np.abs(rows[:, :-2] - 2 * rows[:, 1:-1] + rows[:, 2:])
+    if region is not None:
+        inside = np.asarray(region, dtype=bool)[::4]
+        second = second[inside[:, :-2] & inside[:, 1:-1] & inside[:, 2:]]
     return 1.4826 * percentiles(second.ravel(), (50,))[0] / np.sqrt(6)
 
 
@@ -781,13 +794,13 @@ NOISE_CUT_RATIO = 4.0
 PHASE_SPREADS = 6.0
 
 
-def _noise_floor(smooth: np.ndarray, level: float) -> float | None:
+def _noise_floor(smooth: np.ndarray, level: float, region: np.ndarray | None) -> float | None:
     """Where the threshold ``level`` cuts into the noise, the level that noise does not
     reach: ``PHASE_SPREADS`` spreads above the median of the smoothed map (every 4th row;
     the spread from its lower half, which particles leave alone), if that is higher and
     ``level`` takes in more than ``NOISE_CUT_RATIO`` times as many pixels as stand above
-    it, as in a field of few particles or none; else None."""
-    values = smooth[::4].ravel()
+    it, as in a field of few particles or none; else None. Within ``region``, when given."""
+    values = smooth[::4].ravel() if region is None else smooth[::4][region[::4]]
     low, middle = percentiles(values, (15.87, 50.0))
     spread = middle - low
     clear = np.count_nonzero(values > middle + PHASE_SPREADS * spread)
@@ -809,7 +822,7 @@ def _warn_if_noisy(level: float, middle: float, spread: float, raised: float | N
         warnings.warn(
             f"no particles stand out of the noise enough to set the threshold: it cut into the noise "
             f"itself{stood}, so it was raised to "
-            f"{PHASE_SPREADS:g} spreads of the whole field, which noise does not reach: only particles "
+            f"{PHASE_SPREADS:g} spreads above the field's median, which its noise does not reach: only particles "
             "that stand clear of the noise are kept (none, in a field without particles); give a "
             "threshold value to set it yourself",
             NoisyFieldWarning,
