@@ -357,6 +357,12 @@ def _filled(image: np.ndarray, outside: np.ndarray) -> np.ndarray:
     return out
 
 
+def _within(image: np.ndarray | None, region: np.ndarray | None) -> np.ndarray | None:
+    """``image`` as the analysis sees it: filled outside the ``region`` (:func:`_filled`),
+    when one is given."""
+    return image if region is None or image is None else _filled(image, ~region)
+
+
 def _drawn_labels(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """``labels`` checked against the image's ``shape`` and numbered 1..K (int32)."""
     from .measure import _check
@@ -461,9 +467,8 @@ def _measure(
     min_area = options.min_area_px if not diameter else max(options.min_area_px, np.pi / 4 * diameter**2)
     t = time.perf_counter()
     if drawn is None:  # guided by the images as they are within the region, the rest filled
-        guides = [x if region is None or x is None else _filled(x, ~region) for x in (bse, se)]
-        labels, split, profile, fraction = _segment(kind, density, options, *guides, role, hidden, min_area,
-                                                    distance, region)
+        labels, split, profile, fraction = _segment(kind, density, options, _within(bse, region),
+                                                    _within(se, region), role, hidden, min_area, distance, region)
     else:  # drawn or corrected by hand: measured as they are
         labels, split, profile = _drawn_labels(drawn, density.shape), "given", "given"
         fraction = float(np.count_nonzero(labels)) / labels.size
@@ -582,7 +587,7 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),
     timings["colorize"] = time.perf_counter() - t
     t = time.perf_counter()
     region = _check_region(region, pair.bse.data.shape)
-    density = density_map(pair.bse.data if region is None else _filled(pair.bse.data, ~region))
+    density = density_map(_within(pair.bse.data, region))
     timings["separate"] = time.perf_counter() - t
     sources = {"se": str(pair.se.path), "bse": str(pair.bse.path)}
     return _measure(pair.key, "pair", sources, pair.pixel_size, ddc, density, options,
@@ -659,7 +664,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     timings["colorize"] = time.perf_counter() - t
     t = time.perf_counter()
     region = _check_region(region, grey.shape)
-    density = density_map(grey if region is None else _filled(grey, ~region))
+    density = density_map(_within(grey, region))
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "image")
     sources = {"image": str(image.path) if image.path else ""}
@@ -738,7 +743,7 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     bse, se, hidden = _unmix(image.data, options.basis, annotations=True)
     bse, se = _filled(bse, hidden), _filled(se, hidden)
     region = _check_region(region, bse.shape)
-    density = _composite_density(bse if region is None else _filled(bse, ~region))
+    density = _composite_density(_within(bse, region))
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "composite")
     sources = {"image": str(image.path) if image.path else ""}
