@@ -307,6 +307,8 @@ def test_labels_drawn_by_hand_are_measured_instead_of_segmenting(pair_files):
     found = analyze_pair(pair)
     again = analyze_pair(pair, labels=found.labels)
     assert (again.split, again.profile) == ("given", "given")
+    # the size filter cuts what was found at 9 px² (20 nm pixels), not what was drawn
+    assert found.smallest_ecd == pytest.approx(2 * np.sqrt(9 / np.pi) * 0.02) and again.smallest_ecd is None
     np.testing.assert_array_equal(again.labels, found.labels)
     for key in found.table:
         np.testing.assert_array_equal(again.table[key], found.table[key], err_msg=key)
@@ -708,6 +710,24 @@ def test_samples_pool_the_images_of_each_folder(tmp_path, capsys):
     assert [r["sample"] for r in read_csv(out / "samples.csv")] == ["all"]
     assert not (out / "samples.png").exists()  # the comparison of the run before is gone
     assert {i["status"] for i in json.loads((out / "manifest.json").read_text())["images"]} == {"skipped"}
+
+
+def test_fields_at_other_magnifications_are_pooled_with_a_warning(tmp_path):
+    # 20 and 5 nm per pixel: the size filter (9 px²) keeps particles from 68 and 17 nm up
+    for name, px, seed in (("lo", 20, 1), ("hi", 5, 2)):
+        syn = make_pair((256, 256), pixel_size_nm=px, median_diameter_nm=20 * px, n_particles=25, seed=seed)
+        for detector, data in (("InLens", syn.se), ("EsB", syn.bse)):
+            tifffile.imwrite(tmp_path / f"{name}_{detector}.tif", data, imagej=True, resolution=(1000 / px, 1000 / px),
+                             metadata={"unit": "micron"})
+    assert main(["analyze", str(tmp_path), "-o", str(tmp_path / "out"), "-q"]) == 0
+    (row,) = read_csv(tmp_path / "out" / "samples.csv")
+    assert ("one of its fields keeps particles from 16.9 nm up, another only from 67.7 nm" in row["warning"]
+            and "--min-diameter 67.7nm" in row["warning"])
+    summary = json.loads((tmp_path / "out" / "hi" / "hi_summary.json").read_text())
+    assert summary["smallest_ecd"] == pytest.approx(2 * np.sqrt(9 / np.pi) * 0.005)
+    assert main(["analyze", str(tmp_path), "-o", str(tmp_path / "cut"), "-q", "--min-diameter", "70nm"]) == 0
+    (row,) = read_csv(tmp_path / "cut" / "samples.csv")
+    assert "unevenly" not in row["warning"]
 
 
 def test_samples_of_detector_folders_and_uncalibrated_images(tmp_path, syn):

@@ -242,6 +242,10 @@ class ImageAnalysis:
         Seconds per step.
     region : ndarray of bool, shape (M, N), or None
         The part of the image analysed, when one was given.
+    smallest_ecd : float or None
+        The equivalent diameter of the smallest particle the size filter keeps (µm when
+        calibrated, else pixels): the distribution's small end is cut there. None for
+        labels given, which it does not filter.
     """
 
     image_id: str
@@ -259,6 +263,7 @@ class ImageAnalysis:
     shift_px: tuple[float, float] = (0.0, 0.0)
     timings: dict[str, float] = field(default_factory=dict)
     region: np.ndarray | None = None
+    smallest_ecd: float | None = None
 
     @property
     def field_area(self) -> float:
@@ -512,8 +517,9 @@ def _measure(
             f"no particles away from the border: every one found ({format_count(found, 'particle')}) "
             "touches it; keep_edge_particles=True (--keep-edge-particles) keeps them")
     timings["measure"] = time.perf_counter() - t
+    smallest = None if drawn is not None else 2 * np.sqrt(min_area / np.pi) * (pixel.um or 1.0)
     return ImageAnalysis(image_id, kind, split, profile, sources, pixel, ddc, density, labels, table,
-                         distribution, mineral, shift, timings, region)
+                         distribution, mineral, shift, timings, region, smallest)
 
 
 def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),

@@ -575,6 +575,7 @@ def write_image_results(result: Any, folder: str | PathLike, *, params_hash: str
         "calibrated": bool(nm), "n_particles": n,
         "mineral_area_fraction": result.mineral_area_fraction,
         "field_area": result.field_area, "number_density": result.number_density,
+        "smallest_ecd": result.smallest_ecd,
         "distribution": {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
                          for k, v in result.distribution.items()},
         "shift_px": [round(float(v), 3) for v in result.shift_px],
@@ -594,6 +595,10 @@ SAMPLE_COLUMNS = [
 
 #: The name of the row of ``samples.csv`` that pools every calibrated image.
 ALL_SAMPLES = "all"
+
+#: Fields whose smallest particles kept differ more than this many times are warned
+#: about when pooled: their size distributions are cut at different sizes.
+UNEVEN_CUT = 1.25
 
 
 def _pooled_row(name: str, members: list[dict[str, Any]], sizes: dict[str, tuple[np.ndarray, np.ndarray]],
@@ -618,6 +623,13 @@ def _pooled_row(name: str, members: list[dict[str, Any]], sizes: dict[str, tuple
                            "image_ids": ";".join(m["image_id"] for m in members)}
     row.update({f"{column}_um": stats[key] for key, column in _STATS})
     notes = [stats["warning"]] if stats["warning"] else []
+    cuts = [m.get("smallest_ecd") for m in members]
+    cuts = [c for c in cuts if c]
+    if cuts and max(cuts) > UNEVEN_CUT * min(cuts):  # fields at other magnifications, cut in pixels
+        notes.append(f"one of its fields keeps particles from {min(cuts) * 1000:.3g} nm up, another only from "
+                     f"{max(cuts) * 1000:.3g} nm (the size filter is in pixels, and their pixel sizes differ), so the "
+                     f"pooled distribution's small end is cut unevenly; give --min-diameter {max(cuts) * 1000:.3g}nm "
+                     "to cut them alike")
     if uncalibrated:
         notes.append(f"{format_count(uncalibrated, 'uncalibrated image')} left out (sizes in pixels cannot be "
                      "pooled; give the pixel size, --pixel-size)")
