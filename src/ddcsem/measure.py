@@ -371,14 +371,17 @@ def _disc_placements(region: np.ndarray, sides: np.ndarray) -> np.ndarray:
     ``(side + 2) / 2`` from every pixel outside it (and outside the image), the count
     interpolated between whole distances, so that a whole W x H image has about
     ``(W - side)(H - side)`` places, as the rectangle's formula counts them."""
-    from scipy import ndimage
+    from ._kernels.segment import distance_transform
 
-    distance = ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
-    ordered = np.sort(distance[region])
+    distance = distance_transform(np.pad(region, 1))[1:-1, 1:-1]  # the image's outside is outside
+    # how many pixels lie at least k px inside, for every whole k (a distance reaches k
+    # exactly when its whole part does)
+    whole = np.bincount(np.floor(distance[region]).astype(np.int64))
+    at_least = np.r_[np.cumsum(whole[::-1])[::-1], 0]
     reach = (np.asarray(sides, dtype=np.float64) + 2) / 2
-    low = np.floor(reach)
-    at_least = [ordered.size - np.searchsorted(ordered, d - 1e-9, side="left") for d in (low, low + 1)]
-    return (1 - (reach - low)) * at_least[0] + (reach - low) * at_least[1]
+    low = np.floor(reach).astype(np.int64)
+    count = [at_least[np.minimum(k, at_least.size - 1)] for k in (low, low + 1)]
+    return (1 - (reach - low)) * count[0] + (reach - low) * count[1]
 
 
 def _edges(raw: dict[str, np.ndarray], shape: tuple[int, int], labels: np.ndarray,
