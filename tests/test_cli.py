@@ -162,6 +162,41 @@ def test_colorize_batch(samples, tmp_path, capsys):
         assert den / num == pytest.approx(0.025) and tif.imagej_metadata["unit"] == "micron"
 
 
+def white_bar_px(png: Path) -> int:
+    """The length of the longest white run along the bottom rows of a preview: its scale bar."""
+    from PIL import Image
+
+    rows = np.asarray(Image.open(png).convert("RGB"))[-30:]
+    white = np.all(rows == 255, axis=-1)
+    best = 0
+    for row in white:
+        edges = np.flatnonzero(np.diff(np.r_[0, row.astype(int), 0]))
+        best = max([best, *(edges[1::2] - edges[::2])])
+    return best
+
+
+def test_a_scale_bar_of_the_length_given(samples, tmp_path, capsys):
+    # aorta_01: 25 nm per pixel, 512 px wide; a figure's panels want the same bar
+    out = tmp_path / "out"
+    assert main(["colorize", "--se", str(samples / "aorta_01_ETD.tif"), "--bse", str(samples / "aorta_01_CBS.tif"),
+                 "-o", str(out), "--png", "--scale-bar", "2um", "-q"]) == 0
+    assert white_bar_px(out / "aorta_01_ddc.png") == 80
+    assert json.loads((out / "manifest.json").read_text())["parameters"]["scale_bar"] == 2000.0
+    assert main(["colorize", "--se", str(samples / "aorta_01_ETD.tif"), "--bse", str(samples / "aorta_01_CBS.tif"),
+                 "-o", str(tmp_path / "off"), "--png", "--scale-bar", "off", "-q"]) == 0
+    assert white_bar_px(tmp_path / "off" / "aorta_01_ddc.png") < 20  # no bar: what white the image has
+    # longer than the image is wide: the pair fails, named, and nothing marks it done
+    capsys.readouterr()
+    assert main(["colorize", "--se", str(samples / "aorta_01_ETD.tif"), "--bse", str(samples / "aorta_01_CBS.tif"),
+                 "-o", str(tmp_path / "long"), "--png", "--scale-bar", "20um", "-q"]) == 1
+    assert "a scale bar of 20 µm is 800 px long" in capsys.readouterr().err
+    assert not (tmp_path / "long" / "aorta_01_ddc.tif").exists()
+    for options, message in ((["--scale-bar", "2um"], "give --png too"),
+                             (["--png", "--scale-bar", "12px"], "neither auto, off nor a length")):
+        assert main(["colorize", str(samples), "-o", str(tmp_path / "x"), *options]) == 2
+        assert message in capsys.readouterr().err
+
+
 def test_uncalibrated_pair_is_warned_about(tmp_path, capsys):
     from ddcsem.synthetic import make_pair
 

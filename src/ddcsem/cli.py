@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 
 from ._version import __version__
 from .errors import DDCSEMError
-from .units import format_count, parse_pixel_size, parse_size
+from .units import format_count, parse_length, parse_pixel_size, parse_size
 
 __all__ = ["main", "run"]
 
@@ -130,6 +130,17 @@ def _group_by(text: str) -> str:
     return text
 
 
+def _scale_bar(text: str) -> str | float:
+    """``--scale-bar``: ``auto``, ``off`` or a length (in nm)."""
+    if text in ("auto", "off"):
+        return text
+    try:
+        return parse_length(text)
+    except DDCSEMError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither auto, off nor a length such as 2um ({exc.reason})") \
+            from None
+
+
 def _tokens(text: str) -> tuple[str, ...]:
     tokens = tuple(t.strip() for t in text.split(",") if t.strip())
     if not tokens:
@@ -201,6 +212,9 @@ def _parser() -> argparse.ArgumentParser:
     col.add_argument("--palette", choices=("green-orange", "blue-orange"), default="green-orange",
                      help="density-mode hues; blue-orange is colour-blind safe")
     col.add_argument("--png", action="store_true", help="also write a PNG preview with scale bar")
+    col.add_argument("--scale-bar", type=_scale_bar, default="auto", metavar="auto|off|LENGTH",
+                     help="the PNG preview's scale bar: auto (default: a round length near a fifth of "
+                          "the width), off, or a length, e.g. 2um, the same on every image of a figure")
 
     ana = sub.add_parser("analyze", parents=[common], aliases=["analyse"],
                          help="segment and measure particles (pairs, single images or composites)")
@@ -455,6 +469,7 @@ class _ColorizeJob:
     overwrite: bool
     params_hash: str = ""
     crop_databar: str | int = "auto"
+    scale_bar: str | float = "auto"
 
 
 def _params_hash(parameters: dict[str, Any]) -> str:
@@ -530,13 +545,12 @@ def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
             shift_px=[round(images.shift[0], 3), round(images.shift[1], 3)],
             shift_applied=images.shift_applied,
         )
+        preview = target.with_suffix(".png")
+        if job.png:  # before the TIFF, whose recorded parameters mark the pair as done
+            write_preview_png(preview, rgb, pixel_size_nm=images.pixel_size.nm, scale_bar=job.scale_bar)
         write_tiff(target, rgb, pixel_size_nm=images.pixel_size.nm,
                    note=f"ddcsem {__version__} params_hash={made_with}")
-        record["outputs"].append(str(target))
-        if job.png:
-            preview = target.with_suffix(".png")
-            write_preview_png(preview, rgb, pixel_size_nm=images.pixel_size.nm)
-            record["outputs"].append(str(preview))
+        record["outputs"] += [str(target)] + ([str(preview)] if job.png else [])
         record.update(status="ok", params_hash=made_with)
     except DDCSEMError as exc:
         record["error"] = _describe(exc, [pair.se, pair.bse])
@@ -779,6 +793,8 @@ def _inner_folders_hint(inputs: Sequence[Any]) -> str | None:
 
 
 def _colorize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.scale_bar != "auto" and not args.png:
+        parser.error("--scale-bar draws on the PNG preview: give --png too")
     pairs, unpaired, problems = _collect(args, parser)
     if args.dry_run:
         _print_table(pairs, unpaired, problems)
@@ -788,11 +804,12 @@ def _colorize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print(f"warning: {path}: no partner found; not coloured", file=sys.stderr)
     parameters = {"mode": args.mode, "clip": list(args.clip), "green_gain": args.green_gain,
                    "palette": args.palette, "pixel_size_nm": args.pixel_size,
-                   "register": not args.no_register, "png": args.png, "crop_databar": args.crop_databar}
+                   "register": not args.no_register, "png": args.png, "crop_databar": args.crop_databar,
+                   "scale_bar": args.scale_bar}
     params_hash = _params_hash(parameters)
     job = _ColorizeJob(args.output, args.mode, tuple(args.clip), args.green_gain, args.palette,
                        args.pixel_size, not args.no_register, args.png, args.skip_existing,
-                       args.overwrite, params_hash, args.crop_databar)
+                       args.overwrite, params_hash, args.crop_databar, args.scale_bar)
     records = _run_batch(_colorize_one, pairs, job, args, "pair")
     for key, message in problems:
         records.append({"key": key, "se": None, "bse": None, "status": "failed", "error": message})

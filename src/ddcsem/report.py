@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import OutputError
+from .errors import OutputError, ParameterError
 from .units import format_count, format_length
 
 __all__ = [
@@ -220,9 +220,27 @@ def _font(size: int):
 
 
 def write_preview_png(
-    path: str | PathLike, rgb: np.ndarray, *, pixel_size_nm: float | None
+    path: str | PathLike, rgb: np.ndarray, *, pixel_size_nm: float | None, scale_bar: float | str = "auto"
 ) -> None:
     """Write a PNG preview with a burned-in scale bar (bottom right) when calibrated.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        PNG file to write (atomically).
+    rgb : ndarray, shape (M, N, 3), uint8
+        The image.
+    pixel_size_nm : float or None
+        Calibration; no scale bar without one.
+    scale_bar : "auto", "off" or float, optional
+        The bar's length: ``"auto"`` (a round length near a fifth of the width,
+        :func:`scale_bar_length`), ``"off"`` (none), or a length in nm (the same on every
+        image of a figure).
+
+    Raises
+    ------
+    ParameterError
+        If the length given is longer than the image is wide.
 
     Examples
     --------
@@ -235,18 +253,22 @@ def write_preview_png(
     from PIL import Image, ImageDraw
 
     image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), mode="RGB")
-    if pixel_size_nm:
+    if pixel_size_nm and scale_bar != "off":
         w, h = image.size
-        length_nm = scale_bar_length(w * pixel_size_nm)
+        length_nm = scale_bar_length(w * pixel_size_nm) if scale_bar == "auto" else float(scale_bar)
         bar_px = max(1, int(round(length_nm / pixel_size_nm)))
         thick = max(2, h // 100)
         margin = max(4, w // 50)
+        if bar_px > w - 2 * margin:
+            raise ParameterError(f"a scale bar of {format_length(length_nm)} is {bar_px} px long, more than the "
+                                 f"image's width ({w} px of {format_length(pixel_size_nm)}) leaves",
+                                 path=path, hint="give a shorter one, or auto")
         size = max(10, h // 30)
         font = _font(size)
         draw = ImageDraw.Draw(image)
         label = format_length(length_nm)
         x1, y1 = w - margin, h - margin
-        x0, y0 = x1 - bar_px, y1 - thick
+        x0, y0 = x1 - bar_px + 1, y1 - thick + 1  # PIL fills both ends: the bar is bar_px across
         text_box = draw.textbbox((0, 0), label, font=font)
         tw, th = text_box[2] - text_box[0], text_box[3] - text_box[1]
         pad = max(2, thick)
