@@ -296,10 +296,11 @@ def _segment(
     min_area: float,
     distance: float | None,
     region: np.ndarray | None = None,
-) -> tuple[np.ndarray, str, str, float]:
-    """The particles of ``density`` (border ones too), the split and the profile used and
-    the fraction of the field the particles cover, with :func:`_measure`'s warnings about
-    their polarity and the annotations they touch."""
+) -> tuple[np.ndarray, str, str, float, float]:
+    """The particles of ``density`` (border ones too), the split and the profile used, the
+    fraction of the field the particles cover and that of the ``region`` (the mineral
+    area fraction, those touching annotations included), with :func:`_measure`'s
+    warnings about their polarity and the annotations they touch."""
     from .segment import EDGES_MIN_DEPTH, _drop_labels, median_depth, segment_particles
 
     split = options.split
@@ -324,7 +325,7 @@ def _segment(
         se=guide,
         region=region,
     )
-    fraction = float(np.count_nonzero(labels)) / labels.size
+    fraction, mineral = _covered(labels, None), _covered(labels, region)
     if kind != "composite" and fraction > MAX_PARTICLE_FRACTION:
         which, option = (("brighter", "without dark_particles (--dark-particles)") if options.dark_particles
                          else ("darker", "with dark_particles=True (--dark-particles)"))
@@ -349,7 +350,14 @@ def _segment(
             + (f", and the {format_count(dropped, 'particle')} touching them left out" if dropped else ""),
             stacklevel=4,
         )
-    return labels, split, profile, fraction
+    return labels, split, profile, fraction, mineral
+
+
+def _covered(labels: np.ndarray, region: np.ndarray | None) -> float:
+    """The fraction of the field, or of ``region``, that the particles cover."""
+    if region is None:
+        return float(np.count_nonzero(labels)) / labels.size
+    return float(np.count_nonzero(labels[region])) / np.count_nonzero(region)
 
 
 def _filled(image: np.ndarray, outside: np.ndarray) -> np.ndarray:
@@ -472,14 +480,13 @@ def _measure(
     min_area = options.min_area_px if not diameter else max(options.min_area_px, np.pi / 4 * diameter**2)
     t = time.perf_counter()
     if drawn is None:  # guided by the images as they are within the region, the rest filled
-        labels, split, profile, fraction = _segment(kind, density, options, _within(bse, region),
-                                                    _within(se, region), role, hidden, min_area, distance, region)
+        labels, split, profile, fraction, mineral = _segment(
+            kind, density, options, _within(bse, region), _within(se, region), role, hidden, min_area, distance,
+            region)
     else:  # drawn or corrected by hand: measured as they are
         labels, split, profile = _drawn_labels(drawn, density.shape), "given", "given"
-        fraction = float(np.count_nonzero(labels)) / labels.size
-    mineral = fraction
-    if region is not None:  # the mineral within it; the particles that lie wholly outside it go
-        mineral = float(np.count_nonzero(labels[region])) / np.count_nonzero(region)
+        fraction, mineral = _covered(labels, None), _covered(labels, region)
+    if region is not None:  # the particles that lie wholly outside it go
         inside = np.zeros(int(labels.max()) + 1, bool)
         inside[labels[region]] = True
         labels = _drop_labels(labels, np.flatnonzero(~inside))
@@ -749,6 +756,8 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     bse, se, hidden = _unmix(image.data, options.basis, annotations=True)
     bse, se = _filled(bse, hidden), _filled(se, hidden)
     region = _check_region(region, bse.shape)
+    if hidden.any() and not hidden.all():  # no part of the field: its area, mineral and particles
+        region = ~hidden if region is None else _check_region(region & ~hidden, bse.shape)
     density = _composite_density(_within(bse, region))
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "composite")
