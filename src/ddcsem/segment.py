@@ -1,6 +1,10 @@
 """Segment particles on a density map and split touching spherules.
 
 The mask is a global threshold of the density map (Otsu by default), specks removed.
+Where no particle phase stands out of the noise (a control field without mineral, a few
+particles in noise), a method's threshold cuts the noise itself in two; it is raised
+clear of the noise instead (``NOISE_CUT_RATIO``). With a ``region``, the threshold and
+the noise come from its pixels alone.
 Touching particles are then split by a marker-controlled watershed:
 
 ``split="edm"``
