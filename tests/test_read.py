@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import tifffile
@@ -466,6 +468,24 @@ def composite_roi(*squares):
     roi.left, roi.top = min(q[0] for q in squares), min(q[1] for q in squares)
     roi.right, roi.bottom = max(q[2] for q in squares), max(q[3] for q in squares)
     return roi
+
+
+def test_pixels_that_are_not_square_are_warned_about(tmp_path):
+    # Fiji's Set Scale with a pixel aspect ratio of 1.125: every area would be 12 % off
+    data = noise_image()
+    tifffile.imwrite(tmp_path / "a.tif", data, imagej=True, resolution=(1 / 0.012, 1 / 0.0135),
+                     metadata={"unit": "micron"})
+    with pytest.warns(UserWarning, match=r"a\.tif: its pixels are not square \(12 nm wide, 13\.5 nm high\).*12% off"):
+        image = read_sem(tmp_path / "a.tif")
+    assert image.pixel_size.nm == pytest.approx(12.0) and image.metadata["pixel_height_nm"] == pytest.approx(13.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_sem(tmp_path / "a.tif", pixel_size="12nm").pixel_size.source == "argument"  # taken as square
+        tifffile.imwrite(tmp_path / "b.tif", data, imagej=True, resolution=(1 / 0.012, 1 / 0.012),
+                         metadata={"unit": "micron"})
+        assert read_sem(tmp_path / "b.tif").metadata["pixel_height_nm"] == pytest.approx(12.0)
+        fei = write_fei(tmp_path / "f.tif", data, pixel_m=5e-9, rows=data.shape[0])
+        assert read_sem(fei).metadata["pixel_height_nm"] == pytest.approx(5.0)
 
 
 def test_a_region_is_read_from_a_selection_a_set_or_a_mask(tmp_path):

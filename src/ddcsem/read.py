@@ -33,6 +33,10 @@ from .units import parse_length, parse_pixel_size, unit_to_nm
 __all__ = ["PixelSize", "SEMImage", "read_sem", "read_composite", "read_labels", "read_region",
            "detect_databar", "MixedDetectorWarning"]
 
+#: Pixels whose height differs from their width by more than this fraction are warned
+#: about: every measurement takes them as square.
+MAX_PIXEL_ASPECT = 0.01
+
 #: Largest decoded image ddcsem will allocate, in bytes (refused before reading).
 MAX_IMAGE_BYTES = 4 * 1024**3
 
@@ -101,7 +105,8 @@ class SEMImage:
     vendor : str
         ``zeiss``, ``fei``, ``tescan``, ``jeol``, ``hitachi``, ``imagej`` or ``generic``.
     metadata : dict
-        The raw vendor metadata as parsed.
+        The raw vendor metadata as parsed, by vendor, and ``pixel_height_nm``: the pixel's
+        height where the file gives one apart from its width (ImageJ, FEI), else None.
     databar_rows : int
         How many rows were cropped from the bottom.
     path : Path or None
@@ -332,6 +337,21 @@ def _imagej_pixel(tif: Any) -> PixelSize | None:
     if not num or not den:
         return None
     return PixelSize(nm_per_unit * den / num, "imagej:resolution+unit")
+
+
+def _pixel_height_nm(tif: Any, pixel: PixelSize) -> float | None:
+    """The height of a pixel where the file gives one apart from its width (ImageJ's
+    YResolution, FEI's PixelHeight), in nm, for a ``pixel`` read from that file."""
+    if pixel.source.startswith("imagej"):
+        tag = tif.pages[0].tags.get("YResolution")
+        width = tif.pages[0].tags["XResolution"].value
+        if tag is not None and tag.value[0] and tag.value[1]:
+            return pixel.nm * (width[0] / width[1]) / (tag.value[0] / tag.value[1])
+    elif pixel.source.startswith("fei"):
+        scan = (tif.fei_metadata or {}).get("Scan", {}) or {}
+        height = _positive(scan.get("PixelHeight"))
+        return height * 1e9 if height else None
+    return None
 
 
 def _decode_text(raw: bytes) -> str:
@@ -565,6 +585,8 @@ def _read_tiff(path: Path, page: int | None) -> tuple[np.ndarray, str, PixelSize
             metadata["ImageJ"] = dict(tif.imagej_metadata or {})
             if pixel is not None and vendor == "generic":
                 vendor = "imagej"
+        if pixel is not None:
+            metadata["pixel_height_nm"] = _pixel_height_nm(tif, pixel)
     return raw, vendor, pixel, detector, metadata, image_rows, mixing
 
 
@@ -965,6 +987,15 @@ def _read(
         raise ReadError(f"crop_databar must be 'auto', 'off' or a row count, not {crop_databar!r}")
     if bar:
         data = data[: data.shape[0] - bar]
+    height = metadata.get("pixel_height_nm")
+    if explicit is None and pixel is not None and height and abs(height / pixel.nm - 1) > MAX_PIXEL_ASPECT:
+        warnings.warn(
+            f"{path}: its pixels are not square ({pixel.nm:.4g} nm wide, {height:.4g} nm high): ddcsem measures "
+            f"them as {pixel.nm:.4g} nm squares, so areas are {abs(height / pixel.nm - 1):.0%} off and shapes "
+            "stretched; resample the image to square pixels (Fiji: Image › Scale, to the height its pixel "
+            "aspect gives) or give the pixel size (--pixel-size) to take them as square",
+            stacklevel=3,
+        )
 
     return SEMImage(
         data=np.ascontiguousarray(data),
