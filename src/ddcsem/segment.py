@@ -452,13 +452,17 @@ MAX_AUTO_SIGMA = 4.0
 def _pixel_noise(density: np.ndarray, region: np.ndarray | None = None) -> float:
     """Robust SD of the pixel noise: MAD of the second differences along every 4th row
     (the smooth signal cancels; white noise of SD s gives differences of SD s sqrt(6)),
-    of the pixels in ``region`` when given."""
-    rows = density[::4]
-    second = np.abs(rows[:, :-2] - 2 * rows[:, 1:-1] + rows[:, 2:])
-    if region is not None:
-        inside = np.asarray(region, dtype=bool)[::4]
-        second = second[inside[:, :-2] & inside[:, 1:-1] & inside[:, 2:]]
-    return 1.4826 * percentiles(second.ravel(), (50,))[0] / np.sqrt(6)
+    of the pixels in ``region`` when given (every row where its 4th rows hold none; 0
+    where no row of it is 3 px long)."""
+    for step in (4, 1):
+        rows = density[::step]
+        second = np.abs(rows[:, :-2] - 2 * rows[:, 1:-1] + rows[:, 2:])
+        if region is not None:
+            inside = np.asarray(region, dtype=bool)[::step]
+            second = second[inside[:, :-2] & inside[:, 1:-1] & inside[:, 2:]]
+        if second.size:
+            return 1.4826 * percentiles(second.ravel(), (50,))[0] / np.sqrt(6)
+    return 0.0
 
 
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
@@ -785,10 +789,11 @@ MIN_THRESHOLD_SPREADS = 4.5
 #: median, and under that level, cuts into the noise, and is raised to it (see
 #: :func:`_noise_floor`; a field of particles the wrong way round, which fill most of it,
 #: stands hundreds of spreads of its flat background up, and keeps its threshold for the
-#: ``ParticlePolarityWarning``). Without it, fields of no particles (synthetic, doses 25-600) gave
-#: about 1000 "particles" and a mineral fraction near 0.5, and fields of 1-10 particles at
-#: a dose of 60 as many; with it, 96 such blank fields (of every imaging: shading, line
-#: noise, 5 keV, blur, 16 bits) give none, and the few particles are found (F1 0.8-1.0).
+#: ``ParticlePolarityWarning``). Without it, fields of no particles (synthetic, doses
+#: 25-600) gave about 1000 "particles" and a mineral fraction near 0.5, and fields of 1-10
+#: particles at a dose of 60 as many; with it, 96 such blank fields (of every imaging:
+#: shading, line noise, 5 keV, blur, 16 bits) give none, and the few particles are found
+#: (F1 0.8-1.0).
 #: Fields where a phase stands out stay as they were: in the synthetic scenarios and BAM's
 #: images the threshold stands above that level (taking in 0.14-0.96 times the pixels that
 #: stand clear); the textured and noisy ones (a field of faceted crystals on a granular
@@ -805,6 +810,8 @@ def _noise_floor(smooth: np.ndarray, level: float, region: np.ndarray | None) ->
     ``level`` takes in more than ``NOISE_CUT_RATIO`` times as many pixels as stand above
     it, as in a field of few particles or none; else None. Within ``region``, when given."""
     values = smooth[::4].ravel() if region is None else smooth[::4][region[::4]]
+    if not values.size:  # a region within the rows between every 4th
+        values = smooth[region]
     low, middle = percentiles(values, (15.87, 50.0))
     spread = middle - low
     clear = np.count_nonzero(values > middle + PHASE_SPREADS * spread)
