@@ -281,8 +281,9 @@ class ImageAnalysis:
         makes it an unbiased estimate of the number of particles per area although those
         cut by the border are left out; particles kept on the border (no weight) count 1.
         """
-        weights = self.table["edge_weight"]
-        return float(np.sum(np.where(np.isfinite(weights), weights, 1.0))) / self.field_area
+        from .measure import _counted
+
+        return float(_counted(self.table["edge_weight"]).sum()) / self.field_area
 
 
 def _segment(
@@ -431,9 +432,7 @@ def _measure(
     ``"BSE"``), which picks the ``auto`` split; particles touching ``hidden`` (a
     composite's annotations) are left out; ``drawn`` labels are measured instead of those
     found; only the particles within ``region`` count, when given."""
-    from scipy import ndimage
-
-    from .measure import _check_region, particle_table, size_distribution
+    from .measure import _check_region, _region_edge, particle_table, size_distribution
     from .segment import _drop_labels, drop_border_labels
 
     region = _check_region(region, density.shape)
@@ -493,7 +492,7 @@ def _measure(
     found = int(labels.max())
     if not options.keep_edge_particles:  # those that reach the border (the image's, or the region's)
         labels = (drop_border_labels(labels) if region is None
-                  else _drop_labels(labels, labels[~ndimage.binary_erosion(region, border_value=0)]))
+                  else _drop_labels(labels, labels[_region_edge(region)]))
     timings["segment"] = time.perf_counter() - t
     t = time.perf_counter()
     table = particle_table(labels, pixel_size_nm=pixel.nm, bse=bse, se=se, region=region)

@@ -384,27 +384,39 @@ def _disc_placements(region: np.ndarray, sides: np.ndarray) -> np.ndarray:
     return (1 - (reach - low)) * count[0] + (reach - low) * count[1]
 
 
-def _edges(raw: dict[str, np.ndarray], shape: tuple[int, int], labels: np.ndarray,
+def _region_edge(region: np.ndarray) -> np.ndarray:
+    """The pixels outside ``region`` or on its edge (or the image's): a particle that holds
+    one touches the region's border."""
+    from scipy import ndimage
+
+    return ~ndimage.binary_erosion(region, border_value=0)
+
+
+def _counted(weights: np.ndarray) -> np.ndarray:
+    """Edge weights as the particles count: NaN (a particle kept on the border, which has
+    none) counts 1."""
+    weights = np.asarray(weights, dtype=np.float64)
+    return np.where(np.isfinite(weights), weights, 1.0)
+
+
+def _edges(raw: dict[str, np.ndarray], labels: np.ndarray,
            region: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Which particles touch the border (of the image, or of ``region`` and the image),
     and the Miles-Lantuejoul weight of the others (NaN for those that do)."""
-    rows, cols = shape
+    rows, cols = labels.shape
     fy, fx = raw["r1"] - raw["r0"], raw["c1"] - raw["c0"]
     if region is None:
         touches = (raw["r0"] == 0) | (raw["c0"] == 0) | (raw["r1"] == rows) | (raw["c1"] == cols)
         places = (cols - fx) * (rows - fy)
         area = cols * rows
     else:
-        from scipy import ndimage
-
-        edge = ~ndimage.binary_erosion(region, border_value=0)  # outside, or on its edge or the image's
         hit = np.zeros(int(labels.max()) + 1, bool)
-        hit[labels[edge]] = True
+        hit[labels[_region_edge(region)]] = True
         touches = hit[raw["label"]]
         places = _disc_placements(region, np.maximum(fy, fx))
         area = np.count_nonzero(region)
     with np.errstate(divide="ignore", invalid="ignore"):
-        # a particle inside the region with no place for its box (an odd fit) counts as one
+        # a particle inside the region with no place for it as a disc (an odd fit) counts as one
         weight = np.where(touches | (places <= 0), np.nan, area / places)
     return touches, weight
 
@@ -430,7 +442,7 @@ def _assemble(
     numbered 1..K for the ``ids``, when given)."""
     area = raw["area"]
     major, minor = _imagej_axes(area, raw["major"], raw["minor"])
-    touches, weight = _edges(raw, labels.shape, labels, region)
+    touches, weight = _edges(raw, labels, region)
     with np.errstate(divide="ignore", invalid="ignore"):
         px = {
             "ecd": 2 * np.sqrt(area / np.pi), "feret_max": raw["feret_max"], "feret_min": raw["feret_min"],
@@ -604,7 +616,7 @@ def size_distribution(
         raise ParameterError(f"diameters and weights must be 1-D and of one length, not of shapes "
                              f"{d.shape} and {w.shape}")
     require_positive(min_count, "min_count", zero=True)
-    w = np.where(np.isfinite(w), w, 1.0)
+    w = _counted(w)
     if np.any(w < 0):
         raise ParameterError("weights must not be negative")
     keep = np.isfinite(d) & (d > 0) & (w > 0)  # a weight of 0 leaves a particle out
@@ -703,7 +715,7 @@ def pool_fields(
             require_positive(area, "field_areas")
         total = float(np.sum(field_areas))
         per_area = 1.0 / total if total else float("nan")  # no fields: nothing measured
-        counts = np.array([np.sum(np.where(np.isfinite(x), x, 1.0)) for x in w])
+        counts = np.array([_counted(x).sum() for x in w])
         result["field_area"] = total
         result["number_density"] = float(counts.sum()) * per_area
         result["number_density_field_sd"] = _spread(counts / np.asarray(field_areas, dtype=np.float64))

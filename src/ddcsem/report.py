@@ -425,8 +425,10 @@ def plot_size_distribution(
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    from .measure import _counted
+
     d = np.asarray(diameters, dtype=float)
-    w = np.ones_like(d) if weights is None else np.where(np.isfinite(weights), weights, 1.0)
+    w = np.ones_like(d) if weights is None else _counted(weights)
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     if d.size:
         bins = np.histogram_bin_edges(d, bins="auto" if d.size > 10 else 5)
@@ -624,10 +626,10 @@ UNEVEN_CUT = 1.25
 
 
 def _pooled_row(name: str, members: list[dict[str, Any]], sizes: dict[str, tuple[np.ndarray, np.ndarray]],
-                uncalibrated: int) -> dict[str, Any]:
-    """One ``samples.csv`` row: the calibrated images ``members`` pooled by
-    :func:`ddcsem.measure.pool_fields`, with their particles' ECDs (µm) and edge weights
-    (``sizes``, by image id)."""
+                uncalibrated: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One ``samples.csv`` row, and the statistics it holds: the calibrated images
+    ``members`` pooled by :func:`ddcsem.measure.pool_fields`, with their particles' ECDs
+    (µm) and edge weights (``sizes``, by image id)."""
     from .measure import pool_fields
 
     areas = [m.get("field_area") for m in members]
@@ -656,7 +658,7 @@ def _pooled_row(name: str, members: list[dict[str, Any]], sizes: dict[str, tuple
         notes.append(f"{format_count(uncalibrated, 'uncalibrated image')} left out (sizes in pixels cannot be "
                      "pooled; give the pixel size, --pixel-size)")
     row["warning"] = "; ".join(notes) or None
-    return row
+    return row, stats
 
 
 def plot_samples(path: str | PathLike, rows: list[dict[str, Any]],
@@ -695,12 +697,14 @@ def plot_samples(path: str | PathLike, rows: list[dict[str, Any]],
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+    from .measure import _counted
+
     fig, (cdf, d50) = plt.subplots(1, 2, figsize=(10, 0.5 + max(3.5, 0.35 * len(rows))), dpi=120,
                                    gridspec_kw={"width_ratios": [3, 2]})
     for i, (row, (d, w)) in enumerate(zip(rows, sizes)):
         pooled = row["sample"] == ALL_SAMPLES and i == len(rows) - 1  # every sample's, drawn in black
         colour = "black" if pooled else plt.get_cmap("tab10")(i % 10)
-        w = np.where(np.isfinite(w), w, 1.0)
+        w = _counted(w)
         order = np.argsort(d)
         if d.size:
             cdf.step(d[order], np.cumsum(w[order]) / w.sum() * 100, where="post", color=colour,
@@ -787,15 +791,14 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]], *,
     everything = len(groups) == 1 and len(next(iter(groups.values()))) == len(done)  # one sample: "all"
     for name, members in [*(() if everything else groups.items()), (ALL_SAMPLES, done)]:
         calibrated = [m for m in members if m["calibrated"]]
-        rows.append(_pooled_row(name, calibrated, sizes, len(members) - len(calibrated)))
+        row, stats = _pooled_row(name, calibrated, sizes, len(members) - len(calibrated))
+        rows.append(row)
         pooled.append(tuple(np.concatenate([sizes[m["image_id"]][i] for m in calibrated] or [np.empty(0)])
                             for i in (0, 1)))
     write_csv(out / "samples.csv", SAMPLE_COLUMNS, rows)
-    from .measure import size_distribution
-
-    values, weights = pooled[-1]  # all, weighted as each image's own is
-    plot_size_distribution(out / "psd_all.png", values, size_distribution(values, weights=weights),
-                           unit="µm", title="all calibrated images", weights=weights)
+    values, weights = pooled[-1]  # all, weighted as each image's own is (``stats``: the last row's)
+    plot_size_distribution(out / "psd_all.png", values, stats, unit="µm", title="all calibrated images",
+                           weights=weights)
     if len(rows) > 1 and values.size:
         plot_samples(out / "samples.png", rows, pooled)
     else:  # nothing to compare; an earlier run's comparison would no longer match samples.csv
