@@ -240,7 +240,7 @@ def write_preview_png(
     Raises
     ------
     ParameterError
-        If the length given is longer than the image is wide.
+        If the length given does not fit the image's width within the bar's margins.
 
     Examples
     --------
