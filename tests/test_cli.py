@@ -90,6 +90,14 @@ def test_info_describes_a_pair_in_two_pages(tmp_path, capsys):
     assert (record["kind"], record["pages"]) == ("pair", {"se": 1, "bse": 0})
 
 
+def test_info_reports_a_stack_of_unnamed_pages_as_an_error_not_a_crash(tmp_path, capsys):
+    """Pages without names have no roles; sorting them raised TypeError."""
+    tifffile.imwrite(tmp_path / "stack.tif", np.zeros((2, 32, 32), np.uint8))
+    assert main(["info", str(tmp_path / "stack.tif")]) == 1
+    err = capsys.readouterr().err
+    assert "stack.tif: holds 2 images" in err and "Set Label" in err
+
+
 def test_info_json_records(samples, capsys):
     assert main(["info", "--json", str(samples / "aorta_01_CBS.tif"), str(samples / "drusen_03_SEI.tif")]) == 0
     records = json.loads(capsys.readouterr().out)

@@ -117,7 +117,7 @@ def test_a_thumbnail_is_no_second_image_but_a_second_full_image_is(tmp_path):
             tif.write(image, subfiletype=1 if image.shape[0] < 64 else 0)
     with pytest.raises(UnsupportedFormatError, match="holds 2 images .a stack or several channels") as err:
         read_sem(tmp_path / "stack.tif")
-    assert "choose a page" in str(err.value)
+    assert "read_sem(path, page=N)" in str(err.value)
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "BMP", "JPEG"])

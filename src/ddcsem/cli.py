@@ -390,7 +390,7 @@ def _threshold(text: str) -> str | float:
 
 def _info(args: argparse.Namespace) -> int:
     from .errors import ReadError, UnsupportedFormatError
-    from .pair import IMAGE_SUFFIXES, _page_roles, collect_images, folder_role
+    from .pair import IMAGE_SUFFIXES, _pair_pages, collect_images, folder_role
     from .read import read_composite, read_sem
     from .report import calibration_text
 
@@ -414,17 +414,16 @@ def _info(args: argparse.Namespace) -> int:
                         record = {**read_sem(path, pixel_size=args.pixel_size,
                                              crop_databar=args.crop_databar).to_record(), "kind": "grey"}
                     except UnsupportedFormatError as exc:  # a colour image: a DDC composite?
-                        roles = _page_roles(Path(path))  # or an SE/BSE pair in two pages
+                        pages = _pair_pages(Path(path))  # or an SE/BSE pair in two pages
                         try:
-                            if sorted(roles) != ["BSE", "SE"]:
+                            if pages is None:
                                 record = {**read_composite(path, pixel_size=args.pixel_size,
                                                            crop_databar=args.crop_databar).to_record(),
                                           "kind": "composite"}
                             else:
                                 record = {**read_sem(path, pixel_size=args.pixel_size, crop_databar=args.crop_databar,
-                                                     page=roles.index("BSE")).to_record(),
-                                          "kind": "pair", "role": None,
-                                          "pages": {"se": roles.index("SE"), "bse": roles.index("BSE")}}
+                                                     page=pages[1]).to_record(),
+                                          "kind": "pair", "role": None, "pages": {"se": pages[0], "bse": pages[1]}}
                         except DDCSEMError:
                             raise exc from None
                 except DDCSEMError as exc:

@@ -161,19 +161,21 @@ def collect_images(
     return sorted(found.values())
 
 
-def _page_roles(path: Path) -> list[str | None]:
-    """Roles of the pages of a multi-page TIFF, from page names or ImageJ labels (a
-    detector's name, or a file name with its token, as Fiji's *Merge Channels* keeps the
-    source images' titles), else, for a two-channel ImageJ composite, from the channels'
-    colours: the redder one is the BSE image, as in every DDC merge."""
+def _pair_pages(path: Path) -> tuple[int, int] | None:
+    """The SE and BSE pages of a multi-page TIFF that holds a pair, else None.
+
+    A page's role comes from its name or ImageJ label (a detector's name, or a file name
+    with its token, as Fiji's *Merge Channels* keeps the source images' titles), else, for a
+    two-channel ImageJ composite, from the channels' colours: the redder one is the BSE
+    image, as in every DDC merge. One page of each role makes a pair."""
     if path.suffix.lower() not in (".tif", ".tiff"):
-        return []
+        return None
     import tifffile
 
     try:
         with tifffile.TiffFile(path) as tif:
             if len(tif.pages) < 2:
-                return []
+                return None
             ij = (tif.imagej_metadata or {}) if tif.is_imagej else {}
             labels = ij.get("Labels")
             names = []
@@ -185,11 +187,13 @@ def _page_roles(path: Path) -> list[str | None]:
                     names.append(str(tag.value) if tag is not None else "")
             luts = ij.get("LUTs") if ij.get("channels") == len(tif.pages) == 2 else None
     except Exception:  # noqa: BLE001 - an unreadable file is reported when it is read
-        return []
+        return None
     roles = [_name_role(n) for n in names]
     if None in roles and luts is not None and len(luts) == 2:
         roles = _lut_roles(luts)
-    return roles
+    if roles.count("SE") != 1 or roles.count("BSE") != 1:
+        return None
+    return roles.index("SE"), roles.index("BSE")
 
 
 def _name_role(name: str) -> str | None:
@@ -392,9 +396,9 @@ def find_pairs(
             groups[key][role].append(path)
             continue
         if use_metadata:
-            roles = _page_roles(path)
-            if "SE" in roles and "BSE" in roles and roles.count("SE") == 1 and roles.count("BSE") == 1:
-                pairs.append(Pair(path.stem.lower(), path, path, roles.index("SE"), roles.index("BSE")))
+            pages = _pair_pages(path)
+            if pages is not None:
+                pairs.append(Pair(path.stem.lower(), path, path, *pages))
                 continue
             role, detector = _metadata_role(path)
             if role is not None:

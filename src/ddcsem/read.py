@@ -541,8 +541,9 @@ def _read_tiff(path: Path, page: int | None) -> tuple[np.ndarray, str, PixelSize
                     f"holds {len(full)} images (a stack or several channels), where one "
                     "micrograph was expected",
                     path=path,
-                    hint="save each image as its own file, name two pages SE and BSE to pair "
-                    "them, or choose a page",
+                    hint="save each image as its own file, or label two pages SE and BSE to pair "
+                    "them (Fiji: Image > Stacks > Set Label...); in Python, read_sem(path, page=N) "
+                    "reads one page",
                 )
         if page >= len(tif.pages):
             raise UnsupportedFormatError(
