@@ -475,6 +475,9 @@ def test_an_image_exported_clipped_is_warned_about():
     assert "75% of the image's pixels sit at its lowest level" in message and error > 0.1
     (message,), _ = exported(0, 90)
     assert re.search(r"10\.[45]% of the image's pixels sit at its highest level, 34% of the particles' area", message)
+    (message, *_), _ = exported(0, 40)  # the matrix's upper half white too: more than the particles
+    assert re.search(r"6\d\.\d% of the image's pixels sit at its highest level, more than the particles found "
+                     r"cover \(\d+\.\d%\)", message)
 
 
 def test_particles_too_small_to_size_are_warned_about(syn):

@@ -404,9 +404,11 @@ def _warn_if_clipped(image: np.ndarray, fraction: float, *, inverted: bool) -> N
             "matrix was clipped up to the particles' edges, which sizes them small (on synthetic pairs so "
             "exported, by 3-65 %); export it without clipping that end", ClippedSignalWarning, stacklevel=4)
     if highest >= MIN_SATURATED and highest >= MAX_SATURATED_PARTICLES * fraction:
+        share = (f"{highest / fraction:.0%} of the particles' area" if highest < fraction else
+                 f"more than the particles found cover ({fraction:.1%})")
         warnings.warn(
             f"{highest:.1%} of the image's pixels sit at its {'lowest' if inverted else 'highest'} level, "
-            f"{highest / max(fraction, 1e-12):.0%} of the particles' area: their tops were clipped, which "
+            f"{share}: their tops were clipped, which "
             "sizes them wrong and can merge neighbours or make particles of the noise (on synthetic pairs so "
             "exported, sizes off by up to 15 %); export it without saturating", ClippedSignalWarning, stacklevel=4)
 
