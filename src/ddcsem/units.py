@@ -70,11 +70,18 @@ def parse_length(text: str | float, *, default_unit: str | None = None) -> float
     500.0
     >>> parse_length(7, default_unit="nm")
     7.0
+    >>> parse_length("2,5 nm")
+    Traceback (most recent call last):
+    ddcsem.errors.CalibrationError: cannot read '2,5 nm' as a length: it has a decimal comma (write it with a decimal point, like '2.5 nm')
     """
     if isinstance(text, (int, float)):
         number, unit = float(text), None
     else:
         match = _LENGTH.match(str(text))
+        if (match is None or match.group(2)) and re.match(r"^\s*[-+]?\d+,\d", str(text)):
+            raise CalibrationError(  # "25,0 nm" as a spreadsheet in German or French writes it
+                f"cannot read {text!r} as a length: it has a decimal comma",
+                hint=f"write it with a decimal point, like {str(text).strip().replace(',', '.', 1)!r}")
         if match is None:
             raise CalibrationError(
                 f"cannot read {text!r} as a length", hint="write it like 3.2nm or 0.5um"
