@@ -219,6 +219,12 @@ def test_weights_shift_the_distribution_and_low_count_warns():
     assert size_distribution(np.array([]))["warning"] == "no particles"
 
 
+def test_a_blank_diameter_leaves_a_particle_out():
+    """As pandas reads a calibrated column's blank cells (an uncalibrated image's rows)."""
+    s = size_distribution(np.array([1.0, np.nan, 3.0]))
+    assert (s["count"], s["d50"]) == (2, 2.0)
+
+
 def test_a_weight_of_zero_leaves_a_particle_out():
     s = size_distribution(np.array([1.0, 2.0, 3.0, 50.0]), weights=np.array([1.0, 1.0, 1.0, 0.0]))
     assert s["count"] == 3 and s["d50"] == 2.0 and s["mean"] == 2.0
@@ -231,6 +237,8 @@ def test_a_weight_of_zero_leaves_a_particle_out():
     (np.ones(3), np.ones(2), "one length"),
     (["1.5", "wide"], None, "must be numbers"),
     (np.ones(3), np.array([1.0, -1.0, 1.0]), "must not be negative"),
+    (np.array([1.0, -2.0, 3.0]), None, "diameters must be positive, not -2"),  # were left out unsaid
+    (np.array([1.0, 0.0]), None, "diameters must be positive, not 0"),
 ])
 def test_size_distribution_refuses_what_is_not_diameters(diameters, weights, message):
     with pytest.raises(ParameterError, match=message):

@@ -577,7 +577,9 @@ def size_distribution(
     Parameters
     ----------
     diameters : ndarray, shape (K,)
-        Particle diameters (e.g. ECD), any unit; the results are in the same unit.
+        Particle diameters (e.g. ECD), any unit; the results are in the same unit. NaN
+        (a blank cell, as a calibrated column has for an uncalibrated image) leaves a
+        particle out.
     weights : ndarray, shape (K,), optional
         Per-particle weights, e.g. Miles-Lantuejoul edge weights (NaN weights count as 1,
         0 leaves the particle out).
@@ -619,7 +621,10 @@ def size_distribution(
     w = _counted(w)
     if np.any(w < 0):
         raise ParameterError("weights must not be negative")
-    keep = np.isfinite(d) & (d > 0) & (w > 0)  # a weight of 0 leaves a particle out
+    if np.any(d <= 0):
+        raise ParameterError(f"diameters must be positive, not {d[d <= 0][0]:g}",
+                             hint="pass the particles' diameters (a table's ecd column), not differences or logs")
+    keep = np.isfinite(d) & (w > 0)  # a weight of 0 leaves a particle out
     d, w = d[keep], w[keep]
     n = int(d.size)
     result: dict[str, float | int | str | None] = {"count": n}
