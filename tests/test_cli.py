@@ -98,6 +98,26 @@ def test_info_reports_a_stack_of_unnamed_pages_as_an_error_not_a_crash(tmp_path,
     assert "stack.tif: holds 2 images" in err and "Set Label" in err
 
 
+@pytest.mark.parametrize("raised", [KeyboardInterrupt(), "kernel"])
+def test_ctrl_c_ends_a_run_with_130_even_within_a_numba_kernel(monkeypatch, samples, tmp_path, capsys, raised):
+    """Interrupted within a kernel, numba raises SystemError from the KeyboardInterrupt:
+    that was a traceback and exit status 1."""
+    import ddcsem.cli as cli
+
+    def interrupted(*args, **kwargs):
+        if raised == "kernel":
+            raise SystemError("CPUDispatcher(<function f>) returned a result with an exception set") \
+                from KeyboardInterrupt()
+        raise raised
+
+    monkeypatch.setattr(cli, "_analyze", interrupted)
+    assert main(["analyze", str(samples), "-o", str(tmp_path / "out")]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+    monkeypatch.setattr(cli, "_analyze", lambda *a: (_ for _ in ()).throw(SystemError("a bug")))
+    with pytest.raises(SystemError, match="a bug"):  # any other SystemError is not hidden
+        main(["analyze", str(samples), "-o", str(tmp_path / "out")])
+
+
 def test_info_json_records(samples, capsys):
     assert main(["info", "--json", str(samples / "aorta_01_CBS.tif"), str(samples / "drusen_03_SEI.tif")]) == 0
     records = json.loads(capsys.readouterr().out)

@@ -1153,7 +1153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DDCSEMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemError) as exc:
+        # Ctrl-C within a numba kernel surfaces as a SystemError raised from the interrupt
+        if isinstance(exc, SystemError) and not isinstance(exc.__cause__, KeyboardInterrupt):
+            raise
         print("interrupted", file=sys.stderr)
         return 130
 
