@@ -144,6 +144,22 @@ def test_user_markers_decide_the_count():
         segment_particles(image, markers=-markers)
 
 
+def test_user_markers_flood_the_splits_own_surface():
+    """Seeds at the true centres of a crowded field split it along the density and the SE
+    rims, as the automatic seeds do: flooding the bare distance map from them, as before,
+    sized the particles 2.4 % wrong (median ECD error)."""
+    syn = make_pair((512, 512), pixel_size_nm=20, median_diameter_nm=500, n_particles=130,
+                    clustered_fraction=0.9, seed=4)
+    density = density_map(syn.bse)
+    rows, cols = np.round(syn.centers).astype(int).T
+    inside = (rows >= 0) & (cols >= 0) & (rows < 512) & (cols < 512)
+    markers = np.zeros(density.shape, np.int32)
+    markers[rows[inside], cols[inside]] = np.arange(1, inside.sum() + 1)
+    score = detection_scores(segment_particles(density, se=syn.se, markers=markers), syn.centers,
+                             syn.diameters_px)
+    assert score.f1 > 0.98 and score.median_ecd_error < 0.015
+
+
 def test_min_area_in_physical_units_and_min_distance():
     image = discs([(30, 30), (80, 150)], [3, 15])  # areas ~29 and ~709 px
     assert segment_particles(image, min_area=10).max() == 2

@@ -250,8 +250,10 @@ def segment_particles(
     pixel_size_nm : float, optional
         Calibration for ``min_area`` and ``min_distance``.
     markers : ndarray of int, shape (M, N), optional
-        Seeds (one label per particle) that replace the automatic markers (the cores of
-        the ``"edges"`` split, which still floods the gradient from them).
+        Seeds (one label per particle) that replace the automatic ones: the split floods
+        its own surface from them (the ``"shape"`` split's density- and rim-weighted
+        distance map, which ``"none"`` takes too, the ``"edm"`` split's distance map, the
+        ``"edges"`` split's gradient). A blob without a seed stays one particle.
     fill_holes : bool, optional
         Fill holes inside particles (see the module notes).
     exclude_border : bool, optional
@@ -389,14 +391,8 @@ def segment_particles(
             edm = distance_transform(np.pad(mask, 1))[1:-1, 1:-1]
         else:
             edm = distance_transform(mask)
-        if markers is not None:
+        if split == "edm":
             surface = edm
-            seeds = np.where(mask, markers, 0)
-        elif split == "edm":
-            surface = edm
-            seeds = _h_maxima_markers(edm, mask, 0.5)
-            if min_distance_px:
-                seeds = _merge_close(seeds, components, min_distance_px)
         else:
             # typical radius: median over blobs of their largest inscribed circle
             largest = _label_max(edm, components, n)[1:]
@@ -410,19 +406,26 @@ def segment_particles(
             surface = gaussian(edm, EDM_SIGMA * min(1.0, radius / EDM_SIGMA_RADIUS)) * weight
             if se is not None and mask.any():
                 surface *= _rim_relief(se, mask)
+        # the user's seeds flood the split's own surface, as its automatic ones would
+        if markers is not None:
+            seeds = np.where(mask, markers, 0)
+        elif split == "edm":
+            seeds = _h_maxima_markers(edm, mask, 0.5)
             if min_distance_px:
-                seeds = _peak_markers(surface, mask, components, min_distance_px)
-            else:
-                # a blob's largest inscribed circle is that of its largest particle, so in
-                # fused clusters the blobs overstate the particle radius: look once with
-                # it, then again with the median radius at the seeds found (one per particle)
-                maxima = local_peaks(surface, maximum(surface, 3), mask)
-                rows, cols = _scale_seeds(surface, edm, components, maxima, SEED_DEPTH * radius)
-                if rows.size:
-                    rows, cols = _scale_seeds(surface, edm, components, maxima,
-                                              SEED_DEPTH * float(np.median(edm[rows, cols])))
-                seeds = np.zeros(surface.shape, dtype=np.int32)
-                seeds[rows, cols] = np.arange(1, rows.size + 1, dtype=np.int32)
+                seeds = _merge_close(seeds, components, min_distance_px)
+        elif min_distance_px:
+            seeds = _peak_markers(surface, mask, components, min_distance_px)
+        else:
+            # a blob's largest inscribed circle is that of its largest particle, so in
+            # fused clusters the blobs overstate the particle radius: look once with
+            # it, then again with the median radius at the seeds found (one per particle)
+            maxima = local_peaks(surface, maximum(surface, 3), mask)
+            rows, cols = _scale_seeds(surface, edm, components, maxima, SEED_DEPTH * radius)
+            if rows.size:
+                rows, cols = _scale_seeds(surface, edm, components, maxima,
+                                          SEED_DEPTH * float(np.median(edm[rows, cols])))
+            seeds = np.zeros(surface.shape, dtype=np.int32)
+            seeds[rows, cols] = np.arange(1, rows.size + 1, dtype=np.int32)
         labels = _watershed_by_component(surface, seeds, components, boxes)
     if refine and labels.max():
         grow = REFINE_PEAK_FRACTION if profile == "sphere" else SMALL_PEAK_FRACTION
