@@ -600,6 +600,44 @@ def test_what_lies_outside_the_region_sets_no_threshold(n):
         assert len(result.table["label"]) == 0
 
 
+def test_markers_clicked_in_fiji_split_the_particles_there_and_only_there(tmp_path, capsys):
+    from roifile import ROI_TYPE, ImagejRoi
+
+    yy, xx = np.mgrid[0:128, 0:160]
+    image = np.full((128, 160), 50.0)
+    for r, c in ((50, 40), (50, 66), (50, 92), (100, 100), (100, 126)):  # three touching discs, then two
+        image[(yy - r) ** 2 + (xx - c) ** 2 < 15 ** 2] = 200
+    image += np.random.default_rng(0).normal(0, 5, image.shape)
+    tifffile.imwrite(tmp_path / "f.tif", image.astype(np.float32))
+    out = tmp_path / "out"
+    args = ["analyze", str(tmp_path / "f.tif"), "--single", "-o", str(out), "-q", "--pixel-size", "20nm"]
+    assert main(args) == 0
+    assert read_csv(out / "images.csv")[0]["n_particles"] == "5"
+    # the trio taken for two particles: clicked on f_ddc.tif and saved beside it; the pair
+    # not clicked is split as before
+    clicks = ImagejRoi.frompoints(np.array([[40.5, 50.5], [79.5, 50.5]]))
+    clicks.roitype = ROI_TYPE.POINT
+    clicks.tofile(out / "f" / "f_markers.roi")
+    capsys.readouterr()
+    assert main([*args, "--markers", str(out), "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"markers f: {out / 'f' / 'f_markers.roi'}"
+    assert main([*args, "--markers", str(out), "--overwrite"]) == 0
+    row = read_csv(out / "images.csv")[0]
+    assert (row["n_particles"], row["markers_path"]) == ("4", str(out / "f" / "f_markers.roi"))
+    areas = sorted(float(a) for a in (r["area_um2"] for r in read_csv(out / "particles.csv")))
+    assert areas[-1] / areas[0] == pytest.approx(2, rel=0.1)  # two discs in one, the others one each
+    assert " · markers f_markers.roi</p>" in (out / "report.html").read_text(encoding="utf-8")
+    # an image without markers fails, named; markers with labels are refused
+    (out / "f" / "f_markers.roi").unlink()
+    assert main([*args, "--markers", str(out), "--overwrite"]) == 1
+    assert "no markers for f" in capsys.readouterr().err
+    assert main([*args, "--markers", str(out), "--labels", str(tmp_path), "-o", str(tmp_path / "o2")]) == 2
+    assert "--markers seeds the segmentation, which --labels replaces" in capsys.readouterr().err
+    seeds = np.zeros(image.shape, np.int32)
+    with pytest.raises(ParameterError, match="labels and markers were both given"):
+        analyze_single(image, labels=seeds, markers=seeds)
+
+
 @pytest.mark.parametrize("rows, cols", [((1, 4), (10, 100)), ((1, 2), (10, 12)), ((5, 6), (7, 8))])
 def test_a_region_of_a_few_pixels_is_analysed(rows, cols):
     # the noise is sampled on every 4th row, which such a region may miss: it raised

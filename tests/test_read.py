@@ -517,6 +517,43 @@ def test_a_region_is_read_from_a_selection_a_set_or_a_mask(tmp_path):
         read_region(tmp_path / "x_region.tif", shape=(10, 13))
 
 
+def test_markers_are_read_from_clicks_a_set_or_a_seed_image(tmp_path):
+    from roifile import ROI_TYPE, ImagejRoi
+
+    from ddcsem.read import read_markers
+
+    def clicks(points):
+        roi = ImagejRoi.frompoints(points)
+        roi.roitype = ROI_TYPE.POINT
+        return roi
+
+    # Fiji's multi-point selection: each click the pixel it lies in; one outside the image left out
+    path = tmp_path / "x_markers.roi"
+    clicks(np.array([[2, 1], [7.5, 3.5], [30, 2]], float)).tofile(path)
+    seeds = read_markers(path, shape=(6, 10))
+    assert seeds.dtype == np.int32 and seeds[1, 2] == 1 and seeds[3, 7] == 2 and np.count_nonzero(seeds) == 2
+    # a set: points and areas, each a seed, numbered in the set's order
+    both = write_rois(tmp_path / "x_markers.zip", clicks(np.array([[1, 1], [8, 1]])),
+                      ImagejRoi.frompoints([[3, 3], [6, 3], [6, 5], [3, 5]]))
+    seeds = read_markers(both, shape=(6, 10))
+    assert (seeds[1, 1], seeds[1, 8]) == (1, 2) and np.all(seeds[3:5, 3:6] == 3) and np.count_nonzero(seeds) == 8
+    # a mask saved from Fiji: each connected spot a seed; a label image: its ids, numbered 1..K
+    mask = np.zeros((6, 10), np.uint8)
+    mask[1, 1] = mask[1, 2] = mask[4, 7] = 255
+    tifffile.imwrite(tmp_path / "mask.tif", mask)
+    assert np.array_equal(np.unique(read_markers(tmp_path / "mask.tif", shape=(6, 10))), [0, 1, 2])
+    ids = np.zeros((6, 10), np.uint16)
+    ids[1, 1], ids[4, 7] = 7, 3
+    tifffile.imwrite(tmp_path / "ids.tif", ids)
+    seeds = read_markers(tmp_path / "ids.tif", shape=(6, 10))
+    assert (seeds[4, 7], seeds[1, 1]) == (1, 2)
+    clicks(np.array([[30, 2], [40, 1]])).tofile(tmp_path / "outside.roi")
+    with pytest.raises(ReadError, match="no points or areas inside the image .mark the particles with the multi-point"):
+        read_markers(tmp_path / "outside.roi", shape=(6, 10))
+    with pytest.raises(ReadError, match="the markers are 6 x 10 px, the image 6 x 11 px"):
+        read_markers(tmp_path / "mask.tif", shape=(6, 11))
+
+
 def test_a_roi_set_without_areas_or_not_a_roi_set_is_refused(tmp_path):
     from roifile import ROI_TYPE, ImagejRoi
 

@@ -144,6 +144,21 @@ def test_user_markers_decide_the_count():
         segment_particles(image, markers=-markers)
 
 
+@pytest.mark.parametrize("split", ["shape", "edm", "edges", "none"])
+def test_user_markers_mend_the_blobs_they_fall_in_and_leave_the_others(split):
+    """Clicking the particles of one cluster must not undo the split of the others."""
+    image = discs([(40, 40), (40, 66), (40, 92), (100, 60), (100, 86)], [15] * 5)
+    image[85:116, 72:75] = np.minimum(image[85:116, 72:75], 0.7)  # a gap between the pair, an edge
+    markers = np.zeros(image.shape, np.int32)
+    markers[40, 40], markers[40, 79] = 4, 9  # the trio is two particles
+    labels = segment_particles(image, split=split, markers=markers)
+    without = segment_particles(image, split=split)
+    pair = np.s_[88:113, 40:110]
+    assert np.unique(labels[pair]).size - 1 == np.unique(without[pair]).size - 1 == (1 if split == "none" else 2)
+    assert len({labels[40, 40], labels[40, 66], labels[40, 79], labels[40, 92]}) == 2
+    assert labels.max() == 2 + np.unique(without[pair]).size - 1
+
+
 def test_user_markers_flood_the_splits_own_surface():
     """Seeds at the true centres of a crowded field split it along the density and the SE
     rims, as the automatic seeds do: flooding the bare distance map from them, as before,

@@ -39,6 +39,7 @@ _LAZY = {
     "read_composite": "read",
     "read_labels": "read",
     "read_region": "read",
+    "read_markers": "read",
     "read_pair_table": "pair",
     "density_map": "separate",
     "density_from_composite": "separate",
@@ -102,4 +103,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from .segment import segment_particles
     from .separate import density_from_composite, density_map, unmix_composite
     from .pair import Pair, PairingResult, SEMPair, estimate_shift, find_pairs, read_pair, read_pair_table
-    from .read import PixelSize, SEMImage, detect_databar, read_composite, read_labels, read_region, read_sem
+    from .read import (PixelSize, SEMImage, detect_databar, read_composite, read_labels, read_markers, read_region,
+                       read_sem)

@@ -297,6 +297,7 @@ def _segment(
     min_area: float,
     distance: float | None,
     region: np.ndarray | None = None,
+    markers: np.ndarray | None = None,
 ) -> tuple[np.ndarray, str, str, float, float]:
     """The particles of ``density`` (border ones too), the split and the profile used, the
     fraction of the field the particles cover and that of the ``region`` (the mineral
@@ -325,6 +326,7 @@ def _segment(
         profile=profile,
         se=guide,
         region=region,
+        markers=markers,
     )
     fraction, mineral = _covered(labels, None), _covered(labels, region)
     if kind != "composite" and fraction > MAX_PARTICLE_FRACTION:
@@ -429,15 +431,20 @@ def _measure(
     hidden: np.ndarray | None = None,
     drawn: np.ndarray | None = None,
     region: np.ndarray | None = None,
+    markers: np.ndarray | None = None,
 ) -> ImageAnalysis:
     """Segment and measure; ``role`` is the detector of a single image (``"SE"`` or
     ``"BSE"``), which picks the ``auto`` split; particles touching ``hidden`` (a
     composite's annotations) are left out; ``drawn`` labels are measured instead of those
-    found; only the particles within ``region`` count, when given."""
+    found, or the split starts from the ``markers``; only the particles within ``region``
+    count, when given."""
     from .measure import _check_region, _region_edge, particle_table, size_distribution
     from .segment import _drop_labels, drop_border_labels
 
     region = _check_region(region, density.shape)
+    if drawn is not None and markers is not None:
+        raise ParameterError("labels and markers were both given: markers seed the segmentation, "
+                             "which labels replace", hint="give one of them")
 
     if min(density.shape) < MIN_SIDE_PX:
         raise ParameterError(
@@ -483,7 +490,7 @@ def _measure(
     if drawn is None:  # guided by the images as they are within the region, the rest filled
         labels, split, profile, fraction, mineral = _segment(
             kind, density, options, _within(bse, region), _within(se, region), role, hidden, min_area, distance,
-            region)
+            region, markers)
     else:  # drawn or corrected by hand: measured as they are
         labels, split, profile = _drawn_labels(drawn, density.shape), "given", "given"
         fraction, mineral = _covered(labels, None), _covered(labels, region)
@@ -531,7 +538,8 @@ def _measure(
 
 
 def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),
-                 labels: np.ndarray | None = None, region: np.ndarray | None = None) -> ImageAnalysis:
+                 labels: np.ndarray | None = None, region: np.ndarray | None = None,
+                 markers: np.ndarray | None = None) -> ImageAnalysis:
     """Analyse a registered SE/BSE pair (:class:`ddcsem.SEMPair`).
 
     Parameters
@@ -551,6 +559,12 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),
         image's border do (left out, with edge weights of the region, or kept and marked
         with ``keep_edge_particles``), those outside it not at all, and the mineral area
         fraction, ``field_area`` and ``number_density`` are the region's.
+    markers : ndarray of int, shape (M, N), optional
+        Seeds marked by hand (:func:`ddcsem.read_markers`: the particles' centres clicked
+        in Fiji), one id per particle: in the clusters they fall in, the split parts the
+        particles at these seeds and no others, and places their outlines itself; other
+        clusters are split as without them (:func:`ddcsem.segment_particles`'s
+        ``markers``). Not with ``labels``.
 
     Returns
     -------
@@ -605,12 +619,14 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),
     timings["separate"] = time.perf_counter() - t
     sources = {"se": str(pair.se.path), "bse": str(pair.bse.path)}
     return _measure(pair.key, "pair", sources, pair.pixel_size, ddc, density, options,
-                    pair.bse.data, pair.se.data, timings, pair.shift, drawn=labels, region=region)
+                    pair.bse.data, pair.se.data, timings, pair.shift, drawn=labels, region=region,
+                    markers=markers)
 
 
 def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
                    options: AnalysisOptions = AnalysisOptions(),
-                   labels: np.ndarray | None = None, region: np.ndarray | None = None) -> ImageAnalysis:
+                   labels: np.ndarray | None = None, region: np.ndarray | None = None,
+                   markers: np.ndarray | None = None) -> ImageAnalysis:
     """Analyse one grey micrograph whose particles are brighter than their surroundings
     (or darker, with ``options.dark_particles``).
 
@@ -633,6 +649,8 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
         :func:`analyze_pair`).
     region : ndarray of bool, shape (M, N), optional
         The part of the image to analyse (as in :func:`analyze_pair`).
+    markers : ndarray of int, shape (M, N), optional
+        Seeds for the split, marked by hand (as in :func:`analyze_pair`).
 
     Returns
     -------
@@ -686,7 +704,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     # Dark particles show mass thickness, a density: no SE role, so the shape split
     return _measure(name, "single", sources, image.pixel_size, ddc, density, options,
                     image.data, None, timings, role=None if options.dark_particles else image.role,
-                    drawn=labels, region=region)
+                    drawn=labels, region=region, markers=markers)
 
 
 def _as_image(image: SEMImage | np.ndarray, reader: str) -> SEMImage:
@@ -712,7 +730,8 @@ def _inverted(image: np.ndarray) -> np.ndarray:
 
 def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = None,
                       options: AnalysisOptions = AnalysisOptions(),
-                      labels: np.ndarray | None = None, region: np.ndarray | None = None) -> ImageAnalysis:
+                      labels: np.ndarray | None = None, region: np.ndarray | None = None,
+                      markers: np.ndarray | None = None) -> ImageAnalysis:
     """Analyse an existing DDC composite (read by :func:`ddcsem.read_composite`).
 
     Parameters
@@ -720,7 +739,7 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     image : SEMImage or ndarray, shape (M, N, 3)
         The composite, as :func:`ddcsem.read_composite` reads it; an array is taken as an
         uncalibrated image (sizes in pixels).
-    image_id, options, labels, region
+    image_id, options, labels, region, markers
         As in :func:`analyze_single` (the default ``image_id`` is ``composite``;
         ``options.basis`` gives the composite's two colours).
 
@@ -764,7 +783,8 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     name = image_id or (image.path.stem if image.path else "composite")
     sources = {"image": str(image.path) if image.path else ""}
     return _measure(name, "composite", sources, image.pixel_size, image.data, density, options,
-                    bse, se, timings, hidden=hidden, drawn=labels, region=region)
+                    bse, se, timings, hidden=hidden, drawn=labels, region=region,
+                    markers=markers)
 
 
 def pool_analyses(analyses: Sequence[ImageAnalysis]) -> dict[str, Any]:

@@ -270,6 +270,11 @@ def _parser() -> argparse.ArgumentParser:
                           "<id>_region.roi (an ImageJ selection; .zip: the union of a set) or a mask "
                           "<id>_region.tif/.png, in FOLDER or FOLDER/<id> (the output folder will do), "
                           "the newest if several")
+    ana.add_argument("--markers", type=Path, default=None, metavar="FOLDER",
+                     help="split the clusters that hold seeds marked by hand at those seeds and "
+                          "only there (the others as without): each image's <id>_markers.roi (Fiji's multi-point selection; .zip: a set) or a "
+                          "seed image <id>_markers.tif/.png, in FOLDER or FOLDER/<id> (the output "
+                          "folder will do), the newest if several")
     ana.add_argument("--group-by", type=_group_by, default="folder", metavar="folder|none|REGEX",
                      help="the samples whose images samples.csv pools: folder (default: the folder "
                           "of each image, or of its detector folders), none (all images only), or "
@@ -838,6 +843,11 @@ class _AnalyzeJob:
     labels: Path | None = None  # folder of particles drawn or corrected by hand
     crop_databar: str | int = "auto"
     region: Path | None = None  # folder of the regions to analyse, drawn by hand
+    markers: Path | None = None  # folder of the seeds for the split, marked by hand
+
+
+#: What can be drawn or marked by hand for each image (``_drawn_file``), and given by folder.
+_DRAWN = ("labels", "region", "markers")
 
 
 def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
@@ -917,7 +927,7 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> dict[str, Any]
     from .analyze import analyze_composite, analyze_pair, analyze_single
     from .errors import OutputError
     from .pair import read_pair
-    from .read import read_composite, read_labels, read_region, read_sem
+    from .read import read_composite, read_labels, read_markers, read_region, read_sem
     from .report import image_warnings, write_image_results
 
     kind, source, image_id = item
@@ -928,9 +938,9 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> dict[str, Any]
     folder = job.output / image_id
     summary_path = folder / f"{image_id}_summary.json"
     try:
-        for name, folder_given in (("labels", job.labels), ("region", job.region)):
-            if folder_given is not None:
-                sources[name] = str(_drawn_file(folder_given, image_id, name))
+        for name in _DRAWN:
+            if getattr(job, name) is not None:
+                sources[name] = str(_drawn_file(getattr(job, name), image_id, name))
     except DDCSEMError as exc:
         record["error"] = str(exc)
         return record
@@ -961,13 +971,15 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> dict[str, Any]
             shape = (image.se if kind == "pair" else image).shape[:2]
             drawn = None if job.labels is None else read_labels(sources["labels"], shape=shape)
             region = None if job.region is None else read_region(sources["region"], shape=shape)
+            seeds = None if job.markers is None else read_markers(sources["markers"], shape=shape)
             if kind == "pair":
-                result = analyze_pair(image, options=job.options, labels=drawn, region=region)
+                result = analyze_pair(image, options=job.options, labels=drawn, region=region, markers=seeds)
             else:
                 analyse = analyze_composite if kind == "composite" else analyze_single
-                result = analyse(image, image_id=image_id, options=job.options, labels=drawn, region=region)
-            # where the particles measured, and the region, came from
-            given = {k: sources[k] for k in ("labels", "region") if k in sources}
+                result = analyse(image, image_id=image_id, options=job.options, labels=drawn, region=region,
+                                 markers=seeds)
+            # where the particles measured, the region and the seeds came from
+            given = {k: sources[k] for k in _DRAWN if k in sources}
             result = replace(result, sources={**result.sources, **given})
             summary = write_image_results(result, folder, params_hash=made_with)
         summary["warnings"] = image_warnings({**summary, "warnings": [str(w.message) for w in caught]})
@@ -980,15 +992,16 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> dict[str, Any]
 def _drawn_file(folder: Path, image_id: str, kind: str) -> Path:
     """What was drawn by hand for ``image_id`` in ``folder``, the newest: its particles
     (``kind`` ``labels``, ``--labels``: ``<id>_rois.zip`` or ``<id>_labels.tif``, and in
-    its ``<id>`` folder Fiji's default name for a saved ROI set, ``RoiSet.zip``) or its
-    region (``region``, ``--region``: ``<id>_region.roi``, ``.zip``, ``.tif`` or ``.png``),
-    in ``folder`` or in its ``<id>`` folder."""
+    its ``<id>`` folder Fiji's default name for a saved ROI set, ``RoiSet.zip``), its
+    region (``region``, ``--region``: ``<id>_region.roi``, ``.zip``, ``.tif`` or ``.png``)
+    or its seeds (``markers``, ``--markers``: ``<id>_markers`` with the same suffixes), in
+    ``folder`` or in its ``<id>`` folder."""
     from .errors import ReadError
 
     if kind == "labels":
         names, fiji = (f"{image_id}_rois.zip", f"{image_id}_labels.tif", f"{image_id}_labels.tiff"), ("RoiSet.zip",)
     else:
-        names, fiji = tuple(f"{image_id}_region{suffix}" for suffix in (".roi", ".zip", ".tif", ".tiff", ".png")), ()
+        names, fiji = tuple(f"{image_id}_{kind}{suffix}" for suffix in (".roi", ".zip", ".tif", ".tiff", ".png")), ()
     places = [folder / image_id / name for name in (*names, *fiji)] + [folder / name for name in names]
     found = [path for path in places if path.is_file()]
     if not found:
@@ -1041,11 +1054,12 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     options, pixel_size = _analysis_options(args)
     if args.dark_particles and not args.single:  # a pair's BSE image has bright particles
         parser.error("--dark-particles is for the lone images that --single analyses: give --single too")
-    if args.region is not None and not args.region.is_dir():
-        parser.error(f"--region {args.region}: no such folder")
+    for kind in _DRAWN:
+        if getattr(args, kind) is not None and not getattr(args, kind).is_dir():
+            parser.error(f"--{kind} {getattr(args, kind)}: no such folder")
+    if args.labels is not None and args.markers is not None:
+        parser.error("--markers seeds the segmentation, which --labels replaces: give one of them")
     if args.labels is not None:
-        if not args.labels.is_dir():
-            parser.error(f"--labels {args.labels}: no such folder")
         if args.labels.resolve().is_relative_to(args.output.resolve()):  # its labels would be replaced
             parser.error(f"--labels {args.labels} is the output folder or lies in it: this run would replace "
                          f"the labels it measures; write to another folder, e.g. -o {args.output / 'remeasured'}")
@@ -1059,7 +1073,8 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print(f"{kind} {image_id}: {path}")
         for _, _, image_id in items if len(set(samples.values())) > 1 or args.group_by != "folder" else ():
             print(f"sample {image_id}: {samples[image_id] or 'none (in all only)'}")
-        for kind, folder_given in (("labels", args.labels), ("region", args.region)):
+        for kind in _DRAWN:
+            folder_given = getattr(args, kind)
             for _, _, image_id in items if folder_given is not None else ():
                 try:
                     print(f"{kind} {image_id}: {_drawn_file(folder_given, image_id, kind)}")
@@ -1076,12 +1091,12 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                   f"({', '.join(unmatched[:3])}{', …' if len(unmatched) > 3 else ''}): they count in "
                   "samples.csv's all row only", file=sys.stderr)
     effective = {**options.to_dict(), "pixel_size_nm": pixel_size,
-                 "labels": None if args.labels is None else str(args.labels.resolve()),
-                 "region": None if args.region is None else str(args.region.resolve()),
+                 **{kind: None if getattr(args, kind) is None else str(getattr(args, kind).resolve())
+                    for kind in _DRAWN},
                  "crop_databar": args.crop_databar}
     params_hash = _params_hash(effective)
     job = _AnalyzeJob(args.output, options, pixel_size, params_hash, args.skip_existing, args.overwrite,
-                      args.labels, args.crop_databar, args.region)
+                      args.labels, args.crop_databar, args.region, args.markers)
     records = _run_batch(_analyze_one, items, job, args, "image")
     for key, message in problems:
         records.append({"image_id": key, "kind": "pair", "sources": {}, "status": "failed",

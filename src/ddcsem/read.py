@@ -31,7 +31,7 @@ from .errors import CalibrationError, ReadError, UnsupportedFormatError
 from .units import parse_length, parse_pixel_size, unit_to_nm
 
 __all__ = ["PixelSize", "SEMImage", "read_sem", "read_composite", "read_labels", "read_region",
-           "detect_databar", "MixedDetectorWarning"]
+           "read_markers", "detect_databar", "MixedDetectorWarning"]
 
 #: Pixels whose height differs from their width by more than this fraction are warned
 #: about: every measurement takes them as square.
@@ -824,10 +824,65 @@ def read_region(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
     return _read_areas(path, shape, "region") > 0
 
 
+def read_markers(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
+    """Read seeds for the split, marked by hand: an ImageJ multi-point selection, ROI set or
+    seed image.
+
+    In Fiji: click the particles' centres on ``<id>_ddc.tif`` with the multi-point tool and
+    save the selection (*File › Save As › Selection…*) as ``<id>_markers.roi``. The
+    segmentation then splits the clusters they fall in at these seeds and no others
+    (:func:`ddcsem.segment_particles`'s ``markers``), placing their outlines itself.
+
+    Parameters
+    ----------
+    path : path-like
+        An ImageJ ROI (``.roi``) or ROI set (``.zip``): each point of a point or
+        multi-point ROI is one seed (the pixel it lies in), each area ROI one seed region;
+        or a TIFF or PNG seed image: a label image (one id per seed), or a mask whose
+        connected spots are the seeds.
+    shape : (int, int)
+        The shape of the image (after its data bar is cropped).
+
+    Returns
+    -------
+    ndarray of int32, shape ``shape``
+        The seeds numbered 1..K (0 elsewhere).
+
+    Raises
+    ------
+    ReadError
+        If the file is not a ROI, ROI set or image, its shape is not ``shape``, or it
+        holds no seed within the image.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from roifile import ROI_TYPE, ImagejRoi
+    >>> path = os.path.join(tempfile.mkdtemp(), "x_markers.roi")
+    >>> clicks = ImagejRoi.frompoints([[1, 0], [4.5, 2.5]])  # x, y, as Fiji saves them
+    >>> clicks.roitype = ROI_TYPE.POINT
+    >>> clicks.tofile(path)
+    >>> read_markers(path, shape=(3, 6))
+    array([[0, 1, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 2, 0]], dtype=int32)
+    """
+    from .measure import _compact
+
+    seeds = _read_areas(path, shape, "markers")
+    if np.unique(seeds[seeds > 0]).size == 1:  # a mask: each of its spots is a seed
+        from scipy import ndimage
+
+        return ndimage.label(seeds > 0, structure=np.ones((3, 3), bool))[0].astype(np.int32)
+    numbered, _ = _compact(seeds)
+    return numbered
+
+
 def _read_areas(path: str | PathLike, shape: tuple[int, int], what: str) -> np.ndarray:
     """The areas of a label image, mask, ImageJ ROI or ROI set drawn on an image of
-    ``shape`` (its pixel values, or the ROIs numbered 1..K); ``what`` (``"labels"`` or
-    ``"region"``) names them in errors."""
+    ``shape`` (its pixel values, or the ROIs numbered 1..K; for ``markers``, each point of
+    a point ROI too); ``what`` (``"labels"``, ``"region"`` or ``"markers"``) names them in
+    errors."""
     are = "is" if what == "region" else "are"
     path = Path(path)
     if not path.is_file():
@@ -882,6 +937,12 @@ def _rasterize_rois(path: Path, shape: tuple[int, int], what: str) -> np.ndarray
     labels = np.zeros(shape, np.int32)
     count = 0
     for roi in rois:
+        if roi.roitype == ROI_TYPE.POINT and what == "markers":  # each click a seed: the pixel it lies in
+            cols, rows = np.floor(np.asarray(roi.coordinates(), dtype=np.float64).reshape(-1, 2)).astype(int).T
+            inside = (rows >= 0) & (cols >= 0) & (rows < shape[0]) & (cols < shape[1])
+            labels[rows[inside], cols[inside]] = np.arange(count + 1, count + 1 + inside.sum())
+            count += int(inside.sum())
+            continue
         if roi.roitype not in areas and not roi.composite:
             continue  # lines, points, angles: no area
         outlines = [np.asarray(xy, dtype=np.float64) for xy in
@@ -903,6 +964,9 @@ def _rasterize_rois(path: Path, shape: tuple[int, int], what: str) -> np.ndarray
         if inside.any():
             count += 1
             labels[r0:r1, c0:c1][inside] = count
+    if not count and what == "markers":
+        raise ReadError("the ROI set holds no points or areas inside the image", path=path,
+                        hint="mark the particles with the multi-point tool")
     if not count:
         raise ReadError("the ROI set holds no areas inside the image", path=path,
                         hint=f"draw the {'region' if what == 'region' else 'particles'} as areas "

@@ -488,7 +488,7 @@ _STATS = [("d10", "d10"), ("d50", "d50"), ("d50_ci_low", "d50_ci_low"), ("d50_ci
 #: Columns of ``images.csv``.
 IMAGE_COLUMNS = [
     "image_id", "kind", "split", "profile", "se_path", "bse_path", "image_path", "labels_path", "region_path",
-    "pixel_size_nm",
+    "markers_path", "pixel_size_nm",
     "pixel_size_source",
     "calibrated", "n_particles", "mineral_area_fraction", "field_area_um2", "field_area_px2",
     "particles_per_um2", "particles_per_px2",
@@ -530,7 +530,8 @@ def image_row(summary: dict[str, Any]) -> dict[str, Any]:
         row["status"] = "ok"
     sources = summary.get("sources") or {}
     row.update(se_path=sources.get("se"), bse_path=sources.get("bse"), image_path=sources.get("image"),
-               labels_path=sources.get("labels"), region_path=sources.get("region"))
+               labels_path=sources.get("labels"), region_path=sources.get("region"),
+               markers_path=sources.get("markers"))
     dist = summary.get("distribution") or {}
     row["warning"] = "; ".join(image_warnings(summary)) or None
     row["lognorm_gsd"] = dist.get("lognorm_gsd")
@@ -887,7 +888,8 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
             f"{f' (95 % CI {interval})' if interval else ''} · D90 {fmt['d90']} {unit}"
             f" · mineral area fraction {'' if fraction is None else f'{fraction:.3f}'}"
             f" · pixel size {esc(calibration_text(s))}"
-            + (f" · region {esc(Path(region).name)}" if (region := (s.get("sources") or {}).get("region")) else "")
+            + "".join(f" · {kind} {esc(Path(path).name)}" for kind in ("region", "markers")
+                      if (path := (s.get("sources") or {}).get(kind)))
             + "</p>"
             + "".join(f"<p class='warn'>{esc(w)}</p>" for w in notes)
             + f"<div class='pics'><figure><img alt='DDC image of {esc(image_id)}' src='{_thumbnail(ddc)}'>"

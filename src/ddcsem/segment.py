@@ -250,10 +250,11 @@ def segment_particles(
     pixel_size_nm : float, optional
         Calibration for ``min_area`` and ``min_distance``.
     markers : ndarray of int, shape (M, N), optional
-        Seeds (one label per particle) that replace the automatic ones: the split floods
-        its own surface from them (the ``"shape"`` split's density- and rim-weighted
-        distance map, which ``"none"`` takes too, the ``"edm"`` split's distance map, the
-        ``"edges"`` split's gradient). A blob without a seed stays one particle.
+        Seeds (one label per particle) that replace the automatic ones in the blobs they
+        fall in: the split floods its own surface from them (the ``"shape"`` split's
+        density- and rim-weighted distance map, which ``"none"`` takes too, the ``"edm"``
+        split's distance map, the ``"edges"`` split's gradient). The blobs without one
+        are split as without markers (``"none"``: not at all).
     fill_holes : bool, optional
         Fill holes inside particles (see the module notes).
     exclude_border : bool, optional
@@ -406,9 +407,8 @@ def segment_particles(
             surface = gaussian(edm, EDM_SIGMA * min(1.0, radius / EDM_SIGMA_RADIUS)) * weight
             if se is not None and mask.any():
                 surface *= _rim_relief(se, mask)
-        # the user's seeds flood the split's own surface, as its automatic ones would
-        if markers is not None:
-            seeds = np.where(mask, markers, 0)
+        if split == "none":  # (with markers) only the blobs they seed are split
+            seeds = np.zeros(mask.shape, dtype=np.int32)
         elif split == "edm":
             seeds = _h_maxima_markers(edm, mask, 0.5)
             if min_distance_px:
@@ -426,12 +426,15 @@ def segment_particles(
                                           SEED_DEPTH * float(np.median(edm[rows, cols])))
             seeds = np.zeros(surface.shape, dtype=np.int32)
             seeds[rows, cols] = np.arange(1, rows.size + 1, dtype=np.int32)
+        if markers is not None:  # they flood the split's own surface, as its own seeds would
+            seeds = _with_markers(seeds, markers, components, n)
         labels = _watershed_by_component(surface, seeds, components, boxes)
     if refine and labels.max():
         grow = REFINE_PEAK_FRACTION if profile == "sphere" else SMALL_PEAK_FRACTION
         labels = _refine_edges(labels, smooth, grow)
-    if split == "shape" and markers is None and profile == "sphere":
-        _merge_slivers(labels, components)
+    if split == "shape" and profile == "sphere":  # not in the blobs the user seeded
+        _merge_slivers(labels, components if markers is None else
+                       np.where(_marked_blobs(markers, components, n)[components], 0, components))
     _fill_particle_holes(labels, holes)
     # drop the particles below min_area (and those on the border), number the rest 1..K
     area = _areas(labels)
@@ -609,12 +612,11 @@ def _split_at_edges(contrast: np.ndarray, mask: np.ndarray, components: np.ndarr
     from ._kernels.segment import label_boxes
 
     edges, gradient = _edges(contrast)
-    if markers is None:
-        seeds = _edge_cores(edges, mask)
-        if min_distance:
-            seeds = _merge_close(seeds, components, min_distance)
-    else:
-        seeds = np.where(mask, markers, 0).astype(np.int32)
+    seeds = _edge_cores(edges, mask)
+    if min_distance:
+        seeds = _merge_close(seeds, components, min_distance)
+    if markers is not None:
+        seeds = _with_markers(seeds, markers, components, n)
     seeds = _seed_lone_blobs(seeds, mask, components, n)
     # the flood reaches EDGE_REACH px past the mask, whose outermost ring is background
     near = ndimage.binary_dilation(mask, structure=_CROSS, iterations=EDGE_REACH - 1)
@@ -625,6 +627,25 @@ def _split_at_edges(contrast: np.ndarray, mask: np.ndarray, components: np.ndarr
     labels = _watershed_by_component(-gradient, seeds, regions, label_boxes(regions, k))
     labels[labels == background] = 0
     return labels
+
+
+def _marked_blobs(markers: np.ndarray, components: np.ndarray, n: int) -> np.ndarray:
+    """Which blobs of ``components`` (1..n) hold a seed of the user's ``markers`` (bool, n + 1)."""
+    marked = np.zeros(n + 1, dtype=bool)
+    marked[components[markers > 0]] = True
+    marked[0] = False
+    return marked
+
+
+def _with_markers(seeds: np.ndarray, markers: np.ndarray, components: np.ndarray, n: int) -> np.ndarray:
+    """The user's ``markers`` in the blobs they fall in, the automatic ``seeds`` in the
+    others (renumbered after the markers), int32: a click mends the split of its cluster
+    and leaves the rest of the field as it was."""
+    marked = _marked_blobs(markers, components, n)
+    inside = (components > 0) & (markers > 0)
+    own = np.where(inside, markers, 0).astype(np.int32)
+    automatic = (seeds > 0) & ~marked[components]
+    return np.where(inside, own, np.where(automatic, seeds + np.int32(own.max()), 0)).astype(np.int32)
 
 
 def _edges(contrast: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
