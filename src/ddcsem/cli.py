@@ -272,9 +272,10 @@ def _parser() -> argparse.ArgumentParser:
                           "the newest if several")
     ana.add_argument("--markers", type=Path, default=None, metavar="FOLDER",
                      help="split the clusters that hold seeds marked by hand at those seeds and "
-                          "only there (the others as without): each image's <id>_markers.roi (Fiji's multi-point selection; .zip: a set) or a "
-                          "seed image <id>_markers.tif/.png, in FOLDER or FOLDER/<id> (the output "
-                          "folder will do), the newest if several")
+                          "only there (the others as without): each image's <id>_markers.roi "
+                          "(Fiji's multi-point selection; .zip: a set) or a seed image "
+                          "<id>_markers.tif/.png, in FOLDER or FOLDER/<id> (the output folder will "
+                          "do), the newest if several")
     ana.add_argument("--group-by", type=_group_by, default="folder", metavar="folder|none|REGEX",
                      help="the samples whose images samples.csv pools: folder (default: the folder "
                           "of each image, or of its detector folders), none (all images only), or "
