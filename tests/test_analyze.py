@@ -627,10 +627,14 @@ def test_markers_clicked_in_fiji_split_the_particles_there_and_only_there(tmp_pa
     areas = sorted(float(a) for a in (r["area_um2"] for r in read_csv(out / "particles.csv")))
     assert areas[-1] / areas[0] == pytest.approx(2, rel=0.1)  # two discs in one, the others one each
     assert " · markers f_markers.roi</p>" in (out / "report.html").read_text(encoding="utf-8")
-    # an image without markers fails, named; markers with labels are refused
+    # beside an image without clicks, which is split as without them; a batch without any is refused
+    shutil.copy(tmp_path / "f.tif", tmp_path / "g.tif")
+    assert main([*args, str(tmp_path / "g.tif"), "--markers", str(out), "--overwrite"]) == 0
+    rows = {row["image_id"]: row for row in read_csv(out / "images.csv")}
+    assert (rows["f"]["n_particles"], rows["g"]["n_particles"], rows["g"]["markers_path"]) == ("4", "5", "")
     (out / "f" / "f_markers.roi").unlink()
-    assert main([*args, "--markers", str(out), "--overwrite"]) == 1
-    assert "no markers for f" in capsys.readouterr().err
+    assert main([*args, "--markers", str(out), "--overwrite"]) == 2
+    assert "no <id>_markers file (.roi, .zip, .tif, .png) for any of the images" in capsys.readouterr().err
     assert main([*args, "--markers", str(out), "--labels", str(tmp_path), "-o", str(tmp_path / "o2")]) == 2
     assert "--markers seeds the segmentation, which --labels replaces" in capsys.readouterr().err
     seeds = np.zeros(image.shape, np.int32)

@@ -275,7 +275,7 @@ def _parser() -> argparse.ArgumentParser:
                           "only there (the others as without): each image's <id>_markers.roi "
                           "(Fiji's multi-point selection; .zip: a set) or a seed image "
                           "<id>_markers.tif/.png, in FOLDER or FOLDER/<id> (the output folder will "
-                          "do), the newest if several")
+                          "do), the newest if several; an image without one is split as usual")
     ana.add_argument("--group-by", type=_group_by, default="folder", metavar="folder|none|REGEX",
                      help="the samples whose images samples.csv pools: folder (default: the folder "
                           "of each image, or of its detector folders), none (all images only), or "
@@ -940,8 +940,11 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> dict[str, Any]
     summary_path = folder / f"{image_id}_summary.json"
     try:
         for name in _DRAWN:
-            if getattr(job, name) is not None:
-                sources[name] = str(_drawn_file(getattr(job, name), image_id, name))
+            folder_given = getattr(job, name)
+            # an image without clicks is split as without --markers: they mend the images that need it
+            found = folder_given and _drawn_file(folder_given, image_id, name, required=name != "markers")
+            if found:
+                sources[name] = str(found)
     except DDCSEMError as exc:
         record["error"] = str(exc)
         return record
@@ -972,7 +975,7 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> dict[str, Any]
             shape = (image.se if kind == "pair" else image).shape[:2]
             drawn = None if job.labels is None else read_labels(sources["labels"], shape=shape)
             region = None if job.region is None else read_region(sources["region"], shape=shape)
-            seeds = None if job.markers is None else read_markers(sources["markers"], shape=shape)
+            seeds = read_markers(sources["markers"], shape=shape) if "markers" in sources else None
             if kind == "pair":
                 result = analyze_pair(image, options=job.options, labels=drawn, region=region, markers=seeds)
             else:
@@ -990,13 +993,13 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> dict[str, Any]
         return record
 
 
-def _drawn_file(folder: Path, image_id: str, kind: str) -> Path:
+def _drawn_file(folder: Path, image_id: str, kind: str, *, required: bool = True) -> Path | None:
     """What was drawn by hand for ``image_id`` in ``folder``, the newest: its particles
     (``kind`` ``labels``, ``--labels``: ``<id>_rois.zip`` or ``<id>_labels.tif``, and in
     its ``<id>`` folder Fiji's default name for a saved ROI set, ``RoiSet.zip``), its
     region (``region``, ``--region``: ``<id>_region.roi``, ``.zip``, ``.tif`` or ``.png``)
     or its seeds (``markers``, ``--markers``: ``<id>_markers`` with the same suffixes), in
-    ``folder`` or in its ``<id>`` folder."""
+    ``folder`` or in its ``<id>`` folder; None if there is none and it is not ``required``."""
     from .errors import ReadError
 
     if kind == "labels":
@@ -1005,6 +1008,8 @@ def _drawn_file(folder: Path, image_id: str, kind: str) -> Path:
         names, fiji = tuple(f"{image_id}_{kind}{suffix}" for suffix in (".roi", ".zip", ".tif", ".tiff", ".png")), ()
     places = [folder / image_id / name for name in (*names, *fiji)] + [folder / name for name in names]
     found = [path for path in places if path.is_file()]
+    if not found and not required:
+        return None
     if not found:
         raise ReadError(f"no {kind} for {image_id}", path=folder,
                         hint=f"--{kind} looks for {names[0]} or {names[1]} in that folder or in its {image_id} folder")
@@ -1067,6 +1072,10 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     pairs, unpaired, problems = _collect(args, parser)
     extra_items, unpaired = _classify_unpaired(unpaired, args.single)
     items = _with_ids([("pair", p) for p in pairs] + extra_items)
+    if args.markers is not None and items and not any(
+            _drawn_file(args.markers, image_id, "markers", required=False) for *_, image_id in items):
+        parser.error(f"--markers {args.markers}: no <id>_markers file (.roi, .zip, .tif, .png) for any of "
+                     f"the images, there or in their <id> folders (the first image's: {items[0][2]}_markers.roi)")
     samples = _samples(items, args)
     if args.dry_run:
         _print_table([source for kind, source, _ in items if kind == "pair"], unpaired, problems)
