@@ -164,6 +164,22 @@ def test_composite_in_other_colours_needs_its_basis(syn, tmp_path):
         assert int(next(csv.DictReader(f))["n_particles"]) == told.labels.max()
 
 
+def test_a_composite_cut_with_a_white_margin_is_analysed_as_without_it(syn):
+    """A figure panel's margin tilted the basis estimate: the particles' orange was taken
+    for annotations, and 6 of 37 particles were found."""
+    rgb = colorize(syn.se, syn.bse)
+    panel = np.full((rgb.shape[0] + 100, rgb.shape[1] + 80, 3), 255, np.uint8)
+    panel[50:-50, 30:-50] = rgb
+    pixel = PixelSize(20.0, "argument")
+    bare = analyze_composite(SEMImage(rgb, pixel))
+    with pytest.warns(UserWarning, match="a plain frame around the image .rows 50-"):
+        framed = analyze_composite(SEMImage(panel, pixel))
+    assert len(framed.table["label"]) == len(bare.table["label"]) > 20
+    assert framed.field_area == bare.field_area
+    assert framed.mineral_area_fraction == pytest.approx(bare.mineral_area_fraction, abs=0.002)
+    assert not framed.labels[:50].any() and not framed.labels[:, :30].any()
+
+
 def test_keep_edge_particles(pair_files):
     images = read_pair(*pair_files)
     kept = analyze_pair(images, options=AnalysisOptions(keep_edge_particles=True))

@@ -215,3 +215,23 @@ def test_jpeg_noise_of_a_composite_is_no_annotation(mode):
     black[150:200, :120] = 0  # reaching the frame: the image's own dark edge, perhaps
     assert not _unmix(black, None, annotations=True)[2][150:200, 20:30].any()
 
+
+
+def test_a_frame_of_one_colour_around_a_composite_is_found():
+    import io
+
+    from PIL import Image
+
+    from ddcsem.separate import _frame
+
+    pair = make_pair((96, 128), n_particles=12, seed=2, databar=False)
+    for mode in ("overlay", "density"):  # a field, however dark or plain its rows, has no frame
+        rgb = colorize(pair.se, pair.bse, mode=mode)
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, "JPEG", quality=30)
+        assert _frame(rgb) == _frame(np.asarray(Image.open(buf))) == (0, 0, 0, 0)
+    panel = np.full((140, 160, 3), 255, np.uint8)  # a figure panel: a white margin ...
+    panel[20:116, 10:138] = rgb
+    panel[:, :4] = 0  # ... and a black strip along its left side
+    assert _frame(panel) == (20, 24, 10, 22)
+    assert _frame(np.full((10, 10, 3), 255, np.uint8)) == (0, 0, 0, 0)  # all of one colour: no field

@@ -772,12 +772,19 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     _require_memory(image.data.shape, image.path)
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    # the pair it was made of, and its annotations (a scale bar, text): no particles there
-    bse, se, hidden = _unmix(image.data, options.basis, annotations=True)
-    bse, se = _filled(bse, hidden), _filled(se, hidden)
+    # the pair it was made of, its annotations (a scale bar, text: no particles there) and
+    # its frame (a figure panel's margin, whose edge is the field's border)
+    bse, se, hidden, frame = _unmix(image.data, options.basis, annotations=True)
+    if frame.any():
+        rows, cols = np.nonzero(~frame)
+        warnings.warn(f"a plain frame around the image (rows {rows[0]}-{rows[-1]} and columns "
+                      f"{cols[0]}-{cols[-1]} lie inside it) is no part of the field: left out, its edge "
+                      "taken for the field's border", stacklevel=2)
+    outside = hidden | frame
+    bse, se = _filled(bse, outside), _filled(se, outside)
     region = _check_region(region, bse.shape)
-    if hidden.any() and not hidden.all():  # no part of the field: its area, mineral and particles
-        region = ~hidden if region is None else _check_region(region & ~hidden, bse.shape)
+    if outside.any() and not outside.all():  # no part of the field: its area, mineral and particles
+        region = ~outside if region is None else _check_region(region & ~outside, bse.shape)
     density = _composite_density(_within(bse, region))
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "composite")

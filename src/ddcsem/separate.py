@@ -313,7 +313,7 @@ def unmix_composite(rgb: np.ndarray, *, basis: np.ndarray | None = None) -> tupl
     >>> bool(np.corrcoef(bse.ravel(), pair.bse.ravel())[0, 1] > 0.95)
     True
     """
-    bse, se, _ = _unmix(rgb, basis)
+    bse, se, _, _ = _unmix(rgb, basis)
     return bse, se
 
 
@@ -335,12 +335,49 @@ ANNOTATION_LEVEL = 0.6
 ANNOTATION_BLACK = 0.01
 ANNOTATION_BOX_FILL = 0.9
 ANNOTATION_BOX_PX = 100
+#: A composite's frame, no part of the field: the rows and columns along its edges that
+#: each hold one colour (every channel within ``FRAME_TOLERANCE`` of full scale), as a
+#: figure panel cut with a white margin has. Its colour, off the line between the two
+#: basis colours, would tilt their estimate: a white margin of a fifth of the image
+#: turned the particles' orange into "annotations".
+FRAME_TOLERANCE = 0.03
+
+
+def _frame(rgb: np.ndarray) -> tuple[int, int, int, int]:
+    """The widths (top, bottom, left, right, px) of a frame around a composite, rows and
+    columns each of one colour (see ``FRAME_TOLERANCE``); none if the whole image is one."""
+    rgb = np.asarray(rgb)[..., :3]
+    full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else float(rgb.max())
+    tol = FRAME_TOLERANCE * full
+
+    def run(lines: np.ndarray, axis: int) -> tuple[int, int]:
+        """How many lines (rows: ``axis`` 1, columns: 0) from each end are each of one colour."""
+        low, high = lines.min(axis=axis).astype(np.float64), lines.max(axis=axis).astype(np.float64)
+        ends = []
+        for order in (slice(None), slice(None, None, -1)):
+            lo, hi = low[order], high[order]
+            one = (hi - lo).max(axis=1) <= tol
+            ends.append(int(one.size if one.all() else np.argmin(one)))
+        return ends[0], ends[1]
+
+    rows, cols = rgb.shape[:2]
+    top, bottom = run(rgb, 1)
+    if top + bottom >= rows:
+        return 0, 0, 0, 0
+    left, right = run(rgb[top:rows - bottom], 0)
+    if left + right >= cols:
+        return 0, 0, 0, 0
+    if left or right:  # a side strip of another colour hides the rows' own frame
+        top, bottom = run(rgb[:, left:cols - right], 1)
+    return top, bottom, left, right
 
 
 def _unmix(rgb: np.ndarray, basis: np.ndarray | None, *, annotations: bool = False
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """:func:`unmix_composite`'s two parts and, with ``annotations``, which pixels are
-    annotations (see ``ANNOTATION_SHARE``), widened by two pixels for their soft edges."""
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """:func:`unmix_composite`'s two parts, with ``annotations`` which pixels are
+    annotations (see ``ANNOTATION_SHARE``), widened by two pixels for their soft edges,
+    and the composite's frame (see ``FRAME_TOLERANCE``), which the basis is not estimated
+    from and which is no annotation."""
     from scipy import ndimage
 
     rgb = np.asarray(rgb)
@@ -349,16 +386,22 @@ def _unmix(rgb: np.ndarray, basis: np.ndarray | None, *, annotations: bool = Fal
     px = rgb[..., :3].astype(np.float32)
     if not np.all(np.isfinite(px)):
         raise ParameterError("the composite holds NaN or infinite pixels")
-    basis = estimate_basis(px) if basis is None else _checked_basis(basis)
+    top, bottom, left, right = _frame(rgb)
+    frame = np.ones(px.shape[:2], dtype=bool)
+    frame[top:px.shape[0] - bottom, left:px.shape[1] - right] = False
+    if basis is None:
+        basis = estimate_basis(px[~frame] if frame.any() else px)
+    else:
+        basis = _checked_basis(basis)
     pinv = np.linalg.pinv(basis.T).astype(np.float32)  # (2, 3)
     bse, se = np.maximum(px @ pinv[0], 0.0), np.maximum(px @ pinv[1], 0.0)
     if not annotations:
-        return bse, se, None
+        return bse, se, None, frame
     full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else float(px.max())
-    left = np.linalg.norm(px - bse[..., None] * basis[0] - se[..., None] * basis[1], axis=-1)
-    marks = (left > ANNOTATION_SHARE * np.linalg.norm(px, axis=-1)) & (left > ANNOTATION_LEVEL * full)
+    rest = np.linalg.norm(px - bse[..., None] * basis[0] - se[..., None] * basis[1], axis=-1)
+    marks = (rest > ANNOTATION_SHARE * np.linalg.norm(px, axis=-1)) & (rest > ANNOTATION_LEVEL * full) & ~frame
     if not marks.any():
-        return bse, se, marks
+        return bse, se, marks, frame
     # the black box that a scale bar and its label often sit on: black beside the marks,
     # inside the frame, that fills its bounding box once the marks in it are filled in
     black, _ = ndimage.label(px.max(axis=-1) <= ANNOTATION_BLACK * full, structure=np.ones((3, 3), bool))
@@ -370,7 +413,7 @@ def _unmix(rgb: np.ndarray, basis: np.ndarray | None, *, annotations: bool = Fal
         filled = ndimage.binary_fill_holes((black[box] == index) | marks[box])
         if filled.sum() >= ANNOTATION_BOX_PX and filled.mean() >= ANNOTATION_BOX_FILL:
             marks[box] |= filled
-    return bse, se, ndimage.binary_dilation(marks, iterations=2)
+    return bse, se, ndimage.binary_dilation(marks, iterations=2) & ~frame, frame
 
 
 def _checked_basis(basis: np.ndarray) -> np.ndarray:
