@@ -235,3 +235,9 @@ def test_a_frame_of_one_colour_around_a_composite_is_found():
     panel[:, :4] = 0  # ... and a black strip along its left side
     assert _frame(panel) == (20, 24, 10, 22)
     assert _frame(np.full((10, 10, 3), 255, np.uint8)) == (0, 0, 0, 0)  # all of one colour: no field
+    clipped = np.where(pair.bse > np.percentile(pair.bse, 85), pair.bse, 0)  # the matrix exported black,
+    clipped[:5] = 0  # no particle along the top: black edge rows, as a frame's, but black inside too
+    assert _frame(clipped) == (0, 0, 0, 0)
+    framed = np.zeros((116, 148), pair.bse.dtype)
+    framed[10:106, 10:138] = pair.bse
+    assert _frame(framed) == (10, 10, 10, 10)

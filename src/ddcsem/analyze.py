@@ -379,6 +379,21 @@ def _within(image: np.ndarray | None, region: np.ndarray | None) -> np.ndarray |
     return image if region is None or image is None else _filled(image, ~region)
 
 
+def _within_frame(frame: np.ndarray, region: np.ndarray | None) -> np.ndarray | None:
+    """``region`` less the image's plain ``frame`` (a figure panel's margin: see
+    ``separate.FRAME_TOLERANCE``), which is no part of the field and whose edge is its
+    border, with a warning that says so."""
+    from .measure import _check_region
+
+    if not frame.any():
+        return region
+    rows, cols = np.flatnonzero(~frame.all(axis=1)), np.flatnonzero(~frame.all(axis=0))
+    warnings.warn(f"a plain frame around the image (rows {rows[0]}-{rows[-1]} and columns {cols[0]}-{cols[-1]} "
+                  "lie inside it) is no part of the field: left out, its edge taken for the field's border",
+                  stacklevel=3)
+    return ~frame if region is None else _check_region(region & ~frame, frame.shape)
+
+
 def _drawn_labels(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """``labels`` checked against the image's ``shape`` and numbered 1..K (int32)."""
     from .measure import _check
@@ -525,8 +540,9 @@ def _measure(
             SmallParticleWarning,
             stacklevel=3,
         )
-    if drawn is None and kind != "composite":
-        _warn_if_clipped(bse, fraction, inverted=kind == "single" and options.dark_particles)
+    if drawn is None and kind != "composite":  # in the part analysed
+        _warn_if_clipped(bse if region is None else bse[region], fraction if region is None else mineral,
+                         inverted=kind == "single" and options.dark_particles)
     if found and not labels.any():  # every particle found touches the border
         distribution["warning"] = (
             f"no particles away from the border: every one found ({format_count(found, 'particle')}) "
@@ -676,7 +692,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     """
     from .colorize import colorize
     from .measure import _check_region
-    from .separate import density_map
+    from .separate import _frame_mask, density_map
 
     image = _as_image(image, "read_sem")
     _require_memory(image.data.shape, image.path)
@@ -695,7 +711,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
         raise
     timings["colorize"] = time.perf_counter() - t
     t = time.perf_counter()
-    region = _check_region(region, grey.shape)
+    region = _within_frame(_frame_mask(image.data), _check_region(region, grey.shape))
     density = density_map(_within(grey, region))
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "image")
@@ -775,16 +791,10 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     # the pair it was made of, its annotations (a scale bar, text: no particles there) and
     # its frame (a figure panel's margin, whose edge is the field's border)
     bse, se, hidden, frame = _unmix(image.data, options.basis, annotations=True)
-    if frame.any():
-        rows, cols = np.nonzero(~frame)
-        warnings.warn(f"a plain frame around the image (rows {rows[0]}-{rows[-1]} and columns "
-                      f"{cols[0]}-{cols[-1]} lie inside it) is no part of the field: left out, its edge "
-                      "taken for the field's border", stacklevel=2)
-    outside = hidden | frame
-    bse, se = _filled(bse, outside), _filled(se, outside)
-    region = _check_region(region, bse.shape)
-    if outside.any() and not outside.all():  # no part of the field: its area, mineral and particles
-        region = ~outside if region is None else _check_region(region & ~outside, bse.shape)
+    bse, se = _filled(bse, hidden | frame), _filled(se, hidden | frame)
+    region = _within_frame(frame, _check_region(region, bse.shape))
+    if hidden.any() and not hidden.all():  # no part of the field: its area, mineral and particles
+        region = ~hidden if region is None else _check_region(region & ~hidden, bse.shape)
     density = _composite_density(_within(bse, region))
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "composite")

@@ -335,19 +335,25 @@ ANNOTATION_LEVEL = 0.6
 ANNOTATION_BLACK = 0.01
 ANNOTATION_BOX_FILL = 0.9
 ANNOTATION_BOX_PX = 100
-#: A composite's frame, no part of the field: the rows and columns along its edges that
+#: An image's frame, no part of the field: the rows and columns along its edges that
 #: each hold one colour (every channel within ``FRAME_TOLERANCE`` of full scale), as a
-#: figure panel cut with a white margin has. Its colour, off the line between the two
-#: basis colours, would tilt their estimate: a white margin of a fifth of the image
-#: turned the particles' orange into "annotations".
+#: figure panel cut with a white margin has, where at most ``FRAME_FIELD_SHARE`` of the
+#: field inside holds those colours (an image whose matrix was clipped to black has rows
+#: of it along its edges too, and much of it inside). A composite's margin, off the line
+#: between the two basis colours, would tilt their estimate: a white margin of a fifth of
+#: the image turned the particles' orange into "annotations". The real files of the
+#: reference set have none.
 FRAME_TOLERANCE = 0.03
+FRAME_FIELD_SHARE = 0.05
 
 
-def _frame(rgb: np.ndarray) -> tuple[int, int, int, int]:
-    """The widths (top, bottom, left, right, px) of a frame around a composite, rows and
-    columns each of one colour (see ``FRAME_TOLERANCE``); none if the whole image is one."""
-    rgb = np.asarray(rgb)[..., :3]
-    full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else float(rgb.max())
+def _frame(image: np.ndarray) -> tuple[int, int, int, int]:
+    """The widths (top, bottom, left, right, px) of a plain frame around an image (grey, or
+    a composite), rows and columns each of one colour (see ``FRAME_TOLERANCE``); none if
+    the whole image is one, or the field inside holds much of its colours."""
+    rgb = np.asarray(image)
+    rgb = rgb[..., :3] if rgb.ndim == 3 else rgb[..., None]
+    full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else float(rgb.max() - min(rgb.min(), 0))
     tol = FRAME_TOLERANCE * full
 
     def run(lines: np.ndarray, axis: int) -> tuple[int, int]:
@@ -369,7 +375,26 @@ def _frame(rgb: np.ndarray) -> tuple[int, int, int, int]:
         return 0, 0, 0, 0
     if left or right:  # a side strip of another colour hides the rows' own frame
         top, bottom = run(rgb[:, left:cols - right], 1)
-    return top, bottom, left, right
+    if not (top or bottom or left or right):
+        return 0, 0, 0, 0
+    # the frame's colours (each line is of one, and most lines of the same few)
+    colours = np.concatenate([rgb[:top].min(axis=1), rgb[rows - bottom:].min(axis=1),
+                              rgb[:, :left].min(axis=0), rgb[:, cols - right:].min(axis=0)]).astype(np.float64)
+    colours = np.unique(np.round(colours / max(tol, 1e-12)), axis=0) * max(tol, 1e-12)
+    field = rgb[top:rows - bottom:4, left:cols - right].reshape(-1, rgb.shape[-1]).astype(np.float64)
+    near = np.zeros(len(field), dtype=bool)
+    for colour in colours[:64]:  # a margin has one or two; a ramp of them would be no margin
+        near |= np.abs(field - colour).max(axis=1) <= tol
+    return (top, bottom, left, right) if near.mean() <= FRAME_FIELD_SHARE else (0, 0, 0, 0)
+
+
+def _frame_mask(image: np.ndarray) -> np.ndarray:
+    """The pixels of the plain frame around an image (see :func:`_frame`), bool (M, N)."""
+    top, bottom, left, right = _frame(image)
+    rows, cols = np.shape(image)[:2]
+    frame = np.ones((rows, cols), dtype=bool)
+    frame[top:rows - bottom, left:cols - right] = False
+    return frame
 
 
 def _unmix(rgb: np.ndarray, basis: np.ndarray | None, *, annotations: bool = False
@@ -386,9 +411,7 @@ def _unmix(rgb: np.ndarray, basis: np.ndarray | None, *, annotations: bool = Fal
     px = rgb[..., :3].astype(np.float32)
     if not np.all(np.isfinite(px)):
         raise ParameterError("the composite holds NaN or infinite pixels")
-    top, bottom, left, right = _frame(rgb)
-    frame = np.ones(px.shape[:2], dtype=bool)
-    frame[top:px.shape[0] - bottom, left:px.shape[1] - right] = False
+    frame = _frame_mask(rgb)
     if basis is None:
         basis = estimate_basis(px[~frame] if frame.any() else px)
     else:
