@@ -356,35 +356,36 @@ def _frame(image: np.ndarray) -> tuple[int, int, int, int]:
     full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else float(rgb.max() - min(rgb.min(), 0))
     tol = FRAME_TOLERANCE * full
 
-    def run(lines: np.ndarray, axis: int) -> tuple[int, int]:
-        """How many lines (rows: ``axis`` 1, columns: 0) from each end are each of one colour."""
-        low, high = lines.min(axis=axis).astype(np.float64), lines.max(axis=axis).astype(np.float64)
-        ends = []
-        for order in (slice(None), slice(None, None, -1)):
-            lo, hi = low[order], high[order]
-            one = (hi - lo).max(axis=1) <= tol
-            ends.append(int(one.size if one.all() else np.argmin(one)))
-        return ends[0], ends[1]
+    def run(line, count: int) -> int:
+        """How many of the ``count`` lines ``line(0)``, ``line(1)``, ... are each of one colour
+        (one by one from the edge: an image without a frame is done at its first)."""
+        n = 0
+        while n < count and float(np.ptp(line(n), axis=0).max()) <= tol:
+            n += 1
+        return n
 
     rows, cols = rgb.shape[:2]
-    top, bottom = run(rgb, 1)
+    top = run(lambda i: rgb[i], rows)
+    bottom = run(lambda i: rgb[rows - 1 - i], rows - top)
     if top + bottom >= rows:
         return 0, 0, 0, 0
-    left, right = run(rgb[top:rows - bottom], 0)
+    left = run(lambda i: rgb[top:rows - bottom, i], cols)
+    right = run(lambda i: rgb[top:rows - bottom, cols - 1 - i], cols - left)
     if left + right >= cols:
         return 0, 0, 0, 0
     if left or right:  # a side strip of another colour hides the rows' own frame
-        top, bottom = run(rgb[:, left:cols - right], 1)
+        top = run(lambda i: rgb[i, left:cols - right], rows)
+        bottom = run(lambda i: rgb[rows - 1 - i, left:cols - right], rows - top)
     if not (top or bottom or left or right):
         return 0, 0, 0, 0
     # the frame's colours (each line is of one, and most lines of the same few)
-    colours = np.concatenate([rgb[:top].min(axis=1), rgb[rows - bottom:].min(axis=1),
-                              rgb[:, :left].min(axis=0), rgb[:, cols - right:].min(axis=0)]).astype(np.float64)
-    colours = np.unique(np.round(colours / max(tol, 1e-12)), axis=0) * max(tol, 1e-12)
-    field = rgb[top:rows - bottom:4, left:cols - right].reshape(-1, rgb.shape[-1]).astype(np.float64)
+    step = max(tol, 1e-12)
+    colours = np.concatenate([rgb[:top, 0], rgb[rows - bottom:, 0], rgb[0, :left], rgb[0, cols - right:]])
+    colours = np.unique(np.round(colours.astype(np.float64) / step), axis=0) * step
+    field = rgb[top:rows - bottom:4, left:cols - right:4].reshape(-1, rgb.shape[-1]).astype(np.float32)
     near = np.zeros(len(field), dtype=bool)
     for colour in colours[:64]:  # a margin has one or two; a ramp of them would be no margin
-        near |= np.abs(field - colour).max(axis=1) <= tol
+        near |= np.abs(field - colour.astype(np.float32)).max(axis=1) <= tol
     return (top, bottom, left, right) if near.mean() <= FRAME_FIELD_SHARE else (0, 0, 0, 0)
 
 
