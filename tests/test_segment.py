@@ -150,7 +150,7 @@ def test_user_markers_mend_the_blobs_they_fall_in_and_leave_the_others(split):
     image = discs([(40, 40), (40, 66), (40, 92), (100, 60), (100, 86)], [15] * 5)
     image[85:116, 72:75] = np.minimum(image[85:116, 72:75], 0.7)  # a gap between the pair, an edge
     markers = np.zeros(image.shape, np.int32)
-    markers[40, 40], markers[40, 79] = 4, 9  # the trio is two particles
+    markers[40, 40], markers[40, 79] = 4, 2**31 - 1  # the trio is two particles (any ids)
     labels = segment_particles(image, split=split, markers=markers)
     without = segment_particles(image, split=split)
     pair = np.s_[88:113, 40:110]

@@ -643,9 +643,12 @@ def _with_markers(seeds: np.ndarray, markers: np.ndarray, components: np.ndarray
     and leaves the rest of the field as it was."""
     marked = _marked_blobs(markers, components, n)
     inside = (components > 0) & (markers > 0)
-    own = np.where(inside, markers, 0).astype(np.int32)
+    out = np.zeros(components.shape, dtype=np.int32)
+    _, ids = np.unique(markers[inside], return_inverse=True)  # 1..K, whatever ids they came with
+    out[inside] = ids.ravel() + 1
     automatic = (seeds > 0) & ~marked[components]
-    return np.where(inside, own, np.where(automatic, seeds + np.int32(own.max()), 0)).astype(np.int32)
+    out[automatic] = seeds[automatic] + (ids.max() + 1 if ids.size else 0)
+    return out
 
 
 def _edges(contrast: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
