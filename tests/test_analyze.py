@@ -668,6 +668,9 @@ def test_markers_clicked_in_fiji_split_the_particles_there_and_only_there(tmp_pa
     areas = sorted(float(a) for a in (r["area_um2"] for r in read_csv(out / "particles.csv")))
     assert areas[-1] / areas[0] == pytest.approx(2, rel=0.1)  # two discs in one, the others one each
     assert " · markers f_markers.roi</p>" in (out / "report.html").read_text(encoding="utf-8")
+    overlay = np.asarray(Image.open(out / "f" / "f_overlay.png").convert("RGB"))
+    assert (overlay[[47, 50, 53, 50], [40, 37, 40, 79]] == 255).all()  # a cross where each click was read
+    assert not (overlay[50, 66] == 255).all()
     # beside an image without clicks, which is split as without them; a batch without any is refused
     shutil.copy(tmp_path / "f.tif", tmp_path / "g.tif")
     assert main([*args, str(tmp_path / "g.tif"), "--markers", str(out), "--overwrite"]) == 0

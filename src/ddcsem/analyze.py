@@ -246,6 +246,8 @@ class ImageAnalysis:
         The equivalent diameter of the smallest particle the size filter keeps (µm when
         calibrated, else pixels): the distribution's small end is cut there. None for
         labels given, which it does not filter.
+    markers : ndarray of int, shape (M, N), or None
+        The seeds marked by hand that the split started from, when given.
     """
 
     image_id: str
@@ -264,6 +266,7 @@ class ImageAnalysis:
     timings: dict[str, float] = field(default_factory=dict)
     region: np.ndarray | None = None
     smallest_ecd: float | None = None
+    markers: np.ndarray | None = None
 
     @property
     def field_area(self) -> float:
@@ -550,7 +553,7 @@ def _measure(
     timings["measure"] = time.perf_counter() - t
     smallest = None if drawn is not None else 2 * np.sqrt(min_area / np.pi) * (pixel.um or 1.0)
     return ImageAnalysis(image_id, kind, split, profile, sources, pixel, ddc, density, labels, table,
-                         distribution, mineral, shift, timings, region, smallest)
+                         distribution, mineral, shift, timings, region, smallest, markers)
 
 
 def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),

@@ -283,10 +283,11 @@ def write_preview_png(
 
 def write_overlay_png(
     path: str | PathLike, rgb: np.ndarray, labels: np.ndarray, *, pixel_size_nm: float | None,
-    region: np.ndarray | None = None,
+    region: np.ndarray | None = None, markers: np.ndarray | None = None,
 ) -> None:
     """Write the DDC image with particle outlines (blue), the edge of the region analysed
-    (magenta, when given) and a scale bar.
+    (magenta, when given), the seeds marked by hand (white crosses at their centres, when
+    given) and a scale bar.
 
     Examples
     --------
@@ -304,6 +305,15 @@ def write_overlay_png(
     out[find_boundaries(labels, mode="inner")] = (40, 120, 255)  # blue: apart from orange and green
     if region is not None:
         out[find_boundaries(region, mode="thick")] = (255, 0, 255)
+    if markers is not None and markers.any():  # where the clicks were read
+        from scipy import ndimage
+
+        ids = np.unique(markers[markers > 0])
+        rows, cols = np.round(np.array(ndimage.center_of_mass(markers > 0, markers, ids))).astype(int).T
+        for dr, dc in [(d, 0) for d in range(-3, 4)] + [(0, d) for d in range(-3, 4)]:
+            r, c = rows + dr, cols + dc
+            inside = (r >= 0) & (c >= 0) & (r < out.shape[0]) & (c < out.shape[1])
+            out[r[inside], c[inside]] = 255
     write_preview_png(path, out, pixel_size_nm=pixel_size_nm)
 
 
@@ -584,7 +594,7 @@ def write_image_results(result: Any, folder: str | PathLike, *, params_hash: str
     write_tiff(folder / f"{image_id}_labels.tif", result.labels, pixel_size_nm=nm)
     write_imagej_rois(folder / f"{image_id}_rois.zip", result.labels)
     write_overlay_png(folder / f"{image_id}_overlay.png", result.ddc, result.labels, pixel_size_nm=nm,
-                      region=result.region)
+                      region=result.region, markers=result.markers)
     unit = "um" if nm else "px"
     ecd = result.table[f"ecd_{unit}"]
     plot_size_distribution(folder / f"{image_id}_psd.png", ecd, result.distribution,
