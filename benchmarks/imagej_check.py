@@ -49,7 +49,9 @@ ROOT = Path(__file__).resolve().parents[1]
 #: ImageJ's column and ours, uncalibrated and calibrated
 COLUMNS = [("Area", "area_px2", "area_um2"), ("Perim.", "perimeter_px", "perimeter_um"),
            ("Feret", "feret_max_px", "feret_max_um"), ("MinFeret", "feret_min_px", "feret_min_um"),
-           ("FeretAngle", "feret_angle_deg", "feret_angle_deg"), ("Circ.", "circularity", "circularity"),
+           ("FeretAngle", "feret_angle_deg", "feret_angle_deg"), ("Major", "major_px", "major_um"),
+           ("Minor", "minor_px", "minor_um"), ("Angle", "ellipse_angle_deg", "ellipse_angle_deg"),
+           ("Circ.", "circularity", "circularity"),
            ("AR", "aspect_ratio", "aspect_ratio"), ("Round", "roundness", "roundness"),
            ("Solidity", "solidity", "solidity")]
 
@@ -90,7 +92,8 @@ saveAs("Tiff", args[1]);
 
 MEASURE_ROIS = HEAD + f"""run("Set Measurements...", "{MEASURES}");
 roiManager("Open", args[1]);
-names = newArray("Area", "X", "Y", "Perim.", "Feret", "MinFeret", "FeretAngle", "Circ.", "AR", "Round", "Solidity");
+names = newArray("Area", "X", "Y", "Perim.", "Feret", "MinFeret", "FeretAngle", "Major", "Minor", "Angle", "Circ.",
+                 "AR", "Round", "Solidity");
 run("Clear Results");
 for (i = 0; i < roiManager("count"); i++) {{
   roiManager("select", i);

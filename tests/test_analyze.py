@@ -440,7 +440,8 @@ def test_analyze_batch_outputs(samples, tmp_path, capsys):
     particles = read_csv(out / "particles.csv")
     assert len(particles) == sum(int(r["n_particles"]) for r in images)
     assert {"image_id", "label", "centroid_x_px", "centroid_y_px", "centroid_x_um", "centroid_y_um", "area_um2",
-            "ecd_um", "feret_max_um", "feret_min_um", "feret_angle_deg", "perimeter_um", "circularity",
+            "ecd_um", "feret_max_um", "feret_min_um", "feret_angle_deg", "perimeter_um", "major_um", "minor_um",
+            "ellipse_angle_deg", "circularity",
             "roundness", "aspect_ratio", "solidity", "bse_mean", "se_mean", "touches_edge",
             "edge_weight"} <= set(particles[0])
     with tifffile.TiffFile(out / "valve_02" / "valve_02_labels.tif") as tif:

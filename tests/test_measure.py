@@ -60,23 +60,27 @@ def test_rectangle_ellipse_as_imagej_fits_it(h, w):
 
 
 #: Particles measured by ImageJ 1.53t (Debian's libij-java): Threshold, Analyze Particles
-#: with area, perimeter, fit ellipse, shape descriptors and Feret's diameter.
+#: with area, perimeter, fit ellipse (Major, Minor, Angle), shape descriptors and Feret's
+#: diameter.
 IMAGEJ_PARTICLES = [
     (["...###.", ".######", "#######", "#######", "#######", "#######", ".######", "..#####",
       "...####"],
      dict(area_px2=52, perimeter_px=26.142135624, feret_max_px=10.0, feret_min_px=7.0,
           feret_angle_deg=126.869897646, circularity=0.956161121, aspect_ratio=1.280255773,
-          roundness=0.781093920, solidity=0.936936937)),
+          roundness=0.781093920, solidity=0.936936937, major_px=9.206723545, minor_px=7.191315781,
+          ellipse_angle_deg=102.923509629)),
     (["....###", "..#####", ".######", "#######", "#######", "#######", "#######", "######.",
       "######."],
      dict(area_px2=54, perimeter_px=27.313708499, feret_max_px=11.401754251, feret_min_px=7.0,
           feret_angle_deg=52.125016349, circularity=0.909582893, aspect_ratio=1.426604420,
-          roundness=0.700965163, solidity=0.947368421)),
+          roundness=0.700965163, solidity=0.947368421, major_px=9.903842424, minor_px=6.942248520,
+          ellipse_angle_deg=63.969893171)),
     ([".######....", "###########", "###########", "###########", ".##########", "..#########",
       "...########", ".........##"],
      dict(area_px2=68, perimeter_px=31.556349186, feret_max_px=13.038404810,
           feret_min_px=7.562353416, feret_angle_deg=147.528807709, circularity=0.858114559,
-          aspect_ratio=1.690101858, roundness=0.591680315, solidity=0.906666667)),
+          aspect_ratio=1.690101858, roundness=0.591680315, solidity=0.906666667, major_px=12.096673401,
+          minor_px=7.157363531, ellipse_angle_deg=162.874850384)),
 ]
 
 
@@ -106,6 +110,9 @@ def test_ellipse(angle):
     assert min(off, 180 - off) <= 5  # the flat pixel ends tilt the longest chord a little
     assert t["aspect_ratio"][0] == pytest.approx(60 / 25, rel=0.02)
     assert t["roundness"][0] == pytest.approx(25 / 60, rel=0.02)
+    assert (t["major_px"][0], t["minor_px"][0]) == (pytest.approx(120, rel=0.01), pytest.approx(50, rel=0.01))
+    off = abs(t["ellipse_angle_deg"][0] - angle) % 180
+    assert min(off, 180 - off) <= 0.5
 
 
 def test_calibrated_columns_and_units():

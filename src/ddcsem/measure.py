@@ -19,6 +19,9 @@ roundness       ``4 area / (pi major^2)``, major axis of ImageJ's fitted ellipse
                 particle's second moments (each pixel a unit square, so 1/12 px^2 more
                 along each axis), scaled to the particle's area; so it equals 1 / aspect ratio
 aspect ratio    major / minor axis of that ellipse (finite even for a 1-px line)
+major/minor     the axes of that ellipse, and its angle (ImageJ's *Fit ellipse*: 0-180
+                degrees, counter-clockwise from the x axis, y up; 0 for a particle whose
+                moments are the same in every direction, a disc or a single pixel)
 solidity        area / area of the convex hull of the particle's outline
 edge weight     Miles-Lantuejoul ``Wx Wy / ((Wx - Fx)(Wy - Fy))`` with ``F`` the particle's
                 bounding box, for particles that do not touch the border (NaN for those that do);
@@ -258,8 +261,18 @@ def traced_perimeter(mask: np.ndarray) -> float:
     return float(incoming.sum() - n_corners * (2.0 - np.sqrt(2.0)))
 
 
-_RAW = ("label", "area", "cy", "cx", "major", "minor", "perimeter", "feret_max", "feret_min",
-        "feret_angle_deg", "hull_area", "bse_mean", "se_mean", "r0", "r1", "c0", "c1")
+_RAW = ("label", "area", "cy", "cx", "major", "minor", "ellipse_angle_deg", "perimeter", "feret_max",
+        "feret_min", "feret_angle_deg", "hull_area", "bse_mean", "se_mean", "r0", "r1", "c0", "c1")
+
+
+def _ellipse_angle(mu_rr: np.ndarray, mu_cc: np.ndarray, mu_rc: np.ndarray) -> np.ndarray:
+    """The angle of the major axis of the ellipse of the central moments ``mu`` (rows,
+    columns), in degrees 0-180 counter-clockwise from the x axis with y up, as ImageJ's
+    *Fit ellipse*; 0 where the moments are the same in every direction."""
+    scale = 1e-9 * (mu_rr + mu_cc)
+    mu_rc = np.where(np.abs(mu_rc) <= scale, 0.0, mu_rc)  # rounding's, which flips an axis 0 to 180
+    angle = np.degrees(0.5 * np.arctan2(-2 * mu_rc, mu_cc - mu_rr)) % 180.0  # y up: the row axis flips
+    return np.where(np.hypot(2 * mu_rc, mu_cc - mu_rr) <= scale, 0.0, angle)
 
 
 def _check(
@@ -322,6 +335,7 @@ def _raw_kernel(labels: np.ndarray, bse: np.ndarray | None, se: np.ndarray | Non
         "label": present, "area": area, "cy": cy, "cx": cx,
         "major": 4 * np.sqrt(np.maximum(half_trace + diff, 0)),
         "minor": 4 * np.sqrt(np.maximum(half_trace - diff, 0)),
+        "ellipse_angle_deg": _ellipse_angle(mu_rr, mu_cc, mu_rc),
         "perimeter": o[:, 0], "feret_max": o[:, 1], "feret_min": o[:, 2], "feret_angle_deg": o[:, 3],
         "hull_area": o[:, 4],
         "bse_mean": nan if bse is None else f[:, 6] / area,
@@ -339,10 +353,13 @@ def _raw_reference(labels: np.ndarray, bse: np.ndarray | None, se: np.ndarray | 
         r0, c0, r1, c1 = region.bbox
         fmax, fmin, angle = feret(region.coords)
         pixels = tuple(region.coords.T)
+        mu = region.moments_central / region.area  # mu[p, q]: order p along rows, q along columns
         values = {
             "label": region.label, "area": float(region.area), "cy": region.centroid[0],
             "cx": region.centroid[1], "major": float(region.axis_major_length),
-            "minor": float(region.axis_minor_length), "perimeter": traced_perimeter(region.image),
+            "minor": float(region.axis_minor_length),
+            "ellipse_angle_deg": float(_ellipse_angle(mu[2, 0], mu[0, 2], mu[1, 1])),
+            "perimeter": traced_perimeter(region.image),
             "feret_max": fmax, "feret_min": fmin, "feret_angle_deg": angle,
             "hull_area": _polygon_area(_hull(region.coords)),
             "bse_mean": float(np.mean(bse[pixels])) if bse is not None else np.nan,
@@ -470,6 +487,11 @@ def _assemble(
     table["perimeter_px"] = px["perimeter"]
     if scale:
         table["perimeter_um"] = px["perimeter"] * scale
+    for name, value in (("major", major), ("minor", minor)):
+        table[f"{name}_px"] = value
+        if scale:
+            table[f"{name}_um"] = value * scale
+    table["ellipse_angle_deg"] = raw["ellipse_angle_deg"]
     table.update(shape_measures)
     table["bse_mean"], table["se_mean"] = raw["bse_mean"], raw["se_mean"]
     table["touches_edge"], table["edge_weight"] = touches, weight
@@ -507,8 +529,9 @@ def particle_table(
         Columns of equal length, one row per particle: ``label``, ``centroid_x_px``,
         ``centroid_y_px`` (and ``centroid_x_um``, ``centroid_y_um`` when calibrated),
         ``area``, ``ecd``, ``feret_max``, ``feret_min``, ``feret_angle_deg``, ``perimeter``,
-        ``circularity``, ``roundness``, ``aspect_ratio``, ``solidity``, ``bse_mean``,
-        ``se_mean``, ``touches_edge``, ``edge_weight`` (length and area names carry the unit).
+        ``major``, ``minor``, ``ellipse_angle_deg``, ``circularity``, ``roundness``,
+        ``aspect_ratio``, ``solidity``, ``bse_mean``, ``se_mean``, ``touches_edge``,
+        ``edge_weight`` (length and area names carry the unit).
 
     Notes
     -----

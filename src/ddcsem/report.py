@@ -487,7 +487,8 @@ def plot_size_distribution(
 PARTICLE_COLUMNS = [
     "image_id", "label", "centroid_x_px", "centroid_y_px", "centroid_x_um", "centroid_y_um",
     "area_px2", "area_um2", "ecd_px", "ecd_um", "feret_max_px", "feret_max_um", "feret_min_px",
-    "feret_min_um", "feret_angle_deg", "perimeter_px", "perimeter_um", "circularity", "roundness",
+    "feret_min_um", "feret_angle_deg", "perimeter_px", "perimeter_um", "major_px", "major_um", "minor_px",
+    "minor_um", "ellipse_angle_deg", "circularity", "roundness",
     "aspect_ratio", "solidity", "bse_mean", "se_mean", "touches_edge", "edge_weight", "calibrated",
 ]
 
