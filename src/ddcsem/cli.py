@@ -1042,7 +1042,9 @@ def _classify_unpaired(paths: list[Path], single: bool) -> tuple[list[tuple[str,
     items, left = [], []
     for path in paths:
         try:
-            read_composite(path, crop_databar="off")
+            with warnings.catch_warnings():  # the analysis reads it again, and warns there
+                warnings.simplefilter("ignore")
+                read_composite(path, crop_databar="off")
             items.append(("composite", path))
             continue
         except DDCSEMError:
