@@ -241,3 +241,8 @@ def test_a_frame_of_one_colour_around_a_composite_is_found():
     framed = np.zeros((116, 148), pair.bse.dtype)
     framed[10:106, 10:138] = pair.bse
     assert _frame(framed) == (10, 10, 10, 10)
+    deep = (pair.bse.astype(np.uint16) * 16).astype(np.uint16)  # 12 bits in 16: no 3 % of 65535 slack
+    assert _frame(deep) == (0, 0, 0, 0)
+    framed = np.full((116, 148), 4095, np.uint16)
+    framed[10:106, 10:138] = deep
+    assert _frame(framed) == (10, 10, 10, 10)

@@ -336,7 +336,8 @@ ANNOTATION_BLACK = 0.01
 ANNOTATION_BOX_FILL = 0.9
 ANNOTATION_BOX_PX = 100
 #: An image's frame, no part of the field: the rows and columns along its edges that
-#: each hold one colour (every channel within ``FRAME_TOLERANCE`` of full scale), as a
+#: each hold one colour (an 8-bit image's, as JPEG's noise leaves them, every channel
+#: within ``FRAME_TOLERANCE`` of full scale; a deeper one's exactly), as a
 #: figure panel cut with a white margin has, where at most ``FRAME_FIELD_SHARE`` of the
 #: field inside holds those colours (an image whose matrix was clipped to black has rows
 #: of it along its edges too, and much of it inside). A composite's margin, off the line
@@ -353,8 +354,9 @@ def _frame(image: np.ndarray) -> tuple[int, int, int, int]:
     the whole image is one, or the field inside holds much of its colours."""
     rgb = np.asarray(image)
     rgb = rgb[..., :3] if rgb.ndim == 3 else rgb[..., None]
-    full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else float(rgb.max() - min(rgb.min(), 0))
-    tol = FRAME_TOLERANCE * full
+    # JPEG, 8-bit only, blurs a margin's edge a little; any deeper image is lossless, and a
+    # tolerance of its full scale would take a 12-bit field stored in 16 bits for plain
+    tol = FRAME_TOLERANCE * 255 if rgb.dtype == np.uint8 else 0.0
 
     def run(line, count: int) -> int:
         """How many of the ``count`` lines ``line(0)``, ``line(1)``, ... are each of one colour
@@ -379,9 +381,8 @@ def _frame(image: np.ndarray) -> tuple[int, int, int, int]:
     if not (top or bottom or left or right):
         return 0, 0, 0, 0
     # the frame's colours (each line is of one, and most lines of the same few)
-    step = max(tol, 1e-12)
     colours = np.concatenate([rgb[:top, 0], rgb[rows - bottom:, 0], rgb[0, :left], rgb[0, cols - right:]])
-    colours = np.unique(np.round(colours.astype(np.float64) / step), axis=0) * step
+    colours = np.unique(colours.astype(np.float64) if not tol else np.round(colours / tol) * tol, axis=0)
     field = rgb[top:rows - bottom:4, left:cols - right:4].reshape(-1, rgb.shape[-1]).astype(np.float32)
     near = np.zeros(len(field), dtype=bool)
     for colour in colours[:64]:  # a margin has one or two; a ramp of them would be no margin
