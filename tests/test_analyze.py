@@ -674,6 +674,9 @@ def test_markers_clicked_in_fiji_split_the_particles_there_and_only_there(tmp_pa
     assert not (overlay[50, 66] == 255).all()
     # beside an image without clicks, which is split as without them; a batch without any is refused
     shutil.copy(tmp_path / "f.tif", tmp_path / "g.tif")
+    capsys.readouterr()
+    assert main([*args, str(tmp_path / "g.tif"), "--markers", str(out), "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "markers g: none (split as usual)"
     assert main([*args, str(tmp_path / "g.tif"), "--markers", str(out), "--overwrite"]) == 0
     rows = {row["image_id"]: row for row in read_csv(out / "images.csv")}
     assert (rows["f"]["n_particles"], rows["g"]["n_particles"], rows["g"]["markers_path"]) == ("4", "5", "")

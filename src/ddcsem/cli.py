@@ -1091,7 +1091,7 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 try:
                     print(f"{kind} {image_id}: {_drawn_file(folder_given, image_id, kind)}")
                 except DDCSEMError as exc:
-                    print(f"{kind} {image_id}: none ({exc.reason})")
+                    print(f"{kind} {image_id}: none ({'split as usual' if kind == 'markers' else exc.reason})")
         return 0
     if not args.quiet:
         for path in unpaired:
