@@ -684,6 +684,9 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
         When the median particle is under ``SIZING_MIN_PX`` across.
     ClippedSignalWarning
         When the image was exported clipped: its matrix up to the particles, or their tops.
+    UserWarning
+        When a plain frame around the image (a figure panel's margin) was left out of the
+        field.
 
     Examples
     --------
@@ -773,7 +776,8 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
         When the median particle is under ``SIZING_MIN_PX`` across.
     UserWarning
         When annotations (a burned-in scale bar, lettering, the black box under them) were
-        masked, with the particles touching them.
+        masked, with the particles touching them, or a plain frame around the composite (a
+        figure panel's margin) was left out of the field.
 
     Examples
     --------
