@@ -360,3 +360,10 @@ def test_detector_folders_pair_files_of_the_same_name(tmp_path):
     (tmp_path / "images").mkdir()
     (tmp_path / "images" / "img001.tif").write_bytes(b"")
     assert find_pairs([tmp_path / "images"], use_metadata=False).unpaired == (tmp_path / "images" / "img001.tif",)
+    # a session's folder stands for its detector folders: nothing was found in it
+    sessions = find_pairs([tmp_path / "s1", tmp_path / "s2"], use_metadata=False)
+    assert sorted(p.key for p in sessions.pairs) == [p.key for p in both.pairs]
+    (tmp_path / "s1" / "notes").mkdir()  # no detector's name: not searched
+    (tmp_path / "s1" / "notes" / "img003_SE.tif").write_bytes(b"")
+    assert find_pairs([tmp_path / "s1"], use_metadata=False).unpaired == (
+        tmp_path / "s1" / "SE" / "cut_BSE.tif", tmp_path / "s1" / "SE" / "extra.tif")

@@ -115,6 +115,8 @@ def collect_images(
 ) -> list[Path]:
     """Expand files and folders (not recursively) into a sorted list of image files.
 
+    A folder stands for its images and those of its detector folders (``SE/``, ``BSE/``,
+    ``InLens/``...: one session's channels, sorted by detector), no other folder inside it.
     A folder's hidden files (names starting with a dot, such as the ``._name.tif`` that
     macOS writes beside each file on a shared or USB drive) are passed over, as a shell's
     ``*`` passes over them; named as files, they are taken.
@@ -141,13 +143,18 @@ def collect_images(
     ['a.TIF', 'b.tif']
     >>> [p.name for p in collect_images([d, d / "b.tif", d / "out" / ".." / "a.TIF"], exclude=[d / "out"])]
     ['a.TIF', 'b.tif']
+    >>> (d / "BSE").mkdir(); _ = (d / "BSE" / "b.tif").write_bytes(b"")
+    >>> [str(p.relative_to(d)) for p in collect_images([d], exclude=[d / "out"])]
+    ['BSE/b.tif', 'a.TIF', 'b.tif']
     """
     excluded = [Path(p).resolve() for p in exclude]
     found: dict[Path, Path] = {}
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            candidates = [p for p in path.iterdir()
+            folders = [path] + [sub for sub in path.iterdir()
+                                if sub.is_dir() and not sub.name.startswith(".") and detector_role(sub.name)]
+            candidates = [p for folder in folders for p in folder.iterdir()
                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
         elif path.exists():
             candidates = [path]
