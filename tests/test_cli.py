@@ -338,6 +338,11 @@ def test_a_folder_of_session_folders_is_answered_with_them(samples, tmp_path, ca
     assert hint in capsys.readouterr().err
     assert main(["info", str(tmp_path / "data")]) == 1
     assert hint in capsys.readouterr().err
+    # given with the sessions (a shell's data/*), a folder without images is named, not passed over
+    capsys.readouterr()
+    assert main(["analyze", *(str(tmp_path / "data" / f) for f in ("notes", "s1", "s2")), "-o",
+                 str(tmp_path / "out2"), "--single"]) == 0
+    assert f"warning: {tmp_path / 'data' / 'notes'}: no images in this folder\n" in capsys.readouterr().err
 
 
 def test_explicit_pair_pixel_size_and_jobs(samples, tmp_path, capsys):

@@ -672,6 +672,13 @@ def _collect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple
         unpaired = sorted(p for p in unpaired + [f for b in broken for f in (b.se, b.bse)]
                           if p.resolve() not in mine)
         pairs = [pair for _, pair, _ in _with_ids([("pair", p) for p in pairs + explicit])]
+    if (pairs or unpaired) and not args.quiet:  # (with none at all, the run ends saying so)
+        from .pair import collect_images
+
+        for item in args.inputs:
+            if Path(item).is_dir() and not collect_images([item], exclude=[args.output]):
+                inner = _inner_folders_hint([item])
+                print(f"warning: {item}: no images in this folder{f' ({inner})' if inner else ''}", file=sys.stderr)
     return pairs, unpaired, problems
 
 
