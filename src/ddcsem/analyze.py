@@ -798,7 +798,8 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     # the pair it was made of, its annotations (a scale bar, text: no particles there) and
     # its frame (a figure panel's margin, whose edge is the field's border)
     bse, se, hidden, frame = _unmix(image.data, options.basis, annotations=True)
-    bse, se = _filled(bse, hidden | frame), _filled(se, hidden | frame)
+    outside = hidden | frame
+    bse, se = _filled(bse, outside), _filled(se, outside)
     region = _within_frame(frame, _check_region(region, bse.shape))
     if hidden.any() and not hidden.all():  # no part of the field: its area, mineral and particles
         region = ~hidden if region is None else _check_region(region & ~hidden, bse.shape)

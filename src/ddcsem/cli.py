@@ -1015,9 +1015,9 @@ def _drawn_file(folder: Path, image_id: str, kind: str, *, required: bool = True
         names, fiji = tuple(f"{image_id}_{kind}{suffix}" for suffix in (".roi", ".zip", ".tif", ".tiff", ".png")), ()
     places = [folder / image_id / name for name in (*names, *fiji)] + [folder / name for name in names]
     found = [path for path in places if path.is_file()]
-    if not found and not required:
-        return None
     if not found:
+        if not required:
+            return None
         raise ReadError(f"no {kind} for {image_id}", path=folder,
                         hint=f"--{kind} looks for {names[0]} or {names[1]} in that folder or in its {image_id} folder")
     return max(found, key=lambda path: path.stat().st_mtime_ns)
