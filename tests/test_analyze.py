@@ -1188,3 +1188,122 @@ def test_bad_image_recorded_batch_goes_on(samples, tmp_path, capsys):
     rows = {r["image_id"]: r for r in read_csv(out / "images.csv")}
     assert rows["broken"]["status"] == "failed" and "broken_SE.tif" in rows["broken"]["error"]
     assert all(rows[k]["status"] == "ok" for k in ("aorta_01", "drusen_03", "valve_02"))
+
+
+# ----------------------------------------------------------------------- tiles
+
+
+def test_tiles_cover_the_field_once_in_even_parts():
+    from ddcsem.analyze import tiles
+
+    grid = tiles(np.zeros((1000, 1500, 3), np.uint8), size=512)
+    assert [t.name for t in grid] == [f"r{i}c{j}" for i in range(2) for j in range(3)]
+    seen = np.zeros((1000, 1500), int)
+    for t in grid:
+        seen[t.window] += 1
+        assert t.image.shape[2] == 3 and max(t.image.shape[:2]) <= 512
+        assert t.origin == (t.window[0].start, t.window[1].start)
+    assert np.all(seen == 1)
+    assert {t.image.shape[:2] for t in grid} == {(500, 500)}
+    assert [t.name for t in tiles(np.zeros((64, 64 * 11)), size=64)][-2:] == ["r00c09", "r00c10"]  # they sort
+    px = PixelSize(20.0, "argument")
+    se, bse = np.arange(300 * 200).reshape(300, 200), np.arange(300 * 200).reshape(300, 200) + 1
+    pair_tiles = tiles(SEMPair("f", SEMImage(se, px), SEMImage(bse, px), px, shift=(0.3, 0)), size=150)
+    last = pair_tiles[-1]
+    assert last.image.key == "f_r1c1" and last.image.pixel_size == px and last.image.shift == (0.3, 0)
+    assert np.array_equal(last.image.bse.data - last.image.se.data, np.ones((150, 100)))
+    assert np.shares_memory(last.image.se.data, se)  # views, not copies
+    assert tiles(SEMImage(se, px), size=200)[1].image.pixel_size == px
+    for size in (32, 100.0, True):
+        with pytest.raises(ParameterError, match="at least 64"):
+            tiles(se, size=size)
+    with pytest.raises(ParameterError, match="not list"):
+        tiles([[0]], size=64)
+
+
+def test_tiles_pooled_give_the_field_s_statistics():
+    """Each tile leaves out the particles its border cuts and weights the others for it,
+    so the tiles pooled size the field as it is: truth of a 1024^2 field of 20 px spheres."""
+    from ddcsem.analyze import pool_analyses, tiles
+
+    syn = make_pair(shape=(1024, 1024), pixel_size_nm=20, seed=5)
+    px = PixelSize(20.0, "argument")
+    pair = SEMPair("f", SEMImage(syn.se, px), SEMImage(syn.bse, px), px)
+    whole = pool_analyses([analyze_pair(pair)])
+    parts = pool_analyses([analyze_pair(t.image) for t in tiles(pair, size=512)])
+    true_density = len(syn.diameters_nm) / (1024 * 0.02) ** 2
+    true_d50 = np.median(syn.diameters_nm) / 1000
+    assert parts["n_fields"] == 4 and parts["count"] < whole["count"]  # the tiles cut some particles
+    assert parts["field_area"] == pytest.approx(whole["field_area"])
+    for stats in (whole, parts):
+        assert stats["number_density"] == pytest.approx(true_density, rel=0.03)
+        assert stats["d50"] == pytest.approx(true_d50, rel=0.02)
+    assert parts["mineral_area_fraction"] == pytest.approx(whole["mineral_area_fraction"], rel=0.01)
+
+
+def write_pair_files(folder, syn, *, um=0.02, key="f"):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in ((f"{key}_InLens.tif", syn.se), (f"{key}_EsB.tif", syn.bse)):
+        kwargs = dict(imagej=True, resolution=(1 / um, 1 / um), metadata={"unit": "micron"}) if um else {}
+        tifffile.imwrite(folder / name, data, **kwargs)
+    return folder
+
+
+def test_images_analysed_in_tiles_from_the_command_line(tmp_path, capsys):
+    syn = make_pair(shape=(512, 768), pixel_size_nm=20, n_particles=120, seed=8)
+    folder = write_pair_files(tmp_path / "in", syn)
+    out = tmp_path / "out"
+    assert main(["analyze", str(folder), "-o", str(out), "--tile", "256"]) == 0
+    err = capsys.readouterr().err
+    names = [f"f_r{i}c{j}" for i in range(2) for j in range(3)]
+    rows = read_csv(out / "images.csv")
+    assert [r["image_id"] for r in rows] == names
+    assert [(r["tile_of"], r["tile_origin_y_px"], r["tile_origin_x_px"]) for r in rows] == [
+        ("f", str(256 * i), str(256 * j)) for i in range(2) for j in range(3)]
+    assert tifffile.imread(out / "f_r1c2" / "f_r1c2_labels.tif").shape == (256, 256)
+    (pooled,) = read_csv(out / "samples.csv")
+    assert pooled["n_images"] == "6" and float(pooled["field_area_um2"]) == pytest.approx(512 * 768 * 0.02**2, rel=1e-5)
+    assert {r["image_id"] for r in read_csv(out / "particles.csv")} == set(names)
+    # the tiles that warn alike ("only 17 particles", "only 21 particles" ...) are one line
+    assert len(re.findall(r"warning: f \(6 of its 6 tiles: r0c0, r0c1, r0c2, …\): only \d+ particles", err)) == 1
+    assert json.loads((out / "manifest.json").read_text())["parameters"]["tile"] == "256px"
+    assert main(["analyze", str(folder), "-o", str(out), "-q", "--tile", "256", "--skip-existing"]) == 0
+    assert {r["status"] for r in json.loads((out / "manifest.json").read_text())["images"]} == {"skipped"}
+    # a length is cut in the image's own pixels: 5 µm at 20 nm/px, 250 px
+    assert main(["analyze", str(folder), "-o", str(tmp_path / "o2"), "-q", "--tile", "5um"]) == 0
+    assert len(read_csv(tmp_path / "o2" / "images.csv")) == 3 * 4
+    assert main(["analyze", str(folder), "-o", str(tmp_path / "o3"), "--tile", "10"]) == 2
+    assert "tiles must be at least 64 px across" in capsys.readouterr().err
+    bare = write_pair_files(tmp_path / "bare", syn, um=None)
+    assert main(["analyze", str(bare), "-o", str(tmp_path / "o4"), "-q", "--tile", "5um"]) == 1
+    assert re.search(r"failed: f: \S+f_InLens.tif \+ \S+f_EsB.tif: tiles of 5 µm need the image's pixel size, "
+                     r"and it has none \(give the tile size in pixels", capsys.readouterr().err)
+
+
+def test_what_was_drawn_on_an_image_serves_its_tiles(tmp_path, capsys):
+    """A region drawn on the whole image is cut with it (a tile outside it is no field);
+    seeds clicked on a tile's own DDC image serve that tile."""
+    from roifile import ImagejRoi
+
+    syn = make_pair(shape=(512, 768), pixel_size_nm=20, n_particles=120, seed=8)
+    folder = write_pair_files(tmp_path / "in", syn)
+    drawn = tmp_path / "drawn"
+    drawn.mkdir()
+    ImagejRoi.frompoints(np.array([[0, 0], [200, 0], [200, 512], [0, 512]], float)).tofile(drawn / "f_region.roi")
+    out = tmp_path / "out"
+    assert main(["analyze", str(folder), "-o", str(out), "-q", "--tile", "256", "--region", str(drawn)]) == 0
+    rows = read_csv(out / "images.csv")
+    assert [r["image_id"] for r in rows] == ["f_r0c0", "f_r1c0"]  # the columns from 256 on lie outside it
+    assert sum(float(r["field_area_px2"]) for r in rows) == 200 * 512
+    assert {r["region_path"] for r in rows} == {str(drawn / "f_region.roi")}
+    # seeds for one tile, clicked on its DDC image: that tile is split at them, the others as usual
+    truth = syn.centers[(syn.centers[:, 0] < 250) & (syn.centers[:, 1] < 250)]
+    ImagejRoi.frompoints(truth[:, ::-1] + 0.5).tofile(out / "f_r0c0" / "f_r0c0_markers.roi")
+    assert main(["analyze", str(folder), "-o", str(out), "-q", "--tile", "256", "--markers", str(out),
+                 "--overwrite"]) == 0
+    rows = {r["image_id"]: r for r in read_csv(out / "images.csv")}
+    assert rows["f_r0c0"]["markers_path"] == str(out / "f_r0c0" / "f_r0c0_markers.roi")
+    assert not rows["f_r0c1"]["markers_path"] and len(rows) == 6
+    assert main(["analyze", str(folder), "-o", str(out), "-q", "--tile", "256", "--markers", str(drawn),
+                 "--overwrite"]) == 2  # no seeds there for the image nor any of its tiles
+    assert "no <id>_markers file" in capsys.readouterr().err

@@ -151,6 +151,12 @@ def test_pair_too_large_for_memory_is_refused(good, tmp_path, monkeypatch):
     assert "needs about" in record["error"] and "GiB" in record["error"]
     with pytest.raises(ResourceError):
         resources.require_memory(2_000_000, what="x")
+    # with room for tiles of 100 x 100 px, the refusal names a size that fits, and that runs
+    monkeypatch.setattr(resources, "available_memory", lambda: resources.ANALYZE_BYTES_PER_PIXEL * 100 * 100)
+    assert main(["analyze", str(good), "-o", str(out), "-q", "--overwrite"]) == 1
+    assert "analyse it in tiles that fit, --tile 64 " in manifest(out)["images"][0]["error"]
+    assert main(["analyze", str(good), "-o", str(out), "-q", "--overwrite", "--tile", "64"]) == 0
+    assert [r["image_id"] for r in manifest(out)["images"]] == [f"good_r{i}c{j}" for i in range(3) for j in range(3)]
 
 
 # ----------------------------------------------------------------------- fuzzing

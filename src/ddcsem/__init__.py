@@ -53,6 +53,8 @@ _LAZY = {
     "analyze_single": "analyze",
     "analyze_composite": "analyze",
     "pool_analyses": "analyze",
+    "tiles": "analyze",
+    "Tile": "analyze",
     "AnalysisOptions": "analyze",
     "ImageAnalysis": "analyze",
     "synthetic": None,
@@ -94,10 +96,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from .analyze import (
         AnalysisOptions,
         ImageAnalysis,
+        Tile,
         analyze_composite,
         analyze_pair,
         analyze_single,
         pool_analyses,
+        tiles,
     )
     from .measure import particle_table, particle_table_reference, pool_fields, size_distribution
     from .segment import segment_particles

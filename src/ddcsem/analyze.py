@@ -24,7 +24,7 @@ from .read import PixelSize, SEMImage
 from .units import format_count
 
 __all__ = ["AnalysisOptions", "ImageAnalysis", "analyze_pair", "analyze_single", "analyze_composite",
-           "pool_analyses", "ClippedSignalWarning", "ParticlePolarityWarning", "SmallParticleWarning"]
+           "pool_analyses", "Tile", "tiles", "ClippedSignalWarning", "ParticlePolarityWarning", "SmallParticleWarning"]
 
 #: Smallest image side that can hold a measurable particle.
 MIN_SIDE_PX = 8
@@ -64,6 +64,10 @@ MIN_SATURATED = 0.025
 #: (+10 % at 4-5 px, -10 % at 7-8 px); spheres about 25 px across are sized to 1-2 %.
 SIZING_MIN_PX = 8.0
 
+#: Tiles narrower than this are refused (:func:`tiles`): a tile is a field of its own,
+#: and its border costs it the particles it cuts.
+MIN_TILE_PX = 64
+
 
 class SmallParticleWarning(UserWarning):
     """The particles are too few pixels across to be sized well (their median equivalent
@@ -83,11 +87,14 @@ class ParticlePolarityWarning(UserWarning):
 
 
 def _require_memory(shape: tuple[int, ...], source: Any) -> None:
-    from .resources import ANALYZE_BYTES_PER_PIXEL, require_memory
+    from .resources import ANALYZE_BYTES_PER_PIXEL, available_memory, require_memory
 
     pixels = int(shape[0]) * int(shape[1])
+    fits = int(np.sqrt((available_memory() or 0) / ANALYZE_BYTES_PER_PIXEL)) // 64 * 64
     require_memory(pixels * ANALYZE_BYTES_PER_PIXEL,
-                   what=f"analysing a {shape[0]} x {shape[1]} px image", path=source)
+                   what=f"analysing a {shape[0]} x {shape[1]} px image", path=source,
+                   hint=(f"analyse it in tiles that fit, --tile {fits} (ddcsem.analyze.tiles in Python), "
+                         "or free memory" if fits >= MIN_TILE_PX else "free memory, or crop or bin the image"))
 
 
 @dataclass(frozen=True)
@@ -862,3 +869,95 @@ def pool_analyses(analyses: Sequence[ImageAnalysis]) -> dict[str, Any]:
                                         weights=[a.table["edge_weight"] for a in analyses],
                                         field_areas=[a.field_area for a in analyses],
                                         mineral_area_fractions=[a.mineral_area_fraction for a in analyses])}
+
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One part of a field too large to analyse whole (:func:`tiles`).
+
+    Attributes
+    ----------
+    image : SEMPair, SEMImage or ndarray
+        The field's pixels in ``window`` (views, not copies), with its calibration; a
+        pair's ``key`` gets ``_<name>``.
+    name : str
+        ``r<row>c<col>``, its place in the grid, zero-padded so that names sort in order.
+    window : (slice, slice)
+        Its rows and columns in the whole field.
+    """
+
+    image: SEMPair | SEMImage | np.ndarray
+    name: str
+    window: tuple[slice, slice]
+
+    @property
+    def origin(self) -> tuple[int, int]:
+        """(row, col) of its top-left pixel in the whole field."""
+        return self.window[0].start, self.window[1].start
+
+
+def tiles(image: SEMPair | SEMImage | np.ndarray, *, size: int) -> list[Tile]:
+    """Cut a field into a grid of tiles, each analysed as a field of its own.
+
+    The grid is the coarsest whose tiles are at most ``size`` px on a side, its rows and
+    columns as even as the pixels allow. Each tile is a field: the particles its border
+    cuts are left out and the others weighted for it (Miles-Lantuéjoul), so the tiles'
+    particles pooled (:func:`pool_analyses`) give the field's size distribution and
+    number density without bias. Tiles many particle diameters across lose few.
+
+    Parameters
+    ----------
+    image : SEMPair, SEMImage or ndarray, shape (M, N) or (M, N, 3)
+        The field: a pair (both channels are cut alike), a micrograph or composite, or
+        its pixels.
+    size : int
+        Longest side of a tile, px (at least ``MIN_TILE_PX``).
+
+    Returns
+    -------
+    list of Tile
+        Row by row.
+
+    Raises
+    ------
+    ParameterError
+        If ``size`` is under ``MIN_TILE_PX``, or ``image`` is not a field.
+
+    Examples
+    --------
+    >>> grid = tiles(np.zeros((1000, 1500)), size=512)
+    >>> [t.name for t in grid[:4]], len(grid)
+    (['r0c0', 'r0c1', 'r0c2', 'r1c0'], 6)
+    >>> grid[4].origin, grid[4].image.shape   # 1000 rows in 2, 1500 columns in 3
+    ((500, 500), (500, 500))
+    """
+    from dataclasses import replace
+
+    if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < MIN_TILE_PX:
+        raise ParameterError(f"size must be a whole number of pixels, at least {MIN_TILE_PX}, not {size!r}",
+                             hint="tiles many particle diameters across lose few particles at their borders")
+    data = image.se.data if isinstance(image, SEMPair) else image.data if isinstance(image, SEMImage) else image
+    if not isinstance(data, np.ndarray) or data.ndim not in (2, 3):
+        raise ParameterError(f"image must be an SEMPair, SEMImage or array of 2 or 3 dimensions, not "
+                             f"{type(image).__name__}")
+
+    def cuts(n: int) -> np.ndarray:
+        return np.round(np.linspace(0, n, -(-n // int(size)) + 1)).astype(int)
+
+    rows, cols = cuts(data.shape[0]), cuts(data.shape[1])
+    width = len(str(max(len(rows), len(cols)) - 2))
+    out = []
+    for i in range(len(rows) - 1):
+        for j in range(len(cols) - 1):
+            window = (slice(int(rows[i]), int(rows[i + 1])), slice(int(cols[j]), int(cols[j + 1])))
+            name = f"r{i:0{width}d}c{j:0{width}d}"
+            if isinstance(image, SEMPair):
+                part: Any = replace(image, key=f"{image.key}_{name}", se=replace(image.se, data=image.se.data[window]),
+                                    bse=replace(image.bse, data=image.bse.data[window]))
+            elif isinstance(image, SEMImage):
+                part = replace(image, data=image.data[window])
+            else:
+                part = image[window]
+            out.append(Tile(part, name, window))
+    return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import glob
 import json
 import math
 import multiprocessing
@@ -23,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 from ._version import __version__
 from .errors import DDCSEMError
-from .units import format_count, parse_length, parse_pixel_size, parse_size
+from .units import format_count, format_length, parse_length, parse_pixel_size, parse_size
 
 __all__ = ["main", "run"]
 
@@ -103,6 +104,19 @@ def _colour(text: Any) -> tuple[float, float, float]:
     if len(colour) != 3:
         raise argparse.ArgumentTypeError(f"{text!r} is not a colour: give R,G,B (e.g. 255,140,0) or #rrggbb")
     return colour  # type: ignore[return-value]
+
+
+def _tile(text: str) -> tuple[float, str]:
+    """``--tile``: a bare number is in pixels, else a length or pixels as ``--min-diameter``."""
+    from .analyze import MIN_TILE_PX
+
+    try:
+        size, unit = (float(text), "px") if re.fullmatch(r"\s*\d+\s*", text) else parse_size(text)
+    except DDCSEMError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if unit == "px" and size < MIN_TILE_PX:
+        raise argparse.ArgumentTypeError(f"tiles must be at least {MIN_TILE_PX} px across, not {size:g}")
+    return size, unit
 
 
 def _basis(value: Any) -> tuple[tuple[float, float, float], tuple[float, float, float]] | None:
@@ -254,6 +268,10 @@ def _parser() -> argparse.ArgumentParser:
                           "ImageJ's Circularity range (default 0 1: all)")
     ana.add_argument("--min-distance", type=_size, default=None, metavar="SIZE",
                      help="smallest distance between particle centres, e.g. 100nm or 8px")
+    ana.add_argument("--tile", type=_tile, default=None, metavar="SIZE",
+                     help="analyse each image in tiles at most SIZE across (px, e.g. 4096, or a length, "
+                          "e.g. 200um), each a field of its own, pooled in samples.csv: for images too "
+                          "large to analyse whole")
     ana.add_argument("--keep-edge-particles", action="store_true", default=None,
                      help="keep particles touching the border (marked; no edge weight)")
     ana.add_argument("--no-se-rims", action="store_true",
@@ -735,11 +753,12 @@ def _run_batch(worker, items: list, job: Any, args: argparse.Namespace, unit: st
         with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context,
                                  initializer=_init_worker, initargs=(threads,)) as pool:
             for record in pool.map(_then_release, [worker] * len(items), items, [job] * len(items)):
-                records.append(record)
+                records.extend(record if isinstance(record, list) else [record])  # an image's tiles
                 bar.update()
     else:
         for item in items:
-            records.append(_then_release(worker, item, job))
+            record = _then_release(worker, item, job)
+            records.extend(record if isinstance(record, list) else [record])
             bar.update()
     bar.close()
     return records
@@ -770,9 +789,8 @@ def _finish(args: argparse.Namespace, records: list[dict[str, Any]], unpaired: l
         return 1
     failed = [r for r in records if r["status"] == "failed"]
     if not args.quiet:
-        for r in records:
-            for w in r.get("warnings") or ():  # not every message names its file
-                print(f"warning: {r.get(id_key)}: {w}", file=sys.stderr)
+        for name, w in _warning_lines(records, id_key):
+            print(f"warning: {name}: {w}", file=sys.stderr)
         done = sum(r["status"] == "ok" for r in records)
         skipped = sum(r["status"] == "skipped" for r in records)
         print(f"{done_verb} {done}, skipped {skipped}, failed {len(failed)}; "
@@ -788,6 +806,30 @@ def _finish(args: argparse.Namespace, records: list[dict[str, Any]], unpaired: l
         print(f"error: nothing to do: {found}", file=sys.stderr)
         return 1
     return 1 if failed else 0
+
+
+def _warning_lines(records: list[dict[str, Any]], id_key: str) -> list[tuple[str, str]]:
+    """(name, warning) for each record's warnings (not every message names its file); the
+    tiles of an image that warn alike (the same words, other figures) are one line."""
+    lines: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    tiles: dict[str, int] = {}
+    for r in records:
+        tile = r.get("tile")
+        if tile:
+            tiles[tile["of"]] = tiles.get(tile["of"], 0) + 1
+        for w in r.get("warnings") or ():
+            key = (tile["of"], re.sub(r"\d+(\.\d+)?", "#", w)) if tile else (r.get(id_key), w)
+            lines.setdefault(key, []).append((tile["name"] if tile else r.get(id_key), w))
+    out = []
+    for (name, _), found in lines.items():
+        if name not in tiles or len(found) == 1 and tiles[name] == 1:
+            out.append((name if name not in tiles else f"{name}_{found[0][0]}", found[0][1]))
+            continue
+        names = ", ".join(n for n, _ in found[:3]) + (", …" if len(found) > 3 else "")
+        alike = all(w == found[0][1] for _, w in found)
+        out.append((f"{name} ({len(found)} of its {tiles[name]} tiles: {names})",
+                    found[0][1] + ("" if alike else f" (in {found[0][0]}; each tile's in images.csv)")))
+    return out
 
 
 def _inner_folders_hint(inputs: Sequence[Any]) -> str | None:
@@ -852,14 +894,16 @@ class _AnalyzeJob:
     crop_databar: str | int = "auto"
     region: Path | None = None  # folder of the regions to analyse, drawn by hand
     markers: Path | None = None  # folder of the seeds for the split, marked by hand
+    tile: tuple[float, str] | None = None  # largest tile (--tile), in px or nm
+    progress: bool = False  # show a progress bar over an image's tiles
 
 
 #: What can be drawn or marked by hand for each image (``_drawn_file``), and given by folder.
 _DRAWN = ("labels", "region", "markers")
 
 
-def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
-    """Effective AnalysisOptions and pixel size: command line over --config over defaults."""
+def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None, tuple[float, str] | None]:
+    """Effective AnalysisOptions, pixel size and tile size: command line over --config over defaults."""
     import tomllib
 
     from .analyze import AnalysisOptions
@@ -877,7 +921,7 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
                                  hint="see the README for the keys a config file takes") from None
         known = {"mode", "clip", "threshold", "split", "min_diameter", "max_diameter", "circularity", "min_distance",
                  "keep_edge_particles", "register", "pixel_size", "min_area_px", "se_rims", "basis",
-                 "dark_particles", "profile"}
+                 "dark_particles", "profile", "tile"}
         unknown = sorted(set(config) - known)
         if unknown:
             from difflib import get_close_matches
@@ -919,6 +963,8 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
         )
         pixel_size = pick(args.pixel_size, "pixel_size", None)
         pixel_size = None if pixel_size is None else parse_pixel_size(pixel_size)
+        tile = pick(args.tile, "tile", None)
+        tile = _tile(str(tile)) if tile is not None and not isinstance(tile, tuple) else tile
     except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
         raise ParameterError(f"invalid value: {exc}", path=args.config) from None
     except CalibrationError as exc:  # a length the command line gave is parsed already: this is the file's
@@ -927,49 +973,33 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None]:
             or options.profile not in PROFILES):
         raise ParameterError(f"mode must be overlay or density; split one of {', '.join(SPLITS)}; "
                              f"profile one of {', '.join(PROFILES)}", path=args.config)
-    return options, pixel_size
+    return options, pixel_size, tile
 
 
-def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> dict[str, Any]:
-    """Analyse one pair/single image/composite; the error goes into the record."""
-    from .analyze import analyze_composite, analyze_pair, analyze_single
-    from .errors import OutputError
+def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> list[dict[str, Any]]:
+    """Analyse one pair/single image/composite, or each of its tiles (``--tile``): a record
+    for each; an error goes into the record."""
+    from tqdm import tqdm
+
+    from .analyze import tiles
     from .pair import read_pair
-    from .read import read_composite, read_labels, read_markers, read_region, read_sem
-    from .report import image_warnings, write_image_results
+    from .read import read_composite, read_sem
 
     kind, source, image_id = item
-    sources = ({"se": str(source.se), "bse": str(source.bse)} if kind == "pair"
-               else {"image": str(source)})
-    record: dict[str, Any] = {"image_id": image_id, "kind": kind, "sources": sources,
-                              "status": "failed", "error": None, "warnings": []}
-    folder = job.output / image_id
-    summary_path = folder / f"{image_id}_summary.json"
-    try:
-        for name in _DRAWN:
-            folder_given = getattr(job, name)
-            # an image without clicks is split as without --markers: they mend the images that need it
-            found = folder_given and _drawn_file(folder_given, image_id, name, required=name != "markers")
-            if found:
-                sources[name] = str(found)
-    except DDCSEMError as exc:
-        record["error"] = str(exc)
-        return record
-    made_with = _results_hash(job.params_hash, list(sources.values()))
-    try:
-        if summary_path.exists():
-            previous = json.loads(summary_path.read_text(encoding="utf-8"))
-            if job.skip_existing and previous.get("params_hash") == made_with \
-                    and previous.get("status") == "ok":
-                return {**previous, "status": "skipped", "warnings": []}
-            if not job.overwrite and not job.skip_existing:
-                raise OutputError("results exist already", path=folder,
-                                  hint="use --overwrite to replace them or --skip-existing to keep them")
-    except (OSError, ValueError):
-        pass  # an unreadable summary is not trusted: the image is analysed again
-    except DDCSEMError as exc:
-        record["error"] = str(exc)
-        return record
+    inputs = {"se": str(source.se), "bse": str(source.bse)} if kind == "pair" else {"image": str(source)}
+
+    def failed(field_id: str, error: str) -> dict[str, Any]:
+        return {"image_id": field_id, "kind": kind, "sources": inputs, "status": "failed", "error": error,
+                "warnings": []}
+
+    if job.tile is None:  # the results to skip are known before the image is read
+        try:
+            drawn = _drawn_sources(job, image_id, image_id)
+            previous = _previous_results(job, image_id, {**inputs, **{k: str(p) for k, (p, _) in drawn.items()}})
+        except DDCSEMError as exc:
+            return [failed(image_id, str(exc))]
+        if previous is not None:
+            return [previous]
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -979,25 +1009,136 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> dict[str, Any]
             else:
                 read = read_composite if kind == "composite" else read_sem
                 image = read(source, pixel_size=job.pixel_size, crop_databar=job.crop_databar)
-            shape = (image.se if kind == "pair" else image).shape[:2]
-            drawn = None if job.labels is None else read_labels(sources["labels"], shape=shape)
-            region = None if job.region is None else read_region(sources["region"], shape=shape)
-            seeds = read_markers(sources["markers"], shape=shape) if "markers" in sources else None
-            if kind == "pair":
-                result = analyze_pair(image, options=job.options, labels=drawn, region=region, markers=seeds)
-            else:
-                analyse = analyze_composite if kind == "composite" else analyze_single
-                result = analyse(image, image_id=image_id, options=job.options, labels=drawn, region=region,
-                                 markers=seeds)
-            # where the particles measured, the region and the seeds came from
-            given = {k: sources[k] for k in _DRAWN if k in sources}
-            result = replace(result, sources={**result.sources, **given})
-            summary = write_image_results(result, folder, params_hash=made_with)
-        summary["warnings"] = image_warnings({**summary, "warnings": [str(w.message) for w in caught]})
-        return summary
+            fields = [(image_id, None)] if job.tile is None else [
+                (f"{image_id}_{tile.name}", tile) for tile in tiles(image, size=_tile_px(job.tile, image))]
     except DDCSEMError as exc:
-        record["error"] = _describe(exc, list(sources.values()))
-        return record
+        return [failed(image_id, _describe(exc, list(inputs.values())))]
+    read_warnings = [str(w.message) for w in caught]
+    whole: dict[str, Any] = {}  # what was drawn for the whole image, read once for its tiles
+    records = []
+    for field_id, tile in tqdm(fields, desc=image_id, unit="tile", leave=False,
+                               disable=not job.progress or len(fields) < 2):
+        try:
+            record = _analyze_field(kind, image, tile, field_id, image_id, inputs, job, read_warnings, whole)
+            if record is not None:
+                records.append(record)
+        except DDCSEMError as exc:
+            records.append(failed(field_id, _describe(exc, list(inputs.values()))))
+    return records
+
+
+def _analyze_field(kind: str, image: Any, tile: Any, field_id: str, image_id: str, inputs: dict[str, str],
+                   job: _AnalyzeJob, read_warnings: list[str], whole: dict[str, Any]) -> dict[str, Any] | None:
+    """Analyse an image read (``tile`` None) or one of its tiles, write its results and
+    return its summary, or the earlier one to skip to (tiles only: an image's own is
+    checked before it is read); None for a tile outside the image's region."""
+    from .analyze import analyze_composite, analyze_pair, analyze_single
+    from .read import read_labels, read_markers, read_region
+    from .report import image_warnings, write_image_results
+
+    drawn = _drawn_sources(job, field_id, image_id)
+    sources = {**inputs, **{name: str(path) for name, (path, _) in drawn.items()}}
+    if tile is not None:
+        previous = _previous_results(job, field_id, sources)
+        if previous is not None:
+            return previous
+    field = image if tile is None else tile.image
+    shape = (field.se if kind == "pair" else field).shape[:2]
+    readers = {"labels": read_labels, "region": read_region, "markers": read_markers}
+    arrays: dict[str, Any] = {}
+    for name, (path, of_image) in drawn.items():
+        if tile is not None and of_image:  # drawn on the whole image: its part in the tile
+            if name not in whole:
+                whole[name] = readers[name](path, shape=(image.se if kind == "pair" else image).shape[:2])
+            arrays[name] = whole[name][tile.window]
+        else:
+            arrays[name] = readers[name](path, shape=shape)
+    if tile is not None and "region" in arrays and not arrays["region"].any():
+        return None  # no part of the field analysed
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        given = {"labels": arrays.get("labels"), "region": arrays.get("region"), "markers": arrays.get("markers")}
+        if kind == "pair":
+            result = analyze_pair(field, options=job.options, **given)
+        else:
+            analyse = analyze_composite if kind == "composite" else analyze_single
+            result = analyse(field, image_id=field_id, options=job.options, **given)
+        # where the particles measured, the region and the seeds came from
+        result = replace(result, sources=sources)
+        placed = None if tile is None else {"of": image_id, "name": tile.name, "origin_px": list(tile.origin)}
+        summary = write_image_results(result, job.output / field_id, params_hash=_made_with(job, sources),
+                                      tile=placed)
+    found = read_warnings + [str(w.message) for w in caught]
+    summary["warnings"] = image_warnings({**summary, "warnings": list(dict.fromkeys(found))})
+    return summary
+
+
+def _tile_px(tile: tuple[float, str], image: Any) -> int:
+    """``--tile`` in pixels of ``image`` (a length needs its calibration)."""
+    from .errors import CalibrationError
+
+    size, unit = tile
+    if unit == "px":
+        return int(round(size))
+    pixel = image.pixel_size
+    if not pixel.calibrated:
+        raise CalibrationError(f"tiles of {format_length(size)} need the image's pixel size, and it has none",
+                               hint="give the tile size in pixels (e.g. --tile 4096), or the pixel size (--pixel-size)")
+    return int(round(size / pixel.nm))
+
+
+def _drawn_sources(job: _AnalyzeJob, field_id: str, image_id: str) -> dict[str, tuple[Path, bool]]:
+    """The files drawn by hand for a field (``_drawn_file``), each with whether it was
+    drawn on the whole image: a tile's own, else its image's."""
+    found = {}
+    for name in _DRAWN:
+        folder = getattr(job, name)
+        if folder is None:
+            continue
+        # an image without clicks is split as without --markers: they mend the images that need it
+        required = name != "markers"
+        path = _drawn_file(folder, field_id, name, required=required and field_id == image_id)
+        of_image = path is None and field_id != image_id
+        if of_image:
+            try:
+                path = _drawn_file(folder, image_id, name, required=required)
+            except DDCSEMError as exc:
+                raise type(exc)(f"no {name} for {field_id} nor for its image {image_id}", path=folder,
+                                hint=exc.hint) from None
+        if path is not None:
+            found[name] = (path, of_image)
+    return found
+
+
+def _made_with(job: _AnalyzeJob, sources: dict[str, str]) -> str:
+    return _results_hash(job.params_hash, list(sources.values()))
+
+
+def _previous_results(job: _AnalyzeJob, field_id: str, sources: dict[str, str]) -> dict[str, Any] | None:
+    """The summary of a field's earlier results to skip to (``--skip-existing``, made with
+    the same parameters from the same files), else None; OutputError if results exist and
+    neither ``--skip-existing`` nor ``--overwrite`` was given."""
+    from .errors import OutputError
+
+    folder = job.output / field_id
+    try:
+        previous = json.loads((folder / f"{field_id}_summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # none, or an unreadable summary, which is not trusted: the field is analysed again
+    if job.skip_existing and previous.get("params_hash") == _made_with(job, sources) \
+            and previous.get("status") == "ok":
+        return {**previous, "status": "skipped", "warnings": []}
+    if not job.overwrite and not job.skip_existing:
+        raise OutputError("results exist already", path=folder,
+                          hint="use --overwrite to replace them or --skip-existing to keep them")
+    return None
+
+
+def _tiles_marked(folder: Path, image_id: str) -> bool:
+    """Whether ``folder`` holds seeds marked on a tile of ``image_id`` (``<id>_r<i>c<j>_markers.*``,
+    there or in the tile's folder)."""
+    tile = re.compile(re.escape(image_id) + r"_r\d+c\d+_markers\.\w+")
+    return any(tile.fullmatch(path.name) for path in [*folder.glob("*"), *folder.glob(f"{glob.escape(image_id)}_r*/*")])
 
 
 def _drawn_file(folder: Path, image_id: str, kind: str, *, required: bool = True) -> Path | None:
@@ -1066,7 +1207,7 @@ def _classify_unpaired(paths: list[Path], single: bool) -> tuple[list[tuple[str,
 def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .report import write_batch_tables, write_html_report
 
-    options, pixel_size = _analysis_options(args)
+    options, pixel_size, tile = _analysis_options(args)
     if args.dark_particles and not args.single:  # a pair's BSE image has bright particles
         parser.error("--dark-particles is for the lone images that --single analyses: give --single too")
     for kind in _DRAWN:
@@ -1082,7 +1223,8 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     extra_items, unpaired = _classify_unpaired(unpaired, args.single)
     items = _with_ids([("pair", p) for p in pairs] + extra_items)
     if args.markers is not None and items and not any(
-            _drawn_file(args.markers, image_id, "markers", required=False) for *_, image_id in items):
+            _drawn_file(args.markers, image_id, "markers", required=False)
+            or (tile and _tiles_marked(args.markers, image_id)) for *_, image_id in items):
         parser.error(f"--markers {args.markers}: no <id>_markers file (.roi, .zip, .tif, .png) for any of "
                      f"the images, there or in their <id> folders (the first image's: {items[0][2]}_markers.roi)")
     samples = _samples(items, args)
@@ -1099,6 +1241,8 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                     print(f"{kind} {image_id}: {_drawn_file(folder_given, image_id, kind)}")
                 except DDCSEMError as exc:
                     print(f"{kind} {image_id}: none ({'split as usual' if kind == 'markers' else exc.reason})")
+        if tile is not None:
+            print(f"each image in tiles at most {tile[0]:g} {tile[1]} across, named <id>_r<row>c<col>")
         return 0
     if not args.quiet:
         for path in unpaired:
@@ -1112,11 +1256,14 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     effective = {**options.to_dict(), "pixel_size_nm": pixel_size,
                  **{kind: None if getattr(args, kind) is None else str(getattr(args, kind).resolve())
                     for kind in _DRAWN},
-                 "crop_databar": args.crop_databar}
+                 "crop_databar": args.crop_databar, "tile": None if tile is None else f"{tile[0]:g}{tile[1]}"}
     params_hash = _params_hash(effective)
     job = _AnalyzeJob(args.output, options, pixel_size, params_hash, args.skip_existing, args.overwrite,
-                      args.labels, args.crop_databar, args.region, args.markers)
+                      args.labels, args.crop_databar, args.region, args.markers, tile,
+                      progress=args.jobs == 1 and not args.quiet and sys.stderr.isatty())
     records = _run_batch(_analyze_one, items, job, args, "image")
+    if samples:  # an image's tiles are fields of its sample
+        samples.update({r["image_id"]: samples.get(r["tile"]["of"]) for r in records if r.get("tile")})
     for key, message in problems:
         records.append({"image_id": key, "kind": "pair", "sources": {}, "status": "failed",
                         "error": message})
@@ -1132,7 +1279,7 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 print(_result_line(r))
     images = [{k: r.get(k) for k in ("image_id", "kind", "split", "profile", "sources", "status", "error",
                                       "n_particles", "pixel_size_nm", "pixel_size_source", "timings_s",
-                                      "warnings")}
+                                      "tile", "warnings")}
               for r in records]
     return _finish(args, images, unpaired, list_name="images", id_key="image_id",
                    done_verb="analysed images:",

@@ -505,7 +505,7 @@ IMAGE_COLUMNS = [
     "particles_per_um2", "particles_per_px2",
     *[f"{name}_um" for _, name in _STATS], "lognorm_gsd",
     *[f"{name}_px" for _, name in _STATS],
-    "shift_y_px", "shift_x_px", "warning", "status", "error",
+    "shift_y_px", "shift_x_px", "tile_of", "tile_origin_x_px", "tile_origin_y_px", "warning", "status", "error",
 ]
 
 
@@ -563,11 +563,18 @@ def image_row(summary: dict[str, Any]) -> dict[str, Any]:
             row[f"{name}_px"] = value
     shift = summary.get("shift_px") or [None, None]
     row["shift_y_px"], row["shift_x_px"] = shift
+    tile = summary.get("tile")
+    if tile:  # where the tile lies in its image: add to its particles' centroids to place them there
+        row["tile_of"], (row["tile_origin_y_px"], row["tile_origin_x_px"]) = tile["of"], tile["origin_px"]
     return row
 
 
-def write_image_results(result: Any, folder: str | PathLike, *, params_hash: str) -> dict[str, Any]:
+def write_image_results(result: Any, folder: str | PathLike, *, params_hash: str,
+                        tile: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write one image's results into ``folder`` and return its summary.
+
+    ``tile``, for a tile of a larger image (:func:`ddcsem.analyze.tiles`): ``of`` (that
+    image's id), ``name`` and ``origin_px`` (its top-left pixel there, row and column).
 
     Files: ``<id>_ddc.tif``, ``<id>_labels.tif`` (both calibrated), ``<id>_rois.zip`` (the
     particle outlines for Fiji's ROI Manager), ``<id>_overlay.png``, ``<id>_psd.png``,
@@ -616,7 +623,7 @@ def write_image_results(result: Any, folder: str | PathLike, *, params_hash: str
                          for k, v in result.distribution.items()},
         "shift_px": [round(float(v), 3) for v in result.shift_px],
         "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
-        "params_hash": params_hash, "status": "ok", "error": None,
+        "tile": tile, "params_hash": params_hash, "status": "ok", "error": None,
     }
     write_json(folder / f"{image_id}_summary.json", summary)
     return summary
