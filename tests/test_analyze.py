@@ -164,20 +164,31 @@ def test_composite_in_other_colours_needs_its_basis(syn, tmp_path):
         assert int(next(csv.DictReader(f))["n_particles"]) == told.labels.max()
 
 
-@pytest.mark.parametrize("kind, margin", [("composite", 255), ("single", 255), ("single", 0)])
+@pytest.mark.parametrize("kind, margin", [("composite", 255), ("single", 255), ("single", 0), ("pair", 0)])
 def test_an_image_cut_with_a_plain_margin_is_analysed_as_without_it(syn, kind, margin):
     """A figure panel's margin tilted a composite's basis estimate (the particles' orange
     taken for annotations: 6 of 37 particles found); a single BSE image's white margin
-    was its one particle, a black one its matrix, clipped (2 particles found of 36)."""
-    image = colorize(syn.se, syn.bse) if kind == "composite" else syn.bse
-    panel = np.full((image.shape[0] + 100, image.shape[1] + 80, *image.shape[2:]), margin, image.dtype)
-    panel[50:-50, 30:-50] = image
+    was its one particle, a black one its matrix, clipped (2 particles found of 36); a
+    pair padded black in both channels, as a mosaic's ragged edge, kept 1 of 37."""
+    def framed_in(image):
+        panel = np.full((image.shape[0] + 100, image.shape[1] + 80, *image.shape[2:]), margin, image.dtype)
+        panel[50:-50, 30:-50] = image
+        return panel
+
     pixel = PixelSize(20.0, "argument")
-    analyse = analyze_composite if kind == "composite" else analyze_single
+
+    def analyse(framed):
+        if kind == "pair":
+            se, bse = (framed_in(syn.se), framed_in(syn.bse)) if framed else (syn.se, syn.bse)
+            return analyze_pair(SEMPair("p", SEMImage(se, pixel), SEMImage(bse, pixel), pixel))
+        image = colorize(syn.se, syn.bse) if kind == "composite" else syn.bse
+        image = framed_in(image) if framed else image
+        return (analyze_composite if kind == "composite" else analyze_single)(SEMImage(image, pixel))
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        bare = analyse(SEMImage(image, pixel))
-        framed = analyse(SEMImage(panel, pixel))
+        bare = analyse(False)
+        framed = analyse(True)
     told = [str(w.message) for w in caught]
     assert sum("a plain frame around the image (rows 50-" in w for w in told) == 1
     assert not any(w.category in (ClippedSignalWarning, ParticlePolarityWarning) for w in caught)
@@ -510,7 +521,7 @@ def test_black_resin_outside_the_region_is_no_clipped_matrix():
     strip of tissue was 94 % of it, "a matrix clipped up to the particles' edges"."""
     syn = make_pair((512, 512), n_particles=120, seed=4)
     bse, se = syn.bse.copy(), syn.se.copy()
-    bse[:, :480] = se[:, :480] = 0
+    bse[:, :480] = 0  # (its SE image shows the resin's surface: no plain frame)
     region = np.zeros(bse.shape, bool)
     region[:, 485:] = True
     px = PixelSize(20.0, "argument")
@@ -1265,7 +1276,7 @@ def test_images_analysed_in_tiles_from_the_command_line(tmp_path, capsys):
     assert pooled["n_images"] == "6" and float(pooled["field_area_um2"]) == pytest.approx(512 * 768 * 0.02**2, rel=1e-5)
     assert {r["image_id"] for r in read_csv(out / "particles.csv")} == set(names)
     # the tiles that warn alike ("only 17 particles", "only 21 particles" ...) are one line
-    assert len(re.findall(r"warning: f \(6 of its 6 tiles: r0c0, r0c1, r0c2, …\): only \d+ particles", err)) == 1
+    assert len(re.findall(r"warning: f \(all 6 tiles\): only \d+ particles", err)) == 1
     assert json.loads((out / "manifest.json").read_text())["parameters"]["tile"] == "256px"
     assert main(["analyze", str(folder), "-o", str(out), "-q", "--tile", "256", "--skip-existing"]) == 0
     assert {r["status"] for r in json.loads((out / "manifest.json").read_text())["images"]} == {"skipped"}
@@ -1278,6 +1289,24 @@ def test_images_analysed_in_tiles_from_the_command_line(tmp_path, capsys):
     assert main(["analyze", str(bare), "-o", str(tmp_path / "o4"), "-q", "--tile", "5um"]) == 1
     assert re.search(r"failed: f: \S+f_InLens.tif \+ \S+f_EsB.tif: tiles of 5 µm need the image's pixel size, "
                      r"and it has none \(give the tile size in pixels", capsys.readouterr().err)
+
+
+def test_a_mosaic_s_padding_is_no_field(tmp_path, capsys):
+    """Tiles of padding alone are passed over (the colouring refused them as constant
+    images, and the batch failed); a tile the padding enters has it as a frame."""
+    syn = make_pair(shape=(512, 768), pixel_size_nm=20, n_particles=120, seed=8)
+    for image in (syn.se, syn.bse):
+        image[:, 468:] = 0
+    folder = write_pair_files(tmp_path / "in", syn)
+    out = tmp_path / "out"
+    assert main(["analyze", str(folder), "-o", str(out), "--tile", "256"]) == 0
+    err = capsys.readouterr().err
+    rows = read_csv(out / "images.csv")
+    assert [r["image_id"] for r in rows] == ["f_r0c0", "f_r0c1", "f_r1c0", "f_r1c1"]
+    assert sum(float(r["field_area_px2"]) for r in rows) == 512 * 468
+    assert ("warning: f (all 4 tiles): 2 tiles (r0c2, r1c2) hold one grey level only, as a mosaic's padding: "
+            "no field, passed over") in err
+    assert "warning: f (2 of its 4 tiles: r0c1, r1c1): a plain frame around the image" in err
 
 
 def test_what_was_drawn_on_an_image_serves_its_tiles(tmp_path, capsys):

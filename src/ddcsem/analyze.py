@@ -629,7 +629,7 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),
     """
     from .colorize import colorize
     from .measure import _check_region
-    from .separate import density_map
+    from .separate import _frame_mask, density_map
 
     if not isinstance(pair, SEMPair):
         raise ParameterError(f"pair must be an SEMPair, not {type(pair).__name__}",
@@ -640,7 +640,10 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),
     ddc = colorize(pair.se.data, pair.bse.data, mode=options.mode, clip=options.clip)
     timings["colorize"] = time.perf_counter() - t
     t = time.perf_counter()
-    region = _check_region(region, pair.bse.data.shape)
+    frame = _frame_mask(pair.bse.data)
+    if frame.any():  # a frame is plain in both channels (a mosaic's padding, a figure's margin)
+        frame &= _frame_mask(pair.se.data)
+    region = _within_frame(frame, _check_region(region, pair.bse.data.shape))
     density = density_map(_within(pair.bse.data, region))
     timings["separate"] = time.perf_counter() - t
     sources = {"se": str(pair.se.path), "bse": str(pair.bse.path)}
@@ -896,6 +899,15 @@ class Tile:
         """(row, col) of its top-left pixel in the whole field."""
         return self.window[0].start, self.window[1].start
 
+    @property
+    def blank(self) -> bool:
+        """Whether each of its channels holds one level only, as a mosaic's padding: no field."""
+        image = self.image
+        parts = ((image.se.data, image.bse.data) if isinstance(image, SEMPair)
+                 else (image.data if isinstance(image, SEMImage) else image,))
+        return all(bool(np.all(np.ptp(p.reshape(-1, p.shape[2] if p.ndim == 3 else 1), axis=0) == 0))
+                   for p in parts)
+
 
 def tiles(image: SEMPair | SEMImage | np.ndarray, *, size: int) -> list[Tile]:
     """Cut a field into a grid of tiles, each analysed as a field of its own.
@@ -931,6 +943,9 @@ def tiles(image: SEMPair | SEMImage | np.ndarray, *, size: int) -> list[Tile]:
     (['r0c0', 'r0c1', 'r0c2', 'r1c0'], 6)
     >>> grid[4].origin, grid[4].image.shape   # 1000 rows in 2, 1500 columns in 3
     ((500, 500), (500, 500))
+    >>> mosaic = np.zeros((1000, 1500)); mosaic[:, :700] = np.random.default_rng(0).random((1000, 700))
+    >>> [t.name for t in tiles(mosaic, size=512) if t.blank]  # padding only: no field
+    ['r0c2', 'r1c2']
     """
     from dataclasses import replace
 

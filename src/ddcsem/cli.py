@@ -827,7 +827,9 @@ def _warning_lines(records: list[dict[str, Any]], id_key: str) -> list[tuple[str
             continue
         names = ", ".join(n for n, _ in found[:3]) + (", …" if len(found) > 3 else "")
         alike = all(w == found[0][1] for _, w in found)
-        out.append((f"{name} ({len(found)} of its {tiles[name]} tiles: {names})",
+        which = (f"all {len(found)} tiles" if len(found) == tiles[name]
+                 else f"{len(found)} of its {tiles[name]} tiles: {names}")
+        out.append((f"{name} ({which})",
                     found[0][1] + ("" if alike else f" (in {found[0][0]}; each tile's in images.csv)")))
     return out
 
@@ -1014,6 +1016,12 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> list[dict[str,
     except DDCSEMError as exc:
         return [failed(image_id, _describe(exc, list(inputs.values())))]
     read_warnings = [str(w.message) for w in caught]
+    blank = [tile.name for _, tile in fields if tile is not None and tile.blank]
+    if blank and len(blank) < len(fields):  # a mosaic's padding; an image that is all padding fails
+        fields = [(field_id, tile) for field_id, tile in fields if tile.name not in blank]
+        listed = ", ".join(blank[:4]) + (", …" if len(blank) > 4 else "")
+        read_warnings.append(f"{format_count(len(blank), 'tile')} ({listed}) hold one grey level only, as a "
+                             "mosaic's padding: no field, passed over")
     whole: dict[str, Any] = {}  # what was drawn for the whole image, read once for its tiles
     records = []
     for field_id, tile in tqdm(fields, desc=image_id, unit="tile", leave=False,
