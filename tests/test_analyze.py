@@ -1280,8 +1280,9 @@ def test_images_analysed_in_tiles_from_the_command_line(tmp_path, capsys):
     assert json.loads((out / "manifest.json").read_text())["parameters"]["tile"] == "256px"
     assert main(["analyze", str(folder), "-o", str(out), "-q", "--tile", "256", "--skip-existing"]) == 0
     assert {r["status"] for r in json.loads((out / "manifest.json").read_text())["images"]} == {"skipped"}
-    # a length is cut in the image's own pixels: 5 µm at 20 nm/px, 250 px
-    assert main(["analyze", str(folder), "-o", str(tmp_path / "o2"), "-q", "--tile", "5um"]) == 0
+    # a length (here from a config file) is cut in the image's own pixels: 5 µm at 20 nm/px, 250 px
+    (tmp_path / "tiles.toml").write_text('tile = "5um"\n', encoding="utf-8")
+    assert main(["analyze", str(folder), "-o", str(tmp_path / "o2"), "-q", "--config", str(tmp_path / "tiles.toml")]) == 0
     assert len(read_csv(tmp_path / "o2" / "images.csv")) == 3 * 4
     assert main(["analyze", str(folder), "-o", str(tmp_path / "o3"), "--tile", "10"]) == 2
     assert "tiles must be at least 64 px across" in capsys.readouterr().err
