@@ -207,6 +207,22 @@ def test_shape_mismatch_names_both_files(tmp_path):
     assert "f_SE.tif" in str(err.value) and "f_BSE.tif" in str(err.value)
 
 
+def test_shape_mismatch_says_what_likely_caused_it(tmp_path):
+    """A data bar found in one image only, or the field stored at two resolutions, got
+    "pair images of the same frame size", which said nothing of the fix."""
+    se, bse = write_pair(tmp_path, noise_image((64, 80)), noise_image((32, 40)), bse_um=0.04)
+    with pytest.raises(PairingError, match=r"the BSE image may hold the field at 0\.5 of the SE image's resolution"):
+        read_pair(se, bse)
+    syn = make_pair((128, 128), databar=True, seed=2)  # the bar in both; the BSE one's metadata gives it
+    write_fei(tmp_path / "g_BSE.tif", syn.bse, pixel_m=2e-8, rows=128, name="CBS", mode="BSE")
+    se = syn.se.copy()
+    se[128:] = noise_image(se[128:].shape)  # a bar that detection does not see (a photo of the sample in it)
+    tifffile.imwrite(tmp_path / "g_SE.tif", se)
+    with pytest.raises(PairingError, match=rf"a data bar was cropped as 0 rows of the SE image and "
+                                           rf"{syn.databar_rows} of the BSE one: give the bar's rows for both"):
+        read_pair(tmp_path / "g_SE.tif", tmp_path / "g_BSE.tif", crop_databar="auto")
+
+
 def test_pixel_size_mismatch_is_refused(tmp_path):
     se, bse = write_pair(tmp_path, noise_image(), noise_image(), bse_um=0.04)
     with pytest.raises(PairingError, match="pixel sizes disagree"):

@@ -632,13 +632,28 @@ def _halves_agree(a: np.ndarray, b: np.ndarray, shift: tuple[float, float]) -> b
     return all(abs(p - q) <= 0.5 for part in (left, right) for p, q in zip(part, shift))
 
 
+def _shape_hint(se: SEMImage, bse: SEMImage) -> str:
+    """What to do about a pair whose images differ in shape: a data bar found in one of
+    them only, or the field stored at two resolutions."""
+    (r1, c1), (r2, c2) = se.data.shape[:2], bse.data.shape[:2]
+    if c1 == c2 and r1 + se.databar_rows == r2 + bse.databar_rows:
+        return (f"a data bar was cropped as {se.databar_rows} rows of the SE image and {bse.databar_rows} of the "
+                "BSE one: give the bar's rows for both (--crop-databar ROWS, or crop_databar=), or off")
+    if abs(r1 * c2 - r2 * c1) <= max(r1, r2, c1, c2):  # one aspect: the field at two resolutions
+        low, high = ("SE", "BSE") if c1 < c2 else ("BSE", "SE")
+        return (f"the {low} image may hold the field at {min(c1, c2) / max(c1, c2):.3g} of the {high} image's "
+                "resolution: export both at one resolution, or scale one to the size of the other "
+                "(Fiji: Image > Scale...)")
+    return "pair images of the same frame size"
+
+
 def _agree(se: SEMImage, bse: SEMImage) -> PixelSize:
     names = f"{se.path} and {bse.path}"
     if se.data.shape != bse.data.shape:
         raise PairingError(
             f"SE and BSE differ in shape after data-bar cropping: {se.data.shape} vs "
             f"{bse.data.shape} ({names})",
-            hint="pair images of the same frame size",
+            hint=_shape_hint(se, bse),
         )
     a, b = se.pixel_size, bse.pixel_size
     if a.calibrated and b.calibrated:
