@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Sequence
 
 import numpy as np
@@ -874,7 +874,6 @@ def pool_analyses(analyses: Sequence[ImageAnalysis]) -> dict[str, Any]:
                                         mineral_area_fractions=[a.mineral_area_fraction for a in analyses])}
 
 
-
 @dataclass(frozen=True)
 class Tile:
     """One part of a field too large to analyse whole (:func:`tiles`).
@@ -947,8 +946,6 @@ def tiles(image: SEMPair | SEMImage | np.ndarray, *, size: int) -> list[Tile]:
     >>> [t.name for t in tiles(mosaic, size=512) if t.blank]  # padding only: no field
     ['r0c2', 'r1c2']
     """
-    from dataclasses import replace
-
     if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < MIN_TILE_PX:
         raise ParameterError(f"size must be a whole number of pixels, at least {MIN_TILE_PX}, not {size!r}",
                              hint="tiles many particle diameters across lose few particles at their borders")
