@@ -1282,11 +1282,16 @@ def test_images_analysed_in_tiles_from_the_command_line(tmp_path, capsys):
     assert main(["analyze", str(folder), "-o", str(out), "-q", "--tile", "256", "--skip-existing"]) == 0
     assert {r["status"] for r in json.loads((out / "manifest.json").read_text())["images"]} == {"skipped"}
     # a length (here from a config file) is cut in the image's own pixels: 5 µm at 20 nm/px, 250 px
-    (tmp_path / "tiles.toml").write_text('tile = "5um"\n', encoding="utf-8")
-    assert main(["analyze", str(folder), "-o", str(tmp_path / "o2"), "-q", "--config", str(tmp_path / "tiles.toml")]) == 0
+    config = tmp_path / "tiles.toml"
+    config.write_text('tile = "5um"\n', encoding="utf-8")
+    assert main(["analyze", str(folder), "-o", str(tmp_path / "o2"), "-q", "--config", str(config)]) == 0
     assert len(read_csv(tmp_path / "o2" / "images.csv")) == 3 * 4
     assert main(["analyze", str(folder), "-o", str(tmp_path / "o3"), "--tile", "10"]) == 2
     assert "tiles must be at least 64 px across" in capsys.readouterr().err
+    for given, said in (("300.0", "300 px"), ("0.5mm", "500 µm")):  # a bare number is in pixels, decimals too
+        assert main(["analyze", str(folder), "-o", str(tmp_path / "o3"), "--tile", given, "--dry-run"]) == 0
+        said = f"each image in tiles at most {said} across, named <id>_r<row>c<col>"
+        assert capsys.readouterr().out.splitlines()[-1] == said
     bare = write_pair_files(tmp_path / "bare", syn, um=None)
     assert main(["analyze", str(bare), "-o", str(tmp_path / "o4"), "-q", "--tile", "5um"]) == 1
     assert re.search(r"failed: f: \S+f_InLens.tif \+ \S+f_EsB.tif: tiles of 5 µm need the image's pixel size, "

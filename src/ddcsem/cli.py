@@ -111,7 +111,7 @@ def _tile(text: str) -> tuple[float, str]:
     from .analyze import MIN_TILE_PX
 
     try:
-        size, unit = (float(text), "px") if re.fullmatch(r"\s*\d+\s*", text) else parse_size(text)
+        size, unit = (float(text), "px") if re.fullmatch(r"\s*\d+(\.\d*)?\s*", text) else parse_size(text)
     except DDCSEMError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if unit == "px" and size < MIN_TILE_PX:
@@ -1250,7 +1250,8 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 except DDCSEMError as exc:
                     print(f"{kind} {image_id}: none ({'split as usual' if kind == 'markers' else exc.reason})")
         if tile is not None:
-            print(f"each image in tiles at most {tile[0]:g} {tile[1]} across, named <id>_r<row>c<col>")
+            across = f"{tile[0]:g} px" if tile[1] == "px" else format_length(tile[0])
+            print(f"each image in tiles at most {across} across, named <id>_r<row>c<col>")
         return 0
     if not args.quiet:
         for path in unpaired:
