@@ -196,6 +196,9 @@ def test_an_image_cut_with_a_plain_margin_is_analysed_as_without_it(syn, kind, m
     assert framed.field_area == bare.field_area
     assert framed.mineral_area_fraction == pytest.approx(bare.mineral_area_fraction, abs=0.003)
     assert not framed.labels[:50].any() and not framed.labels[:, :30].any()
+    if kind != "composite":  # the DDC image made: the frame set no stretch of its colours (it is black)
+        assert framed.ddc[:50].max() == 0
+        assert np.abs(framed.ddc[50:-50, 30:-50].astype(int) - bare.ddc).mean() < 2
 
 
 def test_keep_edge_particles(pair_files):
@@ -1314,6 +1317,12 @@ def test_a_mosaic_s_padding_is_no_field(tmp_path, capsys):
     assert ("warning: f (all 4 tiles): 2 tiles (r0c2, r1c2) hold one grey level only, as a mosaic's padding: "
             "no field, passed over") in err
     assert "warning: f (2 of its 4 tiles: r0c1, r1c1): a plain frame around the image" in err
+    # the map of the tiles: each tile's DDC image in its place, the padding black
+    overview = np.asarray(Image.open(out / "f" / "f_tiles.png").convert("RGB"))
+    assert overview.shape == (512, 768, 3) and overview[100, 600].tolist() == [0, 0, 0]
+    assert overview[128, 128].tolist() == tifffile.imread(out / "f_r0c0" / "f_r0c0_ddc.tif")[128, 128].tolist()
+    assert overview[384, 384].tolist() == tifffile.imread(out / "f_r1c1" / "f_r1c1_ddc.tif")[128, 128].tolist()
+    assert "<h2>Images analysed in tiles</h2>" in (out / "report.html").read_text(encoding="utf-8")
 
 
 def test_what_was_drawn_on_an_image_serves_its_tiles(tmp_path, capsys):

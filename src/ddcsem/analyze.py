@@ -389,6 +389,19 @@ def _within(image: np.ndarray | None, region: np.ndarray | None) -> np.ndarray |
     return image if region is None or image is None else _filled(image, ~region)
 
 
+def _colorized(se: np.ndarray, bse: np.ndarray, frame: np.ndarray, **options: Any) -> np.ndarray:
+    """The DDC image (:func:`ddcsem.colorize`), its channels stretched by the field's pixels
+    alone: a plain ``frame`` (a mosaic's padding, a figure's margin) sets no stretch, and
+    is black."""
+    from .colorize import colorize
+
+    if not frame.any() or frame.all():
+        return colorize(se, bse, **options)
+    ddc = colorize(_filled(se, frame), _filled(bse, frame), **options)
+    ddc[frame] = 0
+    return ddc
+
+
 def _within_frame(frame: np.ndarray, region: np.ndarray | None) -> np.ndarray | None:
     """``region`` less the image's plain ``frame`` (a figure panel's margin: see
     ``separate.FRAME_TOLERANCE``), which is no part of the field and whose edge is its
@@ -627,7 +640,6 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),
     >>> result.distribution["count"] == int(result.labels.max()) > 10
     True
     """
-    from .colorize import colorize
     from .measure import _check_region
     from .separate import _frame_mask, density_map
 
@@ -637,12 +649,12 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),
     _require_memory(pair.se.data.shape, pair.se.path)
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    ddc = colorize(pair.se.data, pair.bse.data, mode=options.mode, clip=options.clip)
-    timings["colorize"] = time.perf_counter() - t
-    t = time.perf_counter()
     frame = _frame_mask(pair.bse.data)
     if frame.any():  # a frame is plain in both channels (a mosaic's padding, a figure's margin)
         frame &= _frame_mask(pair.se.data)
+    ddc = _colorized(pair.se.data, pair.bse.data, frame, mode=options.mode, clip=options.clip)
+    timings["colorize"] = time.perf_counter() - t
+    t = time.perf_counter()
     region = _within_frame(frame, _check_region(region, pair.bse.data.shape))
     density = density_map(_within(pair.bse.data, region))
     timings["separate"] = time.perf_counter() - t
@@ -706,7 +718,6 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     >>> result.kind, int(result.labels.max()) > 8, result.pixel_size.calibrated
     ('single', True, False)
     """
-    from .colorize import colorize
     from .measure import _check_region
     from .separate import _frame_mask, density_map
 
@@ -715,8 +726,9 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     timings: dict[str, float] = {}
     t = time.perf_counter()
     grey = _inverted(image.data) if options.dark_particles else image.data
+    frame = _frame_mask(image.data)
     try:
-        ddc = colorize(grey, grey, mode="density", clip=options.clip)
+        ddc = _colorized(grey, grey, frame, mode="density", clip=options.clip)
     except ParameterError as exc:  # it names the image by its two roles in the colouring
         if not np.all(np.isfinite(grey)):
             raise ParameterError("the image holds NaN or infinite pixels", path=image.path,
@@ -727,7 +739,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
         raise
     timings["colorize"] = time.perf_counter() - t
     t = time.perf_counter()
-    region = _within_frame(_frame_mask(image.data), _check_region(region, grey.shape))
+    region = _within_frame(frame, _check_region(region, grey.shape))
     density = density_map(_within(grey, region))
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "image")

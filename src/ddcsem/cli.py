@@ -1032,7 +1032,30 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> list[dict[str,
                 records.append(record)
         except DDCSEMError as exc:
             records.append(failed(field_id, _describe(exc, list(inputs.values()))))
+    if job.tile is not None and records:
+        try:
+            _tile_overview(job, image_id, (image.se if kind == "pair" else image), fields, records)
+        except (DDCSEMError, OSError) as exc:
+            records[0]["warnings"].append(f"the map of its tiles could not be written: {exc}")
     return records
+
+
+def _tile_overview(job: _AnalyzeJob, image_id: str, image: Any, fields: list[tuple[str, Any]],
+                   records: list[dict[str, Any]]) -> None:
+    """``OUT/<id>/<id>_tiles.png``: where each tile of an image lies, with its particle count."""
+    from .report import write_tile_overview
+
+    by_id = {r["image_id"]: r for r in records}
+    shown = []
+    for field_id, tile in fields:
+        record = by_id.get(field_id)
+        done = record is not None and record["status"] in ("ok", "skipped")
+        caption = (f"{tile.name}: {record['n_particles']}" if done
+                   else f"{tile.name}: {'failed' if record else 'outside the region'}")
+        shown.append((tile.window, job.output / field_id / f"{field_id}_ddc.tif" if done else None, caption))
+    pixel = image.pixel_size
+    write_tile_overview(job.output / image_id / f"{image_id}_tiles.png", image.shape[:2], shown,
+                        pixel_size_nm=pixel.nm if pixel.calibrated else None)
 
 
 def _analyze_field(kind: str, image: Any, tile: Any, field_id: str, image_id: str, inputs: dict[str, str],

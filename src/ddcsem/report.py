@@ -26,6 +26,7 @@ __all__ = [
     "write_json",
     "write_tiff",
     "write_preview_png",
+    "write_tile_overview",
     "write_overlay_png",
     "write_imagej_rois",
     "write_csv",
@@ -315,6 +316,70 @@ def write_overlay_png(
             inside = (r >= 0) & (c >= 0) & (r < out.shape[0]) & (c < out.shape[1])
             out[r[inside], c[inside]] = 255
     write_preview_png(path, out, pixel_size_nm=pixel_size_nm)
+
+
+#: The longest side of the map of an image analysed in tiles (:func:`write_tile_overview`), px.
+OVERVIEW_SIDE = 2048
+
+
+def write_tile_overview(path: str | PathLike, shape: tuple[int, int],
+                        tiles: list[tuple[tuple[slice, slice], Any, str]], *,
+                        pixel_size_nm: float | None = None) -> None:
+    """Write the map of an image analysed in tiles: each tile's DDC image in its place,
+    scaled down to fit ``OVERVIEW_SIDE`` px, the grid, and each tile's caption (its name
+    and particle count, say), with a scale bar when calibrated. Tiles without a DDC image
+    (failed) are grey; where no tile lies (padding passed over), black.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        PNG file to write (atomically).
+    shape : (int, int)
+        The whole image's rows and columns.
+    tiles : list of (window, ddc, caption)
+        Each tile's rows and columns in the image (:class:`ddcsem.analyze.Tile`'s
+        ``window``), its DDC image (an (M, N, 3) uint8 array, the path of its TIFF, or
+        None) and the text to write on it.
+    pixel_size_nm : float, optional
+        The image's calibration.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from PIL import Image
+    >>> from ddcsem.analyze import tiles
+    >>> grid = tiles(np.zeros((300, 500)), size=256)
+    >>> path = os.path.join(tempfile.mkdtemp(), "tiles.png")
+    >>> write_tile_overview(path, (300, 500), [(t.window, np.full((*t.image.shape, 3), 200, np.uint8), t.name)
+    ...                                        for t in grid[:3]], pixel_size_nm=20.0)
+    >>> overview = np.asarray(Image.open(path))
+    >>> overview.shape, overview[100, 100].tolist(), overview[160, 300].tolist()  # the 4th tile: none
+    ((300, 500, 3), [200, 200, 200], [0, 0, 0])
+    """
+    import tifffile
+    from PIL import Image, ImageDraw
+
+    rows, cols = int(shape[0]), int(shape[1])
+    scale = max(1, -(-max(rows, cols) // OVERVIEW_SIDE))
+    canvas = Image.new("RGB", (-(-cols // scale), -(-rows // scale)))
+    draw = ImageDraw.Draw(canvas)
+    places = []
+    for (r, c), ddc, caption in tiles:
+        box = (c.start // scale, r.start // scale, -(-c.stop // scale), -(-r.stop // scale))
+        size = (box[2] - box[0], box[3] - box[1])
+        if ddc is None:
+            draw.rectangle([box[0], box[1], box[2] - 1, box[3] - 1], fill=(90, 90, 90))
+        else:
+            image = tifffile.imread(ddc) if isinstance(ddc, (str, PathLike)) else ddc
+            small = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).convert("RGB")
+            canvas.paste(small.resize(size, Image.Resampling.BOX), box[:2])
+        places.append((box, caption))
+    font = _font(max(10, min(min(b[2] - b[0], b[3] - b[1]) for b, _ in places) // 10) if places else 10)
+    for box, caption in places:
+        draw.rectangle([box[0], box[1], box[2] - 1, box[3] - 1], outline=(255, 255, 255))
+        draw.text((box[0] + 4, box[1] + 2), caption, fill=(255, 255, 255), font=font, stroke_width=2,
+                  stroke_fill=(0, 0, 0))
+    write_preview_png(path, np.asarray(canvas), pixel_size_nm=pixel_size_nm * scale if pixel_size_nm else None)
 
 
 def write_imagej_rois(path: str | PathLike, labels: np.ndarray) -> int:
@@ -941,6 +1006,16 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
                    + "</tbody></table>")
         if (out / "samples.png").is_file():
             samples += f'<img style="max-width: 960px" alt="the samples compared" src="{_png_uri(out / "samples.png")}">'
+    figures = []  # the map of each image analysed in tiles (the cli's ``<id>_tiles.png``)
+    for of in dict.fromkeys(s["tile"]["of"] for s in summaries if s.get("tile")):
+        path = out / of / f"{of}_tiles.png"
+        if path.is_file():
+            with Image.open(path) as im:
+                picture = _thumbnail(np.asarray(im.convert("RGB")), 960)
+            figures.append(f"<figure><img style='max-width: 960px' alt='the tiles of {esc(of)}' src='{picture}'>"
+                           f"<figcaption>{esc(of)}: each tile's name and particle count "
+                           f"(<a href='{esc(quote(f'{of}/{of}_tiles.png'))}'>full size</a>)</figcaption></figure>")
+    maps = f"<h2>Images analysed in tiles</h2>{''.join(figures)}" if figures else ""
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>
@@ -959,6 +1034,7 @@ img {{ max-width: 480px; border: 1px solid #ddd; }} .warn {{ color: #a40; }}
 </tbody></table>
 {f'<h2>Pooled size distribution</h2><img alt="pooled size distribution" src="{_png_uri(pooled)}">' if pooled.exists() else ''}
 {samples}
+{maps}
 {('<h2>Failed inputs</h2><ul>' + ''.join(failures) + '</ul>') if failures else ''}
 {''.join(cards)}
 <p><small>Made by ddcsem. Method: Bertazzo et al., Nature Materials 12, 576–583 (2013).</small></p>
