@@ -1352,3 +1352,13 @@ def test_what_was_drawn_on_an_image_serves_its_tiles(tmp_path, capsys):
     assert main(["analyze", str(folder), "-o", str(out), "-q", "--tile", "256", "--markers", str(drawn),
                  "--overwrite"]) == 2  # no seeds there for the image nor any of its tiles
     assert "no <id>_markers file" in capsys.readouterr().err
+
+
+def test_tiles_of_images_analysed_side_by_side(samples, tmp_path):
+    """--jobs runs the images in worker processes, each returning its tiles' records."""
+    runs = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"j{jobs}"
+        assert main(["analyze", str(samples), "-o", str(out), "-q", "--tile", "256", "--jobs", jobs]) == 0
+        runs[jobs] = [(r["image_id"], r["n_particles"]) for r in read_csv(out / "images.csv")]
+    assert runs["1"] == runs["2"] and len(runs["1"]) == 3 * 4
