@@ -1293,8 +1293,12 @@ def test_images_analysed_in_tiles_from_the_command_line(tmp_path, capsys):
     assert "tiles must be at least 64 px across" in capsys.readouterr().err
     for given, said in (("300.0", "300 px"), ("0.5mm", "500 µm")):  # a bare number is in pixels, decimals too
         assert main(["analyze", str(folder), "-o", str(tmp_path / "o3"), "--tile", given, "--dry-run"]) == 0
-        said = f"each image in tiles at most {said} across, named <id>_r<row>c<col>"
+        said = f"each image larger than a tile in tiles at most {said} across, named <id>_r<row>c<col>"
         assert capsys.readouterr().out.splitlines()[-1] == said
+    # an image that one tile holds is analysed whole, under its own name
+    assert main(["analyze", str(folder), "-o", str(tmp_path / "o5"), "-q", "--tile", "1024"]) == 0
+    (row,) = read_csv(tmp_path / "o5" / "images.csv")
+    assert row["image_id"] == "f" and not row["tile_of"] and not (tmp_path / "o5" / "f" / "f_tiles.png").exists()
     bare = write_pair_files(tmp_path / "bare", syn, um=None)
     assert main(["analyze", str(bare), "-o", str(tmp_path / "o4"), "-q", "--tile", "5um"]) == 1
     assert re.search(r"failed: f: \S+f_InLens.tif \+ \S+f_EsB.tif: tiles of 5 µm need the image's pixel size, "

@@ -155,8 +155,12 @@ def test_pair_too_large_for_memory_is_refused(good, tmp_path, monkeypatch):
     monkeypatch.setattr(resources, "available_memory", lambda: resources.ANALYZE_BYTES_PER_PIXEL * 100 * 100)
     assert main(["analyze", str(good), "-o", str(out), "-q", "--overwrite"]) == 1
     assert "analyse it in tiles that fit, --tile 64 " in manifest(out)["images"][0]["error"]
-    assert main(["analyze", str(good), "-o", str(out), "-q", "--overwrite", "--tile", "64"]) == 0
-    assert [r["image_id"] for r in manifest(out)["images"]] == [f"good_r{i}c{j}" for i in range(3) for j in range(3)]
+    for tile in ("64", "auto"):  # auto: the tiles that the memory available holds
+        assert main(["analyze", str(good), "-o", str(out), "-q", "--overwrite", "--tile", tile]) == 0
+        assert [r["image_id"] for r in manifest(out)["images"]] == [f"good_r{i}c{j}" for i in range(3) for j in range(3)]
+    monkeypatch.setattr(resources, "available_memory", lambda: 10**12)  # it fits whole: analysed whole
+    assert main(["analyze", str(good), "-o", str(out), "-q", "--overwrite", "--tile", "auto"]) == 0
+    assert [r["image_id"] for r in manifest(out)["images"]] == ["good"]
 
 
 # ----------------------------------------------------------------------- fuzzing

@@ -24,7 +24,7 @@ from .read import PixelSize, SEMImage
 from .units import format_count
 
 __all__ = ["AnalysisOptions", "ImageAnalysis", "analyze_pair", "analyze_single", "analyze_composite",
-           "pool_analyses", "Tile", "tiles", "ClippedSignalWarning", "ParticlePolarityWarning", "SmallParticleWarning"]
+           "pool_analyses", "Tile", "tiles", "fitting_tile_px", "ClippedSignalWarning", "ParticlePolarityWarning", "SmallParticleWarning"]
 
 #: Smallest image side that can hold a measurable particle.
 MIN_SIDE_PX = 8
@@ -86,15 +86,32 @@ class ParticlePolarityWarning(UserWarning):
     ``dark_particles`` (see ``MAX_PARTICLE_FRACTION``)."""
 
 
+def fitting_tile_px() -> int | None:
+    """The side (px, a multiple of 64) of the largest square field that the memory
+    available now can analyse, or None where that cannot be known (``--tile auto``).
+
+    Examples
+    --------
+    >>> side = fitting_tile_px()
+    >>> side is None or side % 64 == 0
+    True
+    """
+    from .resources import ANALYZE_BYTES_PER_PIXEL, available_memory
+
+    available = available_memory()
+    return None if available is None else int(np.sqrt(available / ANALYZE_BYTES_PER_PIXEL)) // 64 * 64
+
+
 def _require_memory(shape: tuple[int, ...], source: Any) -> None:
-    from .resources import ANALYZE_BYTES_PER_PIXEL, available_memory, require_memory
+    from .resources import ANALYZE_BYTES_PER_PIXEL, require_memory
 
     pixels = int(shape[0]) * int(shape[1])
-    fits = int(np.sqrt((available_memory() or 0) / ANALYZE_BYTES_PER_PIXEL)) // 64 * 64
+    fits = fitting_tile_px() or 0
     require_memory(pixels * ANALYZE_BYTES_PER_PIXEL,
                    what=f"analysing a {shape[0]} x {shape[1]} px image", path=source,
-                   hint=(f"analyse it in tiles that fit, --tile {fits} (ddcsem.analyze.tiles in Python), "
-                         "or free memory" if fits >= MIN_TILE_PX else "free memory, or crop or bin the image"))
+                   hint=(f"analyse it in tiles that fit, --tile {fits} or --tile auto (ddcsem.analyze.tiles "
+                         "in Python), or free memory" if fits >= MIN_TILE_PX
+                         else "free memory, or crop or bin the image"))
 
 
 @dataclass(frozen=True)

@@ -107,9 +107,12 @@ def _colour(text: Any) -> tuple[float, float, float]:
 
 
 def _tile(text: str) -> tuple[float, str]:
-    """``--tile``: a bare number is in pixels, else a length or pixels as ``--min-diameter``."""
+    """``--tile``: ``auto`` (``(0, "auto")``), a bare number in pixels, or a length or pixels
+    as ``--min-diameter``."""
     from .analyze import MIN_TILE_PX
 
+    if text.strip() == "auto":
+        return 0.0, "auto"
     try:
         size, unit = (float(text), "px") if re.fullmatch(r"\s*\d+(\.\d*)?\s*", text) else parse_size(text)
     except DDCSEMError as exc:
@@ -268,10 +271,11 @@ def _parser() -> argparse.ArgumentParser:
                           "ImageJ's Circularity range (default 0 1: all)")
     ana.add_argument("--min-distance", type=_size, default=None, metavar="SIZE",
                      help="smallest distance between particle centres, e.g. 100nm or 8px")
-    ana.add_argument("--tile", type=_tile, default=None, metavar="SIZE",
-                     help="analyse each image in tiles at most SIZE across (px, e.g. 4096, or a length, "
-                          "e.g. 200um), each a field of its own, pooled in samples.csv: for images too "
-                          "large to analyse whole")
+    ana.add_argument("--tile", type=_tile, default=None, metavar="SIZE|auto",
+                     help="analyse each image larger than SIZE (px, e.g. 4096, or a length, e.g. 200um) in "
+                          "tiles at most SIZE across, each a field of its own, pooled in samples.csv: for "
+                          "images too large to analyse whole; auto: those that do not fit in memory, in "
+                          "tiles that do")
     ana.add_argument("--keep-edge-particles", action="store_true", default=None,
                      help="keep particles touching the border (marked; no edge weight)")
     ana.add_argument("--no-se-rims", action="store_true",
@@ -1011,8 +1015,10 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> list[dict[str,
             else:
                 read = read_composite if kind == "composite" else read_sem
                 image = read(source, pixel_size=job.pixel_size, crop_databar=job.crop_databar)
-            fields = [(image_id, None)] if job.tile is None else [
-                (f"{image_id}_{tile.name}", tile) for tile in tiles(image, size=_tile_px(job.tile, image))]
+            size = None if job.tile is None else _tile_px(job.tile, image)
+            grid = [] if size is None else tiles(image, size=size)
+            # an image that one tile holds is analysed whole, under its own name
+            fields = [(image_id, None)] if len(grid) < 2 else [(f"{image_id}_{tile.name}", tile) for tile in grid]
     except DDCSEMError as exc:
         return [failed(image_id, _describe(exc, list(inputs.values())))]
     read_warnings = [str(w.message) for w in caught]
@@ -1027,12 +1033,13 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> list[dict[str,
     for field_id, tile in tqdm(fields, desc=image_id, unit="tile", leave=False,
                                disable=not job.progress or len(fields) < 2):
         try:
-            record = _analyze_field(kind, image, tile, field_id, image_id, inputs, job, read_warnings, whole)
+            record = _analyze_field(kind, image, tile, field_id, image_id, inputs, job, read_warnings, whole,
+                                    checked=job.tile is None)
             if record is not None:
                 records.append(record)
         except DDCSEMError as exc:
             records.append(failed(field_id, _describe(exc, list(inputs.values()))))
-    if job.tile is not None and records:
+    if len(grid) > 1 and records:
         try:
             _tile_overview(job, image_id, (image.se if kind == "pair" else image), fields, records)
         except (DDCSEMError, OSError) as exc:
@@ -1059,17 +1066,18 @@ def _tile_overview(job: _AnalyzeJob, image_id: str, image: Any, fields: list[tup
 
 
 def _analyze_field(kind: str, image: Any, tile: Any, field_id: str, image_id: str, inputs: dict[str, str],
-                   job: _AnalyzeJob, read_warnings: list[str], whole: dict[str, Any]) -> dict[str, Any] | None:
+                   job: _AnalyzeJob, read_warnings: list[str], whole: dict[str, Any], *,
+                   checked: bool) -> dict[str, Any] | None:
     """Analyse an image read (``tile`` None) or one of its tiles, write its results and
-    return its summary, or the earlier one to skip to (tiles only: an image's own is
-    checked before it is read); None for a tile outside the image's region."""
+    return its summary, or the earlier one to skip to (unless ``checked`` before the image
+    was read); None for a tile outside the image's region."""
     from .analyze import analyze_composite, analyze_pair, analyze_single
     from .read import read_labels, read_markers, read_region
     from .report import image_warnings, write_image_results
 
     drawn = _drawn_sources(job, field_id, image_id)
     sources = {**inputs, **{name: str(path) for name, (path, _) in drawn.items()}}
-    if tile is not None:
+    if not checked:
         previous = _previous_results(job, field_id, sources)
         if previous is not None:
             return previous
@@ -1104,11 +1112,17 @@ def _analyze_field(kind: str, image: Any, tile: Any, field_id: str, image_id: st
     return summary
 
 
-def _tile_px(tile: tuple[float, str], image: Any) -> int:
-    """``--tile`` in pixels of ``image`` (a length needs its calibration)."""
+def _tile_px(tile: tuple[float, str], image: Any) -> int | None:
+    """``--tile`` in pixels of ``image`` (a length needs its calibration); ``auto``, the
+    largest tile that the memory available now holds (None, the image whole, where that
+    cannot be known)."""
+    from .analyze import MIN_TILE_PX, fitting_tile_px
     from .errors import CalibrationError
 
     size, unit = tile
+    if unit == "auto":  # too little memory for any tile: the image whole, which the memory check refuses
+        fits = fitting_tile_px()
+        return fits if fits and fits >= MIN_TILE_PX else None
     if unit == "px":
         return int(round(size))
     pixel = image.pixel_size
@@ -1273,8 +1287,11 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 except DDCSEMError as exc:
                     print(f"{kind} {image_id}: none ({'split as usual' if kind == 'markers' else exc.reason})")
         if tile is not None:
-            across = f"{tile[0]:g} px" if tile[1] == "px" else format_length(tile[0])
-            print(f"each image in tiles at most {across} across, named <id>_r<row>c<col>")
+            if tile[1] == "auto":
+                print("each image too large to analyse whole in tiles that fit in memory, named <id>_r<row>c<col>")
+            else:
+                across = f"{tile[0]:g} px" if tile[1] == "px" else format_length(tile[0])
+                print(f"each image larger than a tile in tiles at most {across} across, named <id>_r<row>c<col>")
         return 0
     if not args.quiet:
         for path in unpaired:
@@ -1288,7 +1305,8 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     effective = {**options.to_dict(), "pixel_size_nm": pixel_size,
                  **{kind: None if getattr(args, kind) is None else str(getattr(args, kind).resolve())
                     for kind in _DRAWN},
-                 "crop_databar": args.crop_databar, "tile": None if tile is None else f"{tile[0]:g}{tile[1]}"}
+                 "crop_databar": args.crop_databar,
+                 "tile": None if tile is None else "auto" if tile[1] == "auto" else f"{tile[0]:g}{tile[1]}"}
     params_hash = _params_hash(effective)
     job = _AnalyzeJob(args.output, options, pixel_size, params_hash, args.skip_existing, args.overwrite,
                       args.labels, args.crop_databar, args.region, args.markers, tile,
