@@ -158,6 +158,10 @@ def test_pair_too_large_for_memory_is_refused(good, tmp_path, monkeypatch):
     for tile in ("64", "auto"):  # auto: the tiles that the memory available holds
         assert main(["analyze", str(good), "-o", str(out), "-q", "--overwrite", "--tile", tile]) == 0
         assert [r["image_id"] for r in manifest(out)["images"]] == [f"good_r{i}c{j}" for i in range(3) for j in range(3)]
+    from ddcsem.analyze import fitting_tile_px
+
+    monkeypatch.setattr(resources, "available_memory", lambda: resources.ANALYZE_BYTES_PER_PIXEL * 200 * 200)
+    assert (fitting_tile_px(), fitting_tile_px(sharing=4)) == (192, 64)  # --jobs 4 share it
     monkeypatch.setattr(resources, "available_memory", lambda: 10**12)  # it fits whole: analysed whole
     assert main(["analyze", str(good), "-o", str(out), "-q", "--overwrite", "--tile", "auto"]) == 0
     assert [r["image_id"] for r in manifest(out)["images"]] == ["good"]

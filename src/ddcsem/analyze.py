@@ -86,20 +86,23 @@ class ParticlePolarityWarning(UserWarning):
     ``dark_particles`` (see ``MAX_PARTICLE_FRACTION``)."""
 
 
-def fitting_tile_px() -> int | None:
+def fitting_tile_px(*, sharing: int = 1) -> int | None:
     """The side (px, a multiple of 64) of the largest square field that the memory
-    available now can analyse, or None where that cannot be known (``--tile auto``).
+    available now can analyse, or None where that cannot be known (``--tile auto``);
+    ``sharing`` analyses at once (``--jobs``) each get their part.
 
     Examples
     --------
     >>> side = fitting_tile_px()
-    >>> side is None or side % 64 == 0
+    >>> side is None or (side % 64 == 0 and fitting_tile_px(sharing=4) <= side // 2 + 64)
     True
     """
     from .resources import ANALYZE_BYTES_PER_PIXEL, available_memory
 
     available = available_memory()
-    return None if available is None else int(np.sqrt(available / ANALYZE_BYTES_PER_PIXEL)) // 64 * 64
+    if available is None:
+        return None
+    return int(np.sqrt(available / max(1, sharing) / ANALYZE_BYTES_PER_PIXEL)) // 64 * 64
 
 
 def _require_memory(shape: tuple[int, ...], source: Any) -> None:

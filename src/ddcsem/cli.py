@@ -902,6 +902,7 @@ class _AnalyzeJob:
     markers: Path | None = None  # folder of the seeds for the split, marked by hand
     tile: tuple[float, str] | None = None  # largest tile (--tile), in px or nm
     progress: bool = False  # show a progress bar over an image's tiles
+    jobs: int = 1  # images analysed at once (--jobs), which share the memory
 
 
 #: What can be drawn or marked by hand for each image (``_drawn_file``), and given by folder.
@@ -1015,7 +1016,7 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> list[dict[str,
             else:
                 read = read_composite if kind == "composite" else read_sem
                 image = read(source, pixel_size=job.pixel_size, crop_databar=job.crop_databar)
-            size = None if job.tile is None else _tile_px(job.tile, image)
+            size = None if job.tile is None else _tile_px(job.tile, image, job.jobs)
             grid = [] if size is None else tiles(image, size=size)
             # an image that one tile holds is analysed whole, under its own name
             fields = [(image_id, None)] if len(grid) < 2 else [(f"{image_id}_{tile.name}", tile) for tile in grid]
@@ -1112,16 +1113,16 @@ def _analyze_field(kind: str, image: Any, tile: Any, field_id: str, image_id: st
     return summary
 
 
-def _tile_px(tile: tuple[float, str], image: Any) -> int | None:
+def _tile_px(tile: tuple[float, str], image: Any, job_count: int = 1) -> int | None:
     """``--tile`` in pixels of ``image`` (a length needs its calibration); ``auto``, the
-    largest tile that the memory available now holds (None, the image whole, where that
-    cannot be known)."""
+    largest tile that the memory available now holds, shared by ``job_count`` analyses at
+    once (None, the image whole, where that cannot be known)."""
     from .analyze import MIN_TILE_PX, fitting_tile_px
     from .errors import CalibrationError
 
     size, unit = tile
     if unit == "auto":  # too little memory for any tile: the image whole, which the memory check refuses
-        fits = fitting_tile_px()
+        fits = fitting_tile_px(sharing=job_count)
         return fits if fits and fits >= MIN_TILE_PX else None
     if unit == "px":
         return int(round(size))
@@ -1310,7 +1311,8 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     params_hash = _params_hash(effective)
     job = _AnalyzeJob(args.output, options, pixel_size, params_hash, args.skip_existing, args.overwrite,
                       args.labels, args.crop_databar, args.region, args.markers, tile,
-                      progress=args.jobs == 1 and not args.quiet and sys.stderr.isatty())
+                      progress=args.jobs == 1 and not args.quiet and sys.stderr.isatty(),
+                      jobs=min(args.jobs, max(1, len(items))))
     records = _run_batch(_analyze_one, items, job, args, "image")
     if samples:  # an image's tiles are fields of its sample
         samples.update({r["image_id"]: samples.get(r["tile"]["of"]) for r in records if r.get("tile")})
