@@ -1280,7 +1280,7 @@ def test_images_analysed_in_tiles_from_the_command_line(tmp_path, capsys):
     assert {r["image_id"] for r in read_csv(out / "particles.csv")} == set(names)
     # the tiles that warn alike ("only 17 particles", "only 21 particles" ...) are one line
     assert len(re.findall(r"warning: f \(all 6 tiles\): only \d+ particles", err)) == 1
-    assert "analysed tiles (of 1 image): 6, skipped 0, failed 0" in err
+    assert "analysed images and tiles (of 1 image): 6, skipped 0, failed 0" in err
     assert json.loads((out / "manifest.json").read_text())["parameters"]["tile"] == "256px"
     assert main(["analyze", str(folder), "-o", str(out), "-q", "--tile", "256", "--skip-existing"]) == 0
     assert {r["status"] for r in json.loads((out / "manifest.json").read_text())["images"]} == {"skipped"}

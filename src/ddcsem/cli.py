@@ -1334,8 +1334,8 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                                       "tile", "warnings")}
               for r in records]
     return _finish(args, images, unpaired, list_name="images", id_key="image_id",
-                   done_verb=("analysed images:" if tile is None else
-                              f"analysed tiles (of {format_count(len(items), 'image')}):"),
+                   done_verb=(f"analysed images and tiles (of {format_count(len(items), 'image')}):"
+                              if any(r.get("tile") for r in records) else "analysed images:"),
                    unpaired_hint=" (--single analyses grey images on their own)",
                    extra={"parameters": effective, "params_hash": params_hash, "group_by": args.group_by,
                           "config": None if args.config is None else str(args.config)})
