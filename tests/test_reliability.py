@@ -157,7 +157,8 @@ def test_pair_too_large_for_memory_is_refused(good, tmp_path, monkeypatch):
     assert "analyse it in tiles that fit, --tile 64 " in manifest(out)["images"][0]["error"]
     for tile in ("64", "auto"):  # auto: the tiles that the memory available holds
         assert main(["analyze", str(good), "-o", str(out), "-q", "--overwrite", "--tile", tile]) == 0
-        assert [r["image_id"] for r in manifest(out)["images"]] == [f"good_r{i}c{j}" for i in range(3) for j in range(3)]
+        tiled = [r["image_id"] for r in manifest(out)["images"]]
+        assert tiled == [f"good_r{i}c{j}" for i in range(3) for j in range(3)]
     from ddcsem.analyze import fitting_tile_px
 
     monkeypatch.setattr(resources, "available_memory", lambda: resources.ANALYZE_BYTES_PER_PIXEL * 200 * 200)

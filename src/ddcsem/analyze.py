@@ -24,7 +24,8 @@ from .read import PixelSize, SEMImage
 from .units import format_count
 
 __all__ = ["AnalysisOptions", "ImageAnalysis", "analyze_pair", "analyze_single", "analyze_composite",
-           "pool_analyses", "Tile", "tiles", "fitting_tile_px", "ClippedSignalWarning", "ParticlePolarityWarning", "SmallParticleWarning"]
+           "pool_analyses", "Tile", "tiles", "fitting_tile_px", "ClippedSignalWarning", "ParticlePolarityWarning",
+           "SmallParticleWarning"]
 
 #: Smallest image side that can hold a measurable particle.
 MIN_SIDE_PX = 8
