@@ -1282,6 +1282,10 @@ def test_images_analysed_in_tiles_from_the_command_line(tmp_path, capsys):
     assert len(re.findall(r"warning: f \(all 6 tiles\): only \d+ particles", err)) == 1
     assert "analysed images and tiles (of 1 image): 6, skipped 0, failed 0" in err
     assert json.loads((out / "manifest.json").read_text())["parameters"]["tile"] == "256px"
+    assert "keep-edge-particles" not in err
+    assert main(["analyze", str(folder), "-o", str(tmp_path / "kept"), "--tile", "256", "--keep-edge-particles"]) == 0
+    assert ("warning: f (all 6 tiles): --keep-edge-particles keeps a particle that a tile's border cuts in each "
+            "tile it reaches") in capsys.readouterr().err
     assert main(["analyze", str(folder), "-o", str(out), "-q", "--tile", "256", "--skip-existing"]) == 0
     assert {r["status"] for r in json.loads((out / "manifest.json").read_text())["images"]} == {"skipped"}
     # a length (here from a config file) is cut in the image's own pixels: 5 µm at 20 nm/px, 250 px

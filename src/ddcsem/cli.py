@@ -1023,6 +1023,10 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> list[dict[str,
     except DDCSEMError as exc:
         return [failed(image_id, _describe(exc, list(inputs.values())))]
     read_warnings = [str(w.message) for w in caught]
+    if len(grid) > 1 and job.options.keep_edge_particles:
+        read_warnings.append("--keep-edge-particles keeps a particle that a tile's border cuts in each tile it "
+                             "reaches, as smaller ones: this image's counts and sizes are biased; without it, the "
+                             "tiles weight the particles they keep for those they leave out")
     blank = [tile.name for _, tile in fields if tile is not None and tile.blank]
     if blank and len(blank) < len(fields):  # a mosaic's padding; an image that is all padding fails
         fields = [(field_id, tile) for field_id, tile in fields if tile.name not in blank]
