@@ -416,7 +416,7 @@ def _colorized(se: np.ndarray, bse: np.ndarray, frame: np.ndarray, **options: An
     is black."""
     from .colorize import colorize
 
-    if not frame.any() or frame.all():
+    if not frame.any():
         return colorize(se, bse, **options)
     ddc = colorize(_filled(se, frame), _filled(bse, frame), **options)
     ddc[frame] = 0
@@ -646,6 +646,9 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),
     ClippedSignalWarning
         When the BSE image was exported clipped: its matrix black up to the particles, or
         their tops saturated.
+    UserWarning
+        When a plain frame in both channels (a mosaic's padding, a figure panel's margin)
+        was left out of the field.
 
     Examples
     --------

@@ -595,7 +595,7 @@ def _init_worker(threads: int) -> None:
     reuse_freed_memory()
 
 
-def _then_release(worker, item: Any, job: Any) -> dict[str, Any]:
+def _then_release(worker, item: Any, job: Any) -> Any:
     """``worker(item, job)``, then the memory it freed goes back to the system: kept
     within an image for speed, not held between images."""
     from .resources import release_freed_memory
@@ -748,7 +748,7 @@ def _run_batch(worker, items: list, job: Any, args: argparse.Namespace, unit: st
     """Run ``worker(item, job)`` over items, in worker processes with --jobs, with progress."""
     from tqdm import tqdm
 
-    records: list[dict[str, Any]] = []
+    results: list[Any] = []  # a record each (analyze: a list of them, the image's or its tiles')
     bar = tqdm(total=len(items), unit=unit, disable=args.quiet or not sys.stderr.isatty())
     if args.jobs > 1 and len(items) > 1:
         # spawn, not fork: numba's thread pool in this process does not survive a fork
@@ -757,15 +757,14 @@ def _run_batch(worker, items: list, job: Any, args: argparse.Namespace, unit: st
         with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context,
                                  initializer=_init_worker, initargs=(threads,)) as pool:
             for record in pool.map(_then_release, [worker] * len(items), items, [job] * len(items)):
-                records.extend(record if isinstance(record, list) else [record])  # an image's tiles
+                results.append(record)
                 bar.update()
     else:
         for item in items:
-            record = _then_release(worker, item, job)
-            records.extend(record if isinstance(record, list) else [record])
+            results.append(_then_release(worker, item, job))
             bar.update()
     bar.close()
-    return records
+    return [r for result in results for r in (result if isinstance(result, list) else [result])]
 
 
 def _finish(args: argparse.Namespace, records: list[dict[str, Any]], unpaired: list[Path],
@@ -900,7 +899,7 @@ class _AnalyzeJob:
     crop_databar: str | int = "auto"
     region: Path | None = None  # folder of the regions to analyse, drawn by hand
     markers: Path | None = None  # folder of the seeds for the split, marked by hand
-    tile: tuple[float, str] | None = None  # largest tile (--tile), in px or nm
+    tile: tuple[float, str] | None = None  # largest tile (--tile): in px or nm, or (0, "auto")
     progress: bool = False  # show a progress bar over an image's tiles
     jobs: int = 1  # images analysed at once (--jobs), which share the memory
 

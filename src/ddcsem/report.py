@@ -328,7 +328,8 @@ def write_tile_overview(path: str | PathLike, shape: tuple[int, int],
     """Write the map of an image analysed in tiles: each tile's DDC image in its place,
     scaled down to fit ``OVERVIEW_SIDE`` px, the grid, and each tile's caption (its name
     and particle count, say), with a scale bar when calibrated. Tiles without a DDC image
-    (failed) are grey; where no tile lies (padding passed over), black.
+    (failed, or outside the region analysed) are grey; where no tile lies (padding passed
+    over), black.
 
     Parameters
     ----------
