@@ -94,6 +94,47 @@ def test_arrays_are_analysed_as_uncalibrated_images(syn):
         analyze_pair((syn.se, syn.bse))
 
 
+
+def test_the_steps_take_a_read_pairs_channels_as_they_are(pair_files):
+    """A notebook calls the steps one by one on what read_pair gave: each channel serves
+    as its pixels (an SEMImage was an object of shape () before), and the pair itself gets
+    an error that names its channels."""
+    from ddcsem.measure import particle_table
+    from ddcsem.segment import segment_particles
+    from ddcsem.separate import density_map
+
+    pair = read_pair(*pair_files)
+    se, bse = pair.se.data, pair.bse.data
+    assert np.asarray(pair.bse) is bse and np.asarray(pair.bse, dtype=np.float32).dtype == np.float32
+    density = density_map(pair.bse)
+    np.testing.assert_array_equal(density, density_map(bse))
+    np.testing.assert_array_equal(colorize(pair.se, pair.bse), colorize(se, bse))
+    labels = segment_particles(density, se=pair.se, pixel_size_nm=20)
+    np.testing.assert_array_equal(labels, segment_particles(density, se=se, pixel_size_nm=20))
+    table = particle_table(labels, bse=pair.bse, se=pair.se, pixel_size_nm=20)
+    np.testing.assert_array_equal(table["bse_mean"], particle_table(labels, bse=bse, pixel_size_nm=20)["bse_mean"])
+    for call, words in ((lambda: density_map(pair), "bse must be a 2-D grey image, not a SEMPair.*pair.bse"),
+                        (lambda: colorize(pair, bse), "se must be .*not a SEMPair.*pair.se"),
+                        (lambda: segment_particles(pair), "density must be a 2-D density map.*density_map"),
+                        (lambda: particle_table(pair), "labels must be a 2-D label image")):
+        with pytest.raises(ParameterError, match=words):
+            call()
+
+
+def test_reprs_show_shapes_not_pixels(pair_files):
+    """A notebook shows the repr of a cell's last value: an analysis printed whole ran to
+    megabytes of pixel values. Arrays show their shape and type, dicts their first entries."""
+    pair = read_pair(*pair_files)
+    result = analyze_pair(pair)
+    n = int(result.labels.max())
+    text = repr(result)
+    assert len(text) < 1500
+    assert "ddc=<320×320×3 uint8>" in text and "labels=<320×320 int32>" in text
+    assert f"table={{'label': <{n} int64>" in text and f"distribution={{'count': {n}," in text
+    pair_text = repr(pair)
+    assert len(pair_text) < 1200 and pair_text.count("data=<320×320 uint8>") == 2
+    assert "key='f'" in pair_text and "detector='EsB'" in pair_text
+    assert repr(make_pair(shape=(64, 64), seed=0)).startswith("SyntheticPair(se=<64×64 uint8>, bse=<64×64 uint8>")
 def test_dark_particles_of_a_transmission_image(syn, dark):
     """Particles darker than their surroundings (``dark``, from a transmission detector
     recorded as SE2): read as they are, the film is found as

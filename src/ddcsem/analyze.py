@@ -18,6 +18,7 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from ._repr import dataclass_repr
 from .errors import ParameterError, require_positive
 from .pair import SEMPair
 from .read import PixelSize, SEMImage
@@ -295,6 +296,8 @@ class ImageAnalysis:
     region: np.ndarray | None = None
     smallest_ecd: float | None = None
     markers: np.ndarray | None = None
+
+    __repr__ = dataclass_repr
 
     @property
     def field_area(self) -> float:
@@ -928,6 +931,8 @@ class Tile:
     image: SEMPair | SEMImage | np.ndarray
     name: str
     window: tuple[slice, slice]
+
+    __repr__ = dataclass_repr
 
     @property
     def origin(self) -> tuple[int, int]:

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .errors import ParameterError
+from .errors import ParameterError, require_image
 
 __all__ = ["colorize", "colorize_reference", "PALETTES", "otsu_threshold_hist", "otsu_threshold", "li_threshold",
            "two_phase_levels", "percentiles"]
@@ -116,10 +116,8 @@ def _options(
 
 
 def _check_pair(se: np.ndarray, bse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    se, bse = np.asarray(se), np.asarray(bse)
+    se, bse = require_image(se, "se"), require_image(bse, "bse")
     for name, arr in (("se", se), ("bse", bse)):
-        if arr.ndim != 2:
-            raise ParameterError(f"{name} must be a 2-D grey image, got shape {arr.shape}")
         if arr.dtype.kind not in "uifb":
             raise ParameterError(f"{name} has unsupported dtype {arr.dtype}")
         if arr.size == 0:

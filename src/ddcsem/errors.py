@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from os import PathLike
 
+import numpy as np
+
 __all__ = [
     "DDCSEMError",
     "ReadError",
@@ -102,3 +104,27 @@ def require_positive(value: object, name: str, *, zero: bool = False) -> float:
     if isinstance(value, (bool, str)) or not (number >= 0 if zero else number > 0) or number == float("inf"):
         raise ParameterError(f"{name} must be a finite number {bound}, not {value!r}")
     return number
+
+
+def require_image(value: object, name: str, *, kind: str = "grey image", hint: str | None = None) -> np.ndarray:
+    """``value`` as a 2-D array (an array, or an :class:`~ddcsem.SEMImage`'s pixels), else a
+    :class:`ParameterError` naming ``name`` and what was given instead, with ``hint`` when
+    that is no array at all (a pair's channels ``se`` and ``bse`` are hinted at unasked).
+
+    Examples
+    --------
+    >>> require_image([[0, 1], [2, 3]], "bse").shape
+    (2, 2)
+    >>> require_image(np.zeros((4, 4, 3)), "bse")
+    Traceback (most recent call last):
+    ...
+    ddcsem.errors.ParameterError: bse must be a 2-D grey image, got shape (4, 4, 3)
+    """
+    image = np.asarray(value)
+    if image.dtype == object and image.ndim == 0:
+        if hint is None and name in ("se", "bse") and hasattr(value, name):
+            hint = f"give the pair's channel, pair.{name}"
+        raise ParameterError(f"{name} must be a 2-D {kind}, not a {type(value).__name__}", hint=hint)
+    if image.ndim != 2:
+        raise ParameterError(f"{name} must be a 2-D {kind}, got shape {image.shape}")
+    return image

@@ -38,7 +38,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import ParameterError, require_positive
+from .errors import ParameterError, require_image, require_positive
 from .units import format_count
 
 __all__ = [
@@ -280,9 +280,10 @@ def _check(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """``labels`` checked, and numbered 1..K when its ids are sparse (more than it has
     pixels: the kernels keep a row per id), with the ids that numbering stands for."""
-    labels = np.asarray(labels)
-    if labels.ndim != 2 or labels.dtype.kind not in "iu":
-        raise ParameterError("labels must be a 2-D integer image")
+    labels = require_image(labels, "labels", kind="label image",
+                           hint="segment_particles makes one; analyze_pair gives it as .labels")
+    if labels.dtype.kind not in "iu":
+        raise ParameterError(f"labels must be an integer image, not {labels.dtype}")
     for name, channel in (("bse", bse), ("se", se)):
         if channel is not None and np.shape(channel) != labels.shape:
             raise ParameterError(f"{name} must have the shape of labels {labels.shape}")

@@ -20,6 +20,7 @@ from typing import Iterable, Literal
 
 import numpy as np
 
+from ._repr import dataclass_repr
 from .detectors import BSE_TOKENS, SE_TOKENS, detector_role, split_detector_token
 from .errors import CalibrationError, DDCSEMError, PairingError, ReadError
 from .read import PixelSize, SEMImage, _decode_text, read_sem
@@ -108,6 +109,8 @@ class SEMPair:
     pixel_size: PixelSize
     shift: tuple[float, float] = (0.0, 0.0)
     shift_applied: bool = False
+
+    __repr__ = dataclass_repr
 
 
 def collect_images(

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ._repr import dataclass_repr
 from .detectors import detector_role, split_detector_token
 from .errors import CalibrationError, ReadError, UnsupportedFormatError
 from .units import parse_length, parse_pixel_size, unit_to_nm
@@ -123,6 +124,12 @@ class SEMImage:
     databar_rows: int = 0
     path: Path | None = None
     mixing: bool = False
+
+    __repr__ = dataclass_repr
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """Its pixels, so that an SEMImage serves wherever an image array does."""
+        return np.array(self.data, dtype=dtype, copy=copy)
 
     @property
     def role(self) -> Literal["SE", "BSE"] | None:

@@ -150,7 +150,7 @@ import numpy as np
 
 from ._filters import gaussian, maximum
 from .colorize import li_threshold, otsu_threshold, percentiles
-from .errors import ParameterError, require_positive
+from .errors import ParameterError, require_image, require_positive
 
 __all__ = ["segment_particles", "threshold_value", "drop_border_labels", "median_depth", "THRESHOLDS",
            "EDGES_MIN_DEPTH", "NoisyFieldWarning"]
@@ -313,9 +313,8 @@ def segment_particles(
     """
     from ._kernels.segment import distance_transform, label_boxes, local_peaks, relabel
 
-    d = np.asarray(density, dtype=np.float32)
-    if d.ndim != 2:
-        raise ParameterError(f"density must be 2-D, got shape {d.shape}")
+    d = require_image(density, "density", kind="density map",
+                      hint="make one with density_map(pair.bse), or of any grey image").astype(np.float32, copy=False)
     if split not in ("shape", "edm", "edges", "none"):
         raise ParameterError(f"split must be 'shape', 'edm', 'edges' or 'none', not {split!r}")
     if profile not in ("sphere", "flat"):

@@ -16,15 +16,13 @@ from __future__ import annotations
 import numpy as np
 
 from ._filters import gaussian
-from .errors import ParameterError, require_positive
+from .errors import ParameterError, require_image, require_positive
 
 __all__ = ["density_map", "density_from_composite", "unmix_composite", "estimate_basis", "flat_field"]
 
 
 def _as_float(image: np.ndarray, name: str) -> np.ndarray:
-    image = np.asarray(image)
-    if image.ndim != 2:
-        raise ParameterError(f"{name} must be a 2-D grey image, got shape {image.shape}")
+    image = require_image(image, name)
     x = image.astype(np.float32, copy=False)  # read only: callers make new arrays from it
     if image.dtype.kind == "f" and not np.all(np.isfinite(x)):
         raise ParameterError(f"{name} holds NaN or infinite pixels")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._repr import dataclass_repr
 from .errors import ParameterError
 
 __all__ = ["SyntheticPair", "make_pair", "backscatter_yield", "ko_range_nm"]
@@ -78,6 +79,8 @@ class SyntheticPair:
     diameters_nm: np.ndarray
     pixel_size_nm: float
     databar_rows: int = 0
+
+    __repr__ = dataclass_repr
 
     @property
     def diameters_px(self) -> np.ndarray:
