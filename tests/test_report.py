@@ -132,3 +132,29 @@ def test_pooled_distribution_is_edge_weighted_like_each_image(tmp_path, monkeypa
     np.testing.assert_array_equal(plotted["values"], [1.0, 2.0, 9.0, 1.5, 3.0])
     assert plotted["stats"]["d50"] == size_distribution(plotted["values"], weights=weights)["d50"]
     assert plotted["stats"]["d50"] > size_distribution(plotted["values"])["d50"]  # the large one counts 8 times
+
+
+def test_writing_plots_leaves_a_notebooks_matplotlib_as_it_was(tmp_path, monkeypatch):
+    """Each plot written switched matplotlib to Agg: in a notebook, the inline plots of every
+    later cell stopped showing. They are now drawn without pyplot, and nothing stays open."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from ddcsem.bench import kernel_cases, plot
+    from ddcsem.measure import size_distribution
+    from ddcsem.report import plot_samples, plot_size_distribution
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("matplotlib.use was called")
+
+    monkeypatch.setattr(matplotlib, "use", refuse)
+    open_before = plt.get_fignums()
+    d = np.random.default_rng(0).lognormal(0, 0.4, 300)
+    stats = size_distribution(d)
+    plot_size_distribution(tmp_path / "psd.png", d, stats, unit="µm", title="a")
+    plot_samples(tmp_path / "samples.png", [{"sample": "a", "n_particles": d.size, "d50_um": stats["d50"]}],
+                 [(d, np.ones_like(d))])
+    plot(kernel_cases([32], ["uint8"], [1], repeat=1), tmp_path / "bench.png", title="b")
+    assert plt.get_fignums() == open_before
+    for name in ("psd", "samples", "bench"):
+        assert Image.open(tmp_path / f"{name}.png").size[0] > 600

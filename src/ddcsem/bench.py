@@ -293,14 +293,12 @@ def plot(results: list[dict[str, Any]], path: str | os.PathLike, *, title: str) 
     >>> plot(kernel_cases([32, 64], ["uint8"], [1], repeat=1), path, title="demo")
     >>> open(path, "rb").read(4)
     b'\\x89PNG'"""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from .report import save_figure
 
-    from .report import atomic_path
-
-    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
+    fig = Figure(figsize=(7.5, 4.8), dpi=120)
+    ax = fig.subplots()
     colours = {"uint8": "#0072b2", "uint16": "#d55e00", "float32": "#009e73"}
     styles = {"colorize overlay": "-", "colorize density": "-.", "numpy reference": ":",
               "memory-copy floor": "--"}
@@ -323,10 +321,7 @@ def plot(results: list[dict[str, Any]], path: str | os.PathLike, *, title: str) 
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=6, ncol=2)
     ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def run(*, sizes: list[int], dtypes: list[str], threads: list[int], repeat: int, stages: bool,

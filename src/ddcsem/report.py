@@ -35,6 +35,7 @@ __all__ = [
     "write_image_results",
     "write_batch_tables",
     "plot_samples",
+    "save_figure",
     "write_html_report",
 ]
 
@@ -496,16 +497,14 @@ def plot_size_distribution(
     b'\\x89PNG'
     """
 
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from .measure import _counted
 
     d = np.asarray(diameters, dtype=float)
     w = np.ones_like(d) if weights is None else _counted(weights)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    fig = Figure(figsize=(6.4, 4.2), dpi=120)
+    ax = fig.subplots()
     if d.size:
         bins = np.histogram_bin_edges(d, bins="auto" if d.size > 10 else 5)
         ax.hist(d, bins=bins, weights=w, color="#e69f00", edgecolor="white", label="particles")
@@ -543,10 +542,7 @@ def plot_size_distribution(
     ax.set_title(f"{title}: n = {stats.get('count', 0)}", fontsize=10)
     if note:
         fig.text(0.01, 0.01, note.strip(), fontsize=7, color="#aa0000")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 #: Columns of ``particles.csv`` (µm columns are empty for uncalibrated images).
@@ -776,19 +772,17 @@ def plot_samples(path: str | PathLike, rows: list[dict[str, Any]],
     >>> open(path, "rb").read(4)
     b'\\x89PNG'
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     from .measure import _counted
 
-    fig, (cdf, d50) = plt.subplots(1, 2, figsize=(10, 0.5 + max(3.5, 0.35 * len(rows))), dpi=120,
-                                   gridspec_kw={"width_ratios": [3, 2]})
+    fig = Figure(figsize=(10, 0.5 + max(3.5, 0.35 * len(rows))), dpi=120)
+    cdf, d50 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     for i, (row, (d, w)) in enumerate(zip(rows, sizes)):
         pooled = row["sample"] == ALL_SAMPLES and i == len(rows) - 1  # every sample's, drawn in black
-        colour = "black" if pooled else plt.get_cmap("tab10")(i % 10)
+        colour = "black" if pooled else colormaps["tab10"](i % 10)
         w = _counted(w)
         order = np.argsort(d)
         if d.size:
@@ -812,10 +806,29 @@ def plot_samples(path: str | PathLike, rows: list[dict[str, Any]],
     d50.set_ylim(len(rows) - 0.5, -0.5)
     d50.set_xlabel("D50 (µm), with its 95 % confidence interval")
     d50.grid(True, axis="x", alpha=0.3)
+    save_figure(fig, path)
+
+
+def save_figure(fig: Any, path: str | PathLike) -> None:
+    """Lay out a matplotlib figure and write it as PNG, atomically.
+
+    The figures ddcsem writes are made without pyplot (``matplotlib.figure.Figure``), so
+    writing them neither switches a notebook's backend (after which its inline plots no
+    longer showed) nor leaves figures open.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from matplotlib.figure import Figure
+    >>> fig = Figure(); _ = fig.subplots().plot([1, 2])
+    >>> path = os.path.join(tempfile.mkdtemp(), "f.png")
+    >>> save_figure(fig, path)
+    >>> open(path, "rb").read(4)
+    b'\\x89PNG'
+    """
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
-    plt.close(fig)
 
 
 def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]], *,
