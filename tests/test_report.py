@@ -158,3 +158,33 @@ def test_writing_plots_leaves_a_notebooks_matplotlib_as_it_was(tmp_path, monkeyp
     assert plt.get_fignums() == open_before
     for name in ("psd", "samples", "bench"):
         assert Image.open(tmp_path / f"{name}.png").size[0] > 600
+
+
+def test_a_notebook_draws_what_analyze_writes(tmp_path):
+    """plot_analysis shows the overlay and the size distribution that write_image_results
+    writes: the overlay's pixels are the PNG's, and the plot's bars count the particles."""
+    import matplotlib.pyplot as plt
+
+    from ddcsem.analyze import analyze_pair
+    from ddcsem.pair import SEMPair
+    from ddcsem.read import PixelSize, SEMImage
+    from ddcsem.report import outlined, plot_analysis, with_scale_bar, write_image_results
+    from ddcsem.synthetic import make_pair
+
+    syn, size = make_pair(shape=(256, 256), n_particles=30, seed=4), PixelSize(20.0, "argument")
+    result = analyze_pair(SEMPair("f", SEMImage(syn.se, size), SEMImage(syn.bse, size), size))
+    write_image_results(result, tmp_path, params_hash="t")
+    shown = with_scale_bar(outlined(result.ddc, result.labels), pixel_size_nm=20.0)
+    np.testing.assert_array_equal(shown, np.asarray(Image.open(tmp_path / "f_overlay.png")))
+    assert not np.array_equal(shown, result.ddc) and shown.flags.writeable
+    fig = plot_analysis(result)
+    try:
+        image, psd = fig.axes[:2]
+        n = len(result.table["label"])
+        assert image.get_title() == f"f: {n} particles, 20 nm/px (argument)"
+        np.testing.assert_array_equal(image.get_images()[0].get_array(), shown)
+        bars = sum(bar.get_height() for bar in psd.containers[0])  # the histogram
+        assert bars == pytest.approx(result.table["edge_weight"].sum())
+        assert psd.get_title() == f"f: n = {n}" and psd.get_xlabel() == "equivalent circle diameter (µm)"
+    finally:
+        plt.close(fig)

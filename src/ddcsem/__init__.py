@@ -57,6 +57,7 @@ _LAZY = {
     "Tile": "analyze",
     "AnalysisOptions": "analyze",
     "ImageAnalysis": "analyze",
+    "plot_analysis": "report",
     "synthetic": None,
 }
 
@@ -103,6 +104,7 @@ if TYPE_CHECKING:  # pragma: no cover
         pool_analyses,
         tiles,
     )
+    from .report import plot_analysis
     from .measure import particle_table, particle_table_reference, pool_fields, size_distribution
     from .segment import segment_particles
     from .separate import density_from_composite, density_map, unmix_composite

@@ -25,12 +25,16 @@ __all__ = [
     "remove_stale_parts",
     "write_json",
     "write_tiff",
+    "with_scale_bar",
     "write_preview_png",
     "write_tile_overview",
+    "outlined",
     "write_overlay_png",
     "write_imagej_rois",
     "write_csv",
+    "draw_size_distribution",
     "plot_size_distribution",
+    "plot_analysis",
     "scale_bar_length",
     "write_image_results",
     "write_batch_tables",
@@ -221,15 +225,12 @@ def _font(size: int):
         return ImageFont.load_default(size=size)
 
 
-def write_preview_png(
-    path: str | PathLike, rgb: np.ndarray, *, pixel_size_nm: float | None, scale_bar: float | str = "auto"
-) -> None:
-    """Write a PNG preview with a burned-in scale bar (bottom right) when calibrated.
+def with_scale_bar(rgb: np.ndarray, *, pixel_size_nm: float | None, scale_bar: float | str = "auto") -> np.ndarray:
+    """A copy of an RGB image with a scale bar burned in (bottom right), as the previews
+    and overlays ddcsem writes have it (none when uncalibrated, or ``"off"``).
 
     Parameters
     ----------
-    path : str or PathLike
-        PNG file to write (atomically).
     rgb : ndarray, shape (M, N, 3), uint8
         The image.
     pixel_size_nm : float or None
@@ -239,6 +240,10 @@ def write_preview_png(
         :func:`scale_bar_length`), ``"off"`` (none), or a length in nm (the same on every
         image of a figure).
 
+    Returns
+    -------
+    ndarray, shape (M, N, 3), uint8
+
     Raises
     ------
     ParameterError
@@ -246,12 +251,16 @@ def write_preview_png(
 
     Examples
     --------
-    >>> import tempfile, os
-    >>> from PIL import Image
-    >>> path = os.path.join(tempfile.mkdtemp(), "p.png")
-    >>> write_preview_png(path, np.zeros((100, 200, 3), np.uint8), pixel_size_nm=10.0)
-    >>> bool(np.asarray(Image.open(path))[-10:, -60:].max() == 255)   # the white bar
-    True"""
+    >>> barred = with_scale_bar(np.zeros((100, 200, 3), np.uint8), pixel_size_nm=10.0)
+    >>> int(barred[-10:, -60:].max()), int(barred[:50].max())   # the white bar, nothing else
+    (255, 0)
+    """
+    return np.array(_bar_drawn(rgb, pixel_size_nm, scale_bar, None))
+
+
+def _bar_drawn(rgb: np.ndarray, pixel_size_nm: float | None, scale_bar: float | str,
+               path: str | PathLike | None) -> Any:
+    """:func:`with_scale_bar` as a Pillow image; ``path`` is named in its error."""
     from PIL import Image, ImageDraw
 
     image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), mode="RGB")
@@ -277,34 +286,52 @@ def write_preview_png(
         draw.rectangle([min(x0, x1 - tw) - pad, y0 - th - 3 * pad, x1 + pad, y1 + pad], fill=(0, 0, 0))
         draw.rectangle([x0, y0, x1, y1], fill=(255, 255, 255))
         draw.text(((x0 + x1 - tw) / 2, y0 - th - 2 * pad), label, fill=(255, 255, 255), font=font)
+    return image
+
+
+def write_preview_png(
+    path: str | PathLike, rgb: np.ndarray, *, pixel_size_nm: float | None, scale_bar: float | str = "auto"
+) -> None:
+    """Write a PNG preview with a burned-in scale bar (bottom right) when calibrated
+    (:func:`with_scale_bar`), atomically.
+
+    Raises
+    ------
+    ParameterError
+        If the length given does not fit the image's width within the bar's margins.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from PIL import Image
+    >>> path = os.path.join(tempfile.mkdtemp(), "p.png")
+    >>> write_preview_png(path, np.zeros((100, 200, 3), np.uint8), pixel_size_nm=10.0)
+    >>> bool(np.asarray(Image.open(path))[-10:, -60:].max() == 255)   # the white bar
+    True"""
+    image = _bar_drawn(rgb, pixel_size_nm, scale_bar, path)
     with atomic_path(path) as tmp:
         # zlib's fastest level: a 6144 x 4096 overlay in 1.8 s instead of 10.9 s at
         # Pillow's default (6), for 12 % more bytes (a micrograph's noise barely compresses)
         image.save(tmp, format="PNG", compress_level=1)
 
 
-def write_overlay_png(
-    path: str | PathLike, rgb: np.ndarray, labels: np.ndarray, *, pixel_size_nm: float | None,
-    region: np.ndarray | None = None, markers: np.ndarray | None = None,
-) -> None:
-    """Write the DDC image with particle outlines (blue), the edge of the region analysed
-    (magenta, when given), the seeds marked by hand (white crosses at their centres, when
-    given) and a scale bar.
+def outlined(rgb: np.ndarray, labels: np.ndarray, *, region: np.ndarray | None = None,
+             markers: np.ndarray | None = None) -> np.ndarray:
+    """A copy of the DDC image with the particle outlines (blue, apart from orange and
+    green), the edge of the region analysed (magenta, when given) and the seeds marked by
+    hand (white crosses at their centres, when given): the overlay ``ddcsem analyze``
+    writes, without its scale bar (:func:`with_scale_bar`).
 
     Examples
     --------
-    >>> import tempfile, os
-    >>> from PIL import Image
     >>> labels = np.zeros((40, 40), int); labels[10:20, 10:20] = 1
-    >>> path = os.path.join(tempfile.mkdtemp(), "o.png")
-    >>> write_overlay_png(path, np.zeros((40, 40, 3), np.uint8), labels, pixel_size_nm=None)
-    >>> np.asarray(Image.open(path))[10, 15].tolist()
+    >>> outlined(np.zeros((40, 40, 3), np.uint8), labels)[10, 15].tolist()
     [40, 120, 255]
     """
     from skimage.segmentation import find_boundaries
 
     out = np.array(rgb, dtype=np.uint8, copy=True)
-    out[find_boundaries(labels, mode="inner")] = (40, 120, 255)  # blue: apart from orange and green
+    out[find_boundaries(labels, mode="inner")] = (40, 120, 255)
     if region is not None:
         out[find_boundaries(region, mode="thick")] = (255, 0, 255)
     if markers is not None and markers.any():  # where the clicks were read
@@ -316,7 +343,26 @@ def write_overlay_png(
             r, c = rows + dr, cols + dc
             inside = (r >= 0) & (c >= 0) & (r < out.shape[0]) & (c < out.shape[1])
             out[r[inside], c[inside]] = 255
-    write_preview_png(path, out, pixel_size_nm=pixel_size_nm)
+    return out
+
+
+def write_overlay_png(
+    path: str | PathLike, rgb: np.ndarray, labels: np.ndarray, *, pixel_size_nm: float | None,
+    region: np.ndarray | None = None, markers: np.ndarray | None = None,
+) -> None:
+    """Write the DDC image with particle outlines (:func:`outlined`) and a scale bar.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from PIL import Image
+    >>> labels = np.zeros((40, 40), int); labels[10:20, 10:20] = 1
+    >>> path = os.path.join(tempfile.mkdtemp(), "o.png")
+    >>> write_overlay_png(path, np.zeros((40, 40, 3), np.uint8), labels, pixel_size_nm=None)
+    >>> np.asarray(Image.open(path))[10, 15].tolist()
+    [40, 120, 255]
+    """
+    write_preview_png(path, outlined(rgb, labels, region=region, markers=markers), pixel_size_nm=pixel_size_nm)
 
 
 #: The longest side of the map of an image analysed in tiles (:func:`write_tile_overview`), px.
@@ -457,22 +503,21 @@ def write_csv(path: str | PathLike, columns: list[str], rows: list[dict[str, Any
                 writer.writerow([_cell(row.get(c)) for c in columns])
 
 
-def plot_size_distribution(
-    path: str | PathLike,
+def draw_size_distribution(
     diameters: np.ndarray,
     stats: dict[str, Any],
     *,
     unit: str,
     title: str,
     weights: np.ndarray | None = None,
-) -> None:
-    """Histogram and cumulative curve of particle sizes, with D10/D50/D90 (the D50's 95 %
-    confidence interval shaded) and the log-normal fit, saved as PNG.
+    ax: Any = None,
+) -> Any:
+    """Draw the histogram and cumulative curve of particle sizes, with D10/D50/D90 (the
+    D50's 95 % confidence interval shaded) and the log-normal fit: the ``_psd.png`` that
+    ``ddcsem analyze`` writes, in a notebook or a figure of one's own.
 
     Parameters
     ----------
-    path : str or PathLike
-        PNG file to write (atomically).
     diameters : ndarray, shape (K,)
         Equivalent circle diameters, in ``unit``.
     stats : dict
@@ -485,26 +530,33 @@ def plot_size_distribution(
         Miles-Lantuejoul edge weights (NaN counts as 1): the bars and the cumulative
         curve count each particle with its weight, and the axis says so (unless all are
         NaN: edge particles kept).
+    ax : matplotlib Axes, optional
+        Where to draw; a new pyplot figure when not given.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn in.
 
     Examples
     --------
-    >>> import tempfile, os
+    >>> from matplotlib.figure import Figure
     >>> from ddcsem.measure import size_distribution
     >>> d = np.random.default_rng(0).lognormal(0, 0.4, 300)
-    >>> path = os.path.join(tempfile.mkdtemp(), "psd.png")
-    >>> plot_size_distribution(path, d, size_distribution(d), unit="µm", title="demo")
-    >>> open(path, "rb").read(4)
-    b'\\x89PNG'
+    >>> ax = Figure().subplots()
+    >>> fig = draw_size_distribution(d, size_distribution(d), unit="µm", title="demo", ax=ax)
+    >>> ax.get_title(), ax.get_xlabel()
+    ('demo: n = 300', 'equivalent circle diameter (µm)')
     """
-
-    from matplotlib.figure import Figure
-
     from .measure import _counted
 
     d = np.asarray(diameters, dtype=float)
     w = np.ones_like(d) if weights is None else _counted(weights)
-    fig = Figure(figsize=(6.4, 4.2), dpi=120)
-    ax = fig.subplots()
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)[1]
+    fig = ax.figure
     if d.size:
         bins = np.histogram_bin_edges(d, bins="auto" if d.size > 10 else 5)
         ax.hist(d, bins=bins, weights=w, color="#e69f00", edgecolor="white", label="particles")
@@ -542,7 +594,80 @@ def plot_size_distribution(
     ax.set_title(f"{title}: n = {stats.get('count', 0)}", fontsize=10)
     if note:
         fig.text(0.01, 0.01, note.strip(), fontsize=7, color="#aa0000")
-    save_figure(fig, path)
+    return fig
+
+
+def plot_size_distribution(
+    path: str | PathLike,
+    diameters: np.ndarray,
+    stats: dict[str, Any],
+    *,
+    unit: str,
+    title: str,
+    weights: np.ndarray | None = None,
+) -> None:
+    """Write :func:`draw_size_distribution`'s plot as PNG, atomically.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from ddcsem.measure import size_distribution
+    >>> d = np.random.default_rng(0).lognormal(0, 0.4, 300)
+    >>> path = os.path.join(tempfile.mkdtemp(), "psd.png")
+    >>> plot_size_distribution(path, d, size_distribution(d), unit="µm", title="demo")
+    >>> open(path, "rb").read(4)
+    b'\\x89PNG'
+    """
+    from matplotlib.figure import Figure
+
+    ax = Figure(figsize=(6.4, 4.2), dpi=120).subplots()
+    save_figure(draw_size_distribution(diameters, stats, unit=unit, title=title, weights=weights, ax=ax), path)
+
+
+def plot_analysis(result: Any) -> Any:
+    """Show one image's analysis: its DDC image with the particles outlined and a scale
+    bar, beside its size distribution, as ``ddcsem analyze`` writes them
+    (``_overlay.png``, ``_psd.png``).
+
+    Parameters
+    ----------
+    result : ImageAnalysis
+        From :func:`ddcsem.analyze_pair`, :func:`ddcsem.analyze_single` or
+        :func:`ddcsem.analyze_composite`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A new pyplot figure: a notebook shows it under the cell.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from ddcsem.analyze import analyze_pair
+    >>> from ddcsem.pair import SEMPair
+    >>> from ddcsem.read import PixelSize, SEMImage
+    >>> from ddcsem.synthetic import make_pair
+    >>> syn, size = make_pair(shape=(200, 200), n_particles=20, seed=1), PixelSize(20.0, "argument")
+    >>> result = analyze_pair(SEMPair("f", SEMImage(syn.se, size), SEMImage(syn.bse, size), size))
+    >>> fig = plot_analysis(result)
+    >>> [ax.get_title().split(":")[0] for ax in fig.axes[:2]]
+    ['f', 'f']
+    >>> plt.close(fig)
+    """
+    import matplotlib.pyplot as plt
+
+    nm = result.pixel_size.nm
+    fig, (image, psd) = plt.subplots(1, 2, figsize=(12, 5.2), dpi=100, width_ratios=[1, 1.1])
+    image.imshow(with_scale_bar(outlined(result.ddc, result.labels, region=result.region, markers=result.markers),
+                                pixel_size_nm=nm))
+    calibration = calibration_text({"pixel_size_nm": nm, "pixel_size_source": result.pixel_size.source})
+    image.set_title(f"{result.image_id}: {len(result.table['label'])} particles, {calibration}", fontsize=10)
+    image.axis("off")
+    draw_size_distribution(result.table["ecd_um" if nm else "ecd_px"], result.distribution,
+                           unit="µm" if nm else "px", title=result.image_id,
+                           weights=result.table["edge_weight"], ax=psd)
+    fig.tight_layout()
+    return fig
 
 
 #: Columns of ``particles.csv`` (µm columns are empty for uncalibrated images).
