@@ -530,6 +530,43 @@ def test_uncalibrated_image_gets_pixel_columns_only(tmp_path, syn, capsys):
                                        "[kept from an earlier run]\n")
 
 
+def test_xlsx_holds_the_tables_with_numbers_as_numbers_and_ids_as_text(tmp_path, syn):
+    """--xlsx writes the three tables as the sheets of a workbook, which opens in Excel in
+    every locale: the CSVs' values, numbers as numbers, and an id that Excel would take
+    for a date as text. A later run without it removes the workbook, which would no
+    longer match the tables."""
+    from openpyxl import load_workbook
+
+    for name, data in (("03-12_InLens.tif", syn.se), ("03-12_EsB.tif", syn.bse)):
+        tifffile.imwrite(tmp_path / name, data, imagej=True, resolution=(50, 50), metadata={"unit": "micron"})
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path), "-o", str(out), "--xlsx", "-q"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["xlsx"] is True
+    book = load_workbook(out / "results.xlsx")
+    assert book.sheetnames == ["images", "particles", "samples"]
+    for sheet, table in (("images", "images.csv"), ("particles", "particles.csv"), ("samples", "samples.csv")):
+        header, *rows = [list(r) for r in book[sheet].iter_rows(values_only=True)]
+        with open(out / table, newline="", encoding="utf-8") as fh:
+            csv_rows = list(csv.reader(fh))
+        assert header == csv_rows[0] and len(rows) == len(csv_rows) - 1
+        for row, csv_row in zip(rows, csv_rows[1:]):
+            for column, value, text in zip(header, row, csv_row):
+                if text == "":
+                    assert value is None, column
+                elif isinstance(value, bool):
+                    assert text == ("1" if value else "0"), column
+                elif isinstance(value, (int, float)):
+                    assert value == pytest.approx(float(text), rel=1e-5), column
+                else:
+                    assert value == text, column
+    particles = [list(r) for r in book["particles"].iter_rows(values_only=True)]
+    column = particles[0].index
+    assert particles[1][column("image_id")] == "03-12" and isinstance(particles[1][column("ecd_um")], float)
+    assert particles[1][column("touches_edge")] is False and isinstance(particles[1][column("label")], int)
+    assert main(["analyze", str(tmp_path), "-o", str(out), "--skip-existing", "-q"]) == 0
+    assert not (out / "results.xlsx").exists() and (out / "particles.csv").is_file()
+
+
 def test_an_image_exported_clipped_is_warned_about():
     """A BSE image whose matrix was clipped to black up to the particles' edges, or whose
     particles' tops were saturated, is sized wrong: it says so. Unclipped, or clipped

@@ -303,6 +303,10 @@ def _parser() -> argparse.ArgumentParser:
                           "of each image, or of its detector folders), none (all images only), or "
                           "a regular expression whose match in the image id (its first group, if "
                           "it has one) names the sample, e.g. '^[^_]+'")
+    ana.add_argument("--xlsx", action="store_true",
+                     help="also write the tables as the sheets of OUT/results.xlsx: it opens in Excel "
+                          "in every locale, where a CSV may land in one column (decimal comma), and "
+                          "keeps ids as text")
     ana.add_argument("--basis", nargs=2, type=_colour, default=None, metavar=("BSE", "SE"),
                      help="colours of a composite's BSE and SE images, R,G,B or #rrggbb "
                           "(default: estimated from each composite)")
@@ -1323,7 +1327,7 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         records.append({"image_id": key, "kind": "pair", "sources": {}, "status": "failed",
                         "error": message})
     try:
-        write_batch_tables(args.output, records, samples=samples)
+        write_batch_tables(args.output, records, samples=samples, xlsx=args.xlsx)
         write_html_report(args.output, records)
     except DDCSEMError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -1341,7 +1345,7 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                               if any(r.get("tile") for r in records) else "analysed images:"),
                    unpaired_hint=" (--single analyses grey images on their own)",
                    extra={"parameters": effective, "params_hash": params_hash, "group_by": args.group_by,
-                          "config": None if args.config is None else str(args.config)})
+                          "xlsx": args.xlsx, "config": None if args.config is None else str(args.config)})
 
 
 # ------------------------------------------------------------------------------ main

@@ -12,7 +12,7 @@ import secrets
 from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -32,6 +32,7 @@ __all__ = [
     "write_overlay_png",
     "write_imagej_rois",
     "write_csv",
+    "write_xlsx",
     "draw_size_distribution",
     "plot_size_distribution",
     "plot_analysis",
@@ -503,6 +504,73 @@ def write_csv(path: str | PathLike, columns: list[str], rows: list[dict[str, Any
                 writer.writerow([_cell(row.get(c)) for c in columns])
 
 
+#: The rows an Excel sheet holds, its header included.
+EXCEL_ROWS = 1_048_576
+
+
+def write_xlsx(path: str | PathLike, sheets: list[tuple[str, list[str], Iterable[dict[str, Any]]]]) -> None:
+    """Write tables as one Excel workbook, a sheet each, atomically.
+
+    A CSV opens in Excel by a double click only where the decimal point is ``.`` and the
+    list separator ``,``; elsewhere (German, French Excel) each row lands in one cell. A
+    workbook opens alike in every locale, with numbers as numbers and text as text: an
+    image id such as ``03-12`` stays an id, where Excel turns the CSV's into a date.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The ``.xlsx`` file to write.
+    sheets : list of (name, columns, rows)
+        Each sheet's name, its header and its rows (dicts by column; missing values, None
+        and NaN are empty cells). A table longer than a sheet holds goes on in the next,
+        ``name (2)``. The header row stays in view as one scrolls.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from openpyxl import load_workbook
+    >>> path = os.path.join(tempfile.mkdtemp(), "t.xlsx")
+    >>> write_xlsx(path, [("images", ["image_id", "n", "d50_um"], [{"image_id": "03-12", "n": 92, "d50_um": 0.3}])])
+    >>> [[c.value for c in row] for row in load_workbook(path)["images"].iter_rows()]
+    [['image_id', 'n', 'd50_um'], ['03-12', 92, 0.3]]
+    """
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    for name, columns, rows in sheets:
+        part, sheet, count = 1, None, EXCEL_ROWS
+        for row in rows:
+            if count == EXCEL_ROWS:
+                sheet = book.create_sheet(name if part == 1 else f"{name} ({part})")
+                sheet.freeze_panes = "A2"
+                sheet.append(columns)
+                part, count = part + 1, 1
+            sheet.append([_xlsx_cell(sheet, row.get(c)) for c in columns])
+            count += 1
+        if sheet is None:  # no rows: the header alone
+            book.create_sheet(name).append(columns)
+    with atomic_path(path) as tmp:
+        book.save(tmp)
+
+
+def _xlsx_cell(sheet: Any, value: Any) -> Any:
+    """A value as a workbook cell takes it: numbers as numbers, text as text (never a
+    formula, and without the control characters a workbook cannot hold), empty for
+    missing ones."""
+    if value is None or isinstance(value, (bool, np.bool_)):
+        return None if value is None else bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    cell = WriteOnlyCell(sheet, ILLEGAL_CHARACTERS_RE.sub("", str(value)))
+    cell.data_type = "s"  # "=..." stays text
+    return cell
+
+
 def draw_size_distribution(
     diameters: np.ndarray,
     stats: dict[str, Any],
@@ -957,9 +1025,10 @@ def save_figure(fig: Any, path: str | PathLike) -> None:
 
 
 def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]], *,
-                       samples: dict[str, str | None] | None = None) -> None:
-    """Rebuild ``particles.csv``, ``images.csv``, ``samples.csv``, ``psd_all.png`` and
-    (for several samples) ``samples.png`` from per-image results.
+                       samples: dict[str, str | None] | None = None, xlsx: bool = False) -> None:
+    """Rebuild ``particles.csv``, ``images.csv``, ``samples.csv``, ``psd_all.png``,
+    (for several samples) ``samples.png`` and (with ``xlsx``) ``results.xlsx`` from
+    per-image results.
 
     Per-particle rows are read back from each image's ``<id>_particles.csv``, so the
     pooled tables always agree with the per-image files, whatever run wrote them.
@@ -977,6 +1046,10 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]], *,
         ``status`` and ``error``).
     samples : dict, optional
         The sample each image id belongs to (None: to none but ``all``).
+    xlsx : bool, optional
+        Also write the three tables as the sheets of ``results.xlsx``
+        (:func:`write_xlsx`), with the particles' numbers as numbers; without, an
+        earlier run's workbook is removed, as it would no longer match the tables.
 
     Examples
     --------
@@ -1003,8 +1076,9 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]], *,
         if summary["calibrated"]:
             sizes[image_id] = (np.array([float(r["ecd_um"]) for r in rows]),
                                np.array([float(r.get("edge_weight") or "nan") for r in rows]))
+    image_rows = [image_row(s) for s in summaries]
     write_csv(out / "particles.csv", PARTICLE_COLUMNS, particles)
-    write_csv(out / "images.csv", IMAGE_COLUMNS, [image_row(s) for s in summaries])
+    write_csv(out / "images.csv", IMAGE_COLUMNS, image_rows)
     groups: dict[str, list[dict[str, Any]]] = {}
     for summary in done:
         name = samples.get(summary["image_id"])
@@ -1019,6 +1093,12 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]], *,
         pooled.append(tuple(np.concatenate([sizes[m["image_id"]][i] for m in calibrated] or [np.empty(0)])
                             for i in (0, 1)))
     write_csv(out / "samples.csv", SAMPLE_COLUMNS, rows)
+    if xlsx:
+        write_xlsx(out / "results.xlsx", [("images", IMAGE_COLUMNS, image_rows),
+                                          ("particles", PARTICLE_COLUMNS, map(_particle_values, particles)),
+                                          ("samples", SAMPLE_COLUMNS, rows)])
+    else:
+        (out / "results.xlsx").unlink(missing_ok=True)
     values, weights = pooled[-1]  # all, weighted as each image's own is (``stats``: the last row's)
     plot_size_distribution(out / "psd_all.png", values, stats, unit="µm", title="all calibrated images",
                            weights=weights)
@@ -1026,6 +1106,18 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]], *,
         plot_samples(out / "samples.png", rows, pooled)
     else:  # nothing to compare; an earlier run's comparison would no longer match samples.csv
         (out / "samples.png").unlink(missing_ok=True)
+
+
+def _particle_values(row: dict[str, str]) -> dict[str, Any]:
+    """A row of ``particles.csv`` as read back (text) in the values it was written from."""
+    def value(column: str, text: str) -> Any:
+        if column == "image_id" or not text:
+            return text or None
+        if column in ("touches_edge", "calibrated"):
+            return text == "1"
+        return int(text) if column == "label" else float(text)
+
+    return {column: value(column, text) for column, text in row.items()}
 
 
 def _thumbnail(image: np.ndarray, width: int = 480) -> str:
