@@ -563,8 +563,10 @@ def test_xlsx_holds_the_tables_with_numbers_as_numbers_and_ids_as_text(tmp_path,
     column = particles[0].index
     assert particles[1][column("image_id")] == "03-12" and isinstance(particles[1][column("ecd_um")], float)
     assert particles[1][column("touches_edge")] is False and isinstance(particles[1][column("label")], int)
+    assert '<a href="results.xlsx">results.xlsx</a>' in (out / "report.html").read_text()
     assert main(["analyze", str(tmp_path), "-o", str(out), "--skip-existing", "-q"]) == 0
     assert not (out / "results.xlsx").exists() and (out / "particles.csv").is_file()
+    assert "results.xlsx" not in (out / "report.html").read_text()
 
 
 def test_an_image_exported_clipped_is_warned_about():

@@ -1247,6 +1247,8 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
                            f"<figcaption>{esc(of)}: each tile's name and particle count "
                            f"(<a href='{esc(quote(f'{of}/{of}_tiles.png'))}'>full size</a>)</figcaption></figure>")
     maps = f"<h2>Images analysed in tiles</h2>{''.join(figures)}" if figures else ""
+    workbook = (', <a href="results.xlsx">results.xlsx</a> (all three, for Excel)'
+                if (out / "results.xlsx").is_file() else "")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>
@@ -1258,7 +1260,7 @@ img {{ max-width: 480px; border: 1px solid #ddd; }} .warn {{ color: #a40; }}
 </style></head><body>
 <h1>{esc(title)}</h1>
 <p>{format_count(len(rows), 'image')} analysed, {len(failures)} failed. Tables: <a href="images.csv">images.csv</a>,
-<a href="particles.csv">particles.csv</a>; parameters and versions: <a href="manifest.json">manifest.json</a>.</p>
+<a href="particles.csv">particles.csv</a>{workbook}; parameters and versions: <a href="manifest.json">manifest.json</a>.</p>
 <table><thead><tr><th>image</th><th>particles</th><th>D10</th><th>D50</th><th>D50 95 % CI</th><th>D90</th><th>unit</th>
 <th>mineral fraction</th><th>calibration</th><th>files</th></tr></thead><tbody>
 {''.join(rows)}
