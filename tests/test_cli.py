@@ -518,3 +518,71 @@ def test_skip_existing_only_trusts_results_made_with_the_same_parameters(samples
     monkeypatch.setattr("ddcsem.cli.__version__", "0.0.1")  # results of another version are not trusted
     assert main(["colorize", str(samples), "-o", str(out), "-q", "--skip-existing", "--mode", "density"]) == 0
     assert {p["status"] for p in json.loads((out / "manifest.json").read_text())["pairs"]} == {"ok"}
+
+
+@pytest.mark.parametrize("kernel", [False, True])
+def test_ctrl_c_keeps_the_images_done_and_says_how_to_go_on(samples, tmp_path, monkeypatch, capsys, kernel):
+    """Ctrl-C in a batch (within a numba kernel too) lost the tables and the manifest of
+    every image done before it. Now they are written for those, the manifest counts the
+    rest, the exit code is 130, and --skip-existing does the rest."""
+    from ddcsem import cli
+
+    analyze_one, calls = cli._analyze_one, []
+
+    def interrupted_at_the_second(item, job):
+        calls.append(item)
+        if len(calls) == 2 and kernel:
+            raise SystemError("CPUDispatcher(<function f>) returned a result with an exception set") \
+                from KeyboardInterrupt()
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return analyze_one(item, job)
+
+    monkeypatch.setattr(cli, "_analyze_one", interrupted_at_the_second)
+    out = tmp_path / "out"
+    assert main(["analyze", str(samples), "-o", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert "analysed images: 1, skipped 0, failed 0" in err
+    assert "interrupted: 2 images not done, and not in the results. Run the same command with --skip-existing" in err
+    with open(out / "images.csv", newline="", encoding="utf-8") as fh:
+        assert [row["image_id"] for row in csv.DictReader(fh)] == ["aorta_01"]
+    assert json.loads((out / "manifest.json").read_text())["undone"] == 2
+    monkeypatch.setattr(cli, "_analyze_one", analyze_one)
+    assert main(["analyze", str(samples), "-o", str(out), "--skip-existing"]) == 0
+    assert "analysed images: 2, skipped 1, failed 0" in capsys.readouterr().err
+    assert json.loads((out / "manifest.json").read_text())["undone"] == 0
+
+
+def napping_worker(seconds, job):
+    """A batch's worker for the test below: it sleeps, then reports itself."""
+    import time
+
+    time.sleep(seconds)
+    return {"slept": seconds}
+
+
+def test_ctrl_c_with_jobs_finishes_the_images_under_way_and_starts_no_more(capsys):
+    """With --jobs, Ctrl-C reaches the workers too; they used to die with a traceback each.
+    Now they ignore it: the main process lets the items under way finish, starts no more,
+    and reports those done."""
+    import argparse
+    import signal
+    import threading
+    import time
+
+    from ddcsem.cli import _run_batch
+
+    items = [0.0, 0.0] + [2.0] * 8
+    args = argparse.Namespace(jobs=2, quiet=True)
+    timer = threading.Timer(4.0, os.kill, (os.getpid(), signal.SIGINT))  # the workers start in 1-2 s
+    start = time.perf_counter()
+    timer.start()
+    try:
+        records, undone = _run_batch(napping_worker, items, None, args, "item")
+    finally:
+        timer.cancel()
+    elapsed = time.perf_counter() - start
+    assert records[:2] == [{"slept": 0.0}] * 2 and 1 <= undone <= 6
+    assert len(records) + undone == len(items) and all(r == {"slept": 2.0} for r in records[2:])
+    assert "finishing the" in capsys.readouterr().err
+    assert elapsed < 12  # 8 naps of 2 s on 2 workers would take 8 s more after the first

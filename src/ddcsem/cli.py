@@ -15,12 +15,15 @@ import multiprocessing
 import os
 import platform
 import re
+import signal
 import sys
+import threading
 import warnings
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ._version import __version__
 from .errors import DDCSEMError
@@ -748,35 +751,89 @@ def _samples(items: list[tuple[str, Any, str]], args: argparse.Namespace) -> dic
     return {image_id: names[folder] for image_id, folder in folders.items()}
 
 
-def _run_batch(worker, items: list, job: Any, args: argparse.Namespace, unit: str) -> list[dict[str, Any]]:
-    """Run ``worker(item, job)`` over items, in worker processes with --jobs, with progress."""
+def _run_batch(worker, items: list, job: Any, args: argparse.Namespace,
+               unit: str) -> tuple[list[dict[str, Any]], int]:
+    """Run ``worker(item, job)`` over items, in worker processes with --jobs, with progress.
+
+    Return the records, and how many items were left undone: Ctrl-C stops the batch, and
+    the items done so far are reported as in a finished run (their tables and manifest
+    written), not lost with it. The workers ignore Ctrl-C and are stopped by this process,
+    so that their tracebacks do not cover the terminal."""
     from tqdm import tqdm
 
     results: list[Any] = []  # a record each (analyze: a list of them, the image's or its tiles')
     bar = tqdm(total=len(items), unit=unit, disable=args.quiet or not sys.stderr.isatty())
-    if args.jobs > 1 and len(items) > 1:
-        # spawn, not fork: numba's thread pool in this process does not survive a fork
-        context = multiprocessing.get_context("spawn")
-        threads = max(1, (os.cpu_count() or 1) // args.jobs)
-        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context,
-                                 initializer=_init_worker, initargs=(threads,)) as pool:
-            for record in pool.map(_then_release, [worker] * len(items), items, [job] * len(items)):
-                results.append(record)
+    try:
+        if args.jobs > 1 and len(items) > 1:
+            # spawn, not fork: numba's thread pool in this process does not survive a fork
+            context = multiprocessing.get_context("spawn")
+            threads = max(1, (os.cpu_count() or 1) // args.jobs)
+            with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context,
+                                     initializer=_init_worker, initargs=(threads,)) as pool:
+                # the workers, started by the first submissions, ignore Ctrl-C from their start (as
+                # an ignored signal stays ignored in a new program): the main process handles it
+                with _ctrl_c_ignored():
+                    futures = [pool.submit(_then_release, worker, item, job) for item in items]
+                try:
+                    for future in futures:
+                        results.append(future.result())
+                        bar.update()
+                except BaseException as exc:
+                    for future in futures:  # those not started
+                        future.cancel()
+                    under_way = [f for f in futures if not f.done()]
+                    if _interrupted(exc) and under_way:
+                        print(f"\ninterrupted: finishing the {format_count(len(under_way), unit)} under way "
+                              "(Ctrl-C again to stop them)", file=sys.stderr)
+                        try:
+                            wait(under_way)
+                            under_way = []
+                        except KeyboardInterrupt:
+                            pass
+                    for child in multiprocessing.active_children() if under_way else ():
+                        child.terminate()
+                    # those done after the first unfinished one count too
+                    results = [f.result() for f in futures if f.done() and not f.cancelled() and f.exception() is None]
+                    raise
+        else:
+            for item in items:
+                results.append(_then_release(worker, item, job))
                 bar.update()
-    else:
-        for item in items:
-            results.append(_then_release(worker, item, job))
-            bar.update()
-    bar.close()
-    return [r for result in results for r in (result if isinstance(result, list) else [result])]
+    except (KeyboardInterrupt, SystemError) as exc:
+        if not _interrupted(exc):
+            raise
+    finally:
+        bar.close()
+    return [r for result in results for r in (result if isinstance(result, list) else [result])], \
+        len(items) - len(results)
+
+
+@contextmanager
+def _ctrl_c_ignored() -> Iterator[None]:
+    """Ignore Ctrl-C (SIGINT) within the block, where the main thread can set signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is Ctrl-C: a KeyboardInterrupt, or within a numba kernel the
+    SystemError it surfaces as."""
+    return isinstance(exc, KeyboardInterrupt) or (isinstance(exc, SystemError)
+                                                  and isinstance(exc.__cause__, KeyboardInterrupt))
 
 
 def _finish(args: argparse.Namespace, records: list[dict[str, Any]], unpaired: list[Path],
             *, list_name: str, id_key: str, done_verb: str, extra: dict[str, Any],
-            unpaired_hint: str = "") -> int:
-    """Write the manifest, summarise the run on stderr, return the exit code: 1 if an
-    input failed or there was nothing to do (a script must not take an empty run for a
-    good one)."""
+            unpaired_hint: str = "", undone: int = 0) -> int:
+    """Write the manifest, summarise the run on stderr, return the exit code: 130 if Ctrl-C
+    left ``undone`` inputs undone, 1 if an input failed or there was nothing to do (a
+    script must not take an empty run for a good one)."""
     from .pair import IMAGE_SUFFIXES
     from .report import write_json
 
@@ -788,6 +845,7 @@ def _finish(args: argparse.Namespace, records: list[dict[str, Any]], unpaired: l
         **extra,
         list_name: records,
         "unpaired": [str(p) for p in unpaired],
+        "undone": undone,  # left by Ctrl-C
     }
     try:
         write_json(args.output / "manifest.json", manifest)
@@ -804,6 +862,10 @@ def _finish(args: argparse.Namespace, records: list[dict[str, Any]], unpaired: l
               f"results in {args.output}", file=sys.stderr)
     for r in failed:  # errors show even under --quiet
         print(f"failed: {r[id_key]}: {r['error']}", file=sys.stderr)
+    if undone:
+        print(f"interrupted: {format_count(undone, list_name[:-1])} not done, and not in the results. Run the "
+              "same command with --skip-existing to do them", file=sys.stderr)
+        return 130
     if not records:
         inner = _inner_folders_hint(args.inputs)
         found = (f"{format_count(len(unpaired), 'image')} found, none with a partner{unpaired_hint}"
@@ -873,7 +935,7 @@ def _colorize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     job = _ColorizeJob(args.output, args.mode, tuple(args.clip), args.green_gain, args.palette,
                        args.pixel_size, not args.no_register, args.png, args.skip_existing,
                        args.overwrite, params_hash, args.crop_databar, args.scale_bar)
-    records = _run_batch(_colorize_one, pairs, job, args, "pair")
+    records, undone = _run_batch(_colorize_one, pairs, job, args, "pair")
     for key, message in problems:
         records.append({"key": key, "se": None, "bse": None, "status": "failed", "error": message})
     if args.verbose and not args.quiet:
@@ -884,7 +946,7 @@ def _colorize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 print(f"{r['key']}: {calibration_text(r)}, "
                       f"shift {r['shift_px']} px -> {', '.join(r['outputs'])}")
     return _finish(args, records, unpaired, list_name="pairs", id_key="key",
-                   done_verb="coloured pairs:",
+                   done_verb="coloured pairs:", undone=undone,
                    extra={"parameters": parameters, "params_hash": params_hash})
 
 
@@ -1320,7 +1382,7 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                       args.labels, args.crop_databar, args.region, args.markers, tile,
                       progress=args.jobs == 1 and not args.quiet and sys.stderr.isatty(),
                       jobs=min(args.jobs, max(1, len(items))))
-    records = _run_batch(_analyze_one, items, job, args, "image")
+    records, undone = _run_batch(_analyze_one, items, job, args, "image")
     if samples:  # an image's tiles are fields of its sample
         samples.update({r["image_id"]: samples.get(r["tile"]["of"]) for r in records if r.get("tile")})
     for key, message in problems:
@@ -1344,6 +1406,7 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                    done_verb=(f"analysed images and tiles (of {format_count(len(items), 'image')}):"
                               if any(r.get("tile") for r in records) else "analysed images:"),
                    unpaired_hint=" (--single analyses grey images on their own)",
+                   undone=undone,
                    extra={"parameters": effective, "params_hash": params_hash, "group_by": args.group_by,
                           "xlsx": args.xlsx, "config": None if args.config is None else str(args.config)})
 
@@ -1395,8 +1458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, SystemError) as exc:
-        # Ctrl-C within a numba kernel surfaces as a SystemError raised from the interrupt
-        if isinstance(exc, SystemError) and not isinstance(exc.__cause__, KeyboardInterrupt):
+        if not _interrupted(exc):
             raise
         print("interrupted", file=sys.stderr)
         return 130
