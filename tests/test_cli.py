@@ -578,7 +578,7 @@ def test_ctrl_c_with_jobs_finishes_the_images_under_way_and_starts_no_more(capsy
     start = time.perf_counter()
     timer.start()
     try:
-        records, undone = _run_batch(napping_worker, items, None, args, "item")
+        records, undone = _run_batch(napping_worker, items, None, args, "item", dict)
     finally:
         timer.cancel()
     elapsed = time.perf_counter() - start
@@ -586,3 +586,43 @@ def test_ctrl_c_with_jobs_finishes_the_images_under_way_and_starts_no_more(capsy
     assert len(records) + undone == len(items) and all(r == {"slept": 2.0} for r in records[2:])
     assert "finishing the" in capsys.readouterr().err
     assert elapsed < 12  # 8 naps of 2 s on 2 workers would take 8 s more after the first
+
+
+def killing_worker(item, job):
+    """A batch's worker for the test below: ``("dies", path)`` is killed the first time (its
+    marker file is not there yet), as a large image killed for want of memory beside
+    another; ``"always"`` is killed each time, as one too large even alone."""
+    import signal
+    import time
+
+    if item == "always" or (isinstance(item, tuple) and not item[1].exists()):
+        if isinstance(item, tuple):
+            item[1].touch()
+        time.sleep(0.3)
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.1)
+    return {"item": str(item)}
+
+
+def test_a_worker_killed_for_want_of_memory_does_not_end_the_batch(tmp_path, capsys):
+    """The system's killing a worker (out of memory: large images side by side) ended the
+    batch with a BrokenProcessPool traceback, its tables unwritten. Now the items it took
+    with it and those not started go on one at a time; one killed even alone is recorded
+    as failed, with what to do."""
+    import argparse
+
+    from ddcsem.cli import _analyze_killed, _run_batch
+    from ddcsem.report import image_row
+
+    again = ("dies", tmp_path / "marker")
+    items = ["a", "b", again, "c", "always", "d"]
+    records, undone = _run_batch(killing_worker, items, None, argparse.Namespace(jobs=2, quiet=False), "image",
+                                 lambda item: {"item": str(item), "killed": True})
+    assert undone == 0
+    assert records == [{"item": "a"}, {"item": "b"}, {"item": str(again)}, {"item": "c"},
+                       {"item": "always", "killed": True}, {"item": "d"}]
+    assert "a worker process was killed, likely for want of memory" in capsys.readouterr().err
+    record = _analyze_killed(("single", tmp_path / "x_BSE.tif", "x_bse"))
+    row = image_row(record)
+    assert row["status"] == "failed" and row["image_path"] == str(tmp_path / "x_BSE.tif")
+    assert "killed by the system" in row["error"] and "--tile auto" in row["error"]

@@ -535,6 +535,18 @@ def _describe(exc: DDCSEMError, files: list[Any]) -> str:
     return f"{' + '.join(str(f) for f in dict.fromkeys(files))}: {exc}"
 
 
+def _colorize_record(pair: Any, error: str | None = None) -> dict[str, Any]:
+    """A pair's record before it is coloured: failed, with ``error``."""
+    return {"key": pair.key, "se": str(pair.se), "bse": str(pair.bse), "pixel_size_nm": None,
+            "pixel_size_source": None, "shift_px": None, "shift_applied": False, "status": "failed",
+            "error": error, "warnings": [], "outputs": []}
+
+
+def _colorize_killed(pair: Any) -> dict[str, Any]:
+    return _colorize_record(pair, "the process colouring it was killed by the system, likely for want of "
+                                  "memory, with no other pair beside it: colour it on a machine with more memory")
+
+
 def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
     """Colour one pair; never raises for bad input: the error goes into the record."""
     from .colorize import colorize
@@ -544,12 +556,7 @@ def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
     from .resources import COLORIZE_BYTES_PER_PIXEL, require_memory
 
     target = job.output / f"{pair.key}_ddc.tif"
-    record: dict[str, Any] = {
-        "key": pair.key, "se": str(pair.se), "bse": str(pair.bse),
-        "pixel_size_nm": None, "pixel_size_source": None, "shift_px": None,
-        "shift_applied": False, "status": "failed", "error": None, "warnings": [],
-        "outputs": [],
-    }
+    record = _colorize_record(pair)
     made_with = _results_hash(job.params_hash, [pair.se, pair.bse])
     if target.exists() and job.skip_existing and recorded_params_hash(target) == made_with:
         record.update(status="skipped", params_hash=made_with)
@@ -751,61 +758,92 @@ def _samples(items: list[tuple[str, Any, str]], args: argparse.Namespace) -> dic
     return {image_id: names[folder] for image_id, folder in folders.items()}
 
 
-def _run_batch(worker, items: list, job: Any, args: argparse.Namespace,
-               unit: str) -> tuple[list[dict[str, Any]], int]:
+def _run_batch(worker, items: list, job: Any, args: argparse.Namespace, unit: str,
+               killed: Callable[[Any], dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
     """Run ``worker(item, job)`` over items, in worker processes with --jobs, with progress.
 
     Return the records, and how many items were left undone: Ctrl-C stops the batch, and
     the items done so far are reported as in a finished run (their tables and manifest
     written), not lost with it. The workers ignore Ctrl-C and are stopped by this process,
-    so that their tracebacks do not cover the terminal."""
+    so that their tracebacks do not cover the terminal.
+
+    A worker killed by the system (for want of memory, when large images are analysed
+    side by side) took the whole batch down. Its items and those not started go on one at
+    a time; an item that is killed even alone gets the record ``killed(item)``."""
     from tqdm import tqdm
 
-    results: list[Any] = []  # a record each (analyze: a list of them, the image's or its tiles')
+    results: list[Any] = [None] * len(items)  # a record each (analyze: a list, the image's or its tiles')
     bar = tqdm(total=len(items), unit=unit, disable=args.quiet or not sys.stderr.isatty())
     try:
         if args.jobs > 1 and len(items) > 1:
-            # spawn, not fork: numba's thread pool in this process does not survive a fork
-            context = multiprocessing.get_context("spawn")
-            threads = max(1, (os.cpu_count() or 1) // args.jobs)
-            with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context,
-                                     initializer=_init_worker, initargs=(threads,)) as pool:
-                # the workers, started by the first submissions, ignore Ctrl-C from their start (as
-                # an ignored signal stays ignored in a new program): the main process handles it
-                with _ctrl_c_ignored():
-                    futures = [pool.submit(_then_release, worker, item, job) for item in items]
-                try:
-                    for future in futures:
-                        results.append(future.result())
-                        bar.update()
-                except BaseException as exc:
-                    for future in futures:  # those not started
-                        future.cancel()
-                    under_way = [f for f in futures if not f.done()]
-                    if _interrupted(exc) and under_way:
-                        print(f"\ninterrupted: finishing the {format_count(len(under_way), unit)} under way "
-                              "(Ctrl-C again to stop them)", file=sys.stderr)
-                        try:
-                            wait(under_way)
-                            under_way = []
-                        except KeyboardInterrupt:
-                            pass
-                    for child in multiprocessing.active_children() if under_way else ():
-                        child.terminate()
-                    # those done after the first unfinished one count too
-                    results = [f.result() for f in futures if f.done() and not f.cancelled() and f.exception() is None]
-                    raise
+            left, jobs = list(range(len(items))), args.jobs
+            while left:
+                broken = _run_pool(worker, items, job, left, jobs, results, bar, unit)
+                if broken and jobs == 1:  # the first was under way: it alone was killed
+                    results[broken[0]] = killed(items[broken[0]])
+                    bar.update()
+                    broken = broken[1:]
+                elif broken and not args.quiet:
+                    print(f"\nwarning: a worker process was killed, likely for want of memory: the "
+                          f"{format_count(len(broken), unit)} left go on one at a time", file=sys.stderr)
+                left, jobs = broken, 1
         else:
-            for item in items:
-                results.append(_then_release(worker, item, job))
+            for i, item in enumerate(items):
+                results[i] = _then_release(worker, item, job)
                 bar.update()
     except (KeyboardInterrupt, SystemError) as exc:
         if not _interrupted(exc):
             raise
     finally:
         bar.close()
-    return [r for result in results for r in (result if isinstance(result, list) else [result])], \
-        len(items) - len(results)
+    done = [result for result in results if result is not None]
+    return [r for result in done for r in (result if isinstance(result, list) else [result])], \
+        len(items) - len(done)
+
+
+def _run_pool(worker, items: list, job: Any, indices: list[int], jobs: int, results: list[Any], bar: Any,
+              unit: str) -> list[int]:
+    """Run ``items[i]`` for each index in a pool of ``jobs`` worker processes, into
+    ``results[i]``; return the indices whose worker was killed, in order (with one worker,
+    the first is the one it was running, the others were waiting)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    # spawn, not fork: numba's thread pool in this process does not survive a fork
+    context = multiprocessing.get_context("spawn")
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    broken = []
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
+                             initargs=(threads,)) as pool:
+        # the workers, started by the first submissions, ignore Ctrl-C from their start (as an
+        # ignored signal stays ignored in a new program): the main process handles it
+        with _ctrl_c_ignored():
+            futures = {i: pool.submit(_then_release, worker, items[i], job) for i in indices}
+        try:
+            for i, future in futures.items():
+                try:
+                    results[i] = future.result()
+                    bar.update()
+                except BrokenProcessPool:
+                    broken.append(i)
+        except BaseException as exc:
+            for future in futures.values():  # those not started
+                future.cancel()
+            under_way = [f for f in futures.values() if not f.done()]
+            if _interrupted(exc) and under_way:
+                print(f"\ninterrupted: finishing the {format_count(len(under_way), unit)} under way "
+                      "(Ctrl-C again to stop them)", file=sys.stderr)
+                try:
+                    wait(under_way)
+                    under_way = []
+                except KeyboardInterrupt:
+                    pass
+            for child in multiprocessing.active_children() if under_way else ():
+                child.terminate()
+            for i, f in futures.items():  # those done after the first unfinished one count too
+                if f.done() and not f.cancelled() and f.exception() is None:
+                    results[i] = f.result()
+            raise
+    return broken
 
 
 @contextmanager
@@ -935,7 +973,7 @@ def _colorize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     job = _ColorizeJob(args.output, args.mode, tuple(args.clip), args.green_gain, args.palette,
                        args.pixel_size, not args.no_register, args.png, args.skip_existing,
                        args.overwrite, params_hash, args.crop_databar, args.scale_bar)
-    records, undone = _run_batch(_colorize_one, pairs, job, args, "pair")
+    records, undone = _run_batch(_colorize_one, pairs, job, args, "pair", _colorize_killed)
     for key, message in problems:
         records.append({"key": key, "se": None, "bse": None, "status": "failed", "error": message})
     if args.verbose and not args.quiet:
@@ -1048,6 +1086,23 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None, tupl
     return options, pixel_size, tile
 
 
+def _sources(item: tuple[str, Any, str]) -> dict[str, str]:
+    """The input paths of a batch item, by role: ``se`` and ``bse``, or ``image``."""
+    kind, source, _ = item
+    return {"se": str(source.se), "bse": str(source.bse)} if kind == "pair" else {"image": str(source)}
+
+
+def _failed_field(item: tuple[str, Any, str], field_id: str, error: str) -> dict[str, Any]:
+    """The record of a field (an image, or one of its tiles) that could not be analysed."""
+    return {"image_id": field_id, "kind": item[0], "sources": _sources(item), "status": "failed", "error": error,
+            "warnings": []}
+
+
+def _analyze_killed(item: tuple[str, Any, str]) -> dict[str, Any]:
+    return _failed_field(item, item[2], "the process analysing it was killed by the system, likely for want of "
+                                        "memory, with no other image beside it: analyse it in tiles (--tile auto)")
+
+
 def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> list[dict[str, Any]]:
     """Analyse one pair/single image/composite, or each of its tiles (``--tile``): a record
     for each; an error goes into the record."""
@@ -1058,18 +1113,14 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> list[dict[str,
     from .read import read_composite, read_sem
 
     kind, source, image_id = item
-    inputs = {"se": str(source.se), "bse": str(source.bse)} if kind == "pair" else {"image": str(source)}
-
-    def failed(field_id: str, error: str) -> dict[str, Any]:
-        return {"image_id": field_id, "kind": kind, "sources": inputs, "status": "failed", "error": error,
-                "warnings": []}
+    inputs = _sources(item)
 
     if job.tile is None:  # the results to skip are known before the image is read
         try:
             drawn = _drawn_sources(job, image_id, image_id)
             previous = _previous_results(job, image_id, {**inputs, **{k: str(p) for k, (p, _) in drawn.items()}})
         except DDCSEMError as exc:
-            return [failed(image_id, str(exc))]
+            return [_failed_field(item, image_id, str(exc))]
         if previous is not None:
             return [previous]
     try:
@@ -1086,7 +1137,7 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> list[dict[str,
             # an image that one tile holds is analysed whole, under its own name
             fields = [(image_id, None)] if len(grid) < 2 else [(f"{image_id}_{tile.name}", tile) for tile in grid]
     except DDCSEMError as exc:
-        return [failed(image_id, _describe(exc, list(inputs.values())))]
+        return [_failed_field(item, image_id, _describe(exc, list(inputs.values())))]
     read_warnings = [str(w.message) for w in caught]
     if len(grid) > 1 and job.options.keep_edge_particles:
         read_warnings.append("--keep-edge-particles keeps a particle that a tile's border cuts in each tile it "
@@ -1108,7 +1159,7 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> list[dict[str,
             if record is not None:
                 records.append(record)
         except DDCSEMError as exc:
-            records.append(failed(field_id, _describe(exc, list(inputs.values()))))
+            records.append(_failed_field(item, field_id, _describe(exc, list(inputs.values()))))
     if len(grid) > 1 and records:
         try:
             _tile_overview(job, image_id, (image.se if kind == "pair" else image), fields, records)
@@ -1382,7 +1433,7 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                       args.labels, args.crop_databar, args.region, args.markers, tile,
                       progress=args.jobs == 1 and not args.quiet and sys.stderr.isatty(),
                       jobs=min(args.jobs, max(1, len(items))))
-    records, undone = _run_batch(_analyze_one, items, job, args, "image")
+    records, undone = _run_batch(_analyze_one, items, job, args, "image", _analyze_killed)
     if samples:  # an image's tiles are fields of its sample
         samples.update({r["image_id"]: samples.get(r["tile"]["of"]) for r in records if r.get("tile")})
     for key, message in problems:
