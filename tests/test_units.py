@@ -52,12 +52,25 @@ def test_parse_size_rejects(text):
         parse_size(text)
 
 
-@pytest.mark.parametrize("text, nm", [("0.1nm", 0.1), ("3.2", 3.2), ("0.02um", 20.0), ("100um", 1e5)])
+@pytest.mark.parametrize("text, nm", [("0.1nm", 0.1), ("3.2", 3.2), ("0.02um", 20.0), ("100um", 1e5),
+                                      # per pixel, as ddcsem prints it ("12 nm/px (fei:...)")
+                                      ("12 nm/px", 12.0), ("12nm/pixel", 12.0), ("0.012 µm per pixel", 12.0),
+                                      # pixels per length, as Fiji's Set Scale states a scale
+                                      ("80 pixels/µm", 12.5), ("80px/um", 12.5), ("0.5 pixels per nm", 2.0),
+                                      ("80 pixels per micron", 12.5)])
 def test_parse_pixel_size(text, nm):
     assert parse_pixel_size(text) == pytest.approx(nm)
 
 
-@pytest.mark.parametrize("text", ["0.02", "0.09nm", "5mm", "0.2 m"])
+@pytest.mark.parametrize("text, words", [("abc px/um", "write it like 12nm, 12 nm/px or 83.3 px/um"),
+                                         ("0 px/um", "must be positive"), ("12 px", "unknown length unit 'px'"),
+                                         ("12 nm/furlong", "unknown length unit")])
+def test_a_pixel_size_per_pixel_or_in_pixels_per_length_that_is_no_size_is_refused(text, words):
+    with pytest.raises(CalibrationError, match=words):
+        parse_pixel_size(text)
+
+
+@pytest.mark.parametrize("text", ["0.02", "0.09nm", "5mm", "0.2 m", "0.02/px", "5 px/m"])
 def test_pixel_size_outside_what_an_sem_gives_is_refused(text):
     with pytest.raises(CalibrationError, match="outside what an SEM gives") as info:
         parse_pixel_size(text)

@@ -101,8 +101,17 @@ def parse_length(text: str | float, *, default_unit: str | None = None) -> float
 PIXEL_SIZE_RANGE_NM = (0.1, 1e5)
 
 
+#: A length per pixel, as ddcsem prints pixel sizes (``12 nm/px``, ``12 nm per pixel``).
+_PER_PIXEL = re.compile(r"^(.*?)\s*(?:/|\bper\s)\s*(?:px|pix|pixels?)\s*$", re.IGNORECASE)
+
+#: Pixels per length, as Fiji's *Set Scale* states a scale (``83.3 pixels/µm``).
+_PIXELS_PER = re.compile(r"^\s*(.*?)\s*(?:px|pixels?)\s*(?:/|\bper\s)\s*(.+?)\s*$", re.IGNORECASE)
+
+
 def parse_pixel_size(text: str | float, *, default_unit: str = "nm") -> float:
-    """Parse a pixel size someone gives (see :func:`parse_length`), in nanometres.
+    """Parse a pixel size someone gives, in nanometres: a length (see
+    :func:`parse_length`), that length per pixel (``12 nm/px``, as ddcsem prints it), or
+    pixels per length (``83.3 px/um``, as Fiji's *Set Scale* gives a scale).
 
     Raises
     ------
@@ -112,25 +121,44 @@ def parse_pixel_size(text: str | float, *, default_unit: str = "nm") -> float:
 
     Examples
     --------
-    >>> parse_pixel_size("3.2nm"), parse_pixel_size(20)
-    (3.2, 20.0)
+    >>> parse_pixel_size("3.2nm"), parse_pixel_size(20), parse_pixel_size("12 nm/px")
+    (3.2, 20.0, 12.0)
+    >>> round(parse_pixel_size("80 pixels/µm"), 6)
+    12.5
     >>> parse_pixel_size("0.02")
     Traceback (most recent call last):
     ...
     ddcsem.errors.CalibrationError: pixel size '0.02' is 0.02 nm, outside what an SEM gives (0.1 nm to 100 µm) (give one pixel's size with its unit, e.g. 0.02um)
     """
-    nm = parse_length(text, default_unit=default_unit)
+    length = text
+    per = _PIXELS_PER.match(text) if isinstance(text, str) else None
+    if per:
+        pixels = _positive(_number(per.group(1), text), text, "pixels per length")
+        nm = parse_length(f"1{per.group(2)}") / pixels
+    else:
+        if isinstance(text, str) and (match := _PER_PIXEL.match(text)):
+            length = match.group(1)
+        nm = parse_length(length, default_unit=default_unit)
     low, high = PIXEL_SIZE_RANGE_NM
     if not low <= nm <= high:
-        number = float(_LENGTH.match(str(text)).group(1))  # parse_length read it
+        number = float(_LENGTH.match(str(length)).group(1)) if not per else None  # parse_length read it
         # the same number in the units that would put it in range
-        fits = [f"{number:g}{unit}" for unit in ("nm", "um") if low <= number * _TO_NM[unit] <= high]
+        fits = [f"{number:g}{unit}" for unit in ("nm", "um") if number and low <= number * _TO_NM[unit] <= high]
         raise CalibrationError(
             f"pixel size {text!r} is {format_length(nm)}, outside what an SEM gives "
             f"({format_length(low)} to {format_length(high)})",
             hint="give one pixel's size with its unit" + (f", e.g. {' or '.join(fits)}" if fits else ""),
         )
     return nm
+
+
+def _number(text: str, whole: str) -> float:
+    """``text`` as a number, else a CalibrationError naming ``whole``."""
+    try:
+        return float(text)
+    except ValueError:
+        raise CalibrationError(f"cannot read {whole!r} as a pixel size",
+                               hint="write it like 12nm, 12 nm/px or 83.3 px/um") from None
 
 
 def _positive(value: float, text: str | float, what: str) -> float:
