@@ -461,6 +461,38 @@ def test_min_diameter_filters_small_particles(pair_files):
     assert big.table["ecd_um"].min() >= 0.3 * 0.95
 
 
+def test_a_bse_image_taken_at_a_low_beam_energy_is_warned_about_and_its_energy_recorded():
+    """At 5 kV the spheres look flat-topped and the sphere profile (auto's) sizes them
+    large: the analysis says so and names the flat profile, which sizes them better. From
+    7 kV the sphere profile is the better one, an SE image has no partial-volume profile,
+    and a profile chosen is the user's: no warning."""
+    from ddcsem.analyze import LOW_BEAM_KV, LowBeamEnergyWarning
+
+    syn = make_pair(shape=(384, 384), pixel_size_nm=20, median_diameter_nm=500, n_particles=40, seed=9, kev=5)
+    px = PixelSize(20.0, "argument")
+
+    def taken_at(kv, detector="CBS"):
+        data = syn.se if detector in ("ETD", "InLens") else syn.bse
+        return SEMImage(data, px, detector=detector, vendor="fei", metadata={"FEI": {"Beam": {"HV": kv * 1000}}})
+
+    pair = SEMPair("f", taken_at(5, "ETD"), taken_at(5), px)
+    with pytest.warns(LowBeamEnergyWarning, match="imaged at 5 kV: .*--profile flat"):
+        sphere = analyze_pair(pair)
+    assert sphere.beam_kv == 5 and sphere.profile == "sphere"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NoisyFieldWarning)  # the SE image's
+        warnings.simplefilter("error", LowBeamEnergyWarning)
+        flat = analyze_pair(pair, options=AnalysisOptions(profile="flat"))
+        analyze_pair(SEMPair("f", taken_at(7, "ETD"), taken_at(7), px))
+        analyze_single(taken_at(LOW_BEAM_KV, "InLens"))  # an SE image
+        analyze_single(taken_at(LOW_BEAM_KV + 1))
+        assert analyze_single(syn.bse).beam_kv is None
+    sizes = [detection_scores(r.labels, syn.centers, syn.diameters_px).median_ecd_error for r in (sphere, flat)]
+    assert sizes[1] < sizes[0]  # what the warning says
+    with pytest.warns(LowBeamEnergyWarning):
+        assert analyze_single(taken_at(LOW_BEAM_KV)).beam_kv == LOW_BEAM_KV
+
+
 # ----------------------------------------------------------------------------- CLI
 
 
@@ -482,6 +514,7 @@ def test_analyze_batch_outputs(samples, tmp_path, capsys):
         assert (out / name).is_file()
     images = read_csv(out / "images.csv")
     assert [r["image_id"] for r in images] == ["aorta_01", "drusen_03", "valve_02"]
+    assert [r["beam_kv"] for r in images] == ["10", "10", ""]  # FEI's HV, JEOL's sidecar; none in ImageJ's
     for row in images:
         assert row["status"] == "ok" and row["calibrated"] == "1" and row["split"] == "shape"
         assert "uncalibrated" not in row["warning"]

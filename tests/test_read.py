@@ -254,6 +254,36 @@ def test_hitachi_sidecar(tmp_path):
     assert img.databar_rows == 6
 
 
+def _beam_files(tmp_path):
+    """A file of each vendor, with the accelerating voltage as it records it."""
+    data = noise_image((64, 80))
+    zeiss = write_zeiss(tmp_path / "z.tif", data, zeiss_text(pixel_nm=5.0, header_m=None)
+                        + "AP_ACTUALKV\r\nEHT = 3.00 kV\r\nAP_MANUALKV\r\nEHT Target = 5.00 kV\r\n")
+    target = write_zeiss(tmp_path / "zt.tif", data, zeiss_text(pixel_nm=5.0, header_m=None)
+                         + "AP_MANUALKV\r\nEHT Target = 5.00 kV\r\n")
+    ini = "[Beam]\nHV=15000\n[Scan]\nPixelWidth=1e-08\n[Detectors]\nName=CBS\nMode=BSE\n"
+    tifffile.imwrite(tmp_path / "f.tif", data, extratags=[(34682, "s", 0, ini, True)])
+    ini = "[MAIN]\r\nDevice=MIRA3\r\n[SEM]\r\nHV=7000.0\r\nPixelSizeX=4.5e-09\r\nDetector=BSE\r\n"
+    tifffile.imwrite(tmp_path / "t.tif", data, extratags=[(50431, "B", len(ini), ini.encode(), True)])
+    for stem, text in (("j", "$CM_FORMAT JEOL-SEM\n$CM_ACCEL_VOLT 10.00\n$$SM_MICRON_BAR 50\n$$SM_MICRON_MARKER 1um\n"),
+                       ("h", "[SemImageFile]\nPixelSize=3.3\nAcceleratingVoltage=1500 Volt\n"),
+                       ("hk", "[SemImageFile]\nPixelSize=3.3\nAcceleratingVoltage=2.5 kV\n")):
+        tifffile.imwrite(tmp_path / f"{stem}.tif", data)
+        (tmp_path / f"{stem}.txt").write_text(text)
+    tifffile.imwrite(tmp_path / "none.tif", data)
+    return {zeiss: 3.0, target: 5.0, tmp_path / "f.tif": 15.0, tmp_path / "t.tif": 7.0, tmp_path / "j.tif": 10.0,
+            tmp_path / "h.tif": 1.5, tmp_path / "hk.tif": 2.5, tmp_path / "none.tif": None}
+
+
+def test_the_beam_energy_is_read_from_each_vendors_metadata(tmp_path):
+    """The accelerating voltage: Zeiss's EHT (else its target), FEI's [Beam] HV in volts,
+    TESCAN's HV in volts, JEOL's CM_ACCEL_VOLT in kV, Hitachi's in volts or kV."""
+    for path, kv in _beam_files(tmp_path).items():
+        image = read_sem(path)
+        assert image.beam_kv == (None if kv is None else pytest.approx(kv)), path.name
+        assert image.to_record()["beam_kv"] == image.beam_kv
+
+
 def test_a_jeol_sidecar_in_the_windows_code_page_still_calibrates(tmp_path):
     """'2µm' written in cp1252 (0xB5) was read as '2\ufffdm': the image came out uncalibrated."""
     tifffile.imwrite(tmp_path / "x_SEI.tif", noise_image((100, 120)))
@@ -319,7 +349,7 @@ def test_record_keys(tmp_path):
     record = read_sem(path).to_record()
     assert record == {"path": str(path), "vendor": "imagej", "detector": "SE", "role": "SE",
                       "pixel_size_nm": pytest.approx(20.0), "pixel_size_source": "imagej:resolution+unit",
-                      "shape": [30, 40], "databar_rows": 0, "dtype": "uint8"}
+                      "shape": [30, 40], "databar_rows": 0, "dtype": "uint8", "beam_kv": None}
 
 
 # -------------------------------------------------------------------------- bad input

@@ -52,6 +52,25 @@ def test_real_vendor_file(shared_files, case):
     assert str(img.data.dtype) == dtype
 
 
+#: The beam energy each folder's PROVENANCE.md states (none for an image whose metadata is
+#: only its pixel size).
+BEAM_KV = {
+    "rosettasciio/test_tiff_Zeiss_SEM_1k.tif": 25.0, "rosettasciio/test_tiff_Zeiss_SEM_512pix.tif": 5.0,
+    "bam_tio2_sem_tsem/1908248_SEM_InLens.tif": 20.0, "imageio_fei_rbc/fei-sem-rbc.tif": 2.0,
+    "rosettasciio/FEI-Helios-Ebeam-8bits.tif": 5.0, "tomo_mapper_thermo/SEM_Image-SliceImage-001.tif": 15.0,
+    "probelab_jeol/image000_SEI.tif": 7.0, "probelab_jeol/Standard_BSE_1280-960.bmp": 10.0,
+    "rosettasciio/P45_bcf_extracted_BSE.tif": None,
+}
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("path", BEAM_KV, ids=[p.split("/")[-1] for p in BEAM_KV])
+def test_real_vendor_files_beam_energy(shared_files, path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MixedDetectorWarning)
+        assert read_sem(shared_files / path).beam_kv == BEAM_KV[path]
+
+
 @pytest.mark.shared
 def test_zeiss_mixing_file_warns(shared_files):
     with pytest.warns(MixedDetectorWarning):

@@ -26,7 +26,7 @@ from .units import format_count
 
 __all__ = ["AnalysisOptions", "ImageAnalysis", "analyze_pair", "analyze_single", "analyze_composite",
            "pool_analyses", "Tile", "tiles", "fitting_tile_px", "ClippedSignalWarning", "ParticlePolarityWarning",
-           "SmallParticleWarning"]
+           "SmallParticleWarning", "LowBeamEnergyWarning"]
 
 #: Smallest image side that can hold a measurable particle.
 MIN_SIDE_PX = 8
@@ -74,6 +74,21 @@ MIN_TILE_PX = 64
 class SmallParticleWarning(UserWarning):
     """The particles are too few pixels across to be sized well (their median equivalent
     diameter is under ``SIZING_MIN_PX``)."""
+
+
+class LowBeamEnergyWarning(UserWarning):
+    """The BSE image was taken at a beam energy so low (``LOW_BEAM_KV`` or less) that its
+    spheres look flat-topped, and the sphere profile sizes them large."""
+
+
+#: At this accelerating voltage (kV) or less, the BSE image of the sphere profile's model
+#: (calcium-phosphate spheres of a few hundred nm) is flat-topped, and the ``auto``
+#: profile (``sphere``) sizes them large: :class:`LowBeamEnergyWarning`. Synthetic 500 nm
+#: spheres, median ECD error with the sphere profile against the flat one: at 5 kV 5.3 %
+#: against 2.5 % (sparse) and 3.5 % against 2.4 % (crowded), where a wide size range
+#: loses F1 with the flat one (0.959 against 0.908); at 7 kV 3.0 % against 5.2 % and 2.0 %
+#: against 4.2 %: the sphere profile is the better from 7 kV up.
+LOW_BEAM_KV = 6.0
 
 
 class ClippedSignalWarning(UserWarning):
@@ -277,6 +292,9 @@ class ImageAnalysis:
         labels given, which it does not filter.
     markers : ndarray of int, shape (M, N), or None
         The seeds marked by hand that the split started from, when given.
+    beam_kv : float or None
+        The accelerating voltage the image was taken at (kV), as its metadata records it
+        (:attr:`ddcsem.SEMImage.beam_kv`).
     """
 
     image_id: str
@@ -296,6 +314,7 @@ class ImageAnalysis:
     region: np.ndarray | None = None
     smallest_ecd: float | None = None
     markers: np.ndarray | None = None
+    beam_kv: float | None = None
 
     __repr__ = dataclass_repr
 
@@ -332,11 +351,13 @@ def _segment(
     distance: float | None,
     region: np.ndarray | None = None,
     markers: np.ndarray | None = None,
+    beam_kv: float | None = None,
 ) -> tuple[np.ndarray, str, str, float, float]:
     """The particles of ``density`` (border ones too), the split and the profile used, the
     fraction of the field the particles cover and that of the ``region`` (the mineral
     area fraction, those touching annotations included), with :func:`_measure`'s
-    warnings about their polarity and the annotations they touch."""
+    warnings about their polarity, the annotations they touch and a profile that does not
+    suit the beam energy ``beam_kv``."""
     from .segment import EDGES_MIN_DEPTH, _drop_labels, median_depth, segment_particles
 
     split = options.split
@@ -348,6 +369,15 @@ def _segment(
     profile = options.profile
     if profile == "auto":  # opaque particles of a transmission image are flat-topped
         profile = "flat" if kind == "single" and options.dark_particles else "sphere"
+        if profile == "sphere" and beam_kv and beam_kv <= LOW_BEAM_KV and kind != "composite" and role != "SE":
+            warnings.warn(
+                f"imaged at {beam_kv:g} kV: at a beam energy this low, spheres of a few hundred nm look "
+                "flat-topped in the BSE image, and the sphere profile sizes them large (synthetic 500 nm spheres "
+                "at 5 kV: 5.3 % sparse, 3.5 % crowded); profile='flat' (--profile flat) sizes them to about "
+                "2.5 %, but may miss dim small ones (a wide size range at 5 kV: F1 0.96 against 0.91)",
+                LowBeamEnergyWarning,
+                stacklevel=4,
+            )
     # a single image (an SE one, under "auto") guides the edges split with its own edges
     guide = bse if kind == "single" and split == "edges" else (se if options.se_rims else None)
     labels = segment_particles(
@@ -494,12 +524,13 @@ def _measure(
     drawn: np.ndarray | None = None,
     region: np.ndarray | None = None,
     markers: np.ndarray | None = None,
+    beam_kv: float | None = None,
 ) -> ImageAnalysis:
     """Segment and measure; ``role`` is the detector of a single image (``"SE"`` or
     ``"BSE"``), which picks the ``auto`` split; particles touching ``hidden`` (a
     composite's annotations) are left out; ``drawn`` labels are measured instead of those
     found, or the split starts from the ``markers``; only the particles within ``region``
-    count, when given."""
+    count, when given; ``beam_kv`` is recorded."""
     from .measure import _check_region, _region_edge, particle_table, size_distribution
     from .segment import _drop_labels, drop_border_labels
 
@@ -552,7 +583,7 @@ def _measure(
     if drawn is None:  # guided by the images as they are within the region, the rest filled
         labels, split, profile, fraction, mineral = _segment(
             kind, density, options, _within(bse, region), _within(se, region), role, hidden, min_area, distance,
-            region, markers)
+            region, markers, beam_kv)
     else:  # drawn or corrected by hand: measured as they are
         labels, split, profile = _drawn_labels(drawn, density.shape), "given", "given"
         fraction, mineral = _covered(labels, None), _covered(labels, region)
@@ -597,7 +628,7 @@ def _measure(
     timings["measure"] = time.perf_counter() - t
     smallest = None if drawn is not None else 2 * np.sqrt(min_area / np.pi) * (pixel.um or 1.0)
     return ImageAnalysis(image_id, kind, split, profile, sources, pixel, ddc, density, labels, table,
-                         distribution, mineral, shift, timings, region, smallest, markers)
+                         distribution, mineral, shift, timings, region, smallest, markers, beam_kv)
 
 
 def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),
@@ -688,7 +719,7 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),
     sources = {"se": str(pair.se.path), "bse": str(pair.bse.path)}
     return _measure(pair.key, "pair", sources, pair.pixel_size, ddc, density, options,
                     pair.bse.data, pair.se.data, timings, pair.shift, drawn=labels, region=region,
-                    markers=markers)
+                    markers=markers, beam_kv=pair.bse.beam_kv or pair.se.beam_kv)
 
 
 def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
@@ -775,7 +806,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     # Dark particles show mass thickness, a density: no SE role, so the shape split
     return _measure(name, "single", sources, image.pixel_size, ddc, density, options,
                     image.data, None, timings, role=None if options.dark_particles else image.role,
-                    drawn=labels, region=region, markers=markers)
+                    drawn=labels, region=region, markers=markers, beam_kv=image.beam_kv)
 
 
 def _as_image(image: SEMImage | np.ndarray, reader: str) -> SEMImage:
@@ -858,7 +889,7 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     sources = {"image": str(image.path) if image.path else ""}
     return _measure(name, "composite", sources, image.pixel_size, image.data, density, options,
                     bse, se, timings, hidden=hidden, drawn=labels, region=region,
-                    markers=markers)
+                    markers=markers, beam_kv=image.beam_kv)
 
 
 def pool_analyses(analyses: Sequence[ImageAnalysis]) -> dict[str, Any]:

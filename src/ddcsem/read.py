@@ -18,6 +18,7 @@ Hitachi    ``.txt`` sidecar ``PixelSize`` (nm)      ``SignalName``
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 from os import PathLike
@@ -141,6 +142,13 @@ class SEMImage:
         """Shape of the (cropped) image, (rows, cols)."""
         return self.data.shape  # type: ignore[return-value]
 
+    @property
+    def beam_kv(self) -> float | None:
+        """The accelerating voltage the image was taken at, in kV, as its metadata records
+        it (Zeiss EHT, FEI/Thermo and TESCAN HV, JEOL and Hitachi sidecars), else None.
+        Under beam deceleration the electrons land with less."""
+        return _beam_kv(self.metadata)
+
     def to_record(self) -> dict[str, Any]:
         """The summary ``ddcsem info`` prints: JSON-ready plain values."""
         return {
@@ -153,6 +161,7 @@ class SEMImage:
             "shape": [int(s) for s in self.data.shape],
             "databar_rows": int(self.databar_rows),
             "dtype": str(self.data.dtype),
+            "beam_kv": self.beam_kv,
         }
 
 
@@ -325,6 +334,31 @@ def _tescan(text: str) -> tuple[PixelSize | None, str | None, dict[str, Any]]:
     pixel = PixelSize(size * 1e9, "tescan:PixelSizeX") if size else None
     detector = _ini_get(ini, "Detector") or _ini_get(ini, "Detector0")
     return pixel, detector, ini
+
+
+def _beam_kv(metadata: dict[str, Any]) -> float | None:
+    """The accelerating voltage (kV) in a file's parsed vendor metadata, else None."""
+    zeiss = metadata.get("CZ_SEM") or {}
+    for key in ("ap_actualkv", "ap_manualkv"):  # the EHT, then its target
+        entry = zeiss.get(key)
+        if isinstance(entry, tuple) and len(entry) >= 3 and _positive(entry[1]):
+            return float(entry[1]) * (1e-3 if str(entry[2]).strip().lower() == "v" else 1.0)
+    fei = metadata.get("FEI") or {}
+    for section in ("Beam", "EBeam"):
+        volts = _positive((fei.get(section) or {}).get("HV"))
+        if volts:
+            return volts / 1000
+    volts = _positive(_ini_get(metadata.get("TESCAN") or {}, "HV"))
+    if volts:
+        return volts / 1000
+    kv = _positive((metadata.get("JEOL") or {}).get("$CM_ACCEL_VOLT"))
+    if kv:
+        return kv
+    text = _ini_get(metadata.get("HITACHI") or {}, "AcceleratingVoltage")  # "15000 Volt"
+    match = re.match(r"\s*([\d.]+)\s*(k?)v", text or "", re.IGNORECASE)
+    if match and _positive(match.group(1)):
+        return float(match.group(1)) * (1.0 if match.group(2) else 1e-3)
+    return None
 
 
 def _imagej_pixel(tif: Any) -> PixelSize | None:

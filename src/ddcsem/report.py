@@ -756,7 +756,7 @@ IMAGE_COLUMNS = [
     "image_id", "kind", "split", "profile", "se_path", "bse_path", "image_path", "labels_path", "region_path",
     "markers_path", "pixel_size_nm",
     "pixel_size_source",
-    "calibrated", "n_particles", "mineral_area_fraction", "field_area_um2", "field_area_px2",
+    "calibrated", "beam_kv", "n_particles", "mineral_area_fraction", "field_area_um2", "field_area_px2",
     "particles_per_um2", "particles_per_px2",
     *[f"{name}_um" for _, name in _STATS], "lognorm_gsd",
     *[f"{name}_px" for _, name in _STATS],
@@ -790,7 +790,7 @@ def calibration_text(summary: dict[str, Any]) -> str:
 def image_row(summary: dict[str, Any]) -> dict[str, Any]:
     """One ``images.csv`` row from a per-image summary (see :func:`write_image_results`)."""
     row = {k: summary.get(k) for k in ("image_id", "kind", "split", "profile", "pixel_size_nm",
-                                        "pixel_size_source", "calibrated", "n_particles",
+                                        "pixel_size_source", "calibrated", "beam_kv", "n_particles",
                                         "mineral_area_fraction", "status", "error")}
     if row["status"] == "skipped":  # results of an earlier run with the same parameters
         row["status"] = "ok"
@@ -870,7 +870,7 @@ def write_image_results(result: Any, folder: str | PathLike, *, params_hash: str
         "image_id": image_id, "kind": result.kind, "split": result.split, "profile": result.profile,
         "sources": result.sources,
         "pixel_size_nm": nm, "pixel_size_source": result.pixel_size.source,
-        "calibrated": bool(nm), "n_particles": n,
+        "calibrated": bool(nm), "beam_kv": result.beam_kv, "n_particles": n,
         "mineral_area_fraction": result.mineral_area_fraction,
         "field_area": result.field_area, "number_density": result.number_density,
         "smallest_ecd": result.smallest_ecd,
