@@ -481,6 +481,7 @@ def test_bad_colouring_options_stop_the_run_before_any_image(samples, tmp_path, 
      ["colorize", "-o", "o"],
      ["colorize", "x", "-o", "o", "--se", "a.tif"],
      ["colorize", "x", "-o", "o", "--jobs", "0"],
+     ["analyze", "x", "-o", "o", "-j", "many"],
      ["colorize", "x"],
      ["colorize", "x", "-o", "o", "--colour", "y"],  # a misspelt option is not an input
      ["bench", "x"],
@@ -626,3 +627,19 @@ def test_a_worker_killed_for_want_of_memory_does_not_end_the_batch(tmp_path, cap
     row = image_row(record)
     assert row["status"] == "failed" and row["image_path"] == str(tmp_path / "x_BSE.tif")
     assert "killed by the system" in row["error"] and "--tile auto" in row["error"]
+
+
+def test_jobs_auto_takes_one_worker_per_core_it_may_use(samples, tmp_path, monkeypatch):
+    """--jobs auto: one worker per core that the process may run on (a container's or a
+    cluster job's share, not the machine's), and the results of --jobs 1."""
+    from ddcsem import cli
+
+    if hasattr(os, "sched_getaffinity"):
+        assert cli._jobs("auto") == len(os.sched_getaffinity(0))
+    monkeypatch.setattr(cli, "_usable_cores", lambda: 2)
+    assert cli._jobs("auto") == 2 and cli._jobs("3") == 3
+    assert main(["analyze", str(samples), "-o", str(tmp_path / "a"), "-j", "auto", "-q"]) == 0
+    assert main(["analyze", str(samples), "-o", str(tmp_path / "b"), "-q"]) == 0
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert manifest["arguments"]["jobs"] == 2
+    assert (tmp_path / "a" / "particles.csv").read_text() == (tmp_path / "b" / "particles.csv").read_text()

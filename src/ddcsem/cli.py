@@ -109,6 +109,28 @@ def _colour(text: Any) -> tuple[float, float, float]:
     return colour  # type: ignore[return-value]
 
 
+def _usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, as a container or a cluster's
+    scheduler sets it), else all the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
+def _jobs(text: str) -> int:
+    """``--jobs``: a number of worker processes, at least 1, or ``auto``: one per core."""
+    if text.strip() == "auto":
+        return _usable_cores()
+    try:
+        jobs = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor auto") from None
+    if jobs < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {jobs}")
+    return jobs
+
+
 def _tile(text: str) -> tuple[float, str]:
     """``--tile``: ``auto`` (``(0, "auto")``), a bare number in pixels, or a length or pixels
     as ``--min-diameter``."""
@@ -189,7 +211,8 @@ def _batch_options() -> argparse.ArgumentParser:
     common.add_argument("--crop-databar", type=_crop, default="auto", metavar="auto|off|ROWS",
                         help="the information bar at the bottom: auto (default: from the metadata, "
                              "else detected), off (keep every row), or the rows to crop")
-    common.add_argument("-j", "--jobs", type=int, default=1, help="images processed in parallel")
+    common.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N|auto",
+                        help="images processed in parallel (default 1; auto: one per core)")
     exists = common.add_mutually_exclusive_group()
     exists.add_argument("--skip-existing", action="store_true",
                         help="skip images whose results exist (made with the same parameters)")
@@ -672,8 +695,6 @@ def _collect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple
         parser.error(f"--se and --bse name the same file, {args.se}: a pair is two images of one field")
     if not args.inputs and args.se is None and args.pairs is None:
         parser.error("give input files or folders, --se and --bse, or --pairs")
-    if args.jobs < 1:
-        parser.error("--jobs must be at least 1")
     if args.output.exists() and not args.output.is_dir():
         parser.error(f"output {args.output} exists and is not a folder")
     for item in args.inputs:  # the output folder is never searched: its inputs would be lost
@@ -813,7 +834,7 @@ def _run_pool(worker, items: list, job: Any, indices: list[int], jobs: int, resu
 
     # spawn, not fork: numba's thread pool in this process does not survive a fork
     context = multiprocessing.get_context("spawn")
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = max(1, _usable_cores() // jobs)
     broken = []
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
                              initargs=(threads,)) as pool:
