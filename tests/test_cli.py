@@ -643,3 +643,21 @@ def test_jobs_auto_takes_one_worker_per_core_it_may_use(samples, tmp_path, monke
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
     assert manifest["arguments"]["jobs"] == 2
     assert (tmp_path / "a" / "particles.csv").read_text() == (tmp_path / "b" / "particles.csv").read_text()
+
+
+def test_images_that_warn_alike_are_one_line_on_the_terminal():
+    """A batch of a hundred fields, each with too few particles for ISO 13322-1, printed a
+    hundred such lines and hid the one warning that mattered. More than three images that
+    warn alike (the same words, other figures) are one line; three or fewer keep theirs."""
+    from ddcsem.cli import _warning_lines
+
+    few = "only {} particles: too few for a stable size distribution (ISO 13322-1 asks for thousands)"
+    records = [{"image_id": f"f{i}", "warnings": [few.format(40 + i)]} for i in range(5)]
+    records[2]["warnings"].append("the particles found cover 97% of the field: if they are darker ...")
+    lines = _warning_lines(records, "image_id")
+    assert lines == [("5 images (f0, f1, f2, …)", few.format(40) + " (in f0; each image's own in images.csv)"),
+                     ("f2", "the particles found cover 97% of the field: if they are darker ...")]
+    assert _warning_lines(records[:3], "image_id")[:3] == [(f"f{i}", few.format(40 + i)) for i in range(2)] + [
+        ("f2", few.format(42))]
+    same = [{"image_id": f"f{i}", "warnings": ["uncalibrated: no pixel size"]} for i in range(4)]
+    assert _warning_lines(same, "image_id") == [("4 images (f0, f1, f2, …)", "uncalibrated: no pixel size")]

@@ -192,7 +192,8 @@ def test_a_notebook_draws_what_analyze_writes(tmp_path):
 
 def test_xlsx_sheets_go_on_past_excels_rows_and_keep_text_as_text(tmp_path, monkeypatch):
     """A table longer than a sheet goes on in the next; text that looks like a formula stays
-    text, and characters a workbook cannot hold are left out rather than failing the run."""
+    text; characters a workbook cannot hold are left out, and text longer than a cell holds
+    cut, rather than failing the run or making Excel repair the file."""
     from openpyxl import load_workbook
 
     from ddcsem import report
@@ -201,12 +202,13 @@ def test_xlsx_sheets_go_on_past_excels_rows_and_keep_text_as_text(tmp_path, monk
     rows = [{"id": f"f{i}", "value": i / 4} for i in range(5)]
     rows[1]["value"], rows[2]["id"] = float("nan"), "=SUM(A1:A9)"
     rows[3]["id"] = "bad\x01name"
+    rows[4]["id"] = "x" * 40_000
     report.write_xlsx(tmp_path / "t.xlsx", [("particles", ["id", "value"], rows), ("samples", ["sample"], [])])
     book = load_workbook(tmp_path / "t.xlsx")
     assert book.sheetnames == ["particles", "particles (2)", "particles (3)", "samples"]
     values = [list(r) for name in book.sheetnames[:3] for r in book[name].iter_rows(values_only=True)]
     assert values == [["id", "value"], ["f0", 0.0], ["f1", None],
                       ["id", "value"], ["=SUM(A1:A9)", 0.5], ["badname", 0.75],
-                      ["id", "value"], ["f4", 1.0]]
+                      ["id", "value"], ["x" * 32_767, 1.0]]
     assert book["particles"]["A2"].data_type == "s" and book["particles (2)"]["A2"].data_type == "s"
     assert [list(r) for r in book["samples"].iter_rows(values_only=True)] == [["sample"]]

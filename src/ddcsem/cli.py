@@ -939,9 +939,36 @@ def _finish(args: argparse.Namespace, records: list[dict[str, Any]], unpaired: l
     return 1 if failed else 0
 
 
+#: A warning that more images than this give alike (the same words, other figures) is
+#: one line on the terminal, not one per image: a batch of a hundred fields each with
+#: too few particles for ISO 13322-1 hid the one warning that mattered.
+ALIKE_LINES = 3
+
+
 def _warning_lines(records: list[dict[str, Any]], id_key: str) -> list[tuple[str, str]]:
     """(name, warning) for each record's warnings (not every message names its file); the
-    tiles of an image that warn alike (the same words, other figures) are one line."""
+    tiles of an image that warn alike (the same words, other figures) are one line, and so
+    are more than ``ALIKE_LINES`` images that do."""
+    lines = _tile_warning_lines(records, id_key)
+    alike: dict[str, list[tuple[str, str]]] = {}
+    for name, w in lines:
+        alike.setdefault(re.sub(r"\d+(\.\d+)?", "#", w), []).append((name, w))
+    out = []
+    for name, w in lines:
+        found = alike[re.sub(r"\d+(\.\d+)?", "#", w)]
+        if len(found) <= ALIKE_LINES:
+            out.append((name, w))
+        elif found[0][0] == name:  # the group's line, where its first stood
+            names = ", ".join(n for n, _ in found[:3]) + ", …"
+            same = all(text == w for _, text in found)
+            out.append((f"{len(found)} images ({names})",
+                        w + ("" if same else f" (in {name}; each image's own in images.csv)")))
+    return out
+
+
+def _tile_warning_lines(records: list[dict[str, Any]], id_key: str) -> list[tuple[str, str]]:
+    """(name, warning) for each record's warnings, the tiles of an image that warn alike
+    one line."""
     lines: dict[tuple[str, str], list[tuple[str, str]]] = {}
     tiles: dict[str, int] = {}
     for r in records:

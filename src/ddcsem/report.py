@@ -504,8 +504,9 @@ def write_csv(path: str | PathLike, columns: list[str], rows: list[dict[str, Any
                 writer.writerow([_cell(row.get(c)) for c in columns])
 
 
-#: The rows an Excel sheet holds, its header included.
+#: The rows an Excel sheet holds, its header included, and the characters a cell holds.
 EXCEL_ROWS = 1_048_576
+EXCEL_CELL_CHARS = 32_767
 
 
 def write_xlsx(path: str | PathLike, sheets: list[tuple[str, list[str], Iterable[dict[str, Any]]]]) -> None:
@@ -555,8 +556,8 @@ def write_xlsx(path: str | PathLike, sheets: list[tuple[str, list[str], Iterable
 
 def _xlsx_cell(sheet: Any, value: Any) -> Any:
     """A value as a workbook cell takes it: numbers as numbers, text as text (never a
-    formula, and without the control characters a workbook cannot hold), empty for
-    missing ones."""
+    formula, without the control characters a workbook cannot hold, and within the
+    32,767 characters an Excel cell holds), empty for missing ones."""
     if value is None or isinstance(value, (bool, np.bool_)):
         return None if value is None else bool(value)
     if isinstance(value, (int, np.integer)):
@@ -566,7 +567,7 @@ def _xlsx_cell(sheet: Any, value: Any) -> Any:
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-    cell = WriteOnlyCell(sheet, ILLEGAL_CHARACTERS_RE.sub("", str(value)))
+    cell = WriteOnlyCell(sheet, ILLEGAL_CHARACTERS_RE.sub("", str(value))[:EXCEL_CELL_CHARS])
     cell.data_type = "s"  # "=..." stays text
     return cell
 
