@@ -661,3 +661,6 @@ def test_images_that_warn_alike_are_one_line_on_the_terminal():
         ("f2", few.format(42))]
     same = [{"image_id": f"f{i}", "warnings": ["uncalibrated: no pixel size"]} for i in range(4)]
     assert _warning_lines(same, "image_id") == [("4 images (f0, f1, f2, …)", "uncalibrated: no pixel size")]
+    pairs = [{"key": f"p{i}", "warnings": [f"shift {i} px"]} for i in range(4)]  # colorize's records
+    assert _warning_lines(pairs, "key", "pair") == [("4 pairs (p0, p1, p2, …)",
+                                                     "shift 0 px (in p0; each pair's own in manifest.json)")]

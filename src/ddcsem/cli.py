@@ -916,7 +916,7 @@ def _finish(args: argparse.Namespace, records: list[dict[str, Any]], unpaired: l
         return 1
     failed = [r for r in records if r["status"] == "failed"]
     if not args.quiet:
-        for name, w in _warning_lines(records, id_key):
+        for name, w in _warning_lines(records, id_key, list_name[:-1]):
             print(f"warning: {name}: {w}", file=sys.stderr)
         done = sum(r["status"] == "ok" for r in records)
         skipped = sum(r["status"] == "skipped" for r in records)
@@ -945,10 +945,10 @@ def _finish(args: argparse.Namespace, records: list[dict[str, Any]], unpaired: l
 ALIKE_LINES = 3
 
 
-def _warning_lines(records: list[dict[str, Any]], id_key: str) -> list[tuple[str, str]]:
+def _warning_lines(records: list[dict[str, Any]], id_key: str, unit: str = "image") -> list[tuple[str, str]]:
     """(name, warning) for each record's warnings (not every message names its file); the
     tiles of an image that warn alike (the same words, other figures) are one line, and so
-    are more than ``ALIKE_LINES`` images that do."""
+    are more than ``ALIKE_LINES`` images (or pairs: ``unit``) that do."""
     lines = _tile_warning_lines(records, id_key)
     alike: dict[str, list[tuple[str, str]]] = {}
     for name, w in lines:
@@ -961,8 +961,9 @@ def _warning_lines(records: list[dict[str, Any]], id_key: str) -> list[tuple[str
         elif found[0][0] == name:  # the group's line, where its first stood
             names = ", ".join(n for n, _ in found[:3]) + ", …"
             same = all(text == w for _, text in found)
-            out.append((f"{len(found)} images ({names})",
-                        w + ("" if same else f" (in {name}; each image's own in images.csv)")))
+            table = "images.csv" if id_key == "image_id" else "manifest.json"
+            out.append((f"{format_count(len(found), unit)} ({names})",
+                        w + ("" if same else f" (in {name}; each {unit}'s own in {table})")))
     return out
 
 
