@@ -515,6 +515,7 @@ def test_analyze_batch_outputs(samples, tmp_path, capsys):
     images = read_csv(out / "images.csv")
     assert [r["image_id"] for r in images] == ["aorta_01", "drusen_03", "valve_02"]
     assert [r["beam_kv"] for r in images] == ["10", "10", ""]  # FEI's HV, JEOL's sidecar; none in ImageJ's
+    assert (out / "report.html").read_text().count(" · 10 kV") == 2
     for row in images:
         assert row["status"] == "ok" and row["calibrated"] == "1" and row["split"] == "shape"
         assert "uncalibrated" not in row["warning"]

@@ -1203,6 +1203,7 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
             f"{f' (95 % CI {interval})' if interval else ''} · D90 {fmt['d90']} {unit}"
             f" · mineral area fraction {'' if fraction is None else f'{fraction:.3f}'}"
             f" · pixel size {esc(calibration_text(s))}"
+            + (f" · {s['beam_kv']:g} kV" if s.get("beam_kv") else "")
             + "".join(f" · {kind} {esc(Path(path).name)}" for kind in ("region", "markers")
                       if (path := (s.get("sources") or {}).get(kind)))
             + "</p>"
