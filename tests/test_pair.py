@@ -66,6 +66,17 @@ def test_groups_pairs_case_insensitively_and_reports_unpaired(tmp_path):
     assert result.problems == ()
 
 
+def test_a_folder_given_alone_is_one_folder_not_its_letters(tmp_path):
+    """find_pairs("data") took the string for a list of paths, and failed on "d: no such
+    file or folder"; a Path failed as not iterable. One path is now a list of one."""
+    (tmp_path / "out").mkdir()
+    touch(tmp_path, "a1_InLens.tif", "a1_EsB.tif", "out/b_SE.tif", "out/b_BSE.tif")
+    for given in (str(tmp_path), tmp_path):
+        result = find_pairs(given, use_metadata=False, exclude=tmp_path / "out")
+        assert [(p.key, p.se.name, p.bse.name) for p in result.pairs] == [("a1", "a1_InLens.tif", "a1_EsB.tif")]
+    assert len(find_pairs(str(tmp_path / "out"), use_metadata=False).pairs) == 1
+
+
 def test_two_candidates_for_one_partner_are_refused_by_name(tmp_path):
     touch(tmp_path, "s_SE.tif", "s_BSE.tif", "s_EsB.tif")
     result = find_pairs([tmp_path], use_metadata=False)

@@ -113,8 +113,14 @@ class SEMPair:
     __repr__ = dataclass_repr
 
 
+def _listed(paths: str | PathLike | Iterable[str | PathLike]) -> list[str | PathLike]:
+    """Paths given as a list, or as one path: a string is a path, not its letters (a
+    folder given alone was read as the files ``d``, ``a``, ``t``, ``a``...)."""
+    return [paths] if isinstance(paths, (str, PathLike)) else list(paths)
+
+
 def collect_images(
-    inputs: Iterable[str | PathLike], *, exclude: Iterable[str | PathLike] = ()
+    inputs: str | PathLike | Iterable[str | PathLike], *, exclude: str | PathLike | Iterable[str | PathLike] = ()
 ) -> list[Path]:
     """Expand files and folders (not recursively) into a sorted list of image files.
 
@@ -126,9 +132,9 @@ def collect_images(
 
     Parameters
     ----------
-    inputs : iterable of path-like
-        Files and folders.
-    exclude : iterable of path-like, optional
+    inputs : path-like or iterable of path-like
+        Files and folders, or one.
+    exclude : path-like or iterable of path-like, optional
         Folders whose contents are never taken (e.g. the output folder).
 
     Raises
@@ -150,9 +156,9 @@ def collect_images(
     >>> [str(p.relative_to(d)) for p in collect_images([d], exclude=[d / "out"])]
     ['BSE/b.tif', 'a.TIF', 'b.tif']
     """
-    excluded = [Path(p).resolve() for p in exclude]
+    excluded = [Path(p).resolve() for p in _listed(exclude)]
     found: dict[Path, Path] = {}
-    for item in inputs:
+    for item in _listed(inputs):
         path = Path(item)
         if path.is_dir():
             folders = [path] + [sub for sub in path.iterdir()
@@ -349,25 +355,25 @@ def folder_role(
 
 
 def find_pairs(
-    paths: Iterable[str | PathLike],
+    paths: str | PathLike | Iterable[str | PathLike],
     *,
     se_tokens: tuple[str, ...] = SE_TOKENS,
     bse_tokens: tuple[str, ...] = BSE_TOKENS,
     use_metadata: bool = True,
-    exclude: Iterable[str | PathLike] = (),
+    exclude: str | PathLike | Iterable[str | PathLike] = (),
 ) -> PairingResult:
     """Group micrograph files into SE/BSE pairs.
 
     Parameters
     ----------
-    paths : iterable of path-like
-        Files and/or folders (folders are listed, not searched recursively).
+    paths : path-like or iterable of path-like
+        Files and/or folders (folders are listed, not searched recursively), or one.
     se_tokens, bse_tokens : tuple of str, optional
         Detector tokens (case-insensitive, delimited by ``_ - . space``) naming each side.
     use_metadata : bool, optional
         Place files without a token by the detector in their metadata, and take two-page
         TIFFs whose pages are named SE and BSE as pairs.
-    exclude : iterable of path-like, optional
+    exclude : path-like or iterable of path-like, optional
         Folders never searched (an output folder inside an input folder).
 
     Returns
