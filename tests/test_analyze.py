@@ -95,6 +95,19 @@ def test_arrays_are_analysed_as_uncalibrated_images(syn):
 
 
 
+def test_options_may_be_a_dict_of_their_fields(syn):
+    """A dict of options (from a config or a JSON record) failed with "'dict' object has
+    no attribute 'mode'"; it now stands for the AnalysisOptions of its fields, and a key
+    that is none of them is named with the one meant."""
+    as_dict = analyze_single(syn.bse, options={"threshold": "li", "min_diameter_px": 6})
+    as_options = analyze_single(syn.bse, options=AnalysisOptions(threshold="li", min_diameter_px=6))
+    np.testing.assert_array_equal(as_dict.labels, as_options.labels)
+    with pytest.raises(ParameterError, match="unknown option treshold .did you mean threshold\\?"):
+        analyze_single(syn.bse, options={"treshold": "li"})
+    with pytest.raises(ParameterError, match="options must be an AnalysisOptions or a dict of its fields, not str"):
+        analyze_composite(colorize(syn.se, syn.bse), options="li")
+
+
 def test_the_steps_take_a_read_pairs_channels_as_they_are(pair_files):
     """A notebook calls the steps one by one on what read_pair gave: each channel serves
     as its pixels (an SEMImage was an object of shape () before), and the pair itself gets

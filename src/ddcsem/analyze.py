@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -631,7 +631,7 @@ def _measure(
                          distribution, mineral, shift, timings, region, smallest, markers, beam_kv)
 
 
-def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),
+def analyze_pair(pair: SEMPair, *, options: AnalysisOptions | Mapping[str, Any] = AnalysisOptions(),
                  labels: np.ndarray | None = None, region: np.ndarray | None = None,
                  markers: np.ndarray | None = None) -> ImageAnalysis:
     """Analyse a registered SE/BSE pair (:class:`ddcsem.SEMPair`).
@@ -640,8 +640,8 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),
     ----------
     pair : SEMPair
         The pair, as :func:`ddcsem.read_pair` reads it.
-    options : AnalysisOptions, optional
-        How to segment and measure.
+    options : AnalysisOptions or dict, optional
+        How to segment and measure (a dict: the fields of an AnalysisOptions).
     labels : ndarray of int, shape (M, N), optional
         Particles drawn or corrected by hand (:func:`ddcsem.read_labels`), measured
         instead of those the segmentation would find: the segmentation options are not
@@ -704,6 +704,7 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),
     if not isinstance(pair, SEMPair):
         raise ParameterError(f"pair must be an SEMPair, not {type(pair).__name__}",
                              hint="read one with ddcsem.read_pair(se_path, bse_path)")
+    options = _as_options(options)
     _require_memory(pair.se.data.shape, pair.se.path)
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -723,7 +724,7 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions = AnalysisOptions(),
 
 
 def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
-                   options: AnalysisOptions = AnalysisOptions(),
+                   options: AnalysisOptions | Mapping[str, Any] = AnalysisOptions(),
                    labels: np.ndarray | None = None, region: np.ndarray | None = None,
                    markers: np.ndarray | None = None) -> ImageAnalysis:
     """Analyse one grey micrograph whose particles are brighter than their surroundings
@@ -741,8 +742,8 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
         uncalibrated image (sizes in pixels).
     image_id : str, optional
         Name of the result; default the file's stem, or ``image``.
-    options : AnalysisOptions, optional
-        How to segment and measure.
+    options : AnalysisOptions or dict, optional
+        How to segment and measure (a dict: the fields of an AnalysisOptions).
     labels : ndarray of int, shape (M, N), optional
         Particles drawn or corrected by hand, measured instead of segmenting (as in
         :func:`analyze_pair`).
@@ -780,6 +781,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     from .separate import _frame_mask, density_map
 
     image = _as_image(image, "read_sem")
+    options = _as_options(options)
     _require_memory(image.data.shape, image.path)
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -809,6 +811,26 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
                     drawn=labels, region=region, markers=markers, beam_kv=image.beam_kv)
 
 
+def _as_options(options: AnalysisOptions | Mapping[str, Any]) -> AnalysisOptions:
+    """``options``, or the AnalysisOptions of a dict of its fields (as a config file or a
+    JSON record gives them; a dict failed with "'dict' object has no attribute 'mode'")."""
+    if isinstance(options, AnalysisOptions):
+        return options
+    if not isinstance(options, Mapping):
+        raise ParameterError(f"options must be an AnalysisOptions or a dict of its fields, not "
+                             f"{type(options).__name__}")
+    known = [f.name for f in fields(AnalysisOptions)]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        from difflib import get_close_matches
+
+        meant = [close[0] for key in unknown if (close := get_close_matches(key, known, 1))]
+        raise ParameterError(f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
+                             + (f" (did you mean {', '.join(meant)}?)" if meant else ""),
+                             hint=f"AnalysisOptions has {', '.join(known)}")
+    return AnalysisOptions(**options)
+
+
 def _as_image(image: SEMImage | np.ndarray, reader: str) -> SEMImage:
     """``image``, or an array taken as an uncalibrated image."""
     if isinstance(image, SEMImage):
@@ -831,7 +853,7 @@ def _inverted(image: np.ndarray) -> np.ndarray:
 
 
 def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = None,
-                      options: AnalysisOptions = AnalysisOptions(),
+                      options: AnalysisOptions | Mapping[str, Any] = AnalysisOptions(),
                       labels: np.ndarray | None = None, region: np.ndarray | None = None,
                       markers: np.ndarray | None = None) -> ImageAnalysis:
     """Analyse an existing DDC composite (read by :func:`ddcsem.read_composite`).
@@ -872,6 +894,7 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     from .separate import _composite_density, _unmix
 
     image = _as_image(image, "read_composite")
+    options = _as_options(options)
     _require_memory(image.data.shape, image.path)
     timings: dict[str, float] = {}
     t = time.perf_counter()
