@@ -266,3 +266,31 @@ def test_stale_temporary_files_are_removed(good, tmp_path):
     mine.write_bytes(b"in progress")
     assert main(["colorize", str(good), "-o", str(out), "-q"]) == 0
     assert not stale.exists() and mine.exists()
+
+
+def test_on_windows_a_writers_liveness_is_asked_without_a_signal(monkeypatch):
+    """os.kill(pid, 0) is no liveness check on Windows: 0 is CTRL_C_EVENT there, which
+    sends Ctrl-C to the console group ``pid`` (another ddcsem writing to the folder, say),
+    and a pid that is gone failed with WinError 87 instead of counting as ended. There the
+    process is opened and asked whether it has ended (a fake _winapi here)."""
+    import types
+
+    from ddcsem import report
+
+    running, ended, gone, denied = 101, 102, 103, 104
+    closed = []
+
+    def open_process(access, inherit, pid):
+        if pid in (gone, denied):
+            error = OSError("no such process" if pid == gone else "access denied")
+            error.winerror = 87 if pid == gone else 5
+            raise error
+        return pid
+
+    fake = types.SimpleNamespace(OpenProcess=open_process, CloseHandle=closed.append,
+                                 WaitForSingleObject=lambda handle, ms: 0x102 if handle == running else 0)
+    monkeypatch.setitem(sys.modules, "_winapi", fake)
+    monkeypatch.setattr(report.os, "name", "nt")
+    monkeypatch.setattr(report.os, "kill", lambda *a: pytest.fail("os.kill on Windows sends Ctrl-C"))
+    assert [report._process_running(pid) for pid in (running, ended, gone, denied)] == [True, False, False, True]
+    assert closed == [running, ended]  # each handle opened is closed

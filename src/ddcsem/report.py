@@ -104,16 +104,34 @@ def remove_stale_parts(folder: str | PathLike) -> list[Path]:
             pid = int(parts[-3])
         except (IndexError, ValueError):
             continue
-        try:
-            os.kill(pid, 0)
-            continue  # the writer is still running
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            continue
-        path.unlink(missing_ok=True)
-        removed.append(path)
+        if not _process_running(pid):
+            path.unlink(missing_ok=True)
+            removed.append(path)
     return removed
+
+
+def _process_running(pid: int) -> bool:
+    """Whether process ``pid`` runs (another user's too). On Windows without a signal:
+    ``os.kill(pid, 0)`` there sends Ctrl-C to the console process group ``pid``
+    (``CTRL_C_EVENT`` is 0), and fails for one that is gone."""
+    if os.name == "nt":
+        import _winapi
+
+        try:
+            handle = _winapi.OpenProcess(0x00100000, False, pid)  # SYNCHRONIZE
+        except OSError as exc:
+            return getattr(exc, "winerror", None) == 5  # access denied: it runs, as another user's
+        try:
+            return _winapi.WaitForSingleObject(handle, 0) == 0x102  # WAIT_TIMEOUT: not ended
+        finally:
+            _winapi.CloseHandle(handle)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
 
 
 def write_json(path: str | PathLike, data: Any) -> None:
