@@ -664,3 +664,36 @@ def test_images_that_warn_alike_are_one_line_on_the_terminal():
     pairs = [{"key": f"p{i}", "warnings": [f"shift {i} px"]} for i in range(4)]  # colorize's records
     assert _warning_lines(pairs, "key", "pair") == [("4 pairs (p0, p1, p2, …)",
                                                      "shift 0 px (in p0; each pair's own in manifest.json)")]
+
+
+def test_an_image_that_runs_out_of_memory_fails_alone(samples, tmp_path, monkeypatch, capsys):
+    """Where the system refuses memory (a ulimit or a cluster job's limit, Windows), numpy
+    raises MemoryError: it ended the whole batch with a traceback, its tables unwritten.
+    Now that image fails, with what to do, and the batch goes on."""
+    from ddcsem import cli
+
+    colorize_module = sys.modules["ddcsem.colorize"]  # ddcsem.colorize is the function
+    analyze_field = cli._analyze_field
+
+    def short_of_memory(kind, image, tile, field_id, *args, **kwargs):
+        if field_id == "drusen_03":
+            raise MemoryError
+        return analyze_field(kind, image, tile, field_id, *args, **kwargs)
+
+    monkeypatch.setattr(cli, "_analyze_field", short_of_memory)
+    assert main(["analyze", str(samples), "-o", str(tmp_path / "a"), "-q"]) == 1
+    assert "failed: drusen_03: " in capsys.readouterr().err
+    with open(tmp_path / "a" / "images.csv", newline="", encoding="utf-8") as fh:
+        rows = {row["image_id"]: row for row in csv.DictReader(fh)}
+    assert [rows[k]["status"] for k in KEYS] == ["ok", "failed", "ok"]
+    error = rows["drusen_03"]["error"]
+    assert error.startswith(f"{samples / 'drusen_03_SEI.tif'} + {samples / 'drusen_03_BEI.tif'}: ran out of memory")
+    assert error.endswith("(analyse it in tiles (--tile auto), or with fewer --jobs)")
+    colorize = colorize_module.colorize
+    monkeypatch.setattr(colorize_module, "colorize",
+                        lambda se, bse, **kw: (_ for _ in ()).throw(MemoryError) if se.shape == (384, 448)
+                        else colorize(se, bse, **kw))
+    assert main(["colorize", str(samples), "-o", str(tmp_path / "c"), "-q"]) == 1
+    pairs = json.loads((tmp_path / "c" / "manifest.json").read_text())["pairs"]
+    assert [p["status"] for p in pairs] == ["ok", "failed", "ok"]
+    assert "ran out of memory" in pairs[1]["error"] and "colour it with fewer --jobs" in pairs[1]["error"]

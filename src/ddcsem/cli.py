@@ -561,6 +561,22 @@ def _describe(exc: DDCSEMError, files: list[Any]) -> str:
     return f"{' + '.join(str(f) for f in dict.fromkeys(files))}: {exc}"
 
 
+def _out_of_memory(files: list[Any], fix: str) -> str:
+    """The error of an input that ran out of memory: where a memory limit is set (ulimit,
+    a cluster job's) or on Windows, the system refuses an allocation, and the MemoryError
+    ended the whole batch, its tables unwritten."""
+    from .errors import ResourceError
+    from .resources import _gib, available_memory
+
+    free = available_memory()
+    return _describe(ResourceError("ran out of memory" + (f" ({_gib(free)} free now)" if free else ""), hint=fix),
+                     files)
+
+
+#: What to do about an image that ran out of memory.
+_ANALYZE_LESS = "analyse it in tiles (--tile auto), or with fewer --jobs"
+
+
 def _colorize_record(pair: Any, error: str | None = None) -> dict[str, Any]:
     """A pair's record before it is coloured: failed, with ``error``."""
     return {"key": pair.key, "se": str(pair.se), "bse": str(pair.bse), "pixel_size_nm": None,
@@ -621,6 +637,9 @@ def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
         record.update(status="ok", params_hash=made_with)
     except DDCSEMError as exc:
         record["error"] = _describe(exc, [pair.se, pair.bse])
+    except MemoryError:
+        record["error"] = _out_of_memory([pair.se, pair.bse], "colour it with fewer --jobs, or on a machine with "
+                                                              "more memory")
     return record
 
 
@@ -1190,6 +1209,8 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> list[dict[str,
             fields = [(image_id, None)] if len(grid) < 2 else [(f"{image_id}_{tile.name}", tile) for tile in grid]
     except DDCSEMError as exc:
         return [_failed_field(item, image_id, _describe(exc, list(inputs.values())))]
+    except MemoryError:
+        return [_failed_field(item, image_id, _out_of_memory(list(inputs.values()), _ANALYZE_LESS))]
     read_warnings = [str(w.message) for w in caught]
     if len(grid) > 1 and job.options.keep_edge_particles:
         read_warnings.append("--keep-edge-particles keeps a particle that a tile's border cuts in each tile it "
@@ -1212,6 +1233,8 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> list[dict[str,
                 records.append(record)
         except DDCSEMError as exc:
             records.append(_failed_field(item, field_id, _describe(exc, list(inputs.values()))))
+        except MemoryError:
+            records.append(_failed_field(item, field_id, _out_of_memory(list(inputs.values()), _ANALYZE_LESS)))
     if len(grid) > 1 and records:
         try:
             _tile_overview(job, image_id, (image.se if kind == "pair" else image), fields, records)
