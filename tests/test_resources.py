@@ -35,3 +35,34 @@ def test_reused_frames_are_not_faulted_in_again():
     fresh = faults("default")
     assert fresh >= (1 << 26) // (2 << 20)    # 64 MB mapped afresh: every page (huge or not) faulted in
     assert faults("reuse") * 10 < fresh       # the freed block comes back from the heap
+
+
+def test_windows_memory_is_its_available_physical_memory(monkeypatch):
+    """Windows has no /proc/meminfo nor SC_AVPHYS_PAGES: memory was unknown there, so no
+    field was refused before it ran out and --tile auto analysed it whole. It is now read
+    with GlobalMemoryStatusEx (a fake kernel32 here); where it stays unknown, the advice
+    for an image that runs out names a tile size to try instead of auto."""
+    import ctypes
+
+    from ddcsem import cli, resources
+
+    answers = []
+
+    class Kernel32:
+        @staticmethod
+        def GlobalMemoryStatusEx(status):
+            assert status._obj.dwLength == ctypes.sizeof(status._obj)  # the structure's size, as Windows checks
+            if answers.pop(0):
+                status._obj.ullAvailPhys = 6 * 1024**3
+                return 1
+            return 0
+
+    monkeypatch.setattr(ctypes, "windll", type("WinDLL", (), {"kernel32": Kernel32}), raising=False)
+    monkeypatch.setattr(resources.os, "name", "nt")
+    answers += [True, False]
+    assert resources.available_memory() == 6 * 1024**3
+    assert resources.available_memory() is None  # the call failed
+    monkeypatch.setattr(resources, "available_memory", lambda: None)
+    assert cli._analyze_less() == "analyse it in tiles (--tile 4096, say), or with fewer --jobs"
+    monkeypatch.setattr(resources, "available_memory", lambda: 6 * 1024**3)
+    assert cli._analyze_less() == "analyse it in tiles (--tile auto), or with fewer --jobs"

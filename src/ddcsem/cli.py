@@ -573,8 +573,13 @@ def _out_of_memory(files: list[Any], fix: str) -> str:
                      files)
 
 
-#: What to do about an image that ran out of memory.
-_ANALYZE_LESS = "analyse it in tiles (--tile auto), or with fewer --jobs"
+def _analyze_less() -> str:
+    """What to do about an image that ran out of memory: tiles that fit where the memory
+    available is known, else tiles of a size to try."""
+    from .resources import available_memory
+
+    tiles = "--tile auto" if available_memory() is not None else "--tile 4096, say"
+    return f"analyse it in tiles ({tiles}), or with fewer --jobs"
 
 
 def _colorize_record(pair: Any, error: str | None = None) -> dict[str, Any]:
@@ -1210,7 +1215,7 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> list[dict[str,
     except DDCSEMError as exc:
         return [_failed_field(item, image_id, _describe(exc, list(inputs.values())))]
     except MemoryError:
-        return [_failed_field(item, image_id, _out_of_memory(list(inputs.values()), _ANALYZE_LESS))]
+        return [_failed_field(item, image_id, _out_of_memory(list(inputs.values()), _analyze_less()))]
     read_warnings = [str(w.message) for w in caught]
     if len(grid) > 1 and job.options.keep_edge_particles:
         read_warnings.append("--keep-edge-particles keeps a particle that a tile's border cuts in each tile it "
@@ -1234,7 +1239,7 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> list[dict[str,
         except DDCSEMError as exc:
             records.append(_failed_field(item, field_id, _describe(exc, list(inputs.values()))))
         except MemoryError:
-            records.append(_failed_field(item, field_id, _out_of_memory(list(inputs.values()), _ANALYZE_LESS)))
+            records.append(_failed_field(item, field_id, _out_of_memory(list(inputs.values()), _analyze_less())))
     if len(grid) > 1 and records:
         try:
             _tile_overview(job, image_id, (image.se if kind == "pair" else image), fields, records)

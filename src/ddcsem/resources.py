@@ -23,7 +23,8 @@ BENCH_BYTES_PER_PIXEL = 150
 
 
 def available_memory() -> int | None:
-    """Bytes of memory available to new work (``MemAvailable``), or None if unknown.
+    """Bytes of memory available to new work (Linux's ``MemAvailable``, Windows' available
+    physical memory), or None if unknown (macOS).
 
     Examples
     --------
@@ -31,6 +32,8 @@ def available_memory() -> int | None:
     >>> m is None or m > 0
     True
     """
+    if os.name == "nt":
+        return _windows_available_memory()
     try:
         with open("/proc/meminfo", encoding="ascii") as fh:
             for line in fh:
@@ -42,6 +45,26 @@ def available_memory() -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def _windows_available_memory() -> int | None:
+    """Windows' available physical memory (``GlobalMemoryStatusEx``), or None."""
+    import ctypes
+
+    class MemoryStatus(ctypes.Structure):  # MEMORYSTATUSEX
+        _fields_ = [("dwLength", ctypes.c_ulong), ("dwMemoryLoad", ctypes.c_ulong),
+                    *[(name, ctypes.c_ulonglong) for name in (
+                        "ullTotalPhys", "ullAvailPhys", "ullTotalPageFile", "ullAvailPageFile",
+                        "ullTotalVirtual", "ullAvailVirtual", "ullAvailExtendedVirtual")]]
+
+    status = MemoryStatus()
+    status.dwLength = ctypes.sizeof(MemoryStatus)
+    try:
+        if not ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status)):  # type: ignore[attr-defined]
+            return None
+    except (AttributeError, OSError):
+        return None
+    return int(status.ullAvailPhys) or None
 
 
 def _gib(n: float) -> str:
