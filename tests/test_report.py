@@ -32,6 +32,24 @@ def test_unwritable_folder_is_an_output_error(tmp_path):
         write_json(blocker / "sub" / "m.json", {})
 
 
+def test_a_table_open_in_excel_is_named_as_the_cause(tmp_path, monkeypatch):
+    """On Windows a file open in Excel cannot be replaced ("being used by another
+    process"), the commonest reason a rerun cannot write its tables; the error said to
+    check disk space. It now says to close it; the old file stays and no temporary one."""
+    import os
+
+    target = tmp_path / "particles.csv"
+    target.write_text("old")
+
+    def locked(src, dst):
+        raise PermissionError(32, "The process cannot access the file because it is being used by another process")
+
+    monkeypatch.setattr(os, "replace", locked)
+    with pytest.raises(OutputError, match="being used by another process .close it where it is open .Excel"):
+        write_json(target, {})
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["particles.csv"]
+
+
 def test_rgb_tiff_is_calibrated_and_reads_back(tmp_path):
     rgb = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
     write_tiff(tmp_path / "x.tif", rgb, pixel_size_nm=25.0)

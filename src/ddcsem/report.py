@@ -75,6 +75,11 @@ def atomic_path(path: str | PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except PermissionError as exc:  # on Windows, also a file open in another program
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write: {exc.strerror or exc}", path=path,
+                          hint="close it where it is open (Excel locks the tables it shows), or check "
+                               "permissions") from None
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write: {exc.strerror or exc}", path=path,
