@@ -614,6 +614,11 @@ def test_xlsx_holds_the_tables_with_numbers_as_numbers_and_ids_as_text(tmp_path,
     assert main(["analyze", str(tmp_path), "-o", str(out), "--skip-existing", "-q"]) == 0
     assert not (out / "results.xlsx").exists() and (out / "particles.csv").is_file()
     assert "results.xlsx" not in (out / "report.html").read_text()
+    from openpyxl import Workbook  # a workbook of the user's own of that name is no run's to remove
+
+    Workbook().save(out / "results.xlsx")
+    assert main(["analyze", str(tmp_path), "-o", str(out), "--skip-existing", "-q"]) == 0
+    assert load_workbook(out / "results.xlsx").sheetnames == ["Sheet"]
 
 
 def test_an_image_exported_clipped_is_warned_about():

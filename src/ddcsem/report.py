@@ -531,6 +531,20 @@ def write_csv(path: str | PathLike, columns: list[str], rows: list[dict[str, Any
 EXCEL_ROWS = 1_048_576
 EXCEL_CELL_CHARS = 32_767
 
+#: The author that :func:`write_xlsx` gives its workbooks.
+WORKBOOK_CREATOR = "ddcsem"
+
+
+def _written_by_ddcsem(path: Path) -> bool:
+    """Whether the workbook ``path`` is one that :func:`write_xlsx` wrote (its author)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as book:
+            return f"<dc:creator>{WORKBOOK_CREATOR}</dc:creator>".encode() in book.read("docProps/core.xml")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return False
+
 
 def write_xlsx(path: str | PathLike, sheets: list[tuple[str, list[str], Iterable[dict[str, Any]]]]) -> None:
     """Write tables as one Excel workbook, a sheet each, atomically.
@@ -561,6 +575,7 @@ def write_xlsx(path: str | PathLike, sheets: list[tuple[str, list[str], Iterable
     from openpyxl import Workbook
 
     book = Workbook(write_only=True)
+    book.properties.creator = WORKBOOK_CREATOR  # how a later run knows the workbook for its own
     for name, columns, rows in sheets:
         part, sheet, count = 1, None, EXCEL_ROWS
         for row in rows:
@@ -1073,7 +1088,8 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]], *,
     xlsx : bool, optional
         Also write the three tables as the sheets of ``results.xlsx``
         (:func:`write_xlsx`), with the particles' numbers as numbers; without, an
-        earlier run's workbook is removed, as it would no longer match the tables.
+        earlier run's workbook is removed, as it would no longer match the tables (a
+        file of that name that ddcsem did not write stays).
 
     Examples
     --------
@@ -1121,8 +1137,8 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]], *,
         write_xlsx(out / "results.xlsx", [("images", IMAGE_COLUMNS, image_rows),
                                           ("particles", PARTICLE_COLUMNS, map(_particle_values, particles)),
                                           ("samples", SAMPLE_COLUMNS, rows)])
-    else:
-        (out / "results.xlsx").unlink(missing_ok=True)
+    elif _written_by_ddcsem(out / "results.xlsx"):  # another's file of that name stays
+        (out / "results.xlsx").unlink()
     values, weights = pooled[-1]  # all, weighted as each image's own is (``stats``: the last row's)
     plot_size_distribution(out / "psd_all.png", values, stats, unit="µm", title="all calibrated images",
                            weights=weights)
