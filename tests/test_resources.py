@@ -66,3 +66,27 @@ def test_windows_memory_is_its_available_physical_memory(monkeypatch):
     assert cli._analyze_less() == "analyse it in tiles (--tile 4096, say), or with fewer --jobs"
     monkeypatch.setattr(resources, "available_memory", lambda: 6 * 1024**3)
     assert cli._analyze_less() == "analyse it in tiles (--tile auto), or with fewer --jobs"
+
+
+VM_STAT = """Mach Virtual Memory Statistics: (page size of 16384 bytes)
+Pages free:                                9000.
+Pages active:                            300000.
+Pages inactive:                          291144.
+Pages speculative:                         5000.
+Pages wired down:                        100000.
+"""
+
+
+def test_macos_memory_is_its_free_and_inactive_pages(monkeypatch):
+    """macOS has no /proc/meminfo nor SC_AVPHYS_PAGES: memory was unknown there. It is now
+    the free and inactive pages that vm_stat counts (a canned vm_stat here), as psutil
+    counts what is available."""
+    import subprocess
+
+    from ddcsem import resources
+
+    outputs = [VM_STAT, "no pages here"]
+    monkeypatch.setattr(resources.sys, "platform", "darwin")
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, outputs.pop(0), ""))
+    assert resources.available_memory() == (9000 + 291144) * 16384  # 4.6 GiB
+    assert resources.available_memory() is None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import sys
 from os import PathLike
 
 from .errors import ResourceError
@@ -24,7 +26,7 @@ BENCH_BYTES_PER_PIXEL = 150
 
 def available_memory() -> int | None:
     """Bytes of memory available to new work (Linux's ``MemAvailable``, Windows' available
-    physical memory), or None if unknown (macOS).
+    physical memory, macOS's free and inactive pages), or None if unknown.
 
     Examples
     --------
@@ -34,6 +36,8 @@ def available_memory() -> int | None:
     """
     if os.name == "nt":
         return _windows_available_memory()
+    if sys.platform == "darwin":
+        return _macos_available_memory()
     try:
         with open("/proc/meminfo", encoding="ascii") as fh:
             for line in fh:
@@ -65,6 +69,22 @@ def _windows_available_memory() -> int | None:
     except (AttributeError, OSError):
         return None
     return int(status.ullAvailPhys) or None
+
+
+def _macos_available_memory() -> int | None:
+    """macOS's free and inactive pages (``vm_stat``, as psutil counts what is available),
+    in bytes, or None."""
+    import subprocess
+
+    try:
+        text = subprocess.run(["vm_stat"], capture_output=True, text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    page = re.search(r"page size of (\d+) bytes", text)
+    pages = dict(re.findall(r"^Pages (free|inactive):\s+(\d+)\.", text, re.MULTILINE))
+    if page is None or len(pages) < 2:
+        return None
+    return (int(pages["free"]) + int(pages["inactive"])) * int(page.group(1)) or None
 
 
 def _gib(n: float) -> str:
@@ -104,7 +124,6 @@ _REUSING = False
 
 def _glibc():
     import ctypes
-    import sys
 
     if not sys.platform.startswith("linux"):
         return None
