@@ -697,3 +697,20 @@ def test_an_image_that_runs_out_of_memory_fails_alone(samples, tmp_path, monkeyp
     pairs = json.loads((tmp_path / "c" / "manifest.json").read_text())["pairs"]
     assert [p["status"] for p in pairs] == ["ok", "failed", "ok"]
     assert "ran out of memory" in pairs[1]["error"] and "colour it with fewer --jobs" in pairs[1]["error"]
+
+
+def test_a_batch_runs_numba_on_the_cores_it_may_use(samples, tmp_path, monkeypatch):
+    """numba starts a thread per core of the machine, also where the process may use only
+    a few (a cluster job's share of a node): the kernels' threads then slow each other
+    down. A batch runs them on the cores it may use."""
+    import numba
+
+    from ddcsem import cli
+
+    before = numba.get_num_threads()
+    monkeypatch.setattr(cli, "_usable_cores", lambda: 1)
+    try:
+        assert main(["analyze", str(samples / "valve_02_EsB.tif"), "--single", "-o", str(tmp_path / "a"), "-q"]) == 0
+        assert numba.get_num_threads() == 1
+    finally:
+        numba.set_num_threads(before)

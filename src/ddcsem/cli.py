@@ -651,12 +651,19 @@ def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
 def _init_worker(threads: int) -> None:
     """Share the cores among worker processes instead of oversubscribing them; keep freed
     memory for reuse within each image, as the main process does."""
-    import numba
-
     from .resources import reuse_freed_memory
 
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    _use_threads(threads)
     reuse_freed_memory()
+
+
+def _use_threads(threads: int) -> None:
+    """Run numba's kernels on at most ``threads`` threads: numba starts one per core of the
+    machine, also where the process may use fewer (a cluster job's share of a node), and
+    more threads than cores slow each other down."""
+    import numba
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
 
 
 def _then_release(worker, item: Any, job: Any) -> Any:
@@ -836,6 +843,7 @@ def _run_batch(worker, items: list, job: Any, args: argparse.Namespace, unit: st
                           f"{format_count(len(broken), unit)} left go on one at a time", file=sys.stderr)
                 left, jobs = broken, 1
         else:
+            _use_threads(_usable_cores())
             for i, item in enumerate(items):
                 results[i] = _then_release(worker, item, job)
                 bar.update()
