@@ -267,17 +267,21 @@ def _beam_files(tmp_path):
     tifffile.imwrite(tmp_path / "t.tif", data, extratags=[(50431, "B", len(ini), ini.encode(), True)])
     for stem, text in (("j", "$CM_FORMAT JEOL-SEM\n$CM_ACCEL_VOLT 10.00\n$$SM_MICRON_BAR 50\n$$SM_MICRON_MARKER 1um\n"),
                        ("h", "[SemImageFile]\nPixelSize=3.3\nAcceleratingVoltage=1500 Volt\n"),
-                       ("hk", "[SemImageFile]\nPixelSize=3.3\nAcceleratingVoltage=2.5 kV\n")):
+                       ("hk", "[SemImageFile]\nPixelSize=3.3\nAcceleratingVoltage=2.5 kV\n"),
+                       ("hb", "[SemImageFile]\nPixelSize=3.3\nAcceleratingVoltage=3000\n"),
+                       ("hbk", "[SemImageFile]\nPixelSize=3.3\nAcceleratingVoltage=15\n")):
         tifffile.imwrite(tmp_path / f"{stem}.tif", data)
         (tmp_path / f"{stem}.txt").write_text(text)
     tifffile.imwrite(tmp_path / "none.tif", data)
     return {zeiss: 3.0, target: 5.0, tmp_path / "f.tif": 15.0, tmp_path / "t.tif": 7.0, tmp_path / "j.tif": 10.0,
-            tmp_path / "h.tif": 1.5, tmp_path / "hk.tif": 2.5, tmp_path / "none.tif": None}
+            tmp_path / "h.tif": 1.5, tmp_path / "hk.tif": 2.5, tmp_path / "hb.tif": 3.0, tmp_path / "hbk.tif": 15.0,
+            tmp_path / "none.tif": None}
 
 
 def test_the_beam_energy_is_read_from_each_vendors_metadata(tmp_path):
     """The accelerating voltage: Zeiss's EHT (else its target), FEI's [Beam] HV in volts,
-    TESCAN's HV in volts, JEOL's CM_ACCEL_VOLT in kV, Hitachi's in volts or kV."""
+    TESCAN's HV in volts, JEOL's CM_ACCEL_VOLT in kV, Hitachi's in volts or kV (without
+    a unit, volts above 100, else kV)."""
     for path, kv in _beam_files(tmp_path).items():
         image = read_sem(path)
         assert image.beam_kv == (None if kv is None else pytest.approx(kv)), path.name

@@ -355,10 +355,12 @@ def _beam_kv(metadata: dict[str, Any]) -> float | None:
     if kv:
         return kv
     text = _ini_get(metadata.get("HITACHI") or {}, "AcceleratingVoltage")  # "15000 Volt"
-    match = re.match(r"\s*([\d.]+)\s*(k?)v", text or "", re.IGNORECASE)
-    if match and _positive(match.group(1)):
-        return float(match.group(1)) * (1.0 if match.group(2) else 1e-3)
-    return None
+    match = re.match(r"\s*([\d.]+)\s*(kv|v)?", text or "", re.IGNORECASE)
+    value = _positive(match.group(1)) if match else None
+    if value is None:
+        return None
+    unit = (match.group(2) or ("v" if value > 100 else "kv")).lower()  # a bare number: volts or kV by its size
+    return value * (1.0 if unit == "kv" else 1e-3)
 
 
 def _imagej_pixel(tif: Any) -> PixelSize | None:
