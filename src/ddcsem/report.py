@@ -790,6 +790,9 @@ _STATS = [("d10", "d10"), ("d50", "d50"), ("d50_ci_low", "d50_ci_low"), ("d50_ci
           ("d90", "d90"), ("mean", "mean_ecd"), ("sd", "sd_ecd"), ("d32", "d32"), ("d43", "d43"),
           ("d50_volume", "d50_volume"), ("lognorm_median", "lognorm_median")]
 
+#: The shape measures whose medians over an image's particles ``images.csv`` gives.
+SHAPES = ("circularity", "roundness", "aspect_ratio", "solidity")
+
 #: Columns of ``images.csv``.
 IMAGE_COLUMNS = [
     "image_id", "kind", "split", "profile", "se_path", "bse_path", "image_path", "labels_path", "region_path",
@@ -798,7 +801,7 @@ IMAGE_COLUMNS = [
     "calibrated", "beam_kv", "n_particles", "mineral_area_fraction", "field_area_um2", "field_area_px2",
     "particles_per_um2", "particles_per_px2",
     *[f"{name}_um" for _, name in _STATS], "lognorm_gsd",
-    *[f"{name}_px" for _, name in _STATS],
+    *[f"{name}_px" for _, name in _STATS], *[f"{name}_median" for name in SHAPES],
     "shift_y_px", "shift_x_px", "tile_of", "tile_origin_x_px", "tile_origin_y_px", "warning", "status", "error",
 ]
 
@@ -855,6 +858,7 @@ def image_row(summary: dict[str, Any]) -> dict[str, Any]:
             row[f"{name}_um"], row[f"{name}_px"] = value, value / um_per_px
         else:
             row[f"{name}_px"] = value
+    row.update({f"{name}_median": value for name, value in (summary.get("shape_medians") or {}).items()})
     shift = summary.get("shift_px") or [None, None]
     row["shift_y_px"], row["shift_x_px"] = shift
     tile = summary.get("tile")
@@ -915,6 +919,7 @@ def write_image_results(result: Any, folder: str | PathLike, *, params_hash: str
         "smallest_ecd": result.smallest_ecd,
         "distribution": {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
                          for k, v in result.distribution.items()},
+        "shape_medians": {name: float(np.median(result.table[name])) if n else None for name in SHAPES},
         "shift_px": [round(float(v), 3) for v in result.shift_px],
         "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
         "tile": tile, "params_hash": params_hash, "status": "ok", "error": None,
