@@ -541,8 +541,9 @@ def test_analyze_batch_outputs(samples, tmp_path, capsys):
             assert (folder / f"{row['image_id']}{suffix}").is_file()
     particles = read_csv(out / "particles.csv")
     assert len(particles) == sum(int(r["n_particles"]) for r in images)
-    for row in images:  # each shape's median over the image's particles, beside its sizes
-        own = [p for p in particles if p["image_id"] == row["image_id"]]
+    (pooled,) = read_csv(out / "samples.csv")  # one sample: all
+    for row in images + [pooled]:  # each shape's median over the image's (the sample's) particles
+        own = [p for p in particles if p["image_id"] == row.get("image_id", p["image_id"])]
         for name in ("circularity", "roundness", "aspect_ratio", "solidity"):
             assert float(row[f"{name}_median"]) == pytest.approx(np.median([float(p[name]) for p in own]), rel=1e-4)
     assert {"image_id", "label", "centroid_x_px", "centroid_y_px", "centroid_x_um", "centroid_y_um", "area_um2",

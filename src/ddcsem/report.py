@@ -931,7 +931,7 @@ def write_image_results(result: Any, folder: str | PathLike, *, params_hash: str
 #: Columns of ``samples.csv``: the calibrated images of each sample pooled (µm).
 SAMPLE_COLUMNS = [
     "sample", "n_images", "n_particles", "field_area_um2", "mineral_area_fraction", "particles_per_um2",
-    *[f"{name}_um" for _, name in _STATS], "lognorm_gsd",
+    *[f"{name}_um" for _, name in _STATS], "lognorm_gsd", *[f"{name}_median" for name in SHAPES],
     "d50_field_sd_um", "mineral_area_fraction_field_sd", "particles_per_um2_field_sd", "warning", "image_ids",
 ]
 
@@ -1112,6 +1112,7 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]], *,
     samples = samples or {}
     particles: list[dict[str, Any]] = []
     sizes: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # ECD (µm) and edge weights (NaN: none)
+    shapes: dict[str, dict[str, list[float]]] = {}  # SHAPES of each calibrated image's particles
     done = [s for s in summaries if s.get("status") in ("ok", "skipped")]  # skipped: by an earlier run
     for summary in done:
         image_id = summary["image_id"]
@@ -1121,6 +1122,7 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]], *,
         if summary["calibrated"]:
             sizes[image_id] = (np.array([float(r["ecd_um"]) for r in rows]),
                                np.array([float(r.get("edge_weight") or "nan") for r in rows]))
+            shapes[image_id] = {name: [float(r[name]) for r in rows if r.get(name)] for name in SHAPES}
     image_rows = [image_row(s) for s in summaries]
     write_csv(out / "particles.csv", PARTICLE_COLUMNS, particles)
     write_csv(out / "images.csv", IMAGE_COLUMNS, image_rows)
@@ -1134,6 +1136,9 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]], *,
     for name, members in [*(() if everything else groups.items()), (ALL_SAMPLES, done)]:
         calibrated = [m for m in members if m["calibrated"]]
         row, stats = _pooled_row(name, calibrated, sizes, len(members) - len(calibrated))
+        for shape in SHAPES:  # the medians over the particles taken together, as images.csv's over one image's
+            taken = [v for m in calibrated for v in shapes[m["image_id"]][shape]]
+            row[f"{shape}_median"] = float(np.median(taken)) if taken else None
         rows.append(row)
         pooled.append(tuple(np.concatenate([sizes[m["image_id"]][i] for m in calibrated] or [np.empty(0)])
                             for i in (0, 1)))
