@@ -981,22 +981,27 @@ def _warning_lines(records: list[dict[str, Any]], id_key: str, unit: str = "imag
     """(name, warning) for each record's warnings (not every message names its file); the
     tiles of an image that warn alike (the same words, other figures) are one line, and so
     are more than ``ALIKE_LINES`` images (or pairs: ``unit``) that do."""
-    lines = _tile_warning_lines(records, id_key)
+    lines = [(name, w, _words(w)) for name, w in _tile_warning_lines(records, id_key)]
     alike: dict[str, list[tuple[str, str]]] = {}
-    for name, w in lines:
-        alike.setdefault(re.sub(r"\d+(\.\d+)?", "#", w), []).append((name, w))
+    for name, w, words in lines:
+        alike.setdefault(words, []).append((name, w))
+    table = "images.csv" if id_key == "image_id" else "manifest.json"
     out = []
-    for name, w in lines:
-        found = alike[re.sub(r"\d+(\.\d+)?", "#", w)]
+    for name, w, words in lines:
+        found = alike[words]
         if len(found) <= ALIKE_LINES:
             out.append((name, w))
         elif found[0][0] == name:  # the group's line, where its first stood
             names = ", ".join(n for n, _ in found[:3]) + ", …"
             same = all(text == w for _, text in found)
-            table = "images.csv" if id_key == "image_id" else "manifest.json"
             out.append((f"{format_count(len(found), unit)} ({names})",
                         w + ("" if same else f" (in {name}; each {unit}'s own in {table})")))
     return out
+
+
+def _words(warning: str) -> str:
+    """A warning's words, its figures left out: warnings alike have the same."""
+    return re.sub(r"\d+(\.\d+)?", "#", warning)
 
 
 def _tile_warning_lines(records: list[dict[str, Any]], id_key: str) -> list[tuple[str, str]]:
@@ -1009,7 +1014,7 @@ def _tile_warning_lines(records: list[dict[str, Any]], id_key: str) -> list[tupl
         if tile:
             tiles[tile["of"]] = tiles.get(tile["of"], 0) + 1
         for w in r.get("warnings") or ():
-            key = (tile["of"], re.sub(r"\d+(\.\d+)?", "#", w)) if tile else (r.get(id_key), w)
+            key = (tile["of"], _words(w)) if tile else (r.get(id_key), w)
             lines.setdefault(key, []).append((tile["name"] if tile else r.get(id_key), w))
     out = []
     for (name, _), found in lines.items():
