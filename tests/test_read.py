@@ -59,6 +59,23 @@ def test_palette_tiff_is_mapped_through_palette(tmp_path):
     assert img.data[0, 9] == round(0.299 * 255)  # luminance of pure red
 
 
+@pytest.mark.parametrize(
+    "stored, bits, shown",
+    [
+        (np.array([[0, 200]], np.uint8), 8, [[255, 55]]),
+        (np.array([[0, 4000]], np.uint16), 12, [[4095, 95]]),  # 12-bit data: 4095 is black
+        (np.array([[0.25, 1.0]], np.float32), 32, [[1.0, 0.25]]),
+    ],
+)
+def test_a_white_is_zero_tiff_reads_as_it_is_shown(tmp_path, stored, bits, shown):
+    # MinIsWhite: 0 is white. Read raw, a BSE image would be its negative (particles dark)
+    data = np.repeat(np.repeat(stored, 8, axis=0), 8, axis=1)
+    tifffile.imwrite(tmp_path / "w.tif", data, photometric="miniswhite", bitspersample=bits)
+    img = read_sem(tmp_path / "w.tif", crop_databar="off")
+    assert img.data.dtype == data.dtype
+    np.testing.assert_array_equal(img.data[::8, ::8], np.asarray(shown, data.dtype))
+
+
 def test_rgb_with_grey_content_is_accepted(tmp_path):
     grey = noise_image((30, 40))
     Image.fromarray(np.dstack([grey] * 3)).save(tmp_path / "g.png")

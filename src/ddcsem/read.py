@@ -187,6 +187,20 @@ def _palette_to_grey(index: np.ndarray, colormap: np.ndarray) -> np.ndarray:
     return lut8[index]
 
 
+def _shown_grey(raw: np.ndarray, bits: int) -> np.ndarray:
+    """Pixels of a WhiteIsZero TIFF as every viewer shows them: the scale reversed.
+
+    0 is white there, so a BSE image saved so would otherwise read as its negative:
+    particles dark, the density map inverted.
+    """
+    if raw.dtype == bool:
+        return ~raw
+    if raw.dtype.kind == "u":
+        return np.asarray((1 << bits) - 1, raw.dtype) - raw  # 12-bit data: 4095 is black
+    wide = raw.astype(np.float64)
+    return (wide.max() + wide.min() - wide).astype(raw.dtype)  # signed or float: its range reversed
+
+
 def _grey_from_rgb(rgb: np.ndarray, path: Path) -> np.ndarray:
     """Return grey pixels of an RGB(A) array whose content is grey, else raise."""
     rgb = rgb[..., :3]
@@ -602,6 +616,8 @@ def _read_tiff(path: Path, page: int | None) -> tuple[np.ndarray, str, PixelSize
             raw = _cmyk_to_rgb(raw)  # a figure made for print
         if pg.photometric == tifffile.PHOTOMETRIC.PALETTE and pg.colormap is not None:
             raw = _palette_to_grey(raw, np.asarray(pg.colormap))
+        if pg.photometric == tifffile.PHOTOMETRIC.MINISWHITE:
+            raw = _shown_grey(raw, int(pg.bitspersample))
         width = raw.shape[1] if raw.ndim >= 2 else 1
         vendor, pixel, detector, image_rows, mixing = "generic", None, None, None, False
         metadata: dict[str, Any] = {}
