@@ -66,6 +66,28 @@ def test_report_links_reach_files_whose_names_need_quoting(tmp_path):
     assert anchors and all(f"id='{a}'" in page for a in anchors)
 
 
+def test_a_large_batch_links_its_pictures_instead_of_embedding_them(report, tmp_path, monkeypatch):
+    import json
+
+    from urllib.parse import unquote
+
+    from ddcsem import report as report_module
+
+    out = tmp_path / "out"
+    shutil.copytree(report.parent, out)
+    monkeypatch.setattr(report_module, "HTML_EMBEDDED", 2)  # three images analysed: too many now
+    summaries = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["images"]
+    report_module.write_html_report(out, summaries)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    pictures = re.findall(r"<img alt='([^']+)' src='([^']+)' loading='lazy'>", page)
+    assert sorted(alt for alt, _ in pictures) == sorted(
+        f"{what} of {image_id}" for image_id in ("aorta_01", "drusen_03", "valve_02")
+        for what in ("particle outlines", "size distribution"))
+    assert all((out / unquote(src)).is_file() for _, src in pictures)  # each picture where it lies
+    assert "more than 2 images are too many to embed" in page
+    assert len(page) < len(report.read_text(encoding="utf-8")) / 5
+
+
 def _browser() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
