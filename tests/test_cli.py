@@ -714,3 +714,27 @@ def test_a_batch_runs_numba_on_the_cores_it_may_use(samples, tmp_path, monkeypat
         assert numba.get_num_threads() == 1
     finally:
         numba.set_num_threads(before)
+
+
+@pytest.mark.parametrize(
+    "particles, xlsx, quiet, said",
+    [
+        (400_000, False, False, "writing the tables of 400000 particles (particles.csv), about 14 s"),
+        (100_000, True, False, "writing the tables of 100000 particles (particles.csv and results.xlsx), about 26 s"),
+        (1_000_000, True, False, "about 4 min"),
+        (100_000, False, False, None),  # 3.5 s: no need
+        (400_000, False, True, None),  # --quiet: errors only
+    ],
+)
+def test_pooling_large_tables_is_announced(particles, xlsx, quiet, said, monkeypatch, capsys):
+    # the terminal sat still for minutes after the last image while they were written
+    import argparse
+
+    from ddcsem import cli
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    records = [{"image_id": f"f{i}", "status": "ok", "n_particles": particles // 4} for i in range(4)]
+    records.append({"image_id": "bad", "status": "failed", "n_particles": None})
+    cli._announce_tables(records, argparse.Namespace(xlsx=xlsx, quiet=quiet))
+    err = capsys.readouterr().err
+    assert (said in err) if said else err == ""

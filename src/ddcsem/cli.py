@@ -915,6 +915,23 @@ def _ctrl_c_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+#: Seconds that the batch tables take per particle: read back and written to
+#: particles.csv, and to results.xlsx besides (measured: 6,000 particles in 0.2 s, and
+#: 100,000 in 22 s more with --xlsx).
+_CSV_S, _XLSX_S = 35e-6, 220e-6
+
+
+def _announce_tables(records: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """Say so before pooling tables that take long, where the progress bar was shown:
+    the terminal would otherwise sit still for minutes after the last image."""
+    n = sum(r.get("n_particles") or 0 for r in records if r.get("status") in ("ok", "skipped"))
+    seconds = n * (_CSV_S + (_XLSX_S if args.xlsx else 0.0))
+    if seconds >= 10 and not args.quiet and sys.stderr.isatty():
+        print(f"writing the tables of {format_count(n, 'particle')} "
+              f"({'particles.csv and results.xlsx' if args.xlsx else 'particles.csv'}), about "
+              f"{f'{seconds / 60:.0f} min' if seconds >= 90 else f'{seconds:.0f} s'}", file=sys.stderr)
+
+
 def _interrupted(exc: BaseException) -> bool:
     """Whether ``exc`` is Ctrl-C: a KeyboardInterrupt, or within a numba kernel the
     SystemError it surfaces as."""
@@ -1532,6 +1549,7 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     for key, message in problems:
         records.append({"image_id": key, "kind": "pair", "sources": {}, "status": "failed",
                         "error": message})
+    _announce_tables(records, args)
     try:
         write_batch_tables(args.output, records, samples=samples, xlsx=args.xlsx)
         write_html_report(args.output, records)
