@@ -10,8 +10,8 @@ import tifffile
 from conftest import noise_image, write_fei, write_zeiss, zeiss_text
 from PIL import Image
 
-from ddcsem.errors import DDCSEMError, ReadError, UnsupportedFormatError
-from ddcsem.read import MixedDetectorWarning, PixelSize, detect_databar, read_composite, read_sem
+from ddcsem.errors import CalibrationError, DDCSEMError, ReadError, UnsupportedFormatError
+from ddcsem.read import MixedDetectorWarning, PixelSize, SEMImage, detect_databar, read_composite, read_sem
 from ddcsem.synthetic import make_pair
 
 
@@ -637,3 +637,17 @@ def test_a_roi_set_without_areas_or_not_a_roi_set_is_refused(tmp_path):
         read_labels(tmp_path / "junk.zip", shape=(10, 10))
     with pytest.raises(ReadError, match="no such file"):
         read_labels(tmp_path / "none.zip", shape=(10, 10))
+
+
+@pytest.mark.parametrize("given, nm", [(20, 20.0), (12.5, 12.5), ("0.02um", 20.0), ("12 nm/px", 12.0),
+                                       ("80 px/um", 12.5)])
+def test_an_image_of_ones_own_takes_its_pixel_size_as_a_user_gives_it(given, nm):
+    # SEMImage(array, 20) failed later, deep in the analysis: "'int' object has no attribute 'nm'"
+    image = SEMImage(np.zeros((16, 16), np.uint8), given)
+    assert image.pixel_size == PixelSize(pytest.approx(nm), "argument")
+    assert SEMImage(np.zeros((16, 16), np.uint8), None).pixel_size == PixelSize(None, "none")
+
+
+def test_an_image_of_ones_own_refuses_a_pixel_size_no_sem_gives():
+    with pytest.raises(CalibrationError, match="outside what an SEM gives"):
+        SEMImage(np.zeros((16, 16), np.uint8), 0.02)  # meant in µm

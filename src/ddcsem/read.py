@@ -101,7 +101,9 @@ class SEMImage:
         Grey pixels after palette mapping and data-bar cropping (uint8, uint16 or float);
         (M, N, 3) uint8 for a colour composite read by :func:`read_composite`.
     pixel_size : PixelSize
-        Calibration and its source.
+        Calibration and its source. Made by hand, a number (nm) or a length as
+        ``--pixel-size`` takes it (``"20nm"``, ``"12 nm/px"``) will do: its source is
+        ``argument``.
     detector : str or None
         Detector name from metadata or, failing that, from the file name.
     vendor : str
@@ -115,6 +117,14 @@ class SEMImage:
         The file read.
     mixing : bool
         True for a Zeiss image stored with detector mixing on (a blend of two signals).
+
+    Examples
+    --------
+    An array of one's own, with the pixel size one knows:
+
+    >>> image = SEMImage(np.zeros((64, 64), np.uint8), "20nm")
+    >>> image.pixel_size, image.shape
+    (PixelSize(nm=20.0, source='argument'), (64, 64))
     """
 
     data: np.ndarray
@@ -127,6 +137,11 @@ class SEMImage:
     mixing: bool = False
 
     __repr__ = dataclass_repr
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.pixel_size, PixelSize):  # SEMImage(array, 20): the size a user knows
+            given = UNCALIBRATED if self.pixel_size is None else PixelSize(parse_pixel_size(self.pixel_size), "argument")
+            object.__setattr__(self, "pixel_size", given)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         """Its pixels, so that an SEMImage serves wherever an image array does."""
