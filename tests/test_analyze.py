@@ -94,6 +94,18 @@ def test_arrays_are_analysed_as_uncalibrated_images(syn):
         analyze_pair((syn.se, syn.bse))
 
 
+def test_a_pair_not_yet_read_or_given_for_one_image_is_refused_with_what_to_call(syn, tmp_path):
+    from ddcsem import Pair
+
+    found = Pair("x", tmp_path / "x_SE.tif", tmp_path / "x_BSE.tif")  # as find_pairs gives it
+    with pytest.raises(ParameterError, match=r"not Pair.*analyze_pair\(ddcsem.read_pair\(pair\)\)"):
+        analyze_pair(found)
+    pair = SEMPair("x", SEMImage(syn.se), SEMImage(syn.bse), PixelSize(None, "none"))
+    for analyse in (analyze_single, analyze_composite):
+        with pytest.raises(ParameterError, match=r"not SEMPair.*analyze_pair\(pair\).*analyze_single\(pair.bse\)"):
+            analyse(pair)
+
+
 
 def test_options_may_be_a_dict_of_their_fields(syn):
     """A dict of options (from a config or a JSON record) failed with "'dict' object has

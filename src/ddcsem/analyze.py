@@ -20,7 +20,7 @@ import numpy as np
 
 from ._repr import dataclass_repr
 from .errors import ParameterError, require_positive
-from .pair import SEMPair
+from .pair import Pair, SEMPair
 from .read import PixelSize, SEMImage
 from .units import format_count
 
@@ -703,7 +703,8 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions | Mapping[str, Any] 
 
     if not isinstance(pair, SEMPair):
         raise ParameterError(f"pair must be an SEMPair, not {type(pair).__name__}",
-                             hint="read one with ddcsem.read_pair(se_path, bse_path)")
+                             hint="read it first: ddcsem.analyze_pair(ddcsem.read_pair(pair))"
+                             if isinstance(pair, Pair) else "read one with ddcsem.read_pair(se_path, bse_path)")
     options = _as_options(options)
     _require_memory(pair.se.data.shape, pair.se.path)
     timings: dict[str, float] = {}
@@ -838,7 +839,9 @@ def _as_image(image: SEMImage | np.ndarray, reader: str) -> SEMImage:
     if isinstance(image, np.ndarray):
         return SEMImage(image)
     raise ParameterError(f"image must be an SEMImage or an array, not {type(image).__name__}",
-                         hint=f"read a file with ddcsem.{reader}(path)")
+                         hint="a pair is analysed by ddcsem.analyze_pair(pair), one of its channels by "
+                         "ddcsem.analyze_single(pair.bse)" if isinstance(image, SEMPair)
+                         else f"read a file with ddcsem.{reader}(path)")
 
 
 def _inverted(image: np.ndarray) -> np.ndarray:
