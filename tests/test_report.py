@@ -230,3 +230,23 @@ def test_xlsx_sheets_go_on_past_excels_rows_and_keep_text_as_text(tmp_path, monk
                       ["id", "value"], ["x" * 32_767, 1.0]]
     assert book["particles"]["A2"].data_type == "s" and book["particles (2)"]["A2"].data_type == "s"
     assert [list(r) for r in book["samples"].iter_rows(values_only=True)] == [["sample"]]
+
+
+def test_an_image_whose_overlay_fails_is_not_marked_done(tmp_path, monkeypatch):
+    """The overlay is written beside the other files (on a thread of its own): its error
+    still fails the image, and no summary marks it done for --skip-existing."""
+    from ddcsem import report
+    from ddcsem.analyze import analyze_single
+    from ddcsem.read import SEMImage
+    from ddcsem.synthetic import make_pair
+
+    result = analyze_single(SEMImage(make_pair(shape=(128, 128), n_particles=8, seed=2).bse, 20), image_id="f")
+
+    def fail(path, *args, **kwargs):
+        raise OutputError("disk full", path=path)
+
+    monkeypatch.setattr(report, "write_overlay_png", fail)
+    with pytest.raises(OutputError, match="f_overlay.png: disk full"):
+        report.write_image_results(result, tmp_path / "f", params_hash="t")
+    written = sorted(p.name for p in (tmp_path / "f").iterdir())
+    assert "f_particles.csv" in written and "f_summary.json" not in written
