@@ -324,7 +324,22 @@ def test_nothing_to_do_fails(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["colorize", str(tmp_path / "empty"), "-o", str(tmp_path / "out"), "-q"]) == 1
     assert "nothing to do: no images (.tif," in capsys.readouterr().err
-    assert (tmp_path / "out" / "manifest.json").is_file()  # the run is still recorded
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_a_run_with_nothing_to_do_leaves_an_earlier_runs_results_as_they_were(samples, tmp_path, capsys):
+    # a slip of the folder name (or a folder without partners) replaced the tables of the
+    # run before with empty ones
+    (tmp_path / "empty").mkdir()
+    shutil.copy(samples / "valve_02_EsB.tif", tmp_path / "empty" / "valve_02_EsB.tif")  # no partner
+    for command, tables in (("analyze", {"particles.csv", "images.csv", "report.html"}), ("colorize", set())):
+        out = tmp_path / command
+        assert main([command, str(samples), "-o", str(out), "-q"]) == 0
+        before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+        assert {"manifest.json", *tables} <= set(before)
+        assert main([command, str(tmp_path / "empty"), "-o", str(out), "-q"]) == 1
+        assert "nothing to do: 1 image found (" in capsys.readouterr().err
+        assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
 
 
 def test_a_folder_of_session_folders_is_answered_with_them(samples, tmp_path, capsys):

@@ -939,13 +939,26 @@ def _interrupted(exc: BaseException) -> bool:
                                                   and isinstance(exc.__cause__, KeyboardInterrupt))
 
 
-def _finish(args: argparse.Namespace, records: list[dict[str, Any]], unpaired: list[Path],
-            *, list_name: str, id_key: str, done_verb: str, extra: dict[str, Any],
-            unpaired_hint: str = "", undone: int = 0) -> int:
-    """Write the manifest, summarise the run on stderr, return the exit code: 130 if Ctrl-C
-    left ``undone`` inputs undone, 1 if an input failed or there was nothing to do (a
-    script must not take an empty run for a good one)."""
+def _nothing_to_do(args: argparse.Namespace, unpaired: list[Path], unpaired_hint: str = "") -> int:
+    """Say why a run found nothing to do, and fail (a script must not take an empty run for
+    a good one), before anything is written: an earlier run's tables in the output folder
+    were replaced by empty ones."""
     from .pair import IMAGE_SUFFIXES
+
+    inner = _inner_folders_hint(args.inputs)
+    named = ", ".join(map(str, unpaired[:3])) + (", …" if len(unpaired) > 3 else "")
+    found = (f"{format_count(len(unpaired), 'image')} found ({named}), none with a partner{unpaired_hint}"
+             if unpaired
+             else f"no images ({', '.join(IMAGE_SUFFIXES)}) in " + ", ".join(map(str, args.inputs))
+             + (f" ({inner})" if inner else ""))
+    print(f"error: nothing to do: {found}", file=sys.stderr)
+    return 1
+
+
+def _finish(args: argparse.Namespace, records: list[dict[str, Any]], unpaired: list[Path],
+            *, list_name: str, id_key: str, done_verb: str, extra: dict[str, Any], undone: int = 0) -> int:
+    """Write the manifest, summarise the run on stderr, return the exit code: 130 if Ctrl-C
+    left ``undone`` inputs undone, 1 if an input failed."""
     from .report import write_json
 
     manifest = {
@@ -977,14 +990,6 @@ def _finish(args: argparse.Namespace, records: list[dict[str, Any]], unpaired: l
         print(f"interrupted: {format_count(undone, list_name[:-1])} not done, and not in the results. Run the "
               "same command with --skip-existing to do them", file=sys.stderr)
         return 130
-    if not records:
-        inner = _inner_folders_hint(args.inputs)
-        found = (f"{format_count(len(unpaired), 'image')} found, none with a partner{unpaired_hint}"
-                 if unpaired
-                 else f"no images ({', '.join(IMAGE_SUFFIXES)}) in " + ", ".join(map(str, args.inputs))
-                 + (f" ({inner})" if inner else ""))
-        print(f"error: nothing to do: {found}", file=sys.stderr)
-        return 1
     return 1 if failed else 0
 
 
@@ -1068,6 +1073,8 @@ def _colorize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.dry_run:
         _print_table(pairs, unpaired, problems)
         return 0
+    if not pairs and not problems:
+        return _nothing_to_do(args, unpaired)
     if not args.quiet:
         for path in unpaired:
             print(f"warning: {path}: no partner found; not coloured", file=sys.stderr)
@@ -1524,6 +1531,8 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 across = f"{tile[0]:g} px" if tile[1] == "px" else format_length(tile[0])
                 print(f"each image larger than a tile in tiles at most {across} across, named <id>_r<row>c<col>")
         return 0
+    if not items and not problems:
+        return _nothing_to_do(args, unpaired, " (--single analyses grey images on their own)")
     if not args.quiet:
         for path in unpaired:
             print(f"warning: {path}: no partner found; not analysed (use --single to analyse it "
@@ -1567,7 +1576,6 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return _finish(args, images, unpaired, list_name="images", id_key="image_id",
                    done_verb=(f"analysed images and tiles (of {format_count(len(items), 'image')}):"
                               if any(r.get("tile") for r in records) else "analysed images:"),
-                   unpaired_hint=" (--single analyses grey images on their own)",
                    undone=undone,
                    extra={"parameters": effective, "params_hash": params_hash, "group_by": args.group_by,
                           "xlsx": args.xlsx, "config": None if args.config is None else str(args.config)})
