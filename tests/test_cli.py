@@ -753,3 +753,24 @@ def test_pooling_large_tables_is_announced(particles, xlsx, quiet, said, monkeyp
     cli._announce_tables(records, argparse.Namespace(xlsx=xlsx, quiet=quiet))
     err = capsys.readouterr().err
     assert (said in err) if said else err == ""
+
+
+def test_results_of_images_left_out_of_the_tables_are_warned_about(samples, tmp_path, capsys):
+    # a second folder analysed into the first's output replaced its tables, which a user
+    # took for the two together
+    day1, day2 = tmp_path / "day1", tmp_path / "day2"
+    for folder, stem in ((day1, "valve_02"), (day2, "aorta_01")):
+        folder.mkdir()
+        for path in samples.glob(f"{stem}_*"):
+            shutil.copy(path, folder / path.name)
+    out = tmp_path / "out"
+    assert main(["analyze", str(day1), "-o", str(out)]) == 0
+    assert "also holds" not in capsys.readouterr().err
+    assert main(["analyze", str(day2), "-o", str(out)]) == 0
+    said = capsys.readouterr().err
+    assert f"warning: {out} also holds the results of 1 image that this run did not analyse (valve_02)" in said
+    assert "--skip-existing" in said
+    assert main(["analyze", str(day1), str(day2), "-o", str(out), "--skip-existing"]) == 0  # as it advises
+    assert "also holds" not in capsys.readouterr().err
+    with open(out / "images.csv", newline="", encoding="utf-8") as fh:
+        assert sorted(r["image_id"] for r in csv.DictReader(fh)) == ["aorta_01", "valve_02"]
