@@ -238,7 +238,10 @@ def test_pixel_size_mismatch_is_refused(tmp_path):
     se, bse = write_pair(tmp_path, noise_image(), noise_image(), bse_um=0.04)
     with pytest.raises(PairingError, match="pixel sizes disagree"):
         read_pair(se, bse)
-    assert read_pair(se, bse, pixel_size="5nm").pixel_size.nm == 5.0  # an override settles it
+    from ddcsem.read import OverriddenCalibrationWarning
+
+    with pytest.warns(OverriddenCalibrationWarning, match="5 nm, overrides the file's own"):
+        assert read_pair(se, bse, pixel_size="5nm").pixel_size.nm == 5.0  # an override settles it
 
 
 def test_calibration_of_one_channel_serves_both(tmp_path):
@@ -394,3 +397,18 @@ def test_detector_folders_pair_files_of_the_same_name(tmp_path):
     (tmp_path / "s1" / "notes" / "img003_SE.tif").write_bytes(b"")
     assert find_pairs([tmp_path / "s1"], use_metadata=False).unpaired == (
         tmp_path / "s1" / "SE" / "cut_BSE.tif", tmp_path / "s1" / "SE" / "extra.tif")
+
+
+def test_a_pair_tables_pixel_size_over_the_files_own_is_warned_about(tmp_path):
+    from ddcsem.pair import read_pair_table
+    from ddcsem.read import OverriddenCalibrationWarning
+
+    for side in ("SE", "BSE"):
+        tifffile.imwrite(tmp_path / f"a_{side}.tif", noise_image((60, 60)), imagej=True,
+                         resolution=(1 / 0.012, 1 / 0.012), metadata={"unit": "um"})
+    (tmp_path / "pairs.csv").write_text("se,bse,pixel_size\na_SE.tif,a_BSE.tif,20nm\n")
+    (spec,) = read_pair_table(tmp_path / "pairs.csv")
+    with pytest.warns(OverriddenCalibrationWarning, match=r"given \(pair table\), 20 nm, overrides the file's own, "
+                      "12 nm") as caught:
+        pair = read_pair(spec, register=False)
+    assert pair.pixel_size.nm == 20.0 and len(caught) == 2  # each file named

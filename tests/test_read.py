@@ -188,9 +188,13 @@ def test_imagej_pixel_unit_is_not_a_calibration(tmp_path):
 
 
 def test_explicit_pixel_size_wins_over_metadata(tmp_path):
+    from ddcsem.read import OverriddenCalibrationWarning
+
     path = write_imagej(tmp_path / "x.tif", noise_image(), 0.0125)
-    assert read_sem(path, pixel_size="0.1um").pixel_size == PixelSize(100.0, "argument")
-    assert read_sem(path, pixel_size=7).pixel_size == PixelSize(7.0, "argument")
+    with pytest.warns(OverriddenCalibrationWarning):
+        assert read_sem(path, pixel_size="0.1um").pixel_size == PixelSize(100.0, "argument")
+    with pytest.warns(OverriddenCalibrationWarning):
+        assert read_sem(path, pixel_size=7).pixel_size == PixelSize(7.0, "argument")
 
 
 def test_zeiss_image_pixel_size_preferred(tmp_path):
@@ -651,3 +655,19 @@ def test_an_image_of_ones_own_takes_its_pixel_size_as_a_user_gives_it(given, nm)
 def test_an_image_of_ones_own_refuses_a_pixel_size_no_sem_gives():
     with pytest.raises(CalibrationError, match="outside what an SEM gives"):
         SEMImage(np.zeros((16, 16), np.uint8), 0.02)  # meant in µm
+
+
+def test_a_pixel_size_given_over_the_files_own_is_warned_about(tmp_path):
+    # one --pixel-size for a folder of several magnifications sized all but one wrong, unsaid
+    from ddcsem.read import OverriddenCalibrationWarning
+
+    tifffile.imwrite(tmp_path / "c.tif", noise_image((40, 50)), imagej=True, resolution=(1 / 0.012, 1 / 0.012),
+                     metadata={"unit": "um"})
+    tifffile.imwrite(tmp_path / "u.tif", noise_image((40, 50)))
+    with pytest.warns(OverriddenCalibrationWarning, match=r"c.tif: the pixel size given \(argument\), 20 nm, "
+                      r"overrides the file's own, 12 nm \(imagej:resolution\+unit\): every size is 1.67 times"):
+        assert read_sem(tmp_path / "c.tif", pixel_size="20nm").pixel_size == PixelSize(20.0, "argument")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_sem(tmp_path / "c.tif", pixel_size="12.2nm")  # within 2 %: the same, rounded
+        read_sem(tmp_path / "u.tif", pixel_size="20nm")  # no size of its own to override

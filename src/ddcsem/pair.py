@@ -23,7 +23,7 @@ import numpy as np
 from ._repr import dataclass_repr
 from .detectors import BSE_TOKENS, SE_TOKENS, detector_role, split_detector_token
 from .errors import CalibrationError, DDCSEMError, PairingError, ReadError
-from .read import PixelSize, SEMImage, _decode_text, read_sem
+from .read import PixelSize, SEMImage, _decode_text, _warn_if_overridden, read_sem
 from .units import parse_pixel_size
 
 __all__ = [
@@ -740,6 +740,8 @@ def read_pair(
     bse_img = read_sem(spec.bse, pixel_size=pixel_size, crop_databar=crop_databar, page=spec.bse_page)
     if pixel_size is None and spec.pixel_size_nm is not None:  # given with the pair
         given = PixelSize(spec.pixel_size_nm, "pair table")
+        for image in (se_img, bse_img):
+            _warn_if_overridden(image.path, given, image.pixel_size, stacklevel=3)
         se_img, bse_img = replace(se_img, pixel_size=given), replace(bse_img, pixel_size=given)
     for image, want in ((se_img, "SE"), (bse_img, "BSE")):
         if image.role is not None and image.role != want:

@@ -33,7 +33,7 @@ from .errors import CalibrationError, ReadError, UnsupportedFormatError
 from .units import parse_length, parse_pixel_size, unit_to_nm
 
 __all__ = ["PixelSize", "SEMImage", "read_sem", "read_composite", "read_labels", "read_region",
-           "read_markers", "detect_databar", "MixedDetectorWarning"]
+           "read_markers", "detect_databar", "MixedDetectorWarning", "OverriddenCalibrationWarning"]
 
 #: Pixels whose height differs from their width by more than this fraction are warned
 #: about: every measurement takes them as square.
@@ -52,6 +52,17 @@ _OTHER_MAGIC = {
 
 class MixedDetectorWarning(UserWarning):
     """A Zeiss image was stored with detector mixing on: it blends two signals."""
+
+
+class OverriddenCalibrationWarning(UserWarning):
+    """A pixel size was given for a file whose metadata gives another (by more than
+    ``MAX_OVERRIDE``): one ``--pixel-size`` for a folder of several magnifications sizes
+    all but one of them wrong."""
+
+
+#: A given pixel size that differs from the file's own by more than this fraction is
+#: warned about (:class:`OverriddenCalibrationWarning`).
+MAX_OVERRIDE = 0.02
 
 
 @dataclass(frozen=True)
@@ -747,8 +758,12 @@ def read_sem(
     >>> img = read_sem(path)
     >>> round(img.pixel_size.nm, 3), img.pixel_size.source, img.detector, img.role
     (12.5, 'imagej:resolution+unit', 'InLens', 'SE')
-    >>> read_sem(path, pixel_size="3.2nm").pixel_size
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as said:  # a size other than the file's own
+    ...     read_sem(path, pixel_size="3.2nm").pixel_size
     PixelSize(nm=3.2, source='argument')
+    >>> type(said[0].message).__name__
+    'OverriddenCalibrationWarning'
     """
     image = _read(path, pixel_size=pixel_size, crop_databar=crop_databar, page=page, colour=False)
     if image.mixing:
@@ -1083,6 +1098,17 @@ def _as_colour(arr: np.ndarray, path: Path) -> np.ndarray:
     return rgb
 
 
+def _warn_if_overridden(path: Path, given: PixelSize, own: PixelSize | None, *, stacklevel: int) -> None:
+    """:class:`OverriddenCalibrationWarning` when the pixel size ``given`` for the file
+    ``path`` differs from the ``own`` of its metadata by more than ``MAX_OVERRIDE``."""
+    if own is not None and own.nm is not None and abs(given.nm / own.nm - 1) > MAX_OVERRIDE:
+        warnings.warn(
+            f"{path}: the pixel size given ({given.source}), {given.nm:.4g} nm, overrides the file's own, "
+            f"{own.nm:.4g} nm ({own.source}): every size is {given.nm / own.nm:.3g} times what the metadata "
+            "gives; leave out the pixel size where the metadata is right",
+            OverriddenCalibrationWarning, stacklevel=stacklevel)
+
+
 def _read(
     path: str | PathLike,
     *,
@@ -1145,6 +1171,8 @@ def _read(
         raise ReadError(f"crop_databar must be 'auto', 'off' or a row count, not {crop_databar!r}")
     if bar:
         data = data[: data.shape[0] - bar]
+    if explicit is not None:
+        _warn_if_overridden(path, explicit, pixel, stacklevel=4)
     height = metadata.get("pixel_height_nm")
     if explicit is None and pixel is not None and height and abs(height / pixel.nm - 1) > MAX_PIXEL_ASPECT:
         warnings.warn(
