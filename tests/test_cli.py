@@ -774,3 +774,32 @@ def test_results_of_images_left_out_of_the_tables_are_warned_about(samples, tmp_
     assert "also holds" not in capsys.readouterr().err
     with open(out / "images.csv", newline="", encoding="utf-8") as fh:
         assert sorted(r["image_id"] for r in csv.DictReader(fh)) == ["aorta_01", "valve_02"]
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="file names there are Unicode: no undecodable bytes")
+def test_file_names_that_are_not_utf8_are_analysed_and_named_readably(samples, tmp_path, capsys):
+    # a zip made on Windows, unpacked on Linux, names a file b"caf\xe9_EsB.tif": the batch
+    # crashed with a traceback (matplotlib could not draw the id, the manifest not hold it)
+    folder = tmp_path / "latin1"
+    folder.mkdir()
+    for side in ("InLens", "EsB"):
+        shutil.copy(samples / f"valve_02_{side}.tif", os.fsencode(folder) + f"/caf\xe9_{side}.tif".encode("latin-1"))
+    out = tmp_path / "out"
+    assert main(["analyze", str(folder), "-o", str(out), "--xlsx", "-q"]) == 0
+    assert (out / "café" / "café_overlay.png").is_file()  # its bytes read as Windows-1252
+    with open(out / "images.csv", newline="", encoding="utf-8") as fh:
+        (row,) = csv.DictReader(fh)
+    assert row["image_id"] == "café" and row["se_path"].endswith("caf\\udce9_InLens.tif")  # the path, escaped
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert Path(manifest["images"][0]["sources"]["se"]).exists()  # the escape reads back as the path
+    assert main(["analyze", str(folder), "-o", str(out), "--xlsx", "--skip-existing", "-q"]) == 0
+    rerun = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["images"]
+    assert [r["status"] for r in rerun] == ["skipped"]  # its recorded sources are its files
+    assert main(["colorize", str(folder), "-o", str(tmp_path / "colour"), "-q"]) == 0
+    assert (tmp_path / "colour" / "café_ddc.tif").is_file()
+    assert capsys.readouterr().err == ""
+    # printed on a terminal of a UTF-8 locale (strict there, unlike C.UTF-8), where it raised
+    run = subprocess.run([sys.executable, "-m", "ddcsem", "info", str(folder)], capture_output=True,
+                         env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"}, timeout=120)
+    assert run.returncode == 0, run.stderr.decode(errors="replace")[-2000:]
+    assert b"caf\\udce9_EsB.tif: imagej, detector EsB [BSE]" in run.stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import glob
+import io
 import json
 import math
 import multiprocessing
@@ -1660,4 +1661,6 @@ def run() -> None:
     Traceback (most recent call last):
     ...
     SystemExit: 0"""
+    if isinstance(sys.stdout, io.TextIOWrapper):  # a file name that is not UTF-8 is printed escaped, as on
+        sys.stdout.reconfigure(errors="backslashreplace")  # stderr, where it raised under a UTF-8 locale
     sys.exit(main())

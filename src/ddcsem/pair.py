@@ -482,7 +482,9 @@ def distinct_ids(names: list[str], paths: list[Path]) -> list[str]:
     -------
     list of str
         ``names``, those that several fields share made distinct (in lower case, as keys
-        are).
+        are); a name whose bytes are not UTF-8 (a zip made on Windows, an old network
+        share) read as Windows-1252, as it was most likely written: an undecodable name
+        could not be put in a table, a title or a manifest.
 
     Examples
     --------
@@ -492,6 +494,8 @@ def distinct_ids(names: list[str], paths: list[Path]) -> list[str]:
     ['p1_valve', 'p2_valve', 'aorta']
     >>> distinct_ids(["x", "x"], [Path("/d/x.tif"), Path("/d/x.png")])
     ['x_tif', 'x_png']
+    >>> distinct_ids(["caf\\udce9"], [Path("/d/caf\\udce9_SE.tif")])  # the byte 0xE9 of b"caf\\xe9"
+    ['café']
     """
     out = list(names)
     shared: dict[str, list[int]] = defaultdict(list)
@@ -519,7 +523,17 @@ def distinct_ids(names: list[str], paths: list[Path]) -> list[str]:
                 k += 1
             out[i] = f"{name}_{k}"
         taken.add(out[i])
-    return out
+    return [_readable(name) for name in out]
+
+
+def _readable(name: str) -> str:
+    """``name``, whose bytes that were not UTF-8 Python holds as lone surrogates, read
+    as Windows-1252 if they are not UTF-8."""
+    raw = name.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", "replace")
 
 
 def _binomial(x: np.ndarray, axis: int) -> np.ndarray:

@@ -150,7 +150,9 @@ def write_json(path: str | PathLike, data: Any) -> None:
     >>> json.load(open(path, encoding="utf-8"))
     {'unit': 'µm'}"""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+        # a path whose name is not UTF-8 (Python's lone surrogates) is kept as its escape
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8",
+                       errors="backslashreplace")
 
 
 def write_tiff(path: str | PathLike, image: np.ndarray, *, pixel_size_nm: float | None,
@@ -520,7 +522,7 @@ def write_csv(path: str | PathLike, columns: list[str], rows: list[dict[str, Any
     import csv
 
     with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        with open(tmp, "w", newline="", encoding="utf-8", errors="backslashreplace") as fh:  # as write_json
             writer = csv.writer(fh)
             writer.writerow(columns)
             for row in rows:
@@ -605,7 +607,8 @@ def _xlsx_cell(sheet: Any, value: Any) -> Any:
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-    cell = WriteOnlyCell(sheet, ILLEGAL_CHARACTERS_RE.sub("", str(value))[:EXCEL_CELL_CHARS])
+    text = str(value).encode("utf-8", "backslashreplace").decode("utf-8")  # as write_json: a name not UTF-8
+    cell = WriteOnlyCell(sheet, ILLEGAL_CHARACTERS_RE.sub("", text)[:EXCEL_CELL_CHARS])
     cell.data_type = "s"  # "=..." stays text
     return cell
 
@@ -1348,4 +1351,4 @@ img {{ max-width: 480px; border: 1px solid #ddd; }} .warn {{ color: #a40; }}
 </body></html>
 """
     with atomic_path(out / "report.html") as tmp:
-        tmp.write_text(page, encoding="utf-8")
+        tmp.write_text(page, encoding="utf-8", errors="backslashreplace")  # as write_json
