@@ -125,6 +125,18 @@ def test_calibrated_columns_and_units():
     assert t["centroid_x_px"][0] == pytest.approx(25)
 
 
+def test_a_micrometre_column_of_an_uncalibrated_image_says_why_it_is_missing():
+    # a bare "KeyError: 'ecd_um'" left a notebook user to guess
+    t = particle_table(disc(20))
+    for asked, there in (("ecd_um", "ecd_px"), ("area_um2", "area_px2"), ("centroid_x_um", "centroid_x_px")):
+        with pytest.raises(KeyError, match=rf"{asked}: the image has no pixel size, so its sizes are in pixels "
+                           rf"\({there}\); give one for µm"):
+            t[asked]
+    with pytest.raises(KeyError, match="^'nonsense'$"):  # any other name as a dict says it
+        t["nonsense"]
+    assert t.get("ecd_um") is None and isinstance(t, dict)
+
+
 def test_intensities_edge_flags_and_weights():
     labels = np.zeros((100, 200), np.int32)
     labels[10:30, 20:40] = 1   # inside

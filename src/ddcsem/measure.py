@@ -452,6 +452,18 @@ def _check_region(region: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarr
     return region
 
 
+class _Columns(dict):
+    """A particle table's columns, by name: a dict whose missing µm column of an
+    uncalibrated image says why (``table["ecd_um"]`` raised a bare ``KeyError: 'ecd_um'``)."""
+
+    def __missing__(self, key: Any) -> np.ndarray:
+        if isinstance(key, str) and key.endswith(("_um", "_um2")) and key.replace("_um", "_px") in self:
+            raise KeyError(f"{key}: the image has no pixel size, so its sizes are in pixels "
+                           f"({key.replace('_um', '_px')}); give one for µm: SEMImage(data, '20nm'), "
+                           "or particle_table's pixel_size_nm")
+        raise KeyError(key)
+
+
 def _assemble(
     raw: dict[str, np.ndarray], labels: np.ndarray, pixel_size_nm: float | None, ids: np.ndarray | None,
     region: np.ndarray | None = None,
@@ -474,7 +486,7 @@ def _assemble(
         }
     scale = None if pixel_size_nm is None else require_positive(pixel_size_nm, "pixel_size_nm") / 1000.0
     label = raw["label"] if ids is None else ids[raw["label"]]
-    table: dict[str, np.ndarray] = {"label": label, "centroid_x_px": raw["cx"], "centroid_y_px": raw["cy"]}
+    table = _Columns(label=label, centroid_x_px=raw["cx"], centroid_y_px=raw["cy"])
     if scale:
         table["centroid_x_um"], table["centroid_y_um"] = raw["cx"] * scale, raw["cy"] * scale
     table["area_px2"] = area
