@@ -107,6 +107,19 @@ def test_a_pair_not_yet_read_or_given_for_one_image_is_refused_with_what_to_call
 
 
 
+def test_a_lone_images_intensities_are_reported_under_its_detectors_name(syn):
+    # a lone SE image's means were reported as bse_mean, its se_mean empty
+    from ddcsem.measure import particle_table
+
+    for detector, column, empty in (("InLens", "se_mean", "bse_mean"), ("EsB", "bse_mean", "se_mean"),
+                                    (None, "bse_mean", "se_mean")):
+        result = analyze_single(SEMImage(syn.bse, detector=detector))
+        assert result.labels.max() > 10
+        expected = particle_table(result.labels, bse=syn.bse)["bse_mean"]
+        np.testing.assert_array_equal(result.table[column], expected)
+        assert np.all(np.isnan(result.table[empty]))
+
+
 def test_options_may_be_a_dict_of_their_fields(syn):
     """A dict of options (from a config or a JSON record) failed with "'dict' object has
     no attribute 'mode'"; it now stands for the AnalysisOptions of its fields, and a key

@@ -597,14 +597,16 @@ def _measure(
                   else _drop_labels(labels, labels[_region_edge(region)]))
     timings["segment"] = time.perf_counter() - t
     t = time.perf_counter()
-    table = particle_table(labels, pixel_size_nm=pixel.nm, bse=bse, se=se, region=region)
+    # the table's intensities under their detector's name: a lone SE image's are se_mean
+    channels = {"bse": None, "se": bse} if kind == "single" and role == "SE" else {"bse": bse, "se": se}
+    table = particle_table(labels, pixel_size_nm=pixel.nm, region=region, **channels)
     low, high = options.circularity
     outside = (table["circularity"] < low) | (table["circularity"] > high)
     if largest:
         outside |= table["ecd_px"] > largest
     if outside.any():  # ImageJ's Size and Circularity ranges
         labels = _drop_labels(labels, table["label"][outside])
-        table = particle_table(labels, pixel_size_nm=pixel.nm, bse=bse, se=se, region=region)
+        table = particle_table(labels, pixel_size_nm=pixel.nm, region=region, **channels)
     ecd = table["ecd_um"] if pixel.calibrated else table["ecd_px"]
     weights = None if options.keep_edge_particles else table["edge_weight"]
     distribution = size_distribution(ecd, weights=weights)
