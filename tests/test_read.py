@@ -181,9 +181,11 @@ def test_imagej_units_spelled_out_calibrate(tmp_path, unit, per_unit):
     assert read_sem(tmp_path / "x.tif").pixel_size.nm == pytest.approx(12.5)
 
 
-def test_imagej_pixel_unit_is_not_a_calibration(tmp_path):
-    tifffile.imwrite(tmp_path / "x.tif", noise_image(), imagej=True, resolution=(2, 2),
-                     metadata={"unit": "pixel"})
+@pytest.mark.parametrize("unit, per_unit", [("pixel", 2), ("inch", 300), ("cm", 118.11), ("centimeter", 118.11)])
+def test_imagej_pixel_unit_or_print_resolution_is_not_a_calibration(tmp_path, unit, per_unit):
+    # a TIFF of 300 dpi in cm opened in Fiji and saved again got 85 µm pixels
+    tifffile.imwrite(tmp_path / "x.tif", noise_image(), imagej=True, resolution=(per_unit, per_unit),
+                     metadata={"unit": unit})
     assert read_sem(tmp_path / "x.tif").pixel_size.nm is None
 
 

@@ -413,6 +413,8 @@ def _imagej_pixel(tif: Any) -> PixelSize | None:
         nm_per_unit = unit_to_nm(unit)
     except CalibrationError:
         return None  # "pixel", "inch" and the like: not a physical calibration
+    if nm_per_unit == unit_to_nm("cm"):  # a print resolution (300 dpi is 118 px/cm), which Fiji takes for
+        return None  # a scale, as it takes one in inches: 85 µm pixels; no SEM is calibrated in cm
     tag = tif.pages[0].tags.get("XResolution")
     if tag is None:
         return None
