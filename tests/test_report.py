@@ -250,3 +250,29 @@ def test_an_image_whose_overlay_fails_is_not_marked_done(tmp_path, monkeypatch):
         report.write_image_results(result, tmp_path / "f", params_hash="t")
     written = sorted(p.name for p in (tmp_path / "f").iterdir())
     assert "f_particles.csv" in written and "f_summary.json" not in written
+
+
+def test_many_samples_are_compared_in_grey_under_a_curve_of_a_curves_height(tmp_path, monkeypatch):
+    """Past SAMPLE_COLOURS samples the colours repeated, and 200 samples stretched the
+    cumulative plot with their legend to 8,500 px tall."""
+    from ddcsem import report
+
+    drawn = {}
+    monkeypatch.setattr(report, "save_figure", lambda fig, path: drawn.update(fig=fig))
+    rng = np.random.default_rng(0)
+    sizes = [(rng.lognormal(0, 0.3, 50), np.ones(50)) for _ in range(201)]
+    rows = [{"sample": f"s{i}", "n_particles": 50, "d50_um": 1.0, "d50_ci_low_um": 0.9, "d50_ci_high_um": 1.1}
+            for i in range(200)] + [{"sample": "all", "n_particles": 10050, "d50_um": 1.0}]
+    report.plot_samples(tmp_path / "samples.png", rows, sizes)
+    cdf, d50 = drawn["fig"].axes
+    assert [t.get_text() for t in cdf.get_legend().get_texts()] == ["each of 200 samples", "all (n = 10050)"]
+    colours = {line.get_color() for line in cdf.get_lines()[:200]}
+    assert colours == {"0.45"} and cdf.get_lines()[200].get_color() == "black"
+    height = cdf.get_position().height * drawn["fig"].get_figheight()
+    assert 3 < height < 5  # inches, as for a few samples
+    assert len(d50.get_yticklabels()) == 201  # every D50 still named
+    few = rows[:3] + rows[-1:]
+    report.plot_samples(tmp_path / "samples.png", few, sizes[:3] + sizes[-1:])
+    cdf = drawn["fig"].axes[0]
+    assert [t.get_text() for t in cdf.get_legend().get_texts()][:3] == ["s0 (n = 50)", "s1 (n = 50)", "s2 (n = 50)"]
+    assert len({line.get_color() for line in cdf.get_lines()[:3]}) == 3

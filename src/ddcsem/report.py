@@ -988,10 +988,17 @@ def _pooled_row(name: str, members: list[dict[str, Any]], sizes: dict[str, tuple
     return row, stats
 
 
+#: Samples that :func:`plot_samples` tells apart by colour; more are drawn in grey (their
+#: D50s stay named, a row each): colours repeated, and a legend of 200 samples drew a
+#: cumulative plot 8,500 px tall.
+SAMPLE_COLOURS = 10
+
+
 def plot_samples(path: str | PathLike, rows: list[dict[str, Any]],
                  sizes: list[tuple[np.ndarray, np.ndarray]]) -> None:
     """Compare samples: their cumulative size distributions on one axis, and their D50s
-    with 95 % confidence intervals, saved as PNG.
+    with 95 % confidence intervals, saved as PNG. Up to ``SAMPLE_COLOURS`` samples are told
+    apart by colour; more are drawn in grey, the distributions above their D50s.
 
     Parameters
     ----------
@@ -1024,16 +1031,24 @@ def plot_samples(path: str | PathLike, rows: list[dict[str, Any]],
 
     from .measure import _counted
 
-    fig = Figure(figsize=(10, 0.5 + max(3.5, 0.35 * len(rows))), dpi=120)
-    cdf, d50 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    many = sum(row["sample"] != ALL_SAMPLES for row in rows) > SAMPLE_COLOURS
+    if many:  # the curves in grey below, at a curve's height; the D50s each on a row of their own
+        fig = Figure(figsize=(10, 5 + 0.25 * len(rows)), dpi=120)
+        cdf, d50 = fig.subplots(2, 1, gridspec_kw={"height_ratios": [4.5, 0.25 * len(rows)]})
+    else:
+        fig = Figure(figsize=(10, 0.5 + max(3.5, 0.35 * len(rows))), dpi=120)
+        cdf, d50 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     for i, (row, (d, w)) in enumerate(zip(rows, sizes)):
         pooled = row["sample"] == ALL_SAMPLES and i == len(rows) - 1  # every sample's, drawn in black
-        colour = "black" if pooled else colormaps["tab10"](i % 10)
+        colour = "black" if pooled else "0.45" if many else colormaps["tab10"](i)
         w = _counted(w)
         order = np.argsort(d)
+        label = f"{row['sample']} (n = {row['n_particles']})"
+        if many and not pooled:
+            label = f"each of {len(rows) - 1} samples" if i == 0 else "_nolegend_"
         if d.size:
             cdf.step(d[order], np.cumsum(w[order]) / w.sum() * 100, where="post", color=colour,
-                     ls="--" if pooled else "-", label=f"{row['sample']} (n = {row['n_particles']})")
+                     ls="--" if pooled else "-", lw=0.7 if many and not pooled else 1.5, label=label)
         value, low, high = (row.get(k) for k in ("d50_um", "d50_ci_low_um", "d50_ci_high_um"))
         if value is not None and np.isfinite(value):
             interval = (low is not None and np.isfinite(low) and high is not None and np.isfinite(high))
@@ -1051,6 +1066,7 @@ def plot_samples(path: str | PathLike, rows: list[dict[str, Any]],
     d50.set_yticks(range(len(rows)), [row["sample"] for row in rows], fontsize=8)
     d50.set_ylim(len(rows) - 0.5, -0.5)
     d50.set_xlabel("D50 (µm), with its 95 % confidence interval")
+    d50.tick_params(axis="x", labeltop=many)  # a long list read from its top too
     d50.grid(True, axis="x", alpha=0.3)
     save_figure(fig, path)
 
