@@ -57,14 +57,19 @@ def test_parse_size_rejects(text):
                                       ("12 nm/px", 12.0), ("12nm/pixel", 12.0), ("0.012 µm per pixel", 12.0),
                                       # pixels per length, as Fiji's Set Scale states a scale
                                       ("80 pixels/µm", 12.5), ("80px/um", 12.5), ("0.5 pixels per nm", 2.0),
-                                      ("80 pixels per micron", 12.5)])
+                                      ("80 pixels per micron", 12.5),
+                                      # a scale bar read: a length over its pixels ("400 px/5 µm" read as
+                                      # 400 px per 15 µm, 37.5 nm)
+                                      ("400px/5um", 12.5), ("400 px / 5 µm", 12.5), ("400 pixels per 0.5 um", 1.25),
+                                      ("5um/400px", 12.5), ("5 µm / 400 pixels", 12.5), ("2 µm per 160 px", 12.5)])
 def test_parse_pixel_size(text, nm):
     assert parse_pixel_size(text) == pytest.approx(nm)
 
 
 @pytest.mark.parametrize("text, words", [("abc px/um", "write it like 12nm, 12 nm/px or 83.3 px/um"),
                                          ("0 px/um", "must be positive"), ("12 px", "unknown length unit 'px'"),
-                                         ("12 nm/furlong", "unknown length unit")])
+                                         ("12 nm/furlong", "unknown length unit"),
+                                         ("5um/0px", "pixels '5um/0px' must be positive")])
 def test_a_pixel_size_per_pixel_or_in_pixels_per_length_that_is_no_size_is_refused(text, words):
     with pytest.raises(CalibrationError, match=words):
         parse_pixel_size(text)

@@ -52,6 +52,8 @@ def _argument(parse: Callable[..., Any]) -> Callable[[str], Any]:
 
 
 _pixel_size = _argument(parse_pixel_size)
+_PIXEL_SIZE_HELP = ("override the pixel size, e.g. 3.2nm, 0.05um, 3.2nm/px, as Fiji's Set Scale gives it, "
+                    "312.5px/um, or as a scale bar reads, 5um/400px")
 _size = _argument(parse_size)
 
 
@@ -205,9 +207,7 @@ def _batch_options() -> argparse.ArgumentParser:
     common.add_argument("--pairs", type=Path, metavar="TABLE.csv",
                         help="explicit pairs, a row each: a CSV with columns se, bse and optionally "
                              "id and pixel_size (paths relative to the table)")
-    common.add_argument("--pixel-size", type=_pixel_size, metavar="SIZE",
-                        help="override the pixel size, e.g. 3.2nm, 0.05um, 3.2nm/px, or as Fiji's Set Scale gives "
-                             "it, 312.5px/um")
+    common.add_argument("--pixel-size", type=_pixel_size, metavar="SIZE", help=_PIXEL_SIZE_HELP)
     common.add_argument("--no-register", action="store_true", help="do not align BSE onto SE")
     common.add_argument("--crop-databar", type=_crop, default="auto", metavar="auto|off|ROWS",
                         help="the information bar at the bottom: auto (default: from the metadata, "
@@ -239,9 +239,7 @@ def _parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="show calibration, detector and data bar of SEM files")
     info.add_argument("files", nargs="+", metavar="FILE", help="files and/or folders (their images)")
     info.add_argument("--json", action="store_true", help="print one JSON list of records")
-    info.add_argument("--pixel-size", type=_pixel_size, metavar="SIZE",
-                      help="override the pixel size, e.g. 3.2nm, 0.05um, 3.2nm/px, or as Fiji's Set Scale gives "
-                             "it, 312.5px/um")
+    info.add_argument("--pixel-size", type=_pixel_size, metavar="SIZE", help=_PIXEL_SIZE_HELP)
     info.add_argument("--crop-databar", type=_crop, default="auto", metavar="auto|off|ROWS",
                       help="the information bar: auto (default), off, or the rows to crop")
 

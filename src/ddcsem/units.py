@@ -101,17 +101,20 @@ def parse_length(text: str | float, *, default_unit: str | None = None) -> float
 PIXEL_SIZE_RANGE_NM = (0.1, 1e5)
 
 
-#: A length per pixel, as ddcsem prints pixel sizes (``12 nm/px``, ``12 nm per pixel``).
-_PER_PIXEL = re.compile(r"^(.*?)\s*(?:/|\bper\s)\s*(?:px|pix|pixels?)\s*$", re.IGNORECASE)
+#: A length per pixel, as ddcsem prints pixel sizes (``12 nm/px``, ``12 nm per pixel``),
+#: or per so many pixels, as a scale bar is read (``5 µm / 400 px``).
+_PER_PIXEL = re.compile(r"^(.*?)\s*(?:/|\bper\s)\s*(\d+\.?\d*|\.\d+)?\s*(?:px|pix|pixels?)\s*$", re.IGNORECASE)
 
-#: Pixels per length, as Fiji's *Set Scale* states a scale (``83.3 pixels/µm``).
+#: Pixels per length, as Fiji's *Set Scale* states a scale (``83.3 pixels/µm``), or per a
+#: length, as its distance in pixels and known distance give it (``400 px / 5 µm``).
 _PIXELS_PER = re.compile(r"^\s*(.*?)\s*(?:px|pixels?)\s*(?:/|\bper\s)\s*(.+?)\s*$", re.IGNORECASE)
 
 
 def parse_pixel_size(text: str | float, *, default_unit: str = "nm") -> float:
     """Parse a pixel size someone gives, in nanometres: a length (see
     :func:`parse_length`), that length per pixel (``12 nm/px``, as ddcsem prints it), or
-    pixels per length (``83.3 px/um``, as Fiji's *Set Scale* gives a scale).
+    pixels per length (``83.3 px/um``, as Fiji's *Set Scale* gives a scale), or a scale
+    bar read off the image: a length over its pixels (``5 µm / 400 px``, ``400 px / 5 µm``).
 
     Raises
     ------
@@ -123,8 +126,8 @@ def parse_pixel_size(text: str | float, *, default_unit: str = "nm") -> float:
     --------
     >>> parse_pixel_size("3.2nm"), parse_pixel_size(20), parse_pixel_size("12 nm/px")
     (3.2, 20.0, 12.0)
-    >>> round(parse_pixel_size("80 pixels/µm"), 6)
-    12.5
+    >>> round(parse_pixel_size("80 pixels/µm"), 6), parse_pixel_size("400 px / 5 µm")
+    (12.5, 12.5)
     >>> parse_pixel_size("0.02")
     Traceback (most recent call last):
     ...
@@ -134,14 +137,17 @@ def parse_pixel_size(text: str | float, *, default_unit: str = "nm") -> float:
     per = _PIXELS_PER.match(text) if isinstance(text, str) else None
     if per:
         pixels = _positive(_number(per.group(1), text), text, "pixels per length")
-        nm = parse_length(f"1{per.group(2)}") / pixels
+        span = per.group(2)  # "µm", or a length: "5 µm" (it read as 15 µm)
+        nm = parse_length(span if _LENGTH.match(span) else f"1{span}") / pixels
     else:
+        pixels = 1.0
         if isinstance(text, str) and (match := _PER_PIXEL.match(text)):
             length = match.group(1)
-        nm = parse_length(length, default_unit=default_unit)
+            pixels = _positive(float(match.group(2) or 1), text, "pixels")
+        nm = parse_length(length, default_unit=default_unit) / pixels
     low, high = PIXEL_SIZE_RANGE_NM
     if not low <= nm <= high:
-        number = float(_LENGTH.match(str(length)).group(1)) if not per else None  # parse_length read it
+        number = float(_LENGTH.match(str(length)).group(1)) if not per and pixels == 1 else None  # as read
         # the same number in the units that would put it in range
         fits = [f"{number:g}{unit}" for unit in ("nm", "um") if number and low <= number * _TO_NM[unit] <= high]
         raise CalibrationError(
