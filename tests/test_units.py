@@ -28,6 +28,18 @@ def test_a_decimal_comma_is_named_with_the_fix(text, fixed):
         parse_length(text, default_unit="nm")
 
 
+@pytest.mark.parametrize(("text", "words"), [
+    # "1,000 nm" was told to be written "1.000 nm": a user who meant a thousand got 1 nm
+    ("1,000nm", r"its comma may part thousands or decimals .write it without one, like '1000nm' or '1.000nm'"),
+    ("2,500 nm", r"may part thousands or decimals .write it without one, like '2500 nm' or '2.500 nm'"),
+    ("1,000,000 pm", r"it has thousands separators .write it without them, like '1000000 pm'"),
+    ("1,000.5nm", r"it has thousands separators .write it without them, like '1000.5nm'"),
+])
+def test_a_comma_that_may_part_thousands_is_not_taken_for_a_decimal_one(text, words):
+    with pytest.raises(CalibrationError, match=words):
+        parse_length(text)
+
+
 def test_bare_number_needs_unit():
     with pytest.raises(CalibrationError, match="no unit"):
         parse_length("3.2")

@@ -79,9 +79,18 @@ def parse_length(text: str | float, *, default_unit: str | None = None) -> float
     else:
         match = _LENGTH.match(str(text))
         if (match is None or match.group(2)) and re.match(r"^\s*[-+]?\d+,\d", str(text)):
+            given, decimal = str(text).strip(), str(text).strip().replace(",", ".", 1)
+            grouped = re.match(r"^[-+]?\d{1,3}(?:,\d{3})+(\.\d*)?(?![\d,])", given)
+            if grouped and (given.count(",") > 1 or grouped.group(1)):  # "1,000.5 nm"
+                raise CalibrationError(f"cannot read {text!r} as a length: it has thousands separators",
+                                       hint=f"write it without them, like {given.replace(',', '')!r}")
+            if grouped:  # "1,000 nm": a thousand, or one?
+                raise CalibrationError(
+                    f"cannot read {text!r} as a length: its comma may part thousands or decimals",
+                    hint=f"write it without one, like {given.replace(',', '')!r} or {decimal!r}")
             raise CalibrationError(  # "25,0 nm" as a spreadsheet in German or French writes it
                 f"cannot read {text!r} as a length: it has a decimal comma",
-                hint=f"write it with a decimal point, like {str(text).strip().replace(',', '.', 1)!r}")
+                hint=f"write it with a decimal point, like {decimal!r}")
         if match is None:
             raise CalibrationError(
                 f"cannot read {text!r} as a length", hint="write it like 3.2nm or 0.5um"
