@@ -922,9 +922,10 @@ def _warn_of_other_results(records: list[dict[str, Any]], args: argparse.Namespa
     other = sorted(p.parent.name for p in args.output.glob("*/*_summary.json")
                    if p.name == f"{p.parent.name}_summary.json" and p.parent.name not in ids)
     if other and not args.quiet:
+        they, them = ("it is", "it") if len(other) == 1 else ("they are", "them")
         print(f"warning: {args.output} also holds the results of {format_count(len(other), 'image')} that this "
-              f"run did not analyse ({', '.join(other[:3])}{', …' if len(other) > 3 else ''}): "
-              f"{'it is' if len(other) == 1 else 'they are'} not in its tables; to have them there, give all the inputs in one run, with --skip-existing to keep what is "
+              f"run did not analyse ({', '.join(other[:3])}{', …' if len(other) > 3 else ''}): {they} not in its "
+              f"tables; to have {them} there, give all the inputs in one run, with --skip-existing to keep what is "
               "done", file=sys.stderr)
 
 

@@ -1339,6 +1339,8 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
                            f"<figcaption>{esc(of)}: each tile's name and particle count "
                            f"(<a href='{esc(quote(f'{of}/{of}_tiles.png'))}'>full size</a>)</figcaption></figure>")
     maps = f"<h2>Images analysed in tiles</h2>{''.join(figures)}" if figures else ""
+    linked = ("" if embedded else f"Each image's pictures are shown from its folder (more than {HTML_EMBEDDED} "
+              "images are too many to embed): open this page where it was written.")
     workbook = (', <a href="results.xlsx">results.xlsx</a> (all three, for Excel)'
                 if (out / "results.xlsx").is_file() else "")
     page = f"""<!DOCTYPE html>
@@ -1353,7 +1355,7 @@ img {{ max-width: 480px; border: 1px solid #ddd; }} .warn {{ color: #a40; }}
 <h1>{esc(title)}</h1>
 <p>{format_count(len(rows), 'image')} analysed, {len(failures)} failed. Tables: <a href="images.csv">images.csv</a>,
 <a href="particles.csv">particles.csv</a>{workbook}; parameters and versions: <a href="manifest.json">manifest.json</a>.
-{'' if embedded else f"Each image's pictures are shown from its folder (more than {HTML_EMBEDDED} images are too many to embed): open this page where it was written."}</p>
+{linked}</p>
 <table><thead><tr><th>image</th><th>particles</th><th>D10</th><th>D50</th><th>D50 95 % CI</th><th>D90</th><th>unit</th>
 <th>mineral fraction</th><th>calibration</th><th>files</th></tr></thead><tbody>
 {''.join(rows)}
