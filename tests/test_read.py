@@ -673,3 +673,25 @@ def test_a_pixel_size_given_over_the_files_own_is_warned_about(tmp_path):
         warnings.simplefilter("error")
         read_sem(tmp_path / "c.tif", pixel_size="12.2nm")  # within 2 %: the same, rounded
         read_sem(tmp_path / "u.tif", pixel_size="20nm")  # no size of its own to override
+
+
+@pytest.mark.parametrize("metadata, nm", [
+    ({"PhysicalSizeX": 0.0125, "PhysicalSizeY": 0.0125}, 12.5),  # µm, OME's default unit
+    ({"PhysicalSizeX": 12.5, "PhysicalSizeXUnit": "nm", "PhysicalSizeY": 12.5, "PhysicalSizeYUnit": "nm"}, 12.5),
+    ({"PhysicalSizeX": 2.0, "PhysicalSizeXUnit": "pixel"}, None),  # no length
+    ({}, None),
+])
+def test_an_ome_tiff_is_calibrated_by_its_physical_size(tmp_path, metadata, nm):
+    # as Bio-Formats, QuPath or napari export a micrograph: it was read uncalibrated
+    tifffile.imwrite(tmp_path / "x.ome.tif", noise_image((40, 50)), ome=True, metadata=metadata)
+    img = read_sem(tmp_path / "x.ome.tif")
+    assert img.pixel_size == (PixelSize(pytest.approx(nm), "ome:PhysicalSizeX") if nm else PixelSize(None, "none"))
+    assert img.vendor == ("ome" if nm else "generic")
+
+
+def test_an_ome_tiffs_pixels_that_are_not_square_are_warned_about(tmp_path):
+    tifffile.imwrite(tmp_path / "x.ome.tif", noise_image((40, 50)), ome=True,
+                     metadata={"PhysicalSizeX": 12.5, "PhysicalSizeXUnit": "nm",
+                               "PhysicalSizeY": 14.0, "PhysicalSizeYUnit": "nm"})
+    with pytest.warns(UserWarning, match=r"not square \(12.5 nm wide, 14 nm high\)"):
+        read_sem(tmp_path / "x.ome.tif")

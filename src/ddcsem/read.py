@@ -118,7 +118,8 @@ class SEMImage:
     detector : str or None
         Detector name from metadata or, failing that, from the file name.
     vendor : str
-        ``zeiss``, ``fei``, ``tescan``, ``jeol``, ``hitachi``, ``imagej`` or ``generic``.
+        ``zeiss``, ``fei``, ``tescan``, ``jeol``, ``hitachi``, ``imagej``, ``ome`` or
+        ``generic``.
     metadata : dict
         The raw vendor metadata as parsed, by vendor, and ``pixel_height_nm``: the pixel's
         height where the file gives one apart from its width (ImageJ, FEI), else None.
@@ -424,9 +425,34 @@ def _imagej_pixel(tif: Any) -> PixelSize | None:
     return PixelSize(nm_per_unit * den / num, "imagej:resolution+unit")
 
 
+def _ome_sizes(tif: Any) -> tuple[float | None, float | None]:
+    """A pixel's width and height (nm) in an OME-TIFF's XML: its first image's
+    ``PhysicalSizeX``/``Y`` in their units (µm unless given), as Bio-Formats, QuPath or
+    napari write them; None where absent or in a unit that is no length."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(tif.ome_metadata or "")
+    except ET.ParseError:
+        return None, None
+    pixels = next((el for el in root.iter() if el.tag.rpartition("}")[2] == "Pixels"), None)
+
+    def size(axis: str) -> float | None:
+        value = None if pixels is None else _positive(pixels.get(f"PhysicalSize{axis}"))
+        try:
+            return value * unit_to_nm(pixels.get(f"PhysicalSize{axis}Unit", "µm")) if value else None
+        except CalibrationError:  # "pixel", "reference frame": no length
+            return None
+
+    return size("X"), size("Y")
+
+
 def _pixel_height_nm(tif: Any, pixel: PixelSize) -> float | None:
     """The height of a pixel where the file gives one apart from its width (ImageJ's
-    YResolution, FEI's PixelHeight), in nm, for a ``pixel`` read from that file."""
+    YResolution, FEI's PixelHeight, OME's PhysicalSizeY), in nm, for a ``pixel`` read
+    from that file."""
+    if pixel.source.startswith("ome"):
+        return _ome_sizes(tif)[1]
     if pixel.source.startswith("imagej"):
         tag = tif.pages[0].tags.get("YResolution")
         width = tif.pages[0].tags["XResolution"].value
@@ -673,6 +699,10 @@ def _read_tiff(path: Path, page: int | None) -> tuple[np.ndarray, str, PixelSize
             metadata["ImageJ"] = dict(tif.imagej_metadata or {})
             if pixel is not None and vendor == "generic":
                 vendor = "imagej"
+        if pixel is None and tif.is_ome:
+            nm = _ome_sizes(tif)[0]
+            pixel = PixelSize(nm, "ome:PhysicalSizeX") if nm else None
+            vendor = "ome" if pixel is not None and vendor == "generic" else vendor
         if pixel is not None:
             metadata["pixel_height_nm"] = _pixel_height_nm(tif, pixel)
     return raw, vendor, pixel, detector, metadata, image_rows, mixing
@@ -1148,7 +1178,7 @@ def _read(
         parse = _jeol if kind_sc == "jeol" else _hitachi
         spixel, sdet, srows = parse(fields)
         metadata[kind_sc.upper()] = fields
-        if vendor in ("generic", "imagej"):
+        if vendor in ("generic", "imagej", "ome"):
             vendor = kind_sc
         pixel = pixel or spixel
         detector = detector or sdet
