@@ -803,3 +803,19 @@ def test_file_names_that_are_not_utf8_are_analysed_and_named_readably(samples, t
                          env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"}, timeout=120)
     assert run.returncode == 0, run.stderr.decode(errors="replace")[-2000:]
     assert b"caf\\udce9_EsB.tif: imagej, detector EsB [BSE]" in run.stdout
+
+
+def test_a_pattern_no_shell_expanded_stands_for_its_matches(samples, tmp_path, capsys):
+    # Windows' shells pass data\*.tif on as typed: it was "no such file or folder"
+    (samples / "notes.txt").write_text("a sidecar-like file a pattern matches too")
+    out = tmp_path / "out"
+    assert main(["analyze", str(samples / "valve_02_*"), str(samples / "aorta_01_*.tif"), "-o", str(out), "-q"]) == 0
+    with open(out / "images.csv", newline="", encoding="utf-8") as fh:
+        assert sorted(r["image_id"] for r in csv.DictReader(fh)) == ["aorta_01", "valve_02"]
+    assert main(["info", str(samples / "*_EsB.tif"), str(samples / "nothing_*.tif"), str(samples / "none.tif")]) == 1
+    said = capsys.readouterr()
+    assert said.out.startswith(f"{samples / 'valve_02_EsB.tif'}: imagej, detector EsB [BSE]")
+    assert f"error: {samples / 'nothing_*.tif'}: matches no file or folder (check the pattern)" in said.err
+    assert f"error: {samples / 'none.tif'}: no such file or folder (check the path)" in said.err
+    assert main(["analyze", str(samples / "nothing_*.tif"), "-o", str(tmp_path / "o2"), "-q"]) == 2
+    assert "matches no file or folder" in capsys.readouterr().err

@@ -460,8 +460,12 @@ def _info(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"error: {exc}", file=sys.stderr)
 
-    for name in args.files:  # a folder stands for its images, as in the batch commands
-        paths = collect_images([name]) if Path(name).is_dir() else [name]
+    for name in args.files:  # a folder stands for its images, a pattern for its matches, as in the batch commands
+        try:
+            paths = [name] if Path(name).is_file() else collect_images([name])
+        except DDCSEMError as exc:  # no such file, or a pattern that matches none
+            failed(name, exc)
+            continue
         if not paths:
             failed(name, ReadError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in this folder", path=name,
                                    hint=_inner_folders_hint([name])))

@@ -133,14 +133,15 @@ def collect_images(
     Parameters
     ----------
     inputs : path-like or iterable of path-like
-        Files and folders, or one.
+        Files and folders, or one; a pattern (``data/*.tif``) that names no file itself
+        stands for the images and folders it matches.
     exclude : path-like or iterable of path-like, optional
         Folders whose contents are never taken (e.g. the output folder).
 
     Raises
     ------
     ReadError
-        If an input does not exist.
+        If an input does not exist, or a pattern matches nothing.
 
     Examples
     --------
@@ -155,18 +156,18 @@ def collect_images(
     >>> (d / "BSE").mkdir(); _ = (d / "BSE" / "b.tif").write_bytes(b"")
     >>> [str(p.relative_to(d)) for p in collect_images([d], exclude=[d / "out"])]
     ['BSE/b.tif', 'a.TIF', 'b.tif']
+    >>> [p.name for p in collect_images(str(d / "[ab].*"))]  # a pattern no shell expanded (Windows')
+    ['a.TIF', 'b.tif']
     """
     excluded = [Path(p).resolve() for p in _listed(exclude)]
     found: dict[Path, Path] = {}
-    for item in _listed(inputs):
-        path = Path(item)
+    for path, matched in _patterns_expanded(_listed(inputs)):
         if path.is_dir():
             folders = [path] + [sub for sub in path.iterdir()
                                 if sub.is_dir() and not sub.name.startswith(".") and detector_role(sub.name)]
-            candidates = [p for folder in folders for p in folder.iterdir()
-                          if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
+            candidates = [p for folder in folders for p in folder.iterdir() if _an_image(p)]
         elif path.exists():
-            candidates = [path]
+            candidates = [path] if not matched or _an_image(path) else []  # named: taken as it is
         else:
             raise ReadError("no such file or folder", path=path, hint="check the path")
         for p in candidates:
@@ -175,6 +176,28 @@ def collect_images(
                 continue
             found.setdefault(resolved, p)  # one file named twice (a folder and its file) once
     return sorted(found.values())
+
+
+def _an_image(path: Path) -> bool:
+    """Whether a file found in a folder (or by a pattern) is an image to take: not a
+    sidecar, nor a hidden file."""
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def _patterns_expanded(items: list[str | PathLike]) -> Iterable[tuple[Path, bool]]:
+    """Each input as a path, and whether a pattern matched it: a pattern that names no file
+    itself (``data\\*.tif``, which Windows' shells pass on as typed) stands for its matches."""
+    import glob
+
+    for item in items:
+        path = Path(item)
+        if path.exists() or not any(c in str(item) for c in "*?["):
+            yield path, False
+            continue
+        matches = sorted(glob.glob(str(item)))
+        if not matches:
+            raise ReadError("matches no file or folder", path=path, hint="check the pattern")
+        yield from ((Path(m), True) for m in matches)
 
 
 def _pair_pages(path: Path) -> tuple[int, int] | None:
