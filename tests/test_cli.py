@@ -819,3 +819,14 @@ def test_a_pattern_no_shell_expanded_stands_for_its_matches(samples, tmp_path, c
     assert f"error: {samples / 'none.tif'}: no such file or folder (check the path)" in said.err
     assert main(["analyze", str(samples / "nothing_*.tif"), "-o", str(tmp_path / "o2"), "-q"]) == 2
     assert "matches no file or folder" in capsys.readouterr().err
+
+
+def test_info_piped_into_a_reader_that_stops_early_ends_without_a_traceback(samples):
+    # `ddcsem info data | head` printed a BrokenPipeError traceback
+    run = subprocess.Popen([sys.executable, "-m", "ddcsem", "info", *[str(samples)] * 300],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = run.stdout.readline()
+    run.stdout.close()  # as head does after its lines
+    err = run.stderr.read().decode()
+    assert run.wait(timeout=120) == 1
+    assert first.startswith(str(samples / "aorta_01_CBS.tif").encode()) and "Traceback" not in err, err[-2000:]

@@ -1666,4 +1666,8 @@ def run() -> None:
     SystemExit: 0"""
     if isinstance(sys.stdout, io.TextIOWrapper):  # a file name that is not UTF-8 is printed escaped, as on
         sys.stdout.reconfigure(errors="backslashreplace")  # stderr, where it raised under a UTF-8 locale
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # `ddcsem info data | head`: the reader has what it wanted, no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (Python flushes stdout on exit)
+        sys.exit(1)
