@@ -695,3 +695,11 @@ def test_an_ome_tiffs_pixels_that_are_not_square_are_warned_about(tmp_path):
                                "PhysicalSizeY": 14.0, "PhysicalSizeYUnit": "nm"})
     with pytest.warns(UserWarning, match=r"not square \(12.5 nm wide, 14 nm high\)"):
         read_sem(tmp_path / "x.ome.tif")
+
+
+def test_a_grey_tiff_with_an_alpha_channel_reads_as_its_grey(tmp_path):
+    # as GIMP exports an image that has a layer's alpha: it was "an array of shape (40, 50, 2)"
+    grey, alpha = noise_image((40, 50)), np.full((40, 50), 255, np.uint8)
+    tifffile.imwrite(tmp_path / "x.tif", np.dstack([grey, alpha]), photometric="minisblack",
+                     extrasamples=["unassalpha"])
+    np.testing.assert_array_equal(read_sem(tmp_path / "x.tif", crop_databar="off").data, grey)

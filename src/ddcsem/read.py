@@ -670,6 +670,11 @@ def _read_tiff(path: Path, page: int | None) -> tuple[np.ndarray, str, PixelSize
             raw = _cmyk_to_rgb(raw)  # a figure made for print
         if pg.photometric == tifffile.PHOTOMETRIC.PALETTE and pg.colormap is not None:
             raw = _palette_to_grey(raw, np.asarray(pg.colormap))
+        grey = (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.MINISWHITE)
+        alpha = (tifffile.EXTRASAMPLE.ASSOCALPHA, tifffile.EXTRASAMPLE.UNASSALPHA)
+        if (pg.photometric in grey and tuple(pg.extrasamples) in ((a,) for a in alpha) and raw.ndim == 3
+                and raw.shape[-1] == 2):
+            raw = raw[..., 0]  # grey with alpha, as GIMP exports a layer: the alpha is no second image
         if pg.photometric == tifffile.PHOTOMETRIC.MINISWHITE:
             raw = _shown_grey(raw, int(pg.bitspersample))
         width = raw.shape[1] if raw.ndim >= 2 else 1
