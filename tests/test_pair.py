@@ -30,6 +30,10 @@ from ddcsem.synthetic import make_pair
         ("x.YAG", "x", "BSE"),
         ("cbs_scan", "scan", "BSE"),
         ("img-HE-SE2", "img", "SE"),
+        # Zeiss's quadrant, annular and HD BSDs, Thermo's gaseous BSE detector, and the
+        # low-vacuum SE detectors of Zeiss and Thermo: each file was left unpaired
+        ("sample_QBSD", "sample", "BSE"), ("x_aBSD_01", "x_01", "BSE"), ("x_HDBSD", "x", "BSE"),
+        ("x_GAD", "x", "BSE"), ("x_C2D", "x", "SE"), ("x_LVD", "x", "SE"), ("x_GSED", "x", "SE"),
     ],
 )
 def test_detector_token(stem, key, role):
@@ -47,6 +51,7 @@ def test_custom_tokens():
 
 @pytest.mark.parametrize(("name", "role"), [("InLens", "SE"), ("ESB", "BSE"), ("AsB4 Ch1", "BSE"),
                                             ("HE-SE2", "SE"), ("COMPO", "BSE"), ("ETD (BSE)", "BSE"),
+                                            ("In-Beam SE", "SE"), ("In-Beam BSE", "BSE"),  # TESCAN's
                                             ("Mirror", None), (None, None)])
 def test_detector_role(name, role):
     assert detector_role(name) == role

@@ -16,11 +16,13 @@ Role = Literal["SE", "BSE"]
 SE_TOKENS: tuple[str, ...] = (
     "SE", "SE1", "SE2", "HE-SE2", "InLens", "In-Lens", "Inlens", "ETD", "TLD",
     "SEI", "LEI", "SE(U)", "SE(L)", "SESI", "VPSE", "T2", "T3",
+    "C2D", "LVD", "GSED", "In-Beam SE",  # Zeiss's and Thermo's low-vacuum SE detectors; TESCAN's in-lens one
 )
 #: Filename tokens (case-insensitive) that name a backscattered-electron detector.
 BSE_TOKENS: tuple[str, ...] = (
     "BSE", "BSD", "ESB", "EsB", "AsB", "CBS", "vCD", "ABS", "BEI", "BEC", "COMPO",
     "4QBSD", "YAG", "CZ BSD", "R-BSE", "T1", "DBS",
+    "QBSD", "aBSD", "HDBSD", "GAD", "In-Beam BSE",  # Zeiss's quadrant, annular and HD BSDs; Thermo's gaseous one
 )
 
 _SEPARATORS = "_-. "
