@@ -830,3 +830,19 @@ def test_info_piped_into_a_reader_that_stops_early_ends_without_a_traceback(samp
     err = run.stderr.read().decode()
     assert run.wait(timeout=120) == 1
     assert first.startswith(str(samples / "aorta_01_CBS.tif").encode()) and "Traceback" not in err, err[-2000:]
+
+
+def test_prefer_takes_the_detector_named_where_a_field_has_several(samples, tmp_path, capsys):
+    folder = tmp_path / "three"
+    folder.mkdir()
+    for name, source in (("valve_02_InLens.tif", "valve_02_InLens.tif"), ("valve_02_SE2.tif", "valve_02_InLens.tif"),
+                         ("valve_02_EsB.tif", "valve_02_EsB.tif")):
+        shutil.copy(samples / source, folder / name)
+    assert main(["colorize", str(folder), "-o", str(tmp_path / "refused"), "-q"]) == 1
+    assert "2 SE candidates for one partner" in capsys.readouterr().err
+    refused = json.loads((tmp_path / "refused" / "manifest.json").read_text(encoding="utf-8"))["pairs"][0]["error"]
+    assert "with --prefer, e.g. --prefer InLens" in refused
+    assert main(["analyze", str(folder), "-o", str(tmp_path / "out"), "--prefer", "SE2", "-q"]) == 0
+    with open(tmp_path / "out" / "images.csv", newline="", encoding="utf-8") as fh:
+        (row,) = csv.DictReader(fh)
+    assert Path(row["se_path"]).name == "valve_02_SE2.tif" and Path(row["bse_path"]).name == "valve_02_EsB.tif"

@@ -417,3 +417,19 @@ def test_a_pair_tables_pixel_size_over_the_files_own_is_warned_about(tmp_path):
                       "12 nm") as caught:
         pair = read_pair(spec, register=False)
     assert pair.pixel_size.nm == 20.0 and len(caught) == 2  # each file named
+
+
+def test_a_preferred_detector_chooses_among_several_of_one_side_in_each_folder(tmp_path):
+    # a Zeiss session saved InLens, SE2 and EsB: every field was refused as "2 SE candidates"
+    for folder in "abc":
+        (tmp_path / folder).mkdir()
+    touch(tmp_path / "a", "x_InLens.tif", "x_SE2.tif", "x_EsB.tif", "y_InLens.tif", "y_SE2.tif", "y_EsB.tif")
+    touch(tmp_path / "b", "x_SE2.tif", "x_EsB.tif")  # a session without InLens: its SE2 serves
+    assert not find_pairs([tmp_path / "a"], use_metadata=False).pairs
+    result = find_pairs([tmp_path / "a", tmp_path / "b"], use_metadata=False, prefer=("inlens",))
+    assert sorted((p.se.relative_to(tmp_path).as_posix(), p.bse.relative_to(tmp_path).as_posix())
+                  for p in result.pairs) == [("a/x_InLens.tif", "a/x_EsB.tif"), ("a/y_InLens.tif", "a/y_EsB.tif"),
+                                              ("b/x_SE2.tif", "b/x_EsB.tif")]
+    assert not result.problems and not result.unpaired
+    touch(tmp_path / "c", "z_InLens.tif", "z-InLens.tif", "z_EsB.tif")  # two of the preferred: still ambiguous
+    assert find_pairs([tmp_path / "c"], use_metadata=False, prefer=("InLens",)).problems

@@ -202,6 +202,9 @@ def _batch_options() -> argparse.ArgumentParser:
                         help="extra file-name tokens that mark an SE image")
     common.add_argument("--bse-tokens", type=_tokens, default=(), metavar="A,B",
                         help="extra file-name tokens that mark a BSE image")
+    common.add_argument("--prefer", type=_tokens, default=(), metavar="A,B",
+                        help="the detectors to take where a field has images of several on one side, e.g. "
+                             "InLens,EsB beside SE2 (without, such a field is refused as ambiguous)")
     common.add_argument("--se", type=Path, help="SE file of an explicit pair (with --bse)")
     common.add_argument("--bse", type=Path, help="BSE file of an explicit pair (with --se)")
     common.add_argument("--pairs", type=Path, metavar="TABLE.csv",
@@ -748,7 +751,7 @@ def _collect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple
     pairs, unpaired, problems = [], [], []
     if args.inputs:
         result = find_pairs(args.inputs, exclude=[args.output], se_tokens=SE_TOKENS + args.se_tokens,
-                            bse_tokens=BSE_TOKENS + args.bse_tokens)
+                            bse_tokens=BSE_TOKENS + args.bse_tokens, prefer=args.prefer)
         pairs, unpaired, problems = list(result.pairs), list(result.unpaired), list(result.problems)
     explicit = []
     if args.pairs is not None:

@@ -384,6 +384,7 @@ def find_pairs(
     bse_tokens: tuple[str, ...] = BSE_TOKENS,
     use_metadata: bool = True,
     exclude: str | PathLike | Iterable[str | PathLike] = (),
+    prefer: tuple[str, ...] = (),
 ) -> PairingResult:
     """Group micrograph files into SE/BSE pairs.
 
@@ -398,6 +399,9 @@ def find_pairs(
         TIFFs whose pages are named SE and BSE as pairs.
     exclude : path-like or iterable of path-like, optional
         Folders never searched (an output folder inside an input folder).
+    prefer : tuple of str, optional
+        Detectors (case-insensitive) to take where a field has images of several detectors
+        of one side (``InLens`` beside ``SE2``); without, such a field is ambiguous.
 
     Returns
     -------
@@ -421,17 +425,23 @@ def find_pairs(
     [('valve', 'valve_InLens.tif', 'valve_EsB.tif')]
     >>> [p.name for p in result.unpaired]
     ['aorta_SE2.tif']
+    >>> _ = (d / "valve_SE2.tif").write_bytes(b"")  # a third channel: which SE image?
+    >>> find_pairs([d], use_metadata=False).problems[0][1][:31]
+    '2 SE candidates for one partner'
+    >>> [p.se.name for p in find_pairs([d], use_metadata=False, prefer=("InLens",)).pairs]
+    ['valve_InLens.tif']
     """
     files = collect_images(paths, exclude=exclude)
     groups: dict[str, dict[str, list[Path]]] = defaultdict(lambda: {"SE": [], "BSE": []})
     pairs: list[Pair] = []
     unpaired: list[Path] = []
     field: dict[Path, Path] = {}  # the folder of a file's field: its own, or above a detector's folder
+    detector: dict[Path, str] = {}  # the detector a file's name or metadata names
     for path in files:
         field[path] = path.resolve().parent
         found = split_detector_token(path.stem, se_tokens=se_tokens, bse_tokens=bse_tokens)
         if found is not None:
-            key, role, _ = found
+            key, role, detector[path] = found
             groups[key][role].append(path)
             continue
         if use_metadata:
@@ -439,11 +449,12 @@ def find_pairs(
             if pages is not None:
                 pairs.append(Pair(path.stem.lower(), path, path, *pages))
                 continue
-            role, detector = _metadata_role(path)
+            role, named = _metadata_role(path)
             if role is not None:
                 key = path.stem.lower()
-                if detector:
-                    stripped = split_detector_token(path.stem, se_tokens=(detector,), bse_tokens=())
+                if named:
+                    detector[path] = named
+                    stripped = split_detector_token(path.stem, se_tokens=(named,), bse_tokens=())
                     key = stripped[0] if stripped else key
                 groups[key][role].append(path)
                 continue
@@ -454,9 +465,19 @@ def find_pairs(
             continue
         unpaired.append(path)
 
+    wanted = {t.lower() for t in prefer}
+
+    def preferred(side: list[Path]) -> list[Path]:  # in each field's folder, of several images the one wanted
+        kept = []
+        for folder in sorted({field[p] for p in side}):
+            here = [p for p in side if field[p] == folder]
+            chosen = [p for p in here if detector.get(p, "").lower() in wanted]
+            kept += chosen if len(here) > 1 and len(chosen) == 1 else here
+        return kept
+
     problems: list[tuple[str, str]] = []
     for key, sides in groups.items():
-        se, bse = sides["SE"], sides["BSE"]
+        se, bse = preferred(sides["SE"]), preferred(sides["BSE"])
         if len(se) > 1 or len(bse) > 1:  # one name in several folders: each folder's pair first
             left_se, left_bse = [], []
             for folder in sorted({field[p] for p in se + bse}):
@@ -475,7 +496,8 @@ def find_pairs(
             problems.append((key, (
                 f"{len(candidates)} {many} candidates for one partner: "
                 + ", ".join(str(p) for p in se + bse)
-                + " (rename them or give --se and --bse explicitly)"
+                + " (choose a detector for every such field with --prefer, e.g. --prefer InLens, rename "
+                "them, or give --se and --bse explicitly)"
             )))
         else:
             unpaired.extend(se + bse)
