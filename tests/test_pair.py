@@ -433,3 +433,10 @@ def test_a_preferred_detector_chooses_among_several_of_one_side_in_each_folder(t
     assert not result.problems and not result.unpaired
     touch(tmp_path / "c", "z_InLens.tif", "z-InLens.tif", "z_EsB.tif")  # two of the preferred: still ambiguous
     assert find_pairs([tmp_path / "c"], use_metadata=False, prefer=("InLens",)).problems
+
+
+def test_names_that_are_not_utf8_stay_distinct_once_readable():
+    # read as Windows-1252, b"caf\xe9" is "café": a field of that UTF-8 name must not share its id
+    ids = distinct_ids(["café", "caf\udce9"], [Path("/d/a/café_SE.tif"), Path("/d/b/caf\udce9_SE.tif")])
+    assert ids == ["a_café", "b_café"]
+    assert distinct_ids(["x", "x"], [Path("/d/caf\udce9/x_SE.tif"), Path("/d/b/x_SE.tif")]) == ["café_x", "b_x"]

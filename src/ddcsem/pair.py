@@ -542,6 +542,7 @@ def distinct_ids(names: list[str], paths: list[Path]) -> list[str]:
     >>> distinct_ids(["caf\\udce9"], [Path("/d/caf\\udce9_SE.tif")])  # the byte 0xE9 of b"caf\\xe9"
     ['café']
     """
+    names = [_readable(name) for name in names]  # before they are made distinct: two spellings, one name
     out = list(names)
     shared: dict[str, list[int]] = defaultdict(list)
     for i, name in enumerate(names):
@@ -551,7 +552,7 @@ def distinct_ids(names: list[str], paths: list[Path]) -> list[str]:
             continue
         folders = [paths[i].resolve().parent.parts[1:] for i in members]  # without the root
         for depth in range(1, max(len(f) for f in folders) + 1):
-            tried = ["_".join(f[-depth:] + (name,)).lower() for f in folders]
+            tried = [_readable("_".join(f[-depth:] + (name,)).lower()) for f in folders]
             if len(set(tried)) == len(tried):
                 break
         else:
@@ -568,7 +569,7 @@ def distinct_ids(names: list[str], paths: list[Path]) -> list[str]:
                 k += 1
             out[i] = f"{name}_{k}"
         taken.add(out[i])
-    return [_readable(name) for name in out]
+    return out
 
 
 def _readable(name: str) -> str:
