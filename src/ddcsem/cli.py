@@ -1226,9 +1226,16 @@ def _sources(item: tuple[str, Any, str]) -> dict[str, str]:
     return {"se": str(source.se), "bse": str(source.bse)} if kind == "pair" else {"image": str(source)}
 
 
-def _failed_field(item: tuple[str, Any, str], field_id: str, error: str) -> dict[str, Any]:
-    """The record of a field (an image, or one of its tiles) that could not be analysed."""
-    return {"image_id": field_id, "kind": item[0], "sources": _sources(item), "status": "failed", "error": error,
+def _failed_field(item: tuple[str, Any, str], field_id: str, error: str | DDCSEMError | MemoryError
+                  ) -> dict[str, Any]:
+    """The record of a field (an image, or one of its tiles) that could not be analysed:
+    ``error`` as it is said, or an exception said with the image's files."""
+    sources = _sources(item)
+    if isinstance(error, MemoryError):
+        error = _out_of_memory(list(sources.values()), _analyze_less())
+    elif isinstance(error, DDCSEMError):
+        error = _describe(error, list(sources.values()))
+    return {"image_id": field_id, "kind": item[0], "sources": sources, "status": "failed", "error": error,
             "warnings": []}
 
 
@@ -1270,10 +1277,8 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> list[dict[str,
             grid = [] if size is None else tiles(image, size=size)
             # an image that one tile holds is analysed whole, under its own name
             fields = [(image_id, None)] if len(grid) < 2 else [(f"{image_id}_{tile.name}", tile) for tile in grid]
-    except DDCSEMError as exc:
-        return [_failed_field(item, image_id, _describe(exc, list(inputs.values())))]
-    except MemoryError:
-        return [_failed_field(item, image_id, _out_of_memory(list(inputs.values()), _analyze_less()))]
+    except (DDCSEMError, MemoryError) as exc:
+        return [_failed_field(item, image_id, exc)]
     read_warnings = [str(w.message) for w in caught]
     if len(grid) > 1 and job.options.keep_edge_particles:
         read_warnings.append("--keep-edge-particles keeps a particle that a tile's border cuts in each tile it "
@@ -1294,10 +1299,8 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> list[dict[str,
                                     checked=job.tile is None)
             if record is not None:
                 records.append(record)
-        except DDCSEMError as exc:
-            records.append(_failed_field(item, field_id, _describe(exc, list(inputs.values()))))
-        except MemoryError:
-            records.append(_failed_field(item, field_id, _out_of_memory(list(inputs.values()), _analyze_less())))
+        except (DDCSEMError, MemoryError) as exc:
+            records.append(_failed_field(item, field_id, exc))
     if len(grid) > 1 and records:
         try:
             _tile_overview(job, image_id, (image.se if kind == "pair" else image), fields, records)
