@@ -151,9 +151,10 @@ class SEMImage:
     __repr__ = dataclass_repr
 
     def __post_init__(self) -> None:
-        if not isinstance(self.pixel_size, PixelSize):  # SEMImage(array, 20): the size a user knows
-            given = UNCALIBRATED if self.pixel_size is None else PixelSize(parse_pixel_size(self.pixel_size), "argument")
-            object.__setattr__(self, "pixel_size", given)
+        given = self.pixel_size
+        if not isinstance(given, PixelSize):  # SEMImage(array, 20): the size a user knows
+            object.__setattr__(self, "pixel_size",
+                               UNCALIBRATED if given is None else PixelSize(parse_pixel_size(given), "argument"))
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         """Its pixels, so that an SEMImage serves wherever an image array does."""
