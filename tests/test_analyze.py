@@ -24,7 +24,7 @@ from ddcsem.colorize import colorize
 from ddcsem.errors import ParameterError
 from ddcsem.evaluate import detection_scores
 from ddcsem.pair import SEMPair, read_pair
-from ddcsem.read import PixelSize, SEMImage
+from ddcsem.read import PixelSize, SEMImage, read_sem
 from ddcsem.segment import NoisyFieldWarning, drop_border_labels
 from ddcsem.synthetic import make_pair
 
@@ -1204,6 +1204,52 @@ def test_composite_scale_bar_and_text_are_masked_not_measured(syn):
     true = np.count_nonzero(syn.labels[in_box.region]) / in_box.region.sum()
     assert in_box.mineral_area_fraction == pytest.approx(true, rel=0.02)
     assert in_box.number_density == pytest.approx(clean.number_density, rel=0.08)
+
+
+def test_coloured_marks_on_a_grey_image_are_masked_not_measured(syn, tmp_path):
+    """A BSE image flattened in Fiji with a yellow scale bar and label: the marks read as
+    grey (bright: they joined the particles under them), and are masked as a composite's."""
+    from scipy import ndimage
+
+    from ddcsem.analyze import tiles
+
+    pixel = PixelSize(20.0, "argument")
+    clean = analyze_single(SEMImage(syn.bse, pixel))
+    rgb = np.dstack([syn.bse] * 3)  # 8-bit
+    rgb[290:296, 200:300] = (255, 255, 0)
+    rgb[270:285, 200:260:4] = (255, 255, 0)
+    Image.fromarray(rgb).save(tmp_path / "fig_BSE.png")
+    image = read_sem(tmp_path / "fig_BSE.png", pixel_size="20nm")
+    region = np.zeros(rgb.shape[:2], bool)
+    region[270:296, 200:300] = True
+    np.testing.assert_array_equal(image.marks, np.all(rgb == (255, 255, 0), axis=-1))
+    with pytest.warns(UserWarning, match=r"px hold annotations \(a scale bar, lettering, marks, in colour on the "
+                      r"grey micrograph.*masked, and the [0-9]+ particles? touching"):
+        marked = analyze_single(image)
+    assert not marked.labels[region].any()
+    # the others are measured as before (the masked pixels move the threshold a little)
+    near = np.unique(clean.labels[ndimage.binary_dilation(region, iterations=4)])
+    others = np.bincount(clean.labels.ravel())[1:][np.setdiff1d(np.arange(1, clean.labels.max() + 1), near) - 1]
+    np.testing.assert_allclose(np.sort(np.bincount(marked.labels.ravel())[1:]), np.sort(others), rtol=0.05)
+    masked = ~marked.region  # the marks, a little widened for their soft edges: no part of the field
+    assert not (image.marks & ~masked).any() and masked.sum() < 3 * image.marks.sum()
+    assert marked.field_area == pytest.approx(clean.field_area - masked.sum() * 0.02**2)
+    # unmasked, the marks were bright: particles there, or joined to those under them
+    assert analyze_single(SEMImage(image.data, pixel)).labels[region].any()
+    # in a pair, marks in either channel; a tile takes its part of them
+    pair = SEMPair("p", SEMImage(syn.se, pixel), image, pixel)
+    with pytest.warns(UserWarning, match="in colour on the grey micrograph"):
+        assert not analyze_pair(pair).labels[region].any()
+    parts = {t.name: t.image for t in tiles(image, size=160)}
+    assert parts["r0c0"].marks.shape == (160, 160) and not parts["r0c0"].marks.any()
+    np.testing.assert_array_equal(parts["r1c1"].marks, image.marks[160:, 160:])
+    # ddcsem analyze takes it for a grey image, not a composite
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / "fig_BSE.png"), "--single", "-o", str(out), "--pixel-size", "20nm",
+                 "-q"]) == 0
+    (row,) = read_csv(out / "images.csv")
+    assert row["kind"] == "single" and "in colour on the grey micrograph" in row["warning"]
+    assert int(row["n_particles"]) == marked.labels.max()
 
 
 def test_lone_grey_file_needs_single(tmp_path, syn, capsys):

@@ -90,6 +90,40 @@ def test_rgb_with_colour_content_is_refused(tmp_path):
     assert "c.tif" in str(err.value)
 
 
+def test_a_grey_micrograph_with_a_coloured_scale_bar_reads_as_grey_with_its_marks(tmp_path):
+    """Fiji's Flatten of a BSE image with a yellow scale bar and label: 0.9 % of it
+    coloured, it was taken for a DDC composite (12 particles found for 91)."""
+    grey = noise_image((120, 200), seed=3)
+    rgb = np.dstack([grey] * 3)
+    rgb[100:104, 130:190] = (255, 255, 0)  # the bar
+    rgb[86:96, 140:144] = rgb[86:96, 150:154] = (255, 255, 0)  # strokes of its label
+    rgb[20, 20:23] = (200, 0, 0)  # a speck of 3 px: colour noise, no mark
+    Image.fromarray(rgb).save(tmp_path / "fig_BSE.png")
+    image = read_sem(tmp_path / "fig_BSE.png")
+    assert image.data.shape == grey.shape and image.data.dtype == np.uint8
+    np.testing.assert_array_equal(image.data[30:80], grey[30:80])  # grey where grey
+    expected = np.zeros(grey.shape, bool)
+    expected[100:104, 130:190] = expected[86:96, 140:144] = expected[86:96, 150:154] = True
+    np.testing.assert_array_equal(image.marks, expected)
+    assert image.to_record()["marks_px"] == 320
+    with pytest.raises(ReadError, match=r"a grey micrograph with coloured marks on 1.3% of it \(a scale bar"):
+        read_composite(tmp_path / "fig_BSE.png")
+    # cropped with the data bar below the field
+    assert read_sem(tmp_path / "fig_BSE.png", crop_databar=35).marks is None
+    np.testing.assert_array_equal(read_sem(tmp_path / "fig_BSE.png", crop_databar=18).marks, expected[:102])
+    # a grey image has none; one coloured beyond marks (6 %) is a colour image
+    assert read_sem(tmp_path / "fig_BSE.png", crop_databar="off").marks is not None
+    Image.fromarray(np.dstack([grey] * 3)).save(tmp_path / "plain.png")
+    assert read_sem(tmp_path / "plain.png").marks is None
+    rgb[:12, :] = (255, 255, 0)
+    Image.fromarray(rgb).save(tmp_path / "coloured.png")
+    with pytest.raises(ReadError, match=r"colour image \(1[0-9].[0-9]% of pixels are coloured\)"):
+        read_sem(tmp_path / "coloured.png")
+    assert read_composite(tmp_path / "coloured.png").data.shape == rgb.shape
+    with pytest.raises(DDCSEMError, match=r"marks must have the image's shape \(120, 200\), not \(3, 3\)"):
+        SEMImage(grey, marks=np.zeros((3, 3), bool))
+
+
 def test_rgb_stored_channel_by_channel_reads_as_interleaved(tmp_path):
     # Photoshop's "per channel" pixel order: planar configuration 2
     rgb = np.dstack([noise_image((30, 40), seed=s) for s in range(3)])
@@ -376,7 +410,7 @@ def test_record_keys(tmp_path):
     record = read_sem(path).to_record()
     assert record == {"path": str(path), "vendor": "imagej", "detector": "SE", "role": "SE",
                       "pixel_size_nm": pytest.approx(20.0), "pixel_size_source": "imagej:resolution+unit",
-                      "shape": [30, 40], "databar_rows": 0, "dtype": "uint8", "beam_kv": None}
+                      "shape": [30, 40], "databar_rows": 0, "dtype": "uint8", "beam_kv": None, "marks_px": 0}
 
 
 # -------------------------------------------------------------------------- bad input

@@ -412,8 +412,9 @@ def _segment(
         labels = _drop_labels(labels, labels[ndimage.binary_dilation(hidden)])
         dropped = before - int(labels.max())
         warnings.warn(
-            f"{int(hidden.sum())} px hold annotations (a scale bar, lettering, marks, in colours that no mix "
-            "of the composite's two gives, and the black box under them): they were masked"
+            f"{int(hidden.sum())} px hold annotations (a scale bar, lettering, marks, "
+            + ("in colours that no mix of the composite's two gives" if kind == "composite" else
+               "in colour on the grey micrograph") + ", and the black box under them): they were masked"
             + (f", and the {format_count(dropped, 'particle')} touching them left out" if dropped else ""),
             stacklevel=4,
         )
@@ -456,19 +457,36 @@ def _colorized(se: np.ndarray, bse: np.ndarray, frame: np.ndarray, **options: An
     return ddc
 
 
-def _within_frame(frame: np.ndarray, region: np.ndarray | None) -> np.ndarray | None:
-    """``region`` less the image's plain ``frame`` (a figure panel's margin: see
+def _field_region(region: np.ndarray | None, shape: tuple[int, ...], frame: np.ndarray,
+                  hidden: np.ndarray | None = None) -> np.ndarray | None:
+    """The part of the field analysed: ``region`` (checked against ``shape``; None, all of
+    it) less the image's plain ``frame`` (a figure panel's margin: see
     ``separate.FRAME_TOLERANCE``), which is no part of the field and whose edge is its
-    border, with a warning that says so."""
+    border, with a warning that says so, and less its annotations, ``hidden``."""
     from .measure import _check_region
 
-    if not frame.any():
-        return region
-    rows, cols = np.flatnonzero(~frame.all(axis=1)), np.flatnonzero(~frame.all(axis=0))
-    warnings.warn(f"a plain frame around the image (rows {rows[0]}-{rows[-1]} and columns {cols[0]}-{cols[-1]} "
-                  "lie inside it) is no part of the field: left out, its edge taken for the field's border",
-                  stacklevel=3)
-    return ~frame if region is None else _check_region(region & ~frame, frame.shape)
+    region = _check_region(region, shape)
+    if frame.any():
+        rows, cols = np.flatnonzero(~frame.all(axis=1)), np.flatnonzero(~frame.all(axis=0))
+        warnings.warn(f"a plain frame around the image (rows {rows[0]}-{rows[-1]} and columns {cols[0]}-{cols[-1]} "
+                      "lie inside it) is no part of the field: left out, its edge taken for the field's border",
+                      stacklevel=3)
+        region = ~frame if region is None else _check_region(region & ~frame, shape)
+    if hidden is not None and hidden.any() and not hidden.all():  # its area, mineral and particles
+        region = ~hidden if region is None else _check_region(region & ~hidden, shape)
+    return region
+
+
+def _annotations(image: SEMImage, frame: np.ndarray) -> np.ndarray | None:
+    """The annotations burned in colour into a grey ``image`` (its ``marks``: a scale bar,
+    lettering), with the black box under them (``separate._with_box``); None if none."""
+    from .separate import ANNOTATION_BLACK, _with_box
+
+    if image.marks is None:
+        return None
+    data = image.data
+    full = float(np.iinfo(data.dtype).max) if data.dtype.kind in "ui" else float(data.max())
+    return _with_box(image.marks, data <= ANNOTATION_BLACK * full, frame)
 
 
 def _drawn_labels(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -527,8 +545,8 @@ def _measure(
     beam_kv: float | None = None,
 ) -> ImageAnalysis:
     """Segment and measure; ``role`` is the detector of a single image (``"SE"`` or
-    ``"BSE"``), which picks the ``auto`` split; particles touching ``hidden`` (a
-    composite's annotations) are left out; ``drawn`` labels are measured instead of those
+    ``"BSE"``), which picks the ``auto`` split; particles touching ``hidden`` (an
+    image's annotations) are left out; ``drawn`` labels are measured instead of those
     found, or the split starts from the ``markers``; only the particles within ``region``
     count, when given; ``beam_kv`` is recorded."""
     from .measure import _check_region, _region_edge, particle_table, size_distribution
@@ -700,7 +718,6 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions | Mapping[str, Any] 
     >>> result.distribution["count"] == int(result.labels.max()) > 10
     True
     """
-    from .measure import _check_region
     from .separate import _frame_mask, density_map
 
     if not isinstance(pair, SEMPair):
@@ -714,15 +731,19 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions | Mapping[str, Any] 
     frame = _frame_mask(pair.bse.data)
     if frame.any():  # a frame is plain in both channels (a mosaic's padding, a figure's margin)
         frame &= _frame_mask(pair.se.data)
-    ddc = _colorized(pair.se.data, pair.bse.data, frame, mode=options.mode, clip=options.clip)
+    # annotations burned into either channel in colour (Fiji's Flatten): no part of the field
+    se_marks, bse_marks = _annotations(pair.se, frame), _annotations(pair.bse, frame)
+    hidden = se_marks if bse_marks is None else bse_marks if se_marks is None else se_marks | bse_marks
+    ddc = _colorized(pair.se.data, pair.bse.data, frame if hidden is None else frame | hidden,
+                     mode=options.mode, clip=options.clip)
     timings["colorize"] = time.perf_counter() - t
     t = time.perf_counter()
-    region = _within_frame(frame, _check_region(region, pair.bse.data.shape))
+    region = _field_region(region, pair.bse.data.shape, frame, hidden)
     density = density_map(_within(pair.bse.data, region))
     timings["separate"] = time.perf_counter() - t
     sources = {"se": str(pair.se.path), "bse": str(pair.bse.path)}
     return _measure(pair.key, "pair", sources, pair.pixel_size, ddc, density, options,
-                    pair.bse.data, pair.se.data, timings, pair.shift, drawn=labels, region=region,
+                    pair.bse.data, pair.se.data, timings, pair.shift, hidden=hidden, drawn=labels, region=region,
                     markers=markers, beam_kv=pair.bse.beam_kv or pair.se.beam_kv)
 
 
@@ -780,7 +801,6 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     >>> result.kind, int(result.labels.max()) > 8, result.pixel_size.calibrated
     ('single', True, False)
     """
-    from .measure import _check_region
     from .separate import _frame_mask, density_map
 
     image = _as_image(image, "read_sem")
@@ -790,8 +810,9 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     t = time.perf_counter()
     grey = _inverted(image.data) if options.dark_particles else image.data
     frame = _frame_mask(image.data)
+    hidden = _annotations(image, frame)  # burned in colour into the grey image (Fiji's Flatten)
     try:
-        ddc = _colorized(grey, grey, frame, mode="density", clip=options.clip)
+        ddc = _colorized(grey, grey, frame if hidden is None else frame | hidden, mode="density", clip=options.clip)
     except ParameterError as exc:  # it names the image by its two roles in the colouring
         if not np.all(np.isfinite(grey)):
             raise ParameterError("the image holds NaN or infinite pixels", path=image.path,
@@ -802,7 +823,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
         raise
     timings["colorize"] = time.perf_counter() - t
     t = time.perf_counter()
-    region = _within_frame(frame, _check_region(region, grey.shape))
+    region = _field_region(region, grey.shape, frame, hidden)
     density = density_map(_within(grey, region))
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "image")
@@ -810,7 +831,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     # the table's intensities are the image's own; its edges lie where the inverse's do.
     # Dark particles show mass thickness, a density: no SE role, so the shape split
     return _measure(name, "single", sources, image.pixel_size, ddc, density, options,
-                    image.data, None, timings, role=None if options.dark_particles else image.role,
+                    image.data, None, timings, role=None if options.dark_particles else image.role, hidden=hidden,
                     drawn=labels, region=region, markers=markers, beam_kv=image.beam_kv)
 
 
@@ -895,7 +916,6 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     >>> result.kind, int(result.labels.max()) > 8
     ('composite', True)
     """
-    from .measure import _check_region
     from .separate import _composite_density, _unmix
 
     image = _as_image(image, "read_composite")
@@ -908,9 +928,7 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     bse, se, hidden, frame = _unmix(image.data, options.basis, annotations=True)
     outside = hidden | frame
     bse, se = _filled(bse, outside), _filled(se, outside)
-    region = _within_frame(frame, _check_region(region, bse.shape))
-    if hidden.any() and not hidden.all():  # no part of the field: its area, mineral and particles
-        region = ~hidden if region is None else _check_region(region & ~hidden, bse.shape)
+    region = _field_region(region, bse.shape, frame, hidden)
     density = _composite_density(_within(bse, region))
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "composite")
@@ -1008,6 +1026,11 @@ class Tile:
                    for p in parts)
 
 
+def _cut(image: SEMImage, window: tuple[slice, slice]) -> SEMImage:
+    """The part of ``image`` in ``window``: its pixels and its marks (views, not copies)."""
+    return replace(image, data=image.data[window], marks=None if image.marks is None else image.marks[window])
+
+
 def tiles(image: SEMPair | SEMImage | np.ndarray, *, size: int) -> list[Tile]:
     """Cut a field into a grid of tiles, each analysed as a field of its own.
 
@@ -1065,10 +1088,10 @@ def tiles(image: SEMPair | SEMImage | np.ndarray, *, size: int) -> list[Tile]:
             window = (slice(int(rows[i]), int(rows[i + 1])), slice(int(cols[j]), int(cols[j + 1])))
             name = f"r{i:0{width}d}c{j:0{width}d}"
             if isinstance(image, SEMPair):
-                part: Any = replace(image, key=f"{image.key}_{name}", se=replace(image.se, data=image.se.data[window]),
-                                    bse=replace(image.bse, data=image.bse.data[window]))
+                part: Any = replace(image, key=f"{image.key}_{name}", se=_cut(image.se, window),
+                                    bse=_cut(image.bse, window))
             elif isinstance(image, SEMImage):
-                part = replace(image, data=image.data[window])
+                part = _cut(image, window)
             else:
                 part = image[window]
             out.append(Tile(part, name, window))

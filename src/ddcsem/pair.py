@@ -822,7 +822,8 @@ def read_pair(
                 from scipy import ndimage
 
                 moved = ndimage.shift(bse_img.data.astype(np.float32), shift, order=1, mode="nearest")
-                bse_img = replace(bse_img, data=moved)
+                marks = None if bse_img.marks is None else ndimage.shift(bse_img.marks, shift, order=0) > 0
+                bse_img = replace(bse_img, data=moved, marks=marks)
                 applied = True
             else:
                 warnings.warn(

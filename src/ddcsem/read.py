@@ -29,7 +29,7 @@ import numpy as np
 
 from ._repr import dataclass_repr
 from .detectors import detector_role, split_detector_token
-from .errors import CalibrationError, ReadError, UnsupportedFormatError
+from .errors import CalibrationError, ParameterError, ReadError, UnsupportedFormatError
 from .units import parse_length, parse_pixel_size, unit_to_nm
 
 __all__ = ["PixelSize", "SEMImage", "read_sem", "read_composite", "read_labels", "read_region",
@@ -129,6 +129,10 @@ class SEMImage:
         The file read.
     mixing : bool
         True for a Zeiss image stored with detector mixing on (a blend of two signals).
+    marks : ndarray of bool, shape (M, N), or None
+        The coloured marks burned into a grey micrograph saved in colour (a scale bar,
+        lettering, arrows: Fiji's *Flatten*, a figure panel): no part of the field, so the
+        analysis masks them. None where there are none.
 
     Examples
     --------
@@ -147,6 +151,7 @@ class SEMImage:
     databar_rows: int = 0
     path: Path | None = None
     mixing: bool = False
+    marks: np.ndarray | None = None
 
     __repr__ = dataclass_repr
 
@@ -155,6 +160,9 @@ class SEMImage:
         if not isinstance(given, PixelSize):  # SEMImage(array, 20): the size a user knows
             object.__setattr__(self, "pixel_size",
                                UNCALIBRATED if given is None else PixelSize(parse_pixel_size(given), "argument"))
+        if self.marks is not None and np.shape(self.marks) != np.shape(self.data)[:2]:
+            raise ParameterError(f"marks must have the image's shape {np.shape(self.data)[:2]}, not "
+                                 f"{np.shape(self.marks)}")
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         """Its pixels, so that an SEMImage serves wherever an image array does."""
@@ -190,6 +198,7 @@ class SEMImage:
             "databar_rows": int(self.databar_rows),
             "dtype": str(self.data.dtype),
             "beam_kv": self.beam_kv,
+            "marks_px": 0 if self.marks is None else int(np.count_nonzero(self.marks)),
         }
 
 
@@ -229,32 +238,62 @@ def _shown_grey(raw: np.ndarray, bits: int) -> np.ndarray:
     return (wide.max() + wide.min() - wide).astype(raw.dtype)  # signed or float: its range reversed
 
 
-def _grey_from_rgb(rgb: np.ndarray, path: Path) -> np.ndarray:
-    """Return grey pixels of an RGB(A) array whose content is grey, else raise."""
+#: A pixel of an RGB image is coloured where its channels spread by more than this share of
+#: full scale (JPEG's chroma subsampling leaves a few levels of spread even in grey content).
+COLOUR_SPREAD = 0.03
+#: An RGB image of which at most this share of pixels is coloured is a grey micrograph with
+#: coloured marks burned in (a scale bar, lettering, arrows: Fiji's *Flatten*, a figure
+#: panel), not a DDC composite, which is coloured nearly everywhere. A yellow scale bar and
+#: its label on a 400x400 BSE image are 0.9 % of it; read as a composite, it gave 12
+#: particles for 91.
+MARKED_GREY_SHARE = 0.05
+#: ... and its marks are the coloured places of at least this many pixels (8-connected):
+#: fewer is colour noise, not a mark.
+MARK_MIN_PX = 8
+
+
+def _coloured(rgb: np.ndarray) -> np.ndarray:
+    """Which pixels of an RGB array are coloured (see ``COLOUR_SPREAD``), bool (M, N)."""
     rgb = rgb[..., :3]
-    spread = rgb.max(axis=-1).astype(np.float64) - rgb.min(axis=-1)
     full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else 1.0
-    # JPEG chroma subsampling leaves a few levels of spread even in grey content
-    coloured = np.mean(spread > 0.03 * full)
-    if coloured > 0.001:
+    return rgb.max(axis=-1).astype(np.float64) - rgb.min(axis=-1) > COLOUR_SPREAD * full
+
+
+def _grey_from_rgb(rgb: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Grey pixels of an RGB(A) array whose content is grey, and its coloured marks (see
+    ``MARKED_GREY_SHARE``; None if it has none), else raise."""
+    rgb = rgb[..., :3]
+    coloured = _coloured(rgb)
+    share = float(coloured.mean())
+    if share > MARKED_GREY_SHARE:
         raise UnsupportedFormatError(
-            f"colour image ({coloured:.1%} of pixels are coloured) where a grey "
+            f"colour image ({share:.1%} of pixels are coloured) where a grey "
             "micrograph was expected",
             path=path,
             hint="give the single-detector grey image; a DDC composite is read by "
             "`ddcsem analyze` as a composite",
         )
+    marks = None
+    if share:
+        from scipy import ndimage
+
+        spots, _ = ndimage.label(coloured, structure=np.ones((3, 3), bool))
+        size = np.bincount(spots.ravel())
+        size[0] = 0
+        marks = (size >= MARK_MIN_PX)[spots]
+        marks = marks if marks.any() else None
+    full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else 1.0
     grey = _luminance(rgb.astype(np.float64))
-    return np.clip(np.rint(grey), 0, full).astype(rgb.dtype) if rgb.dtype.kind in "ui" else grey.astype(
-        np.float32
-    )
+    return (np.clip(np.rint(grey), 0, full).astype(rgb.dtype) if rgb.dtype.kind in "ui" else grey.astype(
+        np.float32)), marks
 
 
-def _as_grey(arr: np.ndarray, path: Path) -> np.ndarray:
-    """Validate and normalise decoded pixels to a 2-D grey array."""
-    arr = np.asarray(arr)
+def _as_grey(arr: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Validate and normalise decoded pixels to a 2-D grey array, with the coloured marks
+    of an RGB one (:func:`_grey_from_rgb`)."""
+    arr, marks = np.asarray(arr), None
     if arr.ndim == 3 and arr.shape[-1] in (3, 4):
-        arr = _grey_from_rgb(arr, path)
+        arr, marks = _grey_from_rgb(arr, path)
     arr = np.squeeze(arr) if arr.ndim > 2 else arr
     if arr.ndim != 2:
         raise UnsupportedFormatError(
@@ -284,7 +323,7 @@ def _as_grey(arr: np.ndarray, path: Path) -> np.ndarray:
             )
     if min(arr.shape) < 2:
         raise ReadError(f"image of shape {arr.shape} is too small to analyse", path=path)
-    return arr
+    return arr, marks
 
 
 def _check_size(shape: tuple[int, ...], itemsize: int, path: Path) -> None:
@@ -843,7 +882,8 @@ def read_composite(
     Raises
     ------
     ReadError
-        If the file is not a colour image (a grey micrograph is read by :func:`read_sem`).
+        If the file is not a colour image, or is a grey one with coloured marks burned in
+        (see ``MARKED_GREY_SHARE``): a grey micrograph is read by :func:`read_sem`.
 
     Warns
     -----
@@ -1120,7 +1160,7 @@ def _rasterize_rois(path: Path, shape: tuple[int, int], what: str) -> np.ndarray
     return labels
 
 
-def _as_colour(arr: np.ndarray, path: Path) -> np.ndarray:
+def _as_colour(arr: np.ndarray, path: Path) -> tuple[np.ndarray, None]:
     arr = np.asarray(arr)
     if arr.ndim != 3 or arr.shape[-1] not in (3, 4):
         raise ReadError("not a colour image", path=path,
@@ -1129,11 +1169,13 @@ def _as_colour(arr: np.ndarray, path: Path) -> np.ndarray:
     if rgb.dtype != np.uint8:
         top = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else float(np.nanmax(rgb)) or 1.0
         rgb = np.clip(np.rint(rgb.astype(np.float64) / top * 255), 0, 255).astype(np.uint8)
-    spread = rgb.max(axis=-1).astype(np.int16) - rgb.min(axis=-1)
-    if np.mean(spread > 8) <= 0.001:
-        raise ReadError("the image is grey, not a colour composite", path=path,
-                        hint="a grey micrograph is analysed as a pair or with --single")
-    return rgb
+    share = float(_coloured(rgb).mean())
+    if share <= MARKED_GREY_SHARE:
+        raise ReadError("the image is grey, not a colour composite" if round(share, 3) == 0 else
+                        f"the image is a grey micrograph with coloured marks on {share:.1%} of it (a scale bar, "
+                        "lettering, arrows), not a colour composite",
+                        path=path, hint="a grey micrograph is analysed as a pair or with --single")
+    return rgb, None
 
 
 def _warn_if_overridden(path: Path, given: PixelSize, own: PixelSize | None, *, stacklevel: int) -> None:
@@ -1176,7 +1218,7 @@ def _read(
             path=path,
             hint="the file may be truncated or corrupt; re-export it",
         ) from None
-    data = _as_colour(raw, path) if colour else _as_grey(raw, path)
+    data, marks = _as_colour(raw, path) if colour else _as_grey(raw, path)
 
     sidecar = _read_sidecar(path)
     if sidecar is not None:
@@ -1209,6 +1251,7 @@ def _read(
         raise ReadError(f"crop_databar must be 'auto', 'off' or a row count, not {crop_databar!r}")
     if bar:
         data = data[: data.shape[0] - bar]
+        marks = None if marks is None or not marks[: data.shape[0]].any() else marks[: data.shape[0]]
     if explicit is not None:
         _warn_if_overridden(path, explicit, pixel, stacklevel=4)
     height = metadata.get("pixel_height_nm")
@@ -1230,4 +1273,5 @@ def _read(
         databar_rows=bar,
         path=path,
         mixing=mixing,
+        marks=marks,
     )

@@ -403,8 +403,6 @@ def _unmix(rgb: np.ndarray, basis: np.ndarray | None, *, annotations: bool = Fal
     annotations (see ``ANNOTATION_SHARE``), widened by two pixels for their soft edges,
     and the composite's frame (see ``FRAME_TOLERANCE``), which the basis is not estimated
     from and which is no annotation."""
-    from scipy import ndimage
-
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[-1] not in (3, 4):
         raise ParameterError(f"a composite must be an (M, N, 3) colour image, got shape {rgb.shape}")
@@ -425,9 +423,18 @@ def _unmix(rgb: np.ndarray, basis: np.ndarray | None, *, annotations: bool = Fal
     marks = (rest > ANNOTATION_SHARE * np.linalg.norm(px, axis=-1)) & (rest > ANNOTATION_LEVEL * full) & ~frame
     if not marks.any():
         return bse, se, marks, frame
-    # the black box that a scale bar and its label often sit on: black beside the marks,
-    # inside the frame, that fills its bounding box once the marks in it are filled in
-    black, _ = ndimage.label(px.max(axis=-1) <= ANNOTATION_BLACK * full, structure=np.ones((3, 3), bool))
+    return bse, se, _with_box(marks, px.max(axis=-1) <= ANNOTATION_BLACK * full, frame), frame
+
+
+def _with_box(marks: np.ndarray, dark: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """An image's annotations: its ``marks`` (a scale bar, lettering) with the black box
+    that they often sit on (the ``dark`` pixels beside them, inside the ``frame``, that fill
+    their bounding box once the marks in it are filled in: see ``ANNOTATION_BLACK``),
+    widened by two pixels for their soft edges, less the frame."""
+    from scipy import ndimage
+
+    marks = marks.copy()
+    black, _ = ndimage.label(dark, structure=np.ones((3, 3), bool))
     beside = np.unique(black[ndimage.binary_dilation(marks, iterations=2)])
     for index, box in enumerate(ndimage.find_objects(black), start=1):
         if index not in beside or box is None or any(
@@ -436,7 +443,7 @@ def _unmix(rgb: np.ndarray, basis: np.ndarray | None, *, annotations: bool = Fal
         filled = ndimage.binary_fill_holes((black[box] == index) | marks[box])
         if filled.sum() >= ANNOTATION_BOX_PX and filled.mean() >= ANNOTATION_BOX_FILL:
             marks[box] |= filled
-    return bse, se, ndimage.binary_dilation(marks, iterations=2) & ~frame, frame
+    return ndimage.binary_dilation(marks, iterations=2) & ~frame
 
 
 def _checked_basis(basis: np.ndarray) -> np.ndarray:
