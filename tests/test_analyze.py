@@ -1206,9 +1206,11 @@ def test_composite_scale_bar_and_text_are_masked_not_measured(syn):
     assert in_box.number_density == pytest.approx(clean.number_density, rel=0.08)
 
 
-def test_coloured_marks_on_a_grey_image_are_masked_not_measured(syn, tmp_path):
-    """A BSE image flattened in Fiji with a yellow scale bar and label: the marks read as
-    grey (bright: they joined the particles under them), and are masked as a composite's."""
+@pytest.mark.parametrize("colour", [(255, 255, 0), (255, 255, 255)], ids=["yellow", "white"])
+def test_marks_drawn_into_a_grey_image_are_masked_not_measured(syn, tmp_path, colour):
+    """A BSE image flattened in Fiji with a scale bar and label, yellow or white (the
+    default): the marks read as grey and bright, and joined the particles under them, or
+    made some; they are masked as a composite's."""
     from scipy import ndimage
 
     from ddcsem.analyze import tiles
@@ -1216,14 +1218,14 @@ def test_coloured_marks_on_a_grey_image_are_masked_not_measured(syn, tmp_path):
     pixel = PixelSize(20.0, "argument")
     clean = analyze_single(SEMImage(syn.bse, pixel))
     rgb = np.dstack([syn.bse] * 3)  # 8-bit
-    rgb[290:296, 200:300] = (255, 255, 0)
-    rgb[270:285, 200:260:4] = (255, 255, 0)
+    rgb[290:296, 200:300] = colour
+    rgb[270:285, 200:260:4] = colour
     Image.fromarray(rgb).save(tmp_path / "fig_BSE.png")
     image = read_sem(tmp_path / "fig_BSE.png", pixel_size="20nm")
     region = np.zeros(rgb.shape[:2], bool)
     region[270:296, 200:300] = True
-    np.testing.assert_array_equal(image.marks, np.all(rgb == (255, 255, 0), axis=-1))
-    with pytest.warns(UserWarning, match=r"px hold annotations \(a scale bar, lettering, marks, in colour on the "
+    np.testing.assert_array_equal(image.marks, np.all(rgb == colour, axis=-1))
+    with pytest.warns(UserWarning, match=r"px hold annotations \(a scale bar, lettering, marks, drawn into the "
                       r"grey micrograph.*masked, and the [0-9]+ particles? touching"):
         marked = analyze_single(image)
     assert not marked.labels[region].any()
@@ -1238,7 +1240,7 @@ def test_coloured_marks_on_a_grey_image_are_masked_not_measured(syn, tmp_path):
     assert analyze_single(SEMImage(image.data, pixel)).labels[region].any()
     # in a pair, marks in either channel; a tile takes its part of them
     pair = SEMPair("p", SEMImage(syn.se, pixel), image, pixel)
-    with pytest.warns(UserWarning, match="in colour on the grey micrograph"):
+    with pytest.warns(UserWarning, match="drawn into the grey micrograph"):
         assert not analyze_pair(pair).labels[region].any()
     parts = {t.name: t.image for t in tiles(image, size=160)}
     assert parts["r0c0"].marks.shape == (160, 160) and not parts["r0c0"].marks.any()
@@ -1248,7 +1250,7 @@ def test_coloured_marks_on_a_grey_image_are_masked_not_measured(syn, tmp_path):
     assert main(["analyze", str(tmp_path / "fig_BSE.png"), "--single", "-o", str(out), "--pixel-size", "20nm",
                  "-q"]) == 0
     (row,) = read_csv(out / "images.csv")
-    assert row["kind"] == "single" and "in colour on the grey micrograph" in row["warning"]
+    assert row["kind"] == "single" and "drawn into the grey micrograph" in row["warning"]
     assert int(row["n_particles"]) == marked.labels.max()
 
 

@@ -124,6 +124,38 @@ def test_a_grey_micrograph_with_a_coloured_scale_bar_reads_as_grey_with_its_mark
         SEMImage(grey, marks=np.zeros((3, 3), bool))
 
 
+def test_a_white_scale_bar_drawn_into_an_8bit_image_is_found_with_its_label_not_a_saturated_particle(tmp_path):
+    """Fiji's default scale bar, white, burned in or flattened; saturated particles, round,
+    and white along the image's edge are no bar."""
+    from skimage.draw import disk
+
+    rng = np.random.default_rng(5)
+    grey = rng.normal(60, 12, (300, 400)).clip(0, 255).astype(np.uint8)
+    for centre in ((60, 80), (150, 300), (250, 60)):  # particles clipped at 255, with noise
+        rr, cc = disk(centre, 25, shape=grey.shape)
+        grey[rr, cc] = np.minimum(255, rng.normal(262, 6, rr.size)).astype(np.uint8)
+    drawn = grey.copy()
+    drawn[270:275, 250:370] = 255  # the bar, 5 x 120 px
+    drawn[248:262, 280:282] = drawn[248:262, 290:292] = drawn[248:250, 300:310] = 255  # its label's strokes
+    drawn[0:3, :] = 255  # white along the edge: a margin, not a bar
+    bar = np.zeros(grey.shape, bool)
+    bar[270:275, 250:370] = bar[248:262, 280:282] = bar[248:262, 290:292] = bar[248:250, 300:310] = True
+    tifffile.imwrite(tmp_path / "bar_BSE.tif", drawn)
+    np.testing.assert_array_equal(read_sem(tmp_path / "bar_BSE.tif", crop_databar="off").marks, bar)
+    Image.fromarray(drawn).save(tmp_path / "bar_BSE.jpg", quality=90)  # JPEG's ringing about it
+    found = read_sem(tmp_path / "bar_BSE.jpg", crop_databar="off").marks
+    assert found[bar].mean() > 0.97 and not found[:240].any()
+    tifffile.imwrite(tmp_path / "none_BSE.tif", grey)  # saturated particles alone
+    assert read_sem(tmp_path / "none_BSE.tif").marks is None
+    short = grey.copy()
+    short[270:275, 250:265] = 255  # 15 px: too short for a bar
+    tifffile.imwrite(tmp_path / "short_BSE.tif", short)
+    assert read_sem(tmp_path / "short_BSE.tif").marks is None
+    # a 16-bit image is as the microscope wrote it: nothing is looked for
+    tifffile.imwrite(tmp_path / "deep_BSE.tif", drawn.astype(np.uint16) * 257)
+    assert read_sem(tmp_path / "deep_BSE.tif", crop_databar="off").marks is None
+
+
 def test_rgb_stored_channel_by_channel_reads_as_interleaved(tmp_path):
     # Photoshop's "per channel" pixel order: planar configuration 2
     rgb = np.dstack([noise_image((30, 40), seed=s) for s in range(3)])

@@ -414,7 +414,7 @@ def _segment(
         warnings.warn(
             f"{int(hidden.sum())} px hold annotations (a scale bar, lettering, marks, "
             + ("in colours that no mix of the composite's two gives" if kind == "composite" else
-               "in colour on the grey micrograph") + ", and the black box under them): they were masked"
+               "drawn into the grey micrograph") + ", and the black box under them): they were masked"
             + (f", and the {format_count(dropped, 'particle')} touching them left out" if dropped else ""),
             stacklevel=4,
         )

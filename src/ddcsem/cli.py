@@ -508,7 +508,7 @@ def _info(args: argparse.Namespace) -> int:
                     f"SE/BSE pair (SE page {record['pages']['se']}, BSE page {record['pages']['bse']})"
                     if record["kind"] == "pair" else f"detector {record['detector'] or 'unknown'} [{shown}]")
                 beam = f", {record['beam_kv']:g} kV" if record.get("beam_kv") else ""
-                marks = f", coloured marks {record['marks_px']} px" if record.get("marks_px") else ""
+                marks = f", marks drawn in {record['marks_px']} px" if record.get("marks_px") else ""
                 print(f"{record['path']}: {record['vendor']}, {detector}, "
                       f"{record['shape'][0]}x{record['shape'][1]} {record['dtype']}, {calibration_text(record)}"
                       f"{beam}, data bar {record['databar_rows']} rows{marks}")
