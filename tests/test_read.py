@@ -131,12 +131,13 @@ def test_a_white_scale_bar_drawn_into_an_8bit_image_is_found_with_its_label_not_
 
     rng = np.random.default_rng(5)
     grey = rng.normal(60, 12, (300, 400)).clip(0, 255).astype(np.uint8)
-    for centre in ((60, 80), (150, 300), (250, 60)):  # particles clipped at 255, with noise
+    for centre in ((60, 80), (150, 300), (250, 60), (240, 405)):  # particles clipped at 255, with noise
         rr, cc = disk(centre, 25, shape=grey.shape)
         grey[rr, cc] = np.minimum(255, rng.normal(262, 6, rr.size)).astype(np.uint8)
     drawn = grey.copy()
     drawn[270:275, 250:370] = 255  # the bar, 5 x 120 px
     drawn[248:262, 280:282] = drawn[248:262, 290:292] = drawn[248:250, 300:310] = 255  # its label's strokes
+    drawn[230:250, 230:250] = rng.normal(230, 12, (20, 20)).clip(0, 255)  # a bright particle's white specks
     drawn[0:3, :] = 255  # white along the edge: a margin, not a bar
     bar = np.zeros(grey.shape, bool)
     bar[270:275, 250:370] = bar[248:262, 280:282] = bar[248:262, 290:292] = bar[248:250, 300:310] = True

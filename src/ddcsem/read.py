@@ -293,15 +293,21 @@ def _grey_from_rgb(rgb: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray 
 #: as a PNG or JPEG is saved; white, its default): a filled white rectangle, its pixels
 #: within ``BAR_TOLERANCE`` levels of full scale, ``BAR_FILL`` of its rectangle (JPEG's
 #: ringing, at quality 90, dims its corners to 243), lying level, clear of the image's edges,
-#: at least ``BAR_MIN_LENGTH`` px long and ``BAR_MIN_ASPECT`` times as long as it is thick. Its label is the white near it: within half its length, or
-#: ``BAR_LABEL_REACH`` times its thickness, above or below. No particle is such a rectangle
-#: (a saturated one is round): none was found in 288 synthetic images saturated at 0.5-20 %,
-#: nor in the real files of the reference set outside their data bars.
+#: at least ``BAR_MIN_LENGTH`` px long and ``BAR_MIN_ASPECT`` times as long as it is thick.
+#: Its label is the white near it (within half its length, or ``BAR_LABEL_REACH`` times its
+#: thickness, above or below), in strokes no thicker than the bar of ``BAR_LABEL_MIN_PX``
+#: or more (a full stop of two by two; a white pixel alone is noise), that stands out of its
+#: surroundings as the bar does: two pixels off, darker than halfway between white and what
+#: lies along the bar (a bright particle's white specks do not, a saturated one is
+#: thicker). No particle is such a rectangle (a saturated one is round): none was found in
+#: 288 synthetic images saturated at 0.5-20 %, nor in the real files of the reference set
+#: outside their data bars.
 BAR_TOLERANCE = 16
 BAR_FILL = 0.98
 BAR_MIN_LENGTH = 20
 BAR_MIN_ASPECT = 4
 BAR_LABEL_REACH = 10
+BAR_LABEL_MIN_PX = 4
 #: ... and it is drawn: at most this share of the rows along it, and of the columns at its
 #: ends, is white.
 BAR_EDGE_SHARE = 0.25
@@ -351,12 +357,23 @@ def _scale_bar_marks(grey: np.ndarray) -> np.ndarray | None:
                 if long < BAR_MIN_ASPECT * thick or np.count_nonzero(parts[part] == number) < BAR_FILL * thick * long or (
                         not _sharp(level, top, left, thick, long)):
                     continue
+                marks[top:top + thick, left:left + long] = True
+                # its label (see BAR_LABEL_REACH)
+                around = np.median(np.concatenate([grey[max(0, top - 3), left:left + long],
+                                                   grey[min(rows - 1, top + thick + 2), left:left + long]]))
                 reach = max(long // 2, BAR_LABEL_REACH * thick)
                 window = (max(0, top - reach), top + thick + reach, max(0, left - long // 2), left + long + long // 2)
-                for other, near in enumerate(boxes, start=1):  # the bar and its label: wholly near it
-                    if near is not None and window[0] <= near[0].start and near[0].stop <= window[1] and (
-                            window[2] <= near[1].start and near[1].stop <= window[3]):
-                        marks[near] |= spots[near] == other
+                for other, near in enumerate(boxes, start=1):
+                    if near is None or not (window[0] <= near[0].start and near[0].stop <= window[1]
+                                            and window[2] <= near[1].start and near[1].stop <= window[3]):
+                        continue
+                    pad = tuple(slice(max(0, part.start - 2), part.stop + 2) for part in near)
+                    glyph = spots[pad] == other
+                    ring = ndimage.binary_dilation(glyph, iterations=2) & ~ndimage.binary_dilation(glyph)
+                    if (np.count_nonzero(glyph) >= BAR_LABEL_MIN_PX
+                            and np.median(grey[pad][ring]) <= (float(around) + 255) / 2
+                            and ndimage.distance_transform_edt(glyph).max() <= thick):
+                        marks[pad] |= glyph
     return marks if marks.any() else None
 
 
