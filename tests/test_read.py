@@ -57,6 +57,56 @@ def test_palette_tiff_is_mapped_through_palette(tmp_path):
     assert img.data.dtype == np.uint8
     assert img.data[0, 0] == 255 and img.data[0, 255] == 0  # not the raw indices
     assert img.data[0, 9] == round(0.299 * 255)  # luminance of pure red
+    np.testing.assert_array_equal(np.flatnonzero(img.marks.any(axis=0)), [9])  # an annotation colour: a mark
+
+
+def _luts():
+    import matplotlib
+
+    banded = np.repeat(np.random.default_rng(0).random((16, 3)), 16, axis=0)  # as ImageJ's "16 colors"
+    return {"magma": matplotlib.colormaps["magma"](np.linspace(0, 1, 256))[:, :3], "16 colors": banded}
+
+
+@pytest.mark.parametrize("lut", ["magma", "16 colors"])
+@pytest.mark.parametrize("suffix", [".tif", ".png"])
+def test_a_micrograph_shown_through_a_colour_lut_reads_as_its_intensities(tmp_path, lut, suffix):
+    """Fiji saves an 8-bit image shown through a LUT (Fire, 16 colors) as a palette image:
+    its indices are the data. Through the colours' brightness, a BSE image had read with a
+    tenth less mineral; as a PNG it was taken for a DDC composite."""
+    grey = noise_image((40, 60), seed=2)
+    palette = np.rint(_luts()[lut] * 255).astype(np.uint8)
+    path = tmp_path / f"lut_BSE{suffix}"
+    if suffix == ".tif":
+        tifffile.imwrite(path, grey, photometric="palette", colormap=palette.T.astype(np.uint16) * 257)
+    else:
+        image = Image.fromarray(grey).convert("P")
+        image.putpalette(palette.ravel().tolist())
+        image.save(path)
+    img = read_sem(path)
+    np.testing.assert_array_equal(img.data, grey)
+    assert img.marks is None
+    with pytest.raises(ReadError, match="not a colour image"):
+        read_composite(path)
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".png"])
+def test_a_composite_in_indexed_colour_reads_as_a_composite(tmp_path, suffix):
+    """Reduced to a palette of 256 colours (median cut, as a GIF-like export): its palette
+    is in no order, so its colours are the image."""
+    from ddcsem.colorize import colorize
+
+    syn = make_pair((96, 96), n_particles=8, seed=1)
+    indexed = Image.fromarray(colorize(syn.se, syn.bse)).quantize(256)
+    path = tmp_path / f"fig{suffix}"
+    if suffix == ".tif":
+        palette = np.reshape(indexed.getpalette(), (-1, 3))
+        palette = np.vstack([palette, np.zeros((256 - len(palette), 3), int)])
+        tifffile.imwrite(path, np.asarray(indexed), photometric="palette", colormap=palette.T.astype(np.uint16) * 257)
+    else:
+        indexed.save(path)
+    np.testing.assert_array_equal(read_composite(path).data, np.asarray(indexed.convert("RGB")))
+    with pytest.raises(UnsupportedFormatError, match="colour image"):
+        read_sem(path)
 
 
 @pytest.mark.parametrize(

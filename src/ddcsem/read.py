@@ -211,18 +211,39 @@ def _luminance(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
 
 
-def _palette_to_grey(index: np.ndarray, colormap: np.ndarray) -> np.ndarray:
-    """Map palette indices through a TIFF colormap (3, K) of uint16 to grey.
+#: A palette whose entries are mostly coloured, nine in ten of whose steps from one entry to
+#: the next are at most ``LUT_STEP`` of full scale, is a display lookup table: an 8-bit
+#: micrograph that Fiji shows through one of its LUTs (Fire, Green, Spectrum, 16 colors)
+#: and saves as a palette TIFF or PNG. Its indices are the measured intensities, the
+#: colours only how it was shown: through Fire's colours a BSE image had read with a tenth
+#: less mineral (its brightness stands still over a quarter of the scale), and as a PNG it
+#: was taken for a DDC composite, or refused as one without orange and green. Those LUTs,
+#: and matplotlib's, step at most 0.03 there (16 colors: 0, in bands); the palettes of DDC
+#: composites reduced to 64 or 256 colours (median cut, octree, maximum coverage) step 0.09
+#: or more, and are read through their colours, as is a grey palette (Zeiss's, with a few
+#: entries kept for the colours of its annotations).
+LUT_STEP = 0.05
 
-    Never use raw indices: Zeiss palettes reserve some entries for annotation colours.
-    """
-    lut = _luminance(colormap.T.astype(np.float64))
-    if colormap.max() > 255:  # TIFF colormaps are 16-bit; 8-bit data scaled by 257
-        lut = lut / 257.0
-    lut8 = np.clip(np.rint(lut), 0, 255).astype(np.uint8)
-    if index.max(initial=0) >= lut8.size:
+
+def _palette_lut(palette: np.ndarray) -> bool:
+    """Whether a palette, (K, 3) in [0, 1], is a display lookup table (see ``LUT_STEP``)."""
+    coloured = np.ptp(palette, axis=1) > COLOUR_SPREAD
+    steps = np.abs(np.diff(palette, axis=0)).max(axis=1)
+    return len(palette) > 2 and coloured.mean() > 0.5 and float(np.percentile(steps, 90)) <= LUT_STEP
+
+
+def _palette_pixels(index: np.ndarray, colormap: np.ndarray) -> np.ndarray:
+    """The pixels of a palette TIFF, its indices ``index`` and its ``colormap`` (3, K) of
+    uint16: the indices of a display lookup table (:func:`_palette_lut`), else the
+    colours, (M, N, 3) uint8 (Zeiss's palettes keep some entries for annotation colours:
+    never the raw indices there)."""
+    palette = colormap.T.astype(np.float64)
+    palette /= 65535.0 if colormap.max() > 255 else 255.0  # TIFF colormaps are 16-bit
+    if index.max(initial=0) >= len(palette):
         raise ReadError("palette image uses indices beyond its colormap")
-    return lut8[index]
+    if _palette_lut(palette):
+        return index
+    return np.clip(np.rint(palette * 255), 0, 255).astype(np.uint8)[index]
 
 
 def _shown_grey(raw: np.ndarray, bits: int) -> np.ndarray:
@@ -798,7 +819,7 @@ def _read_tiff(path: Path, page: int | None) -> tuple[np.ndarray, str, PixelSize
         if pg.photometric == tifffile.PHOTOMETRIC.SEPARATED and raw.ndim == 3 and raw.shape[-1] >= 4:
             raw = _cmyk_to_rgb(raw)  # a figure made for print
         if pg.photometric == tifffile.PHOTOMETRIC.PALETTE and pg.colormap is not None:
-            raw = _palette_to_grey(raw, np.asarray(pg.colormap))
+            raw = _palette_pixels(raw, np.asarray(pg.colormap))
         grey = (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.MINISWHITE)
         alpha = (tifffile.EXTRASAMPLE.ASSOCALPHA, tifffile.EXTRASAMPLE.UNASSALPHA)
         if (pg.photometric in grey and tuple(pg.extrasamples) in ((a,) for a in alpha) and raw.ndim == 3
@@ -862,6 +883,8 @@ def _read_other(path: Path) -> np.ndarray:
 
     with Image.open(path) as im:
         _check_size((im.height, im.width, len(im.getbands())), 2, path)
+        if im.mode == "P" and _palette_lut(np.reshape(im.getpalette() or [0, 0, 0], (-1, 3)) / 255.0):
+            return np.asarray(im)  # a micrograph shown through a lookup table: its indices
         if im.mode in ("P", "CMYK"):  # a palette, or a figure made for print
             im = im.convert("RGB")
         elif im.mode in ("LA", "PA"):
