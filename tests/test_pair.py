@@ -224,8 +224,8 @@ def test_shape_mismatch_names_both_files(tmp_path):
 
 
 def test_shape_mismatch_says_what_likely_caused_it(tmp_path):
-    """A data bar found in one image only, or the field stored at two resolutions, got
-    "pair images of the same frame size", which said nothing of the fix."""
+    """The field stored at two resolutions got "pair images of the same frame size", which
+    said nothing of the fix; a data bar found in one image only is cropped from both."""
     se, bse = write_pair(tmp_path, noise_image((64, 80)), noise_image((32, 40)), bse_um=0.04)
     with pytest.raises(PairingError, match=r"the BSE image may hold the field at 0\.5 of the SE image's resolution"):
         read_pair(se, bse)
@@ -234,9 +234,13 @@ def test_shape_mismatch_says_what_likely_caused_it(tmp_path):
     se = syn.se.copy()
     se[128:] = noise_image(se[128:].shape)  # a bar that detection does not see (a photo of the sample in it)
     tifffile.imwrite(tmp_path / "g_SE.tif", se)
-    with pytest.raises(PairingError, match=rf"a data bar was cropped as 0 rows of the SE image and "
-                                           rf"{syn.databar_rows} of the BSE one: give the bar's rows for both"):
-        read_pair(tmp_path / "g_SE.tif", tmp_path / "g_BSE.tif", crop_databar="auto")
+    # the bar is in both: cropped from both, said (it had been refused, with a hint to give its rows)
+    with pytest.warns(UserWarning, match=rf"g_BSE.tif: a data bar of {syn.databar_rows} rows was found in it, "
+                                         rf"not in .*g_SE.tif, which shows the same frame: cropped from both"):
+        pair = read_pair(tmp_path / "g_SE.tif", tmp_path / "g_BSE.tif", crop_databar="auto")
+    np.testing.assert_array_equal(pair.se.data, syn.se[:128])
+    assert pair.se.databar_rows == pair.bse.databar_rows == syn.databar_rows
+    assert read_pair(tmp_path / "g_SE.tif", tmp_path / "g_BSE.tif", crop_databar="off").se.data.shape == se.shape
 
 
 def test_pixel_size_mismatch_is_refused(tmp_path):

@@ -702,18 +702,31 @@ def _halves_agree(a: np.ndarray, b: np.ndarray, shift: tuple[float, float]) -> b
 
 
 def _shape_hint(se: SEMImage, bse: SEMImage) -> str:
-    """What to do about a pair whose images differ in shape: a data bar found in one of
-    them only, or the field stored at two resolutions."""
+    """What to do about a pair whose images differ in shape: the field stored at two
+    resolutions, or frames of two sizes."""
     (r1, c1), (r2, c2) = se.data.shape[:2], bse.data.shape[:2]
-    if c1 == c2 and r1 + se.databar_rows == r2 + bse.databar_rows:
-        return (f"a data bar was cropped as {se.databar_rows} rows of the SE image and {bse.databar_rows} of the "
-                "BSE one: give the bar's rows for both (--crop-databar ROWS, or crop_databar=), or off")
     if abs(r1 * c2 - r2 * c1) <= max(r1, r2, c1, c2):  # one aspect: the field at two resolutions
         low, high = ("SE", "BSE") if c1 < c2 else ("BSE", "SE")
         return (f"the {low} image may hold the field at {min(c1, c2) / max(c1, c2):.3g} of the {high} image's "
                 "resolution: export both at one resolution, or scale one to the size of the other "
                 "(Fiji: Image > Scale...)")
     return "pair images of the same frame size"
+
+
+def _one_databar(se: SEMImage, bse: SEMImage) -> tuple[SEMImage, SEMImage]:
+    """The two images of one frame cropped alike, where a data bar was found in one of them
+    only (by its metadata, or detected where the other's bar holds a photo of the sample or
+    a busy line of text): the bar is in both, so it is cropped from both, with a warning."""
+    (r1, c1), (r2, c2) = se.data.shape[:2], bse.data.shape[:2]
+    if c1 != c2 or r1 == r2 or r1 + se.databar_rows != r2 + bse.databar_rows:
+        return se, bse
+    found, other = (se, bse) if r1 < r2 else (bse, se)
+    rows = found.data.shape[0]
+    warnings.warn(f"{found.path}: a data bar of {found.databar_rows} rows was found in it, not in {other.path}, "
+                  "which shows the same frame: cropped from both", stacklevel=3)
+    cropped = replace(other, data=other.data[:rows], databar_rows=found.databar_rows,
+                      marks=None if other.marks is None or not other.marks[:rows].any() else other.marks[:rows])
+    return (found, cropped) if found is se else (cropped, found)
 
 
 def _agree(se: SEMImage, bse: SEMImage) -> PixelSize:
@@ -798,6 +811,8 @@ def read_pair(
         spec = Pair(found[0] if found else Path(se).stem.lower(), Path(se), Path(bse))
     se_img = read_sem(spec.se, pixel_size=pixel_size, crop_databar=crop_databar, page=spec.se_page)
     bse_img = read_sem(spec.bse, pixel_size=pixel_size, crop_databar=crop_databar, page=spec.bse_page)
+    if crop_databar in ("auto", True):
+        se_img, bse_img = _one_databar(se_img, bse_img)
     if pixel_size is None and spec.pixel_size_nm is not None:  # given with the pair
         given = PixelSize(spec.pixel_size_nm, "pair table")
         for image in (se_img, bse_img):
