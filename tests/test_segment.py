@@ -229,6 +229,19 @@ def test_gap_enclosed_by_a_ring_of_particles_stays_background():
     assert len({labels[int(round(cy)), int(round(cx))] for cy, cx in centres}) == 6
 
 
+def test_an_image_given_for_its_density_map_is_warned_about():
+    """Its h-maxima and edge levels are in density units: the BSE image itself found fewer
+    of the particles, unsaid."""
+    pair = make_pair(shape=(384, 384), n_particles=60, clustered_fraction=0.4, seed=21, dtype=np.uint16)
+    with pytest.warns(UserWarning, match=r"density runs from [0-9.e+]+ to [0-9.e+]+: segment_particles takes a "
+                                         r"density map.*pass density_map\(image\)"):
+        segment_particles(pair.bse)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a density map, and one a little beyond 0..1, are fine
+        segment_particles(density_map(pair.bse))
+        segment_particles(discs([(60, 100)], [40]) * 1.2 - 0.1)
+
+
 @pytest.mark.parametrize("seed", [21, 22])
 def test_synthetic_pair_detected(seed):
     pair = make_pair(shape=(384, 384), n_particles=60, clustered_fraction=0.4, seed=seed)

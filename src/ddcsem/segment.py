@@ -144,6 +144,7 @@ its label, while a gap enclosed by several stays background.
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -154,6 +155,11 @@ from .errors import ParameterError, require_image, require_positive
 
 __all__ = ["segment_particles", "threshold_value", "drop_border_labels", "median_depth", "THRESHOLDS",
            "EDGES_MIN_DEPTH", "NoisyFieldWarning"]
+
+
+#: A density map runs from 0 (matrix) to 1 (mineral); one that runs more than this beyond
+#: either end is an image given as it is (its h-maxima and edge levels are in density units).
+DENSITY_SLACK = 0.5
 
 
 class NoisyFieldWarning(UserWarning):
@@ -301,6 +307,9 @@ def segment_particles(
         When the threshold stands fewer than ``MIN_THRESHOLD_SPREADS`` spreads of the
         matrix (noise and texture, away from the particles) above its median: the
         particles found may include noise and miss dim ones.
+    UserWarning
+        When ``density`` runs far outside 0 to 1 (see ``DENSITY_SLACK``): an image given as
+        it is, not its density map.
 
     Examples
     --------
@@ -332,6 +341,11 @@ def segment_particles(
                                  "scipy.ndimage.label(seeds)[0]")
         if markers.size and markers.min() < 0:
             raise ParameterError("markers must not be negative (0 is no seed, 1..K the particles)")
+    if d.size and np.isfinite(d).all() and (float(d.min()) < -DENSITY_SLACK or float(d.max()) > 1 + DENSITY_SLACK):
+        warnings.warn(f"density runs from {float(d.min()):.4g} to {float(d.max()):.4g}: segment_particles takes a "
+                      "density map, 0 (matrix) to 1 (mineral), and splits and places edges in its units (an image "
+                      "given as it is: synthetic field F1 0.86, its density map 0.99); pass density_map(image)",
+                      stacklevel=2)
     scale = 1.0 if pixel_size_nm is None else require_positive(pixel_size_nm, "pixel_size_nm")
     min_area_px = require_positive(min_area, "min_area", zero=True) / scale**2
     min_distance_px = None if min_distance is None else require_positive(min_distance, "min_distance") / scale
