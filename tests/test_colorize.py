@@ -386,3 +386,34 @@ def test_single_image_statistics_refuse_nan():
     for call in (otsu_threshold, two_phase_levels, lambda v: percentiles(v, (50,))):
         with pytest.raises(ParameterError, match="the input image holds NaN"):
             call(x)
+
+
+def test_a_pairs_channels_swapped_are_warned_about():
+    """colorize(pair.bse, pair.se) coloured the particles green, silently; so did the
+    particle table's channel means, each reported as the other's."""
+    import warnings
+
+    from ddcsem.measure import particle_table
+    from ddcsem.read import PixelSize, SEMImage
+    from ddcsem.segment import segment_particles
+    from ddcsem.separate import density_map
+
+    syn = make_pair((96, 96), n_particles=8, seed=1)
+    size = PixelSize(20.0, "argument")
+    se, bse = SEMImage(syn.se, size, detector="InLens"), SEMImage(syn.bse, size, detector="EsB")
+    labels = segment_particles(density_map(bse))
+    with pytest.warns(UserWarning) as caught:
+        colorize(bse, se)
+        particle_table(labels, bse=se, se=bse)
+    said = [str(w.message) for w in caught]
+    assert said.count("se is given an image, whose detector (EsB) records a BSE image: if a pair's two are "
+                      "swapped, give pair.se") == 2
+    assert said.count("bse is given an image, whose detector (InLens) records an SE image: if a pair's two are "
+                      "swapped, give pair.bse") == 2
+    assert all(w.filename == __file__ for w in caught)  # said of the user's line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the right way round, and a channel's array, are not
+        colorize(se, bse)
+        colorize(syn.bse, syn.se)
+        particle_table(labels, bse=bse, se=se)
+        segment_particles(density_map(bse), se=se)

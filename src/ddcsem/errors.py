@@ -6,6 +6,7 @@ file name the file and say what to do about it, so a batch can record them and g
 
 from __future__ import annotations
 
+import warnings
 from os import PathLike
 
 import numpy as np
@@ -110,6 +111,9 @@ def require_image(value: object, name: str, *, kind: str = "grey image", hint: s
     """``value`` as a 2-D array (an array, or an :class:`~ddcsem.SEMImage`'s pixels), else a
     :class:`ParameterError` naming ``name`` and what was given instead, with ``hint`` when
     that is no array at all (a pair's channels ``se`` and ``bse`` are hinted at unasked).
+    An SEMImage given as the ``se`` or ``bse`` channel whose detector records the other is
+    warned about (from the caller of the public function, three frames up): a pair's two
+    swapped coloured particles green and measured each channel's mean as the other's.
 
     Examples
     --------
@@ -127,4 +131,9 @@ def require_image(value: object, name: str, *, kind: str = "grey image", hint: s
         raise ParameterError(f"{name} must be a 2-D {kind}, not a {type(value).__name__}", hint=hint)
     if image.ndim != 2:
         raise ParameterError(f"{name} must be a 2-D {kind}, got shape {image.shape}")
+    role = getattr(value, "role", None)  # an SEMImage's, as its detector records it
+    if name in ("se", "bse") and role in ("SE", "BSE") and role.lower() != name:
+        warnings.warn(f"{name} is given {getattr(value, 'path', None) or 'an image'}, whose detector "
+                      f"({getattr(value, 'detector', None)}) records {'an' if role == 'SE' else 'a'} {role} image: "
+                      f"if a pair's two are swapped, give pair.{name}", stacklevel=4)
     return image

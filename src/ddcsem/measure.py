@@ -285,7 +285,7 @@ def _check(
     if labels.dtype.kind not in "iu":
         raise ParameterError(f"labels must be an integer image, not {labels.dtype}")
     for name, channel in (("bse", bse), ("se", se)):
-        if channel is not None and np.shape(channel) != labels.shape:
+        if channel is not None and require_image(channel, name).shape != labels.shape:
             raise ParameterError(f"{name} must have the shape of labels {labels.shape}")
     if not labels.size:
         return labels, None

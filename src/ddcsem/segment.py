@@ -330,6 +330,7 @@ def segment_particles(
         raise ParameterError(f"profile must be 'sphere' or 'flat', not {profile!r}")
     if threshold == "auto":
         threshold = "li" if split == "edges" else "otsu"
+    se = None if se is None else require_image(se, "se")  # its pixels, not its role (an SE image's)
     for name, other in (("markers", markers), ("se", se), ("region", region)):
         if other is not None and np.shape(other) != d.shape:
             raise ParameterError(f"{name} must have the shape of density {d.shape}, not {np.shape(other)}")
