@@ -846,3 +846,30 @@ def test_prefer_takes_the_detector_named_where_a_field_has_several(samples, tmp_
     with open(tmp_path / "out" / "images.csv", newline="", encoding="utf-8") as fh:
         (row,) = csv.DictReader(fh)
     assert Path(row["se_path"]).name == "valve_02_SE2.tif" and Path(row["bse_path"]).name == "valve_02_EsB.tif"
+
+
+def test_ddcsems_own_results_given_as_input(samples, tmp_path, capsys):
+    """colorize's folder: its PNG previews had been analysed beside the DDC TIFFs, each
+    field twice in the tables; analyze's: its plots had been taken for composites."""
+    colour, out = tmp_path / "colour", tmp_path / "out"
+    assert main(["colorize", str(samples), "-o", str(colour), "--png", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["analyze", str(colour), "-o", str(out)]) == 0
+    assert "note: the 3 PNG previews of 'ddcsem colorize' (aorta_01_ddc.png, drusen_03_ddc.png, valve_02_ddc.png) " \
+           "are left out" in capsys.readouterr().err
+    with open(out / "images.csv", encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert sorted(r["image_id"] for r in rows) == ["aorta_01_ddc", "drusen_03_ddc", "valve_02_ddc"]
+    assert {r["kind"] for r in rows} == {"composite"} and all(r["pixel_size_source"] == "imagej:resolution+unit" for r in rows)
+    # named, a preview is taken as it is
+    assert main(["analyze", str(colour / "valve_02_ddc.png"), "-o", str(tmp_path / "one"), "-q"]) == 0
+    # analyze's results, or an image's folder of them, are no micrographs: said, before anything is written
+    for given in (out, out / "valve_02_ddc"):
+        assert main(["analyze", str(given), "-o", str(tmp_path / "again")]) == 2
+        said = capsys.readouterr().err
+        assert f"input {given} holds the results of 'ddcsem analyze'" in said
+        assert f"give {out.resolve() if given != out else out} as --labels" in said
+        assert not (tmp_path / "again").exists()
+    # a folder of micrographs kept beside such results is one
+    shutil.copytree(samples, out / "more")
+    assert main(["analyze", str(out / "more"), "-o", str(tmp_path / "more"), "-q"]) == 0

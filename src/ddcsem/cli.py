@@ -741,6 +741,16 @@ def _collect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple
                          "be mixed with the micrographs (and the output folder is never searched for "
                          "inputs); write the results to a folder of their own, e.g. -o "
                          f"{Path(item) / 'results' if Path(item).is_dir() else Path(item).parent / 'results'}")
+    results = {Path(item): _manifest_command(Path(item) / "manifest.json") for item in args.inputs
+               if Path(item).is_dir()}
+    for item, command in results.items():  # its PNGs are plots, its TIFFs DDC images and labels
+        held = item if command == "analyze" else item.resolve().parent if (
+            (item / f"{item.resolve().name}_summary.json").is_file()  # an image's folder of them
+            and _manifest_command(item.resolve().parent / "manifest.json") == "analyze") else None
+        if held is not None:
+            parser.error(f"input {item} holds the results of 'ddcsem analyze' ({held / 'manifest.json'}), not "
+                         "micrographs: give the folder of the micrographs they were made from; to measure the "
+                         f"particles corrected there by hand, give {held} as --labels")
     other = _manifest_command(args.output / "manifest.json")
     if other not in (None, args.command):  # its manifest would be replaced, its record lost
         parser.error(f"{args.output} holds the results of 'ddcsem {other}' (its manifest.json): give "
@@ -754,6 +764,15 @@ def _collect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple
         result = find_pairs(args.inputs, exclude=[args.output], se_tokens=SE_TOKENS + args.se_tokens,
                             bse_tokens=BSE_TOKENS + args.bse_tokens, prefer=args.prefer)
         pairs, unpaired, problems = list(result.pairs), list(result.unpaired), list(result.problems)
+        previews = {png for item, command in results.items() if command == "colorize"
+                    for png in item.glob("*.png") if png.with_suffix(".tif").is_file()}
+        if previews:  # the same fields as the DDC TIFFs beside them: each would be counted twice
+            unpaired = [p for p in unpaired if p not in previews]
+            if not args.quiet:
+                print(f"note: the {format_count(len(previews), 'PNG preview')} of 'ddcsem colorize' "
+                      f"({', '.join(sorted(p.name for p in previews)[:3])}{', …' if len(previews) > 3 else ''}) "
+                      "are left out: they show the fields of the DDC TIFFs beside them, which carry the "
+                      "calibration", file=sys.stderr)
     explicit = []
     if args.pairs is not None:
         try:
