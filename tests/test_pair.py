@@ -338,6 +338,14 @@ def test_pair_table_in_excel_s_dialects(tmp_path):
     (tmp_path / "cp.csv").write_bytes("id;se;bse\nMüller 3;müller/a_SE.tif;müller/a_BSE.tif\n".encode("cp1252"))
     (pair,) = read_pair_table(tmp_path / "cp.csv")
     assert (pair.key, pair.se) == ("Müller 3", tmp_path / "müller" / "a_SE.tif")
+    # made on Windows, read elsewhere: its backslashes are separators where the files are so
+    (tmp_path / "raw").mkdir()
+    for name in ("img_0001.tif", "img_0002.tif"):
+        (tmp_path / "raw" / name).write_bytes(b"")
+    (tmp_path / "win.csv").write_text("se,bse\nraw\\img_0001.tif,raw\\img_0002.tif\n", encoding="utf-8")
+    (pair,) = read_pair_table(tmp_path / "win.csv")
+    assert (pair.key, pair.se, pair.bse) == ("img_0001", tmp_path / "raw" / "img_0001.tif",
+                                             tmp_path / "raw" / "img_0002.tif")
 
 
 @pytest.mark.parametrize("text, message", [

@@ -11,6 +11,7 @@ when the two are offset by more than half a pixel.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -267,6 +268,15 @@ def _metadata_role(path: Path) -> tuple[str | None, str | None]:
 _NOT_IN_NAMES = '/\\:*?"<>|'
 
 
+def _table_path(folder: Path, cell: str) -> Path:
+    """A pair table's path, relative to its ``folder``; one written on Windows
+    (``raw\\img_0001.tif``) read where ``\\`` is no separator stands for the file it names."""
+    given = folder / cell
+    if "\\" in cell and os.sep != "\\" and not given.exists():
+        return folder / cell.replace("\\", "/")
+    return given
+
+
 def read_pair_table(path: str | PathLike) -> list[Pair]:
     """Read the pairs listed in a table, for files that neither names nor metadata pair.
 
@@ -325,7 +335,7 @@ def read_pair_table(path: str | PathLike) -> list[Pair]:
             continue
         if not cells["se"] or not cells["bse"]:
             raise PairingError(f"row {number} lacks its {'se' if not cells['se'] else 'bse'} file", path=path)
-        se, bse = ((path.parent / cells[side]) for side in ("se", "bse"))
+        se, bse = (_table_path(path.parent, cells[side]) for side in ("se", "bse"))
         if se.resolve() == bse.resolve():
             raise PairingError(f"row {number} names {cells['se']} as both images", path=path)
         key = cells.get("id") or ""
