@@ -60,6 +60,24 @@ def test_palette_tiff_is_mapped_through_palette(tmp_path):
     np.testing.assert_array_equal(np.flatnonzero(img.marks.any(axis=0)), [9])  # an annotation colour: a mark
 
 
+@pytest.mark.parametrize("tint, suffix", [((1, 0, 0), ".png"), ((0, 1, 0), ".jpg"), ((1, 0.85, 0.6), ".jpg")],
+                         ids=["red", "green-jpeg", "sepia-jpeg"])
+def test_a_tinted_grey_micrograph_reads_as_grey(tmp_path, tint, suffix):
+    """A channel that Fiji showed red or green and exported as RGB, or a sepia scan: one
+    hue at many brightnesses. It had been taken for a DDC composite, and refused as one
+    without orange and green."""
+    grey = make_pair((64, 80), n_particles=6, seed=4).bse
+    Image.fromarray(np.rint(grey[..., None] * np.array(tint)).astype(np.uint8)).save(tmp_path / f"t_BSE{suffix}")
+    img = read_sem(tmp_path / f"t_BSE{suffix}")
+    assert img.data.shape == grey.shape and img.marks is None
+    if suffix == ".png":
+        np.testing.assert_array_equal(img.data, grey)  # its brightest channel: every level kept
+    else:
+        assert np.corrcoef(img.data.ravel(), grey.ravel())[0, 1] > 0.99
+    with pytest.raises(ReadError, match=r"one colour at many brightnesses \(a grey micrograph tinted"):
+        read_composite(tmp_path / f"t_BSE{suffix}")
+
+
 def _luts():
     import matplotlib
 

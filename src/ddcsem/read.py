@@ -281,12 +281,31 @@ def _coloured(rgb: np.ndarray) -> np.ndarray:
     return rgb.max(axis=-1).astype(np.float64) - rgb.min(axis=-1) > COLOUR_SPREAD * full
 
 
+#: An RGB image whose colours are one hue at many brightnesses is a tinted grey micrograph
+#: (a channel that Fiji showed red or green and exported as RGB, a sepia scan), read as its
+#: brightest channel, where it had been taken for a DDC composite, which mixes two hues: the
+#: second singular value of its colours over the first is at most ``TINT_RATIO`` (red, green,
+#: magenta and sepia tints up to 0.04 as JPEG; the composites of ``colorize`` 0.2 and more).
+TINT_RATIO = 0.1
+
+
+def _tinted(rgb: np.ndarray) -> bool:
+    """Whether an RGB array's colours are one hue (see ``TINT_RATIO``)."""
+    x = rgb[..., :3].reshape(-1, 3)
+    x = x[:: max(1, len(x) // 100_000)].astype(np.float64)  # a sample serves
+    s = np.linalg.svd(x, compute_uv=False)
+    return bool(s[0] > 0 and s[1] <= TINT_RATIO * s[0])
+
+
 def _grey_from_rgb(rgb: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Grey pixels of an RGB(A) array whose content is grey, and its coloured marks (see
-    ``MARKED_GREY_SHARE``; None if it has none), else raise."""
+    ``MARKED_GREY_SHARE``; None if it has none), or of a tinted one (see ``TINT_RATIO``),
+    else raise."""
     rgb = rgb[..., :3]
     coloured = _coloured(rgb)
     share = float(coloured.mean())
+    if share > MARKED_GREY_SHARE and _tinted(rgb):
+        return rgb.max(axis=-1), None
     if share > MARKED_GREY_SHARE:
         raise UnsupportedFormatError(
             f"colour image ({share:.1%} of pixels are coloured) where a grey "
@@ -1282,6 +1301,10 @@ def _as_colour(arr: np.ndarray, path: Path) -> tuple[np.ndarray, None]:
         top = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else float(np.nanmax(rgb)) or 1.0
         rgb = np.clip(np.rint(rgb.astype(np.float64) / top * 255), 0, 255).astype(np.uint8)
     share = float(_coloured(rgb).mean())
+    if share > MARKED_GREY_SHARE and _tinted(rgb):
+        raise ReadError("the image is one colour at many brightnesses (a grey micrograph tinted, or shown "
+                        "through a colour LUT), not a colour composite, which mixes two", path=path,
+                        hint="a grey micrograph is analysed as a pair or with --single")
     if share <= MARKED_GREY_SHARE:
         raise ReadError("the image is grey, not a colour composite" if round(share, 3) == 0 else
                         f"the image is a grey micrograph with coloured marks on {share:.1%} of it (a scale bar, "
