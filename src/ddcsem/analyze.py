@@ -478,8 +478,8 @@ def _field_region(region: np.ndarray | None, shape: tuple[int, ...], frame: np.n
 
 
 def _annotations(image: SEMImage, frame: np.ndarray) -> np.ndarray | None:
-    """The annotations burned in colour into a grey ``image`` (its ``marks``: a scale bar,
-    lettering), with the black box under them (``separate._with_box``); None if none."""
+    """The annotations drawn into a grey ``image`` (its ``marks``: a scale bar, lettering),
+    with the black box under them (``separate._with_box``); None if none."""
     from .separate import ANNOTATION_BLACK, _with_box
 
     if image.marks is None:
@@ -731,7 +731,7 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions | Mapping[str, Any] 
     frame = _frame_mask(pair.bse.data)
     if frame.any():  # a frame is plain in both channels (a mosaic's padding, a figure's margin)
         frame &= _frame_mask(pair.se.data)
-    # annotations burned into either channel in colour (Fiji's Flatten): no part of the field
+    # annotations drawn into either channel (a scale bar, Fiji's Flatten): no part of the field
     se_marks, bse_marks = _annotations(pair.se, frame), _annotations(pair.bse, frame)
     hidden = se_marks if bse_marks is None else bse_marks if se_marks is None else se_marks | bse_marks
     ddc = _colorized(pair.se.data, pair.bse.data, frame if hidden is None else frame | hidden,
@@ -810,7 +810,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     t = time.perf_counter()
     grey = _inverted(image.data) if options.dark_particles else image.data
     frame = _frame_mask(image.data)
-    hidden = _annotations(image, frame)  # burned in colour into the grey image (Fiji's Flatten)
+    hidden = _annotations(image, frame)  # drawn into the image (a scale bar, Fiji's Flatten)
     try:
         ddc = _colorized(grey, grey, frame if hidden is None else frame | hidden, mode="density", clip=options.clip)
     except ParameterError as exc:  # it names the image by its two roles in the colouring

@@ -380,41 +380,50 @@ def _scale_bar_marks(grey: np.ndarray) -> np.ndarray | None:
     edge = (level[1:] & ~level[:-1]).view(np.uint8)
     lines = np.flatnonzero(np.count_nonzero(edge, axis=1) >= BAR_MIN_LENGTH // 2) + 1
     starts = ndimage.minimum_filter1d(edge[lines - 1], BAR_MIN_LENGTH // 2, axis=1) > 0
-    if starts.any():
-        spots, _ = ndimage.label(level)
-        boxes = ndimage.find_objects(spots)
-        for index in np.unique(spots[lines][starts]):
-            box = boxes[index - 1]
-            if (box[0].start == 0 or box[1].start == 0 or box[0].stop == rows or box[1].stop == cols
-                    or spots[box].size > MARKED_GREY_SHARE * grey.size):
-                continue
-            # the bar without what touches it at its level (noise, the edge of a bright particle)
-            core = ndimage.binary_opening(spots[box] == index, structure=np.ones((2, BAR_MIN_LENGTH), bool))
-            parts, _ = ndimage.label(core)
-            for number, part in enumerate(ndimage.find_objects(parts), start=1):
-                thick, long = part[0].stop - part[0].start, part[1].stop - part[1].start
-                top, left = box[0].start + part[0].start, box[1].start + part[1].start
-                if long < BAR_MIN_ASPECT * thick or np.count_nonzero(parts[part] == number) < BAR_FILL * thick * long or (
-                        not _sharp(level, top, left, thick, long)):
-                    continue
+    if not starts.any():
+        return None
+    spots, _ = ndimage.label(level)
+    boxes = ndimage.find_objects(spots)
+    for index in np.unique(spots[lines][starts]):
+        box = boxes[index - 1]
+        if (box[0].start == 0 or box[1].start == 0 or box[0].stop == rows or box[1].stop == cols
+                or spots[box].size > MARKED_GREY_SHARE * grey.size):
+            continue
+        # the bar without what touches it at its level (noise, the edge of a bright particle)
+        core = ndimage.binary_opening(spots[box] == index, structure=np.ones((2, BAR_MIN_LENGTH), bool))
+        parts, _ = ndimage.label(core)
+        for number, part in enumerate(ndimage.find_objects(parts), start=1):
+            thick, long = part[0].stop - part[0].start, part[1].stop - part[1].start
+            top, left = box[0].start + part[0].start, box[1].start + part[1].start
+            if (long >= BAR_MIN_ASPECT * thick and np.count_nonzero(parts[part] == number) >= BAR_FILL * thick * long
+                    and _sharp(level, top, left, thick, long)):
                 marks[top:top + thick, left:left + long] = True
-                # its label (see BAR_LABEL_REACH)
-                around = np.median(np.concatenate([grey[max(0, top - 3), left:left + long],
-                                                   grey[min(rows - 1, top + thick + 2), left:left + long]]))
-                reach = max(long // 2, BAR_LABEL_REACH * thick)
-                window = (max(0, top - reach), top + thick + reach, max(0, left - long // 2), left + long + long // 2)
-                for other, near in enumerate(boxes, start=1):
-                    if near is None or not (window[0] <= near[0].start and near[0].stop <= window[1]
-                                            and window[2] <= near[1].start and near[1].stop <= window[3]):
-                        continue
-                    pad = tuple(slice(max(0, part.start - 2), part.stop + 2) for part in near)
-                    glyph = spots[pad] == other
-                    ring = ndimage.binary_dilation(glyph, iterations=2) & ~ndimage.binary_dilation(glyph)
-                    if (np.count_nonzero(glyph) >= BAR_LABEL_MIN_PX
-                            and np.median(grey[pad][ring]) <= (float(around) + 255) / 2
-                            and ndimage.distance_transform_edt(glyph).max() <= thick):
-                        marks[pad] |= glyph
+                _add_label(marks, grey, spots, boxes, (top, left, thick, long))
     return marks if marks.any() else None
+
+
+def _add_label(marks: np.ndarray, grey: np.ndarray, spots: np.ndarray, boxes: list,
+               bar: tuple[int, int, int, int]) -> None:
+    """Add to ``marks`` the label of the scale ``bar`` (top, left, thickness, length): the
+    white ``spots`` near it that are strokes standing out of their surroundings (see
+    ``BAR_LABEL_REACH``)."""
+    from scipy import ndimage
+
+    top, left, thick, long = bar
+    around = float(np.median(np.concatenate([grey[max(0, top - 3), left:left + long],
+                                             grey[min(grey.shape[0] - 1, top + thick + 2), left:left + long]])))
+    reach = max(long // 2, BAR_LABEL_REACH * thick)
+    rows, cols = (max(0, top - reach), top + thick + reach), (max(0, left - long // 2), left + long + long // 2)
+    for index, box in enumerate(boxes, start=1):
+        if box is None or not (rows[0] <= box[0].start and box[0].stop <= rows[1]
+                               and cols[0] <= box[1].start and box[1].stop <= cols[1]):
+            continue
+        pad = tuple(slice(max(0, axis.start - 2), axis.stop + 2) for axis in box)
+        glyph = spots[pad] == index
+        ring = ndimage.binary_dilation(glyph, iterations=2) & ~ndimage.binary_dilation(glyph)
+        if (np.count_nonzero(glyph) >= BAR_LABEL_MIN_PX and np.median(grey[pad][ring]) <= (around + 255) / 2
+                and ndimage.distance_transform_edt(glyph).max() <= thick):
+            marks[pad] |= glyph
 
 
 def _as_grey(arr: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -1291,7 +1300,7 @@ def _rasterize_rois(path: Path, shape: tuple[int, int], what: str) -> np.ndarray
     return labels
 
 
-def _as_colour(arr: np.ndarray, path: Path) -> tuple[np.ndarray, None]:
+def _as_colour(arr: np.ndarray, path: Path) -> np.ndarray:
     arr = np.asarray(arr)
     if arr.ndim != 3 or arr.shape[-1] not in (3, 4):
         raise ReadError("not a colour image", path=path,
@@ -1310,7 +1319,7 @@ def _as_colour(arr: np.ndarray, path: Path) -> tuple[np.ndarray, None]:
                         f"the image is a grey micrograph with coloured marks on {share:.1%} of it (a scale bar, "
                         "lettering, arrows), not a colour composite",
                         path=path, hint="a grey micrograph is analysed as a pair or with --single")
-    return rgb, None
+    return rgb
 
 
 def _warn_if_overridden(path: Path, given: PixelSize, own: PixelSize | None, *, stacklevel: int) -> None:
@@ -1353,7 +1362,7 @@ def _read(
             path=path,
             hint="the file may be truncated or corrupt; re-export it",
         ) from None
-    data, marks = _as_colour(raw, path) if colour else _as_grey(raw, path)
+    data, marks = (_as_colour(raw, path), None) if colour else _as_grey(raw, path)
 
     sidecar = _read_sidecar(path)
     if sidecar is not None:
