@@ -276,3 +276,33 @@ def test_many_samples_are_compared_in_grey_under_a_curve_of_a_curves_height(tmp_
     cdf = drawn["fig"].axes[0]
     assert [t.get_text() for t in cdf.get_legend().get_texts()][:3] == ["s0 (n = 50)", "s1 (n = 50)", "s2 (n = 50)"]
     assert len({line.get_color() for line in cdf.get_lines()[:3]}) == 3
+
+
+def test_samples_without_particles_are_not_compared(tmp_path, monkeypatch):
+    """A sample of uncalibrated images has no particles to pool: it was drawn as an empty
+    row, and beside one calibrated sample the comparison was of that sample with itself."""
+    import tifffile
+
+    from ddcsem import report
+    from ddcsem.cli import main
+    from ddcsem.synthetic import make_pair
+
+    drawn = {}
+    monkeypatch.setattr(report, "save_figure", lambda fig, path: drawn.update(fig=fig))
+    rng = np.random.default_rng(1)
+    sizes = [(rng.lognormal(0, 0.3, 40), np.ones(40)), (np.zeros(0), np.zeros(0)),
+             (rng.lognormal(0.2, 0.3, 40), np.ones(40)), (np.zeros(0), np.zeros(0))]
+    rows = [{"sample": "a", "n_particles": 40, "d50_um": 1.0}, {"sample": "uncalibrated", "n_particles": 0},
+            {"sample": "b", "n_particles": 40, "d50_um": 1.2}, {"sample": "all", "n_particles": 80, "d50_um": 1.1}]
+    report.plot_samples(tmp_path / "samples.png", rows, sizes)
+    assert [t.get_text() for t in drawn["fig"].axes[1].get_yticklabels()] == ["a", "b", "all"]
+    monkeypatch.undo()
+    # from the command line: one calibrated sample beside an uncalibrated one, nothing to compare
+    syn = make_pair((128, 128), n_particles=10, seed=3)
+    for folder, unit in (("cal", {"resolution": (50, 50), "imagej": True, "metadata": {"unit": "micron"}}),
+                         ("raw", {})):
+        (tmp_path / folder).mkdir()
+        tifffile.imwrite(tmp_path / folder / "x_BSE.tif", syn.bse, **unit)
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / "cal"), str(tmp_path / "raw"), "--single", "-o", str(out), "-q"]) == 0
+    assert (out / "samples.csv").is_file() and not (out / "samples.png").exists()

@@ -1006,7 +1006,8 @@ def plot_samples(path: str | PathLike, rows: list[dict[str, Any]],
         PNG file to write (atomically).
     rows : list of dict
         The samples' ``samples.csv`` rows (``sample``, ``n_particles``, ``d50_um``,
-        ``d50_ci_low_um``, ``d50_ci_high_um``), in the order to show them.
+        ``d50_ci_low_um``, ``d50_ci_high_um``), in the order to show them; those without
+        particles are left out.
     sizes : list of (ndarray, ndarray)
         For each row, its particles' equivalent circle diameters (µm) and edge weights
         (NaN counts as 1).
@@ -1031,6 +1032,9 @@ def plot_samples(path: str | PathLike, rows: list[dict[str, Any]],
 
     from .measure import _counted
 
+    # a sample without particles (its images uncalibrated) has nothing to show: samples.csv says why
+    kept = [i for i, row in enumerate(rows) if row["n_particles"]]
+    rows, sizes = [rows[i] for i in kept], [sizes[i] for i in kept]
     many = sum(row["sample"] != ALL_SAMPLES for row in rows) > SAMPLE_COLOURS
     if many:  # the curves in grey below, at a curve's height; the D50s each on a row of their own
         fig = Figure(figsize=(10, 5 + 0.25 * len(rows)), dpi=120)
@@ -1177,7 +1181,7 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]], *,
     values, weights = pooled[-1]  # all, weighted as each image's own is (``stats``: the last row's)
     plot_size_distribution(out / "psd_all.png", values, stats, unit="µm", title="all calibrated images",
                            weights=weights)
-    if len(rows) > 1 and values.size:
+    if sum(row["sample"] != ALL_SAMPLES and row["n_particles"] > 0 for row in rows) > 1:
         plot_samples(out / "samples.png", rows, pooled)
     else:  # nothing to compare; an earlier run's comparison would no longer match samples.csv
         (out / "samples.png").unlink(missing_ok=True)
