@@ -192,7 +192,8 @@ def test_a_grey_micrograph_with_a_coloured_scale_bar_reads_as_grey_with_its_mark
         SEMImage(grey, marks=np.zeros((3, 3), bool))
 
 
-def test_a_white_scale_bar_drawn_into_an_8bit_image_is_found_with_its_label_not_a_saturated_particle(tmp_path):
+def test_a_white_scale_bar_drawn_into_an_8bit_image_is_found_with_its_label_not_a_saturated_particle(tmp_path,
+                                                                                                     monkeypatch):
     """Fiji's default scale bar, white, burned in or flattened; saturated particles, round,
     and white along the image's edge are no bar."""
     from skimage.draw import disk
@@ -220,9 +221,13 @@ def test_a_white_scale_bar_drawn_into_an_8bit_image_is_found_with_its_label_not_
     short[270:275, 250:265] = 255  # 15 px: too short for a bar
     tifffile.imwrite(tmp_path / "short_BSE.tif", short)
     assert read_sem(tmp_path / "short_BSE.tif").marks is None
-    # a 16-bit image is as the microscope wrote it: nothing is looked for
+    # a 16-bit image is as the microscope wrote it, a montage too large to search: nothing is looked for
     tifffile.imwrite(tmp_path / "deep_BSE.tif", drawn.astype(np.uint16) * 257)
     assert read_sem(tmp_path / "deep_BSE.tif", crop_databar="off").marks is None
+    import ddcsem.read
+
+    monkeypatch.setattr(ddcsem.read, "BAR_MAX_IMAGE_PX", drawn.size - 1)
+    assert read_sem(tmp_path / "bar_BSE.tif", crop_databar="off").marks is None
 
 
 def test_rgb_stored_channel_by_channel_reads_as_interleaved(tmp_path):

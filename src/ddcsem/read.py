@@ -351,6 +351,9 @@ BAR_LABEL_MIN_PX = 4
 #: ... and it is drawn: at most this share of the rows along it, and of the columns at its
 #: ends, is white.
 BAR_EDGE_SHARE = 0.25
+#: Images larger than this are not searched: a scale bar is drawn into a figure's image, and
+#: the search of a montage of a billion pixels would take gigabytes (labels of 4 bytes a pixel).
+BAR_MAX_IMAGE_PX = 8192 * 8192
 
 
 def _sharp(level: np.ndarray, top: int, left: int, thick: int, long: int) -> bool:
@@ -368,7 +371,7 @@ def _sharp(level: np.ndarray, top: int, left: int, thick: int, long: int) -> boo
 def _scale_bar_marks(grey: np.ndarray) -> np.ndarray | None:
     """The scale bar drawn into an 8-bit grey image, and its label (see
     ``BAR_MIN_LENGTH``), bool (M, N); None if it has none."""
-    if grey.dtype != np.uint8 or min(grey.shape) < 3:
+    if grey.dtype != np.uint8 or min(grey.shape) < 3 or grey.size > BAR_MAX_IMAGE_PX:
         return None
     from scipy import ndimage
 
