@@ -278,7 +278,9 @@ def _coloured(rgb: np.ndarray) -> np.ndarray:
     """Which pixels of an RGB array are coloured (see ``COLOUR_SPREAD``), bool (M, N)."""
     rgb = rgb[..., :3]
     full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else 1.0
-    return rgb.max(axis=-1).astype(np.float64) - rgb.min(axis=-1) > COLOUR_SPREAD * full
+    high, low = rgb.max(axis=-1), rgb.min(axis=-1)  # in its own type where max - min cannot overflow
+    spread = high - low if rgb.dtype.kind in "uf" else high.astype(np.int64) - low
+    return spread > COLOUR_SPREAD * full
 
 
 #: An RGB image whose colours are one hue at many brightnesses is a tinted grey micrograph
@@ -318,10 +320,13 @@ def _grey_from_rgb(rgb: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray 
     if share:
         from scipy import ndimage
 
-        spots, _ = ndimage.label(coloured, structure=np.ones((3, 3), bool))
+        rows, cols = np.flatnonzero(coloured.any(axis=1)), np.flatnonzero(coloured.any(axis=0))
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))  # labels for it alone
+        spots, _ = ndimage.label(coloured[box], structure=np.ones((3, 3), bool))
         size = np.bincount(spots.ravel())
         size[0] = 0
-        marks = (size >= MARK_MIN_PX)[spots]
+        marks = np.zeros(coloured.shape, bool)
+        marks[box] = (size >= MARK_MIN_PX)[spots]
         marks = marks if marks.any() else None
     full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else 1.0
     grey = _luminance(rgb.astype(np.float64))
