@@ -843,3 +843,18 @@ def test_a_grey_tiff_with_an_alpha_channel_reads_as_its_grey(tmp_path):
     tifffile.imwrite(tmp_path / "x.tif", np.dstack([grey, alpha]), photometric="minisblack",
                      extrasamples=["unassalpha"])
     np.testing.assert_array_equal(read_sem(tmp_path / "x.tif", crop_databar="off").data, grey)
+
+
+@pytest.mark.parametrize("resolution, unit, said", [((1e-9, 1e-9), "micron", "1e\\+06 mm"), ((50, 50), "A", "0.002 nm")])
+def test_a_pixel_size_in_the_metadata_that_no_sem_gives_is_no_calibration(tmp_path, resolution, unit, said):
+    """A resolution tag of another meaning, or a unit lost (Ångström read as "A"): a metre a
+    pixel was taken as it stood, and every size with it."""
+    tifffile.imwrite(tmp_path / "r.tif", noise_image((32, 32)), imagej=True, resolution=resolution,
+                     metadata={"unit": unit})
+    with pytest.warns(UserWarning, match=rf"r.tif: its metadata gives a pixel size of {said} "
+                                         r"\(imagej:resolution\+unit\), outside what an SEM gives \(0.1 nm to "
+                                         r"100 µm\): taken as uncalibrated; give the pixel size"):
+        assert not read_sem(tmp_path / "r.tif").pixel_size.calibrated
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # given, the size is the one given, and no file's size is overridden
+        assert read_sem(tmp_path / "r.tif", pixel_size="10nm").pixel_size.nm == 10.0

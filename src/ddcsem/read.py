@@ -30,7 +30,7 @@ import numpy as np
 from ._repr import dataclass_repr
 from .detectors import detector_role, split_detector_token
 from .errors import CalibrationError, ParameterError, ReadError, UnsupportedFormatError
-from .units import parse_length, parse_pixel_size, unit_to_nm
+from .units import PIXEL_SIZE_RANGE_NM, format_length, parse_length, parse_pixel_size, unit_to_nm
 
 __all__ = ["PixelSize", "SEMImage", "read_sem", "read_composite", "read_labels", "read_region",
            "read_markers", "detect_databar", "MixedDetectorWarning", "OverriddenCalibrationWarning"]
@@ -1406,6 +1406,13 @@ def _read(
         marks = None if marks is None or not marks[: data.shape[0]].any() else marks[: data.shape[0]]
     if not colour and (drawn := _scale_bar_marks(data)) is not None:
         marks = drawn if marks is None else marks | drawn
+    low, high = PIXEL_SIZE_RANGE_NM
+    if pixel is not None and pixel.nm is not None and not low <= pixel.nm <= high:
+        if explicit is None:  # a unit lost, or a resolution tag of another meaning: no calibration
+            warnings.warn(f"{path}: its metadata gives a pixel size of {format_length(pixel.nm)} ({pixel.source}), "
+                          f"outside what an SEM gives ({format_length(low)} to {format_length(high)}): taken as "
+                          "uncalibrated; give the pixel size (--pixel-size)", stacklevel=3)
+        pixel = None
     if explicit is not None:
         _warn_if_overridden(path, explicit, pixel, stacklevel=4)
     height = metadata.get("pixel_height_nm")
