@@ -383,7 +383,8 @@ def test_size_and_circularity_ranges_keep_what_imagej_would():
     assert found(circularity=(0.6, 1))[0] == everything[:4] + everything[5:]  # the bar goes
     assert found(circularity=(0.6, 1), max_diameter_nm=250)[0] == everything[:4]
     assert found(min_diameter_nm=150, max_diameter_nm=250)[0] == everything[4:5]
-    with pytest.raises(ParameterError, match="max_diameter_nm needs a calibrated image"):
+    with pytest.raises(ParameterError, match=r"max_diameter_nm 250 nm \(--max-diameter\) needs a calibrated "
+                                             r"image, and this one has no pixel size"):
         analyze_single(SEMImage(image.data), options=AnalysisOptions(max_diameter_nm=250))
     with pytest.raises(ParameterError, match=r"max_diameter \(10 px\) is under min_diameter \(20 px\)"):
         AnalysisOptions(min_diameter_px=20, max_diameter_px=10)
@@ -1075,7 +1076,7 @@ def test_sizes_in_pixels_from_the_command_line_and_a_config(tmp_path, syn, capsy
     # a length on an uncalibrated image fails that image, and says how to give pixels
     assert main(["analyze", str(tmp_path / "x_BSE.tif"), "-o", str(out), "--single", "--overwrite",
                  "--min-diameter", "400nm"]) != 0
-    assert "min_diameter_nm needs a calibrated image" in capsys.readouterr().err
+    assert "min_diameter_nm 400 nm (--min-diameter) needs a calibrated image" in capsys.readouterr().err
     (image,) = json.loads((out / "manifest.json").read_text())["images"]
     assert image["status"] == "failed" and "12px" in image["error"]
     assert main(["analyze", str(tmp_path / "x_BSE.tif"), "-o", str(out), "--single", "--min-diameter", "0px"]) == 2

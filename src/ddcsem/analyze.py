@@ -22,7 +22,7 @@ from ._repr import dataclass_repr
 from .errors import ParameterError, require_positive
 from .pair import Pair, SEMPair
 from .read import PixelSize, SEMImage
-from .units import format_count
+from .units import format_count, format_length
 
 __all__ = ["AnalysisOptions", "ImageAnalysis", "analyze_pair", "analyze_single", "analyze_composite",
            "pool_analyses", "Tile", "tiles", "fitting_tile_px", "ClippedSignalWarning", "ParticlePolarityWarning",
@@ -570,11 +570,12 @@ def _measure(
                 require_positive(value, name)
         if None not in given.values():
             raise ParameterError(f"{size} is given both in nm and in px", hint="give one of them")
-    needs_calibration = [f"{n}_nm" for n in sizes if getattr(options, f"{n}_nm")]
-    if needs_calibration and not pixel.calibrated:
+    lengths = [f"{n}_nm {format_length(getattr(options, f'{n}_nm'))} (--{n.replace('_', '-')})" for n in sizes
+               if getattr(options, f"{n}_nm")]
+    if lengths and not pixel.calibrated:
         raise ParameterError(
-            f"{', '.join(needs_calibration)} needs a calibrated image",
-            hint="give --pixel-size, or the size in pixels (e.g. 12px)",
+            f"{', '.join(lengths)} needs a calibrated image, and this one has no pixel size",
+            hint="give the pixel size (--pixel-size), or the size in pixels (e.g. 12px, or min_diameter_px=12)",
         )
 
     def in_px(size: str) -> float | None:
