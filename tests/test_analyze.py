@@ -1058,6 +1058,7 @@ def test_same_named_images_in_two_folders_keep_their_own_results(tmp_path, syn):
     assert [(r["sample"], r["n_images"], r["n_particles"]) for r in read_csv(out / "samples.csv")] == [
         ("a", "0", "0"), ("b", "0", "0"), ("all", "0", "0")]
     assert not (out / "samples.png").exists()
+    assert not (out / "psd_all.png").exists()  # it had said "no particles", where each image has its own
 
 
 def test_sizes_in_pixels_from_the_command_line_and_a_config(tmp_path, syn, capsys):

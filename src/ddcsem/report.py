@@ -1099,9 +1099,9 @@ def save_figure(fig: Any, path: str | PathLike) -> None:
 
 def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]], *,
                        samples: dict[str, str | None] | None = None, xlsx: bool = False) -> None:
-    """Rebuild ``particles.csv``, ``images.csv``, ``samples.csv``, ``psd_all.png``,
-    (for several samples) ``samples.png`` and (with ``xlsx``) ``results.xlsx`` from
-    per-image results.
+    """Rebuild ``particles.csv``, ``images.csv``, ``samples.csv``, (when an image is
+    calibrated) ``psd_all.png``, (for several samples) ``samples.png`` and (with ``xlsx``)
+    ``results.xlsx`` from per-image results.
 
     Per-particle rows are read back from each image's ``<id>_particles.csv``, so the
     pooled tables always agree with the per-image files, whatever run wrote them.
@@ -1179,8 +1179,11 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]], *,
     elif _written_by_ddcsem(out / "results.xlsx"):  # another's file of that name stays
         (out / "results.xlsx").unlink()
     values, weights = pooled[-1]  # all, weighted as each image's own is (``stats``: the last row's)
-    plot_size_distribution(out / "psd_all.png", values, stats, unit="µm", title="all calibrated images",
-                           weights=weights)
+    if any(m["calibrated"] for m in done):
+        plot_size_distribution(out / "psd_all.png", values, stats, unit="µm", title="all calibrated images",
+                               weights=weights)
+    else:  # none to pool: "no particles" would belie the images' own, sized in pixels
+        (out / "psd_all.png").unlink(missing_ok=True)
     if sum(row["sample"] != ALL_SAMPLES and row["n_particles"] > 0 for row in rows) > 1:
         plot_samples(out / "samples.png", rows, pooled)
     else:  # nothing to compare; an earlier run's comparison would no longer match samples.csv
