@@ -157,7 +157,7 @@ def test_info_on_folders_lists_their_images_and_flags_an_empty_one(samples, tmp_
     records = json.loads(capsys.readouterr().out)
     assert [Path(r["path"]).name for r in records[:-1]] == sorted(p.name for p in samples.glob("*.tif"))
     assert all("error" not in r for r in records[:-1])
-    assert records[-1]["error"].endswith("empty: no images (.tif, .tiff, .png, .jpg, .jpeg, .bmp) in this folder")
+    assert records[-1]["error"].endswith("empty: no images (.tif, .tiff, .png, .jpg, .jpeg, .bmp, .gif, .webp) in this folder")
     assert main(["info", str(samples)]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 6
 

@@ -78,6 +78,25 @@ def test_a_tinted_grey_micrograph_reads_as_grey(tmp_path, tint, suffix):
         read_composite(tmp_path / f"t_BSE{suffix}")
 
 
+def test_gif_and_webp_read_as_what_they_show(tmp_path):
+    """As a browser saves a journal's figure: they were refused as "not a TIFF, PNG, JPEG or
+    BMP image"; a folder's were passed over."""
+    from ddcsem.colorize import colorize
+    from ddcsem.pair import collect_images
+
+    syn = make_pair((64, 80), n_particles=6, seed=4)
+    Image.fromarray(syn.bse).save(tmp_path / "f_BSE.gif")
+    np.testing.assert_array_equal(read_sem(tmp_path / "f_BSE.gif").data, syn.bse)  # its grey palette
+    rgb = colorize(syn.se, syn.bse)
+    Image.fromarray(rgb).save(tmp_path / "fig.webp", lossless=True)
+    np.testing.assert_array_equal(read_composite(tmp_path / "fig.webp").data, rgb)
+    assert [p.name for p in collect_images(tmp_path)] == ["f_BSE.gif", "fig.webp"]
+    frames = [Image.fromarray(np.full((16, 16), 40 * i, np.uint8)) for i in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    with pytest.raises(UnsupportedFormatError, match="anim.gif: holds 3 frames, where one micrograph was expected"):
+        read_sem(tmp_path / "anim.gif")
+
+
 def _luts():
     import matplotlib
 

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ddcsem.cli import main
-from ddcsem.errors import DDCSEMError, ResourceError, UnsupportedFormatError
+from ddcsem.errors import DDCSEMError, ReadError, ResourceError, UnsupportedFormatError
 from ddcsem.read import read_sem
 from ddcsem.synthetic import make_pair
 
@@ -66,8 +66,12 @@ def test_gigantic_header_refused_before_allocating(tmp_path):
 
 
 def test_unsupported_format(tmp_path):
-    (tmp_path / "x.gif").write_bytes(b"GIF89a" + bytes(100))
-    with pytest.raises(UnsupportedFormatError, match="export the micrograph as TIFF"):
+    (tmp_path / "x.psd").write_bytes(b"8BPS" + bytes(100))  # a Photoshop document
+    with pytest.raises(UnsupportedFormatError, match="not a TIFF, PNG, JPEG, BMP, GIF or WebP image "
+                                                     r"\(export the micrograph as TIFF\)"):
+        read_sem(tmp_path / "x.psd")
+    (tmp_path / "x.gif").write_bytes(b"GIF89a" + bytes(100))  # a GIF, but truncated
+    with pytest.raises(ReadError, match="x.gif: cannot decode image"):
         read_sem(tmp_path / "x.gif")
 
 

@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 #: File endings taken as micrographs when a folder is given.
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 #: Pixel sizes of two channels may differ by this fraction before a pair is refused.
 PIXEL_SIZE_TOLERANCE = 0.005

@@ -47,6 +47,8 @@ _OTHER_MAGIC = {
     b"\x89PNG\r\n\x1a\n": "png",
     b"\xff\xd8\xff": "jpeg",
     b"BM": "bmp",
+    b"GIF87a": "gif",
+    b"GIF89a": "gif",
 }
 
 
@@ -799,7 +801,7 @@ def _sniff(path: Path) -> str:
     try:
         size = path.stat().st_size
         with open(path, "rb") as fh:
-            head = fh.read(8)
+            head = fh.read(12)
     except FileNotFoundError:
         raise ReadError("file not found", path=path, hint="check the path") from None
     except IsADirectoryError:
@@ -814,8 +816,10 @@ def _sniff(path: Path) -> str:
     for magic, kind in _OTHER_MAGIC.items():
         if head.startswith(magic):
             return kind
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":  # as a browser saves a journal's figure
+        return "webp"
     raise UnsupportedFormatError(
-        "not a TIFF, PNG, JPEG or BMP image",
+        "not a TIFF, PNG, JPEG, BMP, GIF or WebP image",
         path=path,
         hint="export the micrograph as TIFF",
     )
@@ -919,6 +923,9 @@ def _read_other(path: Path) -> np.ndarray:
 
     with Image.open(path) as im:
         _check_size((im.height, im.width, len(im.getbands())), 2, path)
+        if getattr(im, "n_frames", 1) > 1:  # an animated GIF or WebP
+            raise UnsupportedFormatError(f"holds {im.n_frames} frames, where one micrograph was expected",
+                                         path=path, hint="save the frame to analyse as its own file")
         if im.mode == "P" and _palette_lut(np.reshape(im.getpalette() or [0, 0, 0], (-1, 3)) / 255.0):
             return np.asarray(im)  # a micrograph shown through a lookup table: its indices
         if im.mode in ("P", "CMYK"):  # a palette, or a figure made for print
@@ -940,7 +947,7 @@ def read_sem(
     Parameters
     ----------
     path : path-like
-        TIFF (8/16/32-bit, float, palette, grey-content RGB), PNG, JPEG or BMP file.
+        TIFF (8/16/32-bit, float, palette, grey-content RGB), PNG, JPEG, BMP, GIF or WebP file.
         JEOL and Hitachi calibration is read from a ``.txt`` sidecar of the same name.
     pixel_size : float or str, optional
         Pixel size overriding the metadata: a number in nm or a string with a unit
@@ -1015,7 +1022,7 @@ def read_composite(
     ----------
     path : path-like
         Colour TIFF (any pixel type, its channels interleaved or stored one by one),
-        PNG, JPEG or BMP file; an alpha channel is dropped.
+        PNG, JPEG, BMP, GIF or WebP file; an alpha channel is dropped.
     pixel_size : float or str, optional
         Pixel size overriding the metadata: a number in nm or a string with a unit
         (``"20nm"``); a figure exported from Photoshop has none of its own.
