@@ -236,11 +236,17 @@ def test_shape_mismatch_says_what_likely_caused_it(tmp_path):
     tifffile.imwrite(tmp_path / "g_SE.tif", se)
     # the bar is in both: cropped from both, said (it had been refused, with a hint to give its rows)
     with pytest.warns(UserWarning, match=rf"g_BSE.tif: a data bar of {syn.databar_rows} rows was found in it, "
-                                         rf"not in .*g_SE.tif, which shows the same frame: cropped from both"):
+                                         rf"not in .*g_SE.tif, which shows the same frame: {syn.databar_rows} "
+                                         "cropped from both"):
         pair = read_pair(tmp_path / "g_SE.tif", tmp_path / "g_BSE.tif", crop_databar="auto")
     np.testing.assert_array_equal(pair.se.data, syn.se[:128])
     assert pair.se.databar_rows == pair.bse.databar_rows == syn.databar_rows
     assert read_pair(tmp_path / "g_SE.tif", tmp_path / "g_BSE.tif", crop_databar="off").se.data.shape == se.shape
+    write_fei(tmp_path / "h_SE.tif", syn.se, pixel_m=2e-8, rows=120, name="ETD", mode="SE")  # a taller bar in one
+    write_fei(tmp_path / "h_BSE.tif", syn.bse, pixel_m=2e-8, rows=128, name="CBS", mode="BSE")
+    with pytest.warns(UserWarning, match=rf"h_SE.tif: a data bar of {syn.databar_rows + 8} rows was found in it, "
+                                         rf"of {syn.databar_rows} in .*h_BSE.tif, which shows the same frame"):
+        assert read_pair(tmp_path / "h_SE.tif", tmp_path / "h_BSE.tif").bse.data.shape == (120, 128)
 
 
 def test_pixel_size_mismatch_is_refused(tmp_path):

@@ -725,15 +725,17 @@ def _shape_hint(se: SEMImage, bse: SEMImage) -> str:
 
 def _one_databar(se: SEMImage, bse: SEMImage) -> tuple[SEMImage, SEMImage]:
     """The two images of one frame cropped alike, where a data bar was found in one of them
-    only (by its metadata, or detected where the other's bar holds a photo of the sample or
-    a busy line of text): the bar is in both, so it is cropped from both, with a warning."""
+    only, or a taller one (by its metadata, or detected where the other's bar holds a photo
+    of the sample or a busy line of text): the bar is in both, so the taller is cropped from
+    both, with a warning."""
     (r1, c1), (r2, c2) = se.data.shape[:2], bse.data.shape[:2]
     if c1 != c2 or r1 == r2 or r1 + se.databar_rows != r2 + bse.databar_rows:
         return se, bse
     found, other = (se, bse) if r1 < r2 else (bse, se)
     rows = found.data.shape[0]
-    warnings.warn(f"{found.path}: a data bar of {found.databar_rows} rows was found in it, not in {other.path}, "
-                  "which shows the same frame: cropped from both", stacklevel=3)
+    elsewhere = f"of {other.databar_rows} in" if other.databar_rows else "not in"
+    warnings.warn(f"{found.path}: a data bar of {found.databar_rows} rows was found in it, {elsewhere} {other.path}, "
+                  f"which shows the same frame: {found.databar_rows} cropped from both", stacklevel=3)
     cropped = replace(other, data=other.data[:rows], databar_rows=found.databar_rows,
                       marks=None if other.marks is None or not other.marks[:rows].any() else other.marks[:rows])
     return (found, cropped) if found is se else (cropped, found)
