@@ -864,7 +864,8 @@ def test_a_grey_tiff_with_an_alpha_channel_reads_as_its_grey(tmp_path):
     np.testing.assert_array_equal(read_sem(tmp_path / "x.tif", crop_databar="off").data, grey)
 
 
-@pytest.mark.parametrize("resolution, unit, said", [((1e-9, 1e-9), "micron", "1e\\+06 mm"), ((50, 50), "A", "0.002 nm")])
+@pytest.mark.parametrize("resolution, unit, said",
+                         [((1e-9, 1e-9), "micron", "1e\\+06 mm"), ((50, 50), "A", "0.002 nm")])
 def test_a_pixel_size_in_the_metadata_that_no_sem_gives_is_no_calibration(tmp_path, resolution, unit, said):
     """A resolution tag of another meaning, or a unit lost (Ångström read as "A"): a metre a
     pixel was taken as it stood, and every size with it."""
