@@ -48,3 +48,23 @@ def test_sizes_beyond_memory_are_refused_before_anything_runs(monkeypatch, capsy
     err = capsys.readouterr().err
     assert "benchmarking 4096 x 4096 images needs about 2.3 GiB of memory, 2.0 GiB is available" in err
     assert "(give smaller --sizes)" in err
+
+
+def test_the_tiny_fields_floor_fits_a_sphere_it_renders():
+    """benchmarks/tiny_floor.py's fit finds the radius of a sphere drawn by its own model,
+    without noise, off-centre and from a guess 15 % off: so the error it reports on the
+    tiny field is the noise's, not the fit's."""
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    try:
+        import tiny_floor
+    finally:
+        sys.path.pop(0)
+    window = 40 + 100 * tiny_floor.sphere_signal(2.9, (8.3, 7.6), (17, 17), 2.6)
+    for range_px in (2.6, None):
+        assert tiny_floor.fitted_radius(window, (8.0, 8.0), 2.9 * 1.15, range_px) == pytest.approx(2.9, rel=0.005)
+    assert np.ptp(window) > 50  # a sphere, not a flat window
