@@ -293,12 +293,19 @@ def _coloured(rgb: np.ndarray) -> np.ndarray:
 TINT_RATIO = 0.1
 
 
-def _tinted(rgb: np.ndarray) -> bool:
-    """Whether an RGB array's colours are one hue (see ``TINT_RATIO``)."""
+def _content(rgb: np.ndarray) -> tuple[Literal["grey", "tinted", "colour"], np.ndarray, float]:
+    """What an RGB array shows: ``grey`` (coloured marks at most, see
+    ``MARKED_GREY_SHARE``), ``tinted`` (one hue, see ``TINT_RATIO``) or ``colour``; with
+    its coloured pixels (:func:`_coloured`) and their share. The grey reader and the
+    composite reader tell them apart alike."""
+    coloured = _coloured(rgb)
+    share = float(coloured.mean())
+    if share <= MARKED_GREY_SHARE:
+        return "grey", coloured, share
     x = rgb[..., :3].reshape(-1, 3)
     x = x[:: max(1, len(x) // 100_000)].astype(np.float64)  # a sample serves
     s = np.linalg.svd(x, compute_uv=False)
-    return bool(s[0] > 0 and s[1] <= TINT_RATIO * s[0])
+    return ("tinted" if s[0] > 0 and s[1] <= TINT_RATIO * s[0] else "colour"), coloured, share
 
 
 def _grey_from_rgb(rgb: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -306,11 +313,10 @@ def _grey_from_rgb(rgb: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray 
     ``MARKED_GREY_SHARE``; None if it has none), or of a tinted one (see ``TINT_RATIO``),
     else raise."""
     rgb = rgb[..., :3]
-    coloured = _coloured(rgb)
-    share = float(coloured.mean())
-    if share > MARKED_GREY_SHARE and _tinted(rgb):
+    kind, coloured, share = _content(rgb)
+    if kind == "tinted":
         return rgb.max(axis=-1), None
-    if share > MARKED_GREY_SHARE:
+    if kind == "colour":
         raise UnsupportedFormatError(
             f"colour image ({share:.1%} of pixels are coloured) where a grey "
             "micrograph was expected",
@@ -397,7 +403,7 @@ def _scale_bar_marks(grey: np.ndarray) -> np.ndarray | None:
     for index in np.unique(spots[lines][starts]):
         box = boxes[index - 1]
         if (box[0].start == 0 or box[1].start == 0 or box[0].stop == rows or box[1].stop == cols
-                or spots[box].size > MARKED_GREY_SHARE * grey.size):
+                or spots[box].size > MARKED_GREY_SHARE * grey.size):  # a twentieth of the image: no bar
             continue
         # the bar without what touches it at its level (noise, the edge of a bright particle)
         core = ndimage.binary_opening(spots[box] == index, structure=np.ones((2, BAR_MIN_LENGTH), bool))
@@ -1038,7 +1044,8 @@ def read_composite(
     ------
     ReadError
         If the file is not a colour image, or is a grey one with coloured marks burned in
-        (see ``MARKED_GREY_SHARE``): a grey micrograph is read by :func:`read_sem`.
+        (see ``MARKED_GREY_SHARE``) or a tinted one (see ``TINT_RATIO``): a grey
+        micrograph is read by :func:`read_sem`.
 
     Warns
     -----
@@ -1324,12 +1331,12 @@ def _as_colour(arr: np.ndarray, path: Path) -> np.ndarray:
     if rgb.dtype != np.uint8:
         top = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else float(np.nanmax(rgb)) or 1.0
         rgb = np.clip(np.rint(rgb.astype(np.float64) / top * 255), 0, 255).astype(np.uint8)
-    share = float(_coloured(rgb).mean())
-    if share > MARKED_GREY_SHARE and _tinted(rgb):
+    kind, _, share = _content(rgb)
+    if kind == "tinted":
         raise ReadError("the image is one colour at many brightnesses (a grey micrograph tinted, or shown "
                         "through a colour LUT), not a colour composite, which mixes two", path=path,
                         hint="a grey micrograph is analysed as a pair or with --single")
-    if share <= MARKED_GREY_SHARE:
+    if kind == "grey":
         raise ReadError("the image is grey, not a colour composite" if round(share, 3) == 0 else
                         f"the image is a grey micrograph with coloured marks on {share:.1%} of it (a scale bar, "
                         "lettering, arrows), not a colour composite",
