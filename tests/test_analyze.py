@@ -1583,3 +1583,65 @@ def test_tiles_of_images_analysed_side_by_side(samples, tmp_path):
         assert main(["analyze", str(samples), "-o", str(out), "-q", "--tile", "256", "--jobs", jobs]) == 0
         runs[jobs] = [(r["image_id"], r["n_particles"]) for r in read_csv(out / "images.csv")]
     assert runs["1"] == runs["2"] and len(runs["1"]) == 3 * 4
+
+
+def off_sample_pair() -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic pair (60 spheres, 512 x 768 px) whose left third is on the stub beyond
+    the section's edge: dark and noisy in both channels."""
+    syn = make_pair((512, 768), n_particles=60, seed=3)
+    rng = np.random.default_rng(0)
+    se, bse = syn.se.copy(), syn.bse.copy()
+    se[:, :256] = np.clip(rng.normal(15, 4, (512, 256)), 0, 255)
+    bse[:, :256] = np.clip(rng.normal(8, 3, (512, 256)), 0, 255)
+    return se, bse
+
+
+@pytest.mark.parametrize("kind", ["single", "pair"])
+def test_an_area_off_the_sample_is_left_out_of_the_field(kind):
+    """A third of a field on the stub beyond the section's edge became the density map's
+    matrix, and the section's own matrix mineral: of the 41 particles wholly on it, the
+    pair found 2 and the BSE image alone none. The stub is now found and left out (39
+    found), as a region drawn by hand around the section leaves it."""
+    se, bse = off_sample_pair()
+    px = PixelSize(20.0, "argument")
+
+    def analyse(**given):
+        if kind == "pair":
+            return analyze_pair(SEMPair("p", SEMImage(se, px), SEMImage(bse, px), px), **given)
+        return analyze_single(SEMImage(bse, px), **given)
+
+    with pytest.warns(UserWarning, match=r"34% of the field is much darker than its matrix, with nothing in it"):
+        found = analyse()
+    drawn = np.zeros(bse.shape, bool)
+    drawn[:, 258:] = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a region given is the field: nothing is searched
+        by_hand = analyse(region=drawn)
+    assert len(by_hand.table["label"]) > 30
+    assert abs(len(found.table["label"]) - len(by_hand.table["label"])) <= 1
+    assert found.mineral_area_fraction == pytest.approx(by_hand.mineral_area_fraction, abs=0.002)
+    assert found.field_area == pytest.approx(by_hand.field_area, rel=0.01)
+    assert not found.labels[:, :258].any()
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        kept = analyse(options=AnalysisOptions(off_sample=False))
+    assert len(kept.table["label"]) < 5  # as before: the stub in the field loses the particles
+
+
+def test_an_area_off_the_sample_is_kept_on_the_command_line_or_in_a_config(tmp_path, capsys):
+    _, bse = off_sample_pair()
+    tifffile.imwrite(tmp_path / "edge.tif", bse, resolution=(1e4 / 20, 1e4 / 20), imagej=True,
+                     metadata={"unit": "um"})
+    config = tmp_path / "c.toml"
+    config.write_text("off_sample = false\n")
+    counts = {}
+    for name, extra in [("found", []), ("flag", ["--keep-off-sample"]), ("config", ["--config", str(config)])]:
+        out = tmp_path / name
+        assert main(["analyze", str(tmp_path / "edge.tif"), "--single", "-o", str(out), *extra]) == 0
+        said = capsys.readouterr().err
+        assert ("34% of the field is much darker than its matrix" in said) == (name == "found")
+        with open(out / "images.csv", newline="", encoding="utf-8") as f:
+            counts[name] = int(next(csv.DictReader(f))["n_particles"])
+        params = json.loads((out / "manifest.json").read_text())["parameters"]
+        assert params["off_sample"] is (name == "found")
+    assert counts["found"] > 30 and counts["flag"] == counts["config"] < 5

@@ -246,3 +246,48 @@ def test_a_frame_of_one_colour_around_a_composite_is_found():
     framed = np.full((116, 148), 4095, np.uint16)
     framed[10:106, 10:138] = deep
     assert _frame(framed) == (10, 10, 10, 10)
+
+
+def _off_sample_field(level: float, seed: int = 3):
+    """A synthetic field (40 spheres, 384 x 512 px) whose left third is off the sample: the
+    stub at ``level`` times the matrix's brightness, with its own shot noise."""
+    pair = make_pair((384, 512), n_particles=40, seed=seed)
+    rng = np.random.default_rng(seed)
+    matrix = float(np.median(pair.bse[pair.labels == 0]))
+    off = np.zeros(pair.bse.shape, bool)
+    off[:, :170] = True
+    bse = pair.bse.astype(np.float32)
+    bse[off] = level * matrix + rng.normal(0, np.sqrt(level * matrix), off.sum())
+    return pair, np.clip(bse, 0, 255).astype(np.uint8), off
+
+
+@pytest.mark.parametrize("level", [0.1, 0.5])
+def test_an_area_off_the_sample_is_found_to_its_edge(level):
+    from ddcsem.separate import _off_sample
+
+    _, bse, off = _off_sample_field(level)
+    found = _off_sample(bse, np.zeros(bse.shape, bool))
+    assert found is not None and found[off].all()  # all of it, and beyond its edge by the blur's 2 px
+    assert not found[:, 173:].any()
+    hidden = np.zeros(bse.shape, bool)  # what is no part of the field is no part of it either
+    hidden[:20] = True
+    assert not _off_sample(bse, hidden)[:20].any()
+
+
+def test_a_dark_matrix_or_shading_is_not_off_the_sample():
+    """A sparse field's matrix is broad and darker than the particles, as a stub is than
+    the matrix; but it goes on at its level between them, and holds them. Shading dims one
+    side of a field gradually, with no edge."""
+    from ddcsem.separate import _off_sample
+
+    none = np.zeros((512, 512), bool)
+    for kwargs in (dict(n_particles=15, seed=1), dict(n_particles=300, clustered_fraction=0.9, seed=2),
+                   dict(n_particles=60, shading=0.6, seed=5), dict(n_particles=60, dose=30, seed=6)):
+        pair = make_pair((512, 512), **kwargs)
+        assert _off_sample(pair.bse, none) is None and _off_sample(pair.se, none) is None
+    pair = make_pair((512, 512), n_particles=60, seed=7)
+    dim = pair.bse.astype(np.float32)
+    dim[:, :256] *= 0.4  # a dark part of the sample, sharp-edged, that holds particles: sample still
+    assert _off_sample(dim.astype(np.uint8), none) is None
+    flat = np.full((64, 64), 7, np.uint8)
+    assert _off_sample(flat, np.zeros(flat.shape, bool)) is None

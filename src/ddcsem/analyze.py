@@ -181,6 +181,12 @@ class AnalysisOptions:
         and its brightness corroborate dim particles (pairs and composites; see
         :func:`ddcsem.segment_particles`). Turn off for SE images without edge
         brightening.
+    off_sample : bool
+        Leave out of the field an area off the sample (much darker than the matrix in the
+        BSE image, or the single image of bright particles, with nothing in it: the stub or
+        tape beyond a section's edge, a hole through it), whose edge is then a border of
+        the field; where a ``region`` is given, it is the field. Pairs, composites (black
+        there) and single images of bright particles.
     basis : ((float, float, float), (float, float, float)) or None
         The colours of a composite's BSE (orange) and SE (green) images, RGB in any
         scale; ``None`` estimates them from each composite
@@ -219,6 +225,7 @@ class AnalysisOptions:
     keep_edge_particles: bool = False
     register: bool = True
     se_rims: bool = True
+    off_sample: bool = True
     basis: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
     dark_particles: bool = False
     profile: Literal["auto", "sphere", "flat"] = "auto"
@@ -457,14 +464,35 @@ def _colorized(se: np.ndarray, bse: np.ndarray, frame: np.ndarray, **options: An
     return ddc
 
 
+def _off_the_sample(grey: np.ndarray | None, region: np.ndarray | None, outside: np.ndarray,
+                    options: AnalysisOptions) -> np.ndarray | None:
+    """The area of the ``grey`` image (bright particles; None: not searched) that lies off
+    the sample (see ``separate.OFF_SAMPLE_GRID``), where ``options.off_sample`` asks for it
+    and no ``region`` was given (that is the field); ``outside`` (a frame, annotations) is
+    no part of the field. None where there is none."""
+    from .separate import _off_sample
+
+    if grey is None or region is not None or not options.off_sample:
+        return None
+    return _off_sample(grey, outside)
+
+
 def _field_region(region: np.ndarray | None, shape: tuple[int, ...], frame: np.ndarray,
-                  hidden: np.ndarray | None = None) -> np.ndarray | None:
+                  hidden: np.ndarray | None = None, off: np.ndarray | None = None) -> np.ndarray | None:
     """The part of the field analysed: ``region`` (checked against ``shape``; None, all of
     it) less the image's plain ``frame`` (a figure panel's margin: see
     ``separate.FRAME_TOLERANCE``), which is no part of the field and whose edge is its
-    border, with a warning that says so, and less its annotations, ``hidden``."""
+    border, with a warning that says so, and less its annotations, ``hidden``. The area
+    ``off`` the sample (:func:`_off_the_sample`, found where no region was given) is left
+    out as well, with a warning, and its edge is a border too."""
     from .measure import _check_region
 
+    if off is not None:
+        warnings.warn(f"{off.mean():.0%} of the field is much darker than its matrix, with nothing in it, and "
+                      "lies off the sample (the stub or tape beyond its edge, a hole through it): left out of "
+                      "the field, its edge taken for the field's border; keep it with off_sample=False "
+                      "(--keep-off-sample), or give the region to analyse", stacklevel=3)
+        region = ~off
     region = _check_region(region, shape)
     if frame.any():
         rows, cols = np.flatnonzero(~frame.all(axis=1)), np.flatnonzero(~frame.all(axis=0))
@@ -735,11 +763,13 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions | Mapping[str, Any] 
     # annotations drawn into either channel (a scale bar, Fiji's Flatten): no part of the field
     se_marks, bse_marks = _annotations(pair.se, frame), _annotations(pair.bse, frame)
     hidden = se_marks if bse_marks is None else bse_marks if se_marks is None else se_marks | bse_marks
-    ddc = _colorized(pair.se.data, pair.bse.data, frame if hidden is None else frame | hidden,
+    outside = frame if hidden is None else frame | hidden
+    off = _off_the_sample(pair.bse.data, region, outside, options)  # no stretch of the colours either
+    ddc = _colorized(pair.se.data, pair.bse.data, outside if off is None else outside | off,
                      mode=options.mode, clip=options.clip)
     timings["colorize"] = time.perf_counter() - t
     t = time.perf_counter()
-    region = _field_region(region, pair.bse.data.shape, frame, hidden)
+    region = _field_region(region, pair.bse.data.shape, frame, hidden, off)
     density = density_map(_within(pair.bse.data, region))
     timings["separate"] = time.perf_counter() - t
     sources = {"se": str(pair.se.path), "bse": str(pair.bse.path)}
@@ -812,8 +842,10 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     grey = _inverted(image.data) if options.dark_particles else image.data
     frame = _frame_mask(image.data)
     hidden = _annotations(image, frame)  # drawn into the image (a scale bar, Fiji's Flatten)
+    outside = frame if hidden is None else frame | hidden
+    off = _off_the_sample(None if options.dark_particles else grey, region, outside, options)
     try:
-        ddc = _colorized(grey, grey, frame if hidden is None else frame | hidden, mode="density", clip=options.clip)
+        ddc = _colorized(grey, grey, outside if off is None else outside | off, mode="density", clip=options.clip)
     except ParameterError as exc:  # it names the image by its two roles in the colouring
         if not np.all(np.isfinite(grey)):
             raise ParameterError("the image holds NaN or infinite pixels", path=image.path,
@@ -824,7 +856,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
         raise
     timings["colorize"] = time.perf_counter() - t
     t = time.perf_counter()
-    region = _field_region(region, grey.shape, frame, hidden)
+    region = _field_region(region, grey.shape, frame, hidden, off)
     density = density_map(_within(grey, region))
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "image")
@@ -929,7 +961,8 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     bse, se, hidden, frame = _unmix(image.data, options.basis, annotations=True)
     outside = hidden | frame
     bse, se = _filled(bse, outside), _filled(se, outside)
-    region = _field_region(region, bse.shape, frame, hidden)
+    # black there in both colours: the sum of the two parts is its brightness
+    region = _field_region(region, bse.shape, frame, hidden, _off_the_sample(bse + se, region, outside, options))
     density = _composite_density(_within(bse, region))
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "composite")

@@ -312,6 +312,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="segment without the SE image: its bright rims do not split touching "
                           "particles, nor does it corroborate dim ones (for SE images without "
                           "edge brightening)")
+    ana.add_argument("--keep-off-sample", action="store_true",
+                     help="analyse an area off the sample (much darker than the matrix, with nothing in "
+                          "it: the stub or tape beyond a section's edge) as part of the field; by default "
+                          "it is found and left out, with a warning")
     ana.add_argument("--labels", type=Path, default=None, metavar="FOLDER",
                      help="measure particles drawn or corrected by hand instead of segmenting: "
                           "each image's <id>_rois.zip (an ImageJ ROI set) or <id>_labels.tif, in "
@@ -1185,7 +1189,7 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None, tupl
                                  hint="see the README for the keys a config file takes") from None
         known = {"mode", "clip", "threshold", "split", "min_diameter", "max_diameter", "circularity", "min_distance",
                  "keep_edge_particles", "register", "pixel_size", "min_area_px", "se_rims", "basis",
-                 "dark_particles", "profile", "tile"}
+                 "dark_particles", "profile", "tile", "off_sample"}
         unknown = sorted(set(config) - known)
         if unknown:
             from difflib import get_close_matches
@@ -1221,6 +1225,7 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None, tupl
             keep_edge_particles=bool(pick(args.keep_edge_particles, "keep_edge_particles", False)),
             register=not args.no_register and bool(config.get("register", True)),
             se_rims=not args.no_se_rims and bool(config.get("se_rims", True)),
+            off_sample=not args.keep_off_sample and bool(config.get("off_sample", True)),
             basis=_basis(pick(args.basis, "basis", None)),
             dark_particles=bool(pick(args.dark_particles, "dark_particles", False)),
             profile=pick(args.profile, "profile", "auto"),
