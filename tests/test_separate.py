@@ -269,6 +269,9 @@ def test_an_area_off_the_sample_is_found_to_its_edge(level):
     found = _off_sample(bse, np.zeros(bse.shape, bool))
     assert found is not None and found[off].all()  # all of it, and beyond its edge by the blur's 2 px
     assert not found[:, 173:].any()
+    deep = bse.astype(np.uint16) * 257  # the same in 16 bits, or as floats
+    assert np.array_equal(_off_sample(deep, np.zeros(bse.shape, bool)), found)
+    assert np.array_equal(_off_sample(bse / 255.0, np.zeros(bse.shape, bool)), found)
     hidden = np.zeros(bse.shape, bool)  # what is no part of the field is no part of it either
     hidden[:20] = True
     assert not _off_sample(bse, hidden)[:20].any()

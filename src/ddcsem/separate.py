@@ -488,7 +488,7 @@ def _off_sample(image: np.ndarray, outside: np.ndarray) -> np.ndarray | None:
         out = cells.repeat(step, axis=0).repeat(step, axis=1)
         return np.pad(out, [(0, image.shape[0] - rows), (0, image.shape[1] - cols)], mode="edge")
 
-    below = ndimage.uniform_filter(np.asarray(image, dtype=np.float32), 3) < halfway
+    below = ndimage.uniform_filter(image, 3, output=np.float32) < halfway  # (no float copy of the image)
     off = (below & full(ndimage.binary_dilation(area))) | full(ndimage.binary_erosion(area))
     return ndimage.binary_dilation(off, iterations=2) & ~outside
 
