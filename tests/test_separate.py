@@ -182,6 +182,20 @@ def test_background_upsampling_is_scipys_linear_zoom(small, big):
     np.testing.assert_allclose(_divide_by_upsampled(image, b, 2.0), image / 2.0, rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32, np.float64, bool])
+@pytest.mark.parametrize("step", [1, 3, 8])
+def test_block_means_are_numpys_reshaped_mean(dtype, step):
+    from ddcsem.separate import _block_means
+
+    rng = np.random.default_rng(step)
+    image = (rng.random((101, 67)) * 300 - (dtype == np.int16) * 150).astype(dtype)
+    rows, cols = 101 // step * step, 67 // step * step  # the rows and columns beyond whole blocks left out
+    want = image[:rows, :cols].reshape(rows // step, step, cols // step, step).mean(axis=(1, 3))
+    got = _block_means(image, step)
+    assert got.dtype == np.float32 and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
 def test_unclipped_density_keeps_contrast_beyond_the_mineral_level(pair):
     clipped, full = density_map(pair.bse), density_map(pair.bse, clip=False)
     assert full.dtype == np.float32 and full.max() > 1.05 and full.min() < 0
