@@ -286,6 +286,14 @@ def test_an_area_off_the_sample_is_found_to_its_edge(level):
     deep = bse.astype(np.uint16) * 257  # the same in 16 bits, or as floats
     assert np.array_equal(_off_sample(deep, np.zeros(bse.shape, bool)), found)
     assert np.array_equal(_off_sample(bse / 255.0, np.zeros(bse.shape, bool)), found)
+    debris = bse.copy()  # particles lying on the stub: found all the same, around them
+    spheres = np.zeros(bse.shape, bool)
+    lying = make_pair((384, 170), n_particles=4, clustered_fraction=0, seed=9)
+    spheres[:, :170] = lying.labels > 0
+    debris[spheres] = lying.bse[lying.labels > 0]
+    around = _off_sample(debris, np.zeros(bse.shape, bool))
+    assert around is not None and not around[:, 173:].any()
+    assert around[off & ~ndimage.binary_dilation(spheres, iterations=4)].all()
     hidden = np.zeros(bse.shape, bool)  # what is no part of the field is no part of it either
     hidden[:20] = True
     assert not _off_sample(bse, hidden)[:20].any()

@@ -401,20 +401,19 @@ def _frame_mask(image: np.ndarray) -> np.ndarray:
 #: the darkest of three classes of the image's brightness (Otsu's, on a grid of at most
 #: ``OFF_SAMPLE_GRID`` block means a side) where it is broad: wide enough to hold a disc a
 #: ``OFF_SAMPLE_WIDTH`` of that grid across, and ``OFF_SAMPLE_MIN_SHARE`` of the field or
-#: more. It is told from a dark matrix by four things:
+#: more. It is told from a dark matrix by three things:
 #:
 #: * within a disc's width beyond it (what it does not enclose) the image stands at another
 #:   level: at most ``OFF_SAMPLE_LEAK`` of that ring lies below halfway up to it, where a
 #:   matrix goes on at its own level between the particles (0.11-0.45 of it in the
 #:   reference set's files and the synthetic scenarios; a sharp edge, 0.09 at most);
 #: * that step is ``OFF_SAMPLE_STEP`` times the noise within the area or more;
-#: * nothing bright lies inside it (at most ``OFF_SAMPLE_BRIGHT`` of it), where a matrix
-#:   holds its particles;
 #: * the sample beyond holds particles (``OFF_SAMPLE_STEP`` times its noise above it), the
 #:   median one at most half the disc across: a field of a few particles each a third of
 #:   it across is their matrix, whatever its edges.
 #:
-#: Images under ``OFF_SAMPLE_MIN_SIDE`` px on a side are not searched: 1 of 120 small
+#: Particles lying on the stub (debris) do not keep it from being found; they are left out
+#: with it. Images under ``OFF_SAMPLE_MIN_SIDE`` px on a side are not searched: 1 of 120 small
 #: synthetic fields of one to forty particles, each up to 3 µm across, was still taken for
 #: one (128 px, three particles of 118 px). Left in, such an area becomes the matrix's
 #: level in the density map, and the sample's matrix mineral: a third of a synthetic field
@@ -425,7 +424,6 @@ OFF_SAMPLE_WIDTH = 1 / 20
 OFF_SAMPLE_MIN_SHARE = 0.02
 OFF_SAMPLE_LEAK = 0.1
 OFF_SAMPLE_STEP = 6.0
-OFF_SAMPLE_BRIGHT = 0.001
 
 
 def _block_means(image: np.ndarray, step: int) -> np.ndarray:
@@ -453,12 +451,14 @@ def _off_sample(image: np.ndarray, outside: np.ndarray) -> np.ndarray | None:
     from scipy import ndimage
     from skimage.filters import threshold_multiotsu
 
+    if min(image.shape) < OFF_SAMPLE_MIN_SIDE:
+        return None
     step = max(1, -(-max(image.shape) // OFF_SAMPLE_GRID))
     rows, cols = image.shape[0] // step * step, image.shape[1] // step * step
     grid = ndimage.gaussian_filter(_block_means(image, step), 1.0)
     valid = ~outside[:rows:step, :cols:step]
     values = grid[valid]
-    if min(image.shape) < OFF_SAMPLE_MIN_SIDE or not np.isfinite(values).all() or np.ptp(values) == 0:
+    if not np.isfinite(values).all() or np.ptp(values) == 0:
         return None  # (the analysis says why a NaN or a constant image is no field)
     low = (grid < threshold_multiotsu(values, classes=3)[0]) & valid
     r = max(3, round(max(grid.shape) * OFF_SAMPLE_WIDTH))
@@ -475,9 +475,7 @@ def _off_sample(image: np.ndarray, outside: np.ndarray) -> np.ndarray | None:
     noise = 1.4826 * float(np.median(np.abs(grid[broad] - level)))
     beyond = float(np.median(grid[ring]))
     halfway = (level + beyond) / 2
-    top = float(np.percentile(values, 99.5))
-    if (beyond - level < OFF_SAMPLE_STEP * noise or np.mean(grid[ring] < halfway) > OFF_SAMPLE_LEAK
-            or np.count_nonzero(inside & (grid > (level + top) / 2)) > OFF_SAMPLE_BRIGHT * inside.sum()):
+    if beyond - level < OFF_SAMPLE_STEP * noise or np.mean(grid[ring] < halfway) > OFF_SAMPLE_LEAK:
         return None
     # the area is where the image, lightly smoothed, is below halfway, within a grid cell of it
     area, _ = ndimage.label((grid < halfway) & valid)
