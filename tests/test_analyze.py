@@ -1610,7 +1610,7 @@ def test_an_area_off_the_sample_is_left_out_of_the_field(kind):
             return analyze_pair(SEMPair("p", SEMImage(se, px), SEMImage(bse, px), px), **given)
         return analyze_single(SEMImage(bse, px), **given)
 
-    with pytest.warns(UserWarning, match=r"34% of the field is much darker than its matrix, with nothing in it"):
+    with pytest.warns(UserWarning, match=r"34% of the field is much darker than its matrix, with few particles"):
         found = analyse()
     drawn = np.zeros(bse.shape, bool)
     drawn[:, 258:] = True

@@ -183,7 +183,7 @@ class AnalysisOptions:
         brightening.
     off_sample : bool
         Leave out of the field an area off the sample (much darker than the matrix in the
-        BSE image, or the single image of bright particles, with nothing in it: the stub or
+        BSE image, or the single image of bright particles, with few particles if any: the stub or
         tape beyond a section's edge, a hole through it), whose edge is then a border of
         the field; where a ``region`` is given, it is the field. Pairs, composites (black
         there) and single images of bright particles.
@@ -488,8 +488,8 @@ def _field_region(region: np.ndarray | None, shape: tuple[int, ...], frame: np.n
     from .measure import _check_region
 
     if off is not None:
-        warnings.warn(f"{off.mean():.0%} of the field is much darker than its matrix, with nothing in it, and "
-                      "lies off the sample (the stub or tape beyond its edge, a hole through it): left out of "
+        warnings.warn(f"{off.mean():.0%} of the field is much darker than its matrix, with few particles if any, "
+                      "and lies off the sample (the stub or tape beyond its edge, a hole through it): left out of "
                       "the field, its edge taken for the field's border; keep it with off_sample=False "
                       "(--keep-off-sample), or give the region to analyse", stacklevel=3)
         region = ~off

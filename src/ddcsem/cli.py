@@ -313,9 +313,9 @@ def _parser() -> argparse.ArgumentParser:
                           "particles, nor does it corroborate dim ones (for SE images without "
                           "edge brightening)")
     ana.add_argument("--keep-off-sample", action="store_true",
-                     help="analyse an area off the sample (much darker than the matrix, with nothing in "
-                          "it: the stub or tape beyond a section's edge) as part of the field; by default "
-                          "it is found and left out, with a warning")
+                     help="analyse an area off the sample (much darker than the matrix, with few "
+                          "particles if any: the stub or tape beyond a section's edge) as part of the "
+                          "field; by default it is found and left out, with a warning")
     ana.add_argument("--labels", type=Path, default=None, metavar="FOLDER",
                      help="measure particles drawn or corrected by hand instead of segmenting: "
                           "each image's <id>_rois.zip (an ImageJ ROI set) or <id>_labels.tif, in "
