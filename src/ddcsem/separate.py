@@ -419,9 +419,9 @@ def _frame_mask(image: np.ndarray) -> np.ndarray:
 #:   now none); a few particles lying on a stub do not keep it from being found, and are
 #:   left out with it.
 #:
-#: Images under ``OFF_SAMPLE_MIN_SIDE`` px on a side are not searched: 1 of 120 small
-#: synthetic fields of one to forty particles, each up to 3 µm across, was still taken for
-#: one (128 px, three particles of 118 px). Left in, such an area becomes the matrix's
+#: Images under ``OFF_SAMPLE_MIN_SIDE`` px on a side are not searched: 1 of 60 synthetic
+#: fields of 128 and 192 px, with one to forty particles each up to 3 µm across, was still
+#: taken for one (128 px, three particles of 118 px). Left in, such an area becomes the matrix's
 #: level in the density map, and the sample's matrix mineral: a third of a synthetic field
 #: on the stub, the pair kept 2 of the 41 particles wholly on the section.
 OFF_SAMPLE_GRID = 512
@@ -494,10 +494,9 @@ def _off_sample(image: np.ndarray, outside: np.ndarray) -> np.ndarray | None:
     cores, n = ndimage.label(valid & ~enclosed & (grid > beyond + OFF_SAMPLE_STEP * spread))
     if not n or np.median(np.bincount(cores.ravel())[1:]) > np.pi * (r / 2) ** 2:
         return None
-    # and the area holds far fewer (debris on a stub): a part of the sample imaged darker
-    # (a mosaic's dim tile) holds as many as the rest, dimmed with it
-    # (their peaks, that stand out of their surroundings: its edge, which rises to the
-    # sample's level, has none)
+    # and the area far fewer (debris on a stub), counted by their peaks that stand out of
+    # their surroundings (its edge, rising to the sample's level, has none): a part of the
+    # sample imaged darker (a mosaic's dim tile) holds as many as the rest, dimmed with it
     peaks = (enclosed & (grid == ndimage.maximum_filter(grid, 5))
              & (grid - ndimage.uniform_filter(grid, 15) > OFF_SAMPLE_STEP * noise))
     if np.count_nonzero(peaks) / enclosed.sum() > OFF_SAMPLE_THINGS * n / np.count_nonzero(valid & ~enclosed):
