@@ -196,6 +196,22 @@ def test_block_means_are_numpys_reshaped_mean(dtype, step):
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
 
 
+def test_opening_by_a_disc_is_scipys_binary_opening():
+    from skimage.morphology import disk
+
+    from ddcsem.separate import _opened
+
+    rng = np.random.default_rng(3)
+    mask = ndimage.binary_dilation(rng.random((120, 90)) > 0.995, iterations=9)
+    mask[60:64] = True  # a strip too thin to hold the disc
+    for radius in (3, 6):
+        want = ndimage.binary_opening(np.pad(mask, radius + 1, mode="edge"), structure=disk(radius))
+        np.testing.assert_array_equal(_opened(mask, radius), want[radius + 1:-radius - 1, radius + 1:-radius - 1])
+    strip = np.zeros_like(mask)
+    strip[60:64] = True
+    assert not _opened(strip, 3).any()  # nothing holds the disc: nothing, where it had cells by a corner
+
+
 def test_unclipped_density_keeps_contrast_beyond_the_mineral_level(pair):
     clipped, full = density_map(pair.bse), density_map(pair.bse, clip=False)
     assert full.dtype == np.float32 and full.max() > 1.05 and full.min() < 0

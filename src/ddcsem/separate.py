@@ -447,7 +447,10 @@ def _opened(mask: np.ndarray, radius: int) -> np.ndarray:
     512 x 512 grid, where scipy's binary opening took 0.1 s)."""
     from scipy import ndimage
 
-    return ndimage.distance_transform_edt(~(ndimage.distance_transform_edt(mask) > radius)) <= radius
+    core = ndimage.distance_transform_edt(mask) > radius
+    if not core.any():  # (the distance transform of no zeros measures from beyond a corner)
+        return core
+    return ndimage.distance_transform_edt(~core) <= radius
 
 
 def _off_sample(image: np.ndarray, outside: np.ndarray) -> np.ndarray | None:
