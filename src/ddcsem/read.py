@@ -39,6 +39,12 @@ __all__ = ["PixelSize", "SEMImage", "read_sem", "read_composite", "read_labels",
 #: about: every measurement takes them as square.
 MAX_PIXEL_ASPECT = 0.01
 
+#: A stage tilted this many degrees or more, with the microscope's tilt correction off, is
+#: warned about: a flat sample's image is foreshortened across the tilt axis by the cosine
+#: of the tilt (1.5 % at 10°, 6 % at 20°, 38 % at 52°, a FIB's cross-section angle), and
+#: every measurement takes its pixels as square.
+TILT_WARN_DEG = 10.0
+
 #: Largest decoded image ddcsem will allocate, in bytes (refused before reading).
 MAX_IMAGE_BYTES = 4 * 1024**3
 
@@ -596,6 +602,24 @@ def _beam_kv(metadata: dict[str, Any]) -> float | None:
         return None
     unit = (match.group(2) or ("v" if value > 100 else "kv")).lower()  # a bare number: volts or kV by its size
     return value * (1.0 if unit == "kv" else 1e-3)
+
+
+def _stage_tilt(metadata: dict[str, Any]) -> tuple[float | None, bool]:
+    """The stage tilt (degrees) in a file's parsed vendor metadata (Zeiss's *Stage at T*,
+    FEI/Thermo's [Stage] StageT in radians), else None, and whether the microscope
+    corrected the image for it (Zeiss's *Tilt Corrn.*, Thermo's TiltCorrectionIsOn)."""
+    zeiss = metadata.get("CZ_SEM") or {}
+    entry = zeiss.get("ap_stage_at_t")
+    if isinstance(entry, tuple) and len(entry) >= 2 and isinstance(entry[1], (int, float)):
+        corrected = zeiss.get("dp_tilt_correction")
+        return float(entry[1]), isinstance(corrected, tuple) and len(corrected) >= 2 and corrected[1] is True
+    fei = metadata.get("FEI") or {}
+    try:
+        radians = float((fei.get("Stage") or {}).get("StageT"))
+    except (TypeError, ValueError):
+        return None, False
+    corrected = str((fei.get("EBeam") or {}).get("TiltCorrectionIsOn", "")).strip().lower() in ("yes", "true", "1")
+    return float(np.degrees(radians)), corrected
 
 
 def _imagej_pixel(tif: Any) -> PixelSize | None:
@@ -1436,6 +1460,17 @@ def _read(
             f"them as {pixel.nm:.4g} nm squares, so areas are {abs(height / pixel.nm - 1):.0%} off and shapes "
             "stretched; resample the image to square pixels (Fiji: Image › Scale, to the height its pixel "
             "aspect gives) or give the pixel size (--pixel-size) to take them as square",
+            stacklevel=3,
+        )
+    tilt, corrected = _stage_tilt(metadata)
+    if tilt is not None and abs(tilt) >= TILT_WARN_DEG and not corrected:
+        short = 1 - np.cos(np.radians(tilt))
+        warnings.warn(
+            f"{path}: taken with the stage tilted {tilt:.3g}° and the microscope's tilt correction off: a flat "
+            f"sample's image is foreshortened across the tilt axis (the image's vertical, without scan rotation) "
+            f"by cos {tilt:.3g}° = {1 - short:.3f}, so its particles' areas are measured {short:.0%} small and "
+            "their shapes squeezed; image it with tilt correction on, or resample its height by 1 / cos of the "
+            "tilt (Fiji: Image › Scale)",
             stacklevel=3,
         )
 
