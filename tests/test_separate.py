@@ -315,6 +315,20 @@ def test_an_area_off_the_sample_is_found_to_its_edge(level):
     assert not _off_sample(bse, hidden)[:20].any()
 
 
+def test_a_hole_exported_at_one_level_is_off_the_sample():
+    """A hole through the section exported as zeros (no noise to measure the step by) was
+    missed, and the field's particles then covered all of it."""
+    from ddcsem.separate import _off_sample
+
+    pair = make_pair((384, 384), n_particles=40, seed=5, dtype=np.uint16)
+    rows, cols = np.mgrid[0:384, 0:384]
+    hole = (rows - 190) ** 2 + (cols - 150) ** 2 < 75**2
+    bse = np.where(hole, 0, pair.bse).astype(np.uint16)
+    found = _off_sample(bse, np.zeros(bse.shape, bool))
+    assert found is not None and found[hole].all()
+    assert not found[~ndimage.binary_dilation(hole, iterations=3)].any()
+
+
 def test_a_dark_matrix_or_shading_is_not_off_the_sample():
     """A sparse field's matrix is broad and darker than the particles, as a stub is than
     the matrix; but it goes on at its level between them, and holds them. Shading dims one

@@ -500,8 +500,9 @@ def _off_sample(image: np.ndarray, outside: np.ndarray) -> np.ndarray | None:
     # and the area far fewer (debris on a stub), counted by their peaks that stand out of
     # their surroundings (its edge, rising to the sample's level, has none): a part of the
     # sample imaged darker (a mosaic's dim tile) holds as many as the rest, dimmed with it
+    # (a stub exported as one level has no noise: a hundredth of the step stands for it)
     peaks = (enclosed & (grid == ndimage.maximum_filter(grid, 5))
-             & (grid - ndimage.uniform_filter(grid, 15) > OFF_SAMPLE_STEP * noise))
+             & (grid - ndimage.uniform_filter(grid, 15) > OFF_SAMPLE_STEP * max(noise, (beyond - level) / 100)))
     if np.count_nonzero(peaks) / enclosed.sum() > OFF_SAMPLE_THINGS * n / np.count_nonzero(valid & ~enclosed):
         return None
 
