@@ -1596,18 +1596,22 @@ def off_sample_pair() -> tuple[np.ndarray, np.ndarray]:
     return se, bse
 
 
-@pytest.mark.parametrize("kind", ["single", "pair"])
+@pytest.mark.parametrize("kind", ["single", "pair", "composite"])
 def test_an_area_off_the_sample_is_left_out_of_the_field(kind):
     """A third of a field on the stub beyond the section's edge became the density map's
     matrix, and the section's own matrix mineral: of the 41 particles wholly on it, the
     pair found 2 and the BSE image alone none. The stub is now found and left out (39
-    found), as a region drawn by hand around the section leaves it."""
+    found), as a region drawn by hand around the section leaves it; in a composite (the
+    stub black there) none had been found either, now 38. The DDC image made of a pair or
+    an image leaves it black, its colours set by the section alone."""
     se, bse = off_sample_pair()
     px = PixelSize(20.0, "argument")
 
     def analyse(**given):
         if kind == "pair":
             return analyze_pair(SEMPair("p", SEMImage(se, px), SEMImage(bse, px), px), **given)
+        if kind == "composite":
+            return analyze_composite(SEMImage(colorize(se, bse), px), **given)
         return analyze_single(SEMImage(bse, px), **given)
 
     with pytest.warns(UserWarning, match=r"34% of the field is much darker than its matrix, with few particles"):
@@ -1622,6 +1626,11 @@ def test_an_area_off_the_sample_is_left_out_of_the_field(kind):
     assert found.mineral_area_fraction == pytest.approx(by_hand.mineral_area_fraction, abs=0.002)
     assert found.field_area == pytest.approx(by_hand.field_area, rel=0.01)
     assert not found.labels[:, :258].any()
+    if kind != "composite":  # (a composite's DDC image is itself) its matrix green, its particles orange
+        assert found.ddc[:, :256].max() == 0
+        section = found.ddc[:, 260:].astype(int)
+        matrix, particles = section[found.labels[:, 260:] == 0], section[found.labels[:, 260:] > 0]
+        assert matrix[:, 1].mean() > matrix[:, 0].mean() and particles[:, 0].mean() > particles[:, 1].mean()
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         kept = analyse(options=AnalysisOptions(off_sample=False))
