@@ -495,10 +495,16 @@ def _field_region(region: np.ndarray | None, shape: tuple[int, ...], frame: np.n
         region = ~off
     region = _check_region(region, shape)
     if frame.any():
+        lines = frame.all(axis=1)[:, None] | frame.all(axis=0)[None, :]  # its rows and columns, whole
         rows, cols = np.flatnonzero(~frame.all(axis=1)), np.flatnonzero(~frame.all(axis=0))
-        warnings.warn(f"a plain frame around the image (rows {rows[0]}-{rows[-1]} and columns {cols[0]}-{cols[-1]} "
-                      "lie inside it) is no part of the field: left out, its edge taken for the field's border",
-                      stacklevel=3)
+        if (frame & ~lines).any():  # (the lines a white area fills whole are part of it)
+            warnings.warn(f"a plain white area ({frame.mean():.0%} of the image: a background painted out around "
+                          "the sample) is no part of the field: left out, its edge taken for the field's border",
+                          stacklevel=3)
+        else:
+            warnings.warn(f"a plain frame around the image (rows {rows[0]}-{rows[-1]} and columns {cols[0]}-"
+                          f"{cols[-1]} lie inside it) is no part of the field: left out, its edge taken for the "
+                          "field's border", stacklevel=3)
         region = ~frame if region is None else _check_region(region & ~frame, shape)
     if hidden is not None and hidden.any() and not hidden.all():  # its area, mineral and particles
         region = ~hidden if region is None else _check_region(region & ~hidden, shape)
@@ -821,8 +827,8 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     ClippedSignalWarning
         When the image was exported clipped: its matrix up to the particles, or their tops.
     UserWarning
-        When a plain frame around the image (a figure panel's margin) was left out of the
-        field.
+        When a plain frame around the image (a figure panel's margin), a plain white area
+        (a background painted out) or an area off the sample was left out of the field.
 
     Examples
     --------
@@ -938,7 +944,8 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     UserWarning
         When annotations (a burned-in scale bar, lettering, the black box under them) were
         masked, with the particles touching them, or a plain frame around the composite (a
-        figure panel's margin) was left out of the field.
+        figure panel's margin), a plain white area (a background painted out) or an area
+        off the sample (black) was left out of the field.
 
     Examples
     --------

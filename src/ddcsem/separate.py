@@ -389,12 +389,47 @@ def _frame(image: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def _frame_mask(image: np.ndarray) -> np.ndarray:
-    """The pixels of the plain frame around an image (see :func:`_frame`), bool (M, N)."""
+    """The pixels of the plain frame around an image (see :func:`_frame`), and of a plain
+    white area in it (see :func:`_white_area`), bool (M, N)."""
     top, bottom, left, right = _frame(image)
     rows, cols = np.shape(image)[:2]
     frame = np.ones((rows, cols), dtype=bool)
     frame[top:rows - bottom, left:cols - right] = False
-    return frame
+    white = _white_area(image, frame)
+    return frame if white is None else frame | white
+
+
+def _white_area(image: np.ndarray, frame: np.ndarray) -> np.ndarray | None:
+    """A broad area of an image (grey, or a composite) inside its ``frame`` that is white,
+    every channel at full scale (within ``FRAME_TOLERANCE`` for 8 bits, as JPEG leaves it):
+    a figure's background painted out around the sample. Broad as an area off the sample
+    is (see ``OFF_SAMPLE_WIDTH``), where a particle's clipped top is not; widened by two
+    pixels for its edge; None where there is none. Measured as a particle, a seventh of a
+    synthetic field painted white made a grey image's mineral fraction 0.20 for 0.07, and
+    tilted a composite's colours: 11 particles found where the rest holds 89 (now 84 and
+    89, as a region drawn around the rest gives). None of the synthetic scenarios, nor
+    their exports clipped at the 80th percentile, nor the reference set's files has one."""
+    from scipy import ndimage
+
+    rgb = np.asarray(image)
+    rgb = rgb[..., :3] if rgb.ndim == 3 else rgb[..., None]
+    if rgb.dtype.kind in "ui":
+        full = float(np.iinfo(rgb.dtype).max)
+        tol = FRAME_TOLERANCE * 255 if rgb.dtype == np.uint8 else 0.0
+    else:
+        full, tol = float(np.max(rgb)), 0.0
+    white = (rgb >= full - tol).all(axis=-1) & ~frame
+    if not white.any() or min(white.shape) < OFF_SAMPLE_MIN_SIDE:
+        return None
+    step = max(1, -(-max(white.shape) // OFF_SAMPLE_GRID))
+    cells = _block_means(white.view(np.uint8), step) >= 0.99
+    broad = _opened(cells, max(3, round(max(cells.shape) * OFF_SAMPLE_WIDTH)))
+    if np.count_nonzero(broad) < OFF_SAMPLE_MIN_SHARE * cells.size:
+        return None
+    seeds = np.zeros(white.shape, bool)
+    seeds[:broad.shape[0] * step, :broad.shape[1] * step] = broad.repeat(step, axis=0).repeat(step, axis=1)
+    labels, _ = ndimage.label(white)
+    return ndimage.binary_dilation(np.isin(labels, np.setdiff1d(labels[seeds], 0)), iterations=2) & ~frame
 
 
 #: An area off the sample (the stub or tape beside a section's edge, a hole through it) is
