@@ -418,8 +418,10 @@ def _white_area(image: np.ndarray, frame: np.ndarray) -> np.ndarray | None:
         tol = FRAME_TOLERANCE * 255 if rgb.dtype == np.uint8 else 0.0
     else:
         full, tol = float(np.max(rgb)), 0.0
+    if min(rgb.shape[:2]) < OFF_SAMPLE_MIN_SIDE or np.max(rgb) < full - tol:  # (one pass, where most end)
+        return None
     white = (rgb >= full - tol).all(axis=-1) & ~frame
-    if not white.any() or min(white.shape) < OFF_SAMPLE_MIN_SIDE:
+    if not white.any():
         return None
     step = max(1, -(-max(white.shape) // OFF_SAMPLE_GRID))
     cells = _block_means(white.view(np.uint8), step) >= 0.99
