@@ -1666,19 +1666,20 @@ def test_a_background_painted_white_is_left_out_as_a_frame_is(kind):
     painted = cols + 0.3 * rows < 260
     px = PixelSize(20.0, "argument")
 
-    def analyse(se, bse, **given):
+    def analyse(white: bool, **given):
+        se, bse, rgb = syn.se, syn.bse, colorize(syn.se, syn.bse)
+        if white:
+            se, bse, rgb = (np.where(painted[(...,) + (None,) * (image.ndim - 2)], 255, image).astype(np.uint8)
+                            for image in (se, bse, rgb))
         if kind == "pair":
             return analyze_pair(SEMPair("p", SEMImage(se, px), SEMImage(bse, px), px), **given)
         if kind == "composite":
-            rgb = colorize(syn.se, syn.bse)
-            return analyze_composite(SEMImage(np.where(painted[..., None], 255, rgb).astype(np.uint8)
-                                              if se is not syn.se else rgb, px), **given)
+            return analyze_composite(SEMImage(rgb, px), **given)
         return analyze_single(SEMImage(bse, px), **given)
 
-    white = [np.where(painted, 255, image).astype(np.uint8) for image in (syn.se, syn.bse)]
     with pytest.warns(UserWarning, match=r"a plain white area \(1\d% of the image: a background painted out"):
-        found = analyse(*white)
-    by_hand = analyse(syn.se, syn.bse, region=~painted)
+        found = analyse(True)
+    by_hand = analyse(False, region=~painted)
     assert len(by_hand.table["label"]) > 70
     assert abs(len(found.table["label"]) - len(by_hand.table["label"])) <= 1
     assert found.mineral_area_fraction == pytest.approx(by_hand.mineral_area_fraction, abs=0.002)

@@ -413,25 +413,23 @@ def _white_area(image: np.ndarray, frame: np.ndarray) -> np.ndarray | None:
 
     rgb = np.asarray(image)
     rgb = rgb[..., :3] if rgb.ndim == 3 else rgb[..., None]
-    if rgb.dtype.kind in "ui":
-        full = float(np.iinfo(rgb.dtype).max)
-        tol = FRAME_TOLERANCE * 255 if rgb.dtype == np.uint8 else 0.0
-    else:
-        full, tol = float(np.max(rgb)), 0.0
-    if min(rgb.shape[:2]) < OFF_SAMPLE_MIN_SIDE or np.max(rgb) < full - tol:  # (one pass, where most end)
+    if min(rgb.shape[:2]) < OFF_SAMPLE_MIN_SIDE:
+        return None
+    top = float(np.max(rgb))  # (one pass, where most end: no pixel at full scale)
+    full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else top
+    tol = FRAME_TOLERANCE * 255 if rgb.dtype == np.uint8 else 0.0
+    if top < full - tol:
         return None
     white = (rgb >= full - tol).all(axis=-1) & ~frame
     if not white.any():
         return None
-    step = max(1, -(-max(white.shape) // OFF_SAMPLE_GRID))
+    step = _grid_step(white.shape)
     cells = _block_means(white.view(np.uint8), step) >= 0.99
     broad = _opened(cells, max(3, round(max(cells.shape) * OFF_SAMPLE_WIDTH)))
     if np.count_nonzero(broad) < OFF_SAMPLE_MIN_SHARE * cells.size:
         return None
-    seeds = np.zeros(white.shape, bool)
-    seeds[:broad.shape[0] * step, :broad.shape[1] * step] = broad.repeat(step, axis=0).repeat(step, axis=1)
-    labels, _ = ndimage.label(white)
-    return ndimage.binary_dilation(np.isin(labels, np.setdiff1d(labels[seeds], 0)), iterations=2) & ~frame
+    area = _touching(white, _to_pixels(broad, step, white.shape))
+    return ndimage.binary_dilation(area, iterations=2) & ~frame
 
 
 #: An area off the sample (the stub or tape beside a section's edge, a hole through it) is
@@ -490,6 +488,27 @@ def _opened(mask: np.ndarray, radius: int) -> np.ndarray:
     return ndimage.distance_transform_edt(~core) <= radius
 
 
+def _grid_step(shape: tuple[int, ...]) -> int:
+    """The side of the blocks that make a grid of at most ``OFF_SAMPLE_GRID`` cells a side
+    of an image of ``shape``."""
+    return max(1, -(-max(shape[:2]) // OFF_SAMPLE_GRID))
+
+
+def _to_pixels(cells: np.ndarray, step: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Grid ``cells`` of ``step`` x ``step`` blocks as the pixels of an image of ``shape``
+    (its rows and columns beyond the last whole block as the grid's last)."""
+    out = cells.repeat(step, axis=0).repeat(step, axis=1)
+    return np.pad(out, [(0, shape[0] - out.shape[0]), (0, shape[1] - out.shape[1])], mode="edge")
+
+
+def _touching(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """The connected parts of ``mask`` that hold a ``seeds`` pixel, bool."""
+    from scipy import ndimage
+
+    parts, _ = ndimage.label(mask)
+    return np.isin(parts, np.setdiff1d(parts[seeds], 0))
+
+
 def _off_sample(image: np.ndarray, outside: np.ndarray) -> np.ndarray | None:
     """The pixels of a grey ``image`` (bright particles) that lie off the sample (see
     ``OFF_SAMPLE_GRID``), widened by two pixels for the blur of its edge, bool (M, N);
@@ -500,10 +519,9 @@ def _off_sample(image: np.ndarray, outside: np.ndarray) -> np.ndarray | None:
 
     if min(image.shape) < OFF_SAMPLE_MIN_SIDE:
         return None
-    step = max(1, -(-max(image.shape) // OFF_SAMPLE_GRID))
-    rows, cols = image.shape[0] // step * step, image.shape[1] // step * step
+    step = _grid_step(image.shape)
     grid = ndimage.gaussian_filter(_block_means(image, step), 1.0)
-    valid = ~outside[:rows:step, :cols:step]
+    valid = ~outside[:grid.shape[0] * step:step, :grid.shape[1] * step:step]
     values = grid[valid]
     if not np.isfinite(values).all() or np.ptp(values) == 0:
         return None  # (the analysis says why a NaN or a constant image is no field)
@@ -525,8 +543,7 @@ def _off_sample(image: np.ndarray, outside: np.ndarray) -> np.ndarray | None:
     if beyond - level < OFF_SAMPLE_STEP * noise or np.mean(grid[ring] < halfway) > OFF_SAMPLE_LEAK:
         return None
     # the area is where the image, lightly smoothed, is below halfway, within a grid cell of it
-    area, _ = ndimage.label((grid < halfway) & valid)
-    area = np.isin(area, np.setdiff1d(area[broad], 0))  # the broad cells at its edge may lie above halfway
+    area = _touching((grid < halfway) & valid, broad)  # (the broad cells at its edge may lie above halfway)
     # the sample beyond holds particles, the median one at most half as wide as the area is
     # broad: a field of a few particles each a third of it across is a matrix around them
     spread = 1.4826 * float(np.median(np.abs(grid[ring] - beyond)))
@@ -542,14 +559,9 @@ def _off_sample(image: np.ndarray, outside: np.ndarray) -> np.ndarray | None:
              & (grid - ndimage.uniform_filter(grid, 15) > OFF_SAMPLE_STEP * max(noise, (beyond - level) / 100)))
     if np.count_nonzero(peaks) / enclosed.sum() > OFF_SAMPLE_THINGS * n / np.count_nonzero(valid & ~enclosed):
         return None
-
-    def full(cells: np.ndarray) -> np.ndarray:
-        """Grid cells as the image's pixels (its last rows and columns as the grid's)."""
-        out = cells.repeat(step, axis=0).repeat(step, axis=1)
-        return np.pad(out, [(0, image.shape[0] - rows), (0, image.shape[1] - cols)], mode="edge")
-
     below = ndimage.uniform_filter(image, 3, output=np.float32) < halfway  # (no float copy of the image)
-    off = (below & full(ndimage.binary_dilation(area))) | full(ndimage.binary_erosion(area))
+    off = (below & _to_pixels(ndimage.binary_dilation(area), step, image.shape)
+           | _to_pixels(ndimage.binary_erosion(area), step, image.shape))
     return ndimage.binary_dilation(off, iterations=2) & ~outside
 
 
