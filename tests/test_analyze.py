@@ -94,6 +94,26 @@ def test_arrays_are_analysed_as_uncalibrated_images(syn):
         analyze_pair((syn.se, syn.bse))
 
 
+def test_a_mask_is_analysed_as_read_sem_reads_a_1_bit_file(syn):
+    """A thresholded image (bool) is a grey image of 0 and 255, as a 1-bit TIFF reads: its
+    frame search failed with numpy's "boolean subtract is not supported"."""
+    from ddcsem.separate import density_from_composite
+
+    mask = syn.bse > np.percentile(syn.bse, 90)
+    grey = mask.astype(np.uint8) * 255
+    assert SEMImage(mask).data.dtype == np.uint8 and SEMImage(mask).data.max() == 255
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the mask's clipped levels, said by warnings
+        from_mask = analyze_single(mask)
+        np.testing.assert_array_equal(from_mask.labels, analyze_single(grey).labels)
+        composite = np.repeat(mask[..., None], 3, axis=-1)
+        np.testing.assert_array_equal(analyze_composite(composite).labels,
+                                      analyze_composite(composite.astype(np.uint8) * 255).labels)
+        np.testing.assert_allclose(density_from_composite(composite),
+                                   density_from_composite(composite.astype(np.uint8) * 255), atol=1e-6)
+    assert from_mask.labels.max() > 20
+
+
 def test_a_pair_not_yet_read_or_given_for_one_image_is_refused_with_what_to_call(syn, tmp_path):
     from ddcsem import Pair
 

@@ -346,12 +346,19 @@ FRAME_TOLERANCE = 0.03
 FRAME_FIELD_SHARE = 0.05
 
 
+def _channels(image: np.ndarray) -> np.ndarray:
+    """An image's colour channels, (M, N, 3), or its grey as one, (M, N, 1); a mask's as 0
+    and 255, as :func:`ddcsem.read_sem` reads a 1-bit file (``np.ptp`` refuses bool)."""
+    rgb = np.asarray(image)
+    rgb = rgb.astype(np.uint8) * np.uint8(255) if rgb.dtype == bool else rgb
+    return rgb[..., :3] if rgb.ndim == 3 else rgb[..., None]
+
+
 def _frame(image: np.ndarray) -> tuple[int, int, int, int]:
     """The widths (top, bottom, left, right, px) of a plain frame around an image (grey, or
     a composite), rows and columns each of one colour (see ``FRAME_TOLERANCE``); none if
     the whole image is one, or the field inside holds much of its colours."""
-    rgb = np.asarray(image)
-    rgb = rgb[..., :3] if rgb.ndim == 3 else rgb[..., None]
+    rgb = _channels(image)
     # JPEG, 8-bit only, blurs a margin's edge a little; any deeper image is lossless, and a
     # tolerance of its full scale would take a 12-bit field stored in 16 bits for plain
     tol = FRAME_TOLERANCE * 255 if rgb.dtype == np.uint8 else 0.0
@@ -411,8 +418,7 @@ def _white_area(image: np.ndarray, frame: np.ndarray) -> np.ndarray | None:
     their exports clipped at the 80th percentile, nor the reference set's files has one."""
     from scipy import ndimage
 
-    rgb = np.asarray(image)
-    rgb = rgb[..., :3] if rgb.ndim == 3 else rgb[..., None]
+    rgb = _channels(image)
     if min(rgb.shape[:2]) < OFF_SAMPLE_MIN_SIDE:
         return None
     top = float(np.max(rgb))  # (one pass, where most end: no pixel at full scale)
