@@ -8,6 +8,7 @@ from scipy import ndimage
 
 from ddcsem.colorize import colorize
 from ddcsem.errors import ParameterError
+from ddcsem.segment import segment_particles
 from ddcsem.separate import density_from_composite, density_map, estimate_basis, flat_field, unmix_composite
 from ddcsem.synthetic import make_pair
 
@@ -113,6 +114,22 @@ def test_density_from_composite_matches_pair(pair, mode):
     assert agree.mean() > 0.95
 
 
+def test_a_shaded_composite_has_a_level_matrix():
+    """A field darker on one side (half the signal in one corner): the composite's shading,
+    left in, made its bright side's matrix mineral (F1 0.42 on this noisy field)."""
+    from ddcsem.evaluate import detection_scores
+
+    syn = make_pair((512, 512), pixel_size_nm=20, median_diameter_nm=500, n_particles=40, clustered_fraction=0.1,
+                    dose=60, shading=0.5, seed=2)
+    rgb = colorize(syn.se, syn.bse)
+    d = density_from_composite(rgb)
+    matrix = syn.labels == 0
+    bright, dark = np.median(d[:, :100][matrix[:, :100]]), np.median(d[:, -100:][matrix[:, -100:]])
+    assert abs(bright - dark) < 0.05
+    found = segment_particles(d, se=unmix_composite(rgb)[1], pixel_size_nm=20)
+    assert detection_scores(found, syn.centers, syn.diameters_nm / 20).f1 > 0.9
+
+
 def test_estimated_basis_is_orange_and_green(pair):
     basis = estimate_basis(colorize(pair.se, pair.bse))
     orange, green = basis
@@ -171,15 +188,16 @@ def test_bad_input(call, words):
 
 @pytest.mark.parametrize("small, big", [((64, 64), (1024, 1024)), ((13, 7), (100, 50)), ((1, 5), (10, 40)), ((30, 20), (30, 20))])
 def test_background_upsampling_is_scipys_linear_zoom(small, big):
-    from ddcsem.separate import _divide_by_upsampled
+    from ddcsem.separate import _by_upsampled
 
     rng = np.random.default_rng(small[0])
     b = (0.5 + rng.random(small)).astype(np.float32)
     image = rng.random(big).astype(np.float32)
-    want = image / ndimage.zoom(b, (big[0] / small[0], big[1] / small[1]), order=1, mode="nearest")
-    np.testing.assert_allclose(_divide_by_upsampled(image, b, 1e-6), want, rtol=1e-5)
+    background = ndimage.zoom(b, (big[0] / small[0], big[1] / small[1]), order=1, mode="nearest")
+    np.testing.assert_allclose(_by_upsampled(image, b, 1e-6), image / background, rtol=1e-5)
+    np.testing.assert_allclose(_by_upsampled(image, b, 1e-6, subtract=True), image - background, atol=1e-6)
     # the floor caps the division
-    np.testing.assert_allclose(_divide_by_upsampled(image, b, 2.0), image / 2.0, rtol=1e-6)
+    np.testing.assert_allclose(_by_upsampled(image, b, 2.0), image / 2.0, rtol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32, np.float64, bool])
