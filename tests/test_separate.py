@@ -141,7 +141,7 @@ def test_estimated_basis_is_the_edge_of_the_pixel_cloud():
     """Pixels mixed from two known colours with random non-negative weights: the basis
     is those colours, though few pixels hold one alone."""
     rng = np.random.default_rng(0)
-    orange, green = np.array([1.0, 0.55, 0.05]), np.array([0.05, 1.0, 0.1])
+    orange, green = np.array([1.0, 0.55, 0.0]), np.array([0.0, 1.0, 0.1])
     a, b = rng.gamma(2.0, 1.0, (2, 200, 200))
     rgb = a[..., None] * orange + b[..., None] * green
     basis = estimate_basis(rgb)
@@ -150,6 +150,35 @@ def test_estimated_basis_is_the_edge_of_the_pixel_cloud():
     bse, se = unmix_composite(rgb, basis=basis)
     assert np.corrcoef(bse.ravel(), a.ravel())[0, 1] > 0.999
     assert np.corrcoef(se.ravel(), b.ravel())[0, 1] > 0.999
+
+
+@pytest.mark.parametrize("se_colour", [(0, 1, 0), (0.5, 0.5, 0.5)])
+@pytest.mark.parametrize("bse_colour", [(1, 0, 0), (1, 0.5, 0), (1, 0, 1)])
+def test_an_overlay_not_stretched_to_black_has_its_se_colour(bse_colour, se_colour):
+    """Fiji's Merge Channels of 8-bit images (display range 0-255) stretches nothing: no
+    pixel shows the SE colour alone (the BSE image's matrix is 40 % of its particles'
+    level), the cloud's SE end was a fifth red, and unmixing took the SE rims for lower
+    density: particles 9 % small. The colour is taken on to the saturated one, or grey,
+    beyond the cloud."""
+    from ddcsem.evaluate import detection_scores
+
+    syn = make_pair((512, 512), pixel_size_nm=20, median_diameter_nm=500, n_particles=40, clustered_fraction=0.1,
+                    seed=1)
+    rgb = colorize(syn.se, syn.bse, clip=(0, 100), bse_color=bse_colour, se_color=se_colour)
+    basis = estimate_basis(rgb)
+    np.testing.assert_allclose(basis[1], np.array(se_colour) / np.linalg.norm(se_colour), atol=0.02)
+    found = segment_particles(density_from_composite(rgb), se=unmix_composite(rgb)[1], pixel_size_nm=20)
+    score = detection_scores(found, syn.centers, syn.diameters_nm / 20)
+    assert score.f1 > 0.95 and score.median_ecd_error < 0.025
+
+
+def test_a_colour_seen_alone_is_the_se_colour():
+    """A density colouring paints its matrix in its green (0.85 saturated: not a colour
+    with a channel at zero), which is then the SE colour as it is."""
+    syn = make_pair((256, 256), seed=1)
+    green = np.array([0.15, 1.0, 0.15])
+    np.testing.assert_allclose(estimate_basis(colorize(syn.se, syn.bse, mode="density"))[1],
+                               green / np.linalg.norm(green), atol=0.02)
 
 
 def test_composite_parts_are_the_pair(pair):

@@ -232,6 +232,44 @@ BASIS_PERCENTILE = 99.9
 BASIS_SAMPLES = 1_000_000
 
 
+#: The SE end of a composite's pixel cloud is its SE colour only where some pixels show
+#: that colour alone (its BSE image black there). An overlay whose channels were not
+#: stretched to black (8-bit images merged by Fiji's *Merge Channels*, their display range
+#: 0-255) has none: its BSE image's matrix is still about 40 % of its particles' level, so
+#: the cloud's green end was a fifth red, unmixing took the SE rims for lower density, and
+#: the synthetic scenarios' overlays so made were sized 7-13 % small (median ECD error).
+#: The SE colour is then taken on, along the arc of the cloud's colours away from the BSE
+#: one, to the first of grey and the colour where a channel reaches zero (a saturated one,
+#: as DDC palettes and Fiji's lookup tables make them), where that lies within
+#: ``BASIS_REACH_DEG`` of the end (the same overlays: 1.0-7.2 %, as their pairs measure),
+#: unless ``PURE_SHARE`` of the bright pixels lie within ``SAME_COLOUR_DEG`` of the end:
+#: there the colour is seen alone (the matrix of a density colouring is painted in it,
+#: 18-92 % of its pixels; an overlay's cloud thins out to its ends, 0.1 % or less).
+BASIS_REACH_DEG = 35.0
+PURE_SHARE = 0.02
+SAME_COLOUR_DEG = 1.0
+
+
+def _se_colour(bse: np.ndarray, end: np.ndarray, units: np.ndarray) -> np.ndarray:
+    """The SE colour of a composite whose pixel cloud (``units``, its bright pixels'
+    colours of unit length) ends at ``end`` on that side and at ``bse`` on the other (see
+    ``BASIS_REACH_DEG``)."""
+    same = np.cos(np.radians(SAME_COLOUR_DEG))
+    if not np.any(end) or np.mean(units @ end >= same) >= PURE_SHARE:  # (black: a grey image's)
+        return end
+    away = bse - (bse @ end) * end  # along the arc, away from the BSE colour
+    away /= max(float(np.linalg.norm(away)), 1e-12)
+    reach = min((float(np.arctan2(end[k], away[k])) for k in range(3) if away[k] > 1e-9), default=np.inf)
+    grey = np.full(3, 1 / np.sqrt(3))
+    if abs(grey @ np.cross(end, away)) < np.sin(np.radians(SAME_COLOUR_DEG)):  # grey on the arc
+        at = float(np.arctan2(-(grey @ away), grey @ end))
+        reach = at if 0.0 <= at < reach else reach
+    if reach > np.radians(BASIS_REACH_DEG):
+        return end
+    colour = np.maximum(np.cos(reach) * end - np.sin(reach) * away, 0.0)
+    return colour / np.linalg.norm(colour)
+
+
 def estimate_basis(rgb: np.ndarray) -> np.ndarray:
     """Estimate the orange (BSE, mineral) and green (SE, matrix) colours of a DDC composite.
 
@@ -242,9 +280,11 @@ def estimate_basis(rgb: np.ndarray) -> np.ndarray:
     bright pixels beyond the ``BASIS_PERCENTILE`` at that end. Means of wider sets (the
     top 5 %) lie inside the cloud: the green of a Merge Channels overlay came out a
     quarter red, so unmixing took the SE brightness of the particles' rims for lower
-    density, and particles came out 7-13 % small in ECD. Any two colours will do (red
-    and green, magenta and green, orange and blue); the BSE one is the end with the larger
-    share of red, as in every DDC convention.
+    density, and particles came out 7-13 % small in ECD. Where no pixel shows the SE
+    colour alone (an overlay not stretched to black), the cloud ends short of it, and it
+    is taken on to the saturated colour or grey beyond (see ``BASIS_REACH_DEG``). Any two
+    colours will do (red and green, magenta and green, orange and blue); the BSE one is
+    the end with the larger share of red, as in every DDC convention.
 
     Parameters
     ----------
@@ -288,7 +328,8 @@ def estimate_basis(rgb: np.ndarray) -> np.ndarray:
         basis = basis[::-1]  # the BSE colour first: the redder end
     if abs(np.dot(basis[0], basis[1])) > 0.995:
         raise ParameterError("the composite does not hold two distinct colours (orange and green)")
-    return basis
+    units = px / np.maximum(np.linalg.norm(px, axis=1), 1e-12)[:, None]
+    return np.array([basis[0], _se_colour(basis[0], basis[1], units)])
 
 
 def unmix_composite(rgb: np.ndarray, *, basis: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
