@@ -181,6 +181,29 @@ def test_a_colour_seen_alone_is_the_se_colour():
                                green / np.linalg.norm(green), atol=0.02)
 
 
+@pytest.mark.parametrize("dtype, channels", [(np.uint8, 3), (np.uint16, 3), (np.float32, 3), (np.float64, 4)])
+def test_unmixing_kernel_is_its_numpy_reference(pair, dtype, channels):
+    """The kernel's parts and annotation marks are numpy's, for every pixel type, an
+    alpha channel beside."""
+    from ddcsem.separate import _unmix_pixels, _unmix_pixels_reference
+
+    rgb = colorize(pair.se, pair.bse).astype(np.float64) / 255
+    rgb[20:26, 10:90] = 1.0  # a white bar: no mix of the two colours
+    rgb = np.concatenate([rgb, np.ones(rgb.shape[:2] + (channels - 3,))], axis=-1)
+    full = 1.0 if dtype in (np.float32, np.float64) else float(np.iinfo(dtype).max)
+    rgb = (rgb * full).astype(dtype)
+    basis = estimate_basis(rgb)
+    for level in (None, 0.6 * full):
+        got, want = _unmix_pixels(rgb, basis, level=level), _unmix_pixels_reference(rgb, basis, level=level)
+        for part, reference in zip(got[:2], want[:2]):
+            np.testing.assert_allclose(part, reference, rtol=1e-5, atol=1e-5 * full)
+        if level is None:
+            assert got[2] is None and want[2] is None
+        else:
+            np.testing.assert_array_equal(got[2], want[2])
+            assert got[2][20:26, 10:90].all()
+
+
 def test_composite_parts_are_the_pair(pair):
     """A Merge Channels overlay (BSE red, SE green) unmixes back into its two images."""
     bse, se = unmix_composite(colorize(pair.se, pair.bse))
@@ -204,6 +227,8 @@ def test_user_basis(pair):
         (lambda: density_map(np.eye(10), denoise_sigma=-1), "sigma must be a finite number above 0"),
         (lambda: density_from_composite(np.zeros((10, 10))), "colour image"),
         (lambda: density_from_composite(np.full((10, 10, 3), 90.0)), "two distinct colours"),
+        (lambda: density_from_composite(np.where(np.eye(9)[..., None] > 0, np.nan, np.ones((9, 9, 3)))),
+         "composite holds NaN or infinite pixels"),
         (lambda: density_from_composite(np.dstack([np.eye(9)] * 3), basis=np.ones(3)), "basis"),
         (lambda: unmix_composite(np.dstack([np.eye(9)] * 3), basis=[[1, 0, 0], [2, 0, 0]]), "must differ"),
         (lambda: unmix_composite(np.dstack([np.eye(9)] * 3), basis=[[1, 0, 0], [0, -1, 0]]), "non-negative"),

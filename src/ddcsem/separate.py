@@ -628,24 +628,46 @@ def _unmix(rgb: np.ndarray, basis: np.ndarray | None, *, annotations: bool = Fal
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[-1] not in (3, 4):
         raise ParameterError(f"a composite must be an (M, N, 3) colour image, got shape {rgb.shape}")
-    px = rgb[..., :3].astype(np.float32)
-    if not np.all(np.isfinite(px)):
+    if rgb.dtype.kind == "f" and not np.isfinite(rgb[..., :3]).all():
         raise ParameterError("the composite holds NaN or infinite pixels")
     frame = _frame_mask(rgb)
-    if basis is None:
-        basis = estimate_basis(px[~frame] if frame.any() else px)
-    else:
-        basis = _checked_basis(basis)
-    pinv = np.linalg.pinv(basis.T).astype(np.float32)  # (2, 3)
-    bse, se = np.maximum(px @ pinv[0], 0.0), np.maximum(px @ pinv[1], 0.0)
-    if not annotations:
+    basis = estimate_basis(rgb[~frame] if frame.any() else rgb) if basis is None else _checked_basis(basis)
+    full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else float(rgb[..., :3].max())
+    bse, se, marks = _unmix_pixels(rgb, basis, level=ANNOTATION_LEVEL * full if annotations else None)
+    if marks is None:
         return bse, se, None, frame
-    full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else float(px.max())
-    rest = np.linalg.norm(px - bse[..., None] * basis[0] - se[..., None] * basis[1], axis=-1)
-    marks = (rest > ANNOTATION_SHARE * np.linalg.norm(px, axis=-1)) & (rest > ANNOTATION_LEVEL * full) & ~frame
+    marks &= ~frame
     if not marks.any():
         return bse, se, marks, frame
-    return bse, se, _with_box(marks, px.max(axis=-1) <= ANNOTATION_BLACK * full, frame), frame
+    return bse, se, _with_box(marks, rgb[..., :3].max(axis=-1) <= ANNOTATION_BLACK * full, frame), frame
+
+
+def _unmix_pixels(rgb: np.ndarray, basis: np.ndarray, *, level: float | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The BSE and SE parts of each pixel of ``rgb`` (its first three channels) on the
+    ``basis`` colours, clipped at 0 (float32), and, where a ``level`` is given, which pixels
+    no mix of the two explains (see ``ANNOTATION_SHARE``; bool, else None), by the numba
+    kernel."""
+    from ._kernels.separate import unmix
+
+    rows, cols = rgb.shape[:2]
+    bse, se = np.empty((rows, cols), np.float32), np.empty((rows, cols), np.float32)
+    marks = np.zeros((rows, cols) if level is not None else (1, 1), dtype=bool)
+    unmix(rgb, np.linalg.pinv(basis.T).astype(np.float32), basis.astype(np.float32), np.float32(ANNOTATION_SHARE),
+          np.float32(np.inf if level is None else level), level is not None, bse, se, marks)
+    return bse, se, marks if level is not None else None
+
+
+def _unmix_pixels_reference(rgb: np.ndarray, basis: np.ndarray, *, level: float | None = None
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Plain-numpy version of :func:`_unmix_pixels`, which tests hold the kernel to."""
+    px = rgb[..., :3].astype(np.float32)
+    pinv = np.linalg.pinv(basis.T).astype(np.float32)  # (2, 3)
+    bse, se = np.maximum(px @ pinv[0], 0.0), np.maximum(px @ pinv[1], 0.0)
+    if level is None:
+        return bse, se, None
+    rest = np.linalg.norm(px - bse[..., None] * basis[0] - se[..., None] * basis[1], axis=-1)
+    return bse, se, (rest > ANNOTATION_SHARE * np.linalg.norm(px, axis=-1)) & (rest > level)
 
 
 def _with_box(marks: np.ndarray, dark: np.ndarray, frame: np.ndarray) -> np.ndarray:
