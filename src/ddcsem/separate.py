@@ -241,7 +241,7 @@ BASIS_SAMPLES = 1_000_000
 #: The SE colour is then taken on, along the arc of the cloud's colours away from the BSE
 #: one, to the first of grey and the colour where a channel reaches zero (a saturated one,
 #: as DDC palettes and Fiji's lookup tables make them), where that lies within
-#: ``BASIS_REACH_DEG`` of the end (the same overlays: 1.0-7.2 %, as their pairs measure),
+#: ``BASIS_REACH_DEG`` of the end (the same overlays: 1.0-7.3 %, as their pairs measure),
 #: unless ``PURE_SHARE`` of the bright pixels lie within ``SAME_COLOUR_DEG`` of the end:
 #: there the colour is seen alone (the matrix of a density colouring is painted in it,
 #: 18-92 % of its pixels; an overlay's cloud thins out to its ends, 0.1 % or less).
@@ -632,10 +632,10 @@ def _unmix(rgb: np.ndarray, basis: np.ndarray | None, *, annotations: bool = Fal
         raise ParameterError("the composite holds NaN or infinite pixels")
     frame = _frame_mask(rgb)
     basis = estimate_basis(rgb[~frame] if frame.any() else rgb) if basis is None else _checked_basis(basis)
+    if not annotations:
+        return *_unmix_pixels(rgb, basis)[:2], None, frame
     full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else float(rgb[..., :3].max())
-    bse, se, marks = _unmix_pixels(rgb, basis, level=ANNOTATION_LEVEL * full if annotations else None)
-    if marks is None:
-        return bse, se, None, frame
+    bse, se, marks = _unmix_pixels(rgb, basis, level=ANNOTATION_LEVEL * full)
     marks &= ~frame
     if not marks.any():
         return bse, se, marks, frame
@@ -716,14 +716,15 @@ def density_from_composite(
 
     The composite's channels were stretched to their percentiles, which moved their zero:
     the flat field, a division, would divide by a background near zero (on composites of
-    ``colorize(mode="density")``, whose matrix is pure green, crowded-field F1 0.58
-    against 0.86 with it). Left in, the shading of a field that is darker on one side
+    ``colorize(mode="density")``, whose matrix is pure green, crowded-field F1 0.58 with
+    it, 0.86 without). Left in, the shading of a field that is darker on one side
     was density: the matrix of its bright side was taken for mineral (overlays of
     synthetic fields at half the signal in one corner: tiny-particle field F1 0,
     low-dose field 0.44, polydisperse field 0.74). The flat field's smooth background of
     the matrix is subtracted instead: the matrix is level, and each particle stands out
-    of it by its own height (the same fields: 0.83, 0.92, 0.88; composites of fields
-    without shading, both modes, within 0.01 of what they were).
+    of it by its own height (the same fields: 0.88, 0.92, 0.89, with the SE colour of
+    :func:`estimate_basis`; composites of fields without shading, both modes, within 0.01
+    of what they were).
 
     Parameters
     ----------

@@ -8,8 +8,8 @@ division or the subtraction.
 
 :func:`unmix` writes each pixel of a composite as a non-negative mix of its two colours
 and flags the pixels that no mix explains, in one pass without the float copies of the
-image that numpy's version makes (4 s for a 4096 x 4096 composite); its reference in the
-tests is ``separate._unmix_pixels_reference``.
+image that numpy's version makes (3 s of a 4096 x 4096 composite's analysis); its
+reference in the tests is ``separate._unmix_pixels_reference``.
 
 :func:`block_means` averages an image over square blocks in one pass over its rows (the
 numpy reshape-and-mean it replaces took 40 ms at 4096 x 4096, 16-bit); its reference in
