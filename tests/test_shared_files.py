@@ -175,10 +175,13 @@ def test_bam_inlens_particles_split_along_their_edges(shared_files):
 
 @pytest.mark.shared
 @pytest.mark.filterwarnings("ignore::ddcsem.analyze.SmallParticleWarning")  # two fields' are 7 px: not the point
+@pytest.mark.filterwarnings("ignore::ddcsem.segment.NoisyFieldWarning")  # the wrong reading's noise
 def test_bam_transmission_images_have_dark_particles(shared_files):
     """BAM's TSEM images of the same fields (particles dark on a bright film, recorded
-    through the SE2 channel). Read as they are, the film is one particle over 73-99 % of
-    the field, and a warning names the fix; with ``dark_particles`` they are split by shape
+    through the SE2 channel). Read as they are, the particles are set aside as darker than
+    the matrix (cracks or pores: 1.6-10.9 % of three fields) or the film is one particle
+    over 73 % of the field (two), and a warning names the fix; with ``dark_particles`` they
+    are split by shape
     and, against the dataset's TSEM masks (touching particles parted by lines), score
     0.688, 0.897, 0.894, 0.893 and 0.836 (the textbook recipe on their inverse 0.835 on
     average)."""
@@ -196,7 +199,7 @@ def test_bam_transmission_images_have_dark_particles(shared_files):
             image = read_sem(folder / f"{tsem}_TSEM_SE2chan.tif")
             mask = read_sem(folder / f"{tsem}_mask_TSEM.tif", crop_databar="off").data
         with pytest.warns(ParticlePolarityWarning, match="--dark-particles"):
-            assert analyze_single(image).mineral_area_fraction > 0.7
+            analyze_single(image)
         result = analyze_single(image, options=AnalysisOptions(dark_particles=True))
         assert result.split == "shape" and result.mineral_area_fraction < 0.35
         truth, _ = ndimage.label(mask[: image.shape[0]] > 0)
@@ -205,6 +208,7 @@ def test_bam_transmission_images_have_dark_particles(shared_files):
 
 
 @pytest.mark.shared
+@pytest.mark.filterwarnings("ignore::ddcsem.segment.NoisyFieldWarning")  # the wrong reading's noise
 def test_real_field_of_dark_dots(shared_files):
     """SAEMI's crop of an NFFA SEM image: 46 small dark dots (4-9 px across) on a bright
     film, JPEG, uncalibrated, with a hand-drawn mask (0 = particle). Read as they are, the

@@ -559,6 +559,26 @@ def _warn_if_clipped(image: np.ndarray, fraction: float, *, inverted: bool) -> N
             "exported, sizes off by up to 15 %); export it without saturating", ClippedSignalWarning, stacklevel=4)
 
 
+def _warn_if_darker(dark: float, kind: str, *, inverted: bool = False) -> None:
+    """:class:`ParticlePolarityWarning` where a ``dark`` fraction of the image was set aside
+    as darker than its matrix (``separate.DARKER_THAN_MATRIX``): cracks or pores, or the
+    particles themselves, of the other polarity (``inverted``: a single image read so)."""
+    if not dark:
+        return
+    if kind == "single":
+        reading, fix = (("brighter than their surroundings (as the image shows them)",
+                         "analyse it without dark_particles (--dark-particles)") if inverted else
+                        ("darker than their surroundings (as a transmission or bright-field image shows them)",
+                         "analyse it with dark_particles=True (--dark-particles)"))
+    else:
+        reading = "darker than their surroundings (an inverted BSE signal)"
+        fix = ("invert the BSE image and analyse the pair again" if kind == "pair" else
+               "analyse the pair it was made of, its BSE image inverted")
+    warnings.warn(f"{dark:.1%} of the image lies well below its matrix's level: taken for cracks, pores or holes "
+                  f"(no phase of the field, no particles); if these are the particles, {reading}, {fix}",
+                  ParticlePolarityWarning, stacklevel=3)
+
+
 def _measure(
     image_id: str,
     kind: str,
@@ -753,7 +773,7 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions | Mapping[str, Any] 
     >>> result.distribution["count"] == int(result.labels.max()) > 10
     True
     """
-    from .separate import _frame_mask, density_map
+    from .separate import _density, _frame_mask
 
     if not isinstance(pair, SEMPair):
         raise ParameterError(f"pair must be an SEMPair, not {type(pair).__name__}",
@@ -776,7 +796,8 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions | Mapping[str, Any] 
     timings["colorize"] = time.perf_counter() - t
     t = time.perf_counter()
     region = _field_region(region, pair.bse.data.shape, frame, hidden, off)
-    density = density_map(_within(pair.bse.data, region))
+    density, dark = _density(_within(pair.bse.data, region))
+    _warn_if_darker(dark, "pair")
     timings["separate"] = time.perf_counter() - t
     sources = {"se": str(pair.se.path), "bse": str(pair.bse.path)}
     return _measure(pair.key, "pair", sources, pair.pixel_size, ddc, density, options,
@@ -838,7 +859,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     >>> result.kind, int(result.labels.max()) > 8, result.pixel_size.calibrated
     ('single', True, False)
     """
-    from .separate import _frame_mask, density_map
+    from .separate import _density, _frame_mask
 
     image = _as_image(image, "read_sem")
     options = _as_options(options)
@@ -863,7 +884,8 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     timings["colorize"] = time.perf_counter() - t
     t = time.perf_counter()
     region = _field_region(region, grey.shape, frame, hidden, off)
-    density = density_map(_within(grey, region))
+    density, dark = _density(_within(grey, region))
+    _warn_if_darker(dark, "single", inverted=options.dark_particles)
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "image")
     sources = {"image": str(image.path) if image.path else ""}
@@ -970,7 +992,8 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     bse, se = _filled(bse, outside), _filled(se, outside)
     # black there in both colours: the sum of the two parts is its brightness
     region = _field_region(region, bse.shape, frame, hidden, _off_the_sample(bse + se, region, outside, options))
-    density = _composite_density(_within(bse, region))
+    density, dark = _composite_density(_within(bse, region))
+    _warn_if_darker(dark, "composite")
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "composite")
     sources = {"image": str(image.path) if image.path else ""}

@@ -162,16 +162,36 @@ def _linear_positions(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
     return left, (at - left).astype(np.float32)
 
 
-def _two_phase(x: np.ndarray, clip: bool = True) -> np.ndarray:
-    """Scale so the matrix level maps to 0 and the mineral level to 1 (clipped to [0, 1])."""
+#: The matrix's level is known where its smooth background was divided out (1) or
+#: subtracted (0, a composite's). Where the class under Otsu's threshold lies below that
+#: level by more than ``DARKER_THAN_MATRIX`` of its distance to the mineral's, it is darker
+#: than the matrix (cracks, pores, holes through a section, as calcified tissue holds
+#: them), and the two phases are those above it. Taken for the matrix, such a class made
+#: the matrix mineral: the tiny-sphere scenario with cracks over 3-10 % of it (at a fifth
+#: of the matrix's signal) scored F1 0 as a pair, its BSE image and its composite (0.93,
+#: 0.86 and 0.93 without cracks); now 0.85-0.92, 0.80-0.85 and 0.87-0.90. Without
+#: cracks, that class (the matrix) lies within 0.02 of that distance of the level.
+DARKER_THAN_MATRIX = 0.25
+
+
+def _two_phase(x: np.ndarray, clip: bool = True, *, matrix_at: float | None = None) -> tuple[np.ndarray, float]:
+    """Scale so the matrix level maps to 0 and the mineral level to 1 (clipped to [0, 1]);
+    ``matrix_at``: the matrix's level, where a flat field set it (see
+    ``DARKER_THAN_MATRIX``). Returns the map and the fraction of the pixels set aside as
+    darker than the matrix (0 where none)."""
     from .colorize import two_phase_levels
 
-    _, matrix, mineral = two_phase_levels(x)
+    threshold, matrix, mineral = two_phase_levels(x)
+    dark = 0.0
+    if matrix_at is not None and matrix < matrix_at - DARKER_THAN_MATRIX * (mineral - matrix):
+        rest = x[x > threshold]
+        dark = 1.0 - rest.size / x.size
+        _, matrix, mineral = two_phase_levels(rest)
     if mineral <= matrix:
         raise ParameterError("the image holds no contrast between two phases")
     out = np.subtract(x, np.float32(matrix), dtype=np.float32)
     out *= np.float32(1.0 / (mineral - matrix))
-    return np.minimum(np.maximum(out, 0.0, out=out), 1.0, out=out) if clip else out
+    return (np.minimum(np.maximum(out, 0.0, out=out), 1.0, out=out) if clip else out), dark
 
 
 def density_map(
@@ -215,13 +235,21 @@ def density_map(
     >>> bool(d[pair.labels > 0].mean() > 0.6 and d[pair.labels == 0].mean() < 0.2)
     True
     """
+    return _density(bse, flatfield=flatfield, flatfield_sigma=flatfield_sigma, denoise_sigma=denoise_sigma,
+                    clip=clip)[0]
+
+
+def _density(bse: np.ndarray, *, flatfield: bool = True, flatfield_sigma: float | None = None,
+             denoise_sigma: float = 1.0, clip: bool = True) -> tuple[np.ndarray, float]:
+    """:func:`density_map`, and the fraction of the image darker than its matrix (see
+    ``DARKER_THAN_MATRIX``)."""
     x = _as_float(bse, "bse")
     if flatfield:
         sigma = None if flatfield_sigma is None else require_positive(flatfield_sigma, "flatfield_sigma")
         x = flat_field(x, sigma=sigma)
     if denoise_sigma:
         x = gaussian(x, denoise_sigma)
-    return _two_phase(x, clip)
+    return _two_phase(x, clip, matrix_at=1.0 if flatfield else None)
 
 
 #: The basis colours are the mean of the pixels beyond this percentile at either end of
@@ -749,11 +777,12 @@ def density_from_composite(
     >>> bool(d[pair.labels > 0].mean() > 0.6 and d[pair.labels == 0].mean() < 0.2)
     True
     """
-    return _composite_density(unmix_composite(rgb, basis=basis)[0], denoise_sigma=denoise_sigma)
+    return _composite_density(unmix_composite(rgb, basis=basis)[0], denoise_sigma=denoise_sigma)[0]
 
 
-def _composite_density(bse_part: np.ndarray, *, denoise_sigma: float = 1.0) -> np.ndarray:
-    """The density map of a composite's BSE part (see :func:`density_from_composite`)."""
+def _composite_density(bse_part: np.ndarray, *, denoise_sigma: float = 1.0) -> tuple[np.ndarray, float]:
+    """The density map of a composite's BSE part (see :func:`density_from_composite`), and
+    the fraction of it darker than its matrix (see ``DARKER_THAN_MATRIX``)."""
     x = _as_float(bse_part, "bse_part")
-    level = _by_upsampled(x, _background(x, max(x.shape) / 8.0), 0.0, subtract=True)
-    return density_map(level, flatfield=False, denoise_sigma=denoise_sigma)
+    x = _by_upsampled(x, _background(x, max(x.shape) / 8.0), 0.0, subtract=True)
+    return _two_phase(gaussian(x, denoise_sigma) if denoise_sigma else x, matrix_at=0.0)
