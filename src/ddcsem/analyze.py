@@ -99,8 +99,10 @@ class ClippedSignalWarning(UserWarning):
 
 class ParticlePolarityWarning(UserWarning):
     """The particles found in a single image, or in a pair's BSE image, cover most of the
-    field: they may be darker than their surroundings, or brighter with
-    ``dark_particles`` (see ``MAX_PARTICLE_FRACTION``)."""
+    field (see ``MAX_PARTICLE_FRACTION``), or part of the image lies well below its
+    matrix's level and was set aside as cracks or pores (``separate.DARKER_THAN_MATRIX``):
+    the particles may be darker than their surroundings, or brighter with
+    ``dark_particles``."""
 
 
 def fitting_tile_px(*, sharing: int = 1) -> int | None:

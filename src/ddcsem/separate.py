@@ -225,7 +225,8 @@ def density_map(
     ndarray of float32, shape (M, N)
         0 for matrix, 1 for mineral, linear in between (a two-phase model fitted to the
         image: matrix level = median below the Otsu threshold, mineral level = 90th
-        percentile above it).
+        percentile above it; with the flat field, of the pixels above a class that lies
+        well below the matrix's level, cracks or pores: see ``DARKER_THAN_MATRIX``).
 
     Examples
     --------
