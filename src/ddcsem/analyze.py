@@ -980,7 +980,7 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     >>> result.kind, int(result.labels.max()) > 8
     ('composite', True)
     """
-    from .separate import _composite_density, _unmix
+    from .separate import _density, _unmix
 
     image = _as_image(image, "read_composite")
     options = _as_options(options)
@@ -994,7 +994,7 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     bse, se = _filled(bse, outside), _filled(se, outside)
     # black there in both colours: the sum of the two parts is its brightness
     region = _field_region(region, bse.shape, frame, hidden, _off_the_sample(bse + se, region, outside, options))
-    density, dark = _composite_density(_within(bse, region))
+    density, dark = _density(_within(bse, region), subtract=True)
     _warn_if_darker(dark, "composite")
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "composite")

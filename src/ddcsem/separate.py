@@ -57,9 +57,16 @@ def flat_field(image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
     >>> bool(np.ptp(flat[8:-8, 8:-8]) < 0.1)
     True
     """
-    x = _as_float(image, "image")
-    sigma = max(x.shape) / 8.0 if sigma is None else require_positive(sigma, "sigma")
-    background = _background(x, sigma)
+    return _flattened(_as_float(image, "image"), None if sigma is None else require_positive(sigma, "sigma"))
+
+
+def _flattened(x: np.ndarray, sigma: float | None, *, subtract: bool = False) -> np.ndarray:
+    """The float image ``x`` divided by its smooth background (:func:`flat_field`), or less
+    it where ``subtract``; ``sigma``: the background's width, default an eighth of the
+    larger side."""
+    background = _background(x, max(x.shape) / 8.0 if sigma is None else sigma)
+    if subtract:
+        return _by_upsampled(x, background, 0.0, subtract=True)
     floor = max(1e-6, float(np.percentile(background, 1)) * 0.1)  # no division by ~0
     return _by_upsampled(x, background, floor)
 
@@ -241,16 +248,17 @@ def density_map(
 
 
 def _density(bse: np.ndarray, *, flatfield: bool = True, flatfield_sigma: float | None = None,
-             denoise_sigma: float = 1.0, clip: bool = True) -> tuple[np.ndarray, float]:
-    """:func:`density_map`, and the fraction of the image darker than its matrix (see
-    ``DARKER_THAN_MATRIX``)."""
+             denoise_sigma: float = 1.0, clip: bool = True, subtract: bool = False) -> tuple[np.ndarray, float]:
+    """:func:`density_map`, its flat field a subtraction where ``subtract`` (a composite's:
+    see :func:`density_from_composite`), and the fraction of the image darker than its
+    matrix (see ``DARKER_THAN_MATRIX``)."""
     x = _as_float(bse, "bse")
     if flatfield:
         sigma = None if flatfield_sigma is None else require_positive(flatfield_sigma, "flatfield_sigma")
-        x = flat_field(x, sigma=sigma)
+        x = _flattened(x, sigma, subtract=subtract)
     if denoise_sigma:
         x = gaussian(x, denoise_sigma)
-    return _two_phase(x, clip, matrix_at=1.0 if flatfield else None)
+    return _two_phase(x, clip, matrix_at=(0.0 if subtract else 1.0) if flatfield else None)
 
 
 #: The basis colours are the mean of the pixels beyond this percentile at either end of
@@ -778,12 +786,4 @@ def density_from_composite(
     >>> bool(d[pair.labels > 0].mean() > 0.6 and d[pair.labels == 0].mean() < 0.2)
     True
     """
-    return _composite_density(unmix_composite(rgb, basis=basis)[0], denoise_sigma=denoise_sigma)[0]
-
-
-def _composite_density(bse_part: np.ndarray, *, denoise_sigma: float = 1.0) -> tuple[np.ndarray, float]:
-    """The density map of a composite's BSE part (see :func:`density_from_composite`), and
-    the fraction of it darker than its matrix (see ``DARKER_THAN_MATRIX``)."""
-    x = _as_float(bse_part, "bse_part")
-    x = _by_upsampled(x, _background(x, max(x.shape) / 8.0), 0.0, subtract=True)
-    return _two_phase(gaussian(x, denoise_sigma) if denoise_sigma else x, matrix_at=0.0)
+    return _density(unmix_composite(rgb, basis=basis)[0], denoise_sigma=denoise_sigma, subtract=True)[0]
