@@ -78,6 +78,98 @@ def test_elongated_particle_is_not_split():
     assert segment_particles(ellipse).max() == 1
 
 
+def spheroids(long, short, angles, *, seed=0, noise=0.04):
+    """A BSE image of lone prolate spheroids (semi-axes ``long`` and ``short``, px) at
+    ``angles``, in a row: the chord thickness through the partial-volume law, blurred,
+    with noise, as 8 bits; and the true label of each."""
+    rng = np.random.default_rng(seed)
+    step = 2 * long + 10
+    shape = (2 * long + 20, step * len(angles))
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(float)
+    thickness, truth = np.zeros(shape), np.zeros(shape, int)
+    for k, angle in enumerate(angles, 1):
+        cy, cx = shape[0] / 2, step * (k - 0.5)
+        u = (xx - cx) * np.cos(angle) + (yy - cy) * np.sin(angle)
+        v = (yy - cy) * np.cos(angle) - (xx - cx) * np.sin(angle)
+        q = 1 - (u / long) ** 2 - (v / short) ** 2
+        thickness[q > 0] = 2 * short * np.sqrt(q[q > 0])
+        truth[q > 0] = k
+    signal = ndimage.gaussian_filter(1 - np.exp(-thickness / 6), 1.2) + rng.normal(0, noise, shape)
+    return np.clip(60 + 120 * signal, 0, 255).astype(np.uint8), truth
+
+
+@pytest.mark.parametrize(("short", "ratio"), [(6, 8), (8, 8), (10, 6)])
+def test_rods_and_needles_are_not_cut(short, ratio):
+    """Lone prolate spheroids 6-8 times as long as they are thick: the ridge of their
+    distance map is level and bumpy with its pixel steps (their density clipped at the
+    mineral's level), and the split had cut these eight in 10-21 pieces (rounder ones,
+    which a circularity filter keeps). Their cuts meet without a neck, without a dip of
+    the density, and two of them make what no two spheres make: each is one particle."""
+    bse, truth = spheroids(ratio * short, short, np.linspace(0.1, np.pi - 0.1, 8))
+    labels = segment_particles(density_map(bse))
+    for k in range(1, 9):
+        found = np.unique(labels[truth == k])
+        assert found[found > 0].size == 1, (k, found)
+    assert labels.max() == 8
+
+
+def test_pieces_of_a_rod_join_where_nothing_parts_them():
+    """A bar 6 times as long as it is thick, cut in two halves, is one particle again;
+    it stays in two where the density dips 10 % along the cut, where the cut is a neck
+    (a notch leaves it 4 of the bar's 10 px), where the bar is only 1.5 times as long (two
+    spheres make that), and in a blob the user seeded (blob 0)."""
+    from ddcsem.segment import _merge_elongated
+
+    def cut_bar(length, notch=False):
+        mask = np.zeros((30, 90), bool)
+        mask[10:20, 10:10 + length] = True
+        middle = 10 + length // 2
+        if notch:
+            mask[10:13, middle - 1:middle + 1] = mask[17:20, middle - 1:middle + 1] = False
+        labels = np.where(mask, 1, 0).astype(np.int32)
+        labels[:, middle:] *= 2
+        return labels, ndimage.distance_transform_edt(mask).astype(np.float32), mask.astype(np.float32), middle
+
+    labels, edm, density, middle = cut_bar(60)
+    assert np.unique(_merge_elongated(labels, edm, density, None)).size == 2  # background and one
+    dipped = density.copy()
+    dipped[:, middle - 1:middle + 1] *= 0.9
+    for case in ((labels, edm, dipped, None), cut_bar(60, notch=True)[:3] + (None,), cut_bar(15)[:3] + (None,),
+                 (labels, edm, density, np.zeros_like(labels))):
+        np.testing.assert_array_equal(_merge_elongated(*case), case[0])
+
+
+def test_chains_of_spheres_stay_cut():
+    """Spheres fused in a row (centres 1.7 radii apart: their contact as wide as half a
+    sphere's) make a rod's outline, but the contacts are necks and each two of them are
+    no more elongated than two spheres are: they stay four."""
+    centres = [(50, 40 + 1.7 * 18 * i) for i in range(4)]
+    yy, xx = np.mgrid[0:100, 0:200]
+    thickness = np.zeros((100, 200))
+    for cy, cx in centres:
+        thickness = np.maximum(thickness, 2 * np.sqrt(np.maximum(18**2 - (yy - cy) ** 2 - (xx - cx) ** 2, 0)))
+    bse = 60 + 120 * ndimage.gaussian_filter(1 - np.exp(-thickness / 6), 1.2)
+    labels = segment_particles(density_map(bse.astype(np.uint8)))
+    assert labels.max() == 4
+    assert len({labels[int(cy), int(cx)] for cy, cx in centres} - {0}) == 4
+
+
+def test_contact_kernel_matches_reference():
+    from ddcsem._kernels.segment import contacts
+    from ddcsem.segment import _contacts_reference
+
+    pair = make_pair(shape=(200, 240), pixel_size_nm=20, median_diameter_nm=300, sigma_ln=0.5,
+                     n_particles=80, clustered_fraction=0.8, seed=3)
+    labels = segment_particles(density_map(pair.bse), exclude_border=False)
+    rng = np.random.default_rng(1)
+    edm, density = rng.random(labels.shape, np.float32), rng.random(labels.shape, np.float32)
+    got, expected = contacts(labels, edm, density), _contacts_reference(labels, edm, density)
+    assert got[0].size > 100 and (labels[0] > 0).any()  # contacts, and labels on the frame
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+    assert all(part.size == 0 for part in contacts(np.ones((5, 6), np.int32), edm[:5, :6], density[:5, :6]))
+
+
 def test_no_seed_candidates_give_no_seeds():
     from ddcsem.segment import _scale_seeds
 

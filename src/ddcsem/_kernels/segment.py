@@ -14,7 +14,9 @@ Euler numbers (which blobs have holes), :func:`grow_specks` grows dim specks to 
 half maximum (``ddcsem.segment._grow_specks_reference`` its reference), :func:`add_dim_blobs` adds
 the dim particles of a clean field (``ddcsem.segment._add_dim_blobs_reference``),
 :func:`local_peaks` the local maxima of a surface given its maximum filter,
-:func:`select_seeds` which of them seed the split (own-scale windows and valleys).
+:func:`select_seeds` which of them seed the split (own-scale windows and valleys),
+:func:`contacts` where two particles meet (``ddcsem.segment._contacts_reference`` its
+reference).
 :func:`edge_gradient` is the Sobel gradient (``scipy.ndimage.sobel`` its reference) and
 :func:`thin_edges` the non-maximum suppression of Canny's detector
 (``ddcsem.segment._thin_edges_reference`` its reference).
@@ -650,6 +652,52 @@ def select_seeds(surface, rows, cols, starts, depth, window, valley, reach):  # 
                     break
             keep[k] = ok
     return keep
+
+
+@nb.njit(cache=True, inline="always")
+def _contact(labels, edm, density, r, c, nr, nc, first, second, neck, peak, k):  # pragma: no cover - jit
+    """Record at ``k`` the pixel pair (r, c), (nr, nc) if two labels meet there; the next ``k``."""
+    a, b = labels[r, c], labels[nr, nc]
+    if a == b or a <= 0 or b <= 0:
+        return k
+    first[k], second[k] = min(a, b), max(a, b)
+    neck[k] = min(edm[r, c], edm[nr, nc])
+    peak[k] = min(density[r, c], density[nr, nc])
+    return k + 1
+
+
+@nb.njit(cache=True, parallel=True)
+def contacts(labels, edm, density):  # pragma: no cover - jit
+    """Every pair of 4-neighbours (a pixel and the one right of it or below it) of two
+    different labels: the two labels (the lower first), and the lower of the two pixels'
+    ``edm`` and ``density`` values, as four arrays in raster order. Rows run in parallel,
+    counted first."""
+    rows, cols = labels.shape
+    count = np.zeros(rows + 1, dtype=np.int64)
+    for r in nb.prange(rows):
+        n = 0
+        for c in range(cols):
+            a = labels[r, c]
+            if a <= 0:
+                continue
+            if c + 1 < cols and labels[r, c + 1] > 0 and labels[r, c + 1] != a:
+                n += 1
+            if r + 1 < rows and labels[r + 1, c] > 0 and labels[r + 1, c] != a:
+                n += 1
+        count[r + 1] = n
+    start = np.cumsum(count)
+    first = np.empty(start[-1], dtype=labels.dtype)
+    second = np.empty(start[-1], dtype=labels.dtype)
+    neck = np.empty(start[-1], dtype=edm.dtype)
+    peak = np.empty(start[-1], dtype=density.dtype)
+    for r in nb.prange(rows):
+        k = start[r]
+        for c in range(cols):
+            if c + 1 < cols:
+                k = _contact(labels, edm, density, r, c, r, c + 1, first, second, neck, peak, k)
+            if r + 1 < rows:
+                k = _contact(labels, edm, density, r, c, r + 1, c, first, second, neck, peak, k)
+    return first, second, neck, peak
 
 
 @nb.njit(cache=True, parallel=True)
