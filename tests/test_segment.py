@@ -117,7 +117,7 @@ def test_pieces_of_a_rod_join_where_nothing_parts_them():
     """A bar 6 times as long as it is thick, cut in two halves, is one particle again;
     it stays in two where the density dips 10 % along the cut, where the cut is a neck
     (a notch leaves it 4 of the bar's 10 px), where the bar is only 1.5 times as long (two
-    spheres make that), and in a blob the user seeded (blob 0)."""
+    spheres make that), and in a blob the user seeded (none to look at)."""
     from ddcsem.segment import _merge_elongated
 
     def cut_bar(length, notch=False):
@@ -130,13 +130,17 @@ def test_pieces_of_a_rod_join_where_nothing_parts_them():
         labels[:, middle:] *= 2
         return labels, ndimage.distance_transform_edt(mask).astype(np.float32), mask.astype(np.float32), middle
 
+    def merged(labels, edm, density, blobs=np.array([1])):
+        box = np.array([[10, 20, 10, 90]])
+        return _merge_elongated(labels, (labels > 0).astype(np.int32), blobs, box[:blobs.size], edm, density)
+
     labels, edm, density, middle = cut_bar(60)
-    assert np.unique(_merge_elongated(labels, edm, density, None)).size == 2  # background and one
+    np.testing.assert_array_equal(merged(labels, edm, density), labels > 0)
     dipped = density.copy()
     dipped[:, middle - 1:middle + 1] *= 0.9
-    for case in ((labels, edm, dipped, None), cut_bar(60, notch=True)[:3] + (None,), cut_bar(15)[:3] + (None,),
-                 (labels, edm, density, np.zeros_like(labels))):
-        np.testing.assert_array_equal(_merge_elongated(*case), case[0])
+    for case in ((labels, edm, dipped), cut_bar(60, notch=True)[:3], cut_bar(15)[:3],
+                 (labels, edm, density, np.zeros(0, np.int64))):
+        np.testing.assert_array_equal(merged(*case), case[0])
 
 
 def test_chains_of_spheres_stay_cut():
@@ -154,20 +158,31 @@ def test_chains_of_spheres_stay_cut():
     assert len({labels[int(cy), int(cx)] for cy, cx in centres} - {0}) == 4
 
 
-def test_contact_kernel_matches_reference():
-    from ddcsem._kernels.segment import contacts
-    from ddcsem.segment import _contacts_reference
+def test_piece_contact_kernel_matches_reference():
+    from ddcsem._kernels.segment import label_boxes, piece_contacts
+    from ddcsem.segment import _label, _piece_contacts_reference
 
     pair = make_pair(shape=(200, 240), pixel_size_nm=20, median_diameter_nm=300, sigma_ln=0.5,
                      n_particles=80, clustered_fraction=0.8, seed=3)
     labels = segment_particles(density_map(pair.bse), exclude_border=False)
+    components, n_blobs = _label(labels > 0)
+    pieces = np.bincount(ndimage.maximum(components, labels, np.arange(1, labels.max() + 1)).astype(int))
+    blobs = np.flatnonzero(pieces > 1)[::2]  # every other blob of several particles
+    assert blobs.size >= 5 and (labels[0] > 0).any()  # and labels on the frame
+    boxes = label_boxes(components, n_blobs)[blobs]
     rng = np.random.default_rng(1)
     edm, density = rng.random(labels.shape, np.float32), rng.random(labels.shape, np.float32)
-    got, expected = contacts(labels, edm, density), _contacts_reference(labels, edm, density)
-    assert got[0].size > 100 and (labels[0] > 0).any()  # contacts, and labels on the frame
-    for a, b in zip(got, expected):
+    n = int(labels.max())
+    got = piece_contacts(labels, components, blobs, boxes, edm, density, n)
+    expected = _piece_contacts_reference(labels, components, blobs, edm, density, n)
+    for a, b in zip(got[:3], expected[:3]):  # per label: largest edm, density, moments
         np.testing.assert_array_equal(a, b)
-    assert all(part.size == 0 for part in contacts(np.ones((5, 6), np.int32), edm[:5, :6], density[:5, :6]))
+    assert got[3].size > 50
+    order = [np.lexsort(part[3:][::-1]) for part in (got, expected)]  # the blobs in turn, or the image
+    for a, b in zip(got[3:], expected[3:]):
+        np.testing.assert_array_equal(a[order[0]], b[order[1]])
+    nothing = piece_contacts(labels, components, blobs[:0], boxes[:0], edm, density, n)
+    assert all(part.size == 0 for part in nothing[3:]) and np.isinf(nothing[0]).all()
 
 
 def test_no_seed_candidates_give_no_seeds():
@@ -966,7 +981,9 @@ def test_blob_watershed_kernel_matches_skimage(seed):
     seeds = np.zeros(mask.shape, np.int64)
     where = np.argwhere(mask)[rng.choice(int(mask.sum()), 40, replace=False)]
     seeds[tuple(where.T)] = np.arange(1, 41)
-    got = _watershed_by_component(surface, seeds, components, label_boxes(components, n))
+    got, split = _watershed_by_component(surface, seeds, components, label_boxes(components, n))
+    several = [blob for blob in range(1, n + 1) if np.unique(seeds[(components == blob) & (seeds > 0)]).size > 1]
+    np.testing.assert_array_equal(split, several)  # the blobs flooded from several seeds
     for blob in range(1, n + 1):
         inside = components == blob
         if seeds[inside].any():

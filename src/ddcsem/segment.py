@@ -445,10 +445,11 @@ def segment_particles(
             seeds[rows, cols] = np.arange(1, rows.size + 1, dtype=np.int32)
         if markers is not None:  # they flood the split's own surface, as its own seeds would
             seeds = _with_markers(seeds, markers, components, n)
-        labels = _watershed_by_component(surface, seeds, components, boxes)
+        labels, split_blobs = _watershed_by_component(surface, seeds, components, boxes)
         if split == "shape":  # not in the blobs the user seeded
-            labels = _merge_elongated(labels, edm, density_s, None if markers is None else
-                                      np.where(_marked_blobs(markers, components, n)[components], 0, components))
+            if markers is not None:
+                split_blobs = split_blobs[~_marked_blobs(markers, components, n)[split_blobs]]
+            labels = _merge_elongated(labels, components, split_blobs, boxes[split_blobs], edm, density_s)
     if refine and labels.max():
         grow = REFINE_PEAK_FRACTION if profile == "sphere" else SMALL_PEAK_FRACTION
         labels = _refine_edges(labels, smooth, grow)
@@ -644,7 +645,7 @@ def _split_at_edges(contrast: np.ndarray, mask: np.ndarray, components: np.ndarr
     background = int(seeds.max()) + 1
     seeds = np.where(region & ~near, np.int32(background), seeds)
     regions, k = _label(region)
-    labels = _watershed_by_component(-gradient, seeds, regions, label_boxes(regions, k))
+    labels = _watershed_by_component(-gradient, seeds, regions, label_boxes(regions, k))[0]
     labels[labels == background] = 0
     return labels
 
@@ -1313,15 +1314,16 @@ def _scale_seeds(surface: np.ndarray, edm: np.ndarray, components: np.ndarray,
 
 
 def _watershed_by_component(surface: np.ndarray, seeds: np.ndarray, components: np.ndarray,
-                            boxes: np.ndarray) -> np.ndarray:
+                            boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Flood ``-surface`` from the seeds inside each blob; only blobs with several seeds
-    need a watershed, and it runs on their bounding box alone (``boxes``), blobs in parallel."""
+    need a watershed, and it runs on their bounding box alone (``boxes``), blobs in parallel.
+    Returns the labels and the ids of the blobs so split."""
     from ._kernels.segment import flood_blobs, relabel
 
     n = int(components.max())
     labels = np.zeros(components.shape, dtype=np.int32)
     if n == 0:
-        return labels
+        return labels, np.zeros(0, dtype=np.int64)
     where = seeds > 0
     top = np.int64(seeds.max()) + 1  # (blob, seed) pairs as one key: a 1-D unique is fast
     keys = np.unique(components[where].astype(np.int64) * top + seeds[where])
@@ -1340,7 +1342,7 @@ def _watershed_by_component(surface: np.ndarray, seeds: np.ndarray, components: 
         # the largest blobs first, so no thread is left with a big one at the end
         order = np.argsort(-(box[:, 1] - box[:, 0]) * (box[:, 3] - box[:, 2]), kind="stable")
         flood_blobs(-surface, seeds, components, blobs[order], box[order], labels)
-    return labels
+    return labels, blobs
 
 
 def _merge_slivers(labels: np.ndarray, components: np.ndarray) -> None:
@@ -1395,40 +1397,47 @@ ROD_DIP = 0.05
 ROD_ASPECT = 2.8
 
 
-def _contacts_reference(labels: np.ndarray, edm: np.ndarray,
-                        density: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Plain-numpy version of the kernel ``contacts``, which tests hold it to."""
-    rows, cols = labels.shape
+def _piece_contacts_reference(labels: np.ndarray, components: np.ndarray, blobs: np.ndarray, edm: np.ndarray,
+                              density: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+    """Plain-numpy version of the kernel ``piece_contacts``, which tests hold it to (its
+    contacts in raster order over the whole image)."""
+    pieces = np.where(np.isin(components, blobs), labels, 0)
+    inscribed, peak = np.full(n + 1, -np.inf), np.full(n + 1, -np.inf)
+    inside = pieces > 0
+    np.maximum.at(inscribed, pieces[inside], edm[inside])
+    np.maximum.at(peak, pieces[inside], density[inside])
+    rr, cc = np.indices(labels.shape)
+    sums = np.stack([np.bincount(pieces[inside], weights, minlength=n + 1) for weights in
+                     (None, rr[inside], cc[inside], rr[inside] ** 2, cc[inside] ** 2, rr[inside] * cc[inside])], axis=1)
+    cols = labels.shape[1]
     order, parts = [], []
     for step, (here, there) in enumerate((((slice(None), slice(0, -1)), (slice(None), slice(1, None))),
                                           ((slice(0, -1), slice(None)), (slice(1, None), slice(None))))):
-        a, b = labels[here], labels[there]
+        a, b = pieces[here], pieces[there]
         meet = (a != b) & (a > 0) & (b > 0)
         r, c = np.nonzero(meet)
-        r = r + (here[0].start or 0)
-        c = c + (here[1].start or 0)
         order.append(2 * (r * cols + c) + step)  # raster order, the right neighbour first
         parts.append((np.minimum(a[meet], b[meet]), np.maximum(a[meet], b[meet]),
                       np.minimum(edm[here][meet], edm[there][meet]),
                       np.minimum(density[here][meet], density[there][meet])))
     sort = np.argsort(np.concatenate(order), kind="stable")
-    return tuple(np.concatenate(column)[sort] for column in zip(*parts))
+    return (inscribed, peak, sums, *(np.concatenate(column)[sort] for column in zip(*parts)))
 
 
-def _merge_elongated(labels: np.ndarray, edm: np.ndarray, density: np.ndarray,
-                     components: np.ndarray | None) -> np.ndarray:
-    """Make pieces that meet without a neck or a dip of ``density`` and together are too
-    elongated for two spheres one particle (see ``ROD_NECK``); ``edm`` is the blobs'
-    distance map. With ``components``, only pieces of one blob other than 0 join."""
+def _merge_elongated(labels: np.ndarray, components: np.ndarray, blobs: np.ndarray, boxes: np.ndarray,
+                     edm: np.ndarray, density: np.ndarray) -> np.ndarray:
+    """Make pieces of ``blobs`` (ids of ``components``, within ``boxes``) that meet without a
+    neck or a dip of ``density`` and together are too elongated for two spheres one
+    particle (see ``ROD_NECK``); ``edm`` is the blobs' distance map."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    from ._kernels.measure import label_stats
-    from ._kernels.segment import contacts, relabel
+    from ._kernels.segment import piece_contacts, relabel
 
-    while True:  # until no pieces join: the pieces of a rod cut in three join in turn
-        n = int(labels.max())
-        first, second, neck, level = contacts(labels, edm, density)
+    n = int(labels.max(initial=0))  # joined pieces take the lowest id of theirs
+    while blobs.size:  # until no pieces join: the pieces of a rod cut in three join in turn
+        inscribed, peak, sums, first, second, neck, level = piece_contacts(labels, components, blobs, boxes, edm,
+                                                                           density, n)
         top = np.int64(n) + 1
         pairs, where = np.unique(first.astype(np.int64) * top + second, return_inverse=True)
         half_width = np.full(pairs.size, -np.inf)
@@ -1436,30 +1445,23 @@ def _merge_elongated(labels: np.ndarray, edm: np.ndarray, density: np.ndarray,
         along = np.full(pairs.size, -np.inf)
         np.maximum.at(along, where, level)
         a, b = pairs // top, pairs % top
-        inscribed, peak = _label_max(edm, labels, n), _label_max(density, labels, n)
         join = ((half_width >= ROD_NECK * np.minimum(inscribed[a], inscribed[b]))
                 & (along >= (1 - ROD_DIP) * np.minimum(peak[a], peak[b])))
-        if components is not None:
-            join &= _label_max(components, labels, n)[a] > 0
-        a, b = a[join], b[join]
-        if a.size:
-            zeros = np.broadcast_to(np.zeros((1, 1)), labels.shape)
-            both = label_stats(labels, n, zeros, zeros)[0][:, :6]
-            both = both[a] + both[b]  # count, sums of r, c, rr, cc, rc of the two together
-            mean_r, mean_c = both[:, 1] / both[:, 0], both[:, 2] / both[:, 0]
-            mu_rr = both[:, 3] / both[:, 0] - mean_r**2 + 1 / 12  # pixels as unit squares
-            mu_cc = both[:, 4] / both[:, 0] - mean_c**2 + 1 / 12
-            mu_rc = both[:, 5] / both[:, 0] - mean_r * mean_c
-            half_trace, diff = (mu_rr + mu_cc) / 2, np.sqrt(((mu_rr - mu_cc) / 2) ** 2 + mu_rc**2)
-            elongated = half_trace + diff > ROD_ASPECT**2 * (half_trace - diff)
-            a, b = a[elongated], b[elongated]
+        both = sums[a[join]] + sums[b[join]]  # count, sums of r, c, rr, cc, rc of the two together
+        mean_r, mean_c = both[:, 1] / both[:, 0], both[:, 2] / both[:, 0]
+        mu_rr = both[:, 3] / both[:, 0] - mean_r**2 + 1 / 12  # pixels as unit squares
+        mu_cc = both[:, 4] / both[:, 0] - mean_c**2 + 1 / 12
+        mu_rc = both[:, 5] / both[:, 0] - mean_r * mean_c
+        half_trace, diff = (mu_rr + mu_cc) / 2, np.sqrt(((mu_rr - mu_cc) / 2) ** 2 + mu_rc**2)
+        elongated = half_trace + diff > ROD_ASPECT**2 * (half_trace - diff)
+        a, b = a[join][elongated], b[join][elongated]
         if a.size == 0:
-            return labels
-        graph = coo_matrix((np.ones(a.size), (a, b)), shape=(n + 1, n + 1))
-        group = connected_components(graph, directed=False)[1]
-        lut = (group + 1).astype(np.int32)  # a label's group; ids need not run 1..K here
-        lut[0] = 0
-        labels = relabel(labels, lut)
+            break
+        group = connected_components(coo_matrix((np.ones(a.size), (a, b)), shape=(n + 1, n + 1)), directed=False)[1]
+        lowest = np.full(group.max() + 1, n + 1)
+        np.minimum.at(lowest, group, np.arange(n + 1))
+        labels = relabel(labels, lowest[group].astype(np.int32))
+    return labels
 
 
 def _boxes_around(labels: np.ndarray, n: int, ids: np.ndarray, margin: int) -> np.ndarray:
