@@ -113,6 +113,29 @@ def test_rods_and_needles_are_not_cut(short, ratio):
     assert labels.max() == 8
 
 
+@pytest.mark.parametrize(("width", "radius"), [(10, 40), (16, 40), (10, 80)])
+def test_curved_fibres_are_not_cut(width, radius):
+    """Calcified fibres bent through 216 degrees: the split cut each into 6-11 pieces about
+    as long as it is wide, two of which are no longer than two spheres; as
+    links of a chain of one width they join, and each fibre is one particle."""
+    rng = np.random.default_rng(0)
+    size = 2 * radius + 40
+    yy, xx = np.mgrid[0:size, 0:3 * size].astype(float)
+    thickness, truth = np.zeros(yy.shape), np.zeros(yy.shape, int)
+    for k, turn in enumerate((0.3, 2.5, 4.4), 1):
+        cy, cx = size / 2, size * (k - 0.5)
+        off = np.abs(np.hypot(yy - cy, xx - cx) - radius)
+        on = (off < width / 2) & ((np.arctan2(yy - cy, xx - cx) - turn) % (2 * np.pi) < 1.2 * np.pi)
+        thickness[on] = 2 * np.sqrt((width / 2) ** 2 - off[on] ** 2)
+        truth[on] = k
+    signal = ndimage.gaussian_filter(1 - np.exp(-thickness / 6), 1.2) + rng.normal(0, 0.05, yy.shape)
+    labels = segment_particles(density_map(np.clip(60 + 120 * signal, 0, 255).astype(np.uint8)))
+    for k in (1, 2, 3):
+        found = np.unique(labels[truth == k])
+        assert found[found > 0].size == 1, (k, found)
+    assert labels.max() == 3
+
+
 def test_pieces_of_a_rod_join_where_nothing_parts_them():
     """A bar 6 times as long as it is thick, cut in two halves, is one particle again;
     it stays in two where the density dips 10 % along the cut, where the cut is a neck
@@ -141,6 +164,38 @@ def test_pieces_of_a_rod_join_where_nothing_parts_them():
     for case in ((labels, edm, dipped), cut_bar(60, notch=True)[:3], cut_bar(15)[:3],
                  (labels, edm, density, np.zeros(0, np.int64))):
         np.testing.assert_array_equal(merged(*case), case[0])
+
+
+def test_links_of_a_chain_of_one_width_join():
+    """A bar cut into four pieces as long as it is thick (each two no longer than two
+    spheres) is one particle: three links of one width. Three pieces stay three, and so do
+    four whose contacts are notched by 2 of their 10 px of depth, or whose widths alternate
+    (rows of 8 and 6 px: inscribed radii 4 and 3)."""
+    from ddcsem.segment import _merge_elongated
+
+    def chain(rows, length, notch=0):
+        mask = np.zeros((40, 10 + sum(length) + 10), bool)
+        labels = np.zeros(mask.shape, np.int32)
+        start = 10
+        for k, (height, size) in enumerate(zip(rows, length), 1):
+            mask[20 - height // 2:20 + (height + 1) // 2, start:start + size] = True
+            labels[mask & (labels == 0)] = k
+            if notch and k > 1:
+                column = mask[:, start]
+                top, bottom = np.flatnonzero(column)[[0, -1]]
+                mask[top:top + notch, start - 1:start + 1] = mask[bottom - notch + 1:bottom + 1, start - 1:start + 1] = False
+            start += size
+        labels[~mask] = 0
+        box = np.array([[0, 40, 0, mask.shape[1]]])
+        return _merge_elongated(labels, mask.astype(np.int32), np.array([1]), box,
+                                ndimage.distance_transform_edt(mask).astype(np.float32), mask.astype(np.float32)), labels
+
+    for rows, length in (((20,) * 4, (20,) * 4), ((8,) * 4, (8,) * 4)):
+        joined, labels = chain(rows, length)
+        np.testing.assert_array_equal(joined, labels > 0)
+    for args in (((20,) * 3, (20,) * 3), ((20,) * 4, (20,) * 4, 2), ((8, 6, 8, 6), (8,) * 4)):
+        joined, labels = chain(*args)
+        np.testing.assert_array_equal(joined, labels)
 
 
 def test_chains_of_spheres_stay_cut():
