@@ -155,15 +155,43 @@ def test_pieces_of_a_rod_join_where_nothing_parts_them():
 
     def merged(labels, edm, density, blobs=np.array([1])):
         box = np.array([[10, 20, 10, 90]])
-        return _merge_elongated(labels, (labels > 0).astype(np.int32), blobs, box[:blobs.size], edm, density)
+        return _merge_elongated(labels, (labels > 0).astype(np.int32), blobs, box[:blobs.size], edm, density)[0]
 
     labels, edm, density, middle = cut_bar(60)
     np.testing.assert_array_equal(merged(labels, edm, density), labels > 0)
+    joined = _merge_elongated(labels, (labels > 0).astype(np.int32), np.array([1]), np.array([[10, 20, 10, 90]]),
+                              edm, density)[1]
+    np.testing.assert_array_equal(joined, [1])  # the particle made, spared as no sliver
     dipped = density.copy()
     dipped[:, middle - 1:middle + 1] *= 0.9
     for case in ((labels, edm, dipped), cut_bar(60, notch=True)[:3], cut_bar(15)[:3],
                  (labels, edm, density, np.zeros(0, np.int64))):
         np.testing.assert_array_equal(merged(*case), case[0])
+
+
+@pytest.mark.parametrize(("width", "radius"), [(8, 8), (10, 10)])
+def test_spherules_on_a_fibre_stay_their_own(width, radius):
+    """Five spheres on a straight fibre as wide as they are radii: the fibre's pieces join,
+    but not with the spheres (their contact is the fibre's width, half the spheres'; all
+    had been one particle), and the fibre's thin pieces between them, which meet a sphere
+    at an end, are no slivers to give to it: each sphere is a particle of its own. The
+    split gives each the stretch of fibre beside it (2.2-3.3 times its own area; 2.5-5.7
+    before the fibre's pieces joined)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:120, 0:700].astype(float)
+    thickness = np.zeros(yy.shape)
+    off = np.abs(yy - 60)
+    on = (off < width / 2) & (xx > 50) & (xx < 650)
+    thickness[on] = 2 * np.sqrt((width / 2) ** 2 - off[on] ** 2)
+    centres = [(60 + (width / 2 + 0.6 * radius) * side, x) for side, x in zip((1, -1, 1, -1, 1), (120, 230, 340, 450, 560))]
+    for cy, cx in centres:
+        thickness = np.maximum(thickness, 2 * np.sqrt(np.maximum(radius**2 - (yy - cy) ** 2 - (xx - cx) ** 2, 0)))
+    signal = ndimage.gaussian_filter(1 - np.exp(-thickness / 6), 1.2) + rng.normal(0, 0.05, yy.shape)
+    labels = segment_particles(density_map(np.clip(60 + 120 * signal, 0, 255).astype(np.uint8)))
+    found = [labels[int(cy), int(cx)] for cy, cx in centres]
+    assert len(set(found) - {0}) == 5
+    for k in found:
+        assert np.count_nonzero(labels == k) < 4 * np.pi * radius**2
 
 
 def test_links_of_a_chain_of_one_width_join():
@@ -188,7 +216,7 @@ def test_links_of_a_chain_of_one_width_join():
         labels[~mask] = 0
         box = np.array([[0, 40, 0, mask.shape[1]]])
         return _merge_elongated(labels, mask.astype(np.int32), np.array([1]), box,
-                                ndimage.distance_transform_edt(mask).astype(np.float32), mask.astype(np.float32)), labels
+                                ndimage.distance_transform_edt(mask).astype(np.float32), mask.astype(np.float32))[0], labels
 
     for rows, length in (((20,) * 4, (20,) * 4), ((8,) * 4, (8,) * 4)):
         joined, labels = chain(rows, length)
@@ -834,11 +862,13 @@ def test_se_rims_on_the_flanks_of_spheres_are_not_particles(monkeypatch):
 def test_slivers_go_to_the_particle_they_were_cut_from():
     """A crescent cut from a disc's rim (inscribed radius 1 px, equivalent radius 3.4 px)
     is given back to the disc; two touching discs, a lone bar (a sliver with nobody to
-    join) and a small disc beside a large one stay as they are, the blobs of the split
-    being those of the particles together."""
+    join), a bar that meets a disc at its end (a fibre's piece beside a sphere on it) and
+    a small disc beside a large one stay as they are, the blobs of the split being those
+    of the particles together; so does the crescent where it is spared (a rod or a fibre
+    joined, whose thin pieces are no slivers)."""
     from ddcsem.segment import _merge_slivers
 
-    shape = (60, 120)
+    shape = (60, 180)
     disc = discs([(20, 20)], [9], shape) > 0
     crescent = disc & ~(discs([(20, 18)], [9], shape) > 0)
     labels = np.zeros(shape, np.int32)
@@ -850,12 +880,17 @@ def test_slivers_go_to_the_particle_they_were_cut_from():
     labels[45:48, 10:40] = 5
     labels[discs([(45, 90)], [10], shape) > 0] = 6
     labels[discs([(45, 103)], [4], shape) > 0] = 7
+    labels[discs([(20, 150)], [8], shape) > 0] = 8
+    labels[19:22, 158:178] = 9
     before = labels.copy()
-    _merge_slivers(labels, ndimage.label(labels > 0)[0])
+    _merge_slivers(labels, ndimage.label(labels > 0)[0], np.zeros(0, int))
     np.testing.assert_array_equal(labels == 1, disc)
     assert not (labels == 2).any()
-    for k in (3, 4, 5, 6, 7):
+    for k in (3, 4, 5, 6, 7, 8, 9):
         np.testing.assert_array_equal(labels == k, before == k)
+    spared = before.copy()
+    _merge_slivers(spared, ndimage.label(spared > 0)[0], np.array([2]))
+    np.testing.assert_array_equal(spared, before)
 
 
 def test_inscribed_radius_kernel_matches_reference():

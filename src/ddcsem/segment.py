@@ -450,13 +450,13 @@ def segment_particles(
         if split == "shape":  # not in the blobs the user seeded
             if markers is not None:
                 split_blobs = split_blobs[~_marked_blobs(markers, components, n)[split_blobs]]
-            labels = _merge_elongated(labels, components, split_blobs, boxes[split_blobs], edm, density_s)
+            labels, joined = _merge_elongated(labels, components, split_blobs, boxes[split_blobs], edm, density_s)
     if refine and labels.max():
         grow = REFINE_PEAK_FRACTION if profile == "sphere" else SMALL_PEAK_FRACTION
         labels = _refine_edges(labels, smooth, grow)
-    if split == "shape" and profile == "sphere":  # not in the blobs the user seeded
+    if split == "shape" and profile == "sphere":  # not in the blobs the user seeded, nor rods and fibres
         _merge_slivers(labels, components if markers is None else
-                       np.where(_marked_blobs(markers, components, n)[components], 0, components))
+                       np.where(_marked_blobs(markers, components, n)[components], 0, components), joined)
     _fill_particle_holes(labels, holes)
     # drop the particles below min_area (and those on the border), number the rest 1..K
     area = _areas(labels)
@@ -797,8 +797,13 @@ CORROBORATED_REACH = 16
 #: A particle of the shape split (sphere profile) whose largest inscribed circle has a
 #: radius under this fraction of its equivalent radius (1 for a disc), beside a larger
 #: one, is a sliver cut from it. In the tiny synthetic field the 22 particles under 0.6
-#: held no sphere's centre; of the 10 between 0.6 and 0.7, 3.
+#: held no sphere's centre; of the 10 between 0.6 and 0.7, 3. It goes to the neighbour it
+#: borders most where it borders it along at least ``SLIVER_CONTACT`` x its own largest
+#: inscribed diameter, as a crescent does its sphere: a fibre's piece between two spheres
+#: on it meets them at its ends, and had gone to one of them (spheres of radius 8 and 10 px
+#: on a fibre as wide as their radius: 2.5-5.7 times their own area, now 2.2-3.3).
 SLIVER_FATNESS = 0.6
+SLIVER_CONTACT = 2.0
 
 
 def _matrix_rows(smooth: np.ndarray, level: float, sigma: float) -> np.ndarray:
@@ -1346,12 +1351,14 @@ def _watershed_by_component(surface: np.ndarray, seeds: np.ndarray, components: 
     return labels, blobs
 
 
-def _merge_slivers(labels: np.ndarray, components: np.ndarray) -> None:
+def _merge_slivers(labels: np.ndarray, components: np.ndarray, spared: np.ndarray) -> None:
     """Give, in place, each particle that is a sliver, not a near-sphere, to the neighbour
-    it borders most: one whose largest inscribed circle has a radius under
-    ``SLIVER_FATNESS`` x its equivalent radius, and that is smaller than another particle
-    split from the same blob of ``components``. A sliver with no neighbour stays (a rod
-    is no sliver of anything)."""
+    it borders most, where it borders it along its length: one whose largest inscribed
+    circle has a radius under ``SLIVER_FATNESS`` x its equivalent radius, and that is
+    smaller than another particle split from the same blob of ``components``. A sliver
+    with no neighbour stays (a rod is no sliver of anything), as do the ``spared`` ids
+    (the rods and fibres joined) and a sliver that meets its neighbour at an end only
+    (a fibre's piece beside a sphere on it; see ``SLIVER_CONTACT``)."""
     from scipy import ndimage
 
     from ._kernels.segment import inscribed_radii
@@ -1364,23 +1371,26 @@ def _merge_slivers(labels: np.ndarray, components: np.ndarray) -> None:
     blob = np.where(np.isfinite(blob), blob, 0).astype(np.int64)
     largest = np.zeros(int(blob.max()) + 1, dtype=np.int64)
     np.maximum.at(largest, blob[1:], area[1:])
-    ids = np.flatnonzero((blob > 0) & (area < largest[blob]))
+    ids = np.setdiff1d(np.flatnonzero((blob > 0) & (area < largest[blob])), spared)
     boxes = _boxes_around(labels, n, ids, 1)
-    thin = inscribed_radii(labels, ids, boxes) < SLIVER_FATNESS * np.sqrt(area[ids] / np.pi)
+    radii = inscribed_radii(labels, ids, boxes)
+    thin = radii < SLIVER_FATNESS * np.sqrt(area[ids] / np.pi)
     ring = np.ones((3, 3), dtype=bool)
-    for k, (r0, r1, c0, c1) in zip(ids[thin], boxes[thin]):
+    for k, radius, (r0, r1, c0, c1) in zip(ids[thin], radii[thin], boxes[thin]):
         window = labels[r0:r1, c0:c1]
         own = window == k
         beside = window[ndimage.binary_dilation(own, structure=ring) & ~own]
-        beside = beside[(beside > 0) & (beside != k)]
-        if beside.size:
-            window[own] = np.bincount(beside).argmax()
+        beside = np.bincount(beside[(beside > 0) & (beside != k)])
+        if beside.size and beside.max() >= SLIVER_CONTACT * 2 * radius:
+            window[own] = beside.argmax()
 
 
 #: Two pieces that the split parted are one particle again where their contact is as wide
 #: as the thinner of them (its half-width, the blobs' distance map along it, at least
 #: ``ROD_NECK`` x the smaller of their largest inscribed radii in the same map), the
-#: density does not dip along it (its highest at least ``1 - ROD_DIP`` x the lower of their
+#: thinner is not much thinner than the other (its radius at least ``ROD_EVEN`` x the
+#: other's: a sphere on a fibre meets it along the fibre's width, and had been taken into
+#: it), the density does not dip along it (its highest at least ``1 - ROD_DIP`` x the lower of their
 #: peaks, the density smoothed as the landscape's is) and together they are more elongated
 #: than two spheres make (aspect ratio of their moments' ellipse over ``ROD_ASPECT``; two
 #: discs touching at a point make sqrt(5) = 2.24, at a contact that wide about 1.7); then
@@ -1391,9 +1401,11 @@ def _merge_slivers(labels: np.ndarray, components: np.ndarray) -> None:
 #: the pieces are round enough to pass a circularity filter. Shorter thin ones may still
 #: be cut (5 times as long, 10 px thick: 8 spheroids in 10 particles on half of six
 #: fields, were 10-12). The scenarios and BAM's micrographs are unchanged but for the
-#: tiny field's composite, whose F1 is 0.001 lower without the dip's test; at an aspect
-#: ratio of 2.6 its pair lost 0.001 on four seeds.
+#: tiny field, whose F1 is 0.001 lower as a composite (0.928 -> 0.927) and on three other
+#: seeds, for this and ``SLIVER_CONTACT``, more without the dip's test or ``ROD_EVEN``; at
+#: an aspect ratio of 2.6 its pair lost 0.001 on four seeds.
 ROD_NECK = 0.75
+ROD_EVEN = 0.7
 ROD_DIP = 0.05
 ROD_ASPECT = 2.8
 #: A curved fibre is cut into short pieces, each about as long as the fibre is wide, and two
@@ -1403,9 +1415,10 @@ ROD_ASPECT = 2.8
 #: pixel step of the distance map along a curve), and their largest inscribed radii
 #: within ``FIBRE_EVEN`` of each other. Arcs 10 and 16 px wide, bent through 216 degrees at
 #: radii of 40 and 80 px, 16 of each kind in a 1024 px field, came out in 96-144 particles
-#: (220-437 before the rods' join), now in 16, 16, 16 and 22. The scenarios (four seeds of
+#: (220-437 before the rods' join), now in 16, 18, 16 and 24. The scenarios (four seeds of
 #: the crowded, tiny and polydisperse fields) and BAM's micrographs are unchanged; chains
-#: of two links cost the crowded field's composite 0.005 in F1.
+#: of two links cost the crowded field's composite 0.005 in F1. The particles so made are
+#: no slivers (``_merge_slivers``).
 FIBRE_LINKS = 3
 FIBRE_SLACK_PX = 1.0
 FIBRE_EVEN = 0.85
@@ -1451,10 +1464,11 @@ def _merge_elongated(labels: np.ndarray, components: np.ndarray, blobs: np.ndarr
     """Make pieces of ``blobs`` (ids of ``components``, within ``boxes``) that meet without a
     neck or a dip of ``density`` one particle where together they are too elongated for two
     spheres, or where they are links of a chain of one width (see ``ROD_NECK``); ``edm`` is
-    the blobs' distance map."""
+    the blobs' distance map. Returns the labels and the ids of the particles so made."""
     from ._kernels.segment import piece_contacts, relabel
 
     n = int(labels.max(initial=0))  # joined pieces take the lowest id of theirs
+    made = np.zeros(n + 1, dtype=bool)
     while blobs.size:  # until no pieces join: the pieces of a rod cut in three join in turn
         inscribed, peak, sums, first, second, neck, level = piece_contacts(labels, components, blobs, boxes, edm,
                                                                            density, n)
@@ -1466,7 +1480,8 @@ def _merge_elongated(labels: np.ndarray, components: np.ndarray, blobs: np.ndarr
         np.maximum.at(along, where, level)
         a, b = pairs // top, pairs % top
         thin, thick = np.minimum(inscribed[a], inscribed[b]), np.maximum(inscribed[a], inscribed[b])
-        join = (half_width >= ROD_NECK * thin) & (along >= (1 - ROD_DIP) * np.minimum(peak[a], peak[b]))
+        join = ((half_width >= ROD_NECK * thin) & (thin >= ROD_EVEN * thick)
+                & (along >= (1 - ROD_DIP) * np.minimum(peak[a], peak[b])))
         a, b, half_width, thin, thick = a[join], b[join], half_width[join], thin[join], thick[join]
         both = sums[a] + sums[b]  # count, sums of r, c, rr, cc, rc of the two together
         mean_r, mean_c = both[:, 1] / both[:, 0], both[:, 2] / both[:, 0]
@@ -1485,8 +1500,10 @@ def _merge_elongated(labels: np.ndarray, components: np.ndarray, blobs: np.ndarr
         group = _groups(a, b, n)
         lowest = np.full(group.max() + 1, n + 1)
         np.minimum.at(lowest, group, np.arange(n + 1))
+        made[lowest[group[made]]] = True  # made before, under its new id
+        made[lowest[group[np.r_[a, b]]]] = True
         labels = relabel(labels, lowest[group].astype(np.int32))
-    return labels
+    return labels, np.flatnonzero(made)
 
 
 def _boxes_around(labels: np.ndarray, n: int, ids: np.ndarray, margin: int) -> np.ndarray:
