@@ -183,7 +183,8 @@ def test_spherules_on_a_fibre_stay_their_own(width, radius):
     off = np.abs(yy - 60)
     on = (off < width / 2) & (xx > 50) & (xx < 650)
     thickness[on] = 2 * np.sqrt((width / 2) ** 2 - off[on] ** 2)
-    centres = [(60 + (width / 2 + 0.6 * radius) * side, x) for side, x in zip((1, -1, 1, -1, 1), (120, 230, 340, 450, 560))]
+    sides, columns = (1, -1, 1, -1, 1), (120, 230, 340, 450, 560)
+    centres = [(60 + (width / 2 + 0.6 * radius) * side, x) for side, x in zip(sides, columns)]
     for cy, cx in centres:
         thickness = np.maximum(thickness, 2 * np.sqrt(np.maximum(radius**2 - (yy - cy) ** 2 - (xx - cx) ** 2, 0)))
     signal = ndimage.gaussian_filter(1 - np.exp(-thickness / 6), 1.2) + rng.normal(0, 0.05, yy.shape)
@@ -211,12 +212,13 @@ def test_links_of_a_chain_of_one_width_join():
             if notch and k > 1:
                 column = mask[:, start]
                 top, bottom = np.flatnonzero(column)[[0, -1]]
-                mask[top:top + notch, start - 1:start + 1] = mask[bottom - notch + 1:bottom + 1, start - 1:start + 1] = False
+                cut = slice(start - 1, start + 1)
+                mask[top:top + notch, cut] = mask[bottom - notch + 1:bottom + 1, cut] = False
             start += size
         labels[~mask] = 0
         box = np.array([[0, 40, 0, mask.shape[1]]])
-        return _merge_elongated(labels, mask.astype(np.int32), np.array([1]), box,
-                                ndimage.distance_transform_edt(mask).astype(np.float32), mask.astype(np.float32))[0], labels
+        edm, density = ndimage.distance_transform_edt(mask).astype(np.float32), mask.astype(np.float32)
+        return _merge_elongated(labels, mask.astype(np.int32), np.array([1]), box, edm, density)[0], labels
 
     for rows, length in (((20,) * 4, (20,) * 4), ((8,) * 4, (8,) * 4)):
         joined, labels = chain(rows, length)

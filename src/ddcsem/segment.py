@@ -1390,20 +1390,20 @@ def _merge_slivers(labels: np.ndarray, components: np.ndarray, spared: np.ndarra
 #: ``ROD_NECK`` x the smaller of their largest inscribed radii in the same map), the
 #: thinner is not much thinner than the other (its radius at least ``ROD_EVEN`` x the
 #: other's: a sphere on a fibre meets it along the fibre's width, and had been taken into
-#: it), the density does not dip along it (its highest at least ``1 - ROD_DIP`` x the lower of their
-#: peaks, the density smoothed as the landscape's is) and together they are more elongated
-#: than two spheres make (aspect ratio of their moments' ellipse over ``ROD_ASPECT``; two
-#: discs touching at a point make sqrt(5) = 2.24, at a contact that wide about 1.7); then
-#: again with the pieces so joined. These are the cuts of a rod, a needle or a fibre, the
-#: ridge of whose distance map is level (their density clipped at the mineral's level) and
-#: bumpy with its pixel steps. A 1024 px field of 25 lone prolate ellipsoids 6 times as
-#: long as thick came out in 56, 41 and 40 particles (8, 12 and 16 px thick), now in 25;
-#: the pieces are round enough to pass a circularity filter. Shorter thin ones may still
-#: be cut (5 times as long, 10 px thick: 8 spheroids in 10 particles on half of six
-#: fields, were 10-12). The scenarios and BAM's micrographs are unchanged but for the
-#: tiny field, whose F1 is 0.001 lower as a composite (0.928 -> 0.927) and on three other
-#: seeds, for this and ``SLIVER_CONTACT``, more without the dip's test or ``ROD_EVEN``; at
-#: an aspect ratio of 2.6 its pair lost 0.001 on four seeds.
+#: it), the density does not dip along it (its highest at least ``1 - ROD_DIP`` x the lower
+#: of their peaks, the density smoothed as the landscape's is) and together they are more
+#: elongated than two spheres make (aspect ratio of their moments' ellipse over
+#: ``ROD_ASPECT``; two discs touching at a point make sqrt(5) = 2.24, at a contact that
+#: wide about 1.7); then again with the pieces so joined. These are the cuts of a rod, a
+#: needle or a fibre, the ridge of whose distance map is level (their density clipped at
+#: the mineral's level) and bumpy with its pixel steps. A 1024 px field of 25 lone prolate
+#: ellipsoids 6 times as long as thick came out in 56, 41 and 40 particles (8, 12 and 16 px
+#: thick), now in 25; the pieces are round enough to pass a circularity filter. Shorter
+#: thin ones may still be cut (5 times as long, 10 px thick: 8 spheroids in 10 particles on
+#: half of six fields, were 10-12). The scenarios and BAM's micrographs are unchanged but
+#: for the tiny field, whose F1 is 0.001 lower as a composite (0.928 -> 0.927) and on three
+#: other seeds, for this and ``SLIVER_CONTACT``, more without the dip's test or
+#: ``ROD_EVEN``; at an aspect ratio of 2.6 its pair lost 0.001 on four seeds.
 ROD_NECK = 0.75
 ROD_EVEN = 0.7
 ROD_DIP = 0.05
@@ -1460,7 +1460,7 @@ def _groups(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
 
 
 def _merge_elongated(labels: np.ndarray, components: np.ndarray, blobs: np.ndarray, boxes: np.ndarray,
-                     edm: np.ndarray, density: np.ndarray) -> np.ndarray:
+                     edm: np.ndarray, density: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Make pieces of ``blobs`` (ids of ``components``, within ``boxes``) that meet without a
     neck or a dip of ``density`` one particle where together they are too elongated for two
     spheres, or where they are links of a chain of one width (see ``ROD_NECK``); ``edm`` is
