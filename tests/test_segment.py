@@ -258,16 +258,18 @@ def test_piece_contact_kernel_matches_reference():
     rng = np.random.default_rng(1)
     edm, density = rng.random(labels.shape, np.float32), rng.random(labels.shape, np.float32)
     n = int(labels.max())
-    got = piece_contacts(labels, components, blobs, boxes, edm, density, n)
-    expected = _piece_contacts_reference(labels, components, blobs, edm, density, n)
-    for a, b in zip(got[:3], expected[:3]):  # per label: largest edm, density, moments
+    lut = np.arange(n + 1, dtype=np.int32)
+    lut[2::3] -= 1  # some pieces joined to the one before (and, numbered so, its neighbour or not)
+    got = piece_contacts(labels, lut, components, blobs, boxes, edm, density, n)
+    expected = _piece_contacts_reference(labels, lut, components, blobs, edm, density, n)
+    for a, b in zip(got[:3] + got[7:], expected[:3] + expected[7:]):  # per label; where blobs' contacts start
         np.testing.assert_array_equal(a, b)
     assert got[3].size > 50
-    order = [np.lexsort(part[3:][::-1]) for part in (got, expected)]  # the blobs in turn, or the image
-    for a, b in zip(got[3:], expected[3:]):
+    order = [np.lexsort(part[3:7][::-1]) for part in (got, expected)]  # the blobs in turn, or the image
+    for a, b in zip(got[3:7], expected[3:7]):
         np.testing.assert_array_equal(a[order[0]], b[order[1]])
-    nothing = piece_contacts(labels, components, blobs[:0], boxes[:0], edm, density, n)
-    assert all(part.size == 0 for part in nothing[3:]) and np.isinf(nothing[0]).all()
+    nothing = piece_contacts(labels, lut, components, blobs[:0], boxes[:0], edm, density, n)
+    assert all(part.size == 0 for part in nothing[3:7]) and np.isinf(nothing[0]).all()
 
 
 def test_no_seed_candidates_give_no_seeds():

@@ -1424,11 +1424,11 @@ FIBRE_SLACK_PX = 1.0
 FIBRE_EVEN = 0.85
 
 
-def _piece_contacts_reference(labels: np.ndarray, components: np.ndarray, blobs: np.ndarray, edm: np.ndarray,
-                              density: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+def _piece_contacts_reference(labels: np.ndarray, lut: np.ndarray, components: np.ndarray, blobs: np.ndarray,
+                              edm: np.ndarray, density: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
     """Plain-numpy version of the kernel ``piece_contacts``, which tests hold it to (its
     contacts in raster order over the whole image)."""
-    pieces = np.where(np.isin(components, blobs), labels, 0)
+    pieces = np.where(np.isin(components, blobs), lut[labels], 0)
     inscribed, peak = np.full(n + 1, -np.inf), np.full(n + 1, -np.inf)
     inside = pieces > 0
     np.maximum.at(inscribed, pieces[inside], edm[inside])
@@ -1446,9 +1446,11 @@ def _piece_contacts_reference(labels: np.ndarray, components: np.ndarray, blobs:
         order.append(2 * (r * cols + c) + step)  # raster order, the right neighbour first
         parts.append((np.minimum(a[meet], b[meet]), np.maximum(a[meet], b[meet]),
                       np.minimum(edm[here][meet], edm[there][meet]),
-                      np.minimum(density[here][meet], density[there][meet])))
+                      np.minimum(density[here][meet], density[there][meet]), components[here][meet]))
     sort = np.argsort(np.concatenate(order), kind="stable")
-    return (inscribed, peak, sums, *(np.concatenate(column)[sort] for column in zip(*parts)))
+    *contacts, blob = (np.concatenate(column)[sort] for column in zip(*parts))
+    start = np.r_[0, np.cumsum([np.count_nonzero(blob == k) for k in blobs])]
+    return (inscribed, peak, sums, *contacts, start)
 
 
 def _groups(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
@@ -1467,22 +1469,24 @@ def _merge_elongated(labels: np.ndarray, components: np.ndarray, blobs: np.ndarr
     the blobs' distance map. Returns the labels and the ids of the particles so made."""
     from ._kernels.segment import piece_contacts, relabel
 
-    n = int(labels.max(initial=0))  # joined pieces take the lowest id of theirs
+    n = int(labels.max(initial=0))
+    lut = np.arange(n + 1, dtype=np.int32)  # each label's particle: joined pieces take the lowest id of theirs
     made = np.zeros(n + 1, dtype=bool)
     while blobs.size:  # until no pieces join: the pieces of a rod cut in three join in turn
-        inscribed, peak, sums, first, second, neck, level = piece_contacts(labels, components, blobs, boxes, edm,
-                                                                           density, n)
+        inscribed, peak, sums, first, second, neck, level, start = piece_contacts(labels, lut, components, blobs,
+                                                                                  boxes, edm, density, n)
         top = np.int64(n) + 1
-        pairs, where = np.unique(first.astype(np.int64) * top + second, return_inverse=True)
+        pairs, at, where = np.unique(first.astype(np.int64) * top + second, return_index=True, return_inverse=True)
         half_width = np.full(pairs.size, -np.inf)
         np.maximum.at(half_width, where, neck)
         along = np.full(pairs.size, -np.inf)
         np.maximum.at(along, where, level)
         a, b = pairs // top, pairs % top
+        blob = np.searchsorted(start, at, side="right") - 1  # which of the blobs each pair is in
         thin, thick = np.minimum(inscribed[a], inscribed[b]), np.maximum(inscribed[a], inscribed[b])
         join = ((half_width >= ROD_NECK * thin) & (thin >= ROD_EVEN * thick)
                 & (along >= (1 - ROD_DIP) * np.minimum(peak[a], peak[b])))
-        a, b, half_width, thin, thick = a[join], b[join], half_width[join], thin[join], thick[join]
+        a, b, blob, half_width, thin, thick = a[join], b[join], blob[join], half_width[join], thin[join], thick[join]
         both = sums[a] + sums[b]  # count, sums of r, c, rr, cc, rc of the two together
         mean_r, mean_c = both[:, 1] / both[:, 0], both[:, 2] / both[:, 0]
         mu_rr = both[:, 3] / both[:, 0] - mean_r**2 + 1 / 12  # pixels as unit squares
@@ -1494,16 +1498,18 @@ def _merge_elongated(labels: np.ndarray, components: np.ndarray, blobs: np.ndarr
         chain = _groups(a[link], b[link], n)
         pieces = np.bincount(chain[np.unique(np.r_[a[link], b[link]])], minlength=chain.max() + 1)
         link &= pieces[chain[a]] >= FIBRE_LINKS + 1
-        a, b = a[elongated | link], b[elongated | link]
-        if a.size == 0:
+        joined = elongated | link
+        if not joined.any():
             break
-        group = _groups(a, b, n)
+        group = _groups(a[joined], b[joined], n)
         lowest = np.full(group.max() + 1, n + 1)
         np.minimum.at(lowest, group, np.arange(n + 1))
         made[lowest[group[made]]] = True  # made before, under its new id
-        made[lowest[group[np.r_[a, b]]]] = True
-        labels = relabel(labels, lowest[group].astype(np.int32))
-    return labels, np.flatnonzero(made)
+        made[lowest[group[np.r_[a[joined], b[joined]]]]] = True
+        lut = lowest[group][lut].astype(np.int32)
+        again = np.unique(blob[joined])  # only where pieces joined can more join
+        blobs, boxes = blobs[again], boxes[again]
+    return (relabel(labels, lut) if made.any() else labels), np.flatnonzero(made)
 
 
 def _boxes_around(labels: np.ndarray, n: int, ids: np.ndarray, margin: int) -> np.ndarray:

@@ -15,8 +15,8 @@ half maximum (``ddcsem.segment._grow_specks_reference`` its reference), :func:`a
 the dim particles of a clean field (``ddcsem.segment._add_dim_blobs_reference``),
 :func:`local_peaks` the local maxima of a surface given its maximum filter,
 :func:`select_seeds` which of them seed the split (own-scale windows and valleys),
-:func:`piece_contacts` the pieces of the split blobs and where they meet
-(``ddcsem.segment._piece_contacts_reference`` its reference).
+:func:`piece_contacts` the pieces of the split blobs, their labels read through a table,
+and where they meet (``ddcsem.segment._piece_contacts_reference`` its reference).
 :func:`edge_gradient` is the Sobel gradient (``scipy.ndimage.sobel`` its reference) and
 :func:`thin_edges` the non-maximum suppression of Canny's detector
 (``ddcsem.segment._thin_edges_reference`` its reference).
@@ -655,21 +655,24 @@ def select_seeds(surface, rows, cols, starts, depth, window, valley, reach):  # 
 
 
 @nb.njit(cache=True, inline="always")
-def _meets(labels, r, c, nr, nc):  # pragma: no cover - jit
-    """Whether the pixel (nr, nc), in the image, holds a label other than that of (r, c)."""
+def _meets(labels, lut, r, c, nr, nc):  # pragma: no cover - jit
+    """Whether the pixel (nr, nc), in the image, holds a label other than that of (r, c),
+    both read through ``lut``."""
     rows, cols = labels.shape
-    return nr < rows and nc < cols and labels[nr, nc] > 0 and labels[nr, nc] != labels[r, c]
+    return nr < rows and nc < cols and lut[labels[nr, nc]] > 0 and lut[labels[nr, nc]] != lut[labels[r, c]]
 
 
 @nb.njit(cache=True, parallel=True)
-def piece_contacts(labels, components, blobs, boxes, edm, density, n):  # pragma: no cover - jit
+def piece_contacts(labels, lut, components, blobs, boxes, edm, density, n):  # pragma: no cover - jit
     """The pieces of ``blobs`` (ids of ``components``, each within its box of ``boxes``,
-    rows [start, stop) and columns [start, stop)) and where they meet. Per label 0..n:
-    its largest ``edm`` and ``density`` (-inf where absent) and [count, sum_r, sum_c,
-    sum_rr, sum_cc, sum_rc] of its pixels; and every pair of 4-neighbours of two labels
-    (a pixel and the one right of it or below it): the two labels (the lower first) and
-    the lower of the two pixels' ``edm`` and ``density``, blob by blob, each in raster
-    order. Blobs run in parallel, their contacts counted first; a label lies in one blob."""
+    rows [start, stop) and columns [start, stop)), their labels read through ``lut`` (ids
+    0..n), and where they meet. Per label: its largest ``edm`` and ``density`` (-inf where
+    absent) and [count, sum_r, sum_c, sum_rr, sum_cc, sum_rc] of its pixels; every pair
+    of 4-neighbours of two labels (a pixel and the one right of it or below it): the two
+    labels (the lower first) and the lower of the two pixels' ``edm`` and ``density``,
+    blob by blob, each in raster order; and where each blob's contacts start (the last
+    entry, their number). Blobs run in parallel, their contacts counted first; a label
+    lies in one blob."""
     inscribed = np.full(n + 1, -np.inf)
     peak = np.full(n + 1, -np.inf)
     sums = np.zeros((n + 1, 6))
@@ -678,7 +681,7 @@ def piece_contacts(labels, components, blobs, boxes, edm, density, n):  # pragma
         k = 0
         for r in range(boxes[j, 0], boxes[j, 1]):
             for c in range(boxes[j, 2], boxes[j, 3]):
-                a = labels[r, c]
+                a = lut[labels[r, c]]
                 if components[r, c] != blobs[j] or a <= 0:
                     continue
                 inscribed[a] = max(inscribed[a], edm[r, c])
@@ -689,27 +692,27 @@ def piece_contacts(labels, components, blobs, boxes, edm, density, n):  # pragma
                 sums[a, 3] += r * r
                 sums[a, 4] += c * c
                 sums[a, 5] += r * c
-                k += _meets(labels, r, c, r, c + 1) + _meets(labels, r, c, r + 1, c)
+                k += _meets(labels, lut, r, c, r, c + 1) + _meets(labels, lut, r, c, r + 1, c)
         count[j + 1] = k
     start = np.cumsum(count)
-    first = np.empty(start[-1], dtype=labels.dtype)
-    second = np.empty(start[-1], dtype=labels.dtype)
+    first = np.empty(start[-1], dtype=lut.dtype)
+    second = np.empty(start[-1], dtype=lut.dtype)
     neck = np.empty(start[-1], dtype=edm.dtype)
     level = np.empty(start[-1], dtype=density.dtype)
     for j in nb.prange(blobs.size):
         k = start[j]
         for r in range(boxes[j, 0], boxes[j, 1]):
             for c in range(boxes[j, 2], boxes[j, 3]):
-                if components[r, c] != blobs[j] or labels[r, c] <= 0:
+                if components[r, c] != blobs[j] or lut[labels[r, c]] <= 0:
                     continue
                 for nr, nc in ((r, c + 1), (r + 1, c)):
-                    if _meets(labels, r, c, nr, nc):
-                        a, b = labels[r, c], labels[nr, nc]
+                    if _meets(labels, lut, r, c, nr, nc):
+                        a, b = lut[labels[r, c]], lut[labels[nr, nc]]
                         first[k], second[k] = min(a, b), max(a, b)
                         neck[k] = min(edm[r, c], edm[nr, nc])
                         level[k] = min(density[r, c], density[nr, nc])
                         k += 1
-    return inscribed, peak, sums, first, second, neck, level
+    return inscribed, peak, sums, first, second, neck, level, start
 
 
 @nb.njit(cache=True, parallel=True)
