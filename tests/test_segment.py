@@ -115,9 +115,10 @@ def test_rods_and_needles_are_not_cut(short, ratio):
 
 @pytest.mark.parametrize(("width", "radius"), [(10, 40), (16, 40), (10, 80)])
 def test_curved_fibres_are_not_cut(width, radius):
-    """Calcified fibres bent through 216 degrees: the split cut each into 6-11 pieces about
-    as long as it is wide, two of which are no longer than two spheres; as
-    links of a chain of one width they join, and each fibre is one particle."""
+    """Calcified fibres bent through 216 degrees: the split cut each into 10-29 pieces about
+    as long as it is wide (6-11 with the rods' join alone: two of them are no longer than
+    two spheres); as links of a chain of one width they join, and each fibre is one
+    particle."""
     rng = np.random.default_rng(0)
     size = 2 * radius + 40
     yy, xx = np.mgrid[0:size, 0:3 * size].astype(float)
