@@ -19,6 +19,18 @@ import numpy as np
 _CORNER_CUT = 2.0 - np.sqrt(2.0)
 
 
+@nb.njit(cache=True, inline="always")
+def add_moments(f, lab, r, c):  # pragma: no cover - jit
+    """Count the pixel (r, c) into row ``lab`` of ``f``: [count, sum_r, sum_c, sum_rr,
+    sum_cc, sum_rc] in its first six columns."""
+    f[lab, 0] += 1.0
+    f[lab, 1] += r
+    f[lab, 2] += c
+    f[lab, 3] += r * r
+    f[lab, 4] += c * c
+    f[lab, 5] += r * c
+
+
 @nb.njit(cache=True)
 def label_stats(labels, n, bse, se):  # pragma: no cover - jit
     """Per label 1..n: [count, sum_r, sum_c, sum_rr, sum_cc, sum_rc, bse_sum, se_sum] and
@@ -44,12 +56,7 @@ def label_stats(labels, n, bse, se):  # pragma: no cover - jit
                     box[lab, 2] = c
                 if c > box[lab, 3]:
                     box[lab, 3] = c
-            f[lab, 0] += 1.0
-            f[lab, 1] += r
-            f[lab, 2] += c
-            f[lab, 3] += r * r
-            f[lab, 4] += c * c
-            f[lab, 5] += r * c
+            add_moments(f, lab, r, c)
             f[lab, 6] += bse[r, c]
             f[lab, 7] += se[r, c]
     return f, box

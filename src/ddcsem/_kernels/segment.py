@@ -27,6 +27,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from .measure import add_moments
+
 
 @nb.njit(cache=True, inline="always")
 def _envelope(f, n, d, v, z):  # pragma: no cover - jit
@@ -686,12 +688,7 @@ def piece_contacts(labels, lut, components, blobs, boxes, edm, density, n):  # p
                     continue
                 inscribed[a] = max(inscribed[a], edm[r, c])
                 peak[a] = max(peak[a], density[r, c])
-                sums[a, 0] += 1.0
-                sums[a, 1] += r
-                sums[a, 2] += c
-                sums[a, 3] += r * r
-                sums[a, 4] += c * c
-                sums[a, 5] += r * c
+                add_moments(sums, a, r, c)
                 k += _meets(labels, lut, r, c, r, c + 1) + _meets(labels, lut, r, c, r + 1, c)
         count[j + 1] = k
     start = np.cumsum(count)
