@@ -571,17 +571,23 @@ def test_ctrl_c_keeps_the_images_done_and_says_how_to_go_on(samples, tmp_path, m
 
 
 def napping_worker(seconds, job):
-    """A batch's worker for the test below: it sleeps, then reports itself."""
+    """A batch's worker for the test below: it sleeps, then reports itself; before a long
+    nap it leaves the file ``job``, the sign that the batch is under way."""
     import time
 
+    if seconds > 1:
+        Path(job).touch()
     time.sleep(seconds)
     return {"slept": seconds}
 
 
-def test_ctrl_c_with_jobs_finishes_the_images_under_way_and_starts_no_more(capsys):
+def test_ctrl_c_with_jobs_finishes_the_images_under_way_and_starts_no_more(capsys, tmp_path):
     """With --jobs, Ctrl-C reaches the workers too; they used to die with a traceback each.
     Now they ignore it: the main process lets the items under way finish, starts no more,
-    and reports those done."""
+    and reports those done. Ctrl-C comes once the first long item is under way (not at a
+    fixed 4 s, which a slow start of the workers may not reach), and is Python's
+    KeyboardInterrupt even where the test runs in the background (as ``cmd &`` in a
+    script), which starts Python with SIGINT ignored: every item had finished."""
     import argparse
     import signal
     import threading
@@ -591,18 +597,26 @@ def test_ctrl_c_with_jobs_finishes_the_images_under_way_and_starts_no_more(capsy
 
     items = [0.0, 0.0] + [2.0] * 8
     args = argparse.Namespace(jobs=2, quiet=True)
-    timer = threading.Timer(4.0, os.kill, (os.getpid(), signal.SIGINT))  # the workers start in 1-2 s
-    start = time.perf_counter()
-    timer.start()
+    started, sent = tmp_path / "napping", []
+
+    def ctrl_c():
+        deadline = time.perf_counter() + 60
+        while not started.exists() and time.perf_counter() < deadline:
+            time.sleep(0.02)
+        sent.append(time.perf_counter())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        records, undone = _run_batch(napping_worker, items, None, args, "item", dict)
+        threading.Thread(target=ctrl_c, daemon=True).start()
+        records, undone = _run_batch(napping_worker, items, started, args, "item", dict)
     finally:
-        timer.cancel()
-    elapsed = time.perf_counter() - start
-    assert records[:2] == [{"slept": 0.0}] * 2 and 1 <= undone <= len(items) - 2  # a slow start: few done
+        signal.signal(signal.SIGINT, previous)
+    after = time.perf_counter() - sent[0]
+    assert records[:2] == [{"slept": 0.0}] * 2 and 1 <= undone <= len(items) - 2
     assert len(records) + undone == len(items) and all(r == {"slept": 2.0} for r in records[2:])
     assert "finishing the" in capsys.readouterr().err
-    assert elapsed < 12  # 8 naps of 2 s on 2 workers would take 8 s more after the first
+    assert after < 6  # those under way (two, and one queued to a worker) finish; 8 naps would take 8 s
 
 
 def killing_worker(item, job):
