@@ -369,7 +369,7 @@ def segment_particles(
     smooth = gaussian(d, smooth_sigma) if smooth_sigma else d
     region = None if region is None else np.asarray(region, dtype=bool)
     level = threshold_value(smooth if region is None else smooth[region], threshold)
-    typical = _typical_radius(smooth > level)
+    typical = _typical_radius(smooth > level) if auto_sigma or refine_edges else 0.0  # what it scales
     if auto_sigma and typical > SMOOTH_RADIUS:  # large particles' wide edges: smoothed in proportion
         sigma = min(smooth_sigma * typical / SMOOTH_RADIUS, MAX_SCALE_SIGMA)
         trial = gaussian(d, sigma)
