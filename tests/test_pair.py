@@ -207,6 +207,32 @@ def test_two_page_tiff_holding_both_channels(tmp_path):
     np.testing.assert_array_equal(images.bse.data, pair.bse)
 
 
+def test_two_page_tiff_whose_last_page_points_back_to_itself(tmp_path):
+    """A damaged file whose last image directory names itself as the next: iterating
+    tifffile's pages never ended, and finding pairs in its folder hung."""
+    import struct
+
+    from ddcsem.errors import UnsupportedFormatError
+    from ddcsem.read import read_sem
+
+    pair = make_pair(shape=(64, 64), seed=1)
+    path = tmp_path / "both.tif"
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(pair.bse, extratags=[(285, "s", 0, "BSE", True)])
+        tif.write(pair.se, extratags=[(285, "s", 0, "InLens", True)])
+    with tifffile.TiffFile(path) as tif:
+        last = tif.pages[1].offset
+    data = bytearray(path.read_bytes())
+    (entries,) = struct.unpack_from("<H", data, last)
+    struct.pack_into("<I", data, last + 2 + 12 * entries, last)
+    path.write_bytes(bytes(data))
+    (p,) = find_pairs([tmp_path]).pairs
+    assert (p.se_page, p.bse_page) == (1, 0)
+    np.testing.assert_array_equal(read_pair(p, register=False).se.data, pair.se)
+    with pytest.raises(UnsupportedFormatError, match="holds 2 images"):
+        read_sem(path)
+
+
 def write_pair(folder, se, bse, *, se_um=0.02, bse_um=0.02):
     paths = []
     for name, data, um in (("f_SE.tif", se, se_um), ("f_BSE.tif", bse, bse_um)):

@@ -576,12 +576,25 @@ def _truncated(path):
     path.write_bytes(path.read_bytes()[:3000])
 
 
+def _patched(path, tag, value, data=None):
+    """A TIFF whose tag is overwritten, as a damaged header has it."""
+    tifffile.imwrite(path, noise_image((64, 64)) if data is None else data, rowsperstrip=16)
+    with tifffile.TiffFile(path, mode="r+") as tif:
+        tif.pages[0].tags[tag].overwrite(value(tif.pages[0].tags[tag].value))
+
+
 BAD_FILES = {
     "missing": (lambda p: None, ReadError, "not found"),
     "empty": (lambda p: p.write_bytes(b""), ReadError, "empty"),
     "text": (lambda p: p.write_text("this is not an image\n"), UnsupportedFormatError, "not a TIFF"),
     "truncated": (_truncated, ReadError, "decode"),
     "header-only": (lambda p: p.write_bytes(b"II*\x00garbage"), ReadError, "truncated or corrupt"),
+    # tifffile reads a strip without an offset as zeros: a quarter of this image came back black
+    "missing-strip": (lambda p: _patched(p, "StripOffsets", lambda v: (v[0], 0, *v[2:])), ReadError,
+                      "lists 4 strips or tiles for 64 x 64 px, the file holds 3"),
+    # a 1-bit image claiming 5 million rows with one strip: read as zeros, its bar search took minutes
+    "tall-header": (lambda p: _patched(p, "ImageLength", lambda v: 5_000_000, np.zeros((64, 64), bool)), ReadError,
+                    "for 5000000 x 64 px, the file holds"),
     "nan": (lambda p: tifffile.imwrite(p, np.full((20, 20), np.nan, np.float32)), ReadError, "NaN"),
     "two-channel": (lambda p: tifffile.imwrite(p, np.zeros((20, 20, 2), np.uint8), photometric="minisblack",
                                                planarconfig="contig"), UnsupportedFormatError, "2-D"),

@@ -24,7 +24,7 @@ import numpy as np
 from ._repr import dataclass_repr
 from .detectors import BSE_TOKENS, SE_TOKENS, detector_role, split_detector_token
 from .errors import CalibrationError, DDCSEMError, PairingError, ReadError
-from .read import PixelSize, SEMImage, _decode_text, _warn_if_overridden, read_sem
+from .read import PixelSize, SEMImage, _decode_text, _warn_if_overridden, read_sem, _tiff_pages
 from .units import parse_pixel_size
 
 __all__ = [
@@ -219,7 +219,7 @@ def _pair_pages(path: Path) -> tuple[int, int] | None:
             ij = (tif.imagej_metadata or {}) if tif.is_imagej else {}
             labels = ij.get("Labels")
             names = []
-            for i, page in enumerate(tif.pages):
+            for i, page in enumerate(_tiff_pages(tif)):
                 tag = page.tags.get("PageName")
                 if labels and i < len(labels):
                     names.append(str(labels[i]))

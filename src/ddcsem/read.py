@@ -499,6 +499,35 @@ def _check_size(shape: tuple[int, ...], itemsize: int, path: Path) -> None:
         )
 
 
+def _tiff_pages(tif: Any) -> list:
+    """The pages of an open ``tifffile.TiffFile``, each once.
+
+    Iterating ``tif.pages`` never ends when a corrupt file's chain of image directories
+    comes back on itself; its length stops at the first page seen twice.
+    """
+    return [tif.pages[k] for k in range(len(tif.pages))]
+
+
+def _check_segments(page: Any, path: Path) -> None:
+    """Refuse a TIFF page whose strips or tiles are not all in the file.
+
+    tifffile reads a missing strip (no offset or no byte count) as zeros, with only a log
+    message, so a damaged header would give an image of black rows. A corrupt header can
+    also claim millions of rows that the file never held.
+    """
+    import math
+
+    expected = math.prod(page.chunked)
+    present = sum(1 for offset, count in zip(page.dataoffsets, page.databytecounts) if offset > 0 and count > 0)
+    if present < expected:
+        raise ReadError(
+            f"pixel data incomplete: the header lists {expected} strips or tiles for "
+            f"{' x '.join(map(str, page.shape))} px, the file holds {present}",
+            path=path,
+            hint="the TIFF is truncated or corrupt; re-export it from the microscope",
+        )
+
+
 # ------------------------------------------------------------------------- metadata
 
 
@@ -866,7 +895,7 @@ def _read_tiff(path: Path, page: int | None) -> tuple[np.ndarray, str, PixelSize
                             hint="re-export it from the microscope")
         if page is None:
             # a reduced-resolution copy (a thumbnail, NewSubfileType 1) is no second image
-            full = [k for k, pg in enumerate(tif.pages) if not pg.is_reduced] or [0]
+            full = [k for k, pg in enumerate(_tiff_pages(tif)) if not pg.is_reduced] or [0]
             if len(full) == 1:
                 page = full[0]
             else:
@@ -884,6 +913,7 @@ def _read_tiff(path: Path, page: int | None) -> tuple[np.ndarray, str, PixelSize
             )
         pg = tif.pages[page]
         _check_size(pg.shape, pg.dtype.itemsize if pg.dtype is not None else 8, path)
+        _check_segments(pg, path)
         raw = pg.asarray()
         colour = (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.SEPARATED)
         if pg.planarconfig == tifffile.PLANARCONFIG.SEPARATE and pg.photometric in colour:
