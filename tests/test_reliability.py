@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from ddcsem.cli import main
 from ddcsem.errors import DDCSEMError, ReadError, ResourceError, UnsupportedFormatError
+from ddcsem.pair import find_pairs
 from ddcsem.read import read_sem
 from ddcsem.synthetic import make_pair
 
@@ -183,6 +184,12 @@ def _valid_tiffs(tmp_path_factory) -> list[bytes]:
         out.append((folder / name).read_bytes())
     write_zeiss(folder / "z.tif", noise_image((24, 20)), zeiss_text(pixel_nm=5.0, header_m=1e-9))
     out.append((folder / "z.tif").read_bytes())
+    tifffile.imwrite(folder / "tiles.tif", noise_image((40, 36)), tile=(16, 16), compression="zlib")
+    out.append((folder / "tiles.tif").read_bytes())
+    with tifffile.TiffWriter(folder / "pair.tif") as tif:  # an SE/BSE pair in two pages
+        tif.write(noise_image((24, 20)), extratags=[(285, "s", 0, "BSE", True)])
+        tif.write(noise_image((24, 20), seed=1), extratags=[(285, "s", 0, "InLens", True)])
+    out.append((folder / "pair.tif").read_bytes())
     return out
 
 
@@ -210,7 +217,7 @@ def test_fuzz_random_bytes(tmp_path, data, prefix):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(which=st.integers(0, 2), edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8),
+@given(which=st.integers(0, 4), edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8),
        cut=st.one_of(st.none(), st.integers(0, 10_000)))
 def test_fuzz_mutated_tiffs(tmp_path, seeds, which, edits, cut):
     data = bytearray(seeds[which])
@@ -220,6 +227,7 @@ def test_fuzz_mutated_tiffs(tmp_path, seeds, which, edits, cut):
         data = data[: cut % len(data)]
     path = tmp_path / "mutant.tif"
     path.write_bytes(bytes(data))
+    find_pairs([path])  # which looks into a TIFF's pages for a pair
     _read_only_ddcsem_errors(path)
 
 
