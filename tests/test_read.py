@@ -628,6 +628,22 @@ def test_gigantic_header_refused_before_reading(tmp_path, monkeypatch):
         read_sem(tmp_path / "x.tif")
 
 
+def test_large_png_read_without_pillows_warning_and_a_huge_one_refused(tmp_path, monkeypatch):
+    """Pillow warns of "a decompression bomb DOS attack" over its pixel limit and refuses
+    twice that: the warning said nothing true of a large micrograph (ddcsem's own limit
+    guards the memory), and the refusal was reported as a corrupt file."""
+    from PIL import Image
+
+    Image.fromarray(noise_image((300, 400))).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100_000)  # 120,000 px: over the limit, under twice it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_sem(tmp_path / "big.png").data.shape == (300, 400)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50_000)
+    with pytest.raises(UnsupportedFormatError, match="more than 100,000 pixels, .*save it as TIFF"):
+        read_sem(tmp_path / "big.png")
+
+
 # ------------------------------------------------------------------ particles drawn by hand
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 
 from ddcsem.cli import main
 
@@ -64,6 +65,29 @@ def test_report_links_reach_files_whose_names_need_quoting(tmp_path):
     assert len(links) == 4 and all((out / link).is_file() for link in links)
     anchors = re.findall(r"href='#([^']*)'", page)
     assert anchors and all(f"id='{a}'" in page for a in anchors)
+
+
+def test_report_of_a_large_image_says_nothing_of_decompression_bombs(tmp_path, monkeypatch):
+    """Pillow warns of "a decompression bomb DOS attack" when it opens an image over its
+    limit (179 million pixels): the report opened each outline picture to embed it."""
+    import warnings
+
+    from PIL import Image
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for side in ("InLens", "EsB"):
+        shutil.copy(SAMPLES / f"valve_02_{side}.tif", folder / f"valve_02_{side}.tif")
+    out = tmp_path / "out"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        limit = int(0.6 * tifffile.imread(folder / "valve_02_EsB.tif").size)  # the outlines' picture is over it
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
+        assert main(["analyze", str(folder), "-o", str(out), "-q"]) == 0
+    monkeypatch.undo()
+    with Image.open(out / "valve_02" / "valve_02_overlay.png") as im:
+        assert limit < im.width * im.height
+    assert (out / "report.html").read_text(encoding="utf-8").count("data:image/") >= 3
 
 
 def test_a_large_batch_links_its_pictures_instead_of_embedding_them(report, tmp_path, monkeypatch):

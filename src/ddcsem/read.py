@@ -980,10 +980,25 @@ def _cmyk_to_rgb(cmyk: np.ndarray) -> np.ndarray:
     return np.rint(rgb).astype(cmyk.dtype) if cmyk.dtype.kind in "ui" else rgb.astype(cmyk.dtype)
 
 
-def _read_other(path: Path) -> np.ndarray:
+def _open_pil(path: Path) -> Any:
+    """``PIL.Image.open``, without its warning of a large image (ddcsem's own size limit
+    guards the memory) and with a clear error over the pixels Pillow opens at all."""
     from PIL import Image
 
-    with Image.open(path) as im:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(path)
+    except Image.DecompressionBombError:
+        raise UnsupportedFormatError(
+            f"holds more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels, more than Pillow opens in this format",
+            path=path,
+            hint=f"save it as TIFF, which ddcsem reads up to {MAX_IMAGE_BYTES / 1024**3:.0f} GiB",
+        ) from None
+
+
+def _read_other(path: Path) -> np.ndarray:
+    with _open_pil(path) as im:
         _check_size((im.height, im.width, len(im.getbands())), 2, path)
         if getattr(im, "n_frames", 1) > 1:  # an animated GIF or WebP
             raise UnsupportedFormatError(f"holds {im.n_frames} frames, where one micrograph was expected",
@@ -1122,9 +1137,9 @@ def read_composite(
     """
     image = _read(path, pixel_size=pixel_size, crop_databar=crop_databar, page=None, colour=True)
     if _sniff(Path(path)) == "jpeg":
-        from PIL import Image, JpegImagePlugin
+        from PIL import JpegImagePlugin
 
-        with Image.open(path) as im:
+        with _open_pil(Path(path)) as im:
             sampling = {1: "4:2:2", 2: "4:2:0"}.get(JpegImagePlugin.get_sampling(im))
         if sampling:
             warnings.warn(
@@ -1296,9 +1311,7 @@ def _read_areas(path: str | PathLike, shape: tuple[int, int], what: str) -> np.n
         if suffix in (".zip", ".roi"):
             labels = _rasterize_rois(path, shape, what)
         elif suffix == ".png":  # 8 or 16 bits, as other tools export labels
-            from PIL import Image
-
-            with Image.open(path) as im:
+            with _open_pil(path) as im:
                 labels = np.asarray(im)
         else:
             import tifffile

@@ -1255,7 +1255,8 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
     from urllib.parse import quote
 
     import tifffile
-    from PIL import Image
+
+    from .read import _open_pil
 
     out = Path(out)
     esc = html.escape
@@ -1287,7 +1288,7 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
         )
         if embedded:
             ddc = tifffile.imread(folder / f"{image_id}_ddc.tif")
-            with Image.open(folder / f"{image_id}_overlay.png") as im:
+            with _open_pil(folder / f"{image_id}_overlay.png") as im:
                 overlay = np.asarray(im.convert("RGB"))
             pictures = [("DDC image", _thumbnail(ddc)), ("particle outlines", _thumbnail(overlay)),
                         ("size distribution", _png_uri(folder / f"{image_id}_psd.png"))]
@@ -1340,7 +1341,7 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
     for of in dict.fromkeys(s["tile"]["of"] for s in summaries if s.get("tile")):
         path = out / of / f"{of}_tiles.png"
         if path.is_file():
-            with Image.open(path) as im:
+            with _open_pil(path) as im:
                 picture = _thumbnail(np.asarray(im.convert("RGB")), 960)
             figures.append(f"<figure><img style='max-width: 960px' alt='the tiles of {esc(of)}' src='{picture}'>"
                            f"<figcaption>{esc(of)}: each tile's name and particle count "
