@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ddcsem.errors import ParameterError
-from ddcsem.evaluate import detection_scores, instance_f1
+from ddcsem.evaluate import detection_scores, instance_f1, match_detections
 
 
 def squares(shape=(40, 40), boxes=((5, 15, 5, 15), (20, 30, 20, 30))):
@@ -42,3 +42,24 @@ def test_detection_scores_match_within_half_the_true_radius():
     s = detection_scores(labels, centers, np.array([8.0, 8.0]))  # matches within 2 px
     assert (s.n_matched, s.f1) == (1, 0.5)
     assert s.median_ecd_error == pytest.approx(2 * np.sqrt(100 / np.pi) / 8 - 1)
+
+
+def test_match_detections_names_the_pairs_that_detection_scores_counts():
+    # particles 1 and 2 (centroids (9.5, 9.5), (24.5, 24.5)); 3 on the border; 4 a false one
+    labels = squares(boxes=((5, 15, 5, 15), (20, 30, 20, 30), (0, 6, 32, 40), (33, 37, 3, 7)))
+    centers = np.array([
+        [2.5, 36.0],    # 0: cut by the frame: not scored
+        [24.5, 26.0],   # 1: 1.5 px from particle 2
+        [9.5, 14.0],    # 2: 4.5 px from particle 1: missed (the limit is 2 px)
+        [24.0, 25.0],   # 3: 0.7 px from particle 2: nearer than sphere 1, so it takes it
+        [9.5, 10.5],    # 4: 1 px from particle 1
+    ])
+    diameters = np.full(5, 8.0)
+    sphere, label = match_detections(labels, centers, diameters)
+    assert sorted(zip(sphere.tolist(), label.tolist())) == [(3, 2), (4, 1)]
+    s = detection_scores(labels, centers, diameters)
+    assert (s.n_true, s.n_found, s.n_matched) == (4, 3, 2)  # particle 3 on the border, 4 found nothing
+    sphere, label = match_detections(labels, centers, diameters, ignore_border=False)
+    assert sorted(zip(sphere.tolist(), label.tolist())) == [(0, 3), (3, 2), (4, 1)]
+    none = match_detections(np.zeros((10, 10), int), centers, diameters)
+    assert none[0].size == none[1].size == 0

@@ -4,7 +4,7 @@ Two scores, as the accuracy benchmarks report them:
 
 * :func:`detection_scores` — a detected particle matches a true one when its centroid lies
   within half the true radius of the true centre (one-to-one, nearest first); F1, median
-  relative ECD error of matched particles;
+  relative ECD error of matched particles (:func:`match_detections`: which matched which);
 * :func:`instance_f1` — instance masks match when their intersection over union is at least
   0.5 (one-to-one); particles touching the border can be ignored.
 """
@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["DetectionScore", "detection_scores", "instance_f1"]
+__all__ = ["DetectionScore", "detection_scores", "instance_f1", "match_detections"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,49 @@ def _f1(matched: int, n_found: int, n_true: int) -> tuple[float, float, float]:
     recall = matched / n_true if n_true else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return f1, precision, recall
+
+
+def _matched(
+    labels: np.ndarray, centers: np.ndarray, diameters_px: np.ndarray, ignore_border: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Which true spheres are scored (bool per sphere), the scored detections' label ids
+    and areas (px), and the matched pairs: indices into the scored spheres and detections."""
+    from scipy import ndimage
+
+    centers = np.asarray(centers, dtype=np.float64).reshape(-1, 2)
+    radii = np.asarray(diameters_px, dtype=np.float64) / 2
+    rows, cols = labels.shape
+    ids = np.unique(labels[labels > 0])
+    if ids.size:
+        found = np.array(ndimage.center_of_mass(np.ones_like(labels), labels, ids)).reshape(-1, 2)
+        areas = ndimage.sum_labels(np.ones_like(labels), labels, ids)
+        slices = ndimage.find_objects(labels)
+        touches = np.array([
+            s[0].start == 0 or s[1].start == 0 or s[0].stop == rows or s[1].stop == cols
+            for s in (slices[i - 1] for i in ids)
+        ])
+    else:
+        found, areas, touches = np.zeros((0, 2)), np.zeros(0), np.zeros(0, bool)
+    keep_true = np.ones(len(centers), bool)
+    if ignore_border:
+        keep_true = ((centers[:, 0] - radii >= 0) & (centers[:, 1] - radii >= 0)
+                     & (centers[:, 0] + radii <= rows - 1) & (centers[:, 1] + radii <= cols - 1))
+        ids, found, areas = ids[~touches], found[~touches], areas[~touches]
+    centers, radii = centers[keep_true], radii[keep_true]
+
+    true_k, found_k = [], []
+    if len(found) and len(centers):
+        d = np.hypot(centers[:, None, 0] - found[None, :, 0], centers[:, None, 1] - found[None, :, 1])
+        ti, fi = np.nonzero(d <= radii[:, None] / 2)
+        used_t, used_f = set(), set()
+        for k in np.argsort(d[ti, fi]):
+            t, f = ti[k], fi[k]
+            if t not in used_t and f not in used_f:
+                used_t.add(t)
+                used_f.add(f)
+                true_k.append(t)
+                found_k.append(f)
+    return keep_true, ids, areas, np.array(true_k, dtype=np.intp), np.array(found_k, dtype=np.intp)
 
 
 def detection_scores(
@@ -61,6 +104,10 @@ def detection_scores(
     -------
     DetectionScore
 
+    See Also
+    --------
+    match_detections : which sphere matched which particle.
+
     Examples
     --------
     >>> labels = np.zeros((20, 20), int); labels[2:8, 2:8] = 1; labels[12:18, 12:18] = 2
@@ -68,47 +115,50 @@ def detection_scores(
     >>> s.f1, s.n_matched, round(s.median_ecd_error, 3)   # ECD of a 6 x 6 square: 6.77
     (1.0, 2, 0.033)
     """
-    from scipy import ndimage
+    keep_true, ids, areas, true_k, found_k = _matched(labels, centers, diameters_px, ignore_border)
+    f1, precision, recall = _f1(true_k.size, ids.size, int(keep_true.sum()))
+    true_d = np.asarray(diameters_px, dtype=np.float64)[keep_true][true_k]
+    errors = np.abs(2 * np.sqrt(areas[found_k] / np.pi) / true_d - 1)
+    return DetectionScore(f1, precision, recall, int(keep_true.sum()), ids.size, true_k.size,
+                          float(np.median(errors)) if errors.size else float("nan"))
 
-    centers = np.asarray(centers, dtype=np.float64).reshape(-1, 2)
-    radii = np.asarray(diameters_px, dtype=np.float64) / 2
-    rows, cols = labels.shape
-    ids = np.unique(labels[labels > 0])
-    if ids.size:
-        found = np.array(ndimage.center_of_mass(np.ones_like(labels), labels, ids)).reshape(-1, 2)
-        areas = ndimage.sum_labels(np.ones_like(labels), labels, ids)
-        slices = ndimage.find_objects(labels)
-        touches = np.array([
-            s[0].start == 0 or s[1].start == 0 or s[0].stop == rows or s[1].stop == cols
-            for s in (slices[i - 1] for i in ids)
-        ])
-    else:
-        found, areas, touches = np.zeros((0, 2)), np.zeros(0), np.zeros(0, bool)
-    keep_true = np.ones(len(centers), bool)
-    if ignore_border:
-        keep_true = ((centers[:, 0] - radii >= 0) & (centers[:, 1] - radii >= 0)
-                     & (centers[:, 0] + radii <= rows - 1) & (centers[:, 1] + radii <= cols - 1))
-        found, areas = found[~touches], areas[~touches]
-    centers, radii = centers[keep_true], radii[keep_true]
-    ecd_found = 2 * np.sqrt(areas / np.pi)
 
-    pairs = []
-    if len(found) and len(centers):
-        d = np.hypot(centers[:, None, 0] - found[None, :, 0], centers[:, None, 1] - found[None, :, 1])
-        ok = d <= radii[:, None] / 2
-        ti, fi = np.nonzero(ok)
-        order = np.argsort(d[ti, fi])
-        used_t, used_f = set(), set()
-        for k in order:
-            t, f = ti[k], fi[k]
-            if t not in used_t and f not in used_f:
-                used_t.add(t)
-                used_f.add(f)
-                pairs.append((t, f))
-    f1, precision, recall = _f1(len(pairs), len(found), len(centers))
-    errors = [abs(ecd_found[f] / (2 * radii[t]) - 1) for t, f in pairs]
-    return DetectionScore(f1, precision, recall, len(centers), len(found), len(pairs),
-                          float(np.median(errors)) if errors else float("nan"))
+def match_detections(
+    labels: np.ndarray, centers: np.ndarray, diameters_px: np.ndarray, *, ignore_border: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which true sphere each detected particle matches, as :func:`detection_scores` counts it.
+
+    A particle matches a sphere when its centroid lies within half the sphere's radius of
+    the sphere's centre, one to one, the nearest pairs first. The spheres and particles
+    left out of the pairs are the misses and the false detections, to look at one by one.
+
+    Parameters
+    ----------
+    labels : ndarray, shape (M, N)
+        Detected particles (0 background).
+    centers : ndarray, shape (K, 2)
+        True centres (row, col), px.
+    diameters_px : ndarray, shape (K,)
+        True diameters, px.
+    ignore_border : bool, optional
+        Leave out true particles that touch the border and detections that touch it.
+
+    Returns
+    -------
+    sphere : ndarray of int, shape (P,)
+        Indices into ``centers`` of the matched spheres.
+    label : ndarray of int, shape (P,)
+        The label of the particle matched to each.
+
+    Examples
+    --------
+    >>> labels = np.zeros((20, 20), int); labels[2:8, 2:8] = 1; labels[12:18, 12:18] = 2
+    >>> sphere, label = match_detections(labels, np.array([[15, 15], [4.5, 9.5]]), np.array([7.0, 7.0]))
+    >>> sphere.tolist(), label.tolist()   # the second sphere's centre lies 5 px from particle 1
+    ([0], [2])
+    """
+    keep_true, ids, _, true_k, found_k = _matched(labels, centers, diameters_px, ignore_border)
+    return np.flatnonzero(keep_true)[true_k], ids[found_k]
 
 
 def instance_f1(
