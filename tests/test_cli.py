@@ -892,3 +892,41 @@ def test_ddcsems_own_results_given_as_input(samples, tmp_path, capsys):
     # a folder of micrographs kept beside such results is one
     shutil.copytree(samples, out / "more")
     assert main(["analyze", str(out / "more"), "-o", str(tmp_path / "more"), "-q"]) == 0
+
+
+@pytest.mark.parametrize("command", ["colorize", "analyze"])
+def test_a_first_run_says_that_numba_compiles_the_kernels(command, samples, tmp_path, monkeypatch, capsys):
+    # a fresh installation's first analyze sat at 0 % for a minute and a half, compiling
+    from ddcsem import _kernels
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    asked = []
+    monkeypatch.setattr(_kernels, "uncompiled", lambda *kernels: asked.extend(kernels) or ["histogram_pair"])
+    args = [command, str(samples / "valve_02_EsB.tif"), str(samples / "valve_02_InLens.tif")]
+    assert main(args + ["-o", str(tmp_path / "a")]) == 0
+    assert "note: numba compiles ddcsem's kernels for this machine first" in capsys.readouterr().err
+    assert asked and all(hasattr(k, "py_func") for k in asked)  # numba's functions, not their wrappers
+    assert main(args + ["-o", str(tmp_path / "b"), "-q"]) == 0  # errors only
+    assert "numba" not in capsys.readouterr().err
+    monkeypatch.setattr(_kernels, "uncompiled", lambda *kernels: [])
+    assert main(args + ["-o", str(tmp_path / "c")]) == 0
+    assert "numba" not in capsys.readouterr().err
+
+
+def test_uncompiled_names_the_kernels_numba_has_not_cached(tmp_path, monkeypatch):
+    import importlib
+
+    from ddcsem._kernels import uncompiled
+
+    (tmp_path / "fresh_kernel.py").write_text(
+        "import numba\n\n@numba.njit(cache=True)\ndef add_one(x):\n    return x + 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("fresh_kernel")
+    assert uncompiled(module.add_one, len) == ["add_one"]  # a plain function: no word on it
+    assert module.add_one(1) == 2  # compiled, and cached beside the module
+    assert uncompiled(module.add_one) == []
+    (tmp_path / "fresh_kernel.py").write_text(
+        "import numba\n\n@numba.njit(cache=True)\ndef add_one(x):\n    return x + 100\n")
+    module = importlib.reload(module)
+    del sys.modules["fresh_kernel"]
+    assert uncompiled(module.add_one) == ["add_one"]  # its source changed: compiled again

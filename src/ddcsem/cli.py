@@ -843,6 +843,17 @@ def _samples(items: list[tuple[str, Any, str]], args: argparse.Namespace) -> dic
     return {image_id: names[folder] for image_id, folder in folders.items()}
 
 
+def _say_if_compiling(args: argparse.Namespace, kernels: Sequence[Any], how_long: str) -> None:
+    """Say so, on a terminal, before the first item when numba has still to compile
+    ``kernels`` (the ones every item uses) in this installation: ``how_long`` the first
+    item then waits, with its progress bar standing at 0."""
+    from ._kernels import uncompiled
+
+    if not args.quiet and sys.stderr.isatty() and uncompiled(*kernels):
+        print(f"note: numba compiles ddcsem's kernels for this machine first ({how_long}, once: "
+              "they are cached for later runs)", file=sys.stderr, flush=True)
+
+
 def _run_batch(worker, items: list, job: Any, args: argparse.Namespace, unit: str,
                killed: Callable[[Any], dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
     """Run ``worker(item, job)`` over items, in worker processes with --jobs, with progress.
@@ -1131,6 +1142,9 @@ def _colorize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     job = _ColorizeJob(args.output, args.mode, tuple(args.clip), args.green_gain, args.palette,
                        args.pixel_size, not args.no_register, args.png, args.skip_existing,
                        args.overwrite, params_hash, args.crop_databar, args.scale_bar)
+    from ._kernels import colorize as kernels
+
+    _say_if_compiling(args, [kernels.histogram_pair, kernels.write_lut_packed], "about 10 s")
     records, undone = _run_batch(_colorize_one, pairs, job, args, "pair", _colorize_killed)
     for key, message in problems:
         records.append({"key": key, "se": None, "bse": None, "status": "failed", "error": message})
@@ -1601,6 +1615,10 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                       args.labels, args.crop_databar, args.region, args.markers, tile,
                       progress=args.jobs == 1 and not args.quiet and sys.stderr.isatty(),
                       jobs=min(args.jobs, max(1, len(items))))
+    from ._kernels import filters, measure, segment
+
+    _say_if_compiling(args, [filters.separable_filter, segment.label_components, segment.distance_transform,
+                             measure.outlines], "a minute or two")
     records, undone = _run_batch(_analyze_one, items, job, args, "image", _analyze_killed)
     if samples:  # an image's tiles are fields of its sample
         samples.update({r["image_id"]: samples.get(r["tile"]["of"]) for r in records if r.get("tile")})
