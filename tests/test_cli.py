@@ -912,21 +912,3 @@ def test_a_first_run_says_that_numba_compiles_the_kernels(command, samples, tmp_
     assert main(args + ["-o", str(tmp_path / "c")]) == 0
     assert "numba" not in capsys.readouterr().err
 
-
-def test_uncompiled_names_the_kernels_numba_has_not_cached(tmp_path, monkeypatch):
-    import importlib
-
-    from ddcsem._kernels import uncompiled
-
-    (tmp_path / "fresh_kernel.py").write_text(
-        "import numba\n\n@numba.njit(cache=True)\ndef add_one(x):\n    return x + 1\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    module = importlib.import_module("fresh_kernel")
-    assert uncompiled(module.add_one, len) == ["add_one"]  # a plain function: no word on it
-    assert module.add_one(1) == 2  # compiled, and cached beside the module
-    assert uncompiled(module.add_one) == []
-    (tmp_path / "fresh_kernel.py").write_text(
-        "import numba\n\n@numba.njit(cache=True)\ndef add_one(x):\n    return x + 100\n")
-    module = importlib.reload(module)
-    del sys.modules["fresh_kernel"]
-    assert uncompiled(module.add_one) == ["add_one"]  # its source changed: compiled again

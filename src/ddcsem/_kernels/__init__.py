@@ -2,7 +2,45 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Any
+
+
+def _ensure_cache_dir() -> None:
+    """Give numba a writable folder for its cache of these kernels where it finds none.
+
+    numba keeps compiled kernels beside their source, else in the user's cache folder;
+    where neither is writable (an installation read-only to its user, whose home is too,
+    as in a container run as another user) it refuses, when a module of them is imported,
+    to define a kernel with ``cache=True``. The cache then goes to a folder of this user's
+    in the temporary directory: one only they can write to, else a new one each run.
+    ``NUMBA_CACHE_DIR``, when set, is numba's own choice and left alone."""
+    from numba.core import caching, config
+
+    if config.CACHE_DIR:
+        return
+    try:
+        caching.FunctionCache(_ensure_cache_dir)  # finds a place for this folder's kernels, or raises
+        return
+    except RuntimeError:
+        pass
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    folder = os.path.join(tempfile.gettempdir(), f"ddcsem-numba-cache-{'user' if uid is None else uid}")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        info = os.stat(folder)
+        # another user's folder, or one others may write to, could hand us their code
+        mine = uid is None or (info.st_uid == uid and not info.st_mode & 0o022)
+    except OSError:
+        mine = False
+    if not mine:
+        folder = tempfile.mkdtemp(prefix="ddcsem-numba-cache-")
+    # the environment too: numba rereads its settings from it, and worker processes inherit it
+    os.environ["NUMBA_CACHE_DIR"] = config.CACHE_DIR = folder
+
+
+_ensure_cache_dir()
 
 
 def uncompiled(*kernels: Any) -> list[str]:
