@@ -912,3 +912,27 @@ def test_a_first_run_says_that_numba_compiles_the_kernels(command, samples, tmp_
     assert main(args + ["-o", str(tmp_path / "c")]) == 0
     assert "numba" not in capsys.readouterr().err
 
+
+
+def test_warnings_for_programmers_are_not_reported_as_the_images(samples, tmp_path, monkeypatch, capsys):
+    # numpy 2.5 deprecates what scikit-image 0.26 does in a function ddcsem calls: each run
+    # printed "warning: valve_02: Setting the shape on a NumPy array has been deprecated ..."
+    import warnings
+
+    from ddcsem import analyze
+
+    original = analyze.analyze_single
+
+    def noisy(*args, **kwargs):
+        warnings.warn("Setting the shape on a NumPy array has been deprecated", DeprecationWarning)
+        warnings.warn("a keyword's default will change", FutureWarning)
+        warnings.warn("the image is odd", UserWarning)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(analyze, "analyze_single", noisy)
+    assert main(["analyze", str(samples / "valve_02_EsB.tif"), "--single", "-o", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: valve_02_esb: the image is odd" in err
+    assert "deprecated" not in err and "will change" not in err
+    manifest = (tmp_path / "a" / "manifest.json").read_text()
+    assert "the image is odd" in manifest and "deprecated" not in manifest

@@ -477,8 +477,7 @@ def _info(args: argparse.Namespace) -> int:
             failed(name, ReadError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in this folder", path=name,
                                    hint=_inner_folders_hint([name])))
         for path in paths:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
+            with _recording_warnings() as caught:
                 try:
                     try:
                         record = {**read_sem(path, pixel_size=args.pixel_size,
@@ -625,8 +624,7 @@ def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
         if target.exists() and not job.overwrite and not job.skip_existing:
             raise OutputError("exists already", path=target,
                               hint="use --overwrite to replace it or --skip-existing to keep it")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with _recording_warnings() as caught:
             images = read_pair(pair, pixel_size=_pixel_size_for(pair, job.pixel_size), register=job.register,
                                crop_databar=job.crop_databar)
             require_memory(images.se.data.size * COLORIZE_BYTES_PER_PIXEL,
@@ -941,6 +939,18 @@ def _run_pool(worker, items: list, job: Any, indices: list[int], jobs: int, resu
                     results[i] = f.result()
             raise
     return broken
+
+
+@contextmanager
+def _recording_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    """Record every warning given within, each time, for an image's record, but those for
+    programmers (deprecations and future changes of ddcsem's dependencies, such as numpy
+    2.5's in scikit-image 0.26, which a run printed as a warning about each image)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+            warnings.simplefilter("ignore", category)
+        yield caught
 
 
 @contextmanager
@@ -1304,8 +1314,7 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> list[dict[str,
         if previous is not None:
             return [previous]
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with _recording_warnings() as caught:
             if kind == "pair":
                 image = read_pair(source, pixel_size=_pixel_size_for(source, job.pixel_size),
                                   register=job.options.register, crop_databar=job.crop_databar)
@@ -1395,8 +1404,7 @@ def _analyze_field(kind: str, image: Any, tile: Any, field_id: str, image_id: st
             arrays[name] = readers[name](path, shape=shape)
     if tile is not None and "region" in arrays and not arrays["region"].any():
         return None  # no part of the field analysed
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with _recording_warnings() as caught:
         given = {"labels": arrays.get("labels"), "region": arrays.get("region"), "markers": arrays.get("markers")}
         if kind == "pair":
             result = analyze_pair(field, options=job.options, **given)

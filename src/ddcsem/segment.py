@@ -220,7 +220,9 @@ def _h_maxima_markers(surface: np.ndarray, mask: np.ndarray, h: float) -> np.nda
     from skimage.morphology import reconstruction
 
     seed = np.where(mask, surface - h, 0.0)
-    rec = reconstruction(np.minimum(seed, surface), surface, method="dilation")
+    with warnings.catch_warnings():  # scikit-image 0.26 sets an array's shape, which numpy 2.5 deprecates
+        warnings.filterwarnings("ignore", "Setting the shape on a NumPy array", DeprecationWarning)
+        rec = reconstruction(np.minimum(seed, surface), surface, method="dilation")
     peaks = mask & (surface - rec >= np.minimum(h, surface) - 1e-6)
     markers, _ = _label(peaks)
     return markers
