@@ -23,8 +23,10 @@ def _ensure_cache_dir() -> None:
     try:
         caching.FunctionCache(_ensure_cache_dir)  # finds a place for this folder's kernels, or raises
         return
-    except RuntimeError:
+    except RuntimeError:  # numba's "no locator available"
         pass
+    except Exception:  # another numba's internals: its cache is its own business
+        return
     uid = os.getuid() if hasattr(os, "getuid") else None
     folder = os.path.join(tempfile.gettempdir(), f"ddcsem-numba-cache-{'user' if uid is None else uid}")
     try:
