@@ -76,3 +76,26 @@ def test_invalid_parameters():
         make_pair(shape=(4, 4))
     with pytest.raises(ParameterError):
         make_pair(dtype=np.int8)
+
+
+@pytest.mark.parametrize(("sigma_ln", "n"), [(0.2, 1500), (0.9, 500)])
+def test_placement_keeps_every_pair_of_spheres_apart(sigma_ln, n):
+    # each sphere is checked against those in the nearby cells of a grid only; the rule
+    # must hold against all: free spheres 1.15x their radii apart, clustered ones 0.85x
+    from scipy.spatial.distance import pdist, squareform
+
+    from ddcsem.synthetic import _place
+
+    rng = np.random.default_rng(5)
+    radii = np.clip(rng.lognormal(np.log(4.0), sigma_ln, n), 1.0, 60.0)
+    clustered = rng.random(radii.size) < 0.4
+    centers, kept = _place(rng, (400, 500), radii, clustered)
+    assert 0.5 * radii.size < kept.size <= radii.size  # most find room: the rule is not vacuous
+    r = radii[kept]
+    distance = squareform(pdist(centers))
+    later = np.tril(np.ones_like(distance, dtype=bool), -1)  # (i, j): sphere i placed after sphere j
+    factor = np.where(clustered[kept], 0.85, 1.15)[:, None]
+    assert np.all(distance[later] >= (factor * (r[:, None] + r[None, :]))[later])
+    np.fill_diagonal(distance, np.inf)
+    touching = (distance <= r[:, None] + r[None, :]).any(axis=1)
+    assert touching[clustered[kept]].mean() > 0.9  # clustered spheres do touch a neighbour
