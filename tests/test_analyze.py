@@ -21,7 +21,7 @@ from ddcsem.analyze import (AnalysisOptions, ClippedSignalWarning, ParticlePolar
                             analyze_composite, analyze_pair, analyze_single)
 from ddcsem.cli import main
 from ddcsem.colorize import colorize
-from ddcsem.errors import ParameterError
+from ddcsem.errors import PairingError, ParameterError
 from ddcsem.evaluate import detection_scores
 from ddcsem.pair import SEMPair, read_pair
 from ddcsem.read import PixelSize, SEMImage, read_sem
@@ -125,6 +125,37 @@ def test_a_pair_not_yet_read_or_given_for_one_image_is_refused_with_what_to_call
         with pytest.raises(ParameterError, match=r"not SEMPair.*analyze_pair\(pair\).*analyze_single\(pair.bse\)"):
             analyse(pair)
 
+
+
+def test_a_pair_of_images_of_ones_own_is_analysed_as_the_pair_read(pair_files, syn):
+    # analyze_pair(se, bse) failed with "takes 1 positional argument but 2 were given":
+    # arrays in a notebook (a synthetic pair's, another program's) had to be written to
+    # files first, or built into an SEMPair by hand
+    read = analyze_pair(read_pair(*pair_files))
+    images = analyze_pair(read_sem(pair_files[0]), read_sem(pair_files[1]))
+    arrays = analyze_pair(SEMImage(syn.se, "20nm"), syn.bse)
+    for result in (images, arrays):
+        np.testing.assert_array_equal(result.labels, read.labels)
+        assert result.pixel_size.nm == pytest.approx(20) and result.kind == "pair"
+    assert (images.image_id, arrays.image_id) == ("f", "pair")
+    assert arrays.pixel_size.source == "argument" and read.pixel_size.source.startswith("imagej")
+    bare = analyze_pair(syn.se, syn.bse)
+    assert not bare.pixel_size.calibrated and bare.distribution["count"] == read.distribution["count"]
+    # the checks of read_pair, naming the images by their role where they have no file
+    with pytest.raises(PairingError, match=r"differ in shape: \(320, 320\) vs \(300, 320\) \(the SE image and the BSE"):
+        analyze_pair(syn.se, syn.bse[:300])
+    with pytest.raises(PairingError, match="pixel sizes disagree: 20 nm .* 25 nm"):
+        analyze_pair(SEMImage(syn.se, 20), SEMImage(syn.bse, 25))
+    with pytest.warns(UserWarning) as record:
+        analyze_pair(read_sem(pair_files[1]), read_sem(pair_files[0]))
+    said = " ".join(str(w.message) for w in record)
+    assert "f_EsB.tif: used as the SE channel" in said and "f_InLens.tif: used as the BSE channel" in said
+    with pytest.raises(ParameterError, match=r"images, not files.*analyze_pair\(ddcsem.read_pair\(se_path, bse_path"):
+        analyze_pair(*(str(p) for p in pair_files))
+    with pytest.raises(ParameterError, match="bse is given with a pair that has its own"):
+        analyze_pair(read_pair(*pair_files), syn.bse)
+    with pytest.raises(ParameterError, match="bse must be an SEMImage or an array, not list"):
+        analyze_pair(syn.se, syn.bse.tolist())
 
 
 def test_a_lone_images_intensities_are_reported_under_its_detectors_name(syn):

@@ -23,6 +23,7 @@ def test_readme_python_examples_run(capsys):
     assert "25.0 fei:[Scan]PixelWidth" in out and "CBS (BSE) 37 (448, 512)" in out
     assert "1 given" in out
     assert "PixelSize(nm=20.0, source='argument')" in out
+    assert "pair True" in out
 
 
 def test_every_function_of_the_top_level_api_is_documented_in_numpydoc():

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
+from os import PathLike
 from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
@@ -708,15 +709,22 @@ def _measure(
                          distribution, mineral, shift, timings, region, smallest, markers, beam_kv)
 
 
-def analyze_pair(pair: SEMPair, *, options: AnalysisOptions | Mapping[str, Any] = AnalysisOptions(),
+def analyze_pair(pair: SEMPair | SEMImage | np.ndarray, bse: SEMImage | np.ndarray | None = None, *,
+                 options: AnalysisOptions | Mapping[str, Any] = AnalysisOptions(),
                  labels: np.ndarray | None = None, region: np.ndarray | None = None,
                  markers: np.ndarray | None = None) -> ImageAnalysis:
-    """Analyse a registered SE/BSE pair (:class:`ddcsem.SEMPair`).
+    """Analyse a registered SE/BSE pair (:class:`ddcsem.SEMPair`), or an SE and a BSE image.
 
     Parameters
     ----------
-    pair : SEMPair
-        The pair, as :func:`ddcsem.read_pair` reads it.
+    pair : SEMPair, SEMImage or ndarray
+        The pair, as :func:`ddcsem.read_pair` reads it; or, with ``bse``, its SE image (an
+        array is taken as uncalibrated: ``ddcsem.SEMImage(array, "20nm")`` gives its pixel
+        size).
+    bse : SEMImage or ndarray, shape (M, N), optional
+        The BSE image of the field, with the SE image as ``pair``: the two are checked and
+        registered as :func:`ddcsem.read_pair` does it, and named after the SE image's file
+        (``pair`` for an array).
     options : AnalysisOptions or dict, optional
         How to segment and measure (a dict: the fields of an AnalysisOptions).
     labels : ndarray of int, shape (M, N), optional
@@ -745,7 +753,10 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions | Mapping[str, Any] 
     Raises
     ------
     ParameterError
-        If ``pair`` is not an :class:`SEMPair`, or an option does not suit the image.
+        If ``pair`` is not an :class:`SEMPair` (nor an image, with ``bse``), or an option
+        does not suit the image.
+    PairingError
+        If the two images given differ in shape or pixel size.
 
     Warns
     -----
@@ -774,13 +785,26 @@ def analyze_pair(pair: SEMPair, *, options: AnalysisOptions | Mapping[str, Any] 
     ...                                 pixel_size="20nm"))
     >>> result.distribution["count"] == int(result.labels.max()) > 10
     True
+    >>> arrays = analyze_pair(SEMImage(syn.se, "20nm"), syn.bse)   # images of one's own
+    >>> arrays.image_id, int(arrays.labels.max()) == int(result.labels.max())
+    ('pair', True)
     """
+    from .pair import _pair_images, _pair_key
     from .separate import _density, _frame_mask
 
+    if bse is not None:
+        if isinstance(pair, SEMPair):
+            raise ParameterError("bse is given with a pair that has its own: give the pair alone, or its two images")
+        if isinstance(pair, (str, PathLike)) or isinstance(bse, (str, PathLike)):
+            raise ParameterError("analyze_pair takes images, not files",
+                                 hint="read them first: ddcsem.analyze_pair(ddcsem.read_pair(se_path, bse_path))")
+        se_image, bse_image = _as_image(pair, "read_sem", "se"), _as_image(bse, "read_sem", "bse")
+        pair = _pair_images(_pair_key(se_image.path), se_image, bse_image)
     if not isinstance(pair, SEMPair):
         raise ParameterError(f"pair must be an SEMPair, not {type(pair).__name__}",
                              hint="read it first: ddcsem.analyze_pair(ddcsem.read_pair(pair))"
-                             if isinstance(pair, Pair) else "read one with ddcsem.read_pair(se_path, bse_path)")
+                             if isinstance(pair, Pair) else "read one with ddcsem.read_pair(se_path, bse_path), or "
+                             "give its two images: ddcsem.analyze_pair(se, bse)")
     options = _as_options(options)
     _require_memory(pair.se.data.shape, pair.se.path)
     timings: dict[str, float] = {}
@@ -918,13 +942,13 @@ def _as_options(options: AnalysisOptions | Mapping[str, Any]) -> AnalysisOptions
     return AnalysisOptions(**options)
 
 
-def _as_image(image: SEMImage | np.ndarray, reader: str) -> SEMImage:
-    """``image``, or an array taken as an uncalibrated image."""
+def _as_image(image: SEMImage | np.ndarray, reader: str, name: str = "image") -> SEMImage:
+    """``image`` (the argument ``name``), or an array taken as an uncalibrated image."""
     if isinstance(image, SEMImage):
         return image
     if isinstance(image, np.ndarray):
         return SEMImage(image)
-    raise ParameterError(f"image must be an SEMImage or an array, not {type(image).__name__}",
+    raise ParameterError(f"{name} must be an SEMImage or an array, not {type(image).__name__}",
                          hint="a pair is analysed by ddcsem.analyze_pair(pair), one of its channels by "
                          "ddcsem.analyze_single(pair.bse)" if isinstance(image, SEMPair)
                          else f"read a file with ddcsem.{reader}(path)")

@@ -741,12 +741,17 @@ def _one_databar(se: SEMImage, bse: SEMImage) -> tuple[SEMImage, SEMImage]:
     return (found, cropped) if found is se else (cropped, found)
 
 
+def _named(image: SEMImage, role: str) -> str:
+    """The image's file, or (an array of one's own) its role."""
+    return str(image.path) if image.path is not None else f"the {role} image"
+
+
 def _agree(se: SEMImage, bse: SEMImage) -> PixelSize:
-    names = f"{se.path} and {bse.path}"
+    names = f"{_named(se, 'SE')} and {_named(bse, 'BSE')}"
     if se.data.shape != bse.data.shape:
+        cropped = " after data-bar cropping" if se.databar_rows or bse.databar_rows else ""
         raise PairingError(
-            f"SE and BSE differ in shape after data-bar cropping: {se.data.shape} vs "
-            f"{bse.data.shape} ({names})",
+            f"SE and BSE differ in shape{cropped}: {se.data.shape} vs {bse.data.shape} ({names})",
             hint=_shape_hint(se, bse),
         )
     a, b = se.pixel_size, bse.pixel_size
@@ -761,6 +766,10 @@ def _agree(se: SEMImage, bse: SEMImage) -> PixelSize:
     return a if a.calibrated else b
 
 
+#: Shifts between the channels up to this many pixels are recorded but not applied.
+MAX_SHIFT = 0.5
+
+
 def read_pair(
     se: str | PathLike | Pair,
     bse: str | PathLike | None = None,
@@ -768,7 +777,7 @@ def read_pair(
     pixel_size: float | str | None = None,
     crop_databar: Literal["auto", "off"] | int = "auto",
     register: bool = True,
-    max_shift: float = 0.5,
+    max_shift: float = MAX_SHIFT,
 ) -> SEMPair:
     """Read, check and register an SE/BSE pair.
 
@@ -819,8 +828,7 @@ def read_pair(
     else:
         if bse is None:
             raise PairingError("read_pair needs a BSE file or a Pair")
-        found = split_detector_token(Path(se).stem)
-        spec = Pair(found[0] if found else Path(se).stem.lower(), Path(se), Path(bse))
+        spec = Pair(_pair_key(se), Path(se), Path(bse))
     se_img = read_sem(spec.se, pixel_size=pixel_size, crop_databar=crop_databar, page=spec.se_page)
     bse_img = read_sem(spec.bse, pixel_size=pixel_size, crop_databar=crop_databar, page=spec.bse_page)
     if crop_databar in ("auto", True):
@@ -830,17 +838,32 @@ def read_pair(
         for image in (se_img, bse_img):
             _warn_if_overridden(image.path, given, image.pixel_size, stacklevel=3)
         se_img, bse_img = replace(se_img, pixel_size=given), replace(bse_img, pixel_size=given)
-    for image, want in ((se_img, "SE"), (bse_img, "BSE")):
+    return _pair_images(spec.key, se_img, bse_img, register=register, max_shift=max_shift)
+
+
+def _pair_key(path: str | PathLike | None) -> str:
+    """A field's name: its SE file's name without the detector token (``pair`` without a file)."""
+    if path is None:
+        return "pair"
+    found = split_detector_token(Path(path).stem)
+    return found[0] if found else Path(path).stem.lower()
+
+
+def _pair_images(key: str, se: SEMImage, bse: SEMImage, *, register: bool = True,
+                max_shift: float = MAX_SHIFT) -> SEMPair:
+    """The two images of a field as an :class:`SEMPair`, checked and registered as
+    :func:`read_pair` does it (the images read, or arrays of one's own)."""
+    for image, want in ((se, "SE"), (bse, "BSE")):
         if image.role is not None and image.role != want:
             warnings.warn(
-                f"{image.path}: used as the {want} channel, but its detector "
+                f"{_named(image, want)}: used as the {want} channel, but its detector "
                 f"{image.detector!r} records {image.role}",
-                stacklevel=2,
+                stacklevel=3,
             )
-    pixel = _agree(se_img, bse_img)
+    pixel = _agree(se, bse)
     shift, applied = (0.0, 0.0), False
     if register:
-        a, b = _window_gradients(se_img.data, bse_img.data)
+        a, b = _window_gradients(se.data, bse.data)
         shift = _correlation_peak(a, b)
         # the halves are correlated only for a shift to apply: most pairs need none, and the
         # halves were a third of the FFT work
@@ -848,15 +871,15 @@ def read_pair(
             if _halves_agree(a, b, shift):
                 from scipy import ndimage
 
-                moved = ndimage.shift(bse_img.data.astype(np.float32), shift, order=1, mode="nearest")
-                marks = None if bse_img.marks is None else ndimage.shift(bse_img.marks, shift, order=0) > 0
-                bse_img = replace(bse_img, data=moved, marks=marks)
+                moved = ndimage.shift(bse.data.astype(np.float32), shift, order=1, mode="nearest")
+                marks = None if bse.marks is None else ndimage.shift(bse.marks, shift, order=0) > 0
+                bse = replace(bse, data=moved, marks=marks)
                 applied = True
             else:
                 warnings.warn(
-                    f"{spec.se} / {spec.bse}: the channels look shifted by ({shift[0]:.2f}, "
+                    f"{_named(se, 'SE')} / {_named(bse, 'BSE')}: the channels look shifted by ({shift[0]:.2f}, "
                     f"{shift[1]:.2f}) px (rows, columns), but the two halves of the field disagree, "
                     "so the shift was not applied (--no-register turns the check off)",
-                    stacklevel=2,
+                    stacklevel=3,
                 )
-    return SEMPair(spec.key, se_img, bse_img, pixel, shift, applied)
+    return SEMPair(key, se, bse, pixel, shift, applied)
