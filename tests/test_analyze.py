@@ -208,6 +208,19 @@ def test_the_steps_take_a_read_pairs_channels_as_they_are(pair_files):
                         (lambda: particle_table(pair), "labels must be a 2-D label image")):
         with pytest.raises(ParameterError, match=words):
             call()
+    # a file's name (read as "got shape ()"), a PixelSize for its nm, files' images to read_pair
+    se_path, bse_path = (str(p) for p in pair_files)
+    for call, words in ((lambda: colorize(se_path, bse_path), r"se must be a 2-D grey image, not a file name "
+                         r"\('.*f_InLens.tif'\) \(read the file first: ddcsem.read_sem\(path\)\)"),
+                        (lambda: density_map(pair_files[1]), r"bse .*not a file name.*ddcsem.read_sem\(path\)"),
+                        (lambda: segment_particles(bse_path), r"density .*not a file name.*read_sem\(path\); make one "
+                         r"with density_map"),
+                        (lambda: particle_table("f_labels.tif"), r"labels .*not a file name.*ddcsem.read_labels\(path\)"),
+                        (lambda: particle_table(labels, pixel_size_nm=pair.pixel_size), r"pixel_size_nm must be .* not "
+                         r"PixelSize\(nm=20.0.*give its size in nm: pixel_size_nm=image.pixel_size.nm"),
+                        (lambda: read_pair(pair.se, pair.bse), r"read_pair reads files.*analyze_pair\(se, bse\)")):
+        with pytest.raises(ParameterError, match=words):
+            call()
 
 
 def test_reprs_show_shapes_not_pixels(pair_files):

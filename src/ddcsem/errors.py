@@ -103,14 +103,18 @@ def require_positive(value: object, name: str, *, zero: bool = False) -> float:
     except (TypeError, ValueError):
         number = float("nan")
     if isinstance(value, (bool, str)) or not (number >= 0 if zero else number > 0) or number == float("inf"):
-        raise ParameterError(f"{name} must be a finite number {bound}, not {value!r}")
+        # an image's PixelSize, given whole where its nm is asked for
+        hint = f"give its size in nm: {name}=image.pixel_size.nm" if hasattr(value, "nm") else None
+        raise ParameterError(f"{name} must be a finite number {bound}, not {value!r}", hint=hint)
     return number
 
 
-def require_image(value: object, name: str, *, kind: str = "grey image", hint: str | None = None) -> np.ndarray:
+def require_image(value: object, name: str, *, kind: str = "grey image", hint: str | None = None,
+                  reader: str = "read_sem") -> np.ndarray:
     """``value`` as a 2-D array (an array, or an :class:`~ddcsem.SEMImage`'s pixels), else a
     :class:`ParameterError` naming ``name`` and what was given instead, with ``hint`` when
-    that is no array at all (a pair's channels ``se`` and ``bse`` are hinted at unasked).
+    that is no array at all (a pair's channels ``se`` and ``bse`` are hinted at unasked; a
+    file's name, at ``ddcsem.<reader>``, which reads it).
     An SEMImage given as the ``se`` or ``bse`` channel whose detector records the other is
     warned about (from the caller of the public function, three frames up): a pair's two
     swapped coloured particles green and measured each channel's mean as the other's.
@@ -124,6 +128,9 @@ def require_image(value: object, name: str, *, kind: str = "grey image", hint: s
     ...
     ddcsem.errors.ParameterError: bse must be a 2-D grey image, got shape (4, 4, 3)
     """
+    if isinstance(value, (str, PathLike)):
+        raise ParameterError(f"{name} must be a 2-D {kind}, not a file name ({str(value)!r})",
+                             hint=f"read the file first: ddcsem.{reader}(path)" + (f"; {hint}" if hint else ""))
     image = np.asarray(value)
     if image.dtype == object and image.ndim == 0:
         if hint is None and name in ("se", "bse") and hasattr(value, name):

@@ -280,7 +280,7 @@ def _check(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """``labels`` checked, and numbered 1..K when its ids are sparse (more than it has
     pixels: the kernels keep a row per id), with the ids that numbering stands for."""
-    labels = require_image(labels, "labels", kind="label image",
+    labels = require_image(labels, "labels", kind="label image", reader="read_labels",
                            hint="segment_particles makes one; analyze_pair gives it as .labels")
     if labels.dtype.kind not in "iu":
         raise ParameterError(f"labels must be an integer image, not {labels.dtype}")

@@ -23,7 +23,7 @@ import numpy as np
 
 from ._repr import dataclass_repr
 from .detectors import BSE_TOKENS, SE_TOKENS, detector_role, split_detector_token
-from .errors import CalibrationError, DDCSEMError, PairingError, ReadError
+from .errors import CalibrationError, DDCSEMError, PairingError, ParameterError, ReadError
 from .read import PixelSize, SEMImage, _decode_text, _warn_if_overridden, read_sem, _tiff_pages
 from .units import parse_pixel_size
 
@@ -826,6 +826,10 @@ def read_pair(
     if isinstance(se, Pair):
         spec = se
     else:
+        if any(isinstance(image, (SEMImage, np.ndarray)) for image in (se, bse)):
+            raise ParameterError("read_pair reads files: se and bse are images already",
+                                 hint="analyse them as they are, ddcsem.analyze_pair(se, bse), or colour them, "
+                                 "ddcsem.colorize(se, bse)")
         if bse is None:
             raise PairingError("read_pair needs a BSE file or a Pair")
         spec = Pair(_pair_key(se), Path(se), Path(bse))
