@@ -1352,6 +1352,38 @@ def test_config_file_and_precedence(samples, tmp_path):
     assert params["se_rims"] is False and params["basis"] == [[255.0, 140.0, 0.0], [0.0, 255.0, 0.0]]
 
 
+def test_a_runs_config_toml_gives_a_later_run_its_parameters(samples, tmp_path):
+    # the manifest recorded the parameters, but in other names and units than a config
+    # file takes: a run could not be repeated without copying them out by hand
+    import tomllib
+
+    files = [str(samples / "valve_02_InLens.tif"), str(samples / "valve_02_EsB.tif")]
+    given = ["--threshold", "li", "--min-diameter", "30nm", "--max-diameter", "2.5um", "--min-distance", "6px",
+             "--circularity", "0.2", "1", "--clip", "1", "99", "--no-se-rims", "--pixel-size", "12.5nm",
+             "--keep-edge-particles", "--basis", "#ff8c00", "0,255,0", "--tile", "300", "--crop-databar", "off"]
+    out, again = tmp_path / "out", tmp_path / "again"
+    assert main(["analyze", *files, "-o", str(out), "-q", *given]) == 0
+    text = (out / "config.toml").read_text(encoding="utf-8")
+    config = tomllib.loads(text)
+    assert (config["threshold"], config["min_diameter"], config["max_diameter"], config["min_distance"]) == (
+        "li", "30.0nm", "2500.0nm", "6.0px")
+    assert config["se_rims"] is False and config["pixel_size"] == "12.5nm" and config["tile"] == "300.0px"
+    assert "--crop-databar off" in text.splitlines()[1]  # which a config file does not take: named
+    assert main(["analyze", *files, "-o", str(again), "-q", "--config", str(out / "config.toml"),
+                 "--crop-databar", "off"]) == 0
+    first, second = (json.loads((o / "manifest.json").read_text()) for o in (out, again))
+    assert second["parameters"] == first["parameters"] and second["params_hash"] == first["params_hash"]
+    # the defaults' file leaves out what has none (no basis, no pixel size), and a run with
+    # it finds the results made with the same parameters
+    plain = tmp_path / "plain"
+    assert main(["analyze", *files, "-o", str(plain), "-q"]) == 0
+    config = tomllib.loads((plain / "config.toml").read_text(encoding="utf-8"))
+    assert config["threshold"] == "auto" and "basis" not in config and "pixel_size" not in config
+    assert main(["analyze", *files, "-o", str(plain), "-q", "--skip-existing",
+                 "--config", str(plain / "config.toml")]) == 0
+    assert [r["status"] for r in json.loads((plain / "manifest.json").read_text())["images"]] == ["skipped"]
+
+
 def test_se_rims_option_decides_whether_se_guides_the_split(pair_files):
     from ddcsem.segment import segment_particles
     from ddcsem.separate import density_map

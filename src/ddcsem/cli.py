@@ -1194,6 +1194,32 @@ class _AnalyzeJob:
 _DRAWN = ("labels", "region", "markers")
 
 
+#: The keys of a ``--config`` file, in the order ``config.toml`` gives them.
+CONFIG_KEYS = ("mode", "clip", "threshold", "split", "profile", "min_diameter", "max_diameter", "min_area_px",
+               "circularity", "min_distance", "keep_edge_particles", "register", "se_rims", "off_sample",
+               "dark_particles", "basis", "pixel_size", "tile")
+
+
+def _config_values(options: Any, pixel_size: float | None, tile: tuple[float, str] | None) -> dict[str, Any]:
+    """The effective parameters as a ``--config`` file takes them (:data:`CONFIG_KEYS`; None
+    where the default stands), so that ``OUT/config.toml`` gives a later run the same ones."""
+
+    def length(key: str) -> str | None:
+        nm, px = getattr(options, f"{key}_nm"), getattr(options, f"{key}_px")
+        return f"{nm!r}nm" if nm is not None else f"{px!r}px" if px is not None else None
+
+    values = {"mode": options.mode, "clip": list(options.clip), "threshold": options.threshold,
+              "split": options.split, "profile": options.profile, "min_diameter": length("min_diameter"),
+              "max_diameter": length("max_diameter"), "min_area_px": options.min_area_px,
+              "circularity": list(options.circularity), "min_distance": length("min_distance"),
+              "keep_edge_particles": options.keep_edge_particles, "register": options.register,
+              "se_rims": options.se_rims, "off_sample": options.off_sample, "dark_particles": options.dark_particles,
+              "basis": None if options.basis is None else [list(colour) for colour in options.basis],
+              "pixel_size": None if pixel_size is None else f"{pixel_size!r}nm",
+              "tile": None if tile is None else "auto" if tile[1] == "auto" else f"{tile[0]!r}{tile[1]}"}
+    return {key: values[key] for key in CONFIG_KEYS}
+
+
 def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None, tuple[float, str] | None]:
     """Effective AnalysisOptions, pixel size and tile size: command line over --config over defaults."""
     import tomllib
@@ -1211,9 +1237,7 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None, tupl
         except tomllib.TOMLDecodeError as exc:
             raise ParameterError(f"malformed TOML: {exc}", path=args.config,
                                  hint="see the README for the keys a config file takes") from None
-        known = {"mode", "clip", "threshold", "split", "min_diameter", "max_diameter", "circularity", "min_distance",
-                 "keep_edge_particles", "register", "pixel_size", "min_area_px", "se_rims", "basis",
-                 "dark_particles", "profile", "tile", "off_sample"}
+        known = set(CONFIG_KEYS)
         unknown = sorted(set(config) - known)
         if unknown:
             from difflib import get_close_matches
@@ -1559,7 +1583,7 @@ def _classify_unpaired(paths: list[Path], single: bool) -> tuple[list[tuple[str,
 
 
 def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .report import write_batch_tables, write_html_report
+    from .report import write_batch_tables, write_html_report, write_toml
 
     options, pixel_size, tile = _analysis_options(args)
     if args.dark_particles and not args.single:  # a pair's BSE image has bright particles
@@ -1638,6 +1662,12 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         write_batch_tables(args.output, records, samples=samples, xlsx=args.xlsx)
         write_html_report(args.output, records)
+        given = [f"--{kind.replace('_', '-')} {getattr(args, kind)}" for kind in (*_DRAWN, "crop_databar")
+                 if getattr(args, kind) not in (None, "auto")]
+        write_toml(args.output / "config.toml", _config_values(options, pixel_size, tile), comments=[
+            f"The parameters of this analysis (ddcsem {__version__}), for a later run: --config config.toml",
+            *([f"given on the command line too, which a config file does not take: {' '.join(given)}"]
+              if given else [])])
     except DDCSEMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

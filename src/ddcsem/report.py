@@ -156,6 +156,42 @@ def write_json(path: str | PathLike, data: Any) -> None:
                        errors="backslashreplace")
 
 
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ParameterError(f"{value!r} has no TOML form")
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # its escapes are TOML's basic string escapes
+    return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+
+
+def write_toml(path: str | PathLike, values: dict[str, Any], *, comments: Iterable[str] = ()) -> None:
+    """Write a flat table of strings, numbers, booleans and lists of them as TOML (keys
+    whose value is None left out: TOML has no null), under ``comments``, atomically.
+
+    Examples
+    --------
+    >>> import tempfile, os, tomllib
+    >>> path = os.path.join(tempfile.mkdtemp(), "c.toml")
+    >>> write_toml(path, {"threshold": "li", "clip": (1.0, 99.0), "register": False, "basis": None},
+    ...            comments=["made by ddcsem"])
+    >>> print(open(path, encoding="utf-8").read(), end="")
+    # made by ddcsem
+    threshold = "li"
+    clip = [1.0, 99.0]
+    register = false
+    >>> tomllib.load(open(path, "rb"))["clip"]
+    [1.0, 99.0]
+    """
+    lines = [f"# {line}" for line in comments]
+    lines += [f"{key} = {_toml_value(value)}" for key, value in values.items() if value is not None]
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="backslashreplace")
+
+
 def write_tiff(path: str | PathLike, image: np.ndarray, *, pixel_size_nm: float | None,
                note: str | None = None) -> None:
     """Write an RGB uint8 image or a label image as a TIFF that Fiji opens calibrated in µm.
