@@ -138,6 +138,7 @@ def test_a_pair_of_images_of_ones_own_is_analysed_as_the_pair_read(pair_files, s
         np.testing.assert_array_equal(result.labels, read.labels)
         assert result.pixel_size.nm == pytest.approx(20) and result.kind == "pair"
     assert (images.image_id, arrays.image_id) == ("f", "pair")
+    assert analyze_pair(syn.se, read_sem(pair_files[1])).image_id == "f"  # named by the file there is
     assert arrays.pixel_size.source == "argument" and read.pixel_size.source.startswith("imagej")
     bare = analyze_pair(syn.se, syn.bse)
     assert not bare.pixel_size.calibrated and bare.distribution["count"] == read.distribution["count"]

@@ -724,7 +724,7 @@ def analyze_pair(pair: SEMPair | SEMImage | np.ndarray, bse: SEMImage | np.ndarr
     bse : SEMImage or ndarray, shape (M, N), optional
         The BSE image of the field, with the SE image as ``pair``: the two are checked and
         registered as :func:`ddcsem.read_pair` does it, and named after the SE image's file
-        (``pair`` for an array).
+        (else the BSE image's; ``pair`` for two arrays).
     options : AnalysisOptions or dict, optional
         How to segment and measure (a dict: the fields of an AnalysisOptions).
     labels : ndarray of int, shape (M, N), optional
@@ -799,7 +799,7 @@ def analyze_pair(pair: SEMPair | SEMImage | np.ndarray, bse: SEMImage | np.ndarr
             raise ParameterError("analyze_pair takes images, not files",
                                  hint="read them first: ddcsem.analyze_pair(ddcsem.read_pair(se_path, bse_path))")
         se_image, bse_image = _as_image(pair, "read_sem", "se"), _as_image(bse, "read_sem", "bse")
-        pair = _pair_images(_pair_key(se_image.path), se_image, bse_image)
+        pair = _pair_images(_pair_key(se_image.path or bse_image.path), se_image, bse_image)
     if not isinstance(pair, SEMPair):
         raise ParameterError(f"pair must be an SEMPair, not {type(pair).__name__}",
                              hint="read it first: ddcsem.analyze_pair(ddcsem.read_pair(pair))"
