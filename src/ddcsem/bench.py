@@ -197,7 +197,7 @@ def stage_cases(sizes: list[int], repeat: int, *, progress: Callable[[str], None
     from .measure import particle_table
     from .pair import SEMPair
     from .read import PixelSize, SEMImage, read_sem
-    from .report import write_tiff
+    from .report import write_image_results, write_tiff
     from .segment import segment_particles
     from .separate import density_map
 
@@ -212,6 +212,7 @@ def stage_cases(sizes: list[int], repeat: int, *, progress: Callable[[str], None
             density = density_map(bse)
             labels = segment_particles(density)
             rgb = colorize(se, bse)
+            analysis = analyze_pair(pair)
             stages = [
                 ("read", lambda: read_sem(path)),
                 ("colorize overlay", lambda: colorize(se, bse)),
@@ -221,6 +222,9 @@ def stage_cases(sizes: list[int], repeat: int, *, progress: Callable[[str], None
                 ("measure", lambda: particle_table(labels, pixel_size_nm=20.0, bse=bse, se=se)),
                 ("write", lambda: write_tiff(Path(tmp) / "out.tif", rgb, pixel_size_nm=20.0)),
                 ("analyze (whole image)", lambda: analyze_pair(pair)),
+                # what ddcsem analyze writes of it: TIFFs, ROIs, overlay, plot, table, summary
+                ("write results (every file)", lambda: write_image_results(analysis, Path(tmp) / "results",
+                                                                           params_hash="bench")),
                 ("textbook recipe (segment + measure)", lambda: _textbook(bse)),
             ]
             reps = repeat if size <= 2048 else max(1, min(repeat, 2))
