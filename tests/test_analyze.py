@@ -1370,6 +1370,7 @@ def test_a_runs_config_toml_gives_a_later_run_its_parameters(samples, tmp_path):
         "li", "30.0nm", "2500.0nm", "6.0px")
     assert config["se_rims"] is False and config["pixel_size"] == "12.5nm" and config["tile"] == "300.0px"
     assert "--crop-databar off" in text.splitlines()[1]  # which a config file does not take: named
+    assert '<a href="config.toml">' in (out / "report.html").read_text(encoding="utf-8")
     assert main(["analyze", *files, "-o", str(again), "-q", "--config", str(out / "config.toml"),
                  "--crop-databar", "off"]) == 0
     first, second = (json.loads((o / "manifest.json").read_text()) for o in (out, again))

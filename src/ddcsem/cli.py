@@ -1661,13 +1661,13 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     _announce_tables(records, args)
     try:
         write_batch_tables(args.output, records, samples=samples, xlsx=args.xlsx)
-        write_html_report(args.output, records)
         given = [f"--{kind.replace('_', '-')} {getattr(args, kind)}" for kind in (*_DRAWN, "crop_databar")
                  if getattr(args, kind) not in (None, "auto")]
         write_toml(args.output / "config.toml", _config_values(options, pixel_size, tile), comments=[
             f"The parameters of this analysis (ddcsem {__version__}), for a later run: --config config.toml",
             *([f"given on the command line too, which a config file does not take: {' '.join(given)}"]
               if given else [])])
+        write_html_report(args.output, records)  # which links config.toml
     except DDCSEMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

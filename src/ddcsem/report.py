@@ -1403,6 +1403,8 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
     maps = f"<h2>Images analysed in tiles</h2>{''.join(figures)}" if figures else ""
     linked = ("" if embedded else f"Each image's pictures are shown from its folder (more than {HTML_EMBEDDED} "
               "images are too many to embed): open this page where it was written.")
+    config = ('; to repeat them, <a href="config.toml">config.toml</a> (<code>--config</code>)'
+              if (out / "config.toml").is_file() else "")
     workbook = (', <a href="results.xlsx">results.xlsx</a> (all three, for Excel)'
                 if (out / "results.xlsx").is_file() else "")
     page = f"""<!DOCTYPE html>
@@ -1416,7 +1418,7 @@ img {{ max-width: 480px; border: 1px solid #ddd; }} .warn {{ color: #a40; }}
 </style></head><body>
 <h1>{esc(title)}</h1>
 <p>{format_count(len(rows), 'image')} analysed, {len(failures)} failed. Tables: <a href="images.csv">images.csv</a>,
-<a href="particles.csv">particles.csv</a>{workbook}; parameters and versions: <a href="manifest.json">manifest.json</a>.
+<a href="particles.csv">particles.csv</a>{workbook}; parameters and versions: <a href="manifest.json">manifest.json</a>{config}.
 {linked}</p>
 <table><thead><tr><th>image</th><th>particles</th><th>D10</th><th>D50</th><th>D50 95 % CI</th><th>D90</th><th>unit</th>
 <th>mineral fraction</th><th>calibration</th><th>files</th></tr></thead><tbody>
