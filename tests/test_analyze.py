@@ -139,6 +139,11 @@ def test_a_pair_of_images_of_ones_own_is_analysed_as_the_pair_read(pair_files, s
         assert result.pixel_size.nm == pytest.approx(20) and result.kind == "pair"
     assert (images.image_id, arrays.image_id) == ("f", "pair")
     assert analyze_pair(syn.se, read_sem(pair_files[1])).image_id == "f"  # named by the file there is
+    moved = np.roll(syn.bse, (3, -2), axis=(0, 1))  # registered, unless the options say not to
+    assert analyze_pair(syn.se, moved).shift_px == pytest.approx((-3, 2), abs=0.2)
+    with warnings.catch_warnings():  # the channels left apart: its particles may come out small
+        warnings.simplefilter("ignore", SmallParticleWarning)
+        assert analyze_pair(syn.se, moved, options={"register": False}).shift_px == (0.0, 0.0)
     assert arrays.pixel_size.source == "argument" and read.pixel_size.source.startswith("imagej")
     bare = analyze_pair(syn.se, syn.bse)
     assert not bare.pixel_size.calibrated and bare.distribution["count"] == read.distribution["count"]

@@ -723,8 +723,8 @@ def analyze_pair(pair: SEMPair | SEMImage | np.ndarray, bse: SEMImage | np.ndarr
         size).
     bse : SEMImage or ndarray, shape (M, N), optional
         The BSE image of the field, with the SE image as ``pair``: the two are checked and
-        registered as :func:`ddcsem.read_pair` does it, and named after the SE image's file
-        (else the BSE image's; ``pair`` for two arrays).
+        registered (unless ``options.register`` is off) as :func:`ddcsem.read_pair` does it,
+        and named after the SE image's file (else the BSE image's; ``pair`` for two arrays).
     options : AnalysisOptions or dict, optional
         How to segment and measure (a dict: the fields of an AnalysisOptions).
     labels : ndarray of int, shape (M, N), optional
@@ -792,6 +792,7 @@ def analyze_pair(pair: SEMPair | SEMImage | np.ndarray, bse: SEMImage | np.ndarr
     from .pair import _pair_images, _pair_key
     from .separate import _density, _frame_mask
 
+    options = _as_options(options)
     if bse is not None:
         if isinstance(pair, SEMPair):
             raise ParameterError("bse is given with a pair that has its own: give the pair alone, or its two images")
@@ -799,13 +800,13 @@ def analyze_pair(pair: SEMPair | SEMImage | np.ndarray, bse: SEMImage | np.ndarr
             raise ParameterError("analyze_pair takes images, not files",
                                  hint="read them first: ddcsem.analyze_pair(ddcsem.read_pair(se_path, bse_path))")
         se_image, bse_image = _as_image(pair, "read_sem", "se"), _as_image(bse, "read_sem", "bse")
-        pair = _pair_images(_pair_key(se_image.path or bse_image.path), se_image, bse_image)
+        pair = _pair_images(_pair_key(se_image.path or bse_image.path), se_image, bse_image,
+                            register=options.register)
     if not isinstance(pair, SEMPair):
         raise ParameterError(f"pair must be an SEMPair, not {type(pair).__name__}",
                              hint="read it first: ddcsem.analyze_pair(ddcsem.read_pair(pair))"
                              if isinstance(pair, Pair) else "read one with ddcsem.read_pair(se_path, bse_path), or "
                              "give its two images: ddcsem.analyze_pair(se, bse)")
-    options = _as_options(options)
     _require_memory(pair.se.data.shape, pair.se.path)
     timings: dict[str, float] = {}
     t = time.perf_counter()
