@@ -846,7 +846,8 @@ def read_pair(
 
 
 def _pair_key(path: str | PathLike | None) -> str:
-    """A field's name: its SE file's name without the detector token (``pair`` without a file)."""
+    """A field's name: the name of its file (the SE image's, as read_pair gives it) without
+    the detector token (``pair`` without a file)."""
     if path is None:
         return "pair"
     found = split_detector_token(Path(path).stem)

@@ -25,6 +25,7 @@ __all__ = [
     "recorded_params_hash",
     "remove_stale_parts",
     "write_json",
+    "write_toml",
     "write_tiff",
     "with_scale_bar",
     "write_preview_png",
@@ -967,7 +968,7 @@ def write_image_results(result: Any, folder: str | PathLike, *, params_hash: str
         ecd = result.table[f"ecd_{unit}"]
         plot_size_distribution(folder / f"{image_id}_psd.png", ecd, result.distribution,
                                unit="µm" if nm else "px", title=image_id, weights=result.table["edge_weight"])
-        columns = {k: np.asarray(v).tolist() for k, v in result.table.items()}  # Python numbers: written 4x faster
+        columns = {k: np.asarray(v).tolist() for k, v in result.table.items()}  # Python numbers format faster
         rows = [{"image_id": image_id, "calibrated": bool(nm), **{k: v[i] for k, v in columns.items()}}
                 for i in range(n)]
         write_csv(folder / f"{image_id}_particles.csv", PARTICLE_COLUMNS, rows)
