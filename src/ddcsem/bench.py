@@ -227,7 +227,9 @@ def stage_cases(sizes: list[int], repeat: int, *, progress: Callable[[str], None
                                                                            params_hash="bench")),
                 ("textbook recipe (segment + measure)", lambda: _textbook(bse)),
             ]
-            reps = repeat if size <= 2048 else max(1, min(repeat, 2))
+            # large images: three runs per stage, the fewest that give a median (a run of the
+            # textbook recipe alone varies by half on a shared machine: 6.7-9.7 s at 4096²)
+            reps = repeat if size <= 2048 else max(1, min(repeat, 3))
             for name, func in stages:
                 progress(f"stage {name} {size}^2")
                 med, best = time_call(func, reps)

@@ -433,7 +433,7 @@ def segment_particles(
             top = percentiles(density_s[mask], (99,))[0] if mask.any() else 1.0
             # centres are deep inside the mask and dense; necks and gaps are neither
             weight = np.multiply(density_s, np.float32(1.0 / max(top, 1e-6)))
-            weight = np.minimum(np.maximum(weight, np.float32(0.05), out=weight), 1.0, out=weight)
+            weight = np.clip(weight, np.float32(0.05), np.float32(1.0), out=weight)
             surface = gaussian(edm, EDM_SIGMA * min(1.0, radius / EDM_SIGMA_RADIUS)) * weight
             if se is not None and mask.any():
                 surface *= _rim_relief(se, mask)
@@ -613,7 +613,7 @@ def _rim_relief(se: np.ndarray, mask: np.ndarray) -> np.ndarray:
     rim -= np.float32(core)
     rim *= np.float32(-RIM_DEPTH / max(edge - core, 1e-12))
     rim += np.float32(1.0)  # 1 - depth * (se - core) / (edge - core), then clipped
-    return np.minimum(np.maximum(rim, np.float32(1.0 - RIM_DEPTH), out=rim), np.float32(1.0), out=rim)
+    return np.clip(rim, np.float32(1.0 - RIM_DEPTH), np.float32(1.0), out=rim)
 
 
 #: The ``"edges"`` split: Canny's smoothing (px) and hysteresis thresholds, on the

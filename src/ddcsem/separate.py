@@ -198,7 +198,7 @@ def _two_phase(x: np.ndarray, clip: bool = True, *, matrix_at: float | None = No
         raise ParameterError("the image holds no contrast between two phases")
     out = np.subtract(x, np.float32(matrix), dtype=np.float32)
     out *= np.float32(1.0 / (mineral - matrix))
-    return (np.minimum(np.maximum(out, 0.0, out=out), 1.0, out=out) if clip else out), dark
+    return (np.clip(out, 0.0, 1.0, out=out) if clip else out), dark
 
 
 def density_map(
