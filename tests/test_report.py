@@ -11,7 +11,7 @@ from PIL import Image
 
 from ddcsem.errors import OutputError
 from ddcsem.read import read_sem
-from ddcsem.report import atomic_path, scale_bar_length, write_json, write_preview_png, write_tiff
+from ddcsem.report import _png_bytes, atomic_path, scale_bar_length, write_json, write_preview_png, write_tiff
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
@@ -80,6 +80,34 @@ def test_preview_scale_bar_has_the_right_length(tmp_path):
     row = white.sum(axis=1).argmax()
     assert white[row].sum() == pytest.approx(50, abs=1)  # 500 nm at 10 nm/px
     assert row > 150  # bottom of the frame
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (7, 1), (600, 333), (1031, 64)])
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_png_reads_back_as_written(shape, threads):
+    # random pixels: every byte difference between rows wraps around 256 somewhere; 600 and
+    # 1031 rows are deflated in two and four bands, which must join into one stream
+    import io
+    import zlib
+
+    import imagecodecs
+
+    rgb = np.random.default_rng(shape[0]).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    png = _png_bytes(rgb, threads=threads)
+    back = Image.open(io.BytesIO(png))
+    assert back.mode == "RGB" and back.size == shape[::-1]
+    np.testing.assert_array_equal(np.asarray(back), rgb)  # Pillow checks every chunk's CRC
+    np.testing.assert_array_equal(imagecodecs.png_decode(png), rgb)  # and libpng, a second decoder
+    # no stray bytes after the stream's end: zlib reads the IDAT data to its checksum exactly
+    idat, at = b"", 8
+    while at < len(png):
+        size = int.from_bytes(png[at:at + 4], "big")
+        if png[at + 4:at + 8] == b"IDAT":
+            idat += png[at + 8:at + 8 + size]
+        at += 12 + size
+    unpacker = zlib.decompressobj()
+    assert len(unpacker.decompress(idat)) == shape[0] * (1 + 3 * shape[1])
+    assert unpacker.eof and unpacker.unused_data == b""
 
 
 def test_json_is_utf8(tmp_path):

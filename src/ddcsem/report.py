@@ -372,11 +372,56 @@ def write_preview_png(
     >>> write_preview_png(path, np.zeros((100, 200, 3), np.uint8), pixel_size_nm=10.0)
     >>> bool(np.asarray(Image.open(path))[-10:, -60:].max() == 255)   # the white bar
     True"""
-    image = _bar_drawn(rgb, pixel_size_nm, scale_bar, path)
+    import numba
+
+    image = np.asarray(_bar_drawn(rgb, pixel_size_nm, scale_bar, path))
     with atomic_path(path) as tmp:
-        # zlib's fastest level: a 6144 x 4096 overlay in 1.8 s instead of 10.9 s at
-        # Pillow's default (6), for 12 % more bytes (a micrograph's noise barely compresses)
-        image.save(tmp, format="PNG", compress_level=1)
+        tmp.write_bytes(_png_bytes(image, threads=numba.get_num_threads()))
+
+
+#: Rows per band that :func:`_png_bytes` deflates at once, at least.
+_PNG_BAND_ROWS = 256
+
+
+def _png_bytes(rgb: np.ndarray, *, threads: int = 1) -> bytes:
+    """An (M, N, 3) uint8 image as an RGB PNG file's bytes.
+
+    Every row is stored as its difference from the row above (PNG's "Up" filter) and
+    deflated at zlib's fastest level, in up to ``threads`` bands of rows at once (zlib
+    works without Python's lock); each band but the last ends on a byte boundary (a sync
+    flush), so the bands joined are one deflate stream. A 4096² overlay took Pillow's
+    encoder 1.38 s at its fastest level (15.0 MB); this takes 0.62-0.74 s on one thread,
+    0.36 s on two (16.0 MB). A micrograph's noise barely compresses at any level.
+    """
+    import zlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    rows, cols = rgb.shape[:2]
+    flat = np.ascontiguousarray(rgb, dtype=np.uint8).reshape(rows, 3 * cols)
+    raw = np.empty((rows, 1 + 3 * cols), dtype=np.uint8)
+    raw[:, 0] = 2  # "Up"; above the first row PNG takes zeros
+    raw[:, 1:] = flat
+    np.subtract(flat[1:], flat[:-1], out=raw[1:, 1:])  # modulo 256, as PNG reads it back
+    bands = np.array_split(raw, max(1, min(threads, rows // _PNG_BAND_ROWS)))
+
+    def deflate(i: int) -> bytes:
+        packer = zlib.compressobj(1, zlib.DEFLATED, -15)  # raw deflate: one header for all
+        last = i == len(bands) - 1
+        return packer.compress(bands[i]) + packer.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+
+    with ThreadPoolExecutor(len(bands)) as pool:
+        stream = b"".join(pool.map(deflate, range(len(bands))))
+    # zlib's header (deflate, 32 KiB window, fastest) and the Adler-32 of all the rows
+    stream = b"\x78\x01" + stream + zlib.adler32(raw).to_bytes(4, "big")
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    header = cols.to_bytes(4, "big") + rows.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])  # 8-bit RGB
+    step = 1 << 24  # IDAT chunks of 16 MiB: a chunk holds under 2 GiB
+    return b"".join([b"\x89PNG\r\n\x1a\n", chunk(b"IHDR", header),
+                     *(chunk(b"IDAT", stream[i:i + step]) for i in range(0, len(stream), step)),
+                     chunk(b"IEND", b"")])
 
 
 def _boundaries(labels: np.ndarray, *, inner: bool) -> np.ndarray:
