@@ -84,14 +84,18 @@ def test_preview_scale_bar_has_the_right_length(tmp_path):
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (7, 1), (600, 333), (1031, 64)])
 @pytest.mark.parametrize("threads", [1, 2, 4])
-def test_png_reads_back_as_written(shape, threads):
-    # random pixels: every byte difference between rows wraps around 256 somewhere; 600 and
-    # 1031 rows are deflated in two and four bands, which must join into one stream
+def test_png_reads_back_as_written(shape, threads, monkeypatch):
+    # random pixels: every byte difference between rows wraps around 256 somewhere; on 2 and
+    # 4 threads 600 rows are deflated in two bands and 1031 in two and four, which must join
+    # into one stream; IDAT chunks of 40 kB, as a large image's of 16 MiB, part it
     import io
     import zlib
 
     import imagecodecs
 
+    from ddcsem import report
+
+    monkeypatch.setattr(report, "_PNG_CHUNK_BYTES", 40_000)
     rgb = np.random.default_rng(shape[0]).integers(0, 256, (*shape, 3), dtype=np.uint8)
     png = _png_bytes(rgb, threads=threads)
     back = Image.open(io.BytesIO(png))
@@ -99,12 +103,14 @@ def test_png_reads_back_as_written(shape, threads):
     np.testing.assert_array_equal(np.asarray(back), rgb)  # Pillow checks every chunk's CRC
     np.testing.assert_array_equal(imagecodecs.png_decode(png), rgb)  # and libpng, a second decoder
     # no stray bytes after the stream's end: zlib reads the IDAT data to its checksum exactly
-    idat, at = b"", 8
+    idat, at, kinds = b"", 8, []
     while at < len(png):
         size = int.from_bytes(png[at:at + 4], "big")
-        if png[at + 4:at + 8] == b"IDAT":
+        kinds.append(png[at + 4:at + 8])
+        if kinds[-1] == b"IDAT":
             idat += png[at + 8:at + 8 + size]
         at += 12 + size
+    assert kinds == [b"IHDR", *[b"IDAT"] * -(-len(idat) // 40_000), b"IEND"]
     unpacker = zlib.decompressobj()
     assert len(unpacker.decompress(idat)) == shape[0] * (1 + 3 * shape[1])
     assert unpacker.eof and unpacker.unused_data == b""
@@ -352,3 +358,27 @@ def test_samples_without_particles_are_not_compared(tmp_path, monkeypatch):
     out = tmp_path / "out"
     assert main(["analyze", str(tmp_path / "cal"), str(tmp_path / "raw"), "--single", "-o", str(out), "-q"]) == 0
     assert (out / "samples.csv").is_file() and not (out / "samples.png").exists()
+
+
+@pytest.mark.skipif(__import__("numba").config.NUMBA_NUM_THREADS < 2, reason="needs two cores for numba")
+def test_the_overlay_is_encoded_on_the_writers_share_of_threads(tmp_path, monkeypatch):
+    """A batch worker runs numba's kernels on its share of the cores; numba counts threads per
+    thread, so the overlay's own thread would take all of them unless told."""
+    import numba
+
+    from ddcsem import report
+    from ddcsem.analyze import analyze_single
+    from ddcsem.read import SEMImage
+    from ddcsem.synthetic import make_pair
+
+    result = analyze_single(SEMImage(make_pair(shape=(128, 128), n_particles=8, seed=2).bse, 20), image_id="f")
+    seen = []
+    encode = report._png_bytes
+    monkeypatch.setattr(report, "_png_bytes", lambda rgb, *, threads: seen.append(threads) or encode(rgb, threads=threads))
+    numba.set_num_threads(1)
+    try:
+        report.write_image_results(result, tmp_path / "f", params_hash="t")
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert seen == [1]
+    assert np.asarray(Image.open(tmp_path / "f" / "f_overlay.png")).shape == (128, 128, 3)

@@ -354,10 +354,12 @@ def _bar_drawn(rgb: np.ndarray, pixel_size_nm: float | None, scale_bar: float | 
 
 
 def write_preview_png(
-    path: str | PathLike, rgb: np.ndarray, *, pixel_size_nm: float | None, scale_bar: float | str = "auto"
+    path: str | PathLike, rgb: np.ndarray, *, pixel_size_nm: float | None, scale_bar: float | str = "auto",
+    threads: int | None = None,
 ) -> None:
     """Write a PNG preview with a burned-in scale bar (bottom right) when calibrated
-    (:func:`with_scale_bar`), atomically.
+    (:func:`with_scale_bar`), atomically, encoded on ``threads`` threads (default: as many
+    as numba's kernels take in the calling thread; a thread of one's own starts with all).
 
     Raises
     ------
@@ -376,11 +378,13 @@ def write_preview_png(
 
     image = np.asarray(_bar_drawn(rgb, pixel_size_nm, scale_bar, path))
     with atomic_path(path) as tmp:
-        tmp.write_bytes(_png_bytes(image, threads=numba.get_num_threads()))
+        tmp.write_bytes(_png_bytes(image, threads=numba.get_num_threads() if threads is None else threads))
 
 
 #: Rows per band that :func:`_png_bytes` deflates at once, at least.
 _PNG_BAND_ROWS = 256
+#: The most bytes of the deflated stream an IDAT chunk holds (PNG allows under 2 GiB).
+_PNG_CHUNK_BYTES = 1 << 24
 
 
 def _png_bytes(rgb: np.ndarray, *, threads: int = 1) -> bytes:
@@ -418,7 +422,7 @@ def _png_bytes(rgb: np.ndarray, *, threads: int = 1) -> bytes:
         return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
 
     header = cols.to_bytes(4, "big") + rows.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])  # 8-bit RGB
-    step = 1 << 24  # IDAT chunks of 16 MiB: a chunk holds under 2 GiB
+    step = _PNG_CHUNK_BYTES
     return b"".join([b"\x89PNG\r\n\x1a\n", chunk(b"IHDR", header),
                      *(chunk(b"IDAT", stream[i:i + step]) for i in range(0, len(stream), step)),
                      chunk(b"IEND", b"")])
@@ -471,9 +475,10 @@ def outlined(rgb: np.ndarray, labels: np.ndarray, *, region: np.ndarray | None =
 
 def write_overlay_png(
     path: str | PathLike, rgb: np.ndarray, labels: np.ndarray, *, pixel_size_nm: float | None,
-    region: np.ndarray | None = None, markers: np.ndarray | None = None,
+    region: np.ndarray | None = None, markers: np.ndarray | None = None, threads: int | None = None,
 ) -> None:
-    """Write the DDC image with particle outlines (:func:`outlined`) and a scale bar.
+    """Write the DDC image with particle outlines (:func:`outlined`) and a scale bar
+    (:func:`write_preview_png`, which takes ``threads``).
 
     Examples
     --------
@@ -485,7 +490,8 @@ def write_overlay_png(
     >>> np.asarray(Image.open(path))[10, 15].tolist()
     [40, 120, 255]
     """
-    write_preview_png(path, outlined(rgb, labels, region=region, markers=markers), pixel_size_nm=pixel_size_nm)
+    write_preview_png(path, outlined(rgb, labels, region=region, markers=markers), pixel_size_nm=pixel_size_nm,
+                      threads=threads)
 
 
 #: The longest side of the map of an image analysed in tiles (:func:`write_tile_overview`), px.
@@ -997,15 +1003,19 @@ def write_image_results(result: Any, folder: str | PathLike, *, params_hash: str
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    import numba
+
     folder = Path(folder)
     image_id = result.image_id
     nm = result.pixel_size.nm
     n = len(result.table["label"])
-    # the overlay's PNG encoding (a second of a 4096² image) releases the GIL: it runs
-    # beside the other files' writing, on a core that would wait otherwise
+    # the overlay's PNG encoding (a third of a second of a 4096² image) releases the GIL: it
+    # runs beside the other files' writing, on the threads this one's kernels may take (a
+    # batch worker's share of the cores: numba counts threads per thread)
     with ThreadPoolExecutor(1) as beside:
         overlay = beside.submit(write_overlay_png, folder / f"{image_id}_overlay.png", result.ddc, result.labels,
-                                pixel_size_nm=nm, region=result.region, markers=result.markers)
+                                pixel_size_nm=nm, region=result.region, markers=result.markers,
+                                threads=numba.get_num_threads())
         write_tiff(folder / f"{image_id}_ddc.tif", result.ddc, pixel_size_nm=nm)
         write_tiff(folder / f"{image_id}_labels.tif", result.labels, pixel_size_nm=nm)
         write_imagej_rois(folder / f"{image_id}_rois.zip", result.labels)
