@@ -11,7 +11,7 @@ from PIL import Image
 
 from ddcsem.errors import OutputError
 from ddcsem.read import read_sem
-from ddcsem.report import _png_bytes, atomic_path, scale_bar_length, write_json, write_preview_png, write_tiff
+from ddcsem.report import _adler32_joined, _write_png, atomic_path, scale_bar_length, write_json, write_preview_png, write_tiff
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
@@ -97,23 +97,35 @@ def test_png_reads_back_as_written(shape, threads, monkeypatch):
 
     monkeypatch.setattr(report, "_PNG_CHUNK_BYTES", 40_000)
     rgb = np.random.default_rng(shape[0]).integers(0, 256, (*shape, 3), dtype=np.uint8)
-    png = _png_bytes(rgb, threads=threads)
+    buffer = io.BytesIO()
+    _write_png(buffer, rgb, threads=threads)
+    png = buffer.getvalue()
     back = Image.open(io.BytesIO(png))
     assert back.mode == "RGB" and back.size == shape[::-1]
     np.testing.assert_array_equal(np.asarray(back), rgb)  # Pillow checks every chunk's CRC
     np.testing.assert_array_equal(imagecodecs.png_decode(png), rgb)  # and libpng, a second decoder
     # no stray bytes after the stream's end: zlib reads the IDAT data to its checksum exactly
-    idat, at, kinds = b"", 8, []
+    idat, at, kinds, sizes = b"", 8, [], []
     while at < len(png):
         size = int.from_bytes(png[at:at + 4], "big")
         kinds.append(png[at + 4:at + 8])
         if kinds[-1] == b"IDAT":
             idat += png[at + 8:at + 8 + size]
+            sizes.append(size)
         at += 12 + size
-    assert kinds == [b"IHDR", *[b"IDAT"] * -(-len(idat) // 40_000), b"IEND"]
-    unpacker = zlib.decompressobj()
+    assert kinds == [b"IHDR", *[b"IDAT"] * len(sizes), b"IEND"] and max(sizes) <= 40_000
+    unpacker = zlib.decompressobj()  # it checks the Adler-32 joined from the bands'
     assert len(unpacker.decompress(idat)) == shape[0] * (1 + 3 * shape[1])
     assert unpacker.eof and unpacker.unused_data == b""
+
+
+def test_adler32_of_parts_joins_into_the_whole():
+    import zlib
+
+    data = np.random.default_rng(3).integers(0, 256, 300_000, dtype=np.uint8).tobytes() + b"\xff" * 70_000
+    for cut in (0, 1, 65_521, 123_457, len(data)):
+        first, second = data[:cut], data[cut:]
+        assert _adler32_joined(zlib.adler32(first), zlib.adler32(second), len(second)) == zlib.adler32(data)
 
 
 def test_json_is_utf8(tmp_path):
@@ -373,8 +385,9 @@ def test_the_overlay_is_encoded_on_the_writers_share_of_threads(tmp_path, monkey
 
     result = analyze_single(SEMImage(make_pair(shape=(128, 128), n_particles=8, seed=2).bse, 20), image_id="f")
     seen = []
-    encode = report._png_bytes
-    monkeypatch.setattr(report, "_png_bytes", lambda rgb, *, threads: seen.append(threads) or encode(rgb, threads=threads))
+    encode = report._write_png
+    monkeypatch.setattr(report, "_write_png",
+                        lambda out, rgb, *, threads: seen.append(threads) or encode(out, rgb, threads=threads))
     numba.set_num_threads(1)
     try:
         report.write_image_results(result, tmp_path / "f", params_hash="t")

@@ -13,7 +13,7 @@ import secrets
 from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, BinaryIO, Iterable, Iterator
 
 import numpy as np
 
@@ -319,17 +319,18 @@ def with_scale_bar(rgb: np.ndarray, *, pixel_size_nm: float | None, scale_bar: f
     >>> int(barred[-10:, -60:].max()), int(barred[:50].max())   # the white bar, nothing else
     (255, 0)
     """
-    return np.array(_bar_drawn(rgb, pixel_size_nm, scale_bar, None))
+    return _bar_drawn(rgb, pixel_size_nm, scale_bar, None)
 
 
 def _bar_drawn(rgb: np.ndarray, pixel_size_nm: float | None, scale_bar: float | str,
-               path: str | PathLike | None) -> Any:
-    """:func:`with_scale_bar` as a Pillow image; ``path`` is named in its error."""
+               path: str | PathLike | None) -> np.ndarray:
+    """:func:`with_scale_bar`, ``path`` named in its error. Pillow draws on the bottom
+    right corner alone, so a large image is copied once, not three times."""
     from PIL import Image, ImageDraw
 
-    image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), mode="RGB")
+    out = np.array(rgb, dtype=np.uint8, order="C")
     if pixel_size_nm and scale_bar != "off":
-        w, h = image.size
+        h, w = out.shape[:2]
         length_nm = scale_bar_length(w * pixel_size_nm) if scale_bar == "auto" else float(scale_bar)
         bar_px = max(1, int(round(length_nm / pixel_size_nm)))
         thick = max(2, h // 100)
@@ -340,17 +341,23 @@ def _bar_drawn(rgb: np.ndarray, pixel_size_nm: float | None, scale_bar: float | 
                                  path=path, hint="give a shorter one, or auto")
         size = max(10, h // 30)
         font = _font(size)
-        draw = ImageDraw.Draw(image)
         label = format_length(length_nm)
-        x1, y1 = w - margin, h - margin
-        x0, y0 = x1 - bar_px + 1, y1 - thick + 1  # PIL fills both ends: the bar is bar_px across
-        text_box = draw.textbbox((0, 0), label, font=font)
+        text_box = ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox((0, 0), label, font=font)
         tw, th = text_box[2] - text_box[0], text_box[3] - text_box[1]
         pad = max(2, thick)
-        draw.rectangle([min(x0, x1 - tw) - pad, y0 - th - 3 * pad, x1 + pad, y1 + pad], fill=(0, 0, 0))
-        draw.rectangle([x0, y0, x1, y1], fill=(255, 255, 255))
-        draw.text(((x0 + x1 - tw) / 2, y0 - th - 2 * pad), label, fill=(255, 255, 255), font=font)
-    return image
+        x1, y1 = w - margin, h - margin
+        x0, y0 = x1 - bar_px + 1, y1 - thick + 1  # PIL fills both ends: the bar is bar_px across
+        left, top = min(x0, x1 - tw) - pad, y0 - th - 3 * pad  # the label's black backing
+        # the corner, with room for any glyph beyond its box; whole pixels keep the drawing's
+        # sub-pixel placement of the text as it is on the whole image
+        c0, r0 = max(0, left - size), max(0, top - size)
+        corner = Image.fromarray(out[r0:, c0:])
+        draw = ImageDraw.Draw(corner)
+        draw.rectangle([left - c0, top - r0, x1 + pad - c0, y1 + pad - r0], fill=(0, 0, 0))
+        draw.rectangle([x0 - c0, y0 - r0, x1 - c0, y1 - r0], fill=(255, 255, 255))
+        draw.text(((x0 + x1 - tw) / 2 - c0, y0 - th - 2 * pad - r0), label, fill=(255, 255, 255), font=font)
+        out[r0:, c0:] = np.asarray(corner)
+    return out
 
 
 def write_preview_png(
@@ -376,56 +383,87 @@ def write_preview_png(
     True"""
     import numba
 
-    image = np.asarray(_bar_drawn(rgb, pixel_size_nm, scale_bar, path))
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(_png_bytes(image, threads=numba.get_num_threads() if threads is None else threads))
+    image = _bar_drawn(rgb, pixel_size_nm, scale_bar, path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:
+        _write_png(out, image, threads=numba.get_num_threads() if threads is None else threads)
 
 
-#: Rows per band that :func:`_png_bytes` deflates at once, at least.
+#: Rows of a band that :func:`_write_png` deflates on a thread of its own, at least; and
+#: rows that it filters at once within a band (so its filtered rows take little memory).
 _PNG_BAND_ROWS = 256
+_PNG_STEP_ROWS = 64
 #: The most bytes of the deflated stream an IDAT chunk holds (PNG allows under 2 GiB).
 _PNG_CHUNK_BYTES = 1 << 24
+_ADLER_BASE = 65521
 
 
-def _png_bytes(rgb: np.ndarray, *, threads: int = 1) -> bytes:
-    """An (M, N, 3) uint8 image as an RGB PNG file's bytes.
+def _adler32_joined(first: int, second: int, second_length: int) -> int:
+    """The Adler-32 checksum of two byte strings one after the other, from each one's own
+    (sums A = 1 + the bytes, B = the sum of A after each byte, mod 65521): the second
+    string's sums start from the first's A instead of 1, which adds A - 1 to its A and
+    its length times A - 1 to its B."""
+    a1, b1 = first & 0xFFFF, first >> 16
+    a2, b2 = second & 0xFFFF, second >> 16
+    a = (a1 + a2 - 1) % _ADLER_BASE
+    b = (b1 + b2 + second_length * (a1 - 1)) % _ADLER_BASE
+    return (b << 16) | a
+
+
+def _write_png(out: BinaryIO, rgb: np.ndarray, *, threads: int = 1) -> None:
+    """Write an (M, N, 3) uint8 image to a binary file as an RGB PNG.
 
     Every row is stored as its difference from the row above (PNG's "Up" filter) and
     deflated at zlib's fastest level, in up to ``threads`` bands of rows at once (zlib
     works without Python's lock); each band but the last ends on a byte boundary (a sync
-    flush), so the bands joined are one deflate stream. A 4096² overlay took Pillow's
-    encoder 1.38 s at its fastest level (15.0 MB); this takes 0.62-0.74 s on one thread,
-    0.36 s on two (16.0 MB). A micrograph's noise barely compresses at any level.
+    flush), so the bands joined are one deflate stream, whose Adler-32 checksum is joined
+    from theirs. A 4096² overlay took Pillow's encoder 1.38 s at its fastest level
+    (15.0 MB); this takes 0.62-0.74 s on one thread, 0.36 s on two (16.0 MB). A
+    micrograph's noise barely compresses at any level.
     """
     import zlib
     from concurrent.futures import ThreadPoolExecutor
 
     rows, cols = rgb.shape[:2]
     flat = np.ascontiguousarray(rgb, dtype=np.uint8).reshape(rows, 3 * cols)
-    raw = np.empty((rows, 1 + 3 * cols), dtype=np.uint8)
-    raw[:, 0] = 2  # "Up"; above the first row PNG takes zeros
-    raw[:, 1:] = flat
-    np.subtract(flat[1:], flat[:-1], out=raw[1:, 1:])  # modulo 256, as PNG reads it back
-    bands = np.array_split(raw, max(1, min(threads, rows // _PNG_BAND_ROWS)))
+    n = max(1, min(threads, rows // _PNG_BAND_ROWS))
+    edges = [rows * i // n for i in range(n + 1)]
 
-    def deflate(i: int) -> bytes:
+    def deflate(i: int) -> tuple[bytes, int, int]:
         packer = zlib.compressobj(1, zlib.DEFLATED, -15)  # raw deflate: one header for all
-        last = i == len(bands) - 1
-        return packer.compress(bands[i]) + packer.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+        part = np.empty((_PNG_STEP_ROWS, 1 + 3 * cols), dtype=np.uint8)
+        part[:, 0] = 2  # "Up"; above the first row PNG takes zeros
+        pieces, check = [], 1
+        for a in range(edges[i], edges[i + 1], _PNG_STEP_ROWS):
+            b = min(a + _PNG_STEP_ROWS, edges[i + 1])
+            raw = part[:b - a]
+            raw[:, 1:] = flat[a:b]
+            lo = max(a, 1)
+            np.subtract(flat[lo:b], flat[lo - 1:b - 1], out=raw[lo - a:, 1:])  # modulo 256, as PNG reads it
+            check = zlib.adler32(raw, check)
+            pieces.append(packer.compress(raw))
+        pieces.append(packer.flush(zlib.Z_FINISH if i == n - 1 else zlib.Z_SYNC_FLUSH))
+        return b"".join(pieces), check, (edges[i + 1] - edges[i]) * (1 + 3 * cols)
 
-    with ThreadPoolExecutor(len(bands)) as pool:
-        stream = b"".join(pool.map(deflate, range(len(bands))))
-    # zlib's header (deflate, 32 KiB window, fastest) and the Adler-32 of all the rows
-    stream = b"\x78\x01" + stream + zlib.adler32(raw).to_bytes(4, "big")
+    with ThreadPoolExecutor(n) as pool:
+        bands = list(pool.map(deflate, range(n)))
+    check = bands[0][1]
+    for _, band_check, length in bands[1:]:
+        check = _adler32_joined(check, band_check, length)
 
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+    def chunk(kind: bytes, data: bytes) -> None:
+        out.write(len(data).to_bytes(4, "big") + kind)
+        out.write(data)
+        out.write(zlib.crc32(data, zlib.crc32(kind)).to_bytes(4, "big"))
 
-    header = cols.to_bytes(4, "big") + rows.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])  # 8-bit RGB
-    step = _PNG_CHUNK_BYTES
-    return b"".join([b"\x89PNG\r\n\x1a\n", chunk(b"IHDR", header),
-                     *(chunk(b"IDAT", stream[i:i + step]) for i in range(0, len(stream), step)),
-                     chunk(b"IEND", b"")])
+    out.write(b"\x89PNG\r\n\x1a\n")
+    chunk(b"IHDR", cols.to_bytes(4, "big") + rows.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0]))  # 8-bit RGB
+    # zlib's header (deflate, 32 KiB window, fastest), the bands, the checksum of all rows
+    stream = [b"\x78\x01", *(data for data, _, _ in bands), check.to_bytes(4, "big")]
+    for data in stream:
+        view = memoryview(data)
+        for at in range(0, len(view), _PNG_CHUNK_BYTES):
+            chunk(b"IDAT", view[at:at + _PNG_CHUNK_BYTES])
+    chunk(b"IEND", b"")
 
 
 def _boundaries(labels: np.ndarray, *, inner: bool) -> np.ndarray:
