@@ -216,6 +216,42 @@ def test_pooled_distribution_is_edge_weighted_like_each_image(tmp_path, monkeypa
     assert plotted["stats"]["d50"] > size_distribution(plotted["values"])["d50"]  # the large one counts 8 times
 
 
+def test_pooled_tables_take_each_images_table_as_it_stands(tmp_path):
+    """particles.csv and results.xlsx pool the per-image tables by column name: a table of an
+    earlier version lacks a column (its cells are empty), one edited in Excel may have a
+    column of its own (left out: as text it failed the workbook with 'could not convert
+    string to float') and blank lines; a table as ddcsem writes it is copied as it is."""
+    import csv
+
+    from openpyxl import load_workbook
+
+    import ddcsem.report as report
+
+    columns = report.PARTICLE_COLUMNS
+    (tmp_path / "a").mkdir()
+    report.write_csv(tmp_path / "a" / "a_particles.csv", columns,
+                     [{"image_id": "a", "label": 1, "ecd_um": 0.5, "circularity": 0.91, "touches_edge": False}])
+    (tmp_path / "b").mkdir()
+    older = [c for c in columns if c != "circularity"] + ["note"]
+    with open(tmp_path / "b" / "b_particles.csv", "w", newline="", encoding="utf-8") as fh:
+        fh.write(",".join(older) + "\r\n\r\n")
+        fh.write(",".join({"image_id": "b", "label": "7", "ecd_um": "0.25", "note": "odd one"}.get(c, "")
+                          for c in older) + "\r\n")
+    summaries = [{"image_id": i, "status": "ok", "calibrated": True, "pixel_size_nm": 10.0} for i in "ab"]
+    report.write_batch_tables(tmp_path, summaries, xlsx=True)
+    with open(tmp_path / "particles.csv", newline="", encoding="utf-8") as fh:
+        pooled = list(csv.DictReader(fh))
+    assert [(r["image_id"], r["label"], r["ecd_um"], r["circularity"]) for r in pooled] == [
+        ("a", "1", "0.5", "0.91"), ("b", "7", "0.25", "")]
+    assert list(pooled[0]) == columns
+    own = (tmp_path / "a" / "a_particles.csv").read_text(encoding="utf-8").splitlines()[1]
+    assert (tmp_path / "particles.csv").read_text(encoding="utf-8").splitlines()[1] == own
+    sheet = load_workbook(tmp_path / "results.xlsx")["particles"]
+    got = [dict(zip(columns, row)) for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert [(r["image_id"], r["label"], r["ecd_um"], r["circularity"], r["touches_edge"]) for r in got] == [
+        ("a", 1, 0.5, 0.91, False), ("b", 7, 0.25, None, None)]
+
+
 def test_writing_plots_leaves_a_notebooks_matplotlib_as_it_was(tmp_path, monkeypatch):
     """Each plot written switched matplotlib to Agg: in a notebook, the inline plots of every
     later cell stopped showing. They are now drawn without pyplot, and nothing stays open."""

@@ -662,14 +662,18 @@ def write_csv(path: str | PathLike, columns: list[str], rows: list[dict[str, Any
     ,,x
     <BLANKLINE>
     """
+    _write_csv_cells(path, columns, ([_cell(row.get(c)) for c in columns] for row in rows))
+
+
+def _write_csv_cells(path: str | PathLike, columns: list[str], rows: Iterable[list[str]]) -> None:
+    """:func:`write_csv` of rows given as their cells' text, in the order of ``columns``."""
     import csv
 
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8", errors="backslashreplace") as fh:  # as write_json
             writer = csv.writer(fh)
             writer.writerow(columns)
-            for row in rows:
-                writer.writerow([_cell(row.get(c)) for c in columns])
+            writer.writerows(rows)
 
 
 #: The rows an Excel sheet holds, its header included, and the characters a cell holds.
@@ -1283,25 +1287,23 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]], *,
     >>> row.startswith("x,pair,") and row.endswith("failed,x_SE.tif: file is empty")
     True
     """
-    import csv
-
     out = Path(out)
     samples = samples or {}
-    particles: list[dict[str, Any]] = []
+    particles: list[list[str]] = []  # every image's rows, as text in PARTICLE_COLUMNS' order
     sizes: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # ECD (µm) and edge weights (NaN: none)
     shapes: dict[str, dict[str, list[float]]] = {}  # SHAPES of each calibrated image's particles
     done = [s for s in summaries if s.get("status") in ("ok", "skipped")]  # skipped: by an earlier run
     for summary in done:
         image_id = summary["image_id"]
-        with open(out / image_id / f"{image_id}_particles.csv", newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
+        rows = _particle_rows(out / image_id / f"{image_id}_particles.csv")
         particles += rows
         if summary["calibrated"]:
-            sizes[image_id] = (np.array([float(r["ecd_um"]) for r in rows]),
-                               np.array([float(r.get("edge_weight") or "nan") for r in rows]))
-            shapes[image_id] = {name: [float(r[name]) for r in rows if r.get(name)] for name in SHAPES}
+            column = {name: [r[i] for r in rows] for i, name in enumerate(PARTICLE_COLUMNS)}
+            sizes[image_id] = (np.array([float(v) for v in column["ecd_um"]]),
+                               np.array([float(v or "nan") for v in column["edge_weight"]]))
+            shapes[image_id] = {name: [float(v) for v in column[name] if v] for name in SHAPES}
     image_rows = [image_row(s) for s in summaries]
-    write_csv(out / "particles.csv", PARTICLE_COLUMNS, particles)
+    _write_csv_cells(out / "particles.csv", PARTICLE_COLUMNS, particles)
     write_csv(out / "images.csv", IMAGE_COLUMNS, image_rows)
     groups: dict[str, list[dict[str, Any]]] = {}
     for summary in done:
@@ -1322,7 +1324,8 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]], *,
     write_csv(out / "samples.csv", SAMPLE_COLUMNS, rows)
     if xlsx:
         write_xlsx(out / "results.xlsx", [("images", IMAGE_COLUMNS, image_rows),
-                                          ("particles", PARTICLE_COLUMNS, map(_particle_values, particles)),
+                                          ("particles", PARTICLE_COLUMNS,
+                                           (_particle_values(dict(zip(PARTICLE_COLUMNS, r))) for r in particles)),
                                           ("samples", SAMPLE_COLUMNS, rows)])
     elif _written_by_ddcsem(out / "results.xlsx"):  # another's file of that name stays
         (out / "results.xlsx").unlink()
@@ -1336,6 +1339,24 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]], *,
         plot_samples(out / "samples.png", rows, pooled)
     else:  # nothing to compare; an earlier run's comparison would no longer match samples.csv
         (out / "samples.png").unlink(missing_ok=True)
+
+
+def _particle_rows(path: Path) -> list[list[str]]:
+    """The rows of an image's ``particles.csv`` as text, a cell per column of
+    ``PARTICLE_COLUMNS`` (empty where the file has none, as a file of an earlier version
+    may lack a column); as the file holds them where its columns are those."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, [])
+        rows = [row for row in reader if row]  # blank lines hold no particle
+    n = len(PARTICLE_COLUMNS)
+    if header == PARTICLE_COLUMNS and all(len(row) == n for row in rows):
+        return rows
+    where = {name: i for i, name in enumerate(header)}
+    at = [where.get(name, -1) for name in PARTICLE_COLUMNS]
+    return [[row[i] if 0 <= i < len(row) else "" for i in at] for row in rows]
 
 
 def _particle_values(row: dict[str, str]) -> dict[str, Any]:
