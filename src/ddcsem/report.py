@@ -635,7 +635,7 @@ def write_imagej_rois(path: str | PathLike, labels: np.ndarray) -> int:
 
 
 def _cell(value: Any) -> str:
-    if isinstance(value, str):  # first: the pooled tables are read back as text
+    if isinstance(value, str):  # first: ids, paths and messages are most of images.csv
         return value
     if value is None:
         return ""
@@ -1298,10 +1298,13 @@ def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]], *,
         rows = _particle_rows(out / image_id / f"{image_id}_particles.csv")
         particles += rows
         if summary["calibrated"]:
-            column = {name: [r[i] for r in rows] for i, name in enumerate(PARTICLE_COLUMNS)}
-            sizes[image_id] = (np.array([float(v) for v in column["ecd_um"]]),
-                               np.array([float(v or "nan") for v in column["edge_weight"]]))
-            shapes[image_id] = {name: [float(v) for v in column[name] if v] for name in SHAPES}
+            def column(name: str) -> list[str]:
+                i = PARTICLE_COLUMNS.index(name)
+                return [r[i] for r in rows]
+
+            sizes[image_id] = (np.array([float(v) for v in column("ecd_um")]),
+                               np.array([float(v or "nan") for v in column("edge_weight")]))
+            shapes[image_id] = {name: [float(v) for v in column(name) if v] for name in SHAPES}
     image_rows = [image_row(s) for s in summaries]
     _write_csv_cells(out / "particles.csv", PARTICLE_COLUMNS, particles)
     write_csv(out / "images.csv", IMAGE_COLUMNS, image_rows)
