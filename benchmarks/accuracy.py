@@ -30,7 +30,7 @@ from scipy import ndimage
 
 from ddcsem.bench import textbook_labels as textbook
 from ddcsem.colorize import colorize
-from ddcsem.evaluate import detection_scores, instance_f1
+from ddcsem.evaluate import detection_scores, instance_errors, instance_f1
 from ddcsem.segment import segment_particles
 from ddcsem.separate import density_from_composite, density_map, unmix_composite
 from ddcsem.synthetic import make_pair
@@ -132,6 +132,9 @@ MIN_AREA_PX = 9  # the default size filter of ``ddcsem analyze`` (``min_area_px`
 #: touching particles: a particle cut by the frame ends one pixel inside it, so the border
 #: that scoring ignores is 2 px wide (with 1, 15 cut particles of 1908326 counted as missed).
 BAM_FRAME = 2
+#: What became of the true particles that ddcsem did not match, and how many found ones
+#: matched none and lie mostly on the background (:func:`ddcsem.evaluate.instance_errors`).
+LOSSES = ("merged", "split", "missed", "misshapen", "spurious")
 
 
 def bam_truth(folder: Path, n: str, *, transmission: bool = False) -> np.ndarray:
@@ -184,6 +187,7 @@ def score_bam(folder: Path, *, transmission: bool = False) -> list[dict]:
             if name == "ddcsem":
                 f1, row["n_true_sized"], _, _ = instance_f1(labels, sized_truth, frame=BAM_FRAME)
                 row["ddcsem_sized"] = f1
+                row["ddcsem_errors"] = instance_errors(labels, truth, frame=BAM_FRAME)
         rows.append(row)
     return rows
 
@@ -249,6 +253,11 @@ def main(argv: list[str] | None = None) -> int:
             means = {k: np.mean([r[k] for r in results[key]]) for k in ("ddcsem", "textbook", "imagej", "ddcsem_sized")}
             print(f"{'mean':<10} {'':>5}  {means['ddcsem']:>7.3f} {means['textbook']:>9.3f} {means['imagej']:>7.3f}"
                   f"   {'':>24} {'':>6} {means['ddcsem_sized']:>7.3f}")
+            # where ddcsem's true particles went unmatched (evaluate.instance_errors)
+            print(f"\nddcsem's {'unmatched':<8} {' '.join(f'{k:>9}' for k in LOSSES)}")
+            for r in results[key]:
+                losses = r["ddcsem_errors"]
+                print(f"{r['image']:<17} {' '.join(f'{losses[k]:>9}' for k in LOSSES)}")
     else:
         print("\n(../shared/sem-files/bam_tio2_sem_tsem not found: real-image scores skipped)")
     if args.json:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ddcsem.errors import ParameterError
-from ddcsem.evaluate import detection_scores, instance_f1, match_detections
+from ddcsem.evaluate import detection_scores, instance_errors, instance_f1, match_detections
 
 
 def squares(shape=(40, 40), boxes=((5, 15, 5, 15), (20, 30, 20, 30))):
@@ -35,6 +35,30 @@ def test_instance_f1_frame_leaves_out_particles_cut_by_a_blank_outer_line():
     with pytest.raises(ParameterError, match="frame"):
         instance_f1(found, truth, frame=0)
 
+
+
+def test_instance_errors_name_what_became_of_each_particle():
+    # ten 10 x 10 squares, true; what was found of each
+    boxes = [(5 + 20 * (k // 4), 15 + 20 * (k // 4), 5 + 20 * (k % 4), 15 + 20 * (k % 4)) for k in range(10)]
+    boxes[1] = (5, 15, 15, 25)  # touches the first
+    truth = squares((80, 80), boxes)
+    found = truth.copy()
+    found[truth == 2] = 1  # 1 and 2 in one: IoU 1/2 with each, so one of them matches
+    found[truth == 3] = 0
+    found[5:15, 45:48], found[5:15, 48:52], found[5:15, 52:55] = 30, 31, 32  # 3 cut in three
+    found[truth == 4] = 0
+    found[5:8, 65:68] = 40  # 4 found as a speck: 9 px of 100, missed
+    found[23:38, 3:18] = 50  # 5 found 15 x 15: IoU 100 / 225, and mostly background: spurious too
+    found[70:75, 70:75] = 99  # nothing there
+    errors = instance_errors(found, truth)
+    n_true, n_found, matched = instance_f1(found, truth)[1:]
+    assert errors == dict(n_true=10, n_found=n_found, matched=matched, merged=1, split=1, missed=1,
+                          misshapen=1, spurious=2)
+    assert (n_true, matched) == (10, 6)  # 1 (or 2), 6-10 match
+    assert instance_errors(truth, truth) == dict(n_true=10, n_found=10, matched=10, merged=0, split=0,
+                                                 missed=0, misshapen=0, spurious=0)
+    with pytest.raises(ParameterError, match="frame"):
+        instance_errors(found, truth, frame=0)
 
 def test_detection_scores_match_within_half_the_true_radius():
     labels = squares(boxes=((5, 15, 5, 15), (20, 30, 20, 30)))  # centroids (9.5, 9.5), (24.5, 24.5)

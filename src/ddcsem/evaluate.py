@@ -6,7 +6,8 @@ Two scores, as the accuracy benchmarks report them:
   within half the true radius of the true centre (one-to-one, nearest first); F1, median
   relative ECD error of matched particles (:func:`match_detections`: which matched which);
 * :func:`instance_f1` — instance masks match when their intersection over union is at least
-  0.5 (one-to-one); particles touching the border can be ignored.
+  0.5 (one-to-one); particles touching the border can be ignored. :func:`instance_errors`
+  says what became of the rest: merged, split, missed, misshapen or spurious.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["DetectionScore", "detection_scores", "instance_f1", "match_detections"]
+__all__ = ["DetectionScore", "detection_scores", "instance_errors", "instance_f1", "match_detections"]
 
 
 @dataclass(frozen=True)
@@ -195,36 +196,126 @@ def instance_f1(
     >>> instance_f1(t, t)[1], instance_f1(t, t, frame=2)[1]
     (2, 1)
     """
-    if frame < 1:
-        raise ParameterError(f"frame must be at least 1 row and column, not {frame}")
+    o = _Overlaps.of(labels, truth, ignore_border, frame)
+    matched = len(o.matches(iou))
+    f1, _, _ = _f1(matched, o.p_ids.size, o.t_ids.size)
+    return f1, int(o.t_ids.size), int(o.p_ids.size), matched
 
-    def interior(lab: np.ndarray) -> np.ndarray:
-        lab = lab.copy()
-        if ignore_border:
-            edge = np.unique(np.concatenate([lab[:frame].ravel(), lab[-frame:].ravel(),
-                                             lab[:, :frame].ravel(), lab[:, -frame:].ravel()]))
-            lab[np.isin(lab, edge[edge > 0])] = 0
-        return lab
 
-    p, t = interior(np.asarray(labels)), interior(np.asarray(truth))
-    p_ids, p_area = np.unique(p[p > 0], return_counts=True)
-    t_ids, t_area = np.unique(t[t > 0], return_counts=True)
-    both = (p > 0) & (t > 0)
-    pairs, inter = np.unique(np.stack([p[both], t[both]]), axis=1, return_counts=True)
-    matched = 0
-    if pairs.size:
-        pa = p_area[np.searchsorted(p_ids, pairs[0])]
-        ta = t_area[np.searchsorted(t_ids, pairs[1])]
-        scores = inter / (pa + ta - inter)
-        good = scores >= iou
+def instance_errors(
+    labels: np.ndarray, truth: np.ndarray, *, iou: float = 0.5, ignore_border: bool = True,
+    frame: int = 1,
+) -> dict[str, int]:
+    """What became of each true instance, and of each found one, under :func:`instance_f1`.
+
+    A true instance that no found one matches (IoU >= ``iou``) is *merged* when the found
+    instance that covers most of it covers at least half of it and half of another true
+    one; *split* when found instances cover at least half of it but none covers half;
+    *missed* when they cover less than half of it; else *misshapen* (one found instance
+    covers most of it, but too large or too small to match). A found instance that matches
+    none is *spurious* when true instances cover less than half of it.
+
+    Parameters
+    ----------
+    labels, truth, iou, ignore_border, frame
+        As for :func:`instance_f1`.
+
+    Returns
+    -------
+    dict
+        Counts: ``n_true``, ``n_found``, ``matched``, ``merged``, ``split``, ``missed``,
+        ``misshapen`` (the true instances: ``n_true`` is the sum of the four after it and
+        ``matched``), and ``spurious`` (found ones).
+
+    Examples
+    --------
+    >>> t = np.zeros((14, 14), int); t[2:5, 2:5] = 1; t[2:5, 5:8] = 2; t[2:5, 8:11] = 3
+    >>> t[9:12, 9:12] = 4
+    >>> p = np.zeros_like(t); p[2:5, 2:11] = 1; p[0, 0:3] = 2  # 1-3 merged, 4 missed
+    >>> e = instance_errors(p, t, ignore_border=False)
+    >>> e["merged"], e["missed"], e["spurious"], e["matched"]
+    (3, 1, 1, 0)
+    """
+    o = _Overlaps.of(labels, truth, ignore_border, frame)
+    done = o.matches(iou)
+    found_p, found_t = {a for a, _ in done}, {b for _, b in done}
+    t_area = dict(zip(o.t_ids.tolist(), o.t_area.tolist()))
+    p_area = dict(zip(o.p_ids.tolist(), o.p_area.tolist()))
+    covered_t = dict.fromkeys(t_area, 0)  # pixels of each true instance under any found one
+    covered_p = dict.fromkeys(p_area, 0)
+    best = {}  # true id -> (overlap, found id) of the found instance covering most of it
+    halves = dict.fromkeys(p_area, 0)  # how many true instances each found one half-covers
+    for (a, b), n in zip(o.pairs.T.tolist(), o.inter.tolist()):
+        covered_t[b] += n
+        covered_p[a] += n
+        best[b] = max(best.get(b, (0, 0)), (n, a))
+        if 2 * n >= t_area[b]:
+            halves[a] += 1
+    counts = dict(n_true=len(t_area), n_found=len(p_area), matched=len(done), merged=0, split=0, missed=0,
+                  misshapen=0)
+    for b, area in t_area.items():
+        if b in found_t:
+            continue
+        n, a = best.get(b, (0, 0))
+        if 2 * covered_t[b] < area:
+            counts["missed"] += 1
+        elif 2 * n < area:
+            counts["split"] += 1
+        elif halves[a] > 1:
+            counts["merged"] += 1
+        else:
+            counts["misshapen"] += 1
+    counts["spurious"] = sum(1 for a, area in p_area.items() if a not in found_p and 2 * covered_p[a] < area)
+    return counts
+
+
+@dataclass(frozen=True)
+class _Overlaps:
+    """The instances of a segmentation and of its truth left once those on the border go,
+    their areas, and each overlapping pair (found id, true id) with its pixels in common."""
+
+    p_ids: np.ndarray
+    p_area: np.ndarray
+    t_ids: np.ndarray
+    t_area: np.ndarray
+    pairs: np.ndarray
+    inter: np.ndarray
+
+    @classmethod
+    def of(cls, labels: np.ndarray, truth: np.ndarray, ignore_border: bool, frame: int) -> _Overlaps:
+        if frame < 1:
+            raise ParameterError(f"frame must be at least 1 row and column, not {frame}")
+
+        def interior(lab: np.ndarray) -> np.ndarray:
+            lab = lab.copy()
+            if ignore_border:
+                edge = np.unique(np.concatenate([lab[:frame].ravel(), lab[-frame:].ravel(),
+                                                 lab[:, :frame].ravel(), lab[:, -frame:].ravel()]))
+                lab[np.isin(lab, edge[edge > 0])] = 0
+            return lab
+
+        p, t = interior(np.asarray(labels)), interior(np.asarray(truth))
+        p_ids, p_area = np.unique(p[p > 0], return_counts=True)
+        t_ids, t_area = np.unique(t[t > 0], return_counts=True)
+        both = (p > 0) & (t > 0)
+        pairs, inter = np.unique(np.stack([p[both], t[both]]), axis=1, return_counts=True)
+        return cls(p_ids, p_area, t_ids, t_area, pairs, inter)
+
+    def matches(self, iou: float) -> list[tuple[int, int]]:
+        """The matched pairs (found id, true id): IoU >= ``iou``, one-to-one, best first."""
+        if not self.pairs.size:
+            return []
+        pa = self.p_area[np.searchsorted(self.p_ids, self.pairs[0])]
+        ta = self.t_area[np.searchsorted(self.t_ids, self.pairs[1])]
+        scores = self.inter / (pa + ta - self.inter)
         # IoU > 0.5 is one-to-one; for lower thresholds take each label once, best first
-        used_p, used_t = set(), set()
+        out, used_p, used_t = [], set(), set()
         for k in np.argsort(-scores):
-            if not good[k]:
+            if scores[k] < iou:
                 break
-            if pairs[0, k] not in used_p and pairs[1, k] not in used_t:
-                used_p.add(pairs[0, k])
-                used_t.add(pairs[1, k])
-                matched += 1
-    f1, _, _ = _f1(matched, p_ids.size, t_ids.size)
-    return f1, int(t_ids.size), int(p_ids.size), matched
+            a, b = int(self.pairs[0, k]), int(self.pairs[1, k])
+            if a not in used_p and b not in used_t:
+                used_p.add(a)
+                used_t.add(b)
+                out.append((a, b))
+        return out
