@@ -213,7 +213,8 @@ def instance_errors(
     one; *split* when found instances cover at least half of it but none covers half;
     *missed* when they cover less than half of it; else *misshapen* (one found instance
     covers most of it, but too large or too small to match). A found instance that matches
-    none is *spurious* when true instances cover less than half of it.
+    none is *spurious* when true instances cover less than half of it: one found over twice
+    as large as the true one it covers counts under both.
 
     Parameters
     ----------
