@@ -395,6 +395,27 @@ def test_a_single_image_without_particles_is_named_as_such(tmp_path):
         analyze_single(SEMImage(holes))
 
 
+def test_a_binary_mask_is_measured_as_drawn(tmp_path):
+    """A mask from Fiji's Convert to Mask (0 and 255): its full-scale discs were taken for a
+    background painted out ("the SE image is constant"), and its black border rows for a
+    frame. Now its particles keep the pixels drawn (no smoothing, no edge growth: the lone
+    disc's exact area, as Analyze Particles gives it), touching ones are split by shape,
+    and no clipped-signal warning is given for its two levels."""
+    yy, xx = np.mgrid[0:140, 0:180]
+    lone = (yy - 40) ** 2 + (xx - 45) ** 2 < 14**2
+    pair = ((yy - 90) ** 2 + (xx - 80) ** 2 < 16**2) | ((yy - 90) ** 2 + (xx - 108) ** 2 < 16**2)
+    mask = (lone | pair).astype(np.uint8) * 255
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = analyze_single(SEMImage(mask, path=tmp_path / "m.tif"))
+        inverted = analyze_single(255 - mask, options=AnalysisOptions(dark_particles=True))
+    areas = sorted(result.table["area_px2"])
+    assert result.labels.max() == 3 and result.split == "shape"
+    assert np.count_nonzero(lone) in areas and sum(areas) == np.count_nonzero(mask)
+    assert np.array_equal(result.labels > 0, mask > 0)
+    np.testing.assert_array_equal(inverted.labels, result.labels)
+
+
 def test_a_length_under_one_pixel_is_warned_about(syn):
     image = SEMImage(syn.bse, PixelSize(20.0, "argument"))
     with pytest.warns(UserWarning, match=r"min_diameter 5 nm is under one pixel \(20 nm\).*5px or 5um"):

@@ -719,6 +719,26 @@ def test_a_16_bit_png_label_image_reads(tmp_path):
     assert labels.max() == 1 and np.count_nonzero(labels) == 12
 
 
+def test_a_binary_mask_given_as_labels_reads_as_its_spots(tmp_path):
+    """Fiji's *Convert to Mask* saves 0 and 255: each 8-connected spot is a particle, as
+    *Analyze Particles* traces them, not all of them one particle of id 255."""
+    from ddcsem.read import read_labels
+
+    mask = np.zeros((12, 16), np.uint8)
+    mask[1:4, 1:4] = 255      # a square
+    mask[4:6, 4:7] = 255      # touching it at a corner only: the same spot
+    mask[8:11, 10:15] = 255   # apart
+    mask[1:3, 12:15] = 255    # apart
+    tifffile.imwrite(tmp_path / "mask.tif", mask)
+    labels = read_labels(tmp_path / "mask.tif", shape=(12, 16))
+    assert labels.max() == 3
+    assert [np.count_nonzero(labels == i) for i in (1, 2, 3)] == [15, 6, 15]  # in raster order
+    mask[1:3, 12:15] = 7      # two ids: a label image, read as its numbers (255 a particle in three parts)
+    tifffile.imwrite(tmp_path / "ids.tif", mask)
+    labels = read_labels(tmp_path / "ids.tif", shape=(12, 16))
+    assert labels.max() == 2 and np.count_nonzero(labels == 2) == 30
+
+
 def test_a_label_image_saved_by_fiji_as_32_bit_float_reads_as_its_numbers(tmp_path):
     from ddcsem.read import read_labels
 

@@ -362,17 +362,19 @@ def _segment(
     region: np.ndarray | None = None,
     markers: np.ndarray | None = None,
     beam_kv: float | None = None,
+    binary: bool = False,
 ) -> tuple[np.ndarray, str, str, float, float]:
     """The particles of ``density`` (border ones too), the split and the profile used, the
     fraction of the field the particles cover and that of the ``region`` (the mineral
     area fraction, those touching annotations included), with :func:`_measure`'s
     warnings about their polarity, the annotations they touch and a profile that does not
-    suit the beam energy ``beam_kv``."""
+    suit the beam energy ``beam_kv``. A ``binary`` mask's density (0 and 1) is taken as
+    drawn: neither smoothed nor its edges refined, its touching particles split by shape."""
     from .segment import EDGES_MIN_DEPTH, _drop_labels, median_depth, segment_particles
 
     split = options.split
     if split == "auto":  # SE images along their edges, unless the particles are too small
-        edges = kind == "single" and role == "SE" and median_depth(
+        edges = not binary and kind == "single" and role == "SE" and median_depth(
             density, threshold="li" if options.threshold == "auto" else options.threshold,
             min_area=min_area) >= EDGES_MIN_DEPTH
         split = "edges" if edges else "shape"
@@ -392,11 +394,13 @@ def _segment(
     guide = bse if kind == "single" and split == "edges" else (se if options.se_rims else None)
     labels = segment_particles(
         density,
-        threshold=options.threshold,
+        threshold=0.5 if binary else options.threshold,
         split=split,
         min_area=min_area,
         min_distance=distance or None,
         exclude_border=False,
+        smooth_sigma=0.0 if binary else "auto",
+        refine_edges=not binary,
         profile=profile,
         se=guide,
         region=region,
@@ -600,12 +604,14 @@ def _measure(
     region: np.ndarray | None = None,
     markers: np.ndarray | None = None,
     beam_kv: float | None = None,
+    binary: bool = False,
 ) -> ImageAnalysis:
     """Segment and measure; ``role`` is the detector of a single image (``"SE"`` or
     ``"BSE"``), which picks the ``auto`` split; particles touching ``hidden`` (an
     image's annotations) are left out; ``drawn`` labels are measured instead of those
     found, or the split starts from the ``markers``; only the particles within ``region``
-    count, when given; ``beam_kv`` is recorded."""
+    count, when given; ``beam_kv`` is recorded; a ``binary`` mask is segmented as drawn
+    (:func:`_segment`)."""
     from .measure import _check_region, _region_edge, particle_table, size_distribution
     from .segment import _drop_labels, drop_border_labels
 
@@ -659,7 +665,7 @@ def _measure(
     if drawn is None:  # guided by the images as they are within the region, the rest filled
         labels, split, profile, fraction, mineral = _segment(
             kind, density, options, _within(bse, region), _within(se, region), role, hidden, min_area, distance,
-            region, markers, beam_kv)
+            region, markers, beam_kv, binary)
     else:  # drawn or corrected by hand: measured as they are
         labels, split, profile = _drawn_labels(drawn, density.shape), "given", "given"
         fraction, mineral = _covered(labels, None), _covered(labels, region)
@@ -696,7 +702,7 @@ def _measure(
             SmallParticleWarning,
             stacklevel=3,
         )
-    if drawn is None and kind != "composite":  # in the part analysed
+    if drawn is None and kind != "composite" and not binary:  # in the part analysed; a mask is all clipped
         _warn_if_clipped(bse if region is None else bse[region], fraction if region is None else mineral,
                          inverted=kind == "single" and options.dark_particles)
     if found and not labels.any():  # every particle found touches the border
@@ -842,7 +848,9 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     The DDC image written for it is the ``density`` colouring of the image (or of its
     inverse) with itself. An image from an SE detector (``image.role``) is split along its
     edges (the ``auto`` split of :class:`AnalysisOptions`) unless its particles are too
-    small for that or dark, any other by the shape of its density.
+    small for that or dark, any other by the shape of its density. A binary mask (every
+    pixel black or at full scale, as Fiji's *Convert to Mask* saves it) is measured as
+    drawn: its particles keep their pixels, touching ones split by their shape.
 
     Parameters
     ----------
@@ -886,7 +894,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     >>> result.kind, int(result.labels.max()) > 8, result.pixel_size.calibrated
     ('single', True, False)
     """
-    from .separate import _density, _frame_mask
+    from .separate import _density, _frame_mask, _is_binary
 
     image = _as_image(image, "read_sem")
     options = _as_options(options)
@@ -911,8 +919,12 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     timings["colorize"] = time.perf_counter() - t
     t = time.perf_counter()
     region = _field_region(region, grey.shape, frame, hidden, off)
-    density, dark = _density(_within(grey, region))
-    _warn_if_darker(dark, "single", inverted=options.dark_particles)
+    binary = _is_binary(grey)
+    if binary:  # its particles are drawn: at full scale, and as dense as one another
+        density = (grey > 0).astype(np.float32)
+    else:
+        density, dark = _density(_within(grey, region))
+        _warn_if_darker(dark, "single", inverted=options.dark_particles)
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "image")
     sources = {"image": str(image.path) if image.path else ""}
@@ -920,7 +932,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     # Dark particles show mass thickness, a density: no SE role, so the shape split
     return _measure(name, "single", sources, image.pixel_size, ddc, density, options,
                     image.data, None, timings, role=None if options.dark_particles else image.role, hidden=hidden,
-                    drawn=labels, region=region, markers=markers, beam_kv=image.beam_kv)
+                    drawn=labels, region=region, markers=markers, beam_kv=image.beam_kv, binary=binary)
 
 
 def _as_options(options: AnalysisOptions | Mapping[str, Any]) -> AnalysisOptions:

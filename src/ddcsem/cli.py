@@ -318,7 +318,7 @@ def _parser() -> argparse.ArgumentParser:
                           "field; by default it is found and left out, with a warning")
     ana.add_argument("--labels", type=Path, default=None, metavar="FOLDER",
                      help="measure particles drawn or corrected by hand instead of segmenting: "
-                          "each image's <id>_rois.zip (an ImageJ ROI set) or <id>_labels.tif, in "
+                          "each image's <id>_rois.zip (an ImageJ ROI set) or <id>_labels.tif (a mask: its spots), in "
                           "FOLDER or FOLDER/<id> (an earlier run's output; there, Fiji's RoiSet.zip "
                           "too), the newest if several")
     ana.add_argument("--region", type=Path, default=None, metavar="FOLDER",

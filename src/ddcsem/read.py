@@ -1160,8 +1160,9 @@ def read_labels(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
     ----------
     path : path-like
         A TIFF or PNG label image (0 the background; integer pixels, or whole numbers in a
-        float image, as Fiji saves a 32-bit one), or an ImageJ ROI set (``.zip``) or ROI
-        (``.roi``): each area ROI (traced, polygon, freehand, rectangle, oval, composite)
+        float image, as Fiji saves a 32-bit one), a binary mask (one value, as Fiji's
+        *Convert to Mask* saves it: each of its 8-connected spots is a particle, as *Analyze
+        Particles* traces them), or an ImageJ ROI set (``.zip``) or ROI (``.roi``): each area ROI (traced, polygon, freehand, rectangle, oval, composite)
         is one particle, its pixels those whose centres it encloses (a composite's holes
         left out, as Fiji measures it); where ROIs overlap the later one takes the pixels.
     shape : (int, int)
@@ -1172,7 +1173,8 @@ def read_labels(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
     Returns
     -------
     ndarray of int32, shape ``shape``
-        The particles numbered 1..K (in the order of their ids, or of the ROIs).
+        The particles numbered 1..K (in the order of their ids, of a mask's spots in raster
+        order, or of the ROIs).
 
     Raises
     ------
@@ -1198,7 +1200,10 @@ def read_labels(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
     """
     from .measure import _compact
 
-    numbered, _ = _compact(_read_areas(path, shape, "labels"))
+    areas = _read_areas(path, shape, "labels")
+    if Path(path).suffix.lower() not in (".zip", ".roi") and _is_mask(areas):  # one ROI is one particle
+        return _spots(areas)
+    numbered, _ = _compact(areas)
     return numbered
 
 
@@ -1289,12 +1294,23 @@ def read_markers(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
     from .measure import _compact
 
     seeds = _read_areas(path, shape, "markers")
-    if np.unique(seeds[seeds > 0]).size == 1:  # a mask: each of its spots is a seed
-        from scipy import ndimage
-
-        return ndimage.label(seeds > 0, structure=np.ones((3, 3), bool))[0].astype(np.int32)
+    if _is_mask(seeds):  # each of its spots is a seed
+        return _spots(seeds)
     numbered, _ = _compact(seeds)
     return numbered
+
+
+def _is_mask(areas: np.ndarray) -> bool:
+    """Whether the set pixels of ``areas`` all hold one value: a binary mask, not labels."""
+    values = areas[areas > 0]
+    return bool(values.size) and bool(np.all(values == values[0]))
+
+
+def _spots(mask: np.ndarray) -> np.ndarray:
+    """The 8-connected spots of a ``mask``'s set pixels, numbered 1..K in raster order (int32)."""
+    from scipy import ndimage
+
+    return ndimage.label(mask > 0, structure=np.ones((3, 3), bool))[0].astype(np.int32)
 
 
 def _read_areas(path: str | PathLike, shape: tuple[int, int], what: str) -> np.ndarray:

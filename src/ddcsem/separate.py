@@ -482,13 +482,28 @@ def _frame(image: np.ndarray) -> tuple[int, int, int, int]:
 
 def _frame_mask(image: np.ndarray) -> np.ndarray:
     """The pixels of the plain frame around an image (see :func:`_frame`), and of a plain
-    white area in it (see :func:`_white_area`), bool (M, N)."""
-    top, bottom, left, right = _frame(image)
+    white area in it (see :func:`_white_area`), bool (M, N). A binary mask (Fiji's *Convert
+    to Mask*, a 1-bit file: every pixel black or at full scale) has neither: its black is
+    its background, to the border, and its full scale its particles, which read as a
+    background painted out (four discs of a mask: "the SE image is constant")."""
     rows, cols = np.shape(image)[:2]
+    if _is_binary(image):
+        return np.zeros((rows, cols), dtype=bool)
+    top, bottom, left, right = _frame(image)
     frame = np.ones((rows, cols), dtype=bool)
     frame[top:rows - bottom, left:cols - right] = False
     white = _white_area(image, frame)
     return frame if white is None else frame | white
+
+
+def _is_binary(image: np.ndarray) -> bool:
+    """Whether every pixel (every channel) of an unsigned-integer ``image`` is 0 or full scale,
+    and both occur."""
+    data = np.asarray(image)
+    if data.dtype.kind != "u" or not data.size:
+        return False
+    full = np.iinfo(data.dtype).max
+    return bool(data.min() == 0 and data.max() == full and not np.any((data > 0) & (data < full)))
 
 
 def _white_area(image: np.ndarray, frame: np.ndarray) -> np.ndarray | None:
