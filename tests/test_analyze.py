@@ -1496,12 +1496,27 @@ def test_edges_split_and_auto_threshold_from_the_command_line(samples, tmp_path)
 
 @pytest.mark.parametrize("text", ['threshold = \n', 'colour = "red"\n', 'clip = "wide"\n', 'basis = "red"\n',
                                   'basis = ["#ff0000", "#ff0001"]\n', 'profile = "dome"\n',
-                                  'pixel_size = 0.02\n', 'min_diameter = "3 furlongs"\n', 'clip = [99, 1]\n'])
+                                  'pixel_size = 0.02\n', 'min_diameter = "3 furlongs"\n', 'clip = [99, 1]\n',
+                                  'threshold = "otsuu"\n', 'threshold = 4\n', 'register = 0\n'])
 def test_bad_config_is_a_usage_error(samples, tmp_path, text, capsys):
     config = tmp_path / "c.toml"
     config.write_text(text)
     assert main(["analyze", str(samples), "-o", str(tmp_path / "o"), "--config", str(config)]) == 2
     assert "c.toml" in capsys.readouterr().err
+
+
+def test_a_config_switch_written_as_text_is_refused_not_taken_as_true(samples, tmp_path, capsys):
+    """``keep_edge_particles = "false"`` is a non-empty string: it kept the edge particles."""
+    config = tmp_path / "c.toml"
+    config.write_text('keep_edge_particles = "false"\n')
+    assert main(["analyze", str(samples), "-o", str(tmp_path / "o"), "--config", str(config)]) == 2
+    assert ("c.toml: keep_edge_particles = 'false': a switch is true or false, unquoted "
+            "(write e.g. keep_edge_particles = false)") in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    config.write_text("keep_edge_particles = false\nthreshold = 0.4\n")
+    assert main(["analyze", str(samples), "-o", str(tmp_path / "o"), "--config", str(config), "-q"]) == 0
+    parameters = json.loads((tmp_path / "o" / "manifest.json").read_text())["parameters"]
+    assert (parameters["keep_edge_particles"], parameters["threshold"]) == (False, 0.4)
 
 
 def test_unknown_config_keys_are_named_with_the_key_likely_meant(samples, tmp_path, capsys):

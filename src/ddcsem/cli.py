@@ -445,9 +445,10 @@ def _threshold(text: str) -> str | float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"use auto, one of {', '.join(THRESHOLDS)} or a number") from None
+        raise argparse.ArgumentTypeError(f"threshold {text!r}: use auto, one of {', '.join(THRESHOLDS)} "
+                                         "or a number") from None
     if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError("a threshold value is a density in [0, 1]")
+        raise argparse.ArgumentTypeError(f"threshold {text}: a threshold value is a density in [0, 1]")
     return value
 
 
@@ -1198,6 +1199,8 @@ _DRAWN = ("labels", "region", "markers")
 CONFIG_KEYS = ("mode", "clip", "threshold", "split", "profile", "min_diameter", "max_diameter", "min_area_px",
                "circularity", "min_distance", "keep_edge_particles", "register", "se_rims", "off_sample",
                "dark_particles", "basis", "pixel_size", "tile")
+#: Those of :data:`CONFIG_KEYS` that are switches (TOML booleans).
+CONFIG_SWITCHES = ("keep_edge_particles", "register", "se_rims", "off_sample", "dark_particles")
 
 
 def _config_values(options: Any, pixel_size: float | None, tile: tuple[float, str] | None) -> dict[str, Any]:
@@ -1247,6 +1250,11 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None, tupl
             raise ParameterError(f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
                                  + (f" (did you mean {guess}?)" if meant else ""),
                                  path=args.config, hint=f"known keys: {', '.join(sorted(known))}")
+        # a switch written as text would pass bool(): "false" is a non-empty string, so True
+        text = [f"{key} = {config[key]!r}" for key in CONFIG_SWITCHES if not isinstance(config.get(key, False), bool)]
+        if text:
+            raise ParameterError(f"{', '.join(text)}: a switch is true or false, unquoted", path=args.config,
+                                 hint=f"write e.g. {text[0].split(' = ')[0]} = false")
 
     def pick(cli: Any, key: str, default: Any) -> Any:
         return cli if cli is not None else config.get(key, default)
@@ -1263,7 +1271,7 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None, tupl
         options = AnalysisOptions(
             mode=pick(args.mode, "mode", "overlay"),
             clip=_clip_percentiles(pick(args.clip, "clip", (0.5, 99.5))),
-            threshold=pick(args.threshold, "threshold", "auto"),
+            threshold=_threshold(str(pick(args.threshold, "threshold", "auto"))),  # the file's too
             split=pick(args.split, "split", "auto"),
             **size("min_diameter", args.min_diameter),
             min_area_px=float(config.get("min_area_px", 9.0)),
