@@ -190,6 +190,33 @@ def test_options_may_be_a_dict_of_their_fields(syn):
         analyze_composite(colorize(syn.se, syn.bse), options="li")
 
 
+@pytest.mark.parametrize("options, message", [
+    ({"mode": "dens"}, "mode must be one of overlay, density, not 'dens'"),
+    ({"split": "edgs"}, "split must be one of auto, shape, edm, edges, none, not 'edgs'"),
+    ({"profile": "dome"}, "profile must be one of auto, sphere, flat, not 'dome'"),
+    ({"threshold": "otsuu"}, "threshold must be auto, one of otsu, li, yen, triangle or a density in .0, 1., "
+                             "not 'otsuu'"),
+    ({"threshold": 4}, "threshold must be .* a density in .0, 1., not 4"),
+    ({"threshold": True}, "threshold must be .* not True"),
+    ({"min_area_px": -1}, "min_area_px must be a finite number 0 or more, not -1"),
+])
+def test_options_are_checked_when_made_not_per_image(options, message):
+    """A single image ignored a misspelt mode, and the others failed each image of a batch
+    with the same message (under the segmentation's own names: min_area)."""
+    with pytest.raises(ParameterError, match=message):
+        AnalysisOptions(**options)
+
+
+def test_options_keep_their_values_as_plain_numbers_and_the_cli_their_choices():
+    from ddcsem.analyze import _choices
+    from ddcsem.cli import PROFILES, SPLITS
+
+    options = AnalysisOptions(threshold=np.float32(0.25), min_area_px=np.int64(12))
+    assert (type(options.threshold), type(options.min_area_px)) == (float, float)
+    assert json.loads(json.dumps(options.to_dict()))["threshold"] == 0.25
+    assert (_choices()["split"], _choices()["profile"]) == (SPLITS, PROFILES)
+
+
 def test_the_steps_take_a_read_pairs_channels_as_they_are(pair_files):
     """A notebook calls the steps one by one on what read_pair gave: each channel serves
     as its pixels (an SEMImage was an object of shape () before), and the pair itself gets
@@ -1497,7 +1524,8 @@ def test_edges_split_and_auto_threshold_from_the_command_line(samples, tmp_path)
 @pytest.mark.parametrize("text", ['threshold = \n', 'colour = "red"\n', 'clip = "wide"\n', 'basis = "red"\n',
                                   'basis = ["#ff0000", "#ff0001"]\n', 'profile = "dome"\n',
                                   'pixel_size = 0.02\n', 'min_diameter = "3 furlongs"\n', 'clip = [99, 1]\n',
-                                  'threshold = "otsuu"\n', 'threshold = 4\n', 'register = 0\n'])
+                                  'threshold = "otsuu"\n', 'threshold = 4\n', 'register = 0\n',
+                                  'mode = "dens"\n', 'min_area_px = true\n'])
 def test_bad_config_is_a_usage_error(samples, tmp_path, text, capsys):
     config = tmp_path / "c.toml"
     config.write_text(text)

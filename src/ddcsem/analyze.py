@@ -23,6 +23,7 @@ from ._repr import dataclass_repr
 from .errors import ParameterError, require_positive
 from .pair import Pair, SEMPair
 from .read import PixelSize, SEMImage
+from .segment import THRESHOLDS
 from .units import format_count, format_length
 
 __all__ = ["AnalysisOptions", "ImageAnalysis", "analyze_pair", "analyze_single", "analyze_composite",
@@ -206,6 +207,12 @@ class AnalysisOptions:
         image, or imaged at a low beam energy, about 5 keV). ``auto``: ``flat`` for the
         single images of ``dark_particles``, else ``sphere``.
 
+    Raises
+    ------
+    ParameterError
+        When made with a value an option does not take (a misspelt split, a threshold
+        outside [0, 1], a negative ``min_area_px``, a circularity range out of order).
+
     Examples
     --------
     >>> options = AnalysisOptions(threshold="li", min_diameter_nm=50.0)
@@ -234,6 +241,16 @@ class AnalysisOptions:
     profile: Literal["auto", "sphere", "flat"] = "auto"
 
     def __post_init__(self) -> None:
+        # checked here, where a config file's values and an API call's meet: each image failed alike
+        for name, allowed in _choices().items():
+            if getattr(self, name) not in allowed:
+                raise ParameterError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+        if not isinstance(self.threshold, str):  # a numpy scalar too, as a manifest writes it
+            object.__setattr__(self, "threshold", _threshold_density(self.threshold))
+        elif self.threshold != "auto" and self.threshold not in THRESHOLDS:
+            raise ParameterError(f"threshold must be auto, one of {', '.join(THRESHOLDS)} or a density in [0, 1], "
+                                 f"not {self.threshold!r}")
+        object.__setattr__(self, "min_area_px", require_positive(self.min_area_px, "min_area_px", zero=True))
         try:
             low, high = (float(v) for v in self.circularity)
         except (TypeError, ValueError):
@@ -254,6 +271,25 @@ class AnalysisOptions:
         out["circularity"] = list(self.circularity)
         out["basis"] = None if self.basis is None else [list(colour) for colour in self.basis]
         return out
+
+
+def _choices() -> dict[str, tuple[str, ...]]:
+    """The values each option of :class:`AnalysisOptions` typed as a ``Literal`` takes."""
+    from typing import get_args, get_type_hints
+
+    hints = get_type_hints(AnalysisOptions)
+    return {name: get_args(hint) for name, hint in hints.items() if getattr(hint, "__origin__", None) is Literal}
+
+
+def _threshold_density(threshold: object) -> float:
+    """A threshold given as a number, as a float: a density in [0, 1], else a
+    :class:`ParameterError`."""
+    from numbers import Real
+
+    if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, Real) or not 0 <= threshold <= 1:
+        raise ParameterError(f"threshold must be auto, one of {', '.join(THRESHOLDS)} or a density in [0, 1], "
+                             f"not {threshold!r}")
+    return float(threshold)
 
 
 @dataclass(frozen=True, eq=False)

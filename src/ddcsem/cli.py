@@ -1271,10 +1271,10 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None, tupl
         options = AnalysisOptions(
             mode=pick(args.mode, "mode", "overlay"),
             clip=_clip_percentiles(pick(args.clip, "clip", (0.5, 99.5))),
-            threshold=_threshold(str(pick(args.threshold, "threshold", "auto"))),  # the file's too
+            threshold=pick(args.threshold, "threshold", "auto"),
             split=pick(args.split, "split", "auto"),
             **size("min_diameter", args.min_diameter),
-            min_area_px=float(config.get("min_area_px", 9.0)),
+            min_area_px=config.get("min_area_px", 9.0),
             **size("max_diameter", args.max_diameter),
             circularity=pick(args.circularity, "circularity", (0.0, 1.0)),
             **size("min_distance", args.min_distance),
@@ -1294,10 +1294,6 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None, tupl
         raise ParameterError(f"invalid value: {exc}", path=args.config) from None
     except CalibrationError as exc:  # a length the command line gave is parsed already: this is the file's
         raise CalibrationError(exc.reason, path=args.config, hint=exc.hint) from None
-    if (options.mode not in ("overlay", "density") or options.split not in SPLITS
-            or options.profile not in PROFILES):
-        raise ParameterError(f"mode must be overlay or density; split one of {', '.join(SPLITS)}; "
-                             f"profile one of {', '.join(PROFILES)}", path=args.config)
     return options, pixel_size, tile
 
 
