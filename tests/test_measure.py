@@ -167,7 +167,12 @@ def test_size_distribution_known_answers():
     d = np.array([1.0, 2.0, 3.0, 4.0])
     s = size_distribution(d, min_count=2)
     assert s["count"] == 4 and s["mean"] == 2.5
-    assert s["sd"] == pytest.approx(np.std(d))
+    assert s["sd"] == pytest.approx(np.sqrt(5 / 3))  # the sample SD (n - 1), as Fiji's Summarize gives it
+    assert size_distribution(d, weights=np.full(4, 2.0))["sd"] == pytest.approx(s["sd"])  # equal weights: none
+    weighted = size_distribution(d, weights=np.array([1.0, 1.0, 1.0, 3.0]))  # 4 counts thrice
+    mean = (1 + 2 + 3 + 12) / 6
+    spread = (1 - mean) ** 2 + (2 - mean) ** 2 + (3 - mean) ** 2 + 3 * (4 - mean) ** 2
+    assert weighted["sd"] == pytest.approx(np.sqrt(spread / (6 - 12 / 6)))
     assert s["d50"] == pytest.approx(2.5)
     assert s["d32"] == pytest.approx((1 + 8 + 27 + 64) / (1 + 4 + 9 + 16))
     assert s["d43"] == pytest.approx((1 + 16 + 81 + 256) / (1 + 8 + 27 + 64))

@@ -625,7 +625,8 @@ def size_distribution(
     Returns
     -------
     dict
-        ``count``, ``mean``, ``sd`` (number-weighted), ``d10``, ``d50``, ``d90``
+        ``count``, ``mean``, ``sd`` (number-weighted; the sample standard deviation, over
+        n - 1 as Fiji's and Excel's, with weights as reliability weights), ``d10``, ``d50``, ``d90``
         (number-weighted quantiles x10,0 / x50,0 / x90,0), ``d50_ci_low`` and
         ``d50_ci_high`` (the D50's 95 % confidence interval, from the order statistics
         around it; NaN under 6 effective particles), ``d32`` (Sauter, D[3,2]),
@@ -671,7 +672,9 @@ def size_distribution(
         result["warning"] = "no particles"
         return result
     mean = float(np.sum(w * d) / np.sum(w))
-    sd = float(np.sqrt(np.sum(w * (d - mean) ** 2) / np.sum(w))) if n > 1 else float("nan")
+    # the sample SD, as Fiji's Summarize and Excel's STDEV give it: n - 1, or with weights
+    # the sum of the weights less their effective count's share (the same for equal ones)
+    sd = float(np.sqrt(np.sum(w * (d - mean) ** 2) / (np.sum(w) - np.sum(w**2) / np.sum(w)))) if n > 1 else float("nan")
     logs = np.log(d)
     mu = float(np.sum(w * logs) / np.sum(w))
     sigma = float(np.sqrt(np.sum(w * (logs - mu) ** 2) / np.sum(w)))
