@@ -503,7 +503,10 @@ def _is_binary(image: np.ndarray) -> bool:
     if data.dtype.kind != "u" or not data.size:
         return False
     full = np.iinfo(data.dtype).max
-    return bool(data.min() == 0 and data.max() == full and not np.any((data > 0) & (data < full)))
+    if data.min() != 0 or data.max() != full:
+        return False
+    sample = data[::16, ::16]  # a micrograph shows its grey levels at once; a mask is read whole
+    return not np.any((sample > 0) & (sample < full)) and not np.any((data > 0) & (data < full))
 
 
 def _white_area(image: np.ndarray, frame: np.ndarray) -> np.ndarray | None:
