@@ -361,6 +361,14 @@ def test_invalid_labels():
     negative[1, 1] = -3  # e.g. a label image that overflowed int8
     with pytest.raises(ParameterError, match="must not be negative"):
         particle_table(negative)
+    mask = np.zeros((10, 10), bool)  # a threshold's result, as a notebook has it
+    mask[2:5, 2:5] = mask[6:9, 6:9] = True
+    with pytest.raises(ParameterError, match=r"not bool \(a mask \(bool\) is no label image: number its "
+                                             r"particles first, labels = scipy.ndimage.label\(mask\)\[0\]"):
+        particle_table(mask)
+    from scipy import ndimage
+
+    assert list(particle_table(ndimage.label(mask)[0])["area_px2"]) == [9, 9]  # as the hint says
 
 
 @pytest.mark.parametrize("size", [0, -7.5, float("nan"), float("inf")])

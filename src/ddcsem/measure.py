@@ -283,7 +283,10 @@ def _check(
     labels = require_image(labels, "labels", kind="label image", reader="read_labels",
                            hint="segment_particles makes one; analyze_pair gives it as .labels")
     if labels.dtype.kind not in "iu":
-        raise ParameterError(f"labels must be an integer image, not {labels.dtype}")
+        raise ParameterError(f"labels must be an integer image, not {labels.dtype}",
+                             hint="a mask (bool) is no label image: number its particles first, "
+                                  "labels = scipy.ndimage.label(mask)[0], or segment_particles(mask) to "
+                                  "split touching ones" if labels.dtype == bool else None)
     for name, channel in (("bse", bse), ("se", se)):
         if channel is not None and require_image(channel, name).shape != labels.shape:
             raise ParameterError(f"{name} must have the shape of labels {labels.shape}")

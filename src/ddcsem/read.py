@@ -1162,9 +1162,10 @@ def read_labels(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
         A TIFF or PNG label image (0 the background; integer pixels, or whole numbers in a
         float image, as Fiji saves a 32-bit one), a binary mask (one value, as Fiji's
         *Convert to Mask* saves it: each of its 8-connected spots is a particle, as *Analyze
-        Particles* traces them), or an ImageJ ROI set (``.zip``) or ROI (``.roi``): each area ROI (traced, polygon, freehand, rectangle, oval, composite)
-        is one particle, its pixels those whose centres it encloses (a composite's holes
-        left out, as Fiji measures it); where ROIs overlap the later one takes the pixels.
+        Particles* traces them), or an ImageJ ROI set (``.zip``) or ROI (``.roi``): each
+        area ROI (traced, polygon, freehand, rectangle, oval, composite) is one particle,
+        its pixels those whose centres it encloses (a composite's holes left out, as Fiji
+        measures it); where ROIs overlap the later one takes the pixels.
     shape : (int, int)
         The shape of the image the particles belong to (after its data bar is cropped; a
         label image drawn on the image with its bar is cropped to it where the bar's rows
