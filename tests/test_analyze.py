@@ -436,11 +436,13 @@ def test_a_binary_mask_is_measured_as_drawn(tmp_path):
         warnings.simplefilter("error")
         result = analyze_single(SEMImage(mask, path=tmp_path / "m.tif"))
         inverted = analyze_single(255 - mask, options=AnalysisOptions(dark_particles=True))
+        ones = analyze_single(mask // 255)  # numpy's mask.astype(np.uint8): measured 13 % large as a micrograph
     areas = sorted(result.table["area_px2"])
     assert result.labels.max() == 3 and result.split == "shape"
     assert np.count_nonzero(lone) in areas and sum(areas) == np.count_nonzero(mask)
     assert np.array_equal(result.labels > 0, mask > 0)
     np.testing.assert_array_equal(inverted.labels, result.labels)
+    np.testing.assert_array_equal(ones.labels, result.labels)
 
 
 def test_a_length_under_one_pixel_is_warned_about(syn):

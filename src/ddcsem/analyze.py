@@ -885,8 +885,8 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     inverse) with itself. An image from an SE detector (``image.role``) is split along its
     edges (the ``auto`` split of :class:`AnalysisOptions`) unless its particles are too
     small for that or dark, any other by the shape of its density. A binary mask (every
-    pixel black or at full scale, as Fiji's *Convert to Mask* saves it) is measured as
-    drawn: its particles keep their pixels, touching ones split by their shape.
+    pixel 0 or one other value: full scale, as Fiji's *Convert to Mask* saves it, or 1) is
+    measured as drawn: its particles keep their pixels, touching ones split by their shape.
 
     Parameters
     ----------

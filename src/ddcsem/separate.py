@@ -483,9 +483,10 @@ def _frame(image: np.ndarray) -> tuple[int, int, int, int]:
 def _frame_mask(image: np.ndarray) -> np.ndarray:
     """The pixels of the plain frame around an image (see :func:`_frame`), and of a plain
     white area in it (see :func:`_white_area`), bool (M, N). A binary mask (Fiji's *Convert
-    to Mask*, a 1-bit file: every pixel black or at full scale) has neither: its black is
-    its background, to the border, and its full scale its particles, which read as a
-    background painted out (four discs of a mask: "the SE image is constant")."""
+    to Mask*, a 1-bit file: every pixel 0 or one other value, see :func:`_is_binary`) has
+    neither: its black is its background, to the border, and its full scale its particles,
+    which read as a background painted out (four discs of a mask: "the SE image is
+    constant")."""
     rows, cols = np.shape(image)[:2]
     if _is_binary(image):
         return np.zeros((rows, cols), dtype=bool)
@@ -497,16 +498,17 @@ def _frame_mask(image: np.ndarray) -> np.ndarray:
 
 
 def _is_binary(image: np.ndarray) -> bool:
-    """Whether every pixel (every channel) of an unsigned-integer ``image`` is 0 or full scale,
+    """Whether every pixel (every channel) of an unsigned-integer ``image`` is 0 or one
+    other value (full scale, as Fiji saves a mask, or 1, as numpy's ``mask.astype(np.uint8)``),
     and both occur."""
     data = np.asarray(image)
     if data.dtype.kind != "u" or not data.size:
         return False
-    full = np.iinfo(data.dtype).max
-    if data.min() != 0 or data.max() != full:
+    top = data.max()
+    if data.min() != 0 or top == 0:
         return False
     sample = data[::16, ::16]  # a micrograph shows its grey levels at once; a mask is read whole
-    return not np.any((sample > 0) & (sample < full)) and not np.any((data > 0) & (data < full))
+    return not np.any((sample > 0) & (sample < top)) and not np.any((data > 0) & (data < top))
 
 
 def _white_area(image: np.ndarray, frame: np.ndarray) -> np.ndarray | None:
