@@ -445,6 +445,20 @@ def test_a_binary_mask_is_measured_as_drawn(tmp_path):
     np.testing.assert_array_equal(ones.labels, result.labels)
 
 
+def test_a_mask_of_touching_spheres_is_split_into_them():
+    """The true mask of a crowded synthetic field (108 spheres in 6 blobs, most touching):
+    measured as a mask, its blobs are split by shape into the spheres."""
+    pair = make_pair((512, 512), pixel_size_nm=20, median_diameter_nm=500, n_particles=120,
+                     clustered_fraction=0.9, seed=3)
+    mask = (pair.labels > 0).astype(np.uint8) * 255
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the few particles for a distribution
+        result = analyze_single(mask, options=AnalysisOptions(keep_edge_particles=True))
+    score = detection_scores(result.labels, pair.centers, pair.diameters_px)
+    assert score.n_true == 108 and score.n_found >= 100
+    assert score.f1 >= 0.97 and score.median_ecd_error < 0.02
+
+
 def test_a_length_under_one_pixel_is_warned_about(syn):
     image = SEMImage(syn.bse, PixelSize(20.0, "argument"))
     with pytest.warns(UserWarning, match=r"min_diameter 5 nm is under one pixel \(20 nm\).*5px or 5um"):
