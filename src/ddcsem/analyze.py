@@ -886,7 +886,8 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     edges (the ``auto`` split of :class:`AnalysisOptions`) unless its particles are too
     small for that or dark, any other by the shape of its density. A binary mask (every
     pixel 0 or one other value: full scale, as Fiji's *Convert to Mask* saves it, or 1) is
-    measured as drawn: its particles keep their pixels, touching ones split by their shape.
+    measured as drawn, with a warning: its particles keep their pixels, touching ones split
+    by their shape.
 
     Parameters
     ----------
@@ -920,7 +921,8 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
         When the image was exported clipped: its matrix up to the particles, or their tops.
     UserWarning
         When a plain frame around the image (a figure panel's margin), a plain white area
-        (a background painted out) or an area off the sample was left out of the field.
+        (a background painted out) or an area off the sample was left out of the field,
+        and when the image is a binary mask, measured as drawn.
 
     Examples
     --------
@@ -958,6 +960,10 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     binary = _is_binary(grey)
     if binary:  # its particles are drawn: at full scale, and as dense as one another
         density = (grey > 0).astype(np.float32)
+        if labels is None:  # said, as a mask among a batch's micrographs would join their statistics
+            warnings.warn(f"a binary mask (only 0 and {grey.max()}): its particles are measured as drawn, touching "
+                          "ones split by shape; to measure it on the micrograph it was made from, give it as that "
+                          "image's labels (--labels)", stacklevel=2)
     else:
         density, dark = _density(_within(grey, region))
         _warn_if_darker(dark, "single", inverted=options.dark_particles)
