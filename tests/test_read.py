@@ -733,7 +733,7 @@ def test_a_binary_mask_given_as_labels_reads_as_its_spots(tmp_path):
     labels = read_labels(tmp_path / "mask.tif", shape=(12, 16))
     assert labels.max() == 3
     assert [np.count_nonzero(labels == i) for i in (1, 2, 3)] == [15, 6, 15]  # in raster order
-    mask[1:3, 12:15] = 7      # two ids: a label image, read as its numbers (255 a particle in three parts)
+    mask[1:3, 12:15] = 7      # two ids: a label image, read as its numbers (255 one particle in two parts)
     tifffile.imwrite(tmp_path / "ids.tif", mask)
     labels = read_labels(tmp_path / "ids.tif", shape=(12, 16))
     assert labels.max() == 2 and np.count_nonzero(labels == 2) == 30
