@@ -151,6 +151,22 @@ def test_info_describes_a_ddc_composite_with_its_calibration(samples, tmp_path, 
     assert [r["kind"] for r in json.loads(capsys.readouterr().out)] == ["composite", "grey"]
 
 
+def test_info_names_a_binary_mask(tmp_path, capsys):
+    """A mask (Fiji's 0 and 255, numpy's 0 and 1) is measured as drawn by analyze --single:
+    info says which files are masks, as a folder of micrographs may hold some."""
+    mask = np.zeros((40, 50), np.uint8)
+    mask[10:20, 10:25] = 255
+    tifffile.imwrite(tmp_path / "a_mask.tif", mask)
+    tifffile.imwrite(tmp_path / "b_mask.tif", mask // 255)
+    tifffile.imwrite(tmp_path / "c.tif", mask // 2 + 20)  # two grey levels, not 0: an image
+    assert main(["info", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(": ")[1].split(",")[1].strip() for line in lines] == [
+        "binary mask (measured as drawn)", "binary mask (measured as drawn)", "detector unknown [role unknown]"]
+    assert main(["info", "--json", str(tmp_path)]) == 0
+    assert [r["kind"] for r in json.loads(capsys.readouterr().out)] == ["mask", "mask", "grey"]
+
+
 def test_info_on_folders_lists_their_images_and_flags_an_empty_one(samples, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["info", "--json", str(samples), str(tmp_path / "empty")]) == 1

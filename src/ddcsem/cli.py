@@ -460,6 +460,7 @@ def _info(args: argparse.Namespace) -> int:
     from .pair import IMAGE_SUFFIXES, _pair_pages, collect_images, folder_role
     from .read import read_composite, read_sem
     from .report import calibration_text
+    from .separate import _is_binary
 
     records: list[dict[str, Any]] = []
 
@@ -481,8 +482,9 @@ def _info(args: argparse.Namespace) -> int:
             with _recording_warnings() as caught:
                 try:
                     try:
-                        record = {**read_sem(path, pixel_size=args.pixel_size,
-                                             crop_databar=args.crop_databar).to_record(), "kind": "grey"}
+                        image = read_sem(path, pixel_size=args.pixel_size, crop_databar=args.crop_databar)
+                        # a mask is measured as drawn (analyze --single), or gives the particles (--labels)
+                        record = {**image.to_record(), "kind": "mask" if _is_binary(image.data) else "grey"}
                     except UnsupportedFormatError as exc:  # a colour image: a DDC composite?
                         pages = _pair_pages(Path(path))  # or an SE/BSE pair in two pages
                         try:
@@ -500,7 +502,7 @@ def _info(args: argparse.Namespace) -> int:
                     failed(path, exc)
                     continue
             record["warnings"] = [str(w.message) for w in caught]
-            role = folder_role(path) if record["kind"] == "grey" and record["role"] is None else None
+            role = folder_role(path) if record["kind"] in ("grey", "mask") and record["role"] is None else None
             by_folder = role is not None
             if by_folder:  # as pairing places it
                 record["role"] = role
@@ -509,6 +511,7 @@ def _info(args: argparse.Namespace) -> int:
                 shown = f"{record['role']} by its folder" if by_folder else record["role"] or "role unknown"
                 detector = (
                     "DDC composite" if record["kind"] == "composite" else
+                    "binary mask (measured as drawn)" if record["kind"] == "mask" else
                     f"SE/BSE pair (SE page {record['pages']['se']}, BSE page {record['pages']['bse']})"
                     if record["kind"] == "pair" else f"detector {record['detector'] or 'unknown'} [{shown}]")
                 beam = f", {record['beam_kv']:g} kV" if record.get("beam_kv") else ""
