@@ -245,11 +245,7 @@ class AnalysisOptions:
         for name, allowed in _choices().items():
             if getattr(self, name) not in allowed:
                 raise ParameterError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
-        if not isinstance(self.threshold, str):  # a numpy scalar too, as a manifest writes it
-            object.__setattr__(self, "threshold", _threshold_density(self.threshold))
-        elif self.threshold != "auto" and self.threshold not in THRESHOLDS:
-            raise ParameterError(f"threshold must be auto, one of {', '.join(THRESHOLDS)} or a density in [0, 1], "
-                                 f"not {self.threshold!r}")
+        object.__setattr__(self, "threshold", _checked_threshold(self.threshold))
         object.__setattr__(self, "min_area_px", require_positive(self.min_area_px, "min_area_px", zero=True))
         try:
             low, high = (float(v) for v in self.circularity)
@@ -281,15 +277,18 @@ def _choices() -> dict[str, tuple[str, ...]]:
     return {name: get_args(hint) for name, hint in hints.items() if getattr(hint, "__origin__", None) is Literal}
 
 
-def _threshold_density(threshold: object) -> float:
-    """A threshold given as a number, as a float: a density in [0, 1], else a
-    :class:`ParameterError`."""
+def _checked_threshold(threshold: object) -> str | float:
+    """``threshold`` as :class:`AnalysisOptions` keeps it: ``"auto"``, a method of
+    :data:`ddcsem.segment.THRESHOLDS`, or a density in [0, 1] as a float (a numpy scalar
+    too, as a manifest writes it); else a :class:`ParameterError`."""
     from numbers import Real
 
-    if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, Real) or not 0 <= threshold <= 1:
-        raise ParameterError(f"threshold must be auto, one of {', '.join(THRESHOLDS)} or a density in [0, 1], "
-                             f"not {threshold!r}")
-    return float(threshold)
+    if isinstance(threshold, str) and (threshold == "auto" or threshold in THRESHOLDS):
+        return threshold
+    if isinstance(threshold, Real) and not isinstance(threshold, (bool, np.bool_)) and 0 <= threshold <= 1:
+        return float(threshold)
+    raise ParameterError(f"threshold must be auto, one of {', '.join(THRESHOLDS)} or a density in [0, 1], "
+                         f"not {threshold!r}")
 
 
 @dataclass(frozen=True, eq=False)

@@ -438,18 +438,18 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _threshold(text: str) -> str | float:
-    from .segment import THRESHOLDS
+    """``--threshold``: a method's name or a density, checked as AnalysisOptions checks it."""
+    from .analyze import _checked_threshold
+    from .errors import ParameterError
 
-    if text == "auto" or text in THRESHOLDS:
-        return text
     try:
-        value = float(text)
+        value: str | float = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"threshold {text!r}: use auto, one of {', '.join(THRESHOLDS)} "
-                                         "or a number") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"threshold {text}: a threshold value is a density in [0, 1]")
-    return value
+        value = text
+    try:
+        return _checked_threshold(value)
+    except ParameterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # ------------------------------------------------------------------------------ info
