@@ -636,6 +636,37 @@ def test_remeasure_particles_corrected_in_fiji(pair_files, tmp_path, capsys):
     assert "no such folder" in err and "no labels for f" in err and "would replace the labels it measures" in err
 
 
+def test_one_image_takes_a_mask_file_as_its_labels(pair_files, syn, tmp_path, capsys):
+    """ddcsem analyze image --single --labels mask.png: for one image the file itself will
+    do (a folder's <id>_labels.png too), and a mask of black particles on white (a Fiji PNG
+    without Black background) is measured as its particles, with a warning; with several
+    images a file is a usage error that says what to give."""
+    from PIL import Image
+    from scipy import ndimage
+
+    drawn = np.where(syn.labels > 0, 0, 255).astype(np.uint8)
+    Image.fromarray(drawn).save(tmp_path / "mask.png")
+    spots = ndimage.label(syn.labels > 0, structure=np.ones((3, 3), bool))[1]
+    out = tmp_path / "out"
+    assert main(["analyze", str(pair_files[1]), "--single", "--labels", str(tmp_path / "mask.png"),
+                 "--keep-edge-particles", "-o", str(out)]) == 0
+    (row,) = read_csv(out / "images.csv")
+    assert row["split"] == "given" and int(row["n_particles"]) == spots
+    assert row["labels_path"] == str(tmp_path / "mask.png")
+    assert "mask.png: its 255s cover" in capsys.readouterr().err  # said in the image's warnings
+    folder = tmp_path / "drawn"
+    folder.mkdir()
+    (tmp_path / "mask.png").rename(folder / f"{row['image_id']}_labels.png")
+    assert main(["analyze", str(pair_files[1]), "--single", "--labels", str(folder), "--keep-edge-particles",
+                 "-q", "-o", str(tmp_path / "again")]) == 0
+    assert int(read_csv(tmp_path / "again" / "images.csv")[0]["n_particles"]) == spots
+    shutil.copy(pair_files[1], tmp_path / "g.tif")
+    two = [str(pair_files[1]), str(tmp_path / "g.tif")]
+    assert main(["analyze", *two, "--single", "--labels", str(folder / f"{row['image_id']}_labels.png"),
+                 "-o", str(tmp_path / "two")]) == 2
+    assert "is a file, which serves one image, and 2 are analysed: give a folder" in capsys.readouterr().err
+
+
 def test_min_diameter_filters_small_particles(pair_files):
     images = read_pair(*pair_files)
     everything = analyze_pair(images)

@@ -739,6 +739,37 @@ def test_a_binary_mask_given_as_labels_reads_as_its_spots(tmp_path):
     assert labels.max() == 2 and np.count_nonzero(labels == 2) == 30
 
 
+def test_a_mask_of_black_particles_on_white_reads_as_its_particles(tmp_path):
+    """A PNG of a Fiji mask made without *Black background* (and many tools' masks) holds
+    the particles as 0 on a set background: they, not the background, are the particles,
+    said in a warning; a mask whose set pixels cover most of the field without being
+    one piece that reaches every side (a large particle) is read as it is."""
+    from PIL import Image
+
+    from ddcsem.read import read_labels, read_markers
+
+    yy, xx = np.mgrid[0:40, 0:50]
+    mask = np.full((40, 50), 255, np.uint8)
+    for y, x, r in ((10, 10, 4), (25, 30, 6), (30, 8, 3)):
+        mask[(yy - y) ** 2 + (xx - x) ** 2 <= r ** 2] = 0
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    with pytest.warns(UserWarning, match=r"mask\.png: its 255s cover 9\d% of the field in one piece that "
+                                         r"reaches every side, so they are read as the background"):
+        labels = read_labels(tmp_path / "mask.png", shape=(40, 50))
+    assert labels.max() == 3
+    assert sorted(np.bincount(labels.ravel())[1:]) == [29, 49, 113]  # the discs of radius 3, 4 and 6
+    assert np.array_equal(labels > 0, mask == 0)
+    with pytest.warns(UserWarning, match="read as the background"):  # seeds drawn so are read so too
+        assert read_markers(tmp_path / "mask.png", shape=(40, 50)).max() == 3
+    big = np.zeros((40, 50), np.uint8)
+    big[(yy - 20) ** 2 + (xx - 25) ** 2 <= 18 ** 2] = 1  # 51 % of the field, clear of the sides
+    Image.fromarray(big).save(tmp_path / "big.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        labels = read_labels(tmp_path / "big.png", shape=(40, 50))
+    assert labels.max() == 1 and np.array_equal(labels > 0, big > 0)
+
+
 def test_a_label_image_saved_by_fiji_as_32_bit_float_reads_as_its_numbers(tmp_path):
     from ddcsem.read import read_labels
 

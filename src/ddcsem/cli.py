@@ -318,20 +318,21 @@ def _parser() -> argparse.ArgumentParser:
                           "field; by default it is found and left out, with a warning")
     ana.add_argument("--labels", type=Path, default=None, metavar="FOLDER",
                      help="measure particles drawn or corrected by hand instead of segmenting: "
-                          "each image's <id>_rois.zip (an ImageJ ROI set) or <id>_labels.tif (a mask: its spots), in "
-                          "FOLDER or FOLDER/<id> (an earlier run's output; there, Fiji's RoiSet.zip "
-                          "too), the newest if several")
+                          "each image's <id>_rois.zip (an ImageJ ROI set) or <id>_labels.tif/.png (a mask: its "
+                          "spots), in FOLDER or FOLDER/<id> (an earlier run's output; there, Fiji's RoiSet.zip "
+                          "too), the newest if several; for one image, the file itself will do")
     ana.add_argument("--region", type=Path, default=None, metavar="FOLDER",
                      help="analyse only the part of each image drawn by hand (the tissue, say): its "
                           "<id>_region.roi (an ImageJ selection; .zip: the union of a set) or a mask "
                           "<id>_region.tif/.png, in FOLDER or FOLDER/<id> (the output folder will do), "
-                          "the newest if several")
+                          "the newest if several; for one image, the file itself will do")
     ana.add_argument("--markers", type=Path, default=None, metavar="FOLDER",
                      help="split the clusters that hold seeds marked by hand at those seeds and "
                           "only there (the others as without): each image's <id>_markers.roi "
                           "(Fiji's multi-point selection; .zip: a set) or a seed image "
                           "<id>_markers.tif/.png, in FOLDER or FOLDER/<id> (the output folder will "
-                          "do), the newest if several; an image without one is split as usual")
+                          "do), the newest if several; an image without one is split as usual; for one "
+                          "image, the file itself will do")
     ana.add_argument("--group-by", type=_group_by, default="folder", metavar="folder|none|REGEX",
                      help="the samples whose images samples.csv pools: folder (default: the folder "
                           "of each image, or of its detector folders), none (all images only), or "
@@ -1426,16 +1427,16 @@ def _analyze_field(kind: str, image: Any, tile: Any, field_id: str, image_id: st
     shape = (field.se if kind == "pair" else field).shape[:2]
     readers = {"labels": read_labels, "region": read_region, "markers": read_markers}
     arrays: dict[str, Any] = {}
-    for name, (path, of_image) in drawn.items():
-        if tile is not None and of_image:  # drawn on the whole image: its part in the tile
-            if name not in whole:
-                whole[name] = readers[name](path, shape=(image.se if kind == "pair" else image).shape[:2])
-            arrays[name] = whole[name][tile.window]
-        else:
-            arrays[name] = readers[name](path, shape=shape)
-    if tile is not None and "region" in arrays and not arrays["region"].any():
-        return None  # no part of the field analysed
-    with _recording_warnings() as caught:
+    with _recording_warnings() as caught:  # a drawn file's too (a mask of black particles)
+        for name, (path, of_image) in drawn.items():
+            if tile is not None and of_image:  # drawn on the whole image: its part in the tile
+                if name not in whole:
+                    whole[name] = readers[name](path, shape=(image.se if kind == "pair" else image).shape[:2])
+                arrays[name] = whole[name][tile.window]
+            else:
+                arrays[name] = readers[name](path, shape=shape)
+        if tile is not None and "region" in arrays and not arrays["region"].any():
+            return None  # no part of the field analysed
         given = {"labels": arrays.get("labels"), "region": arrays.get("region"), "markers": arrays.get("markers")}
         if kind == "pair":
             result = analyze_pair(field, options=job.options, **given)
@@ -1479,6 +1480,9 @@ def _drawn_sources(job: _AnalyzeJob, field_id: str, image_id: str) -> dict[str, 
     for name in _DRAWN:
         folder = getattr(job, name)
         if folder is None:
+            continue
+        if folder.is_file():  # the one image's, drawn on the whole of it
+            found[name] = (folder, field_id != image_id)
             continue
         # an image without clicks is split as without --markers: they mend the images that need it
         required = name != "markers"
@@ -1532,11 +1536,15 @@ def _drawn_file(folder: Path, image_id: str, kind: str, *, required: bool = True
     its ``<id>`` folder Fiji's default name for a saved ROI set, ``RoiSet.zip``), its
     region (``region``, ``--region``: ``<id>_region.roi``, ``.zip``, ``.tif`` or ``.png``)
     or its seeds (``markers``, ``--markers``: ``<id>_markers`` with the same suffixes), in
-    ``folder`` or in its ``<id>`` folder; None if there is none and it is not ``required``."""
+    ``folder`` or in its ``<id>`` folder; None if there is none and it is not ``required``.
+    A file given for ``folder`` is the one image's."""
     from .errors import ReadError
 
+    if folder.is_file():
+        return folder
     if kind == "labels":
-        names, fiji = (f"{image_id}_rois.zip", f"{image_id}_labels.tif", f"{image_id}_labels.tiff"), ("RoiSet.zip",)
+        names, fiji = (f"{image_id}_rois.zip", *(f"{image_id}_labels{suffix}" for suffix in (".tif", ".tiff", ".png"))), \
+            ("RoiSet.zip",)
     else:
         names, fiji = tuple(f"{image_id}_{kind}{suffix}" for suffix in (".roi", ".zip", ".tif", ".tiff", ".png")), ()
     places = [folder / image_id / name for name in (*names, *fiji)] + [folder / name for name in names]
@@ -1596,8 +1604,8 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.dark_particles and not args.single:  # a pair's BSE image has bright particles
         parser.error("--dark-particles is for the lone images that --single analyses: give --single too")
     for kind in _DRAWN:
-        if getattr(args, kind) is not None and not getattr(args, kind).is_dir():
-            parser.error(f"--{kind} {getattr(args, kind)}: no such folder")
+        if getattr(args, kind) is not None and not getattr(args, kind).exists():
+            parser.error(f"--{kind} {getattr(args, kind)}: no such folder or file")
     if args.labels is not None and args.markers is not None:
         parser.error("--markers seeds the segmentation, which --labels replaces: give one of them")
     if args.labels is not None:
@@ -1607,6 +1615,11 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     pairs, unpaired, problems = _collect(args, parser)
     extra_items, unpaired = _classify_unpaired(unpaired, args.single)
     items = _with_ids([("pair", p) for p in pairs] + extra_items)
+    for kind in _DRAWN:
+        if getattr(args, kind) is not None and getattr(args, kind).is_file() and len(items) > 1:
+            parser.error(f"--{kind} {getattr(args, kind)} is a file, which serves one image, and "
+                         f"{len(items)} are analysed: give a folder holding each image's <id>_{kind} file "
+                         f"(the first image's: {items[0][2]}_{'labels.tif' if kind == 'labels' else kind + '.roi'})")
     if args.markers is not None and items and not any(
             _drawn_file(args.markers, image_id, "markers", required=False)
             or (tile and _tiles_marked(args.markers, image_id)) for *_, image_id in items):

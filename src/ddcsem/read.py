@@ -1162,7 +1162,9 @@ def read_labels(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
         A TIFF or PNG label image (0 the background; integer pixels, or whole numbers in a
         float image, as Fiji saves a 32-bit one), a binary mask (one value, as Fiji's
         *Convert to Mask* saves it: each of its 8-connected spots is a particle, as *Analyze
-        Particles* traces them), or an ImageJ ROI set (``.zip``) or ROI (``.roi``): each
+        Particles* traces them; a mask of black particles on white, whose set value covers
+        most of the field in one piece that reaches every side, is read as its 0s, with a
+        warning), or an ImageJ ROI set (``.zip``) or ROI (``.roi``): each
         area ROI (traced, polygon, freehand, rectangle, oval, composite) is one particle,
         its pixels those whose centres it encloses (a composite's holes left out, as Fiji
         measures it); where ROIs overlap the later one takes the pixels.
@@ -1182,6 +1184,11 @@ def read_labels(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
     ReadError
         If the file is not a label image or ROI set, its shape is not ``shape``, or it
         holds no areas.
+
+    Warns
+    -----
+    UserWarning
+        When a mask is read as black particles on white (its 0s).
 
     Examples
     --------
@@ -1203,7 +1210,7 @@ def read_labels(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
 
     areas = _read_areas(path, shape, "labels")
     if Path(path).suffix.lower() not in (".zip", ".roi") and _is_mask(areas):  # one ROI is one particle
-        return _spots(areas)
+        return _spots(_particles_set(areas, path))
     numbered, _ = _compact(areas)
     return numbered
 
@@ -1296,7 +1303,7 @@ def read_markers(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
 
     seeds = _read_areas(path, shape, "markers")
     if _is_mask(seeds):  # each of its spots is a seed
-        return _spots(seeds)
+        return _spots(seeds if Path(path).suffix.lower() in (".zip", ".roi") else _particles_set(seeds, path))
     numbered, _ = _compact(seeds)
     return numbered
 
@@ -1305,6 +1312,27 @@ def _is_mask(areas: np.ndarray) -> bool:
     """Whether the set pixels of ``areas`` all hold one value: a binary mask, not labels."""
     values = areas[areas > 0]
     return bool(values.size) and bool(np.all(values == values[0]))
+
+
+def _particles_set(mask: np.ndarray, path: str | PathLike) -> np.ndarray:
+    """A binary ``mask`` with its particles set: as it is, or inverted where its set pixels
+    are the background, with a warning. Those cover more than half the field in one piece
+    that reaches all four sides: the mask shows black particles on white, as Fiji saves a
+    PNG of a mask made without *Black background*, and as other tools draw them."""
+    from scipy import ndimage
+
+    inverse = mask == 0
+    if 2 * int(np.count_nonzero(mask)) <= mask.size or not inverse.any():
+        return mask
+    pieces, _ = ndimage.label(mask > 0, structure=np.ones((3, 3), bool))
+    sides = [set(np.unique(side)) - {0} for side in (pieces[0], pieces[-1], pieces[:, 0], pieces[:, -1])]
+    if not set.intersection(*sides):
+        return mask
+    value = mask.max()
+    warnings.warn(f"{path}: its {value}s cover {np.count_nonzero(mask) / mask.size:.0%} of the field in one "
+                  f"piece that reaches every side, so they are read as the background and its 0s as the "
+                  f"particles (a mask of black particles on white)", stacklevel=3)
+    return inverse
 
 
 def _spots(mask: np.ndarray) -> np.ndarray:
