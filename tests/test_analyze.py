@@ -437,16 +437,23 @@ def test_a_binary_mask_is_measured_as_drawn(tmp_path):
         result = analyze_single(SEMImage(mask, path=tmp_path / "m.tif"))
         inverted = analyze_single(255 - mask, options=AnalysisOptions(dark_particles=True))
         ones = analyze_single(mask // 255)  # numpy's mask.astype(np.uint8): measured 13 % large as a micrograph
+        # black on white, as a PNG of a Fiji mask without Black background: its background
+        # was measured as one particle that covers 91 % of the field
+        black = analyze_single(SEMImage(255 - mask, path=tmp_path / "b.png"))
     # one warning each, that it is a mask (no clipped signal, no frame): among a batch's
     # micrographs, a mask would otherwise join their statistics unnoticed
-    assert [str(w.message)[:36] for w in said] == ["a binary mask (only 0 and 255): its "] * 2 + [
-        "a binary mask (only 0 and 1): its pa"]
+    messages = [str(w.message) for w in said]
+    assert [m[:36] for m in messages[:3] + messages[4:]] == ["a binary mask (only 0 and 255): its "] * 2 + [
+        "a binary mask (only 0 and 1): its pa", "a binary mask (only 0 and 255): its "]
+    assert messages[3].startswith(f"{tmp_path / 'b.png'}: its 255s cover 91% of the field in one piece that "
+                                  "reaches every side, so they are read as the background and its 0s as the particles")
     areas = sorted(result.table["area_px2"])
     assert result.labels.max() == 3 and result.split == "shape"
     assert np.count_nonzero(lone) in areas and sum(areas) == np.count_nonzero(mask)
     assert np.array_equal(result.labels > 0, mask > 0)
     np.testing.assert_array_equal(inverted.labels, result.labels)
     np.testing.assert_array_equal(ones.labels, result.labels)
+    np.testing.assert_array_equal(black.labels, result.labels)
 
 
 def test_a_mask_of_touching_spheres_is_split_into_them():

@@ -886,7 +886,8 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     small for that or dark, any other by the shape of its density. A binary mask (every
     pixel 0 or one other value: full scale, as Fiji's *Convert to Mask* saves it, or 1) is
     measured as drawn, with a warning: its particles keep their pixels, touching ones split
-    by their shape.
+    by their shape; one of black particles on white (its set value covering most of the
+    field in one piece that reaches every side) as its 0s.
 
     Parameters
     ----------
@@ -931,6 +932,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     >>> result.kind, int(result.labels.max()) > 8, result.pixel_size.calibrated
     ('single', True, False)
     """
+    from .read import _particles_set
     from .separate import _density, _frame_mask, _is_binary
 
     image = _as_image(image, "read_sem")
@@ -958,7 +960,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     region = _field_region(region, grey.shape, frame, hidden, off)
     binary = _is_binary(grey)
     if binary:  # its particles are drawn: at full scale, and as dense as one another
-        density = (grey > 0).astype(np.float32)
+        density = (_particles_set(grey, image.path or "the image") > 0).astype(np.float32)
         if labels is None:  # said, as a mask among a batch's micrographs would join their statistics
             warnings.warn(f"a binary mask (only 0 and {grey.max()}): its particles are measured as drawn, touching "
                           "ones split by shape; to measure it on the micrograph it was made from, give it as that "

@@ -1315,10 +1315,11 @@ def _is_mask(areas: np.ndarray) -> bool:
 
 
 def _particles_set(mask: np.ndarray, path: str | PathLike) -> np.ndarray:
-    """A binary ``mask`` with its particles set: as it is, or inverted where its set pixels
-    are the background, with a warning. Those cover more than half the field in one piece
-    that reaches all four sides: the mask shows black particles on white, as Fiji saves a
-    PNG of a mask made without *Black background*, and as other tools draw them."""
+    """A binary ``mask`` (of the file ``path``) with its particles set: as it is, or
+    inverted where its set pixels are the background, with a warning. Those cover more
+    than half the field in one piece that reaches all four sides: the mask shows black
+    particles on white, as Fiji saves a PNG of a mask made without *Black background*,
+    and as other tools draw them."""
     from scipy import ndimage
 
     inverse = mask == 0
