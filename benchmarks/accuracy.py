@@ -9,7 +9,8 @@ micrographs with hand-drawn masks (``../shared/sem-files/bam_tio2_sem_tsem``, wh
 present) by instance F1 (IoU >= 0.5, border particles ignored), with ImageJ's classic
 recipe as a second baseline; the transmission (TSEM) images of the same fields, read
 with ``dark_particles`` (the baselines on their inverse), against the dataset's TSEM
-masks (touching particles parted by lines).
+masks (touching particles parted by lines); and SAEMI's six crops of NFFA SEM images
+(``../shared/sem-files/saemi_nffa_particles``) against their masks, the same way.
 
 Run: ``python benchmarks/accuracy.py [--quick] [--only NAMES] [--seed-offset N] [--set NAME=VALUE]
 [--json FILE]``; ``--set kev=5`` (or ``dose``, ``blur_px``, ``line_noise``, ``shading``) images
@@ -205,6 +206,40 @@ def score_bam(folder: Path, *, transmission: bool = False) -> list[dict]:
     return rows
 
 
+#: SAEMI's crops of NFFA SEM images (no calibration, no detector named), each with what it
+#: shows and whether its particles are dark (``--dark-particles``). Their masks are drawn as
+#: black particles on white, and semantic: touching particles are one unless a line parts them.
+SAEMI = [("L2_0c6f769bd72e154dac9c98600435aa13", "small bright round particles, flat substrate", False),
+         ("L2_0b3ff6d0426c2223ed121a5352b26b0f", "small dark dots on a bright film", True),
+         ("L2_0a7efff5757e6b543ee1a0d17328c881", "agglomerate of round particles, blurred", False),
+         ("L2_0a111f9bab302c27064c3d9166f2afc4", "bright round particles on a granular film", False),
+         ("L2_0c1e5766bce8f601865a20e3956b909e", "faceted crystals, touching", False),
+         ("L2_0c0bbcbbfc104a68cc7fb45a8ae24201", "one large shell (its mask filled)", False)]
+
+
+def score_saemi(folder: Path) -> list[dict]:
+    """Instance F1 per SAEMI image (``ddcsem analyze IMAGE --single``, with
+    ``--dark-particles`` where they are dark) against its mask, beside the baselines."""
+    import warnings
+
+    from ddcsem.analyze import AnalysisOptions, _inverted, analyze_single
+    from ddcsem.read import read_labels, read_sem
+
+    rows = []
+    for stem, shows, dark in SAEMI:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image = read_sem(folder / "images" / f"{stem}.jpg")
+            truth = read_labels(folder / "masks" / f"{stem}.png", shape=image.shape[:2])
+            found = analyze_single(image, options=AnalysisOptions(dark_particles=dark)).labels
+        grey = _inverted(image.data) if dark else image.data
+        row = {"image": stem[:10], "shows": shows, "dark": dark}
+        for name, labels in (("ddcsem", found), ("textbook", textbook(grey)), ("imagej", imagej_classic(grey))):
+            row[name], row["n_true"], row[f"n_{name}"], _ = instance_f1(labels, truth, frame=BAM_FRAME)
+        rows.append(row)
+    return rows
+
+
 #: The numeric settings of :func:`make_pair` that ``--set`` may change (not the field's
 #: shape, size distribution or seed, which make the scenario).
 SETTINGS = ("dose", "kev", "blur_px", "line_noise", "shading")
@@ -240,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                   for s in chosen]
     if args.set:
         chosen = [Scenario(s.name, s.shape, {**s.kwargs, **dict(args.set)}) for s in chosen]
-    results = {"synthetic": [], "bam": [], "bam_tsem": []}
+    results = {"synthetic": [], "bam": [], "bam_tsem": [], "saemi": []}
     print(f"{'scenario':<12} {'n':>5}  {'ddcsem F1  ECDerr  D50err':>26}  {'BSE only F1  ECDerr  D50err':>28}"
           f"  {'composite F1  ECDerr  D50err':>29}  {'textbook F1  ECDerr  D50err':>28}"
           f"  {'true mask F1  ECDerr  D50err':>29}")
@@ -275,6 +310,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{r['image']:<17} {' '.join(f'{losses[k]:>9}' for k in LOSSES)}")
     else:
         print("\n(../shared/sem-files/bam_tio2_sem_tsem not found: real-image scores skipped)")
+    saemi = bam.parent / "saemi_nffa_particles"
+    if saemi.is_dir():
+        print(f"\nSAEMI's NFFA images (--single) against their masks\n{'image':<11} {'shows':<45} {'n':>4}  "
+              f"{'ddcsem':>12} {'textbook':>12} {'imagej':>12}   (instance F1, IoU >= 0.5; found)")
+        for r in score_saemi(saemi):
+            results["saemi"].append(r)
+            print(f"{r['image']:<11} {r['shows'] + (' (dark)' if r['dark'] else ''):<45} {r['n_true']:>4}  "
+                  + " ".join(f"{r[k]:>6.3f} {r['n_' + k]:>5}" for k in ("ddcsem", "textbook", "imagej")))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

@@ -208,6 +208,25 @@ def test_bam_transmission_images_have_dark_particles(shared_files):
 
 
 @pytest.mark.shared
+def test_real_masks_of_black_particles_on_white_read_as_their_particles(shared_files):
+    """SAEMI's six masks (PNG, 0 the particles, 1 the background): given as labels, each
+    is read as its 0s, with a warning (its 1s, the background over 63 % of the field and
+    more, were read as one particle);
+    the dark dots' mask gives its 46 dots."""
+    from ddcsem.read import read_labels
+
+    masks = sorted((shared_files / "saemi_nffa_particles" / "masks").glob("*.png"))
+    assert len(masks) == 6
+    for path in masks:
+        drawn = read_sem(path, crop_databar="off").data
+        with pytest.warns(UserWarning, match="its 1s cover .* read as the background and its 0s as the particles"):
+            labels = read_labels(path, shape=drawn.shape)
+        assert np.array_equal(labels > 0, drawn == 0), path.name
+        if path.stem == "L2_0b3ff6d0426c2223ed121a5352b26b0f":
+            assert labels.max() == 46
+
+
+@pytest.mark.shared
 @pytest.mark.filterwarnings("ignore::ddcsem.segment.NoisyFieldWarning")  # the wrong reading's noise
 def test_real_field_of_dark_dots(shared_files):
     """SAEMI's crop of an NFFA SEM image: 46 small dark dots (4-9 px across) on a bright
