@@ -1257,6 +1257,20 @@ def test_edges_split_separates_particles_meeting_along_a_step():
     assert iou_per_particle(labels, truth).min() > 0.95
 
 
+@pytest.mark.parametrize("particles", [
+    [(60, 82, 9, 0.45), (60, 60, 24, 0.8)],                          # a crescent beside the one on it
+    [(60, 97, 11, 0.45), (60, 70, 24, 0.8), (60, 124, 24, 0.8)],     # a strip between two
+])
+def test_edges_split_seeds_a_particle_mostly_hidden_by_others(particles):
+    """A particle that others lie on shows a part too thin for a core between its edges:
+    it was taken by a neighbour. The part its edges enclose, compact and large enough,
+    seeds it (``THIN_CELL_AREA``); the band of a bright rim, an arc, seeds nothing."""
+    image, truth = se_like(particles)
+    labels = segment_particles(image, split="edges")
+    assert labels.max() == len(particles)
+    assert iou_per_particle(labels, truth).min() > 0.9
+
+
 def test_edges_split_floods_from_user_markers():
     """User markers replace the cores, not the flood: from markers near the far sides of
     two squares that meet along a brightness step, the outlines still follow the step,

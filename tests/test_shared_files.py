@@ -151,8 +151,8 @@ def test_bam_inlens_particles_split_along_their_edges(shared_files):
     """``ddcsem analyze IMAGE --single`` on BAM's five InLens fields of touching TiO2
     particles, against the hand-drawn masks (instance F1, IoU >= 0.5, particles cut by
     the frame ignored: the masks' blank outer line makes it 2 px wide): the InLens
-    detector picks the edges split. Measured: 0.816, 0.708, 0.525, 0.591, 0.508 (mean
-    0.630); the shape split made for BSE density gives 0.222, the textbook and ImageJ
+    detector picks the edges split. Measured: 0.816, 0.724, 0.539, 0.614, 0.523 (mean
+    0.643); the shape split made for BSE density gives 0.222, the textbook and ImageJ
     recipes 0.30-0.32 (``benchmarks/accuracy.py``)."""
     from scipy import ndimage
 
