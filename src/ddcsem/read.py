@@ -1329,7 +1329,7 @@ def _particles_set(mask: np.ndarray, path: str | PathLike) -> np.ndarray:
     sides = [set(np.unique(side)) - {0} for side in (pieces[0], pieces[-1], pieces[:, 0], pieces[:, -1])]
     if not set.intersection(*sides):
         return mask
-    value = mask.max()
+    value = int(mask.max())  # a 1-bit file's True is its 1
     warnings.warn(f"{path}: its {value}s cover {np.count_nonzero(mask) / mask.size:.0%} of the field in one "
                   f"piece that reaches every side, so they are read as the background and its 0s as the "
                   f"particles (a mask of black particles on white)", stacklevel=3)
