@@ -164,7 +164,17 @@ def test_info_names_a_binary_mask(tmp_path, capsys):
     assert [line.split(": ")[1].split(",")[1].strip() for line in lines] == [
         "binary mask (measured as drawn)", "binary mask (measured as drawn)", "detector unknown [role unknown]"]
     assert main(["info", "--json", str(tmp_path)]) == 0
-    assert [r["kind"] for r in json.loads(capsys.readouterr().out)] == ["mask", "mask", "grey"]
+    records = json.loads(capsys.readouterr().out)
+    assert [r["kind"] for r in records] == ["mask", "mask", "grey"]
+    assert not any(r["warnings"] for r in records)
+    # black particles on white (a PNG of a Fiji mask without Black background): its 0s are
+    # the particles, and info says so, as analyze and --labels read it
+    tifffile.imwrite(tmp_path / "d_mask.tif", 255 - mask)
+    assert main(["info", "--json", str(tmp_path / "d_mask.tif")]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["kind"] == "mask" and record["warnings"] == [
+        f"{tmp_path / 'd_mask.tif'}: its 255s cover 92% of the field in one piece that reaches every side, so "
+        "they are read as the background and its 0s as the particles (a mask of black particles on white)"]
 
 
 def test_info_on_folders_lists_their_images_and_flags_an_empty_one(samples, tmp_path, capsys):

@@ -459,7 +459,7 @@ def _threshold(text: str) -> str | float:
 def _info(args: argparse.Namespace) -> int:
     from .errors import ReadError, UnsupportedFormatError
     from .pair import IMAGE_SUFFIXES, _pair_pages, collect_images, folder_role
-    from .read import read_composite, read_sem
+    from .read import _particles_set, read_composite, read_sem
     from .report import calibration_text
     from .separate import _is_binary
 
@@ -486,6 +486,8 @@ def _info(args: argparse.Namespace) -> int:
                         image = read_sem(path, pixel_size=args.pixel_size, crop_databar=args.crop_databar)
                         # a mask is measured as drawn (analyze --single), or gives the particles (--labels)
                         record = {**image.to_record(), "kind": "mask" if _is_binary(image.data) else "grey"}
+                        if record["kind"] == "mask":
+                            _particles_set(image.data, path)  # says so where its particles are its 0s
                     except UnsupportedFormatError as exc:  # a colour image: a DDC composite?
                         pages = _pair_pages(Path(path))  # or an SE/BSE pair in two pages
                         try:

@@ -1330,7 +1330,8 @@ def _particles_set(mask: np.ndarray, path: str | PathLike) -> np.ndarray:
     if not set.intersection(*sides):
         return mask
     value = int(mask.max())  # a 1-bit file's True is its 1
-    warnings.warn(f"{path}: its {value}s cover {np.count_nonzero(mask) / mask.size:.0%} of the field in one "
+    share = int(100 * np.count_nonzero(mask) / mask.size)  # rounded down: most is not all
+    warnings.warn(f"{path}: its {value}s cover {share}% of the field in one "
                   f"piece that reaches every side, so they are read as the background and its 0s as the "
                   f"particles (a mask of black particles on white)", stacklevel=3)
     return inverse
