@@ -643,7 +643,7 @@ EDGE_OVER_NOISE = 2.0
 #: particles about 12 px across; where the median particle pixel lies in a particle of a
 #: smaller inscribed radius (px, :func:`median_depth`) than this, the ``auto`` split of an
 #: SE image is the ``"shape"`` one (synthetic SE images: tiny scenario, median depth 5 px,
-#: detection F1 0.28 with the edges split, 0.60 with the shape split; the others 8.5-23 px
+#: detection F1 0.27 with the edges split, 0.59 with the shape split; the others 8.5-23 px
 #: and BAM's InLens images 17-64 px, where the edges split is the better one). The blobs'
 #: halo makes them deeper than the particles: touching pairs of 9-13 px discs (6.7-8.5 px
 #: deep) keep the edges split, which leaves each pair whole.
