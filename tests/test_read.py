@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import warnings
 from pathlib import Path
 
@@ -599,6 +600,17 @@ BAD_FILES = {
     "two-channel": (lambda p: tifffile.imwrite(p, np.zeros((20, 20, 2), np.uint8), photometric="minisblack",
                                                planarconfig="contig"), UnsupportedFormatError, "2-D"),
     "one-pixel": (lambda p: tifffile.imwrite(p, np.zeros((1, 1), np.uint8)), ReadError, "too small"),
+    # files that hold a micrograph in a wrapper, each named with what to do
+    "gzipped": (lambda p: p.write_bytes(gzip.compress(noise_image((8, 8)).tobytes())), UnsupportedFormatError,
+                "a gzip-compressed file, not an image .decompress it first"),
+    "zipped": (lambda p: p.write_bytes(b"PK\x03\x04" + bytes(40)), UnsupportedFormatError,
+               "a zip archive, not an image .extract its images first"),
+    "bruker-bcf": (lambda p: p.write_bytes(b"AAMVHFSS" + bytes(40)), UnsupportedFormatError,
+                   "a Bruker Esprit file .* .export its images as TIFF from Esprit"),
+    "hdf5": (lambda p: p.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(40)), UnsupportedFormatError,
+             "an HDF5 file .*, not an image .export the micrograph as TIFF"),
+    "zeiss-czi": (lambda p: p.write_bytes(b"ZISRAWFILE" + bytes(40)), UnsupportedFormatError,
+                  "a Zeiss CZI file, not an image"),
 }
 
 

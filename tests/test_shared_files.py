@@ -109,6 +109,8 @@ def test_zeiss_palette_mapped_not_indices(shared_files):
 
 @pytest.mark.shared
 def test_zeiss_multipage(shared_files, tmp_path):
+    with pytest.raises(UnsupportedFormatError, match=r"a gzip-compressed file, not an image \(decompress it first"):
+        read_sem(shared_files / "rosettasciio/ZEISS_SEM_multipage.tif.gz")  # as it is stored: named, with the fix
     target = tmp_path / "ZEISS_SEM_multipage.tif"
     with gzip.open(shared_files / "rosettasciio/ZEISS_SEM_multipage.tif.gz") as src, open(target, "wb") as dst:
         shutil.copyfileobj(src, dst)
@@ -118,6 +120,13 @@ def test_zeiss_multipage(shared_files, tmp_path):
     assert first.shape == second.shape == (1536, 2048)
     assert first.databar_rows == 0
     assert first.pixel_size.nm == pytest.approx(12.33, rel=1e-3)
+
+
+@pytest.mark.shared
+def test_a_bruker_esprit_file_is_named_with_the_way_to_its_images(shared_files):
+    with pytest.raises(UnsupportedFormatError, match=r"a Bruker Esprit file \(.bcf\), not an image \(export its "
+                                                     r"images as TIFF from Esprit"):
+        read_sem(shared_files / "rosettasciio/P45_the_default_job.bcf")
 
 
 @pytest.mark.shared

@@ -56,6 +56,16 @@ _OTHER_MAGIC = {
     b"GIF87a": "gif",
     b"GIF89a": "gif",
 }
+#: Files that hold a micrograph but are no image themselves (compressed, archived, or in a
+#: vendor's own format), by their first bytes: what they are, and what to do.
+_CONTAINERS = {
+    b"\x1f\x8b": ("a gzip-compressed file", "decompress it first: gunzip, or 7-Zip on Windows"),
+    b"PK\x03\x04": ("a zip archive", "extract its images first, then give them or their folder"),
+    b"AAMVHFSS": ("a Bruker Esprit file (.bcf)",
+                  "export its images as TIFF from Esprit, or save them as TIFF with RosettaSciIO or HyperSpy"),
+    b"\x89HDF\r\n\x1a\n": ("an HDF5 file (such as Velox's .emd)", "export the micrograph as TIFF"),
+    b"ZISRAWFILE": ("a Zeiss CZI file", "export the micrograph as TIFF: ZEN's File > Export"),
+}
 
 
 class MixedDetectorWarning(UserWarning):
@@ -879,6 +889,9 @@ def _sniff(path: Path) -> str:
             return kind
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":  # as a browser saves a journal's figure
         return "webp"
+    for magic, (what, hint) in _CONTAINERS.items():
+        if head.startswith(magic):
+            raise UnsupportedFormatError(f"{what}, not an image", path=path, hint=hint)
     raise UnsupportedFormatError(
         "not a TIFF, PNG, JPEG, BMP, GIF or WebP image",
         path=path,
