@@ -387,6 +387,23 @@ def test_a_folder_of_session_folders_is_answered_with_them(samples, tmp_path, ca
     assert f"warning: {tmp_path / 'data' / 'notes'}: no images in this folder\n" in capsys.readouterr().err
 
 
+def test_a_folder_of_packed_images_is_answered_with_them(samples, tmp_path, capsys):
+    """A folder of gzip-compressed TIFFs (as a data repository serves them) or of archives
+    holds no images to read: the run says which files to unpack; other files are no hint."""
+    import gzip
+
+    packed = tmp_path / "packed"
+    packed.mkdir()
+    (packed / "a_BSE.tif.gz").write_bytes(gzip.compress((samples / "valve_02_EsB.tif").read_bytes()))
+    (packed / "session.zip").write_bytes(b"PK\x03\x04" + bytes(40))
+    (packed / "notes.txt.gz").write_bytes(gzip.compress(b"notes"))
+    assert main(["analyze", str(packed), "-o", str(tmp_path / "out"), "--single"]) == 1
+    assert ("(it holds packed files, a_BSE.tif.gz, session.zip: decompress or extract their images first)"
+            in capsys.readouterr().err)
+    assert main(["info", str(packed)]) == 1
+    assert "a_BSE.tif.gz, session.zip: decompress" in capsys.readouterr().err
+
+
 def test_explicit_pair_pixel_size_and_jobs(samples, tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["colorize", "--se", str(samples / "valve_02_InLens.tif"), "--bse",

@@ -1125,18 +1125,30 @@ def _tile_warning_lines(records: list[dict[str, Any]], id_key: str) -> list[tupl
     return out
 
 
-def _inner_folders_hint(inputs: Sequence[Any]) -> str | None:
-    """What to give instead of folders without images whose own folders hold some (folders
-    are listed, not searched inside); None if none do."""
-    from .pair import collect_images
+#: Endings of packed files that a folder without images may hold instead of them.
+PACKED_SUFFIXES = (".gz", ".bz2", ".xz", ".zip", ".7z")
 
-    inner = sorted(sub for item in inputs if Path(item).is_dir() for sub in Path(item).iterdir()
+
+def _inner_folders_hint(inputs: Sequence[Any]) -> str | None:
+    """What to give instead of folders without images: their own folders that hold some
+    (folders are listed, not searched inside), or the images packed in them (``x.tif.gz``,
+    an archive) to unpack; None if neither."""
+    from .pair import IMAGE_SUFFIXES, collect_images
+
+    folders = [Path(item) for item in inputs if Path(item).is_dir()]
+    inner = sorted(sub for folder in folders for sub in folder.iterdir()
                    if sub.is_dir() and not sub.name.startswith(".") and collect_images([sub]))
-    if not inner:
-        return None
-    names = ", ".join(sub.name for sub in inner[:4]) + (", ..." if len(inner) > 4 else "")
-    return (f"folders are not searched inside, and its folders {names} hold images: give them, "
-            f"e.g. {inner[0].parent / '*'}")
+    if inner:
+        names = ", ".join(sub.name for sub in inner[:4]) + (", ..." if len(inner) > 4 else "")
+        return (f"folders are not searched inside, and its folders {names} hold images: give them, "
+                f"e.g. {inner[0].parent / '*'}")
+    packed = sorted(path.name for folder in folders for path in folder.iterdir() if path.is_file()
+                    and path.suffix.lower() in PACKED_SUFFIXES
+                    and (path.suffix.lower() in (".zip", ".7z") or Path(path.stem).suffix.lower() in IMAGE_SUFFIXES))
+    if packed:
+        names = ", ".join(packed[:3]) + (", ..." if len(packed) > 3 else "")
+        return f"it holds packed files, {names}: decompress or extract their images first"
+    return None
 
 
 def _colorize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
