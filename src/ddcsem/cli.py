@@ -478,7 +478,7 @@ def _info(args: argparse.Namespace) -> int:
             continue
         if not paths:
             failed(name, ReadError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in this folder", path=name,
-                                   hint=_inner_folders_hint([name])))
+                                   hint=_empty_folder_hint([name])))
         for path in paths:
             with _recording_warnings() as caught:
                 try:
@@ -803,8 +803,8 @@ def _collect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple
 
         for item in args.inputs:
             if Path(item).is_dir() and not collect_images([item], exclude=[args.output]):
-                inner = _inner_folders_hint([item])
-                print(f"warning: {item}: no images in this folder{f' ({inner})' if inner else ''}", file=sys.stderr)
+                hint = _empty_folder_hint([item])
+                print(f"warning: {item}: no images in this folder{f' ({hint})' if hint else ''}", file=sys.stderr)
     return pairs, unpaired, problems
 
 
@@ -1018,12 +1018,12 @@ def _nothing_to_do(args: argparse.Namespace, unpaired: list[Path], unpaired_hint
     were replaced by empty ones."""
     from .pair import IMAGE_SUFFIXES
 
-    inner = _inner_folders_hint(args.inputs)
+    hint = _empty_folder_hint(args.inputs)
     named = ", ".join(map(str, unpaired[:3])) + (", …" if len(unpaired) > 3 else "")
     found = (f"{format_count(len(unpaired), 'image')} found ({named}), none with a partner{unpaired_hint}"
              if unpaired
              else f"no images ({', '.join(IMAGE_SUFFIXES)}) in " + ", ".join(map(str, args.inputs))
-             + (f" ({inner})" if inner else ""))
+             + (f" ({hint})" if hint else ""))
     print(f"error: nothing to do: {found}", file=sys.stderr)
     return 1
 
@@ -1129,7 +1129,7 @@ def _tile_warning_lines(records: list[dict[str, Any]], id_key: str) -> list[tupl
 PACKED_SUFFIXES = (".gz", ".bz2", ".xz", ".zip", ".7z")
 
 
-def _inner_folders_hint(inputs: Sequence[Any]) -> str | None:
+def _empty_folder_hint(inputs: Sequence[Any]) -> str | None:
     """What to give instead of folders without images: their own folders that hold some
     (folders are listed, not searched inside), or the images packed in them (``x.tif.gz``,
     an archive) to unpack; None if neither."""
