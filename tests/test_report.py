@@ -9,7 +9,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from ddcsem.errors import OutputError
+from ddcsem.errors import OutputError, ParameterError
 from ddcsem.read import read_sem
 from ddcsem.report import _adler32_joined, _write_png, atomic_path, scale_bar_length, write_json, write_preview_png, write_tiff
 
@@ -80,6 +80,19 @@ def test_preview_scale_bar_has_the_right_length(tmp_path):
     row = white.sum(axis=1).argmax()
     assert white[row].sum() == pytest.approx(50, abs=1)  # 500 nm at 10 nm/px
     assert row > 150  # bottom of the frame
+
+
+@pytest.mark.parametrize("width", [7, 8, 9, 16])
+def test_automatic_scale_bar_is_left_out_where_it_has_no_room(width):
+    # an image under 9 px across leaves no room between the bar's 4 px margins: its
+    # automatic bar is left out (its analysis had failed on the overlay); from 9 px one fits
+    from ddcsem.report import with_scale_bar
+
+    barred = with_scale_bar(np.zeros((12, width, 3), np.uint8), pixel_size_nm=10.0)
+    assert bool(barred.any()) == (width >= 9)
+    if width < 13:  # a length asked for that does not fit is refused
+        with pytest.raises(ParameterError, match="scale bar of 50 nm is 5 px long"):
+            with_scale_bar(np.zeros((12, width, 3), np.uint8), pixel_size_nm=10.0, scale_bar=50.0)
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (7, 1), (600, 333), (1031, 64)])

@@ -301,8 +301,8 @@ def with_scale_bar(rgb: np.ndarray, *, pixel_size_nm: float | None, scale_bar: f
         Calibration; no scale bar without one.
     scale_bar : "auto", "off" or float, optional
         The bar's length: ``"auto"`` (a round length near a fifth of the width,
-        :func:`scale_bar_length`), ``"off"`` (none), or a length in nm (the same on every
-        image of a figure).
+        :func:`scale_bar_length`; none on an image too narrow for its margins), ``"off"``
+        (none), or a length in nm (the same on every image of a figure).
 
     Returns
     -------
@@ -336,6 +336,8 @@ def _bar_drawn(rgb: np.ndarray, pixel_size_nm: float | None, scale_bar: float | 
         thick = max(2, h // 100)
         margin = max(4, w // 50)
         if bar_px > w - 2 * margin:
+            if scale_bar == "auto":  # an image under 9 px across: no room for any bar
+                return out
             raise ParameterError(f"a scale bar of {format_length(length_nm)} is {bar_px} px long, more than the "
                                  f"image's width ({w} px of {format_length(pixel_size_nm)}) leaves",
                                  path=path, hint="give a shorter one, or auto")
