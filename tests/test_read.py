@@ -600,6 +600,8 @@ BAD_FILES = {
     "two-channel": (lambda p: tifffile.imwrite(p, np.zeros((20, 20, 2), np.uint8), photometric="minisblack",
                                                planarconfig="contig"), UnsupportedFormatError, "2-D"),
     "one-pixel": (lambda p: tifffile.imwrite(p, np.zeros((1, 1), np.uint8)), ReadError, "too small"),
+    "complex": (lambda p: tifffile.imwrite(p, np.zeros((20, 20), np.complex64)), UnsupportedFormatError,
+                "pixel type complex64 is not supported .save the micrograph as 8- or 16-bit integers"),
     # files that hold a micrograph in a wrapper, each named with what to do
     "gzipped": (lambda p: p.write_bytes(gzip.compress(noise_image((8, 8)).tobytes())), UnsupportedFormatError,
                 "a gzip-compressed file, not an image .decompress it first"),

@@ -484,7 +484,8 @@ def _as_grey(arr: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray | None
     elif arr.dtype.kind == "f" and arr.dtype != np.float32:
         arr = arr.astype(np.float64)
     elif arr.dtype.kind not in "uf":
-        raise UnsupportedFormatError(f"pixel type {arr.dtype} is not supported", path=path)
+        raise UnsupportedFormatError(f"pixel type {arr.dtype} is not supported", path=path,
+                                     hint="save the micrograph as 8- or 16-bit integers or 32-bit floats")
     if arr.dtype.kind == "f":
         bad = int(np.count_nonzero(~np.isfinite(arr)))
         if bad:
