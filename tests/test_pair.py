@@ -12,8 +12,8 @@ from scipy import ndimage
 
 from ddcsem.detectors import detector_role, split_detector_token
 from ddcsem.errors import PairingError
-from ddcsem.pair import distinct_ids, estimate_shift, find_pairs, read_pair
-from ddcsem.read import PixelSize
+from ddcsem.pair import _pair_images, distinct_ids, estimate_shift, find_pairs, read_pair
+from ddcsem.read import PixelSize, SEMImage
 from ddcsem.synthetic import make_pair
 
 
@@ -275,18 +275,31 @@ def test_shape_mismatch_says_what_likely_caused_it(tmp_path):
         assert read_pair(tmp_path / "h_SE.tif", tmp_path / "h_BSE.tif").bse.data.shape == (120, 128)
 
 
+def test_one_image_given_as_both_is_refused(tmp_path):
+    # the SE file copied under the BSE name (or exported twice) had been coloured and
+    # analysed with the SE image as the density, unsaid; as arrays, too
+    image = noise_image((64, 64))
+    se, bse = write_pair(tmp_path, image, image.copy())
+    with pytest.raises(PairingError, match=r"SE and BSE hold the same pixels \(.*f_SE.tif and .*f_BSE.tif\): one image "
+                                           "given as both .give the field's other detector's image"):
+        read_pair(se, bse)
+    with pytest.raises(PairingError, match="the SE image and the BSE image"):
+        _pair_images("f", SEMImage(image), SEMImage(image.copy()))
+    _pair_images("f", SEMImage(image), SEMImage(noise_image((64, 64), seed=1)), register=False)  # a pair
+
+
 def test_pixel_size_mismatch_is_refused(tmp_path):
-    se, bse = write_pair(tmp_path, noise_image(), noise_image(), bse_um=0.04)
+    se, bse = write_pair(tmp_path, noise_image(), noise_image(seed=1), bse_um=0.04)
     with pytest.raises(PairingError, match="pixel sizes disagree"):
         read_pair(se, bse)
     from ddcsem.read import OverriddenCalibrationWarning
 
     with pytest.warns(OverriddenCalibrationWarning, match="5 nm, overrides the file's own"):
-        assert read_pair(se, bse, pixel_size="5nm").pixel_size.nm == 5.0  # an override settles it
+        assert read_pair(se, bse, pixel_size="5nm", register=False).pixel_size.nm == 5.0  # an override settles it
 
 
 def test_calibration_of_one_channel_serves_both(tmp_path):
-    se, bse = write_pair(tmp_path, noise_image(), noise_image(), se_um=None, bse_um=0.03)
+    se, bse = write_pair(tmp_path, noise_image(), noise_image(seed=1), se_um=None, bse_um=0.03)
     pair = read_pair(se, bse, register=False)
     assert pair.pixel_size.nm == pytest.approx(30.0)
     assert pair.pixel_size.source == "imagej:resolution+unit"
@@ -452,8 +465,8 @@ def test_a_pair_tables_pixel_size_over_the_files_own_is_warned_about(tmp_path):
     from ddcsem.pair import read_pair_table
     from ddcsem.read import OverriddenCalibrationWarning
 
-    for side in ("SE", "BSE"):
-        tifffile.imwrite(tmp_path / f"a_{side}.tif", noise_image((60, 60)), imagej=True,
+    for seed, side in enumerate(("SE", "BSE")):
+        tifffile.imwrite(tmp_path / f"a_{side}.tif", noise_image((60, 60), seed=seed), imagej=True,
                          resolution=(1 / 0.012, 1 / 0.012), metadata={"unit": "um"})
     (tmp_path / "pairs.csv").write_text("se,bse,pixel_size\na_SE.tif,a_BSE.tif,20nm\n")
     (spec,) = read_pair_table(tmp_path / "pairs.csv")

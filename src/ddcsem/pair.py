@@ -754,6 +754,10 @@ def _agree(se: SEMImage, bse: SEMImage) -> PixelSize:
             f"SE and BSE differ in shape{cropped}: {se.data.shape} vs {bse.data.shape} ({names})",
             hint=_shape_hint(se, bse),
         )
+    # two detectors never record the same pixels (a blank image's are, and are refused as such)
+    if np.array_equal(se.data, bse.data) and se.data.min() < se.data.max():
+        raise PairingError(f"SE and BSE hold the same pixels ({names}): one image given as both",
+                           hint="give the field's other detector's image as its partner")
     a, b = se.pixel_size, bse.pixel_size
     if a.calibrated and b.calibrated:
         if abs(a.nm - b.nm) > PIXEL_SIZE_TOLERANCE * max(a.nm, b.nm):
