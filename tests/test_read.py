@@ -80,6 +80,28 @@ def test_a_tinted_grey_micrograph_reads_as_grey(tmp_path, tint, suffix):
         read_composite(tmp_path / f"t_BSE{suffix}")
 
 
+@pytest.mark.parametrize("colours, suffix", [("red-green", ".png"), ("red-green", ".jpg"), ("magenta-green", ".jpg")])
+def test_a_merge_of_two_channels_as_they_are_is_a_composite_not_a_tint(tmp_path, colours, suffix):
+    """Fiji's Merge Channels of an SE and a BSE image left at their own brightness, made
+    RGB: their colours lie close to one hue (the second singular value 0.05-0.08 of the
+    first), and magenta-green merges of the bundled samples, red-green ones of synthetic
+    pairs at 10 and 20 keV, were refused as "one colour at many brightnesses". Across the
+    main axis, their colours spread as a tint's do not."""
+    from ddcsem.analyze import analyze_composite, analyze_pair
+
+    syn = make_pair((256, 256), kev=20.0, seed=5)
+    rgb = np.stack([syn.bse, syn.se, syn.bse if colours == "magenta-green" else np.zeros_like(syn.se)], axis=-1)
+    Image.fromarray(rgb).save(tmp_path / f"merge{suffix}", quality=90)
+    with pytest.raises(UnsupportedFormatError, match="colour image"):
+        read_sem(tmp_path / f"merge{suffix}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a JPEG's subsampled colours, few particles
+        merged = read_composite(tmp_path / f"merge{suffix}")
+        if suffix == ".png":  # its particles are the pair's
+            count = analyze_composite(merged).distribution["count"]
+            assert count == pytest.approx(analyze_pair(syn.se, syn.bse).distribution["count"], abs=1)
+
+
 def test_gif_and_webp_read_as_what_they_show(tmp_path):
     """As a browser saves a journal's figure: they were refused as "not a TIFF, PNG, JPEG or
     BMP image"; a folder's were passed over."""

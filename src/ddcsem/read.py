@@ -306,9 +306,16 @@ def _coloured(rgb: np.ndarray) -> np.ndarray:
 #: An RGB image whose colours are one hue at many brightnesses is a tinted grey micrograph
 #: (a channel that Fiji showed red or green and exported as RGB, a sepia scan), read as its
 #: brightest channel, where it had been taken for a DDC composite, which mixes two hues: the
-#: second singular value of its colours over the first is at most ``TINT_RATIO`` (red, green,
-#: magenta and sepia tints up to 0.04 as JPEG; the composites of ``colorize`` 0.2 and more).
+#: second singular value of its colours over the first is at most ``TINT_RATIO``, and so is
+#: the spread of its colours across the first principal axis over the spread along it,
+#: ``TINT_SPREAD``. Red, green, magenta, orange, cyan and sepia tints of synthetic and BAM
+#: micrographs, as JPEGs of quality 20-95, reach 0.115 and 0.186. Red-green and
+#: magenta-green merges of synthetic SE and BSE images as they are (Fiji's *Merge
+#: Channels*, made RGB) reach down to 0.044 in the first, which alone had refused them as
+#: tinted, and to 0.21 in the second (0.19 as magenta-green JPEGs of quality 30, refused
+#: still); the composites of ``colorize``, to 0.17 and 0.29.
 TINT_RATIO = 0.1
+TINT_SPREAD = 0.2
 
 
 def _content(rgb: np.ndarray) -> tuple[Literal["grey", "tinted", "colour"], np.ndarray, float]:
@@ -323,7 +330,9 @@ def _content(rgb: np.ndarray) -> tuple[Literal["grey", "tinted", "colour"], np.n
     x = rgb[..., :3].reshape(-1, 3)
     x = x[:: max(1, len(x) // 100_000)].astype(np.float64)  # a sample serves
     s = np.linalg.svd(x, compute_uv=False)
-    return ("tinted" if s[0] > 0 and s[1] <= TINT_RATIO * s[0] else "colour"), coloured, share
+    spread = np.linalg.eigvalsh(np.cov(x.T))  # ascending
+    tinted = s[1] <= TINT_RATIO * s[0] and spread[1] <= TINT_SPREAD**2 * spread[2]
+    return ("tinted" if tinted else "colour"), coloured, share
 
 
 def _grey_from_rgb(rgb: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
