@@ -13,6 +13,8 @@ Three sources give the same kind of map:
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ._filters import gaussian
@@ -287,6 +289,11 @@ PURE_SHARE = 0.02
 SAME_COLOUR_DEG = 1.0
 
 
+def _hex(colour: np.ndarray) -> str:
+    """A colour of unit length as ``#rrggbb``, its largest channel at full scale."""
+    return "#" + "".join(f"{round(255 * v / max(float(colour.max()), 1e-12)):02x}" for v in colour)
+
+
 def _se_colour(bse: np.ndarray, end: np.ndarray, units: np.ndarray) -> np.ndarray:
     """The SE colour of a composite whose pixel cloud (``units``, its bright pixels'
     colours of unit length) ends at ``end`` on that side and at ``bse`` on the other (see
@@ -307,6 +314,13 @@ def _se_colour(bse: np.ndarray, end: np.ndarray, units: np.ndarray) -> np.ndarra
     return colour / np.linalg.norm(colour)
 
 
+#: The BSE colour is the one with the larger share of red; where the two colours' shares
+#: differ by less than this, neither is (green and blue: a composite made with other
+#: colours, or its channels reversed), and the choice is warned about. DDC's palettes
+#: differ by 0.29 (orange over grey) to 0.71 (red over cyan).
+RED_SHARE_MARGIN = 0.1
+
+
 def estimate_basis(rgb: np.ndarray) -> np.ndarray:
     """Estimate the orange (BSE, mineral) and green (SE, matrix) colours of a DDC composite.
 
@@ -321,7 +335,8 @@ def estimate_basis(rgb: np.ndarray) -> np.ndarray:
     colour alone (an overlay not stretched to black), the cloud ends short of it, and it
     is taken on to the saturated colour or grey beyond (see ``BASIS_REACH_DEG``). Any two
     colours will do (red and green, magenta and green, orange and blue); the BSE one is
-    the end with the larger share of red, as in every DDC convention.
+    the end with the larger share of red, as in every DDC convention, and where neither
+    is (green and blue), a warning says which was taken (see ``RED_SHARE_MARGIN``).
 
     Parameters
     ----------
@@ -333,6 +348,12 @@ def estimate_basis(rgb: np.ndarray) -> np.ndarray:
     ndarray, shape (2, 3)
         Row 0 the BSE colour (orange, or red), row 1 the SE colour (green), each of unit
         length.
+
+    Warns
+    -----
+    UserWarning
+        If the two colours hold about as much red as each other, naming the colours to
+        give as ``basis`` (``--basis``) for the other choice.
 
     Examples
     --------
@@ -366,7 +387,15 @@ def estimate_basis(rgb: np.ndarray) -> np.ndarray:
     if abs(np.dot(basis[0], basis[1])) > 0.995:
         raise ParameterError("the composite does not hold two distinct colours (orange and green)")
     units = px / np.maximum(np.linalg.norm(px, axis=1), 1e-12)[:, None]
-    return np.array([basis[0], _se_colour(basis[0], basis[1], units)])
+    basis = np.array([basis[0], _se_colour(basis[0], basis[1], units)])
+    red = basis[:, 0] / np.maximum(basis.sum(axis=1), 1e-12)
+    if red[0] - red[1] < RED_SHARE_MARGIN:
+        named = [_hex(colour) for colour in basis]
+        warnings.warn(f"the composite's two colours, {named[0]} and {named[1]}, hold about as much red as each "
+                      f"other, where the BSE image's is the redder (DDC's orange or red): {named[0]} was taken "
+                      "for it; if the particles come out as the matrix, give the colours, BSE first "
+                      f"(--basis {named[1]} {named[0]})", stacklevel=2)
+    return basis
 
 
 def unmix_composite(rgb: np.ndarray, *, basis: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
