@@ -80,7 +80,8 @@ def test_a_tinted_grey_micrograph_reads_as_grey(tmp_path, tint, suffix):
         read_composite(tmp_path / f"t_BSE{suffix}")
 
 
-@pytest.mark.parametrize("colours, suffix", [("red-green", ".png"), ("red-green", ".jpg"), ("magenta-green", ".jpg")])
+@pytest.mark.parametrize("colours, suffix", [("red-green", ".png"), ("magenta-green", ".png"), ("red-green", ".jpg"),
+                                             ("magenta-green", ".jpg")])
 def test_a_merge_of_two_channels_as_they_are_is_a_composite_not_a_tint(tmp_path, colours, suffix):
     """Fiji's Merge Channels of an SE and a BSE image left at their own brightness, made
     RGB: their colours lie close to one hue (the second singular value 0.05-0.08 of the
