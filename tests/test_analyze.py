@@ -1391,6 +1391,31 @@ def test_composite_scale_bar_and_text_are_masked_not_measured(syn):
     assert in_box.number_density == pytest.approx(clean.number_density, rel=0.08)
 
 
+@pytest.mark.parametrize("colour", [(255, 255, 0), (255, 128, 0)], ids=["yellow", "orange"])
+def test_composite_scale_bar_in_a_colour_the_two_mix_is_masked(syn, colour):
+    """Yellow is a mix of orange and green, and orange the BSE colour itself: a scale bar
+    and label so drawn were measured as particles (the bar one 100 x 6 px across). They
+    are found as a grey image's are, on the brightest channel."""
+    pixel = PixelSize(20.0, "argument")
+    rgb = colorize(syn.se, syn.bse)
+    clean = analyze_composite(SEMImage(rgb, pixel))
+    marked = rgb.copy()
+    marked[290:296, 200:300] = colour
+    marked[270:285, 200:260:4] = colour
+    region = np.zeros(rgb.shape[:2], bool)
+    region[270:296, 200:300] = True
+    with pytest.warns(UserWarning, match=r"px hold annotations \(a scale bar, lettering, marks, in colours that no "
+                                         r"mix of the composite's two gives, or a scale bar drawn in one"):
+        annotated = analyze_composite(SEMImage(marked, pixel))
+    assert not annotated.labels[region].any()
+    near = np.unique(clean.labels[region])
+    assert annotated.labels.max() >= clean.labels.max() - near.size  # only the particles under them went
+    # none is found in a composite without one, nor in its grey images' brightest channel
+    from ddcsem.read import _scale_bar_marks
+
+    assert _scale_bar_marks(rgb.max(axis=-1)) is None
+
+
 @pytest.mark.parametrize("colour", [(255, 255, 0), (255, 255, 255)], ids=["yellow", "white"])
 def test_marks_drawn_into_a_grey_image_are_masked_not_measured(syn, tmp_path, colour):
     """A BSE image flattened in Fiji with a scale bar and label, yellow or white (the

@@ -443,6 +443,10 @@ def unmix_composite(rgb: np.ndarray, *, basis: np.ndarray | None = None) -> tupl
 #: times this double bar. JPEG's colour noise in ``colorize``'s composites (both modes,
 #: both palettes, quality 30-95) reaches 0.88 of it (its share alone up to 0.80 where it
 #: is 0.3 of full scale, its level alone up to 0.61 where it is 0.3 of the colour).
+#: A scale bar and its label drawn in a colour that a mix of the two gives (yellow, or the
+#: BSE colour itself, orange or red) are found as in a grey image (``read.BAR_MIN_LENGTH``),
+#: on the composite's brightest channel: such a bar and its letters had been measured as
+#: particles.
 ANNOTATION_SHARE = 0.5
 ANNOTATION_LEVEL = 0.6
 #: ... and the black box under such marks is one too: pixels under ``ANNOTATION_BLACK`` of
@@ -727,12 +731,22 @@ def _unmix(rgb: np.ndarray, basis: np.ndarray | None, *, annotations: bool = Fal
     basis = estimate_basis(rgb[~frame] if frame.any() else rgb) if basis is None else _checked_basis(basis)
     if not annotations:
         return *_unmix_pixels(rgb, basis)[:2], None, frame
+    from .read import BAR_TOLERANCE, _scale_bar_marks
+
     full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else float(rgb[..., :3].max())
     bse, se, marks = _unmix_pixels(rgb, basis, level=ANNOTATION_LEVEL * full)
+    brightest = np.maximum(np.maximum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])  # max(axis=-1) took 10 times as long
+    if (bar := _scale_bar_marks(brightest)) is not None:
+        # found again where the colour is the bar's, so that its label is the strokes of that
+        # colour near it (a bright particle's core, saturated in one channel, is not)
+        colour = np.median(rgb[..., :3][bar], axis=0).astype(np.float32)
+        same = np.all(np.abs(rgb[..., :3] - colour) <= BAR_TOLERANCE, axis=-1)
+        if (drawn := _scale_bar_marks(same.view(np.uint8) * np.uint8(255))) is not None:
+            marks |= drawn
     marks &= ~frame
     if not marks.any():
         return bse, se, marks, frame
-    return bse, se, _with_box(marks, rgb[..., :3].max(axis=-1) <= ANNOTATION_BLACK * full, frame), frame
+    return bse, se, _with_box(marks, brightest <= ANNOTATION_BLACK * full, frame), frame
 
 
 def _unmix_pixels(rgb: np.ndarray, basis: np.ndarray, *, level: float | None = None
