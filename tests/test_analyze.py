@@ -1374,7 +1374,7 @@ def test_composite_scale_bar_and_text_are_masked_not_measured(syn):
     boxed = rgb.copy()
     boxed[160:200, 100:220] = 0
     boxed[180:184, 110:210] = 255
-    with pytest.warns(UserWarning, match=r"hold annotations .*and the black box under them"):
+    with pytest.warns(UserWarning, match=r"hold annotations .*and a box under them, black or white"):
         in_box = analyze_composite(SEMImage(boxed, pixel))
     box = np.zeros(rgb.shape[:2], bool)
     box[160:200, 100:220] = True

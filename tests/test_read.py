@@ -274,6 +274,30 @@ def test_a_white_scale_bar_drawn_into_an_8bit_image_is_found_with_its_label_not_
     assert read_sem(tmp_path / "bar_BSE.tif", crop_databar="off").marks is None
 
 
+def test_a_white_legend_box_with_a_dark_scale_bar_is_found_with_what_is_in_it(tmp_path):
+    """A figure's legend: a white box, a black bar and label in it. Such a box, 140 x 50 px,
+    was measured as a particle of 1.7 µm at 20 nm. A saturated square, with nothing dark
+    in it, is no box."""
+    from ddcsem.analyze import analyze_single
+
+    syn = make_pair((300, 400), n_particles=20, seed=3)
+    drawn = syn.bse.copy()
+    drawn[240:280, 250:370] = 255  # the box
+    drawn[268:273, 260:360] = 0  # its bar
+    drawn[246:260, 280:282] = drawn[246:260, 290:292] = 0  # its label's strokes
+    box = np.zeros(drawn.shape, bool)
+    box[240:280, 250:370] = True
+    tifffile.imwrite(tmp_path / "legend_BSE.tif", drawn)
+    image = read_sem(tmp_path / "legend_BSE.tif", crop_databar="off", pixel_size="20nm")
+    np.testing.assert_array_equal(image.marks, box)
+    with pytest.warns(UserWarning, match=r"hold annotations .*drawn into the grey micrograph, and a box under them"):
+        assert not analyze_single(image).labels[box].any()
+    plain = syn.bse.copy()
+    plain[230:280, 240:290] = 255  # a saturated square: nothing drawn in it
+    tifffile.imwrite(tmp_path / "square_BSE.tif", plain)
+    assert read_sem(tmp_path / "square_BSE.tif", crop_databar="off").marks is None
+
+
 def test_rgb_stored_channel_by_channel_reads_as_interleaved(tmp_path):
     # Photoshop's "per channel" pixel order: planar configuration 2
     rgb = np.dstack([noise_image((30, 40), seed=s) for s in range(3)])

@@ -464,7 +464,7 @@ def _segment(
             f"{int(hidden.sum())} px hold annotations (a scale bar, lettering, marks, "
             + ("in colours that no mix of the composite's two gives, or a scale bar drawn in one"
                if kind == "composite" else
-               "drawn into the grey micrograph") + ", and the black box under them): they were masked"
+               "drawn into the grey micrograph") + ", and a box under them, black or white): they were masked"
             + (f", and the {format_count(dropped, 'particle')} touching them left out" if dropped else ""),
             stacklevel=4,
         )
