@@ -71,11 +71,23 @@ def test_databar_and_dtypes():
     assert make_pair(shape=(32, 32), dtype=np.float32, seed=0).bse.dtype == np.float32
 
 
-def test_invalid_parameters():
-    with pytest.raises(ParameterError):
-        make_pair(shape=(4, 4))
-    with pytest.raises(ParameterError):
-        make_pair(dtype=np.int8)
+@pytest.mark.parametrize("given, message", [
+    (dict(shape=(4, 4)), r"shape must be \(rows, cols\), at least 8 x 8, not \(4, 4\)"),
+    (dict(shape=(64,)), r"shape must be \(rows, cols\)"),
+    (dict(dtype=np.int8), "dtype must be uint8, uint16 or float32, not int8"),
+    # each of these failed deep in numpy ("negative dimensions are not allowed", "lam value
+    # too large") or was taken as it was
+    (dict(n_particles=-1), "n_particles must be a whole number 0 or more, not -1"),
+    (dict(n_particles=2.5), "n_particles must be a whole number 0 or more, not 2.5"),
+    (dict(kev=0), "kev must be a finite number above 0, not 0"),
+    (dict(sigma_ln=-0.1), "sigma_ln must be a finite number 0 or more"),
+    (dict(blur_px=float("nan")), "blur_px must be a finite number 0 or more"),
+    (dict(shading=2), "shading must be a fraction from 0 to 1, not 2"),
+    (dict(clustered_fraction=-0.5), "clustered_fraction must be a fraction from 0 to 1"),
+])
+def test_invalid_parameters(given, message):
+    with pytest.raises(ParameterError, match=message):
+        make_pair(**given)
 
 
 @pytest.mark.parametrize(("sigma_ln", "n"), [(0.2, 1500), (0.9, 500)])

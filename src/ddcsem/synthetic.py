@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._repr import dataclass_repr
-from .errors import ParameterError
+from .errors import ParameterError, require_positive
 
 __all__ = ["SyntheticPair", "make_pair", "backscatter_yield", "ko_range_nm"]
 
@@ -211,11 +211,20 @@ def make_pair(
     """
     from scipy import ndimage
 
+    if np.ndim(shape) != 1 or len(shape) != 2 or min(int(s) for s in shape) < 8:
+        raise ParameterError(f"shape must be (rows, cols), at least 8 x 8, not {shape!r}")
     rows, cols = (int(s) for s in shape)
-    if rows < 8 or cols < 8:
-        raise ParameterError(f"shape must be at least 8 x 8, not {shape!r}")
-    if pixel_size_nm <= 0 or median_diameter_nm <= 0 or dose <= 0:
-        raise ParameterError("pixel_size_nm, median_diameter_nm and dose must be positive")
+    for name, value in (("pixel_size_nm", pixel_size_nm), ("median_diameter_nm", median_diameter_nm),
+                        ("dose", dose), ("kev", kev)):
+        require_positive(value, name)
+    for name, value in (("sigma_ln", sigma_ln), ("blur_px", blur_px), ("line_noise", line_noise)):
+        require_positive(value, name, zero=True)
+    for name, value in (("clustered_fraction", clustered_fraction), ("shading", shading)):
+        if not 0 <= value <= 1:
+            raise ParameterError(f"{name} must be a fraction from 0 to 1, not {value!r}")
+    if n_particles is not None and (isinstance(n_particles, bool) or not isinstance(n_particles, (int, np.integer))
+                                    or n_particles < 0):
+        raise ParameterError(f"n_particles must be a whole number 0 or more, not {n_particles!r}")
     dtype = np.dtype(dtype)
     if dtype not in (np.uint8, np.uint16, np.float32):
         raise ParameterError(f"dtype must be uint8, uint16 or float32, not {dtype}")
