@@ -551,6 +551,14 @@ def test_usage_errors_exit_2(argv, capsys):
     assert capsys.readouterr().err
 
 
+def test_the_command_alone_lists_the_commands(capsys):
+    # it said only "the following arguments are required: COMMAND", naming none
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: ddcsem")
+    assert all(command in err for command in ("info", "colorize", "analyze", "bench"))
+
+
 def test_missing_input_folder_exit_2(tmp_path, capsys):
     assert main(["colorize", str(tmp_path / "nowhere"), "-o", str(tmp_path / "o")]) == 2
     assert "nowhere" in capsys.readouterr().err

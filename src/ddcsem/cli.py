@@ -1733,6 +1733,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     2
     """
     parser = _parser()
+    if not (sys.argv[1:] if argv is None else argv):  # the command alone: its commands, not a usage error
+        parser.print_help(sys.stderr)
+        return 2
     try:
         args, extra = parser.parse_known_args(argv)
         # files may follow options too (ddcsem analyze a.tif -o out b.tif): argparse takes
