@@ -1159,7 +1159,9 @@ def _colorize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         _print_table(pairs, unpaired, problems)
         return 0
     if not pairs and not problems:
-        return _nothing_to_do(args, unpaired)
+        return _nothing_to_do(args, unpaired, " (each field needs an SE and a BSE image, their detectors named in "
+                                              "their file names, as x_SE.tif and x_BSE.tif, or metadata; or name "
+                                              "the pairs: --se and --bse, or --pairs TABLE.csv)")
     if not args.quiet:
         for path in unpaired:
             print(f"warning: {path}: no partner found; not coloured", file=sys.stderr)
