@@ -294,11 +294,18 @@ MARKED_GREY_SHARE = 0.05
 MARK_MIN_PX = 8
 
 
+def _brightest(rgb: np.ndarray) -> np.ndarray:
+    """Each pixel's largest of the first three channels, in their type (channel by channel:
+    ``max(axis=-1)`` took ten times as long, 0.4 s of a 4096² composite)."""
+    return np.maximum(np.maximum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+
+
 def _coloured(rgb: np.ndarray) -> np.ndarray:
     """Which pixels of an RGB array are coloured (see ``COLOUR_SPREAD``), bool (M, N)."""
     rgb = rgb[..., :3]
     full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else 1.0
-    high, low = rgb.max(axis=-1), rgb.min(axis=-1)  # in its own type where max - min cannot overflow
+    low = np.minimum(np.minimum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+    high = _brightest(rgb)  # in its own type where max - min cannot overflow
     spread = high - low if rgb.dtype.kind in "uf" else high.astype(np.int64) - low
     return spread > COLOUR_SPREAD * full
 
@@ -342,7 +349,7 @@ def _grey_from_rgb(rgb: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray 
     rgb = rgb[..., :3]
     kind, coloured, share = _content(rgb)
     if kind == "tinted":
-        return rgb.max(axis=-1), None
+        return _brightest(rgb), None
     if kind == "colour":
         raise UnsupportedFormatError(
             f"colour image ({share:.1%} of pixels are coloured) where a grey "

@@ -571,7 +571,9 @@ def _white_area(image: np.ndarray, frame: np.ndarray) -> np.ndarray | None:
     tol = FRAME_TOLERANCE * 255 if rgb.dtype == np.uint8 else 0.0
     if top < full - tol:
         return None
-    white = (rgb >= full - tol).all(axis=-1) & ~frame
+    white = ~frame  # channel by channel: all(axis=-1) took 0.18 s of a 4096² composite
+    for k in range(rgb.shape[-1]):
+        white &= rgb[..., k] >= full - tol
     if not white.any():
         return None
     step = _grid_step(white.shape)
@@ -731,11 +733,11 @@ def _unmix(rgb: np.ndarray, basis: np.ndarray | None, *, annotations: bool = Fal
     basis = estimate_basis(rgb[~frame] if frame.any() else rgb) if basis is None else _checked_basis(basis)
     if not annotations:
         return *_unmix_pixels(rgb, basis)[:2], None, frame
-    from .read import BAR_TOLERANCE, _scale_bar_marks
+    from .read import BAR_TOLERANCE, _brightest, _scale_bar_marks
 
     full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else float(rgb[..., :3].max())
     bse, se, marks = _unmix_pixels(rgb, basis, level=ANNOTATION_LEVEL * full)
-    brightest = np.maximum(np.maximum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])  # max(axis=-1) took 10 times as long
+    brightest = _brightest(rgb)
     if (bar := _scale_bar_marks(brightest)) is not None:
         # found again where the colour is the bar's, so that its label is the strokes of that
         # colour near it (a bright particle's core, saturated in one channel, is not)
