@@ -663,6 +663,20 @@ BAD_FILES = {
 }
 
 
+def test_a_float_colour_image_with_nan_pixels_is_refused_by_name(tmp_path):
+    # read as grey, its colours' SVD failed ("SVD did not converge", no DDCSEMError); read
+    # as a composite, its NaNs were cast to 0 with a RuntimeWarning and analysed as black
+    from ddcsem.colorize import colorize
+
+    syn = make_pair((64, 64), seed=1)
+    rgb = colorize(syn.se, syn.bse).astype(np.float32) / 255
+    rgb[5:10, 5:10, 1] = np.nan
+    tifffile.imwrite(tmp_path / "f.tif", rgb, photometric="rgb")
+    for reader in (read_sem, read_composite):
+        with pytest.raises(ReadError, match=r"f.tif: 25 pixels are NaN or infinite \(re-export the image without"):
+            reader(tmp_path / "f.tif")
+
+
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
 def test_bad_files_raise_ddcsem_error_naming_file(tmp_path, case):
     make, error, words = BAD_FILES[case]

@@ -490,10 +490,20 @@ def _add_label(marks: np.ndarray, grey: np.ndarray, spots: np.ndarray, boxes: li
             marks[pad] |= glyph
 
 
+def _require_finite(arr: np.ndarray, path: Path) -> None:
+    """A :class:`ReadError` naming how many pixels of float ``arr`` (any channel) are NaN
+    or infinite, if any are."""
+    if arr.dtype.kind == "f" and not (finite := np.isfinite(arr)).all():
+        colour = arr.ndim == 3 and arr.shape[-1] in (3, 4)
+        bad = np.count_nonzero(~finite.all(axis=-1) if colour else ~finite)
+        raise ReadError(f"{bad} pixels are NaN or infinite", path=path, hint="re-export the image without invalid pixels")
+
+
 def _as_grey(arr: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Validate and normalise decoded pixels to a 2-D grey array, with the coloured marks
     of an RGB one (:func:`_grey_from_rgb`)."""
     arr, marks = np.asarray(arr), None
+    _require_finite(arr, path)
     if arr.ndim == 3 and arr.shape[-1] in (3, 4):
         arr, marks = _grey_from_rgb(arr, path)
     arr = np.squeeze(arr) if arr.ndim > 2 else arr
@@ -516,14 +526,6 @@ def _as_grey(arr: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray | None
     elif arr.dtype.kind not in "uf":
         raise UnsupportedFormatError(f"pixel type {arr.dtype} is not supported", path=path,
                                      hint="save the micrograph as 8- or 16-bit integers or 32-bit floats")
-    if arr.dtype.kind == "f":
-        bad = int(np.count_nonzero(~np.isfinite(arr)))
-        if bad:
-            raise ReadError(
-                f"{bad} pixels are NaN or infinite",
-                path=path,
-                hint="re-export the image without invalid pixels",
-            )
     if min(arr.shape) < 2:
         raise ReadError(f"image of shape {arr.shape} is too small to analyse", path=path)
     return arr, marks
@@ -1488,8 +1490,9 @@ def _as_colour(arr: np.ndarray, path: Path) -> np.ndarray:
         raise ReadError("not a colour image", path=path,
                         hint="a grey micrograph is analysed as a pair or with --single")
     rgb = arr[..., :3]
+    _require_finite(rgb, path)
     if rgb.dtype != np.uint8:
-        top = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else float(np.nanmax(rgb)) or 1.0
+        top = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else float(np.max(rgb)) or 1.0
         rgb = np.clip(np.rint(rgb.astype(np.float64) / top * 255), 0, 255).astype(np.uint8)
     kind, _, share = _content(rgb)
     if kind == "tinted":
