@@ -125,6 +125,33 @@ def test_file_disappearing_mid_run(good, tmp_path, monkeypatch):
     assert "later_BSE.tif" in records["later"]["error"] and "not found" in records["later"]["error"]
 
 
+@pytest.mark.parametrize("command", ["analyze", "colorize"])
+def test_a_fault_of_ddcsems_on_one_image_fails_it_not_the_batch(good, tmp_path, monkeypatch, capsys, command):
+    """An exception that is no DDCSEMError (a bug met by one image) ended the run with a
+    traceback, and the other images' tables were never written."""
+    import importlib
+
+    syn = make_pair((160, 160), n_particles=25, seed=42)
+    write_pair(good, "odd", syn.se, syn.bse)
+    module, name = ("ddcsem.analyze", "analyze_pair") if command == "analyze" else ("ddcsem.colorize", "colorize")
+    module = importlib.import_module(module)  # ddcsem.colorize, as an attribute, is the function
+    real = getattr(module, name)
+
+    def faulty(first, *args, **kwargs):  # a pair (analyze_pair), or its SE image's pixels (colorize)
+        if np.array_equal(first.se.data if hasattr(first, "se") else first, syn.se):
+            raise ZeroDivisionError("float division by zero")
+        return real(first, *args, **kwargs)
+
+    monkeypatch.setattr(module, name, faulty)
+    out = tmp_path / "out"
+    assert main([command, str(good), "-o", str(out), "-q"]) == 1
+    records = {r["image_id" if command == "analyze" else "key"]: r for r in manifest(out)["images" if command ==
+                                                                                       "analyze" else "pairs"]}
+    assert records["good"]["status"] == "ok" and records["odd"]["status"] == "failed"
+    assert records["odd"]["error"].startswith("ddcsem failed on it with ZeroDivisionError: float division by zero at")
+    assert "a fault of ddcsem's, not of the file: please report it" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("failure", [errno.ENOSPC, errno.EACCES])
 def test_full_disk_or_unwritable_output(good, tmp_path, monkeypatch, failure):
     import ddcsem.report as report

@@ -611,6 +611,21 @@ def _colorize_killed(pair: Any) -> dict[str, Any]:
                                   "memory, with no other pair beside it: colour it on a machine with more memory")
 
 
+def _internal_error(exc: Exception) -> str:
+    """What a record says of an exception that is no :class:`DDCSEMError` (nor a want of
+    memory): a fault of ddcsem's, with where it arose, so that one image does not stop a
+    batch and lose the others' results."""
+    import traceback
+
+    if isinstance(exc, OSError):  # the system's, not ddcsem's: a file gone, a disk full
+        return f"the system refused to go on with it: {exc.strerror or exc}" + (
+            f" ({exc.filename})" if exc.filename else "")
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f" at {Path(where.filename).name}:{where.lineno}" if where else ""
+    return (f"ddcsem failed on it with {type(exc).__name__}: {exc}{at}. This is a fault of ddcsem's, not "
+            "of the file: please report it, with the file; the batch went on without it")
+
+
 def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
     """Colour one pair; never raises for bad input: the error goes into the record."""
     from .colorize import colorize
@@ -661,6 +676,8 @@ def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
     except MemoryError:
         record["error"] = _out_of_memory([pair.se, pair.bse], "colour it with fewer --jobs, or on a machine with "
                                                               "more memory")
+    except Exception as exc:  # noqa: BLE001 - a fault of ddcsem's fails this pair, not the batch
+        record["error"] = _internal_error(exc)
     return record
 
 
@@ -1323,15 +1340,17 @@ def _sources(item: tuple[str, Any, str]) -> dict[str, str]:
     return {"se": str(source.se), "bse": str(source.bse)} if kind == "pair" else {"image": str(source)}
 
 
-def _failed_field(item: tuple[str, Any, str], field_id: str, error: str | DDCSEMError | MemoryError
-                  ) -> dict[str, Any]:
+def _failed_field(item: tuple[str, Any, str], field_id: str, error: str | Exception) -> dict[str, Any]:
     """The record of a field (an image, or one of its tiles) that could not be analysed:
-    ``error`` as it is said, or an exception said with the image's files."""
+    ``error`` as it is said, or an exception said with the image's files (any other than
+    ddcsem's own and a want of memory as a fault of ddcsem's)."""
     sources = _sources(item)
     if isinstance(error, MemoryError):
         error = _out_of_memory(list(sources.values()), _analyze_less())
     elif isinstance(error, DDCSEMError):
         error = _describe(error, list(sources.values()))
+    elif isinstance(error, Exception):
+        error = _internal_error(error)
     return {"image_id": field_id, "kind": item[0], "sources": sources, "status": "failed", "error": error,
             "warnings": []}
 
@@ -1373,7 +1392,7 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> list[dict[str,
             grid = [] if size is None else tiles(image, size=size)
             # an image that one tile holds is analysed whole, under its own name
             fields = [(image_id, None)] if len(grid) < 2 else [(f"{image_id}_{tile.name}", tile) for tile in grid]
-    except (DDCSEMError, MemoryError) as exc:
+    except Exception as exc:  # noqa: BLE001 - said by kind in the record; one image fails, not the batch
         return [_failed_field(item, image_id, exc)]
     read_warnings = [str(w.message) for w in caught]
     if len(grid) > 1 and job.options.keep_edge_particles:
@@ -1395,7 +1414,7 @@ def _analyze_one(item: tuple[str, Any, str], job: _AnalyzeJob) -> list[dict[str,
                                     checked=job.tile is None)
             if record is not None:
                 records.append(record)
-        except (DDCSEMError, MemoryError) as exc:
+        except Exception as exc:  # noqa: BLE001 - as above
             records.append(_failed_field(item, field_id, exc))
     if len(grid) > 1 and records:
         try:
