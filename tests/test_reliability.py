@@ -150,6 +150,11 @@ def test_a_fault_of_ddcsems_on_one_image_fails_it_not_the_batch(good, tmp_path, 
     assert records["good"]["status"] == "ok" and records["odd"]["status"] == "failed"
     assert records["odd"]["error"].startswith("ddcsem failed on it with ZeroDivisionError: float division by zero at")
     assert "a fault of ddcsem's, not of the file: please report it" in capsys.readouterr().err
+    # one from the system is no fault of ddcsem's, and is said as the system's
+    from ddcsem.cli import _internal_error
+
+    said = _internal_error(OSError(errno.EIO, os.strerror(errno.EIO), "x_SE.tif"))
+    assert said == f"the system refused to go on with it: {os.strerror(errno.EIO)} (x_SE.tif)"
 
 
 @pytest.mark.parametrize("failure", [errno.ENOSPC, errno.EACCES])
