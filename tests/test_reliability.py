@@ -157,6 +157,23 @@ def test_a_fault_of_ddcsems_on_one_image_fails_it_not_the_batch(good, tmp_path, 
     assert said == f"the system refused to go on with it: {os.strerror(errno.EIO)} (x_SE.tif)"
 
 
+def test_a_fault_of_ddcsems_on_one_file_ends_no_info_listing(good, monkeypatch, capsys):
+    import ddcsem.read
+
+    real = ddcsem.read.read_sem
+
+    def faulty(path, *args, **kwargs):
+        if Path(path).name == "good_BSE.tif":
+            raise IndexError("index 3 is out of bounds")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(ddcsem.read, "read_sem", faulty)
+    assert main(["info", str(good)]) == 1
+    captured = capsys.readouterr()
+    assert "good_SE.tif: imagej, detector SE" in captured.out  # the other file is listed
+    assert "good_BSE.tif: ddcsem failed on it with IndexError: index 3 is out of bounds at" in captured.err
+
+
 @pytest.mark.parametrize("failure", [errno.ENOSPC, errno.EACCES])
 def test_full_disk_or_unwritable_output(good, tmp_path, monkeypatch, failure):
     import ddcsem.report as report

@@ -465,10 +465,11 @@ def _info(args: argparse.Namespace) -> int:
 
     records: list[dict[str, Any]] = []
 
-    def failed(path: Any, exc: DDCSEMError) -> None:
-        records.append({"path": str(path), "error": str(exc)})
+    def failed(path: Any, exc: Exception) -> None:
+        said = str(exc) if isinstance(exc, DDCSEMError) else f"{path}: {_internal_error(exc)}"
+        records.append({"path": str(path), "error": said})
         if not args.json:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {said}", file=sys.stderr)
 
     for name in args.files:  # a folder stands for its images, a pattern for its matches, as in the batch commands
         try:
@@ -501,7 +502,7 @@ def _info(args: argparse.Namespace) -> int:
                                           "kind": "pair", "role": None, "pages": {"se": pages[0], "bse": pages[1]}}
                         except DDCSEMError:
                             raise exc from None
-                except DDCSEMError as exc:
+                except Exception as exc:  # noqa: BLE001 - one file's fault of ddcsem's ends no listing
                     failed(path, exc)
                     continue
             record["warnings"] = [str(w.message) for w in caught]
@@ -623,7 +624,7 @@ def _internal_error(exc: Exception) -> str:
     where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     at = f" at {Path(where.filename).name}:{where.lineno}" if where else ""
     return (f"ddcsem failed on it with {type(exc).__name__}: {exc}{at}. This is a fault of ddcsem's, not "
-            "of the file: please report it, with the file; the batch went on without it")
+            "of the file: please report it, with the file; the others went on without it")
 
 
 def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
