@@ -149,6 +149,8 @@ def test_a_fault_of_ddcsems_on_one_image_fails_it_not_the_batch(good, tmp_path, 
                                                                                        "analyze" else "pairs"]}
     assert records["good"]["status"] == "ok" and records["odd"]["status"] == "failed"
     assert records["odd"]["error"].startswith("ddcsem failed on it with ZeroDivisionError: float division by zero at")
+    assert records["odd"]["traceback"].endswith("ZeroDivisionError: float division by zero\n")  # for the report
+    assert "traceback" not in records["good"]
     assert "a fault of ddcsem's, not of the file: please report it" in capsys.readouterr().err
     # one from the system is no fault of ddcsem's, and is said as the system's
     from ddcsem.cli import _internal_error

@@ -612,6 +612,14 @@ def _colorize_killed(pair: Any) -> dict[str, Any]:
                                   "memory, with no other pair beside it: colour it on a machine with more memory")
 
 
+def _traceback(exc: Exception) -> str | None:
+    """The traceback of a fault of ddcsem's, for the manifest (a report needs it); None for
+    the system's (see :func:`_internal_error`)."""
+    import traceback
+
+    return None if isinstance(exc, OSError) else "".join(traceback.format_exception(exc))
+
+
 def _internal_error(exc: Exception) -> str:
     """What a record says of an exception that is no :class:`DDCSEMError` (nor a want of
     memory): a fault of ddcsem's, with where it arose, so that one image does not stop a
@@ -624,7 +632,8 @@ def _internal_error(exc: Exception) -> str:
     where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     at = f" at {Path(where.filename).name}:{where.lineno}" if where else ""
     return (f"ddcsem failed on it with {type(exc).__name__}: {exc}{at}. This is a fault of ddcsem's, not "
-            "of the file: please report it, with the file; the others went on without it")
+            "of the file: please report it, with the file and manifest.json (its traceback); the others went on "
+            "without it")
 
 
 def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
@@ -679,6 +688,8 @@ def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
                                                               "more memory")
     except Exception as exc:  # noqa: BLE001 - a fault of ddcsem's fails this pair, not the batch
         record["error"] = _internal_error(exc)
+        if trace := _traceback(exc):
+            record["traceback"] = trace
     return record
 
 
@@ -1346,14 +1357,15 @@ def _failed_field(item: tuple[str, Any, str], field_id: str, error: str | Except
     ``error`` as it is said, or an exception said with the image's files (any other than
     ddcsem's own and a want of memory as a fault of ddcsem's)."""
     sources = _sources(item)
+    trace = None
     if isinstance(error, MemoryError):
         error = _out_of_memory(list(sources.values()), _analyze_less())
     elif isinstance(error, DDCSEMError):
         error = _describe(error, list(sources.values()))
     elif isinstance(error, Exception):
-        error = _internal_error(error)
+        error, trace = _internal_error(error), _traceback(error)
     return {"image_id": field_id, "kind": item[0], "sources": sources, "status": "failed", "error": error,
-            "warnings": []}
+            "warnings": [], **({"traceback": trace} if trace else {})}
 
 
 def _analyze_killed(item: tuple[str, Any, str]) -> dict[str, Any]:
@@ -1733,7 +1745,7 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 print(_result_line(r))
     images = [{k: r.get(k) for k in ("image_id", "kind", "split", "profile", "sources", "status", "error",
                                       "n_particles", "pixel_size_nm", "pixel_size_source", "timings_s",
-                                      "tile", "warnings")}
+                                      "tile", "warnings") + (("traceback",) if "traceback" in r else ())}
               for r in records]
     return _finish(args, images, unpaired, list_name="images", id_key="image_id",
                    done_verb=(f"analysed images and tiles (of {format_count(len(items), 'image')}):"
