@@ -174,6 +174,7 @@ def test_a_fault_of_ddcsems_on_one_file_ends_no_info_listing(good, monkeypatch, 
     captured = capsys.readouterr()
     assert "good_SE.tif: imagej, detector SE" in captured.out  # the other file is listed
     assert "good_BSE.tif: ddcsem failed on it with IndexError: index 3 is out of bounds at" in captured.err
+    assert "please report it, with the file; the others went on without it" in captured.err  # info writes no manifest
 
 
 @pytest.mark.parametrize("failure", [errno.ENOSPC, errno.EACCES])

@@ -466,7 +466,7 @@ def _info(args: argparse.Namespace) -> int:
     records: list[dict[str, Any]] = []
 
     def failed(path: Any, exc: Exception) -> None:
-        said = str(exc) if isinstance(exc, DDCSEMError) else f"{path}: {_internal_error(exc)}"
+        said = str(exc) if isinstance(exc, DDCSEMError) else f"{path}: {_internal_error(exc, 'the file')}"
         records.append({"path": str(path), "error": said})
         if not args.json:
             print(f"error: {said}", file=sys.stderr)
@@ -620,10 +620,10 @@ def _traceback(exc: Exception) -> str | None:
     return None if isinstance(exc, OSError) else "".join(traceback.format_exception(exc))
 
 
-def _internal_error(exc: Exception) -> str:
+def _internal_error(exc: Exception, report: str = "the file and manifest.json (its traceback)") -> str:
     """What a record says of an exception that is no :class:`DDCSEMError` (nor a want of
-    memory): a fault of ddcsem's, with where it arose, so that one image does not stop a
-    batch and lose the others' results."""
+    memory): a fault of ddcsem's, with where it arose and what to ``report`` it with, so
+    that one image does not stop a batch and lose the others' results."""
     import traceback
 
     if isinstance(exc, OSError):  # the system's, not ddcsem's: a file gone, a disk full
@@ -632,8 +632,7 @@ def _internal_error(exc: Exception) -> str:
     where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     at = f" at {Path(where.filename).name}:{where.lineno}" if where else ""
     return (f"ddcsem failed on it with {type(exc).__name__}: {exc}{at}. This is a fault of ddcsem's, not "
-            "of the file: please report it, with the file and manifest.json (its traceback); the others went on "
-            "without it")
+            f"of the file: please report it, with {report}; the others went on without it")
 
 
 def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
