@@ -563,6 +563,8 @@ def _white_area(image: np.ndarray, frame: np.ndarray) -> np.ndarray | None:
     their exports clipped at the 80th percentile, nor the reference set's files has one."""
     from scipy import ndimage
 
+    from .read import _darkest
+
     rgb = _channels(image)
     if min(rgb.shape[:2]) < OFF_SAMPLE_MIN_SIDE:
         return None
@@ -571,9 +573,7 @@ def _white_area(image: np.ndarray, frame: np.ndarray) -> np.ndarray | None:
     tol = FRAME_TOLERANCE * 255 if rgb.dtype == np.uint8 else 0.0
     if top < full - tol:
         return None
-    white = ~frame  # channel by channel: all(axis=-1) took 0.18 s of a 4096² composite
-    for k in range(rgb.shape[-1]):
-        white &= rgb[..., k] >= full - tol
+    white = (_darkest(rgb) >= full - tol) & ~frame
     if not white.any():
         return None
     step = _grid_step(white.shape)
@@ -737,12 +737,12 @@ def _unmix(rgb: np.ndarray, basis: np.ndarray | None, *, annotations: bool = Fal
 
     full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else float(rgb[..., :3].max())
     bse, se, marks = _unmix_pixels(rgb, basis, level=ANNOTATION_LEVEL * full)
-    brightest = _brightest(rgb)
+    brightest = _brightest(rgb[..., :3])
     if (bar := _scale_bar_marks(brightest)) is not None:
         # found again where the colour is the bar's, so that its label is the strokes of that
         # colour near it (a bright particle's core, saturated in one channel, is not)
         colour = np.median(rgb[..., :3][bar], axis=0).astype(np.float32)
-        same = np.all(np.abs(rgb[..., :3] - colour) <= BAR_TOLERANCE, axis=-1)
+        same = _brightest(np.abs(rgb[..., :3] - colour)) <= BAR_TOLERANCE
         if (drawn := _scale_bar_marks(same.view(np.uint8) * np.uint8(255))) is not None:
             marks |= drawn
     marks &= ~frame
