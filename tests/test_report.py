@@ -444,3 +444,48 @@ def test_the_overlay_is_encoded_on_the_writers_share_of_threads(tmp_path, monkey
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     assert seen == [1]
     assert np.asarray(Image.open(tmp_path / "f" / "f_overlay.png")).shape == (128, 128, 3)
+
+
+def test_xlsx_is_open_xml_that_keeps_every_value(tmp_path):
+    """The workbook is written as Office Open XML by ddcsem itself: every part is well-formed
+    XML, each sheet has its content type, and the values come back as given: floats to the
+    last bit, integers, booleans (numpy's too), text with XML's special characters and its
+    spaces and line breaks, and empty cells for None, NaN and infinities. The header is
+    bold and frozen, and the workbook names ddcsem as its author."""
+    import xml.etree.ElementTree as ET
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    from ddcsem import report
+
+    values = [0.1 + 0.2, 1e-300, -123456.789e10, np.float32(0.3), 7, np.int64(2**40), True,
+              np.bool_(False), ' a <b> & "c" \r\n', "3-12", None, float("nan"), float("inf")]
+    columns = [f"c{i}" for i in range(len(values))]
+    report.write_xlsx(tmp_path / "t.xlsx", [("one", columns, [dict(zip(columns, values))]), ("two", ["x"], [])])
+    with zipfile.ZipFile(tmp_path / "t.xlsx") as book:
+        parts = {name: ET.fromstring(book.read(name)) for name in book.namelist()}
+    types = {o.get("PartName") for o in parts["[Content_Types].xml"]}
+    assert {"/xl/worksheets/sheet1.xml", "/xl/worksheets/sheet2.xml", "/xl/workbook.xml"} <= types
+    assert report._written_by_ddcsem(tmp_path / "t.xlsx")
+    book = load_workbook(tmp_path / "t.xlsx")
+    assert book.sheetnames == ["one", "two"]
+    header, row = book["one"].iter_rows(values_only=True)
+    assert list(header) == columns
+    expected = [0.1 + 0.2, 1e-300, -123456.789e10, float(np.float32(0.3)), 7, 2**40, True, False,
+                ' a <b> & "c" \r\n', "3-12", None, None, None]
+    assert list(row) == expected
+    assert [type(v) for v in row[4:8]] == [int, int, bool, bool]
+    assert book["one"].freeze_panes == "A2" and book["one"]["A1"].font.b and not book["one"]["A2"].font.b
+    assert [list(r) for r in book["two"].iter_rows(values_only=True)] == [["x"]]
+
+
+@pytest.mark.parametrize("names", [["particles", "Particles"], [""], ["a" * 32], ["a/b"], ["x[1]"]])
+def test_xlsx_refuses_sheet_names_excel_cannot_hold(tmp_path, names):
+    """A sheet name Excel would refuse (or repair the file over) is refused by name, and no
+    workbook is left behind."""
+    from ddcsem import report
+
+    with pytest.raises(ValueError, match="sheet name"):
+        report.write_xlsx(tmp_path / "t.xlsx", [(name, ["a"], [{"a": 1}]) for name in names])
+    assert list(tmp_path.iterdir()) == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import secrets
 from contextlib import contextmanager
 from os import PathLike
@@ -705,6 +706,9 @@ def write_xlsx(path: str | PathLike, sheets: list[tuple[str, list[str], Iterable
     workbook opens alike in every locale, with numbers as numbers and text as text: an
     image id such as ``03-12`` stays an id, where Excel turns the CSV's into a date.
 
+    The workbook is written as Office Open XML (ECMA-376) directly, a row at a time: 100,000
+    particles in a few seconds, where a general workbook library takes half a minute.
+
     Parameters
     ----------
     path : str or PathLike
@@ -712,54 +716,166 @@ def write_xlsx(path: str | PathLike, sheets: list[tuple[str, list[str], Iterable
     sheets : list of (name, columns, rows)
         Each sheet's name, its header and its rows (dicts by column; missing values, None
         and NaN are empty cells). A table longer than a sheet holds goes on in the next,
-        ``name (2)``. The header row stays in view as one scrolls.
+        ``name (2)``. The header row is bold and stays in view as one scrolls.
+
+    Raises
+    ------
+    ValueError
+        If a sheet's name is one Excel cannot hold: empty, over 31 characters, with one of
+        ``[]:*?/\\``, or a name given twice.
 
     Examples
     --------
     >>> import tempfile, os
-    >>> from openpyxl import load_workbook
+    >>> from openpyxl import load_workbook  # to read it back
     >>> path = os.path.join(tempfile.mkdtemp(), "t.xlsx")
     >>> write_xlsx(path, [("images", ["image_id", "n", "d50_um"], [{"image_id": "03-12", "n": 92, "d50_um": 0.3}])])
     >>> [[c.value for c in row] for row in load_workbook(path)["images"].iter_rows()]
     [['image_id', 'n', 'd50_um'], ['03-12', 92, 0.3]]
     """
-    from openpyxl import Workbook
+    import itertools
+    import tempfile
+    import zipfile
+    from datetime import datetime, timezone
 
-    book = Workbook(write_only=True)
-    book.properties.creator = WORKBOOK_CREATOR  # how a later run knows the workbook for its own
-    for name, columns, rows in sheets:
-        part, sheet, count = 1, None, EXCEL_ROWS
-        for row in rows:
-            if count == EXCEL_ROWS:
-                sheet = book.create_sheet(name if part == 1 else f"{name} ({part})")
-                sheet.freeze_panes = "A2"
-                sheet.append(columns)
-                part, count = part + 1, 1
-            sheet.append([_xlsx_cell(sheet, row.get(c)) for c in columns])
-            count += 1
-        if sheet is None:  # no rows: the header alone
-            book.create_sheet(name).append(columns)
-    with atomic_path(path) as tmp:
-        book.save(tmp)
+    names: list[str] = []
+
+    def add_sheet(name: str) -> None:
+        taken = {n.casefold() for n in names}  # Excel's sheet names ignore case
+        if not 0 < len(name) <= 31 or any(c in name for c in "[]:*?/\\") or name.casefold() in taken:
+            raise ValueError(f"sheet name {name!r}: Excel takes 1 to 31 characters, none of []:*?/\\, "
+                             "each name once")
+        names.append(name)
+
+    with (atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as book,
+          tempfile.TemporaryDirectory() as scratch):
+        for name, columns, rows in sheets:
+            rows, part = iter(rows), 1
+            while True:
+                add_sheet(name if part == 1 else f"{name} ({part})")
+                # Each sheet is written out first, and zipped at its known size: an entry
+                # whose size is unknown is written with ZIP64 fields, which Excel may refuse.
+                sheet = Path(scratch) / "sheet.xml"
+                with open(sheet, "wb") as fh:
+                    _write_sheet_xml(fh, columns, itertools.islice(rows, EXCEL_ROWS - 1))
+                book.write(sheet, f"xl/worksheets/sheet{len(names)}.xml")
+                following = next(rows, _NO_ROW)
+                if following is _NO_ROW:
+                    break
+                rows, part = itertools.chain([following], rows), part + 1
+        created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        sheet_parts = range(1, len(names) + 1)
+        book.writestr("[Content_Types].xml", _XML_HEAD + (
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            f'<Override PartName="/xl/workbook.xml" ContentType="{_SPREADSHEETML}.sheet.main+xml"/>'
+            + "".join(f'<Override PartName="/xl/worksheets/sheet{i}.xml" '
+                      f'ContentType="{_SPREADSHEETML}.worksheet+xml"/>' for i in sheet_parts)
+            + f'<Override PartName="/xl/styles.xml" ContentType="{_SPREADSHEETML}.styles+xml"/>'
+            '<Override PartName="/docProps/core.xml" '
+            'ContentType="application/vnd.openxmlformats-package.core-properties+xml"/></Types>'))
+        book.writestr("_rels/.rels", _XML_HEAD + _relationships([
+            (f"{_OFFICE_DOCUMENT}/relationships/officeDocument", "xl/workbook.xml"),
+            ("http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties",
+             "docProps/core.xml")]))
+        book.writestr("docProps/core.xml", _XML_HEAD + (
+            '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
+            'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+            f'<dc:creator>{WORKBOOK_CREATOR}</dc:creator>'  # how a later run knows the workbook for its own
+            f'<dcterms:created xsi:type="dcterms:W3CDTF">{created}</dcterms:created></cp:coreProperties>'))
+        book.writestr("xl/workbook.xml", _XML_HEAD + (
+            f'<workbook xmlns="{_SPREADSHEETML_MAIN}" xmlns:r="{_OFFICE_DOCUMENT}/relationships">'
+            '<bookViews><workbookView/></bookViews><sheets>'
+            + "".join(f'<sheet name="{_xml_text(n)}" sheetId="{i}" r:id="rId{i}"/>' for i, n in zip(sheet_parts, names))
+            + '</sheets></workbook>'))
+        book.writestr("xl/_rels/workbook.xml.rels", _XML_HEAD + _relationships(
+            [(f"{_OFFICE_DOCUMENT}/relationships/worksheet", f"worksheets/sheet{i}.xml") for i in sheet_parts]
+            + [(f"{_OFFICE_DOCUMENT}/relationships/styles", "styles.xml")]))
+        book.writestr("xl/styles.xml", _XML_HEAD + (  # style 0 plain, style 1 bold (the header)
+            f'<styleSheet xmlns="{_SPREADSHEETML_MAIN}">'
+            '<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font>'
+            '<font><b/><sz val="11"/><name val="Calibri"/></font></fonts>'
+            '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+            '<fill><patternFill patternType="gray125"/></fill></fills>'
+            '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+            '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+            '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+            '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
+            '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>'))
 
 
-def _xlsx_cell(sheet: Any, value: Any) -> Any:
-    """A value as a workbook cell takes it: numbers as numbers, text as text (never a
-    formula, without the control characters a workbook cannot hold, and within the
-    32,767 characters an Excel cell holds), empty for missing ones."""
-    if value is None or isinstance(value, (bool, np.bool_)):
-        return None if value is None else bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if np.isfinite(value) else None
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+_XML_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+_SPREADSHEETML = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+_SPREADSHEETML_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_OFFICE_DOCUMENT = "http://schemas.openxmlformats.org/officeDocument/2006"
+_NO_ROW = object()
+#: Characters XML 1.0 cannot hold (nor so a workbook); tab, line feed and carriage return it can.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _relationships(targets: list[tuple[str, str]]) -> str:
+    """A relationships part: each (type, target) as ``rId1``, ``rId2``, ..."""
+    return ('<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            + "".join(f'<Relationship Id="rId{i}" Type="{kind}" Target="{target}"/>'
+                      for i, (kind, target) in enumerate(targets, start=1))
+            + "</Relationships>")
+
+
+def _xml_text(value: Any) -> str:
+    """Text as a workbook holds it: escaped for XML, without the characters XML cannot
+    hold, and within the 32,767 characters an Excel cell holds."""
+    from xml.sax.saxutils import escape
 
     text = str(value).encode("utf-8", "backslashreplace").decode("utf-8")  # as write_json: a name not UTF-8
-    cell = WriteOnlyCell(sheet, ILLEGAL_CHARACTERS_RE.sub("", text)[:EXCEL_CELL_CHARS])
-    cell.data_type = "s"  # "=..." stays text
-    return cell
+    return escape(_XML_ILLEGAL.sub("", text)[:EXCEL_CELL_CHARS], {'"': "&quot;", "\r": "&#13;"})
+
+
+def _write_sheet_xml(fh: BinaryIO, columns: list[str], rows: Iterable[dict[str, Any]]) -> None:
+    """Write one worksheet part: a bold header kept in view, then ``rows``, a row each."""
+    letters = [_column_letters(i) for i in range(len(columns))]
+    widths = "".join(f'<col min="{i}" max="{i}" width="{max(10, len(c) + 2)}" customWidth="1"/>'
+                     for i, c in enumerate(columns, start=1))
+    fh.write((_XML_HEAD + f'<worksheet xmlns="{_SPREADSHEETML_MAIN}"><sheetViews><sheetView workbookViewId="0">'
+              '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
+              '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>'
+              f'<cols>{widths}</cols><sheetData><row r="1">'
+              + "".join(f'<c r="{x}1" s="1" t="inlineStr"><is><t>{_xml_text(c)}</t></is></c>'
+                        for x, c in zip(letters, columns))
+              + "</row>").encode())
+    lines = []
+    for r, row in enumerate(rows, start=2):
+        lines.append(f'<row r="{r}">' + "".join(_xlsx_cell(f"{x}{r}", row.get(c)) for x, c in zip(letters, columns))
+                     + "</row>")
+        if len(lines) == 1000:
+            fh.write("".join(lines).encode())
+            lines.clear()
+    fh.write(("".join(lines) + "</sheetData></worksheet>").encode())
+
+
+def _column_letters(index: int) -> str:
+    """A column's letters from its index: 0 is A, 25 Z, 26 AA."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _xlsx_cell(ref: str, value: Any) -> str:
+    """A cell of a worksheet part: numbers as numbers, text as text (never a formula),
+    nothing for missing ones."""
+    if value is None:
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return f'<c r="{ref}"><v>{float(value)!r}</v></c>' if math.isfinite(value) else ""
+    if isinstance(value, (bool, np.bool_)):
+        return f'<c r="{ref}" t="b"><v>{int(value)}</v></c>'
+    if isinstance(value, (int, np.integer)):
+        return f'<c r="{ref}"><v>{int(value)}</v></c>'
+    return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{_xml_text(value)}</t></is></c>'
 
 
 def draw_size_distribution(
