@@ -841,7 +841,7 @@ def _write_sheet_xml(fh: BinaryIO, columns: list[str], rows: Iterable[dict[str, 
               '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
               '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>'
               f'<cols>{widths}</cols><sheetData><row r="1">'
-              + "".join(f'<c r="{x}1" s="1" t="inlineStr"><is><t>{_xml_text(c)}</t></is></c>'
+              + "".join(f'<c r="{x}1" s="1" t="inlineStr"><is><t xml:space="preserve">{_xml_text(c)}</t></is></c>'
                         for x, c in zip(letters, columns))
               + "</row>").encode())
     lines = []
