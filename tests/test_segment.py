@@ -1029,6 +1029,7 @@ def test_small_spheres_keep_their_peaks_in_the_landscape(monkeypatch):
 
     assert seg._density_sigma(3.0) == 0.5  # the map's own blur exceeds 0.4 x 3 px
     assert seg._density_sigma(25.0) == pytest.approx(np.sqrt(10.0**2 - 1.5**2))
+    assert seg._density_sigma(25.0, "flat") == pytest.approx(np.sqrt(6.25**2 - 1.5**2))  # DENSITY_SCALE_FLAT
     scaled, fixed = scores_with_and_without(
         monkeypatch, {"MAP_BLUR": 0.0, "EDM_SIGMA_RADIUS": 1e-3}, pixel_size_nm=50, median_diameter_nm=300,
         sigma_ln=0.25, n_particles=375, clustered_fraction=0.2, seed=4)
@@ -1412,3 +1413,23 @@ def test_a_field_without_particles_has_none(dose):
     blank = make_pair((512, 512), n_particles=0, dose=60, seed=2)
     with pytest.warns(NoisyFieldWarning, match="raised"):
         assert segment_particles(density_map(blank.bse), split="edges").max() == 0
+
+def test_flat_particles_are_split_at_the_paler_lines_where_they_meet(monkeypatch):
+    """Flat-topped particles (spheres at 5 keV) show where they meet only as a paler line a
+    few pixels wide: the shape split smooths their density less than spheres' (whose peaks
+    it brings out), so crowded fields split better, above all from the BSE image alone."""
+    from ddcsem import segment as seg
+
+    scores = {}
+    for scale in (seg.DENSITY_SCALE, seg.DENSITY_SCALE_FLAT):
+        monkeypatch.setattr(seg, "DENSITY_SCALE_FLAT", scale)
+        scores[scale] = []
+        for seed in (11, 21, 31):
+            pair = make_pair(shape=(512, 512), pixel_size_nm=20, median_diameter_nm=500, n_particles=130,
+                             clustered_fraction=0.9, seed=seed, kev=5)
+            labels = segment_particles(density_map(pair.bse), profile="flat")
+            scores[scale].append(detection_scores(labels, pair.centers, pair.diameters_px).f1)
+    before, after = scores[seg.DENSITY_SCALE], scores[seg.DENSITY_SCALE_FLAT]
+    assert seg.DENSITY_SCALE_FLAT < seg.DENSITY_SCALE
+    assert all(a > b for a, b in zip(after, before)), scores  # measured 0.899/0.912/0.856 -> 0.939/0.957/0.883
+    assert np.mean(after) - np.mean(before) > 0.03 and min(after) > 0.87, scores

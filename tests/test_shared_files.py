@@ -192,8 +192,8 @@ def test_bam_transmission_images_have_dark_particles(shared_files):
     over 73 % of the field (two), and a warning names the fix; with ``dark_particles`` they
     are split by shape
     and, against the dataset's TSEM masks (touching particles parted by lines), score
-    0.688, 0.897, 0.894, 0.893 and 0.836 (the textbook recipe on their inverse 0.835 on
-    average)."""
+    0.765, 0.899, 0.894, 0.895 and 0.859 (the textbook recipe on their inverse 0.835 on
+    average; 0.843 when their density was smoothed for the split as spheres' is)."""
     from scipy import ndimage
 
     from ddcsem.analyze import AnalysisOptions, ParticlePolarityWarning, analyze_single
@@ -213,7 +213,7 @@ def test_bam_transmission_images_have_dark_particles(shared_files):
         assert result.split == "shape" and result.mineral_area_fraction < 0.35
         truth, _ = ndimage.label(mask[: image.shape[0]] > 0)
         scores.append(instance_f1(result.labels, truth, frame=2)[0])
-    assert min(scores) > 0.65 and np.mean(scores) > 0.82, scores
+    assert min(scores) > 0.7 and np.mean(scores) > 0.855, scores
 
 
 @pytest.mark.shared
