@@ -419,6 +419,26 @@ def test_kernel_matches_reference(seed):
         np.testing.assert_allclose(fast[key], slow[key], rtol=1e-9, atol=1e-9, err_msg=key)
 
 
+@pytest.mark.parametrize("label_type, image_type", [("int32", "uint8"), ("int64", "uint16"), ("uint16", "float32"),
+                                                     ("int32", ">u2"), ("uint32", "int16"), ("int32", "float64")])
+def test_the_kernels_measure_each_type_as_its_float64_copy(label_type, image_type):
+    """The measurement kernels read labels of int32 and int64, and images of uint8, uint16,
+    float32 and float64 as they are (no float64 copy of a large pair); other types, and
+    images stored big-endian, are converted. The table is the same either way."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(5)
+    labels, _ = ndimage.label(ndimage.gaussian_filter(rng.random((120, 140)), 2.5) > 0.51, structure=np.ones((3, 3)))
+    bse, se = rng.integers(0, 200, labels.shape), rng.integers(0, 200, labels.shape)[:, ::-1]  # se not contiguous
+    as_float = particle_table(labels.astype(np.int64), pixel_size_nm=7.5, bse=bse.astype(np.float64),
+                              se=se.astype(np.float64))
+    typed = particle_table(labels.astype(label_type), pixel_size_nm=7.5, bse=bse.astype(image_type),
+                           se=se.astype(image_type))
+    assert typed.keys() == as_float.keys() and len(typed["label"]) == labels.max()
+    for key in typed:
+        np.testing.assert_array_equal(typed[key], as_float[key], err_msg=key)
+
+
 def test_outline_corner_kernel_matches_reference():
     """The kernel's corners of every label, in ImageJ's order, are those of ``outline``,
     and it reports the area each outline encloses (holes included)."""

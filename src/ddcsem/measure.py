@@ -218,7 +218,7 @@ def particle_outlines(labels: np.ndarray) -> dict[int, list[np.ndarray]]:
     from ._kernels.measure import label_stats, outline_corners
 
     dense, ids = _check(labels, None, None)
-    lab = np.ascontiguousarray(dense, dtype=np.int64)
+    lab = _kernel_input(dense, KERNEL_LABEL_TYPES, np.int64)
     n = int(lab.max(initial=0))
     nothing = np.broadcast_to(np.zeros((1, 1)), lab.shape)
     stats, box = label_stats(lab, n, nothing, nothing)
@@ -315,15 +315,29 @@ def _compact(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return dense.reshape(labels.shape).astype(np.int32), ids
 
 
+#: The types the measurement kernels take as they are (in the machine's byte order): label
+#: images, and the images whose means they sum (in float64 either way). Others are
+#: converted to int64 and float64. A 4096² pair converted to float64 and its labels to
+#: int64 took 76 ms of the 150 ms that its measurement took.
+KERNEL_LABEL_TYPES = (np.dtype(np.int32), np.dtype(np.int64))
+KERNEL_IMAGE_TYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _kernel_input(image: np.ndarray, types: tuple[np.dtype, ...], other: type) -> np.ndarray:
+    """``image`` C-contiguous, in its own type where that is one of ``types``, else as ``other``."""
+    image = np.asarray(image)
+    return np.ascontiguousarray(image, dtype=image.dtype if image.dtype in types else other)
+
+
 def _raw_kernel(labels: np.ndarray, bse: np.ndarray | None, se: np.ndarray | None) -> dict[str, np.ndarray]:
     """Per-label raw measurements from the numba kernels (bounding box end exclusive)."""
     from ._kernels.measure import label_stats, outlines
 
-    lab = np.ascontiguousarray(labels, dtype=np.int64)
+    lab = _kernel_input(labels, KERNEL_LABEL_TYPES, np.int64)
     n = int(lab.max(initial=0))
     zeros = np.zeros((1, 1))
-    b = np.broadcast_to(zeros, lab.shape) if bse is None else np.asarray(bse, dtype=np.float64)
-    s = np.broadcast_to(zeros, lab.shape) if se is None else np.asarray(se, dtype=np.float64)
+    b, s = (np.broadcast_to(zeros, lab.shape) if x is None else _kernel_input(x, KERNEL_IMAGE_TYPES, np.float64)
+            for x in (bse, se))
     f, box = label_stats(lab, n, b, s)
     o = outlines(lab, box)
     present = np.nonzero(f[:, 0] > 0)[0]
