@@ -501,3 +501,16 @@ def test_a_white_area_is_broad_and_clipped_tops_are_none():
     margin = np.zeros(pair.bse.shape, bool)  # inside the frame only: a white margin is the frame's
     margin[:, 400:] = True
     assert not _white_area(painted, margin)[:, 400:].any()
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", ">u2", "int16"])
+def test_flat_field_reads_integer_images_as_their_float32_copy(dtype):
+    """The flat field divides 8- and 16-bit images as they are, without a float32 copy of
+    them first (other types, and big-endian ones, are copied): the maps are the same to
+    the bit, which IEEE rounding promises for a quotient taken in float64 and stored in
+    float32."""
+    pair = make_pair(shape=(256, 320), dtype=np.dtype("uint8" if dtype == "uint8" else "uint16"), seed=4,
+                     shading=0.4)
+    image = pair.bse.astype(dtype) if dtype != "int16" else (pair.bse // 2).astype(dtype)
+    for f in (flat_field, density_map):
+        np.testing.assert_array_equal(f(image), f(image.astype(np.float32)), err_msg=f.__name__)

@@ -23,12 +23,18 @@ from .errors import ParameterError, require_image, require_positive
 __all__ = ["density_map", "density_from_composite", "unmix_composite", "estimate_basis", "flat_field"]
 
 
-def _as_float(image: np.ndarray, name: str) -> np.ndarray:
+def _checked(image: np.ndarray, name: str) -> np.ndarray:
+    """``image`` as a 2-D array, in its own type, its float pixels checked finite."""
     image = require_image(image, name)
-    x = image.astype(np.float32, copy=False)  # read only: callers make new arrays from it
-    if image.dtype.kind == "f" and not np.all(np.isfinite(x)):
+    if image.dtype.kind == "f" and not np.all(np.isfinite(image)):
         raise ParameterError(f"{name} holds NaN or infinite pixels")
-    return x
+    return image
+
+
+#: The types the flat field's division reads as they are (in the machine's byte order);
+#: others are made float32 first (that copy of a 4096² 16-bit image took a third of its
+#: flat field: 41 -> 27 ms; its density map 138 -> 127 ms). The quotient is the same.
+FLAT_FIELD_TYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 
 
 def flat_field(image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
@@ -59,13 +65,13 @@ def flat_field(image: np.ndarray, *, sigma: float | None = None) -> np.ndarray:
     >>> bool(np.ptp(flat[8:-8, 8:-8]) < 0.1)
     True
     """
-    return _flattened(_as_float(image, "image"), None if sigma is None else require_positive(sigma, "sigma"))
+    return _flattened(_checked(image, "image"), None if sigma is None else require_positive(sigma, "sigma"))
 
 
 def _flattened(x: np.ndarray, sigma: float | None, *, subtract: bool = False) -> np.ndarray:
-    """The float image ``x`` divided by its smooth background (:func:`flat_field`), or less
-    it where ``subtract``; ``sigma``: the background's width, default an eighth of the
-    larger side."""
+    """The image ``x`` divided by its smooth background (:func:`flat_field`), or less it
+    where ``subtract`` (float32); ``sigma``: the background's width, default an eighth of
+    the larger side."""
     background = _background(x, max(x.shape) / 8.0 if sigma is None else sigma)
     if subtract:
         return _by_upsampled(x, background, 0.0, subtract=True)
@@ -74,13 +80,13 @@ def _flattened(x: np.ndarray, sigma: float | None, *, subtract: bool = False) ->
 
 
 def _background(x: np.ndarray, sigma: float) -> np.ndarray:
-    """The smooth background of the float image ``x`` (see :func:`flat_field`), on a
-    coarse grid of every ``sigma // 8``-th pixel."""
+    """The smooth background of the image ``x`` (see :func:`flat_field`), on a coarse grid
+    of every ``sigma // 8``-th pixel (float32)."""
     from scipy import ndimage
 
     # work on a coarse grid: the background is smooth, and this keeps 8k frames cheap
     step = max(1, int(sigma // 8))
-    small = x[::step, ::step]
+    small = x[::step, ::step].astype(np.float32)
     size = max(3, int(2 * sigma / step) | 1)
     clipped = np.minimum(small, ndimage.median_filter(small, size=min(size, 31), mode="reflect"))
     background = ndimage.gaussian_filter(clipped, sigma / step, mode="reflect")
@@ -98,7 +104,8 @@ def _by_upsampled(image: np.ndarray, coarse: np.ndarray, floor: float, *, subtra
     coarse = np.pad(coarse, [(0, int(n == 1)) for n in coarse.shape], mode="edge")
     row_left, row_frac = _linear_positions(image.shape[0], coarse.shape[0])
     col_left, col_frac = _linear_positions(image.shape[1], coarse.shape[1])
-    return by_upsampled(np.ascontiguousarray(image, dtype=np.float32), np.ascontiguousarray(coarse),
+    image = np.ascontiguousarray(image, dtype=image.dtype if image.dtype in FLAT_FIELD_TYPES else np.float32)
+    return by_upsampled(image, np.ascontiguousarray(coarse),
                         row_left, row_frac, col_left, col_frac, np.float32(floor), subtract,
                         np.empty(image.shape, dtype=np.float32))
 
@@ -254,10 +261,12 @@ def _density(bse: np.ndarray, *, flatfield: bool = True, flatfield_sigma: float 
     """:func:`density_map`, its flat field a subtraction where ``subtract`` (a composite's:
     see :func:`density_from_composite`), and the fraction of the image darker than its
     matrix (see ``DARKER_THAN_MATRIX``)."""
-    x = _as_float(bse, "bse")
+    x = _checked(bse, "bse")
     if flatfield:
         sigma = None if flatfield_sigma is None else require_positive(flatfield_sigma, "flatfield_sigma")
         x = _flattened(x, sigma, subtract=subtract)
+    else:
+        x = x.astype(np.float32, copy=False)
     if denoise_sigma:
         x = gaussian(x, denoise_sigma)
     return _two_phase(x, clip, matrix_at=(0.0 if subtract else 1.0) if flatfield else None)
