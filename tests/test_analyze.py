@@ -90,6 +90,12 @@ def test_arrays_are_analysed_as_uncalibrated_images(syn):
         assert from_array.labels.max() > 30
     with pytest.raises(ParameterError, match="must be an SEMImage or an array, not list.*read_sem"):
         analyze_single(syn.bse.tolist())
+    # named as the image given, not by its role in the colouring ("se must be ..."), with what to do
+    with pytest.raises(ParameterError, match=r"image must be a 2-D grey image, got shape \(\d+, \d+, 3\).*"
+                                             r"analyze_composite\(image\).*image\[\.\.\., 0\]"):
+        analyze_single(SEMImage(ddc))
+    with pytest.raises(ParameterError, match=r"image must be a 2-D grey image, got shape \(2, .*image\[0\]"):
+        analyze_single(np.stack([syn.bse, syn.se]))
     with pytest.raises(ParameterError, match="pair must be an SEMPair, not tuple.*read_pair"):
         analyze_pair((syn.se, syn.bse))
 
