@@ -20,7 +20,7 @@ from typing import Any, Literal, Mapping, Sequence
 import numpy as np
 
 from ._repr import dataclass_repr
-from .errors import ParameterError, require_positive
+from .errors import ParameterError, require_image, require_positive
 from .pair import Pair, SEMPair
 from .read import PixelSize, SEMImage
 from .segment import THRESHOLDS
@@ -937,13 +937,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     from .separate import _density, _frame_mask, _is_binary
 
     image = _as_image(image, "read_sem")
-    shape = np.shape(image.data)
-    if len(shape) != 2:  # else the colouring named it by its roles there ("se must be ...")
-        colour = len(shape) == 3 and shape[-1] in (3, 4)
-        raise ParameterError(f"image must be a 2-D grey image, got shape {shape}", path=image.path,
-                             hint="a DDC composite is measured by ddcsem.analyze_composite(image); a grey image "
-                                  "stored in colour, by one of its channels, image[..., 0]" if colour
-                             else "give one image of the stack, image[0]")
+    require_image(image.data, "image")  # else the colouring names it by its roles there ("se must be ...")
     options = _as_options(options)
     _require_memory(image.data.shape, image.path)
     timings: dict[str, float] = {}

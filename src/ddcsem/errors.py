@@ -115,6 +115,8 @@ def require_image(value: object, name: str, *, kind: str = "grey image", hint: s
     :class:`ParameterError` naming ``name`` and what was given instead, with ``hint`` when
     that is no array at all (a pair's channels ``se`` and ``bse`` are hinted at unasked; a
     file's name, at ``ddcsem.<reader>``, which reads it).
+    An array of more dimensions is refused with a hint: one image of a stack, or for a
+    colour image (M, N, 3 or 4) ``analyze_composite`` or one of its channels.
     An SEMImage given as the ``se`` or ``bse`` channel whose detector records the other is
     warned about (from the caller of the public function, three frames up): a pair's two
     swapped coloured particles green and measured each channel's mean as the other's.
@@ -123,10 +125,10 @@ def require_image(value: object, name: str, *, kind: str = "grey image", hint: s
     --------
     >>> require_image([[0, 1], [2, 3]], "bse").shape
     (2, 2)
-    >>> require_image(np.zeros((4, 4, 3)), "bse")
+    >>> require_image(np.zeros((2, 8, 8)), "bse")
     Traceback (most recent call last):
     ...
-    ddcsem.errors.ParameterError: bse must be a 2-D grey image, got shape (4, 4, 3)
+    ddcsem.errors.ParameterError: bse must be a 2-D grey image, got shape (2, 8, 8) (give one image of the stack, bse[0])
     """
     if isinstance(value, (str, PathLike)):
         raise ParameterError(f"{name} must be a 2-D {kind}, not a file name ({str(value)!r})",
@@ -137,7 +139,12 @@ def require_image(value: object, name: str, *, kind: str = "grey image", hint: s
             hint = f"give the pair's channel, pair.{name}"
         raise ParameterError(f"{name} must be a 2-D {kind}, not a {type(value).__name__}", hint=hint)
     if image.ndim != 2:
-        raise ParameterError(f"{name} must be a 2-D {kind}, got shape {image.shape}")
+        colour = image.ndim == 3 and image.shape[-1] in (3, 4) and image.shape[0] > image.shape[-1]
+        raise ParameterError(f"{name} must be a 2-D {kind}, got shape {image.shape}",
+                             hint=f"a DDC composite is measured by ddcsem.analyze_composite (its density map: "
+                                  f"density_from_composite); a grey image stored in colour, by one of its channels, "
+                                  f"{name}[..., 0]" if colour
+                             else f"give one image of the stack, {name}[0]" if image.ndim == 3 else None)
     role = getattr(value, "role", None)  # an SEMImage's, as its detector records it
     if name in ("se", "bse") and role in ("SE", "BSE") and role.lower() != name:
         warnings.warn(f"{name} is given {getattr(value, 'path', None) or 'an image'}, whose detector "
