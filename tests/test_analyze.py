@@ -1646,6 +1646,10 @@ def test_unknown_config_keys_are_named_with_the_key_likely_meant(samples, tmp_pa
     config.write_text("se_rim = false\n")
     assert main(["analyze", str(samples), "-o", str(tmp_path / "o"), "--config", str(config)]) == 2
     assert "unknown key se_rim (did you mean se_rims?)" in capsys.readouterr().err
+    config.write_text('[analyze]\nthreshold = "li"\n')  # the keys in a table of their own
+    assert main(["analyze", str(samples), "-o", str(tmp_path / "o"), "--config", str(config)]) == 2
+    assert ("unknown key analyze (a config file takes its keys at its top, not in a table: remove the line "
+            "[analyze]; known keys: basis") in capsys.readouterr().err
 
 
 def test_skip_existing_needs_same_parameters(samples, tmp_path):

@@ -550,8 +550,12 @@ def test_bad_colouring_options_stop_the_run_before_any_image(samples, tmp_path, 
      ["frobnicate"]],
 )
 def test_usage_errors_exit_2(argv, capsys):
+    """With what is wrong and where the options are read, not argparse's usage first (20
+    lines for analyze, above the one that mattered)."""
     assert main(argv) == 2
-    assert capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("ddcsem") and ": error: " in err and "usage:" not in err
+    assert err.endswith("--help)\n") and err.count("\n") <= 3, err
 
 
 def test_the_command_alone_lists_the_commands(capsys):

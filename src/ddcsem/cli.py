@@ -24,7 +24,7 @@ from concurrent.futures import ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 from ._version import __version__
 from .errors import DDCSEMError
@@ -231,8 +231,17 @@ def _batch_options() -> argparse.ArgumentParser:
     return common
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors are the error and where to read the options:
+    the usage that argparse prints first runs to 20 lines for ``analyze``, above the one
+    line that says what is wrong."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n(the options: {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ddcsem",
         description="Density-dependent colour SEM: colour SE/BSE pairs, segment and size particles.",
     )
@@ -1295,9 +1304,13 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None, tupl
 
             meant = {key: close[0] for key in unknown if (close := get_close_matches(key, known, 1))}
             guess = "; ".join(m if len(unknown) == 1 else f"{m} for {k}" for k, m in meant.items())
+            # a table ([analyze]) holds keys that would be known at the top of the file
+            tables = [key for key in unknown if isinstance(config[key], dict) and set(config[key]) & known]
             raise ParameterError(f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
                                  + (f" (did you mean {guess}?)" if meant else ""),
-                                 path=args.config, hint=f"known keys: {', '.join(sorted(known))}")
+                                 path=args.config,
+                                 hint=(f"a config file takes its keys at its top, not in a table: remove the line "
+                                       f"[{tables[0]}]; " if tables else "") + f"known keys: {', '.join(sorted(known))}")
         # a switch written as text would pass bool(): "false" is a non-empty string, so True
         text = [f"{key} = {config[key]!r}" for key in CONFIG_SWITCHES if not isinstance(config.get(key, False), bool)]
         if text:
