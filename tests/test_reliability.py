@@ -74,6 +74,14 @@ def test_unsupported_format(tmp_path):
     (tmp_path / "x.gif").write_bytes(b"GIF89a" + bytes(100))  # a GIF, but truncated
     with pytest.raises(ReadError, match="x.gif: cannot decode image"):
         read_sem(tmp_path / "x.gif")
+    # a JEOL sidecar given for its image (ddcsem info folder/*): the image is named
+    (tmp_path / "f_BEI.txt").write_text("$CM_SIGNAL_NAME BEI\n$$SM_MICRON_MARKER 2um\n")
+    with pytest.raises(UnsupportedFormatError, match="f_BEI.txt: not a TIFF"):
+        read_sem(tmp_path / "f_BEI.txt")  # alone, it is just not an image
+    tifffile.imwrite(tmp_path / "f_BEI.TIF", np.zeros((8, 8), np.uint8))
+    with pytest.raises(UnsupportedFormatError, match=r"f_BEI.txt: the text file that JEOL and Hitachi software "
+                                                     r"write beside an image .*give the image, f_BEI.TIF"):
+        read_sem(tmp_path / "f_BEI.txt")
 
 
 def test_stack_with_unexpected_page_count(tmp_path):

@@ -930,6 +930,14 @@ def _sniff(path: Path) -> str:
     for magic, (what, hint) in _CONTAINERS.items():
         if head.startswith(magic):
             raise UnsupportedFormatError(f"{what}, not an image", path=path, hint=hint)
+    from .pair import IMAGE_SUFFIXES  # here: pair reads with this module
+
+    images = [image for suffix in IMAGE_SUFFIXES for case in (suffix, suffix.upper())
+              if (image := path.with_suffix(case)).is_file()] if path.suffix.lower() == ".txt" else []
+    if images:  # a JEOL or Hitachi sidecar, given for its image
+        raise UnsupportedFormatError("the text file that JEOL and Hitachi software write beside an image (its "
+                                     "calibration), not an image", path=path,
+                                     hint=f"give the image, {images[0].name}: its calibration is read from here")
     raise UnsupportedFormatError(
         "not a TIFF, PNG, JPEG, BMP, GIF or WebP image",
         path=path,
