@@ -995,3 +995,19 @@ def test_warnings_for_programmers_are_not_reported_as_the_images(samples, tmp_pa
     assert "deprecated" not in err and "will change" not in err
     manifest = (tmp_path / "a" / "manifest.json").read_text()
     assert "the image is odd" in manifest and "deprecated" not in manifest
+
+
+def test_sidecars_named_beside_their_images_are_read_with_them(samples, tmp_path, capsys):
+    """A shell's ``session/*`` names the JEOL sidecars (``.txt``) beside the images: they were
+    taken as images, so that each field had two SE candidates and failed to pair, and
+    ``info`` failed on each. They are read with their images; one named alone is refused
+    with its image to give."""
+    named = sorted(str(p) for p in samples.glob("drusen_03_*"))
+    assert [Path(p).suffix for p in named] == [".tif", ".txt", ".tif", ".txt"]
+    assert main(["colorize", *named, "-o", str(tmp_path / "c"), "-q"]) == 0
+    assert (tmp_path / "c" / "drusen_03_ddc.tif").is_file()
+    assert main(["info", *named]) == 0
+    out, err = capsys.readouterr()
+    assert out.count("40 nm/px (jeol-sidecar") == 2 and err == ""
+    assert main(["info", str(samples / "drusen_03_BEI.txt")]) == 1
+    assert "not an image (give the image, drusen_03_BEI.tif" in capsys.readouterr().err

@@ -24,7 +24,8 @@ import numpy as np
 from ._repr import dataclass_repr
 from .detectors import BSE_TOKENS, SE_TOKENS, detector_role, split_detector_token
 from .errors import CalibrationError, DDCSEMError, PairingError, ParameterError, ReadError
-from .read import PixelSize, SEMImage, _decode_text, _warn_if_overridden, read_sem, _tiff_pages
+from .read import (IMAGE_SUFFIXES, PixelSize, SEMImage, _decode_text, _sidecar_of, _tiff_pages, _warn_if_overridden,
+                   read_sem)
 from .units import parse_pixel_size
 
 __all__ = [
@@ -40,9 +41,6 @@ __all__ = [
     "read_pair",
     "read_pair_table",
 ]
-
-#: File endings taken as micrographs when a folder is given.
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 #: Pixel sizes of two channels may differ by this fraction before a pair is refused.
 PIXEL_SIZE_TOLERANCE = 0.005
@@ -167,8 +165,8 @@ def collect_images(
             folders = [path] + [sub for sub in path.iterdir()
                                 if sub.is_dir() and not sub.name.startswith(".") and detector_role(sub.name)]
             candidates = [p for folder in folders for p in folder.iterdir() if _an_image(p)]
-        elif path.exists():
-            candidates = [path] if not matched or _an_image(path) else []  # named: taken as it is
+        elif path.exists():  # named: taken as it is, but for a sidecar beside its image (a shell's data/*)
+            candidates = [path] if (not matched or _an_image(path)) and _sidecar_of(path) is None else []
         else:
             raise ReadError("no such file or folder", path=path, hint="check the path")
         for p in candidates:

@@ -46,6 +46,9 @@ MAX_PIXEL_ASPECT = 0.01
 #: every measurement takes its pixels as square.
 TILT_WARN_DEG = 10.0
 
+#: File endings taken as micrographs when a folder is given.
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
 #: Largest decoded image ddcsem will allocate, in bytes (refused before reading).
 MAX_IMAGE_BYTES = 4 * 1024**3
 
@@ -906,6 +909,15 @@ def detect_databar(image: np.ndarray, *, min_flat: float = 0.5) -> int:
 # ---------------------------------------------------------------------------- read
 
 
+def _sidecar_of(path: Path) -> Path | None:
+    """The image whose JEOL or Hitachi ``.txt`` sidecar ``path`` is (an image file of the
+    same name beside it), or None."""
+    if path.suffix.lower() != ".txt":
+        return None
+    return next((image for suffix in IMAGE_SUFFIXES for case in (suffix, suffix.upper())
+                 if (image := path.with_suffix(case)).is_file()), None)
+
+
 def _sniff(path: Path) -> str:
     try:
         size = path.stat().st_size
@@ -930,14 +942,11 @@ def _sniff(path: Path) -> str:
     for magic, (what, hint) in _CONTAINERS.items():
         if head.startswith(magic):
             raise UnsupportedFormatError(f"{what}, not an image", path=path, hint=hint)
-    from .pair import IMAGE_SUFFIXES  # here: pair reads with this module
-
-    images = [image for suffix in IMAGE_SUFFIXES for case in (suffix, suffix.upper())
-              if (image := path.with_suffix(case)).is_file()] if path.suffix.lower() == ".txt" else []
-    if images:  # a JEOL or Hitachi sidecar, given for its image
+    image = _sidecar_of(path)
+    if image is not None:  # given for its image
         raise UnsupportedFormatError("the text file that JEOL and Hitachi software write beside an image (its "
                                      "calibration), not an image", path=path,
-                                     hint=f"give the image, {images[0].name}: its calibration is read from here")
+                                     hint=f"give the image, {image.name}: its calibration is read from here")
     raise UnsupportedFormatError(
         "not a TIFF, PNG, JPEG, BMP, GIF or WebP image",
         path=path,
