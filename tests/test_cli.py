@@ -624,7 +624,10 @@ def test_ctrl_c_keeps_the_images_done_and_says_how_to_go_on(samples, tmp_path, m
     assert json.loads((out / "manifest.json").read_text())["undone"] == 2
     monkeypatch.setattr(cli, "_analyze_one", analyze_one)
     assert main(["analyze", str(samples), "-o", str(out), "--skip-existing"]) == 0
-    assert "analysed images: 2, skipped 1, failed 0" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    with open(out / "particles.csv", newline="", encoding="utf-8") as fh:
+        rows = len(list(csv.DictReader(fh)))
+    assert f"analysed images: 2, skipped 1, failed 0 ({rows} particles in the tables); results in" in err
     assert json.loads((out / "manifest.json").read_text())["undone"] == 0
 
 

@@ -1070,9 +1070,11 @@ def _nothing_to_do(args: argparse.Namespace, unpaired: list[Path], unpaired_hint
 
 
 def _finish(args: argparse.Namespace, records: list[dict[str, Any]], unpaired: list[Path],
-            *, list_name: str, id_key: str, done_verb: str, extra: dict[str, Any], undone: int = 0) -> int:
-    """Write the manifest, summarise the run on stderr, return the exit code: 130 if Ctrl-C
-    left ``undone`` inputs undone, 1 if an input failed."""
+            *, list_name: str, id_key: str, done_verb: str, extra: dict[str, Any], undone: int = 0,
+            found: str = "") -> int:
+    """Write the manifest, summarise the run on stderr (``found``: what the results hold,
+    after the counts), return the exit code: 130 if Ctrl-C left ``undone`` inputs undone,
+    1 if an input failed."""
     from .report import write_json
 
     manifest = {
@@ -1096,7 +1098,7 @@ def _finish(args: argparse.Namespace, records: list[dict[str, Any]], unpaired: l
             print(f"warning: {name}: {w}", file=sys.stderr)
         done = sum(r["status"] == "ok" for r in records)
         skipped = sum(r["status"] == "skipped" for r in records)
-        print(f"{done_verb} {done}, skipped {skipped}, failed {len(failed)}; "
+        print(f"{done_verb} {done}, skipped {skipped}, failed {len(failed)}{found}; "
               f"results in {args.output}", file=sys.stderr)
     for r in failed:  # errors show even under --quiet
         print(f"failed: {r[id_key]}: {r['error']}", file=sys.stderr)
@@ -1767,6 +1769,8 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                    done_verb=(f"analysed images and tiles (of {format_count(len(items), 'image')}):"
                               if any(r.get("tile") for r in records) else "analysed images:"),
                    undone=undone,
+                   found=f" ({format_count(sum(r.get('n_particles') or 0 for r in records), 'particle')} "
+                         "in the tables)",
                    extra={"parameters": effective, "params_hash": params_hash, "group_by": args.group_by,
                           "xlsx": args.xlsx, "config": None if args.config is None else str(args.config)})
 
