@@ -166,7 +166,8 @@ def collect_images(
                                 if sub.is_dir() and not sub.name.startswith(".") and detector_role(sub.name)]
             candidates = [p for folder in folders for p in folder.iterdir() if _an_image(p)]
         elif path.exists():  # named: taken as it is, but for a sidecar beside its image (a shell's data/*)
-            candidates = [path] if (not matched or _an_image(path)) and _sidecar_of(path) is None else []
+            candidates = [path] if ((not matched or _an_image(path)) and _sidecar_of(path) is None
+                                    and path.name.lower() not in SYSTEM_FILES) else []
         else:
             raise ReadError("no such file or folder", path=path, hint="check the path")
         for p in candidates:
@@ -175,6 +176,11 @@ def collect_images(
                 continue
             found.setdefault(resolved, p)  # one file named twice (a folder and its file) once
     return sorted(found.values())
+
+
+#: Files that Windows and macOS write into folders of images (thumbnail caches, folder
+#: settings): a shell's ``session/*`` names them among the micrographs, which failed on them.
+SYSTEM_FILES = ("thumbs.db", "ehthumbs.db", "ehthumbs_vista.db", "desktop.ini", ".ds_store")
 
 
 def _an_image(path: Path) -> bool:
