@@ -295,6 +295,23 @@ def test_output_inside_input_is_not_taken_as_input(samples, capsys):
 
 
 @pytest.mark.parametrize("command", ["colorize", "analyze"])
+def test_the_same_glob_run_again_passes_over_its_own_output_folder(samples, command, capsys):
+    """``ddcsem analyze session/* -o session/out`` run again: the shell's ``*`` names
+    ``session/out`` among the micrographs, which was refused as an input in the output
+    folder; it is the run's own, passed over as a folder's search passes over it."""
+    out = samples / "out"
+    named = [str(p) for p in sorted(samples.iterdir())]
+    assert main([command, *named, "-o", str(out), "-q"]) == 0
+    named = [str(p) for p in sorted(samples.iterdir())]
+    assert str(out) in named
+    assert main([command, *named, "-o", str(out), "-q", "--overwrite"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["pairs" if command == "colorize" else "images"]) == 3
+    assert main([command, str(out), "-o", str(out)]) == 2  # named alone, it is no run's micrographs
+    assert f"input {out} is the output folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["colorize", "analyze"])
 def test_input_in_the_output_folder_is_refused_before_anything_is_written(samples, command, capsys):
     # the output folder is never searched: this run would have found "no images" in it
     before = sorted(p.name for p in samples.iterdir())

@@ -786,8 +786,13 @@ def _collect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple
         parser.error("give input files or folders, --se and --bse, or --pairs")
     if args.output.exists() and not args.output.is_dir():
         parser.error(f"output {args.output} exists and is not a folder")
+    out = args.output.resolve()
+    if out.parent in {Path(item).resolve().parent for item in args.inputs if Path(item).resolve() != out}:
+        # a shell's session/* names this run's own output folder beside the micrographs: the
+        # same command given again is the same run, as a folder's search passes over it
+        args.inputs = [item for item in args.inputs if Path(item).resolve() != out]
     for item in args.inputs:  # the output folder is never searched: its inputs would be lost
-        if Path(item).resolve().is_relative_to(args.output.resolve()):
+        if Path(item).resolve().is_relative_to(out):
             parser.error(f"input {item} is the output folder {args.output} or lies in it: the results would "
                          "be mixed with the micrographs (and the output folder is never searched for "
                          "inputs); write the results to a folder of their own, e.g. -o "
