@@ -1800,6 +1800,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, extra = parser.parse_known_args(argv)
         # files may follow options too (ddcsem analyze a.tif -o out b.tif): argparse takes
         # the positionals before the first option and leaves the rest
+        parser.prog = f"ddcsem {args.command}"  # its later usage errors are the command's
         if extra and (args.listed is None or any(a.startswith("-") for a in extra)):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         if extra:
