@@ -215,10 +215,11 @@ def particle_outlines(labels: np.ndarray) -> dict[int, list[np.ndarray]]:
     """
     from scipy import ndimage
 
+    from ._kernels import as_taken
     from ._kernels.measure import label_stats, outline_corners
 
     dense, ids = _check(labels, None, None)
-    lab = _kernel_input(dense, KERNEL_LABEL_TYPES, np.int64)
+    lab = as_taken(dense, KERNEL_LABEL_TYPES, np.int64)
     n = int(lab.max(initial=0))
     nothing = np.broadcast_to(np.zeros((1, 1)), lab.shape)
     stats, box = label_stats(lab, n, nothing, nothing)
@@ -323,20 +324,15 @@ KERNEL_LABEL_TYPES = (np.dtype(np.int32), np.dtype(np.int64))
 KERNEL_IMAGE_TYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _kernel_input(image: np.ndarray, types: tuple[np.dtype, ...], other: type) -> np.ndarray:
-    """``image`` C-contiguous, in its own type where that is one of ``types``, else as ``other``."""
-    image = np.asarray(image)
-    return np.ascontiguousarray(image, dtype=image.dtype if image.dtype in types else other)
-
-
 def _raw_kernel(labels: np.ndarray, bse: np.ndarray | None, se: np.ndarray | None) -> dict[str, np.ndarray]:
     """Per-label raw measurements from the numba kernels (bounding box end exclusive)."""
+    from ._kernels import as_taken
     from ._kernels.measure import label_stats, outlines
 
-    lab = _kernel_input(labels, KERNEL_LABEL_TYPES, np.int64)
+    lab = as_taken(labels, KERNEL_LABEL_TYPES, np.int64)
     n = int(lab.max(initial=0))
     zeros = np.zeros((1, 1))
-    b, s = (np.broadcast_to(zeros, lab.shape) if x is None else _kernel_input(x, KERNEL_IMAGE_TYPES, np.float64)
+    b, s = (np.broadcast_to(zeros, lab.shape) if x is None else as_taken(x, KERNEL_IMAGE_TYPES, np.float64)
             for x in (bse, se))
     f, box = label_stats(lab, n, b, s)
     o = outlines(lab, box)

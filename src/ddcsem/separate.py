@@ -97,6 +97,7 @@ def _by_upsampled(image: np.ndarray, coarse: np.ndarray, floor: float, *, subtra
     """``image / max(background, floor)``, or ``image - background`` where ``subtract``
     (float32), the background upsampled from ``coarse`` bilinearly with corners on corners
     (scipy's zoom, order 1) on the fly."""
+    from ._kernels import as_taken
     from ._kernels.separate import by_upsampled
 
     coarse = np.asarray(coarse, dtype=np.float32)
@@ -104,7 +105,7 @@ def _by_upsampled(image: np.ndarray, coarse: np.ndarray, floor: float, *, subtra
     coarse = np.pad(coarse, [(0, int(n == 1)) for n in coarse.shape], mode="edge")
     row_left, row_frac = _linear_positions(image.shape[0], coarse.shape[0])
     col_left, col_frac = _linear_positions(image.shape[1], coarse.shape[1])
-    image = np.ascontiguousarray(image, dtype=image.dtype if image.dtype in FLAT_FIELD_TYPES else np.float32)
+    image = as_taken(image, FLAT_FIELD_TYPES, np.float32)
     return by_upsampled(image, np.ascontiguousarray(coarse),
                         row_left, row_frac, col_left, col_frac, np.float32(floor), subtract,
                         np.empty(image.shape, dtype=np.float32))

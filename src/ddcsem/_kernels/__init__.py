@@ -60,3 +60,14 @@ def uncompiled(*kernels: Any) -> list[str]:
         if not index:
             missing.append(kernel.__name__)
     return missing
+
+
+def as_taken(image: Any, types: tuple[Any, ...], other: Any) -> Any:
+    """``image`` C-contiguous for a kernel: in its own type where the kernel takes that as
+    it is (one of the numpy dtypes ``types``, in the machine's byte order), else as
+    ``other``. A copy of a large image into a wider type costs more than the kernel's
+    pass over it; numba compiles the kernel once per type it meets."""
+    import numpy as np
+
+    image = np.asarray(image)
+    return np.ascontiguousarray(image, dtype=image.dtype if image.dtype in types else other)
