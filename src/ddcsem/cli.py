@@ -467,8 +467,8 @@ def _threshold(text: str) -> str | float:
 
 def _info(args: argparse.Namespace) -> int:
     from .errors import ReadError, UnsupportedFormatError
-    from .pair import IMAGE_SUFFIXES, SYSTEM_FILES, _pair_pages, collect_images, folder_role
-    from .read import _particles_set, _sidecar_of, read_composite, read_sem
+    from .pair import IMAGE_SUFFIXES, _beside_micrographs, _pair_pages, collect_images, folder_role
+    from .read import _particles_set, read_composite, read_sem
     from .report import calibration_text
     from .separate import _is_binary
 
@@ -480,11 +480,8 @@ def _info(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"error: {said}", file=sys.stderr)
 
-    given = {Path(name).resolve() for name in args.files}
     for name in args.files:  # a folder stands for its images, a pattern for its matches, as in the batch commands
-        image_of = _sidecar_of(Path(name))
-        if ((image_of is not None and image_of.resolve() in given)  # a shell's folder/*: read with its image
-                or (len(given) > 1 and Path(name).name.lower() in SYSTEM_FILES)):  # and Windows' Thumbs.db
+        if len(args.files) > 1 and _beside_micrographs(Path(name)):  # a shell's folder/*; named alone, it is said
             continue
         try:
             paths = [name] if Path(name).is_file() else collect_images([name])

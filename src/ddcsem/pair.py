@@ -165,9 +165,8 @@ def collect_images(
             folders = [path] + [sub for sub in path.iterdir()
                                 if sub.is_dir() and not sub.name.startswith(".") and detector_role(sub.name)]
             candidates = [p for folder in folders for p in folder.iterdir() if _an_image(p)]
-        elif path.exists():  # named: taken as it is, but for a sidecar beside its image (a shell's data/*)
-            candidates = [path] if ((not matched or _an_image(path)) and _sidecar_of(path) is None
-                                    and path.name.lower() not in SYSTEM_FILES) else []
+        elif path.exists():  # named: taken as it is, but for what a shell's data/* names beside images
+            candidates = [path] if (not matched or _an_image(path)) and not _beside_micrographs(path) else []
         else:
             raise ReadError("no such file or folder", path=path, hint="check the path")
         for p in candidates:
@@ -181,6 +180,12 @@ def collect_images(
 #: Files that Windows and macOS write into folders of images (thumbnail caches, folder
 #: settings): a shell's ``session/*`` names them among the micrographs, which failed on them.
 SYSTEM_FILES = ("thumbs.db", "ehthumbs.db", "ehthumbs_vista.db", "desktop.ini", ".ds_store")
+
+
+def _beside_micrographs(path: Path) -> bool:
+    """Whether a named file is one that lies beside micrographs but is none: a sidecar
+    beside its image (read with it), or one of the ``SYSTEM_FILES``."""
+    return _sidecar_of(path) is not None or path.name.lower() in SYSTEM_FILES
 
 
 def _an_image(path: Path) -> bool:
