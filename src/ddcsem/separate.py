@@ -745,9 +745,9 @@ def _unmix(rgb: np.ndarray, basis: np.ndarray | None, *, annotations: bool = Fal
         return *_unmix_pixels(rgb, basis)[:2], None, frame
     from .read import BAR_TOLERANCE, _brightest, _scale_bar_marks
 
-    full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else float(rgb[..., :3].max())
-    bse, se, marks = _unmix_pixels(rgb, basis, level=ANNOTATION_LEVEL * full)
     brightest = _brightest(rgb[..., :3])
+    full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else float(brightest.max())
+    bse, se, marks = _unmix_pixels(rgb, basis, level=ANNOTATION_LEVEL * full)
     if (bar := _scale_bar_marks(brightest)) is not None:
         # found again where the colour is the bar's, so that its label is the strokes of that
         # colour near it (a bright particle's core, saturated in one channel, is not)
