@@ -720,7 +720,7 @@ def write_xlsx(path: str | PathLike, sheets: list[tuple[str, list[str], Iterable
 
     Raises
     ------
-    ValueError
+    ParameterError
         If a sheet's name is one Excel cannot hold: empty, over 31 characters, with one of
         ``[]:*?/\\``, or a name given twice.
 
@@ -743,7 +743,7 @@ def write_xlsx(path: str | PathLike, sheets: list[tuple[str, list[str], Iterable
     def add_sheet(name: str) -> None:
         taken = {n.casefold() for n in names}  # Excel's sheet names ignore case
         if not 0 < len(name) <= 31 or any(c in name for c in "[]:*?/\\") or name.casefold() in taken:
-            raise ValueError(f"sheet name {name!r}: Excel takes 1 to 31 characters, none of []:*?/\\, "
+            raise ParameterError(f"sheet name {name!r}: Excel takes 1 to 31 characters, none of []:*?/\\, "
                              "each name once")
         names.append(name)
 
