@@ -576,6 +576,28 @@ def test_usage_errors_exit_2(argv, capsys):
     assert err.endswith(f"(the options: ddcsem{command} --help)\n") and err.count("\n") <= 3, err
 
 
+@pytest.mark.parametrize(("argv", "message"), [
+    (["bench", "--repeat", "0"], "argument --repeat: must be at least 1, not 0"),  # was a bare "error:" line
+    (["bench", "--repeat", "x"], "argument --repeat: 'x' is not a whole number"),
+    (["bench", "--sizes", "a"], "argument --sizes: 'a' is not a comma-separated list of sizes"),
+    (["bench", "--sizes", "8"], "argument --sizes: sizes must be at least 16"),
+    (["bench", "--dtypes", "int8"], "argument --dtypes: pixel types are uint8, uint16 and float32"),
+    (["bench", "--threads", "0"], "argument --threads: thread counts are 1.."),
+    (["colorize", "x", "-o", "o", "--green-gain", "abc"], "argument --green-gain: 'abc' is not a number"),
+    (["analyze", "x", "-o", "o", "--se-tokens", ","], "argument --se-tokens: give comma-separated detector tokens"),
+    (["analyze", "x", "-o", "o", "--tile", "3"], "argument --tile: tiles must be at least 64 px across, not 3"),
+    (["analyze", "x", "-o", "o", "--tile", "3 furlongs"], "argument --tile: unknown length unit 'furlongs'"),
+    (["analyze", "x", "-o", "o", "--threshold", "1.5"], "or a density in [0, 1], not 1.5"),
+    (["analyze", "x", "-o", "o", "--basis", "1,2", "#ff8800"], "argument --basis: '1,2' is not a colour"),
+    (["analyze", "x", "-o", "o", "--basis", "#zz8800", "#ff8800"], "'#zz8800' is not a colour"),
+])
+def test_each_checked_option_says_what_is_wrong(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ddcsem {argv[0]}: error: ") and message in err, err
+    assert err.endswith(f"(the options: ddcsem {argv[0]} --help)\n")
+
+
 def test_the_command_alone_lists_the_commands(capsys):
     # it said only "the following arguments are required: COMMAND", naming none
     assert main([]) == 2

@@ -121,17 +121,24 @@ def _usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def _count(text: str, *, other: str = "") -> int:
+    """A whole number of at least 1 (``--repeat``), or the argparse error that it is not;
+    ``other`` names what else the option takes."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor {other}" if other
+                                         else f"{text!r} is not a whole number") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {count}")
+    return count
+
+
 def _jobs(text: str) -> int:
     """``--jobs``: a number of worker processes, at least 1, or ``auto``: one per core."""
     if text.strip() == "auto":
         return _usable_cores()
-    try:
-        jobs = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor auto") from None
-    if jobs < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {jobs}")
-    return jobs
+    return _count(text, other="auto")
 
 
 def _tile(text: str) -> tuple[float, str]:
@@ -361,7 +368,7 @@ def _parser() -> argparse.ArgumentParser:
                        metavar="T,T", help="pixel types (default uint8,uint16,float32)")
     bench.add_argument("--threads", type=_thread_list, default=None, metavar="N,max",
                        help="numba thread counts (default 1,max)")
-    bench.add_argument("--repeat", type=int, default=5, help="timed runs per case (median and min)")
+    bench.add_argument("--repeat", type=_count, default=5, help="timed runs per case (median and min)")
     bench.add_argument("--stages", action="store_true",
                        help="also time every pipeline stage and the whole analysis against the "
                             "textbook scikit-image recipe (slow)")
@@ -415,8 +422,6 @@ def _bench(args: argparse.Namespace) -> int:
 
     from . import bench
 
-    if args.repeat < 1:
-        raise DDCSEMError("--repeat must be at least 1")
     old = None
     if args.compare is not None:
         try:
