@@ -263,6 +263,8 @@ def test_a_weight_of_zero_leaves_a_particle_out():
     (np.ones(3), np.array([1.0, -1.0, 1.0]), "must not be negative"),
     (np.array([1.0, -2.0, 3.0]), None, "diameters must be positive, not -2"),  # were left out unsaid
     (np.array([1.0, 0.0]), None, "diameters must be positive, not 0"),
+    (np.array([1.0, np.inf]), None, "must be finite, not inf"),  # was left out unsaid, as a blank is
+    (np.ones(2), np.array([1.0, np.inf]), "must be finite, not inf"),
 ])
 def test_size_distribution_refuses_what_is_not_diameters(diameters, weights, message):
     with pytest.raises(ParameterError, match=message):

@@ -628,10 +628,10 @@ def size_distribution(
     diameters : ndarray, shape (K,)
         Particle diameters (e.g. ECD), any unit; the results are in the same unit. NaN
         (a blank cell, as a calibrated column has for an uncalibrated image) leaves a
-        particle out.
+        particle out; an infinite diameter is refused.
     weights : ndarray, shape (K,), optional
         Per-particle weights, e.g. Miles-Lantuejoul edge weights (NaN weights count as 1,
-        0 leaves the particle out).
+        0 leaves the particle out; infinite ones are refused).
     min_count : int, optional
         Fewer particles than this set ``warning``.
 
@@ -668,6 +668,9 @@ def size_distribution(
         raise ParameterError(f"diameters and weights must be 1-D and of one length, not of shapes "
                              f"{d.shape} and {w.shape}")
     require_positive(min_count, "min_count", zero=True)
+    if np.any(np.isinf(d)) or np.any(np.isinf(w)):  # NaN is a blank; infinity is a fault upstream
+        raise ParameterError("diameters and weights must be finite, not inf",
+                             hint="a blank (NaN) leaves a particle out; an infinite value is no size or weight")
     w = _counted(w)
     if np.any(w < 0):
         raise ParameterError("weights must not be negative")
