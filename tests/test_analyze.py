@@ -502,9 +502,14 @@ def test_sizes_in_pixels_filter_uncalibrated_images(syn):
     np.testing.assert_array_equal(big.labels, calibrated.labels)
     apart = analyze_single(SEMImage(syn.bse), options=AnalysisOptions(min_distance_px=60))
     assert apart.labels.max() < everything.labels.max()  # clusters no longer split
-    for options in (AnalysisOptions(min_diameter_px=20, min_diameter_nm=400), AnalysisOptions(min_distance_px=-2)):
-        with pytest.raises(ParameterError, match="min_di"):
-            analyze_single(SEMImage(syn.bse), options=options)
+    # refused where the options are made, once, not by every image of a batch
+    for options, message in ((dict(min_diameter_px=20, min_diameter_nm=400), "min_diameter is given both"),
+                             (dict(min_distance_px=-2), "min_distance_px must be a finite number above 0"),
+                             (dict(max_diameter_nm="2um"), "max_diameter_nm must be a finite number above 0"),
+                             # compared with the other before its type was checked: a TypeError
+                             (dict(min_diameter_nm=-5, max_diameter_nm="x"), "min_diameter_nm must be")):
+        with pytest.raises(ParameterError, match=message):
+            AnalysisOptions(**options)
 
 
 def shapes_field():

@@ -255,6 +255,12 @@ class AnalysisOptions:
             raise ParameterError(f"circularity must be a range (low, high) with 0 <= low <= high <= 1, "
                                  f"not {self.circularity!r}")
         object.__setattr__(self, "circularity", (low, high))
+        for size in _SIZES:
+            given = [f"{size}_{unit}" for unit in ("nm", "px") if getattr(self, f"{size}_{unit}") is not None]
+            for name in given:
+                object.__setattr__(self, name, require_positive(getattr(self, name), name))
+            if len(given) == 2:
+                raise ParameterError(f"{size} is given both in nm and in px", hint="give one of them")
         for unit in ("nm", "px"):
             smallest, largest = getattr(self, f"min_diameter_{unit}"), getattr(self, f"max_diameter_{unit}")
             if smallest is not None and largest is not None and largest < smallest:
@@ -267,6 +273,11 @@ class AnalysisOptions:
         out["circularity"] = list(self.circularity)
         out["basis"] = None if self.basis is None else [list(colour) for colour in self.basis]
         return out
+
+
+#: The sizes of :class:`AnalysisOptions` that are given in nm or in px (``min_diameter_nm``
+#: or ``min_diameter_px``, ...).
+_SIZES = ("min_diameter", "max_diameter", "min_distance")
 
 
 def _choices() -> dict[str, tuple[str, ...]]:
@@ -661,15 +672,7 @@ def _measure(
             f"the image is {density.shape[0]} x {density.shape[1]} px, too small to find particles in",
             hint=f"images must be at least {MIN_SIDE_PX} px on each side",
         )
-    sizes = ("min_diameter", "max_diameter", "min_distance")
-    for size in sizes:
-        given = {f"{size}_{unit}": getattr(options, f"{size}_{unit}") for unit in ("nm", "px")}
-        for name, value in given.items():
-            if value is not None:
-                require_positive(value, name)
-        if None not in given.values():
-            raise ParameterError(f"{size} is given both in nm and in px", hint="give one of them")
-    lengths = [f"{n}_nm {format_length(getattr(options, f'{n}_nm'))} (--{n.replace('_', '-')})" for n in sizes
+    lengths = [f"{n}_nm {format_length(getattr(options, f'{n}_nm'))} (--{n.replace('_', '-')})" for n in _SIZES
                if getattr(options, f"{n}_nm")]
     if lengths and not pixel.calibrated:
         raise ParameterError(
