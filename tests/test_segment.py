@@ -519,6 +519,8 @@ def test_invalid_arguments():
     ({"min_area": float("nan")}, "min_area must be"),
     ({"min_distance": 0}, "min_distance must be a finite number above 0"),
     ({"threshold": float("nan")}, "threshold value must be finite"),
+    ({"smooth_sigma": -1}, "smooth_sigma must be a finite number 0 or more"),  # named "sigma", the filter's
+    ({"smooth_sigma": float("nan")}, "smooth_sigma must be"),
 ])
 def test_sizes_and_levels_must_be_numbers_that_mean_something(option, message):
     """Each of these was taken silently (or raised ZeroDivisionError) and gave labels."""

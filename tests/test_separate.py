@@ -289,7 +289,8 @@ def test_user_basis(pair):
         (lambda: density_map(np.full((50, 50), 3.0)), "no contrast"),
         (lambda: density_map(np.full((10, 10), np.nan)), "NaN"),
         (lambda: density_map(np.eye(10), flatfield_sigma=0), "flatfield_sigma must be a finite number above 0"),
-        (lambda: density_map(np.eye(10), denoise_sigma=-1), "sigma must be a finite number above 0"),
+        (lambda: density_map(np.eye(10), denoise_sigma=-1), "denoise_sigma must be a finite number 0 or more"),
+        (lambda: density_from_composite(np.dstack([np.eye(9)] * 3), denoise_sigma=float("nan")), "denoise_sigma"),
         (lambda: density_from_composite(np.zeros((10, 10))), "colour image"),
         (lambda: density_from_composite(np.full((10, 10, 3), 90.0)), "two distinct colours"),
         (lambda: density_from_composite(np.where(np.eye(9)[..., None] > 0, np.nan, np.ones((9, 9, 3)))),
@@ -298,6 +299,9 @@ def test_user_basis(pair):
         (lambda: unmix_composite(np.dstack([np.eye(9)] * 3), basis=[[1, 0, 0], [2, 0, 0]]), "must differ"),
         (lambda: unmix_composite(np.dstack([np.eye(9)] * 3), basis=[[1, 0, 0], [0, -1, 0]]), "non-negative"),
         (lambda: unmix_composite(np.dstack([np.eye(9)] * 3), basis=[[1, 0, 0], [0, 0, 0]]), "not black"),
+        # ragged: numpy's own ValueError about an inhomogeneous shape
+        (lambda: unmix_composite(np.dstack([np.eye(9)] * 3), basis=((1, 2), (3, 4, 5))), "two RGB colours"),
+        (lambda: unmix_composite(np.dstack([np.eye(9)] * 3), basis=[["orange", 0, 0], [0, 1, 0]]), "two RGB"),
     ],
 )
 def test_bad_input(call, words):

@@ -369,8 +369,8 @@ def segment_particles(
         noise = _pixel_noise(d, region) if d.shape[1] >= 3 else 0.0
         smooth_sigma = min(max(1.0, noise / NOISE_REF), MAX_AUTO_SIGMA)
         auto_sigma = True
-    else:
-        auto_sigma = False
+    else:  # 0: no smoothing
+        smooth_sigma, auto_sigma = require_positive(smooth_sigma, "smooth_sigma", zero=True), False
     smooth = gaussian(d, smooth_sigma) if smooth_sigma else d
     region = None if region is None else np.asarray(region, dtype=bool)
     level = threshold_value(smooth if region is None else smooth[region], threshold)

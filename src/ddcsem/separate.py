@@ -268,7 +268,7 @@ def _density(bse: np.ndarray, *, flatfield: bool = True, flatfield_sigma: float 
         x = _flattened(x, sigma, subtract=subtract)
     else:
         x = x.astype(np.float32, copy=False)
-    if denoise_sigma:
+    if require_positive(denoise_sigma, "denoise_sigma", zero=True):  # 0: no denoising
         x = gaussian(x, denoise_sigma)
     return _two_phase(x, clip, matrix_at=(0.0 if subtract else 1.0) if flatfield else None)
 
@@ -811,10 +811,13 @@ def _with_box(marks: np.ndarray, dark: np.ndarray, frame: np.ndarray) -> np.ndar
 
 def _checked_basis(basis: np.ndarray) -> np.ndarray:
     """A user's basis as two unit colours, or a :class:`ParameterError` saying what is wrong."""
-    basis = np.asarray(basis, dtype=np.float64)
+    hint = "give the BSE (orange) colour and the SE (green) colour as RGB"
+    try:
+        basis = np.asarray(basis, dtype=np.float64)
+    except (TypeError, ValueError):  # ragged, or not numbers
+        raise ParameterError(f"basis must be two RGB colours, not {basis!r}", hint=hint) from None
     if basis.shape != (2, 3):
-        raise ParameterError(f"basis must have shape (2, 3), not {basis.shape}",
-                             hint="give the BSE (orange) colour and the SE (green) colour as RGB")
+        raise ParameterError(f"basis must have shape (2, 3), not {basis.shape}", hint=hint)
     norms = np.linalg.norm(basis, axis=1)
     if not np.all(np.isfinite(basis)) or np.any(basis < 0) or np.any(norms == 0):
         raise ParameterError("basis colours must be non-negative RGB values, not black")
