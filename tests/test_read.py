@@ -12,7 +12,7 @@ import tifffile
 from conftest import noise_image, write_fei, write_zeiss, zeiss_text
 from PIL import Image
 
-from ddcsem.errors import CalibrationError, DDCSEMError, ReadError, UnsupportedFormatError
+from ddcsem.errors import CalibrationError, DDCSEMError, ParameterError, ReadError, UnsupportedFormatError
 from ddcsem.read import MixedDetectorWarning, PixelSize, SEMImage, detect_databar, read_composite, read_sem
 from ddcsem.synthetic import make_pair
 
@@ -575,6 +575,16 @@ def test_detects_synthetic_databar():
     pair = make_pair(shape=(200, 180), databar=True, seed=5)
     assert detect_databar(pair.se) == pair.databar_rows
     assert detect_databar(pair.bse) == pair.databar_rows
+
+
+def test_a_colour_frame_has_its_bar_found_and_anything_else_is_refused():
+    # a composite's rows were looked at as grey pixel triples: its bar came out 7 rows of 16; a 1-D array's 0
+    pair = make_pair(shape=(200, 180), databar=True, seed=5)
+    composite = np.dstack([pair.bse, pair.se, pair.se // 2])
+    assert detect_databar(composite) == pair.databar_rows
+    for image, message in ((pair.se[0], r"got shape \(180,\)"), (np.stack([pair.se] * 2), r"image\[0\]")):
+        with pytest.raises(ParameterError, match=message):
+            detect_databar(image)
 
 
 def test_never_crops_frame_without_bar():

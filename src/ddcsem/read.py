@@ -30,7 +30,7 @@ import numpy as np
 
 from ._repr import dataclass_repr
 from .detectors import detector_role, split_detector_token
-from .errors import CalibrationError, ParameterError, ReadError, UnsupportedFormatError
+from .errors import CalibrationError, ParameterError, ReadError, UnsupportedFormatError, require_image
 from .units import PIXEL_SIZE_RANGE_NM, format_length, parse_length, parse_pixel_size, unit_to_nm
 
 __all__ = ["PixelSize", "SEMImage", "read_sem", "read_composite", "read_labels", "read_region",
@@ -864,8 +864,8 @@ def detect_databar(image: np.ndarray, *, min_flat: float = 0.5) -> int:
 
     Parameters
     ----------
-    image : ndarray, shape (M, N)
-        Grey micrograph as stored.
+    image : ndarray, shape (M, N) or (M, N, 3)
+        Micrograph as stored, grey, or in colour (a composite; its luma is looked at).
     min_flat : float, optional
         Least fraction of a bar row's pixels that share one grey level.
 
@@ -883,7 +883,12 @@ def detect_databar(image: np.ndarray, *, min_flat: float = 0.5) -> int:
     12
     >>> detect_databar(frame[:88])
     0
+    >>> detect_databar(np.dstack([frame] * 3))   # in colour
+    12
     """
+    if np.ndim(image) == 3 and np.shape(image)[-1] == 3:  # a composite: its data bar is grey
+        image = _luminance(np.asarray(image))
+    image = require_image(image, "image", kind="grey image (or an RGB one)")
     rows = image.shape[0]
     limit = int(rows * 0.25)
     candidates = min(rows, limit + 1)  # rows examined, from the bottom up, only as needed
@@ -1597,7 +1602,7 @@ def _read(
         if image_rows is not None:
             bar = max(0, data.shape[0] - image_rows) if image_rows < data.shape[0] else 0
         else:
-            bar = detect_databar(_luminance(data) if data.ndim == 3 else data)
+            bar = detect_databar(data)
     else:
         raise ReadError(f"crop_databar must be 'auto', 'off' or a row count, not {crop_databar!r}")
     if bar:
