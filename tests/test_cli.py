@@ -130,6 +130,21 @@ def test_info_json_records(samples, capsys):
     assert (fei["role"], jeol["detector"], jeol["role"]) == ("BSE", "SEI", "SE")  # as pairing reads them
 
 
+def test_info_says_what_reading_a_file_warned_about(tmp_path, capsys):
+    """Under its line on stdout, on stderr; in the JSON record. A tilted stage's
+    foreshortening, which reading an FEI file finds in its metadata."""
+    ini = "[Scan]\nPixelWidth=5e-09\n[Stage]\nStageT=0.5235987756\n[EBeam]\nTiltCorrectionIsOn=no\n"
+    tifffile.imwrite(tmp_path / "tilted.tif", np.random.default_rng(0).integers(0, 255, (64, 80), dtype=np.uint8),
+                     extratags=[(34682, "s", 0, ini, True)])
+    assert main(["info", str(tmp_path / "tilted.tif")]) == 0
+    out = capsys.readouterr()
+    assert "tilted.tif: fei, " in out.out and "5 nm/px" in out.out and "warning" not in out.out
+    assert out.err.startswith("  warning: ") and "stage tilted 30°" in out.err and "13% small" in out.err
+    assert main(["info", "--json", str(tmp_path / "tilted.tif")]) == 0
+    record, = json.loads(capsys.readouterr().out)
+    assert len(record["warnings"]) == 1 and "stage tilted 30°" in record["warnings"][0]
+
+
 def test_info_bad_file_exit_1_but_others_reported(samples, tmp_path, capsys):
     bad = tmp_path / "bad.tif"
     bad.write_text("nope")
