@@ -291,6 +291,33 @@ def test_writing_plots_leaves_a_notebooks_matplotlib_as_it_was(tmp_path, monkeyp
         assert Image.open(tmp_path / f"{name}.png").size[0] > 600
 
 
+@pytest.mark.parametrize("sigma, logarithmic", [(0.3, False), (0.6, False), (0.9, True)])
+def test_a_wide_size_distribution_is_drawn_on_a_log_axis_with_its_fit_to_scale(sigma, logarithmic):
+    """D90 / D10 of a log-normal is exp(2 x 1.2816 sigma): 2.2, 4.7 and 10. The wide one's
+    particles had crowded into the first tenth of a linear axis. On either axis the bars
+    are of equal width in its variable, and the log-normal fit, evaluated at their middles,
+    counts the particles they hold."""
+    from matplotlib.figure import Figure
+
+    from ddcsem.measure import size_distribution
+    from ddcsem.report import draw_size_distribution
+
+    d = np.random.default_rng(2).lognormal(np.log(0.3), sigma, 4000)
+    stats = size_distribution(d)
+    ax = Figure().subplots()
+    draw_size_distribution(d, stats, unit="µm", title="t", ax=ax)
+    assert ax.get_xscale() == ("log" if logarithmic else "linear")
+    bars = ax.containers[0]
+    left = np.array([bar.get_x() for bar in bars])
+    right = left + np.array([bar.get_width() for bar in bars])
+    widths = np.diff(np.log(np.r_[left, right[-1]])) if logarithmic else right - left
+    np.testing.assert_allclose(widths, widths[0], rtol=1e-6)
+    assert sum(bar.get_height() for bar in bars) == d.size
+    x, y = ax.lines[0].get_data()  # the fit
+    middles = np.sqrt(left * right) if logarithmic else (left + right) / 2
+    assert np.interp(middles, x, y).sum() == pytest.approx(d.size, rel=0.03)
+
+
 def test_a_notebook_draws_what_analyze_writes(tmp_path):
     """plot_analysis shows the overlay and the size distribution that write_image_results
     writes: the overlay's pixels are the PNG's, and the plot's bars count the particles."""

@@ -878,6 +878,24 @@ def _xlsx_cell(ref: str, value: Any) -> str:
     return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{_xml_text(value)}</t></is></c>'
 
 
+#: A size distribution whose D90 is this many times its D10 or more is drawn on a
+#: logarithmic axis, its bars of equal width there: on a linear one its small particles
+#: crowd into the first tenth of the axis, their D-values written over each other (a
+#: log-normal of geometric SD 2.3: D90 / D10 = 9). Log-normal spheres of geometric SD 1.9
+#: and more are drawn so; the bundled samples (D90 / D10 = 3.3) on a linear axis.
+LOG_AXIS_SPAN = 5.0
+
+
+def _log_size_axis(axis: Any) -> None:
+    """A logarithmic size axis read as plain numbers, ticks at 1, 2 and 5 of each decade."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_xscale("log")
+    axis.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+    axis.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.xaxis.set_minor_formatter(NullFormatter())
+
+
 def draw_size_distribution(
     diameters: np.ndarray,
     stats: dict[str, Any],
@@ -933,14 +951,21 @@ def draw_size_distribution(
         ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)[1]
     fig = ax.figure
     if d.size:
-        bins = np.histogram_bin_edges(d, bins="auto" if d.size > 10 else 5)
+        d10, d90 = stats.get("d10", np.nan), stats.get("d90", np.nan)
+        logarithmic = bool(d10 is not None and d90 is not None and d10 > 0 and d90 >= LOG_AXIS_SPAN * d10)
+        scale = np.log if logarithmic else (lambda v: v)  # the axis's variable: bars of equal width in it
+        edges = np.histogram_bin_edges(scale(d), bins="auto" if d.size > 10 else 5)
+        bins = np.exp(edges) if logarithmic else edges
         ax.hist(d, bins=bins, weights=w, color="#e69f00", edgecolor="white", label="particles")
         if np.isfinite(stats.get("lognorm_median", np.nan)) and stats.get("lognorm_gsd", 0) > 1:
-            x = np.linspace(max(bins[0], 1e-9), bins[-1], 300)
+            x = (np.geomspace if logarithmic else np.linspace)(max(bins[0], 1e-9), bins[-1], 300)
             mu, sigma = np.log(stats["lognorm_median"]), np.log(stats["lognorm_gsd"])
             pdf = np.exp(-((np.log(x) - mu) ** 2) / (2 * sigma**2)) / (x * sigma * np.sqrt(2 * np.pi))
-            ax.plot(x, pdf * w.sum() * np.diff(bins).mean(), color="#0072b2",
+            # particles per bar: the density in the axis's variable (per unit of ln d: d x pdf) x the bar width
+            ax.plot(x, pdf * (x if logarithmic else 1.0) * w.sum() * np.diff(edges).mean(), color="#0072b2",
                     label=f"log-normal: median {stats['lognorm_median']:.3g}, GSD {stats['lognorm_gsd']:.3g}")
+        if logarithmic:
+            _log_size_axis(ax)
         cdf = ax.twinx()
         order = np.argsort(d)
         cdf.plot(d[order], np.cumsum(w[order]) / w.sum() * 100, color="#333333", lw=1.2)
@@ -1298,7 +1323,6 @@ def plot_samples(path: str | PathLike, rows: list[dict[str, Any]],
     """
     from matplotlib import colormaps
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     from .measure import _counted
 
@@ -1328,10 +1352,7 @@ def plot_samples(path: str | PathLike, rows: list[dict[str, Any]],
             interval = (low is not None and np.isfinite(low) and high is not None and np.isfinite(high))
             d50.errorbar([value], [i], xerr=[[value - low], [high - value]] if interval else None,
                          fmt="o", color=colour, capsize=3)
-    cdf.set_xscale("log")
-    cdf.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
-    cdf.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    cdf.xaxis.set_minor_formatter(NullFormatter())
+    _log_size_axis(cdf)
     cdf.set_ylim(0, 100)
     cdf.set_xlabel("equivalent circle diameter (µm)")
     cdf.set_ylabel("cumulative number (%, edge-weighted)")
