@@ -744,7 +744,8 @@ def write_rois(path, *rois):
 def test_labels_from_every_area_roi_of_a_set_by_their_pixel_centres(tmp_path):
     """Fiji's shapes, each a particle in the set's order: a square polygon of pixel corners
     holds exactly the pixels inside it, a rectangle its pixels, an oval the pixels whose
-    centres lie in it; a line is no area; a later ROI takes the pixels it overlaps."""
+    centres lie in it; a line is no area; a later ROI takes the pixels it overlaps. What is
+    left out, and the overlap, are said (the set's 6 ROIs gave 4 particles, unsaid)."""
     from roifile import ROI_TYPE, ImagejRoi
 
     from ddcsem.read import read_labels
@@ -752,9 +753,17 @@ def test_labels_from_every_area_roi_of_a_set_by_their_pixel_centres(tmp_path):
     square = ImagejRoi.frompoints([[2, 1], [6, 1], [6, 5], [2, 5]])  # x, y: columns 2-5, rows 1-4
     rect = ImagejRoi(roitype=ROI_TYPE.RECT, left=10, top=2, right=14, bottom=9)
     oval = ImagejRoi(roitype=ROI_TYPE.OVAL, left=2, top=10, right=12, bottom=20)  # a disc 10 px across
-    line = ImagejRoi(roitype=ROI_TYPE.LINE, x1=1.0, y1=1.0, x2=15.0, y2=15.0)
-    over = ImagejRoi.frompoints([[5, 4], [8, 4], [8, 6], [5, 6]])  # overlaps the square's corner pixel
-    labels = read_labels(write_rois(tmp_path / "set.zip", square, line, rect, oval, over), shape=(24, 20))
+    line = ImagejRoi(roitype=ROI_TYPE.LINE, x1=1.0, y1=1.0, x2=15.0, y2=15.0, name="scratch")
+    over = ImagejRoi.frompoints([[5, 4], [8, 4], [8, 6], [5, 6]], name="late")  # over the square's corner pixel
+    beyond = ImagejRoi.frompoints([[40, 40], [45, 40], [45, 45]], name="far")
+    with pytest.warns(UserWarning) as caught:
+        labels = read_labels(write_rois(tmp_path / "set.zip", square, line, rect, oval, over, beyond), shape=(24, 20))
+    said = [str(w.message) for w in caught]
+    assert said == [f"{tmp_path / 'set.zip'}: 2 of its 6 ROIs left out: scratch (a line: no area), "
+                    "far (outside the image)",
+                    f"{tmp_path / 'set.zip'}: 1 ROI overlaps ones before them (late): the pixels they share are "
+                    "the later one's, so the earlier are measured smaller than drawn (one particle per pixel)"]
+    assert all(w.filename == __file__ for w in caught)  # where read_labels was called
     assert labels.dtype == np.int32 and labels.max() == 4
     expected = np.zeros((24, 20), np.int32)
     expected[1:5, 2:6] = 1

@@ -31,7 +31,7 @@ import numpy as np
 from ._repr import dataclass_repr
 from .detectors import detector_role, split_detector_token
 from .errors import CalibrationError, ParameterError, ReadError, UnsupportedFormatError, require_image
-from .units import PIXEL_SIZE_RANGE_NM, format_length, parse_length, parse_pixel_size, unit_to_nm
+from .units import PIXEL_SIZE_RANGE_NM, format_count, format_length, parse_length, parse_pixel_size, unit_to_nm
 
 __all__ = ["PixelSize", "SEMImage", "read_sem", "read_composite", "read_labels", "read_region",
            "read_markers", "detect_databar", "MixedDetectorWarning", "OverriddenCalibrationWarning"]
@@ -1464,7 +1464,9 @@ def _read_areas(path: str | PathLike, shape: tuple[int, int], what: str) -> np.n
 def _rasterize_rois(path: Path, shape: tuple[int, int], what: str) -> np.ndarray:
     """The area ROIs of an ImageJ ROI file or set as labels 1..K, in their order; a
     composite ROI's pixels are those inside an odd number of its outlines (its holes
-    left out, as ImageJ measures it)."""
+    left out, as ImageJ measures it). ROIs left out (no area, outside the image, or
+    between pixel centres) are warned about by name, as are particles drawn over earlier
+    ones, whose shared pixels go to the later (a label image holds one per pixel)."""
     from matplotlib.path import Path as Outline
     from roifile import ROI_TYPE, roiread
 
@@ -1473,34 +1475,41 @@ def _rasterize_rois(path: Path, shape: tuple[int, int], what: str) -> np.ndarray
     areas = (ROI_TYPE.POLYGON, ROI_TYPE.FREEHAND, ROI_TYPE.TRACED, ROI_TYPE.RECT, ROI_TYPE.OVAL)
     labels = np.zeros(shape, np.int32)
     count = 0
-    for roi in rois:
+    left_out: list[str] = []
+    overlapping: list[str] = []
+    for i, roi in enumerate(rois):
+        name = roi.name or f"#{i + 1}"
         if roi.roitype == ROI_TYPE.POINT and what == "markers":  # each click a seed: the pixel it lies in
             cols, rows = np.floor(np.asarray(roi.coordinates(), dtype=np.float64).reshape(-1, 2)).astype(int).T
             inside = (rows >= 0) & (cols >= 0) & (rows < shape[0]) & (cols < shape[1])
             labels[rows[inside], cols[inside]] = np.arange(count + 1, count + 1 + inside.sum())
             count += int(inside.sum())
             continue
-        if roi.roitype not in areas and not roi.composite:
-            continue  # lines, points, angles: no area
-        outlines = [np.asarray(xy, dtype=np.float64) for xy in
-                    (roi.coordinates(multi=True) if roi.composite else [roi.coordinates()])]
+        outlines = [] if roi.roitype not in areas and not roi.composite else [  # lines, points, angles
+            np.asarray(xy, dtype=np.float64) for xy in (roi.coordinates(multi=True) if roi.composite
+                                                        else [roi.coordinates()])]
         outlines = [xy for xy in outlines if len(xy) >= 3]
         if not outlines:
+            left_out.append(f"{name} (a {roi.roitype.name.lower()}: no area)" if roi.roitype not in areas
+                            and not roi.composite else f"{name} (no area: under 3 corners)")
             continue
         corners = np.concatenate(outlines)
         c0, r0 = np.maximum(np.floor(corners.min(axis=0)).astype(int), 0)
         c1, r1 = np.minimum(np.ceil(corners.max(axis=0)).astype(int), (shape[1], shape[0]))
-        if r1 <= r0 or c1 <= c0:
-            continue  # outside the image
-        rr, cc = np.mgrid[r0:r1, c0:c1]
-        centres = np.c_[cc.ravel() + 0.5, rr.ravel() + 0.5]
-        inside = np.zeros(rr.size, bool)
-        for xy in outlines:  # even-odd: a hole's outline lies inside the outer one
-            inside ^= Outline(xy).contains_points(centres)
-        inside = inside.reshape(rr.shape)
-        if inside.any():
-            count += 1
-            labels[r0:r1, c0:c1][inside] = count
+        inside = np.zeros((max(r1 - r0, 0), max(c1 - c0, 0)), bool)
+        if inside.size:
+            rr, cc = np.mgrid[r0:r1, c0:c1]
+            centres = np.c_[cc.ravel() + 0.5, rr.ravel() + 0.5]
+            for xy in outlines:  # even-odd: a hole's outline lies inside the outer one
+                inside ^= Outline(xy).contains_points(centres).reshape(inside.shape)
+        if not inside.any():
+            left_out.append(f"{name} ({'no pixel centre inside' if inside.size else 'outside the image'})")
+            continue
+        count += 1
+        box = labels[r0:r1, c0:c1]
+        if what == "labels" and box[inside].any():
+            overlapping.append(name)
+        box[inside] = count
     if not count and what == "markers":
         raise ReadError("the ROI set holds no points or areas inside the image", path=path,
                         hint="mark the particles with the multi-point tool")
@@ -1508,6 +1517,15 @@ def _rasterize_rois(path: Path, shape: tuple[int, int], what: str) -> np.ndarray
         raise ReadError("the ROI set holds no areas inside the image", path=path,
                         hint=f"draw the {'region' if what == 'region' else 'particles'} as areas "
                              "(polygon, freehand, oval, traced)")
+    if left_out:  # stacklevel: the line that called read_labels, read_region or read_markers
+        warnings.warn(f"{path}: {len(left_out)} of its {len(rois)} ROIs left out: {', '.join(left_out[:5])}"
+                      f"{f' and {len(left_out) - 5} more' if len(left_out) > 5 else ''}", stacklevel=4)
+    if overlapping:
+        warnings.warn(f"{path}: {format_count(len(overlapping), 'ROI')} "
+                      f"{'overlaps' if len(overlapping) == 1 else 'overlap'} ones before them "
+                      f"({', '.join(overlapping[:5])}{', ...' if len(overlapping) > 5 else ''}): the pixels they "
+                      f"share are the later one's, so the earlier are measured smaller than drawn (one particle "
+                      f"per pixel)", stacklevel=4)
     return labels
 
 
