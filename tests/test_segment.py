@@ -398,6 +398,19 @@ def test_user_markers_decide_the_count():
         segment_particles(image, markers=-markers)
 
 
+def test_user_markers_on_the_background_are_said_to_split_nothing():
+    """A seed off every particle (marked on another image, or before its data bar was
+    cropped) was dropped unsaid: the split went on as without it."""
+    image = discs([(60, 70), (60, 112)], [22, 22])
+    markers = np.zeros(image.shape, np.int32)
+    markers[60, 70], markers[60, 112], markers[5, 5], markers[115, 5] = 3, 4, 8, 9
+    with pytest.warns(UserWarning, match=r"^2 of the 4 seeds marked lie on no particle .* \(seeds 8, 9\)$"):
+        assert segment_particles(image, markers=markers).max() == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # all on particles: nothing to say
+        segment_particles(image, markers=np.where(markers < 5, markers, 0))
+
+
 @pytest.mark.parametrize("split", ["shape", "edm", "edges", "none"])
 def test_user_markers_mend_the_blobs_they_fall_in_and_leave_the_others(split):
     """Clicking the particles of one cluster must not undo the split of the others."""

@@ -1484,6 +1484,8 @@ def _rasterize_rois(path: Path, shape: tuple[int, int], what: str) -> np.ndarray
             inside = (rows >= 0) & (cols >= 0) & (rows < shape[0]) & (cols < shape[1])
             labels[rows[inside], cols[inside]] = np.arange(count + 1, count + 1 + inside.sum())
             count += int(inside.sum())
+            if not inside.all():
+                left_out.append(f"{format_count(int((~inside).sum()), 'point')} of {name} (outside the image)")
             continue
         outlines = [] if roi.roitype not in areas and not roi.composite else [  # lines, points, angles
             np.asarray(xy, dtype=np.float64) for xy in (roi.coordinates(multi=True) if roi.composite
@@ -1518,7 +1520,7 @@ def _rasterize_rois(path: Path, shape: tuple[int, int], what: str) -> np.ndarray
                         hint=f"draw the {'region' if what == 'region' else 'particles'} as areas "
                              "(polygon, freehand, oval, traced)")
     if left_out:  # stacklevel: the line that called read_labels, read_region or read_markers
-        warnings.warn(f"{path}: {len(left_out)} of its {len(rois)} ROIs left out: {', '.join(left_out[:5])}"
+        warnings.warn(f"{path}: left out of its {format_count(len(rois), 'ROI')}: {', '.join(left_out[:5])}"
                       f"{f' and {len(left_out) - 5} more' if len(left_out) > 5 else ''}", stacklevel=4)
     if overlapping:
         warnings.warn(f"{path}: {format_count(len(overlapping), 'ROI')} "

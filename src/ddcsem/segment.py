@@ -418,6 +418,8 @@ def segment_particles(
     boxes = label_boxes(components, n)  # filling holes keeps every blob inside its box
     holes = _fill_convex_holes(components, _holes(components, boxes), boxes) if fill_holes else []
     mask = components > 0
+    if markers is not None:
+        _warn_of_stray_markers(markers, mask)
 
     if split == "none" and markers is None:
         labels = components
@@ -753,6 +755,18 @@ def _marked_blobs(markers: np.ndarray, components: np.ndarray, n: int) -> np.nda
     marked[components[markers > 0]] = True
     marked[0] = False
     return marked
+
+
+def _warn_of_stray_markers(markers: np.ndarray, mask: np.ndarray) -> None:
+    """Warn of the user's seeds (``markers``, 1..K) that lie wholly outside ``mask``, the
+    particles: they seed nothing, and the blobs meant are split as without them."""
+    given = np.unique(markers[markers > 0])
+    stray = np.setdiff1d(given, markers[mask & (markers > 0)])
+    if stray.size:
+        named = f"{'seed' if stray.size == 1 else 'seeds'} {', '.join(map(str, stray[:5]))}"
+        warnings.warn(f"{stray.size} of the {given.size} seeds marked lie on no particle (the background at "
+                      f"this threshold) and split nothing: check that they were marked on this image, and its "
+                      f"data bar cropped alike ({named}{', ...' if stray.size > 5 else ''})", stacklevel=3)
 
 
 def _with_markers(seeds: np.ndarray, markers: np.ndarray, components: np.ndarray, n: int) -> np.ndarray:
