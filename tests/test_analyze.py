@@ -1475,6 +1475,40 @@ def test_marks_drawn_into_a_grey_image_are_masked_not_measured(syn, tmp_path, co
     assert int(row["n_particles"]) == marked.labels.max()
 
 
+def test_the_scale_bar_of_an_uncalibrated_figure_is_measured_for_its_pixel_size(syn, tmp_path):
+    """A figure's panel keeps its scale bar, not its pixel size: the bar's length in pixels
+    is said, to give with the length its label reads (one had to measure it in Fiji). A
+    white bar alone or in a black box, in a grey image or a composite, or one of a pair."""
+    def said(run):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run()
+        return [str(w.message) for w in caught if "drawn into the image, which has no pixel size" in str(w.message)]
+
+    grey = np.dstack([syn.bse] * 3)  # 8-bit
+    plain, boxed = grey.copy(), grey.copy()
+    plain[290:296, 200:300] = 255  # 100 px, and its label's strokes
+    plain[270:285, 200:260:4] = 255
+    boxed[160:200, 100:220] = 0
+    boxed[180:184, 110:190] = 255  # 80 px
+    for name, picture, length in (("plain", plain, 100), ("boxed", boxed, 80)):
+        Image.fromarray(picture).save(tmp_path / f"{name}.png")
+        image = read_sem(tmp_path / f"{name}.png")
+        assert said(lambda: analyze_single(image)) == [
+            f"a scale bar {length} px long is drawn into the image, which has no pixel size: give the length its "
+            f"label reads, over those pixels: --pixel-size LENGTH/{length}px (e.g. 5um/{length}px; in Python, "
+            f"read the file with pixel_size=\"5um/{length}px\")"]
+        calibrated = read_sem(tmp_path / f"{name}.png", pixel_size=f"5um/{length}px")  # as it advises
+        assert calibrated.pixel_size.nm == pytest.approx(5000 / length) and not said(lambda: analyze_single(calibrated))
+    image = read_sem(tmp_path / "plain.png")
+    assert len(said(lambda: analyze_pair(SEMPair("p", SEMImage(syn.se), image, image.pixel_size)))) == 1
+    composite = colorize(syn.se, syn.bse)
+    composite[290:296, 200:300] = 255
+    composite[270:285, 200:260:4] = 255
+    assert "a scale bar 100 px long" in said(lambda: analyze_composite(SEMImage(composite)))[0]
+    assert not said(lambda: analyze_composite(SEMImage(colorize(syn.se, syn.bse))))  # no bar, nothing said
+
+
 def test_lone_grey_file_needs_single(tmp_path, syn, capsys):
     tifffile.imwrite(tmp_path / "x_BSE.tif", syn.bse)
     out = tmp_path / "out"

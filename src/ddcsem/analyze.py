@@ -565,6 +565,47 @@ def _field_region(region: np.ndarray | None, shape: tuple[int, ...], frame: np.n
     return region
 
 
+def _scale_bars(hidden: np.ndarray, picture: np.ndarray) -> list[int]:
+    """The lengths, px, of the scale bars among the annotations ``hidden`` drawn into
+    ``picture`` (grey, or RGB: its luma): white or black, level, filled rectangles as
+    :func:`ddcsem.read._scale_bar_marks` takes them (``BAR_MIN_LENGTH`` px long or more,
+    ``BAR_MIN_ASPECT`` times as long as thick, their pixels within ``BAR_TOLERANCE`` levels
+    of full scale or of 0), alone or in a box."""
+    from scipy import ndimage
+
+    from .read import BAR_FILL, BAR_MIN_ASPECT, BAR_MIN_LENGTH, BAR_TOLERANCE, _luminance
+
+    grey = _luminance(picture) if picture.ndim == 3 else picture
+    full = float(np.iinfo(picture.dtype).max) if picture.dtype.kind in "ui" else float(np.max(picture))
+    tolerance = BAR_TOLERANCE / 255 * full
+    found = []
+    areas, _ = ndimage.label(hidden)
+    for i, area in enumerate(ndimage.find_objects(areas), start=1):
+        inside = areas[area] == i
+        for level in (grey[area] >= full - tolerance, grey[area] <= tolerance):
+            parts, _ = ndimage.label(level & inside)
+            for j, box in enumerate(ndimage.find_objects(parts), start=1):
+                thick, long = box[0].stop - box[0].start, box[1].stop - box[1].start
+                if (long >= max(BAR_MIN_LENGTH, BAR_MIN_ASPECT * thick)
+                        and np.count_nonzero(parts[box] == j) >= BAR_FILL * thick * long):
+                    found.append(long)
+    return found
+
+
+def _warn_of_scale_bar(hidden: np.ndarray | None, picture: np.ndarray, pixel: PixelSize) -> None:
+    """Where an image without a pixel size has a scale bar drawn into it (``hidden``, its
+    annotations; :func:`_scale_bars`), say how long it is, for the pixel size its label gives."""
+    if pixel.calibrated or hidden is None or not hidden.any():
+        return
+    lengths = sorted(set(_scale_bars(hidden, picture)))
+    if lengths:
+        across = " or ".join(f"{n} px" for n in lengths)
+        warnings.warn(f"a scale bar {across} long is drawn into the image, which has no pixel size: give the "
+                      f"length its label reads, over those pixels: --pixel-size LENGTH/{lengths[0]}px (e.g. "
+                      f"5um/{lengths[0]}px; in Python, read the file with pixel_size=\"5um/{lengths[0]}px\")",
+                      stacklevel=3)
+
+
 def _annotations(image: SEMImage, frame: np.ndarray) -> np.ndarray | None:
     """The annotations drawn into a grey ``image`` (its ``marks``: a scale bar, lettering),
     with the black box under them (``separate._with_box``); None if none."""
@@ -861,6 +902,7 @@ def analyze_pair(pair: SEMPair | SEMImage | np.ndarray, bse: SEMImage | np.ndarr
     # annotations drawn into either channel (a scale bar, Fiji's Flatten): no part of the field
     se_marks, bse_marks = _annotations(pair.se, frame), _annotations(pair.bse, frame)
     hidden = se_marks if bse_marks is None else bse_marks if se_marks is None else se_marks | bse_marks
+    _warn_of_scale_bar(hidden, pair.bse.data if se_marks is None else pair.se.data, pair.pixel_size)
     outside = frame if hidden is None else frame | hidden
     off = _off_the_sample(pair.bse.data, region, outside, options)  # no stretch of the colours either
     ddc = _colorized(pair.se.data, pair.bse.data, outside if off is None else outside | off,
@@ -948,6 +990,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     grey = _inverted(image.data) if options.dark_particles else image.data
     frame = _frame_mask(image.data)
     hidden = _annotations(image, frame)  # drawn into the image (a scale bar, Fiji's Flatten)
+    _warn_of_scale_bar(hidden, image.data, image.pixel_size)
     outside = frame if hidden is None else frame | hidden
     off = _off_the_sample(None if options.dark_particles else grey, region, outside, options)
     try:
@@ -1075,6 +1118,7 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     # the pair it was made of, its annotations (a scale bar, text: no particles there) and
     # its frame (a figure panel's margin, whose edge is the field's border)
     bse, se, hidden, frame = _unmix(image.data, options.basis, annotations=True)
+    _warn_of_scale_bar(hidden, image.data, image.pixel_size)
     outside = hidden | frame
     bse, se = _filled(bse, outside), _filled(se, outside)
     # black there in both colours: the sum of the two parts is its brightness
