@@ -1475,7 +1475,7 @@ def test_marks_drawn_into_a_grey_image_are_masked_not_measured(syn, tmp_path, co
     assert int(row["n_particles"]) == marked.labels.max()
 
 
-def test_the_scale_bar_of_an_uncalibrated_figure_is_measured_for_its_pixel_size(syn, tmp_path):
+def test_the_scale_bar_of_an_uncalibrated_figure_is_measured_for_its_pixel_size(syn, tmp_path, capsys):
     """A figure's panel keeps its scale bar, not its pixel size: the bar's length in pixels
     is said, to give with the length its label reads (one had to measure it in Fiji). A
     white bar alone or in a black box, in a grey image or a composite, or one of a pair."""
@@ -1507,6 +1507,11 @@ def test_the_scale_bar_of_an_uncalibrated_figure_is_measured_for_its_pixel_size(
     composite[270:285, 200:260:4] = 255
     assert "a scale bar 100 px long" in said(lambda: analyze_composite(SEMImage(composite)))[0]
     assert not said(lambda: analyze_composite(SEMImage(colorize(syn.se, syn.bse))))  # no bar, nothing said
+    # info shows the bar, and its length at a pixel size: to check against the label
+    assert image.to_record()["scale_bar_px"] == [100] and read_sem(tmp_path / "boxed.png").to_record()[
+        "scale_bar_px"] == [80]
+    assert main(["info", str(tmp_path / "plain.png"), "--pixel-size", "10nm"]) == 0
+    assert capsys.readouterr().out.endswith(", a scale bar 100 px long (1 µm)\n")
 
 
 def test_lone_grey_file_needs_single(tmp_path, syn, capsys):

@@ -623,7 +623,8 @@ def test_record_keys(tmp_path):
     record = read_sem(path).to_record()
     assert record == {"path": str(path), "vendor": "imagej", "detector": "SE", "role": "SE",
                       "pixel_size_nm": pytest.approx(20.0), "pixel_size_source": "imagej:resolution+unit",
-                      "shape": [30, 40], "databar_rows": 0, "dtype": "uint8", "beam_kv": None, "marks_px": 0}
+                      "shape": [30, 40], "databar_rows": 0, "dtype": "uint8", "beam_kv": None, "marks_px": 0,
+                      "scale_bar_px": []}
 
 
 # -------------------------------------------------------------------------- bad input

@@ -565,39 +565,15 @@ def _field_region(region: np.ndarray | None, shape: tuple[int, ...], frame: np.n
     return region
 
 
-def _scale_bars(hidden: np.ndarray, picture: np.ndarray) -> list[int]:
-    """The lengths, px, of the scale bars among the annotations ``hidden`` drawn into
-    ``picture`` (grey, or RGB: its luma): white or black, level, filled rectangles as
-    :func:`ddcsem.read._scale_bar_marks` takes them (``BAR_MIN_LENGTH`` px long or more,
-    ``BAR_MIN_ASPECT`` times as long as thick, their pixels within ``BAR_TOLERANCE`` levels
-    of full scale or of 0), alone or in a box."""
-    from scipy import ndimage
-
-    from .read import BAR_FILL, BAR_MIN_ASPECT, BAR_MIN_LENGTH, BAR_TOLERANCE, _luminance
-
-    grey = _luminance(picture) if picture.ndim == 3 else picture
-    full = float(np.iinfo(picture.dtype).max) if picture.dtype.kind in "ui" else float(np.max(picture))
-    tolerance = BAR_TOLERANCE / 255 * full
-    found = []
-    areas, _ = ndimage.label(hidden)
-    for i, area in enumerate(ndimage.find_objects(areas), start=1):
-        inside = areas[area] == i
-        for level in (grey[area] >= full - tolerance, grey[area] <= tolerance):
-            parts, _ = ndimage.label(level & inside)
-            for j, box in enumerate(ndimage.find_objects(parts), start=1):
-                thick, long = box[0].stop - box[0].start, box[1].stop - box[1].start
-                if (long >= max(BAR_MIN_LENGTH, BAR_MIN_ASPECT * thick)
-                        and np.count_nonzero(parts[box] == j) >= BAR_FILL * thick * long):
-                    found.append(long)
-    return found
-
-
 def _warn_of_scale_bar(hidden: np.ndarray | None, picture: np.ndarray, pixel: PixelSize) -> None:
     """Where an image without a pixel size has a scale bar drawn into it (``hidden``, its
-    annotations; :func:`_scale_bars`), say how long it is, for the pixel size its label gives."""
+    annotations; :func:`ddcsem.read._scale_bars`), say how long it is, for the pixel size
+    its label gives."""
     if pixel.calibrated or hidden is None or not hidden.any():
         return
-    lengths = sorted(set(_scale_bars(hidden, picture)))
+    from .read import _scale_bars
+
+    lengths = _scale_bars(hidden, picture)
     if lengths:
         across = " or ".join(f"{n} px" for n in lengths)
         warnings.warn(f"a scale bar {across} long is drawn into the image, which has no pixel size: give the "

@@ -536,6 +536,9 @@ def _info(args: argparse.Namespace) -> int:
                     if record["kind"] == "pair" else f"detector {record['detector'] or 'unknown'} [{shown}]")
                 beam = f", {record['beam_kv']:g} kV" if record.get("beam_kv") else ""
                 marks = f", marks drawn in {record['marks_px']} px" if record.get("marks_px") else ""
+                for bar in record.get("scale_bar_px") or ():  # its label's length is the check of the calibration
+                    size = record["pixel_size_nm"]
+                    marks += f", a scale bar {bar} px long" + (f" ({format_length(bar * size)})" if size else "")
                 print(f"{record['path']}: {record['vendor']}, {detector}, "
                       f"{record['shape'][0]}x{record['shape'][1]} {record['dtype']}, {calibration_text(record)}"
                       f"{beam}, data bar {record['databar_rows']} rows{marks}")

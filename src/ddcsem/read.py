@@ -224,6 +224,7 @@ class SEMImage:
             "dtype": str(self.data.dtype),
             "beam_kv": self.beam_kv,
             "marks_px": 0 if self.marks is None else int(np.count_nonzero(self.marks)),
+            "scale_bar_px": [] if self.marks is None else _scale_bars(self.marks, self.data),
         }
 
 
@@ -472,6 +473,31 @@ def _scale_bar_marks(grey: np.ndarray) -> np.ndarray | None:
                 marks[top:top + thick, left:left + long] = True
                 _add_label(marks, grey, spots, boxes, (top, left, thick, long))
     return marks if marks.any() else None
+
+
+def _scale_bars(hidden: np.ndarray, picture: np.ndarray) -> list[int]:
+    """The lengths, px, each once and shortest first, of the scale bars among the
+    annotations ``hidden`` drawn into ``picture`` (grey, or RGB: its luma): white or
+    black, level, filled rectangles as :func:`_scale_bar_marks` takes them
+    (``BAR_MIN_LENGTH`` px long or more, ``BAR_MIN_ASPECT`` times as long as thick, their
+    pixels within ``BAR_TOLERANCE`` levels of full scale or of 0), alone or in a box."""
+    from scipy import ndimage
+
+    grey = _luminance(picture) if picture.ndim == 3 else picture
+    full = float(np.iinfo(picture.dtype).max) if picture.dtype.kind in "ui" else float(np.max(picture))
+    tolerance = BAR_TOLERANCE / 255 * full
+    found = []
+    areas, _ = ndimage.label(hidden)
+    for i, area in enumerate(ndimage.find_objects(areas), start=1):
+        inside = areas[area] == i
+        for level in (grey[area] >= full - tolerance, grey[area] <= tolerance):
+            parts, _ = ndimage.label(level & inside)
+            for j, box in enumerate(ndimage.find_objects(parts), start=1):
+                thick, long = box[0].stop - box[0].start, box[1].stop - box[1].start
+                if (long >= max(BAR_MIN_LENGTH, BAR_MIN_ASPECT * thick)
+                        and np.count_nonzero(parts[box] == j) >= BAR_FILL * thick * long):
+                    found.append(long)
+    return sorted(set(found))
 
 
 def _add_label(marks: np.ndarray, grey: np.ndarray, spots: np.ndarray, boxes: list,
