@@ -1059,11 +1059,15 @@ def test_sidecars_named_beside_their_images_are_read_with_them(samples, tmp_path
     """A shell's ``session/*`` names the JEOL sidecars (``.txt``) beside the images: they were
     taken as images, so that each field had two SE candidates and failed to pair, and
     ``info`` failed on each. They are read with their images; one named alone is refused
-    with its image to give. Windows' Thumbs.db among them is passed over, as in a folder."""
+    with its image to give. Windows' Thumbs.db among them is passed over, as in a folder,
+    and so are the notes and tables kept beside them (the batch failed on each, exit 1)."""
     (samples / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0" + bytes(60))  # Windows' thumbnail cache, alike
+    (samples / "drusen_03_notes.md").write_text("# session of 3 May\n")
+    (samples / "drusen_03_results.xlsx").write_bytes(b"PK\x03\x04" + bytes(60))
     named = sorted(str(p) for p in samples.glob("drusen_03_*")) + [str(samples / "Thumbs.db")]
-    assert [Path(p).suffix for p in named] == [".tif", ".txt", ".tif", ".txt", ".db"]
+    assert sorted(Path(p).suffix for p in named) == [".db", ".md", ".tif", ".tif", ".txt", ".txt", ".xlsx"]
     assert main(["colorize", *named, "-o", str(tmp_path / "c"), "-q"]) == 0
+    assert main(["analyze", *named, "-o", str(tmp_path / "a"), "-q"]) == 0
     assert (tmp_path / "c" / "drusen_03_ddc.tif").is_file()
     assert main(["info", *named]) == 0
     out, err = capsys.readouterr()

@@ -182,10 +182,21 @@ def collect_images(
 SYSTEM_FILES = ("thumbs.db", "ehthumbs.db", "ehthumbs_vista.db", "desktop.ini", ".ds_store")
 
 
+#: Files of these kinds that lie beside images (a session's notes, a lab's README, results
+#: saved there, vendors' XML or HDR headers) are no micrographs: a shell's ``session/*``
+#: named them among the images, and the batch failed on each, exiting 1.
+DOCUMENT_SUFFIXES = (".md", ".txt", ".rtf", ".pdf", ".doc", ".docx", ".odt", ".csv", ".xls", ".xlsx", ".ods",
+                     ".ppt", ".pptx", ".json", ".toml", ".yaml", ".yml", ".xml", ".hdr", ".html", ".htm", ".log",
+                     ".zip", ".py", ".ipynb")
+
+
 def _beside_micrographs(path: Path) -> bool:
     """Whether a named file is one that lies beside micrographs but is none: a sidecar
-    beside its image (read with it), or one of the ``SYSTEM_FILES``."""
-    return _sidecar_of(path) is not None or path.name.lower() in SYSTEM_FILES
+    beside its image (read with it), one of the ``SYSTEM_FILES``, or a document
+    (``DOCUMENT_SUFFIXES``) in a folder that holds images."""
+    if _sidecar_of(path) is not None or path.name.lower() in SYSTEM_FILES:
+        return True
+    return path.suffix.lower() in DOCUMENT_SUFFIXES and any(_an_image(p) for p in path.parent.iterdir())
 
 
 def _an_image(path: Path) -> bool:
