@@ -1502,6 +1502,13 @@ def test_the_scale_bar_of_an_uncalibrated_figure_is_measured_for_its_pixel_size(
         assert calibrated.pixel_size.nm == pytest.approx(5000 / length) and not said(lambda: analyze_single(calibrated))
     image = read_sem(tmp_path / "plain.png")
     assert len(said(lambda: analyze_pair(SEMPair("p", SEMImage(syn.se), image, image.pixel_size)))) == 1
+    # in a pair, the bar in one channel, an arrow's yellow stroke in the other
+    lettered = np.dstack([syn.se] * 3)
+    lettered[20:35, 20:80:4] = (255, 255, 0)
+    Image.fromarray(lettered).save(tmp_path / "lettered.png")
+    se = read_sem(tmp_path / "lettered.png")
+    assert se.marks is not None
+    assert "a scale bar 100 px long" in said(lambda: analyze_pair(SEMPair("p", se, image, image.pixel_size)))[0]
     composite = colorize(syn.se, syn.bse)
     composite[290:296, 200:300] = 255
     composite[270:285, 200:260:4] = 255

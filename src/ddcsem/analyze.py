@@ -565,15 +565,15 @@ def _field_region(region: np.ndarray | None, shape: tuple[int, ...], frame: np.n
     return region
 
 
-def _warn_of_scale_bar(hidden: np.ndarray | None, picture: np.ndarray, pixel: PixelSize) -> None:
-    """Where an image without a pixel size has a scale bar drawn into it (``hidden``, its
-    annotations; :func:`ddcsem.read._scale_bars`), say how long it is, for the pixel size
-    its label gives."""
-    if pixel.calibrated or hidden is None or not hidden.any():
+def _warn_of_scale_bar(pixel: PixelSize, *drawn: tuple[np.ndarray | None, np.ndarray]) -> None:
+    """Where an image without a pixel size has a scale bar drawn into it, say how long it
+    is, for the pixel size its label gives: ``drawn`` are its pictures (a pair's two) with
+    the annotations of each (None where it has none; :func:`ddcsem.read._scale_bars`)."""
+    if pixel.calibrated:
         return
     from .read import _scale_bars
 
-    lengths = _scale_bars(hidden, picture)
+    lengths = sorted({n for hidden, picture in drawn if hidden is not None for n in _scale_bars(hidden, picture)})
     if lengths:
         across = " or ".join(f"{n} px" for n in lengths)
         warnings.warn(f"a scale bar {across} long is drawn into the image, which has no pixel size: give the "
@@ -878,7 +878,7 @@ def analyze_pair(pair: SEMPair | SEMImage | np.ndarray, bse: SEMImage | np.ndarr
     # annotations drawn into either channel (a scale bar, Fiji's Flatten): no part of the field
     se_marks, bse_marks = _annotations(pair.se, frame), _annotations(pair.bse, frame)
     hidden = se_marks if bse_marks is None else bse_marks if se_marks is None else se_marks | bse_marks
-    _warn_of_scale_bar(hidden, pair.bse.data if se_marks is None else pair.se.data, pair.pixel_size)
+    _warn_of_scale_bar(pair.pixel_size, (se_marks, pair.se.data), (bse_marks, pair.bse.data))
     outside = frame if hidden is None else frame | hidden
     off = _off_the_sample(pair.bse.data, region, outside, options)  # no stretch of the colours either
     ddc = _colorized(pair.se.data, pair.bse.data, outside if off is None else outside | off,
@@ -966,7 +966,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     grey = _inverted(image.data) if options.dark_particles else image.data
     frame = _frame_mask(image.data)
     hidden = _annotations(image, frame)  # drawn into the image (a scale bar, Fiji's Flatten)
-    _warn_of_scale_bar(hidden, image.data, image.pixel_size)
+    _warn_of_scale_bar(image.pixel_size, (hidden, image.data))
     outside = frame if hidden is None else frame | hidden
     off = _off_the_sample(None if options.dark_particles else grey, region, outside, options)
     try:
@@ -1094,7 +1094,7 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     # the pair it was made of, its annotations (a scale bar, text: no particles there) and
     # its frame (a figure panel's margin, whose edge is the field's border)
     bse, se, hidden, frame = _unmix(image.data, options.basis, annotations=True)
-    _warn_of_scale_bar(hidden, image.data, image.pixel_size)
+    _warn_of_scale_bar(image.pixel_size, (hidden, image.data))
     outside = hidden | frame
     bse, se = _filled(bse, outside), _filled(se, outside)
     # black there in both colours: the sum of the two parts is its brightness
