@@ -955,6 +955,13 @@ def test_fields_of_a_sample_pooled_from_the_api():
     assert in_px["d50"] == uncalibrated.distribution["d50"]
     with pytest.raises(ParameterError, match=r"uncalibrated fields among calibrated ones \(1 of 4: bare\)"):
         pool_analyses([*fields, uncalibrated])
+    assert pool_analyses(iter(fields)) == pooled  # any iterable of fields
+    # one field, not in a list, raised "'ImageAnalysis' object is not iterable"
+    for given, message in ((fields[0], r", not one \(give \[analysis\] for one field\)"),
+                           ([fields[0], fields[1].table], "; one is a _Columns"), (3, ", not int$")):
+        with pytest.raises(ParameterError, match=r"^analyses must be a list of ImageAnalysis \(a sample's fields\)"
+                                                 + message):
+            pool_analyses(given)
 
 
 def test_a_region_drawn_by_hand_is_analysed_alone():

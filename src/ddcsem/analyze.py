@@ -1147,6 +1147,16 @@ def pool_analyses(analyses: Sequence[ImageAnalysis]) -> dict[str, Any]:
     """
     from .measure import pool_fields
 
+    wanted = "analyses must be a list of ImageAnalysis (a sample's fields)"
+    if isinstance(analyses, ImageAnalysis):
+        raise ParameterError(f"{wanted}, not one", hint="give [analysis] for one field")
+    try:
+        analyses = list(analyses)
+    except TypeError:
+        raise ParameterError(f"{wanted}, not {type(analyses).__name__}") from None
+    others = [type(a).__name__ for a in analyses if not isinstance(a, ImageAnalysis)]
+    if others:
+        raise ParameterError(f"{wanted}; one is a {others[0]}")
     calibrated = {a.pixel_size.calibrated for a in analyses}
     if len(calibrated) > 1:
         names = [a.image_id for a in analyses if not a.pixel_size.calibrated]
