@@ -278,6 +278,10 @@ def test_other_dtypes_are_converted(dtype):
         (np.arange(16.0).reshape(4, 4), np.arange(16.0).reshape(4, 4), {"clip": (50, 10)}, "percentiles"),
         (np.arange(16.0).reshape(4, 4), np.arange(16.0).reshape(4, 4), {"palette": "x"}, "palette"),
         (np.arange(16.0).reshape(4, 4), np.arange(16.0).reshape(4, 4), {"green_gain": -1}, "green_gain"),
+        # two numbers, or a name: numpy's ValueError about an inhomogeneous shape
+        (np.arange(16.0).reshape(4, 4), np.arange(16.0).reshape(4, 4), {"bse_color": (1, 2)},
+         r"three non-negative numbers each, not \(1, 2\)"),
+        (np.arange(16.0).reshape(4, 4), np.arange(16.0).reshape(4, 4), {"se_color": "green"}, "not .* and 'green'"),
         (np.arange(16.0).reshape(4, 4), np.full((4, 4), 7.0), {}, "BSE image is constant"),
         (np.full((4, 4), np.nan, np.float32), np.arange(16.0).reshape(4, 4), {}, "NaN"),
     ],

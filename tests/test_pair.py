@@ -11,7 +11,7 @@ from conftest import noise_image, write_fei
 from scipy import ndimage
 
 from ddcsem.detectors import detector_role, split_detector_token
-from ddcsem.errors import PairingError
+from ddcsem.errors import PairingError, ParameterError
 from ddcsem.pair import _pair_images, distinct_ids, estimate_shift, find_pairs, read_pair
 from ddcsem.read import PixelSize, SEMImage
 from ddcsem.synthetic import make_pair
@@ -323,6 +323,12 @@ def test_estimate_shift_across_contrast(true_shift):
     assert est == pytest.approx((-true_shift[0], -true_shift[1]), abs=0.2)
 
 
+def test_estimate_shift_takes_images_only():
+    # a 1-D array raised an IndexError from inside the correlation
+    with pytest.raises(ParameterError, match=r"reference must be a 2-D grey image, got shape \(10,\)"):
+        estimate_shift(np.zeros(10), np.zeros(10))
+
+
 def test_read_pair_applies_large_shift(tmp_path):
     pair = make_pair(shape=(200, 200), n_particles=50, seed=8)
     moved = ndimage.shift(pair.bse.astype(np.float32), (4.0, -3.0), order=3, mode="nearest")
@@ -490,6 +496,10 @@ def test_a_preferred_detector_chooses_among_several_of_one_side_in_each_folder(t
     assert not result.problems and not result.unpaired
     touch(tmp_path / "c", "z_InLens.tif", "z-InLens.tif", "z_EsB.tif")  # two of the preferred: still ambiguous
     assert find_pairs([tmp_path / "c"], use_metadata=False, prefer=("InLens",)).problems
+    # a string is one detector, not its letters, as a path is one path
+    assert find_pairs([tmp_path / "a", tmp_path / "b"], use_metadata=False, prefer="inlens") == result
+    assert find_pairs(tmp_path / "a", use_metadata=False, se_tokens="InLens", bse_tokens="EsB") == find_pairs(
+        tmp_path / "a", use_metadata=False, se_tokens=("InLens",), bse_tokens=("EsB",))
 
 
 def test_names_that_are_not_utf8_stay_distinct_once_readable():

@@ -318,6 +318,15 @@ def test_a_wide_size_distribution_is_drawn_on_a_log_axis_with_its_fit_to_scale(s
     assert np.interp(middles, x, y).sum() == pytest.approx(d.size, rel=0.03)
 
 
+def test_plot_analysis_takes_an_analysis_only():
+    # an image given raised "'numpy.ndarray' object has no attribute 'pixel_size'"
+    from ddcsem.errors import ParameterError
+    from ddcsem.report import plot_analysis
+
+    with pytest.raises(ParameterError, match="plot_analysis shows an ImageAnalysis, not ndarray"):
+        plot_analysis(np.zeros((8, 8)))
+
+
 def test_a_notebook_draws_what_analyze_writes(tmp_path):
     """plot_analysis shows the overlay and the size distribution that write_image_results
     writes: the overlay's pixels are the PNG's, and the plot's bars count the particles."""

@@ -102,9 +102,13 @@ def _options(
     if mode not in ("overlay", "density"):
         raise ParameterError(f"mode must be 'overlay' or 'density', not {mode!r}")
     lo, hi = _clip_percentiles(clip)
-    colours = np.array([bse_color, se_color], dtype=np.float64)
+    try:
+        colours = np.array([bse_color, se_color], dtype=np.float64)
+    except (TypeError, ValueError):  # not numbers, or not as many in each
+        colours = np.full(1, np.nan)
     if colours.shape != (2, 3) or not np.all(np.isfinite(colours)) or np.any(colours < 0):
-        raise ParameterError("bse_color and se_color must be three non-negative numbers each")
+        raise ParameterError(f"bse_color and se_color must be three non-negative numbers each, not {bse_color!r} "
+                             f"and {se_color!r}")
     if not (np.isfinite(green_gain) and green_gain >= 0):
         raise ParameterError(f"green_gain must be a non-negative number, not {green_gain!r}")
     colours[1] *= green_gain

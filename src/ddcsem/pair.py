@@ -23,7 +23,7 @@ import numpy as np
 
 from ._repr import dataclass_repr
 from .detectors import BSE_TOKENS, SE_TOKENS, detector_role, split_detector_token
-from .errors import CalibrationError, DDCSEMError, PairingError, ParameterError, ReadError
+from .errors import CalibrationError, DDCSEMError, PairingError, ParameterError, ReadError, require_image
 from .read import (IMAGE_SUFFIXES, PixelSize, SEMImage, _decode_text, _sidecar_of, _tiff_pages, _warn_if_overridden,
                    read_sem)
 from .units import parse_pixel_size
@@ -113,8 +113,9 @@ class SEMPair:
 
 
 def _listed(paths: str | PathLike | Iterable[str | PathLike]) -> list[str | PathLike]:
-    """Paths given as a list, or as one path: a string is a path, not its letters (a
-    folder given alone was read as the files ``d``, ``a``, ``t``, ``a``...)."""
+    """Paths (or detector tokens) given as a list, or as one: a string is one, not its
+    letters (a folder given alone was read as the files ``d``, ``a``, ``t``, ``a``...;
+    ``se_tokens="InLens"`` as the tokens ``I``, ``n``, ``L``...)."""
     return [paths] if isinstance(paths, (str, PathLike)) else list(paths)
 
 
@@ -423,7 +424,8 @@ def find_pairs(
     paths : path-like or iterable of path-like
         Files and/or folders (folders are listed, not searched recursively), or one.
     se_tokens, bse_tokens : tuple of str, optional
-        Detector tokens (case-insensitive, delimited by ``_ - . space``) naming each side.
+        Detector tokens (case-insensitive, delimited by ``_ - . space``) naming each side;
+        a string is one token.
     use_metadata : bool, optional
         Place files without a token by the detector in their metadata, and take two-page
         TIFFs whose pages are named SE and BSE as pairs.
@@ -461,6 +463,7 @@ def find_pairs(
     >>> [p.se.name for p in find_pairs([d], use_metadata=False, prefer=("InLens",)).pairs]
     ['valve_InLens.tif']
     """
+    se_tokens, bse_tokens, prefer = (tuple(_listed(t)) for t in (se_tokens, bse_tokens, prefer))  # type: ignore
     files = collect_images(paths, exclude=exclude)
     groups: dict[str, dict[str, list[Path]]] = defaultdict(lambda: {"SE": [], "BSE": []})
     pairs: list[Pair] = []
@@ -686,6 +689,7 @@ def estimate_shift(reference: np.ndarray, moving: np.ndarray) -> tuple[float, fl
     >>> [round(v) for v in estimate_shift(ref, moved)]
     [-2, 4]
     """
+    reference, moving = require_image(reference, "reference"), require_image(moving, "moving")
     if reference.shape != moving.shape:
         raise PairingError(f"cannot register images of shapes {reference.shape} and {moving.shape}")
     return _correlation_peak(_gradient(reference), _gradient(moving))

@@ -1056,6 +1056,11 @@ def plot_analysis(result: Any) -> Any:
     """
     import matplotlib.pyplot as plt
 
+    from .analyze import ImageAnalysis
+
+    if not isinstance(result, ImageAnalysis):  # an image failed on its first attribute
+        raise ParameterError(f"plot_analysis shows an ImageAnalysis, not {type(result).__name__}",
+                             hint="give what analyze_pair, analyze_single or analyze_composite returns")
     nm = result.pixel_size.nm
     fig, (image, psd) = plt.subplots(1, 2, figsize=(12, 5.2), dpi=100, width_ratios=[1, 1.1])
     image.imshow(with_scale_bar(outlined(result.ddc, result.labels, region=result.region, markers=result.markers),
