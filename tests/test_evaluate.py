@@ -87,3 +87,19 @@ def test_match_detections_names_the_pairs_that_detection_scores_counts():
     assert sorted(zip(sphere.tolist(), label.tolist())) == [(0, 3), (3, 2), (4, 1)]
     none = match_detections(np.zeros((10, 10), int), centers, diameters)
     assert none[0].size == none[1].size == 0
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    # each raised numpy's own error from inside (an IndexError, a TypeError, a broadcasting ValueError)
+    (lambda lab: detection_scores(lab, np.array([[7, 7]]), np.array([5.0, 3.0])),
+     "centers and diameters_px must be of one sphere each, not 1 centres and 2 diameters"),
+    (lambda lab: detection_scores(lab.astype(float), np.array([[7, 7]]), np.array([5.0])),
+     "labels must be an integer image, not float64"),
+    (lambda lab: instance_f1(lab, lab[:10]), r"labels and truth must be of one shape, not \(32, 32\) and \(10, 32\)"),
+    (lambda lab: instance_errors(lab, -lab), r"truth must not be negative"),
+])
+def test_what_is_scored_is_checked_by_name(call, message):
+    labels = np.zeros((32, 32), int)
+    labels[5:10, 5:10] = 1
+    with pytest.raises(ParameterError, match=message):
+        call(labels)

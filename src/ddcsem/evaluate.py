@@ -48,8 +48,14 @@ def _matched(
     and areas (px), and the matched pairs: indices into the scored spheres and detections."""
     from scipy import ndimage
 
+    from .measure import _check
+
+    labels = _check(labels, None, None)[0]
     centers = np.asarray(centers, dtype=np.float64).reshape(-1, 2)
-    radii = np.asarray(diameters_px, dtype=np.float64) / 2
+    radii = np.asarray(diameters_px, dtype=np.float64).ravel() / 2
+    if len(centers) != len(radii):
+        raise ParameterError(f"centers and diameters_px must be of one sphere each, not {len(centers)} centres "
+                             f"and {len(radii)} diameters")
     rows, cols = labels.shape
     ids = np.unique(labels[labels > 0])
     if ids.size:
@@ -284,8 +290,13 @@ class _Overlaps:
 
     @classmethod
     def of(cls, labels: np.ndarray, truth: np.ndarray, ignore_border: bool, frame: int) -> _Overlaps:
+        from .measure import _check
+
         if frame < 1:
             raise ParameterError(f"frame must be at least 1 row and column, not {frame}")
+        labels, truth = _check(labels, None, None)[0], _check(truth, None, None, name="truth")[0]
+        if labels.shape != truth.shape:
+            raise ParameterError(f"labels and truth must be of one shape, not {labels.shape} and {truth.shape}")
 
         def interior(lab: np.ndarray) -> np.ndarray:
             lab = lab.copy()

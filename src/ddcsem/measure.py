@@ -277,24 +277,25 @@ def _ellipse_angle(mu_rr: np.ndarray, mu_cc: np.ndarray, mu_rc: np.ndarray) -> n
 
 
 def _check(
-    labels: np.ndarray, bse: np.ndarray | None, se: np.ndarray | None
+    labels: np.ndarray, bse: np.ndarray | None, se: np.ndarray | None, *, name: str = "labels"
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """``labels`` checked, and numbered 1..K when its ids are sparse (more than it has
-    pixels: the kernels keep a row per id), with the ids that numbering stands for."""
-    labels = require_image(labels, "labels", kind="label image", reader="read_labels",
+    """``labels`` checked (named ``name`` in errors), and numbered 1..K when its ids are
+    sparse (more than it has pixels: the kernels keep a row per id), with the ids that
+    numbering stands for."""
+    labels = require_image(labels, name, kind="label image", reader="read_labels",
                            hint="segment_particles makes one; analyze_pair gives it as .labels")
     if labels.dtype.kind not in "iu":
-        raise ParameterError(f"labels must be an integer image, not {labels.dtype}",
+        raise ParameterError(f"{name} must be an integer image, not {labels.dtype}",
                              hint="a mask (bool) is no label image: number its particles first, "
                                   "labels = scipy.ndimage.label(mask)[0], or segment_particles(mask) to "
                                   "split touching ones" if labels.dtype == bool else None)
-    for name, channel in (("bse", bse), ("se", se)):
-        if channel is not None and require_image(channel, name).shape != labels.shape:
-            raise ParameterError(f"{name} must have the shape of labels {labels.shape}")
+    for role, channel in (("bse", bse), ("se", se)):
+        if channel is not None and require_image(channel, role).shape != labels.shape:
+            raise ParameterError(f"{role} must have the shape of labels {labels.shape}")
     if not labels.size:
         return labels, None
     if labels.min() < 0:
-        raise ParameterError("labels must not be negative (0 is the background, 1, 2, ... the particles)")
+        raise ParameterError(f"{name} must not be negative (0 is the background, 1, 2, ... the particles)")
     if labels.max() <= labels.size:
         return labels, None
     return _compact(labels)
