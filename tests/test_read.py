@@ -405,6 +405,12 @@ def test_explicit_pixel_size_wins_over_metadata(tmp_path):
         assert read_sem(path, pixel_size="0.1um").pixel_size == PixelSize(100.0, "argument")
     with pytest.warns(OverriddenCalibrationWarning):
         assert read_sem(path, pixel_size=7).pixel_size == PixelSize(7.0, "argument")
+    # a PixelSize keeps its source, as SEMImage takes it ("cannot read PixelSize(...) as a length")
+    with pytest.warns(OverriddenCalibrationWarning):
+        assert read_sem(path, pixel_size=PixelSize(7.0, "scale bar")).pixel_size == PixelSize(7.0, "scale bar")
+    assert read_sem(path, pixel_size=PixelSize(None, "none")).pixel_size.nm == pytest.approx(12.5)  # nothing given
+    with pytest.raises(CalibrationError, match=r"length -7(\.0)? must be positive"):
+        read_sem(path, pixel_size=PixelSize(-7.0, "typo"))
 
 
 def test_zeiss_image_pixel_size_preferred(tmp_path):
@@ -703,6 +709,11 @@ def test_missing_page(tmp_path):
     tifffile.imwrite(tmp_path / "x.tif", noise_image())
     with pytest.raises(UnsupportedFormatError, match="page 3"):
         read_sem(tmp_path / "x.tif", page=3)
+    # parameters, not the file's fault: a page "1" was "cannot decode image ... the file may be corrupt"
+    with pytest.raises(ParameterError, match=r"page must be a page number \(0 the first\), not '1'"):
+        read_sem(tmp_path / "x.tif", page="1")
+    with pytest.raises(ParameterError, match="crop_databar must be 'auto', 'off' or a row count, not 'yes'"):
+        read_sem(tmp_path / "x.tif", crop_databar="yes")
 
 
 def test_gigantic_header_refused_before_reading(tmp_path, monkeypatch):

@@ -1114,7 +1114,7 @@ def _read_other(path: Path) -> np.ndarray:
 def read_sem(
     path: str | PathLike,
     *,
-    pixel_size: float | str | None = None,
+    pixel_size: float | str | PixelSize | None = None,
     crop_databar: Literal["auto", "off"] | int = "auto",
     page: int | None = None,
 ) -> SEMImage:
@@ -1125,9 +1125,9 @@ def read_sem(
     path : path-like
         TIFF (8/16/32-bit, float, palette, grey-content RGB), PNG, JPEG, BMP, GIF or WebP file.
         JEOL and Hitachi calibration is read from a ``.txt`` sidecar of the same name.
-    pixel_size : float or str, optional
+    pixel_size : float, str or PixelSize, optional
         Pixel size overriding the metadata: a number in nm or a string with a unit
-        (``"3.2nm"``, ``"0.05 µm"``).
+        (``"3.2nm"``, ``"0.05 µm"``), or a :class:`PixelSize`, which keeps its source.
     crop_databar : {"auto", "off"} or int, optional
         ``"auto"`` crops the vendor's information bar exactly from metadata (FEI/Thermo
         ``[Image] ResolutionY``, JEOL ``$CM_FULL_SIZE``, Hitachi ``DataSize``) or, without
@@ -1187,7 +1187,7 @@ def read_sem(
 def read_composite(
     path: str | PathLike,
     *,
-    pixel_size: float | str | None = None,
+    pixel_size: float | str | PixelSize | None = None,
     crop_databar: Literal["auto", "off"] | int = "auto",
 ) -> SEMImage:
     """Read an existing colour DDC composite (Photoshop, Fiji, ``ddcsem colorize``).
@@ -1199,9 +1199,10 @@ def read_composite(
     path : path-like
         Colour TIFF (any pixel type, its channels interleaved or stored one by one),
         PNG, JPEG, BMP, GIF or WebP file; an alpha channel is dropped.
-    pixel_size : float or str, optional
+    pixel_size : float, str or PixelSize, optional
         Pixel size overriding the metadata: a number in nm or a string with a unit
-        (``"20nm"``); a figure exported from Photoshop has none of its own.
+        (``"20nm"``), or a :class:`PixelSize`; a figure exported from Photoshop has none
+        of its own.
     crop_databar : {"auto", "off"} or int, optional
         As in :func:`read_sem`.
 
@@ -1606,13 +1607,18 @@ def _warn_if_overridden(path: Path, given: PixelSize, own: PixelSize | None, *, 
 def _read(
     path: str | PathLike,
     *,
-    pixel_size: float | str | None,
+    pixel_size: float | str | PixelSize | None,
     crop_databar: Literal["auto", "off"] | int,
     page: int | None,
     colour: bool,
 ) -> SEMImage:
     path = Path(path)
-    explicit = None if pixel_size is None else PixelSize(parse_pixel_size(pixel_size), "argument")
+    if isinstance(pixel_size, PixelSize):  # with its source, as SEMImage takes one; checked as a number is
+        explicit = None if pixel_size.nm is None else PixelSize(parse_pixel_size(pixel_size.nm), pixel_size.source)
+    else:
+        explicit = None if pixel_size is None else PixelSize(parse_pixel_size(pixel_size), "argument")
+    if page is not None and (isinstance(page, bool) or not isinstance(page, (int, np.integer))):
+        raise ParameterError(f"page must be a page number (0 the first), not {page!r}")  # was "cannot decode"
     kind = _sniff(path)
     try:
         if kind == "tiff":
@@ -1662,7 +1668,7 @@ def _read(
         else:
             bar = detect_databar(data)
     else:
-        raise ReadError(f"crop_databar must be 'auto', 'off' or a row count, not {crop_databar!r}")
+        raise ParameterError(f"crop_databar must be 'auto', 'off' or a row count, not {crop_databar!r}")
     if bar:
         data = data[: data.shape[0] - bar]
         marks = None if marks is None or not marks[: data.shape[0]].any() else marks[: data.shape[0]]
