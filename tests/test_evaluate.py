@@ -103,3 +103,11 @@ def test_what_is_scored_is_checked_by_name(call, message):
     labels[5:10, 5:10] = 1
     with pytest.raises(ParameterError, match=message):
         call(labels)
+
+
+def test_match_detections_names_the_callers_own_ids_however_sparse():
+    # checked as particle_table checks labels, which numbers sparse ids 1..K for its kernels
+    labels = np.zeros((8, 8), np.int64)
+    labels[2:5, 2:5] = 10**6
+    true, found = match_detections(labels, np.array([[3.0, 3.0]]), np.array([3.0]), ignore_border=False)
+    assert true.tolist() == [0] and found.tolist() == [10**6]

@@ -50,7 +50,8 @@ def _matched(
 
     from .measure import _check
 
-    labels = _check(labels, None, None)[0]
+    _check(labels, None, None)  # checked only: the ids stay the caller's, as match_detections gives them
+    labels = np.asarray(labels)
     centers = np.asarray(centers, dtype=np.float64).reshape(-1, 2)
     radii = np.asarray(diameters_px, dtype=np.float64).ravel() / 2
     if len(centers) != len(radii):
@@ -294,7 +295,8 @@ class _Overlaps:
 
         if frame < 1:
             raise ParameterError(f"frame must be at least 1 row and column, not {frame}")
-        labels, truth = _check(labels, None, None)[0], _check(truth, None, None, name="truth")[0]
+        _check(labels, None, None), _check(truth, None, None, name="truth")  # checked; the ids stay theirs
+        labels, truth = np.asarray(labels), np.asarray(truth)
         if labels.shape != truth.shape:
             raise ParameterError(f"labels and truth must be of one shape, not {labels.shape} and {truth.shape}")
 
