@@ -50,8 +50,7 @@ def _matched(
 
     from .measure import _check
 
-    _check(labels, None, None)  # checked only: the ids stay the caller's, as match_detections gives them
-    labels = np.asarray(labels)
+    labels, original = _check(labels, None, None)  # sparse ids numbered 1..K: find_objects keeps a slot per id
     centers = np.asarray(centers, dtype=np.float64).reshape(-1, 2)
     radii = np.asarray(diameters_px, dtype=np.float64).ravel() / 2
     if len(centers) != len(radii):
@@ -88,6 +87,7 @@ def _matched(
                 used_f.add(f)
                 true_k.append(t)
                 found_k.append(f)
+    ids = ids if original is None else original[ids]  # the caller's own, as match_detections gives them
     return keep_true, ids, areas, np.array(true_k, dtype=np.intp), np.array(found_k, dtype=np.intp)
 
 
@@ -295,8 +295,7 @@ class _Overlaps:
 
         if frame < 1:
             raise ParameterError(f"frame must be at least 1 row and column, not {frame}")
-        _check(labels, None, None), _check(truth, None, None, name="truth")  # checked; the ids stay theirs
-        labels, truth = np.asarray(labels), np.asarray(truth)
+        labels, truth = _check(labels, None, None)[0], _check(truth, None, None, name="truth")[0]  # only counted
         if labels.shape != truth.shape:
             raise ParameterError(f"labels and truth must be of one shape, not {labels.shape} and {truth.shape}")
 
