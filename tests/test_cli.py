@@ -1074,3 +1074,25 @@ def test_sidecars_named_beside_their_images_are_read_with_them(samples, tmp_path
     assert out.count("40 nm/px (jeol-sidecar") == 2 and err == ""
     assert main(["info", str(samples / "drusen_03_BEI.txt")]) == 1
     assert "not an image (give the image, drusen_03_BEI.tif" in capsys.readouterr().err
+
+
+def test_a_projects_readme_beside_its_session_folders_is_passed_over(samples, tmp_path, capsys):
+    """A shell's ``project/*`` names the sessions' folders and the project's README and notes
+    beside them: the README was taken for an image that found no partner (analyze and
+    colorize) or could not be read (info, exit 1). Named alone, it is still refused."""
+    project = tmp_path / "project"
+    (project / "session_1").mkdir(parents=True)
+    for name in ("valve_02_EsB.tif", "valve_02_InLens.tif"):
+        (samples / name).rename(project / "session_1" / name)
+    (project / "README.md").write_text("# calcified valves, 2026\n")
+    (project / "doses.csv").write_text("sample,dose\nvalve_02,1\n")
+    named = sorted(str(p) for p in project.iterdir())
+    assert len(named) == 3
+    assert main(["analyze", *named, "-o", str(tmp_path / "a"), "-q"]) == 0
+    assert main(["colorize", *named, "-o", str(tmp_path / "c"), "-q"]) == 0
+    assert (tmp_path / "c" / "valve_02_ddc.tif").is_file()
+    assert main(["info", *named]) == 0
+    out, err = capsys.readouterr()
+    assert "README" not in out + err and out.count("valve_02_") == 2
+    assert main(["info", str(project / "README.md")]) == 1
+    assert "README.md: not a TIFF" in capsys.readouterr().err

@@ -194,10 +194,21 @@ DOCUMENT_SUFFIXES = (".md", ".txt", ".rtf", ".pdf", ".doc", ".docx", ".odt", ".c
 def _beside_micrographs(path: Path) -> bool:
     """Whether a named file is one that lies beside micrographs but is none: a sidecar
     beside its image (read with it), one of the ``SYSTEM_FILES``, or a document
-    (``DOCUMENT_SUFFIXES``) in a folder that holds images."""
+    (``DOCUMENT_SUFFIXES``) in a folder that holds images, or folders of them (a project's
+    ``README.md`` beside its sessions, named by the shell's ``project/*``)."""
     if _sidecar_of(path) is not None or path.name.lower() in SYSTEM_FILES:
         return True
-    return path.suffix.lower() in DOCUMENT_SUFFIXES and any(_an_image(p) for p in path.parent.iterdir())
+    return path.suffix.lower() in DOCUMENT_SUFFIXES and any(
+        _an_image(p) or (p.is_dir() and not p.name.startswith(".") and _holds_images(p))
+        for p in path.parent.iterdir())
+
+
+def _holds_images(folder: Path) -> bool:
+    """Whether ``folder`` holds an image to take (False where it cannot be listed)."""
+    try:
+        return any(map(_an_image, folder.iterdir()))
+    except OSError:
+        return False
 
 
 def _an_image(path: Path) -> bool:
