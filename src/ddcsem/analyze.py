@@ -351,6 +351,16 @@ class ImageAnalysis:
     beam_kv : float or None
         The accelerating voltage the image was taken at (kV), as its metadata records it
         (:attr:`ddcsem.SEMImage.beam_kv`).
+
+    Examples
+    --------
+    >>> from ddcsem.synthetic import make_pair
+    >>> syn = make_pair(shape=(256, 256), n_particles=12, seed=1)
+    >>> result = analyze_single(SEMImage(syn.bse, "20nm"), image_id="field_1")
+    >>> result.kind, result.pixel_size.source, result.labels.shape == result.density.shape
+    ('single', 'argument', True)
+    >>> len(result.table["ecd_um"]) == result.distribution["count"]
+    True
     """
 
     image_id: str
@@ -1184,6 +1194,12 @@ class Tile:
         ``r<row>c<col>``, its place in the grid, zero-padded so that names sort in order.
     window : (slice, slice)
         Its rows and columns in the whole field.
+
+    Examples
+    --------
+    >>> parts = tiles(np.zeros((1000, 500), np.uint8), size=512)
+    >>> [(t.name, t.origin, t.image.shape) for t in parts]
+    [('r0c0', (0, 0), (500, 500)), ('r1c0', (500, 0), (500, 500))]
     """
 
     image: SEMPair | SEMImage | np.ndarray

@@ -23,7 +23,25 @@ __all__ = ["DetectionScore", "detection_scores", "instance_errors", "instance_f1
 
 @dataclass(frozen=True)
 class DetectionScore:
-    """Result of :func:`detection_scores`."""
+    """Result of :func:`detection_scores`.
+
+    Attributes
+    ----------
+    f1, precision, recall : float
+        Detection scores (0 to 1) of the spheres and particles scored.
+    n_true, n_found, n_matched : int
+        True spheres scored, detected particles scored, and matched pairs.
+    median_ecd_error : float
+        Median ``|ECD_found / ECD_true - 1|`` of the matched particles (a fraction; NaN
+        where none matched).
+
+    Examples
+    --------
+    >>> labels = np.zeros((20, 20), int); labels[2:8, 2:8] = 1
+    >>> s = detection_scores(labels, np.array([[4.5, 4.5], [15, 15]]), np.array([7.0, 7.0]))
+    >>> s.n_true, s.n_found, s.n_matched, s.precision, s.recall
+    (2, 1, 1, 1.0, 0.5)
+    """
 
     f1: float
     precision: float

@@ -76,6 +76,16 @@ class PairingResult:
         Files with no partner (or no recognisable detector).
     problems : tuple of (str, str)
         ``(key, message)`` for groups that could not be paired unambiguously.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ["valve_InLens.tif", "valve_EsB.tif", "aorta_SE2.tif"]:
+    ...     _ = (d / name).write_bytes(b"")
+    >>> result = find_pairs([d], use_metadata=False)
+    >>> [p.key for p in result.pairs], [p.name for p in result.unpaired], result.problems
+    (['valve'], ['aorta_SE2.tif'], ())
     """
 
     pairs: tuple[Pair, ...] = ()
@@ -100,6 +110,18 @@ class SEMPair:
     shift_applied : bool
         True when the shift exceeded half a pixel, the left and right halves of the field
         agreed on it (within half a pixel), and it was applied to the BSE channel.
+
+    Examples
+    --------
+    :func:`read_pair` reads one from files. Channels held as arrays (already aligned)
+    make one by hand, to analyse with :func:`ddcsem.analyze_pair`:
+
+    >>> from ddcsem.synthetic import make_pair
+    >>> syn = make_pair(shape=(128, 128), seed=3)
+    >>> pixel = PixelSize(20.0, "argument")
+    >>> pair = SEMPair("field_1", SEMImage(syn.se, pixel), SEMImage(syn.bse, pixel), pixel)
+    >>> pair.key, pair.pixel_size.um, pair.shift_applied
+    ('field_1', 0.02, False)
     """
 
     key: str

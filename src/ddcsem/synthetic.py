@@ -70,6 +70,14 @@ class SyntheticPair:
         Pixel size.
     databar_rows : int
         Rows of data bar at the bottom of ``se`` and ``bse``.
+
+    Examples
+    --------
+    >>> syn = make_pair(shape=(128, 128), n_particles=5, seed=0)
+    >>> syn.bse.shape, int(syn.labels.max()) == len(syn.centers) == len(syn.diameters_nm)
+    ((128, 128), True)
+    >>> bool(np.allclose(syn.diameters_px * syn.pixel_size_nm, syn.diameters_nm))
+    True
     """
 
     se: np.ndarray
