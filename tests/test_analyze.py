@@ -2014,3 +2014,13 @@ def test_a_background_painted_white_is_left_out_as_a_frame_is(kind):
     assert abs(len(found.table["label"]) - len(by_hand.table["label"])) <= 1
     assert found.mineral_area_fraction == pytest.approx(by_hand.mineral_area_fraction, abs=0.002)
     assert not found.labels[painted].any()
+
+
+def test_particles_over_most_of_the_field_blame_a_threshold_given(syn):
+    """Particles over most of a field come of an inverted BSE signal, or of a threshold
+    given too low: the warning had offered only the inversion to one who set the value."""
+    pixel = PixelSize(20.0, "argument")
+    pair = SEMPair("x", SEMImage(syn.se, pixel), SEMImage(syn.bse, pixel), pixel)
+    with pytest.warns(ParticlePolarityWarning, match=r"the particles found cover \d+% of the field: the threshold "
+                      r"given, 0, may be too low; or if the BSE image shows them darker"):
+        analyze_pair(pair, options=AnalysisOptions(threshold=0.0))

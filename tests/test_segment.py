@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -467,13 +468,16 @@ def test_border_particles_excluded_or_kept():
 @pytest.mark.parametrize("split", ["shape", "edm", "edges", "none"])
 def test_threshold_under_every_pixel_gives_one_frame_filling_particle(split):
     """No background to measure depth from: the distance map counts it from the frame
-    (no NaN from infinite depths), and the one blob is one particle, on the border."""
+    (no NaN from infinite depths), and the one blob is one particle, on the border; the
+    threshold's place is the one warning."""
     image = np.random.default_rng(0).normal(1.0, 0.01, (60, 80)).astype(np.float32)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         labels = segment_particles(image, threshold=0.5, split=split, exclude_border=False)
         assert labels.max() == 1 and labels.all()
         assert segment_particles(image, threshold=0.5, split=split).max() == 0
+    assert [str(w.message)[:73] for w in caught] == 2 * ["the threshold given, 0.5, lies beyond the smoothed density "
+                                                         "map: below its"]
 
 
 def test_holes_filled():
@@ -1448,3 +1452,24 @@ def test_flat_particles_are_split_at_the_paler_lines_where_they_meet(monkeypatch
     assert seg.DENSITY_SCALE_FLAT < seg.DENSITY_SCALE
     assert all(a > b for a, b in zip(after, before)), scores  # measured 0.899/0.912/0.856 -> 0.939/0.957/0.883
     assert np.mean(after) - np.mean(before) > 0.03 and min(after) > 0.87, scores
+
+
+def test_a_threshold_value_beyond_the_map_is_named_with_otsus():
+    """A threshold value above every pixel of the map found nothing, and one below every
+    pixel took the field for one particle, without a word (or with the noisy-field advice,
+    which speaks of the dose). Each is named, with the map's range and Otsu's threshold."""
+    image = discs([(60, 70), (60, 140)], [15, 15])  # 0 and 1; Otsu's threshold lies between
+    for value, where in ((1.5, r"at or above its highest value, 1: no pixel stands above it"),
+                         (-0.2, r"below its lowest value, 0: every pixel stands above it, so the whole field is "
+                                   r"taken for one particle")):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            labels = segment_particles(image, threshold=value, smooth_sigma=0)
+        said = [str(w.message) for w in caught]
+        assert len(said) == 1 and re.search(rf"the threshold given, {value:g}, lies beyond the smoothed density "
+                                            rf"map: {where}; give a value within 0 to 1, or a method, as 'otsu' "
+                                            r"\(Otsu's method sets 0\.\d+ here\)", said[0]), said
+        assert labels.max() == 0  # nothing above it; or one particle, the field, on the border
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert segment_particles(image, threshold=0.5, smooth_sigma=0).max() == 2

@@ -466,8 +466,10 @@ def _segment(
     if kind != "composite" and fraction > MAX_PARTICLE_FRACTION:
         which, option = (("brighter", "without dark_particles (--dark-particles)") if options.dark_particles
                          else ("darker", "with dark_particles=True (--dark-particles)"))
+        given = ("" if isinstance(options.threshold, str) else
+                 f"the threshold given, {options.threshold:g}, may be too low; or ")
         warnings.warn(
-            f"the particles found cover {fraction:.0%} of the field: "
+            f"the particles found cover {fraction:.0%} of the field: " + given
             + (f"if they are {which} than their surroundings (a transmission or bright-field image "
                f"has dark ones), analyse it {option}" if kind == "single" else
                "if the BSE image shows them darker than their surroundings (its signal inverted), "

@@ -374,6 +374,7 @@ def segment_particles(
     smooth = gaussian(d, smooth_sigma) if smooth_sigma else d
     region = None if region is None else np.asarray(region, dtype=bool)
     level = threshold_value(smooth if region is None else smooth[region], threshold)
+    beyond = not isinstance(threshold, str) and _warn_if_beyond(level, smooth if region is None else smooth[region])
     typical = _typical_radius(smooth > level) if auto_sigma or refine_edges else 0.0  # what it scales
     if auto_sigma and typical > SMOOTH_RADIUS:  # large particles' wide edges: smoothed in proportion
         sigma = min(smooth_sigma * typical / SMOOTH_RADIUS, MAX_SCALE_SIGMA)
@@ -392,7 +393,8 @@ def segment_particles(
     # none); a value is the user's
     within = isinstance(threshold, str) and spread > 0 and level - middle < PHASE_SPREADS * spread
     floor = _noise_floor(smooth, level, region) if within else None
-    _warn_if_noisy(level, middle, spread, raised=floor)
+    if not beyond:  # where it is, said already
+        _warn_if_noisy(level, middle, spread, raised=floor)
     if floor is not None:
         level = floor
         matrix = _matrix_rows(smooth, level, float(smooth_sigma))
@@ -1002,6 +1004,25 @@ def _noise_floor(smooth: np.ndarray, level: float, region: np.ndarray | None) ->
         return None
     floor = middle + PHASE_SPREADS * spread
     return float(floor) if floor > level else None
+
+
+def _warn_if_beyond(level: float, values: np.ndarray) -> bool:
+    """Warn when a threshold value given lies beyond the smoothed map's ``values``: above
+    them all, where no pixel stands above it, or under them all, where the field is one
+    particle. Otsu's threshold of the map is offered. Whether it warned."""
+    if not values.size:
+        return False
+    low, high = float(values.min()), float(values.max())
+    if low <= level < high:
+        return False
+    what = (f"at or above its highest value, {high:.4g}: no pixel stands above it"
+            if level >= high else
+            f"below its lowest value, {low:.4g}: every pixel stands above it, so the whole field is taken for "
+            "one particle")
+    offer = f" (Otsu's method sets {threshold_value(values, 'otsu'):.3g} here)" if high > low else ""
+    warnings.warn(f"the threshold given, {level:.4g}, lies beyond the smoothed density map: {what}; give a "
+                  f"value within {low:.3g} to {high:.3g}, or a method, as 'otsu'{offer}", stacklevel=3)
+    return True
 
 
 def _warn_if_noisy(level: float, middle: float, spread: float, raised: float | None = None) -> None:
