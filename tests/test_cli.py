@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -1096,3 +1097,25 @@ def test_a_projects_readme_beside_its_session_folders_is_passed_over(samples, tm
     assert "README" not in out + err and out.count("valve_02_") == 2
     assert main(["info", str(project / "README.md")]) == 1
     assert "README.md: not a TIFF" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command, groups", [
+    ("colorize", {"pairing SE with BSE images": ["--prefer", "--pairs"], "calibration and alignment": ["--pixel-size"],
+                  "colouring": ["--mode", "--palette"], "PNG preview": ["--png", "--scale-bar"]}),
+    ("analyze", {"the images analysed": ["--single", "--tile", "--basis"],
+                 "segmentation": ["--threshold", "--split", "--min-distance"],
+                 "particles kept": ["--min-diameter", "--circularity", "--keep-edge-particles"],
+                 "particles, region and seeds drawn by hand": ["--labels", "--region", "--markers"],
+                 "outputs": ["--mode", "--group-by", "--xlsx"]}),
+])
+def test_help_lists_the_options_under_headings(command, groups, capsys):
+    """``analyze --help`` ran to 30 options in one list; they stand under headings, each
+    option once, the batch's own (output, jobs, verbosity) first."""
+    assert main([command, "--help"]) == 0
+    text = capsys.readouterr().out
+    sections = dict(re.findall(r"(?ms)^(\S[^\n]*):\n(.*?)(?=^\S|\Z)", text))
+    assert "--jobs" in sections["options"] and "--dry-run" in sections["options"]
+    for title, options in groups.items():
+        for option in options:
+            assert re.search(rf"^  {option}\b", sections[title], re.M), (title, option)
+            assert sum(bool(re.search(rf"^  {option}\b", body, re.M)) for body in sections.values()) == 1

@@ -205,23 +205,6 @@ def _batch_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("inputs", nargs="*", metavar="INPUT", help="files and/or folders")
     common.add_argument("-o", "--output", required=True, type=Path, metavar="OUT", help="output folder")
-    common.add_argument("--se-tokens", type=_tokens, default=(), metavar="A,B",
-                        help="extra file-name tokens that mark an SE image")
-    common.add_argument("--bse-tokens", type=_tokens, default=(), metavar="A,B",
-                        help="extra file-name tokens that mark a BSE image")
-    common.add_argument("--prefer", type=_tokens, default=(), metavar="A,B",
-                        help="the detectors to take where a field has images of several on one side, e.g. "
-                             "InLens,EsB beside SE2 (without, such a field is refused as ambiguous)")
-    common.add_argument("--se", type=Path, help="SE file of an explicit pair (with --bse)")
-    common.add_argument("--bse", type=Path, help="BSE file of an explicit pair (with --se)")
-    common.add_argument("--pairs", type=Path, metavar="TABLE.csv",
-                        help="explicit pairs, a row each: a CSV with columns se, bse and optionally "
-                             "id and pixel_size (paths relative to the table)")
-    common.add_argument("--pixel-size", type=_pixel_size, metavar="SIZE", help=_PIXEL_SIZE_HELP)
-    common.add_argument("--no-register", action="store_true", help="do not align BSE onto SE")
-    common.add_argument("--crop-databar", type=_crop, default="auto", metavar="auto|off|ROWS",
-                        help="the information bar at the bottom: auto (default: from the metadata, "
-                             "else detected), off (keep every row), or the rows to crop")
     common.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N|auto",
                         help="images processed in parallel (default 1; auto: one per core)")
     exists = common.add_mutually_exclusive_group()
@@ -235,6 +218,25 @@ def _batch_options() -> argparse.ArgumentParser:
     verbosity.add_argument("-v", "--verbose", action="store_true",
                            help="also print each image's results (analyze: count, D50, calibration; "
                                 "colorize: calibration, shift and outputs)")
+    pairing = common.add_argument_group("pairing SE with BSE images")
+    pairing.add_argument("--se-tokens", type=_tokens, default=(), metavar="A,B",
+                         help="extra file-name tokens that mark an SE image")
+    pairing.add_argument("--bse-tokens", type=_tokens, default=(), metavar="A,B",
+                         help="extra file-name tokens that mark a BSE image")
+    pairing.add_argument("--prefer", type=_tokens, default=(), metavar="A,B",
+                         help="the detectors to take where a field has images of several on one side, e.g. "
+                              "InLens,EsB beside SE2 (without, such a field is refused as ambiguous)")
+    pairing.add_argument("--se", type=Path, help="SE file of an explicit pair (with --bse)")
+    pairing.add_argument("--bse", type=Path, help="BSE file of an explicit pair (with --se)")
+    pairing.add_argument("--pairs", type=Path, metavar="TABLE.csv",
+                         help="explicit pairs, a row each: a CSV with columns se, bse and optionally "
+                              "id and pixel_size (paths relative to the table)")
+    calibration = common.add_argument_group("calibration and alignment")
+    calibration.add_argument("--pixel-size", type=_pixel_size, metavar="SIZE", help=_PIXEL_SIZE_HELP)
+    calibration.add_argument("--no-register", action="store_true", help="do not align BSE onto SE")
+    calibration.add_argument("--crop-databar", type=_crop, default="auto", metavar="auto|off|ROWS",
+                             help="the information bar at the bottom: auto (default: from the metadata, "
+                                  "else detected), off (keep every row), or the rows to crop")
     return common
 
 
@@ -265,102 +267,109 @@ def _parser() -> argparse.ArgumentParser:
     common = _batch_options()
     col = sub.add_parser("colorize", parents=[common], aliases=["colourise"],
                          help="colour SE/BSE pairs into DDC-SEM images")
-    col.add_argument("--mode", choices=("overlay", "density"), default="overlay",
-                     help="overlay: BSE in red, SE in green (the published DDC-SEM merge, as Fiji's "
-                          "Merge Channels); density: hue from the BSE density map, brightness from SE "
-                          "(default overlay)")
-    col.add_argument("--clip", nargs=2, type=_percent, default=(0.5, 99.5), metavar=("LO", "HI"),
-                     help="stretch each channel between these percentiles (default 0.5 99.5)")
-    col.add_argument("--green-gain", type=_gain, default=1.0, help="scale the SE (green) channel")
-    col.add_argument("--palette", choices=("green-orange", "blue-orange"), default="green-orange",
-                     help="density-mode hues; blue-orange is colour-blind safe")
-    col.add_argument("--png", action="store_true", help="also write a PNG preview with scale bar")
-    col.add_argument("--scale-bar", type=_scale_bar, default="auto", metavar="auto|off|LENGTH",
-                     help="the PNG preview's scale bar: auto (default: a round length near a fifth of "
-                          "the width), off, or a length, e.g. 2um, the same on every image of a figure")
+    colours = col.add_argument_group("colouring")
+    colours.add_argument("--mode", choices=("overlay", "density"), default="overlay",
+                         help="overlay: BSE in red, SE in green (the published DDC-SEM merge, as Fiji's "
+                              "Merge Channels); density: hue from the BSE density map, brightness from SE "
+                              "(default overlay)")
+    colours.add_argument("--clip", nargs=2, type=_percent, default=(0.5, 99.5), metavar=("LO", "HI"),
+                         help="stretch each channel between these percentiles (default 0.5 99.5)")
+    colours.add_argument("--green-gain", type=_gain, default=1.0, help="scale the SE (green) channel")
+    colours.add_argument("--palette", choices=("green-orange", "blue-orange"), default="green-orange",
+                         help="density-mode hues; blue-orange is colour-blind safe")
+    preview = col.add_argument_group("PNG preview")
+    preview.add_argument("--png", action="store_true", help="also write a PNG preview with scale bar")
+    preview.add_argument("--scale-bar", type=_scale_bar, default="auto", metavar="auto|off|LENGTH",
+                         help="the PNG preview's scale bar: auto (default: a round length near a fifth of "
+                              "the width), off, or a length, e.g. 2um, the same on every image of a figure")
 
     ana = sub.add_parser("analyze", parents=[common], aliases=["analyse"],
                          help="segment and measure particles (pairs, single images or composites)")
-    ana.add_argument("--single", action="store_true",
-                     help="analyse grey images without a partner on their own (BSE alone, or "
-                          "any image whose particles are brighter than their surroundings)")
-    ana.add_argument("--dark-particles", action="store_true", default=None,
-                     help="the particles of single images are darker than their surroundings "
-                          "(transmission or bright-field images): invert them first")
+    images = ana.add_argument_group("the images analysed")
+    splitting = ana.add_argument_group("segmentation")
+    kept = ana.add_argument_group("particles kept")
+    drawn = ana.add_argument_group("particles, region and seeds drawn by hand")
+    outputs = ana.add_argument_group("outputs")
     ana.add_argument("--config", type=Path, metavar="FILE.toml",
                      help="analysis parameters; command-line options take precedence")
-    ana.add_argument("--mode", choices=("overlay", "density"), default=None,
-                     help="colouring of the DDC image written (default overlay)")
-    ana.add_argument("--clip", nargs=2, type=_percent, default=None, metavar=("LO", "HI"),
-                     help="stretch each channel of the DDC image written between these "
-                          "percentiles (default 0.5 99.5)")
-    ana.add_argument("--threshold", type=_threshold, default=None,
-                     help="auto (default: li for the edges split, else otsu), otsu, li, yen, "
-                          "triangle, or a density value in [0, 1]")
-    ana.add_argument("--split", choices=SPLITS, default=None,
-                     help="splitting of touching particles (default auto: edges for a single SE "
-                          "image of particles about 12 px across or more, else shape; "
-                          "edm = ImageJ Watershed)")
-    ana.add_argument("--profile", choices=PROFILES, default=None,
-                     help="the particles' density profile, which places their edges: sphere "
-                          "(partial-volume spheres, BSE at 10 keV and above) or flat (flat-topped: "
-                          "opaque, or imaged at about 5 keV); default auto: flat with "
-                          "--dark-particles, else sphere")
-    ana.add_argument("--min-diameter", type=_size, default=None, metavar="SIZE",
-                     help="smallest particle kept (equivalent diameter, e.g. 30nm, or 12px "
-                          "for images without a calibration)")
-    ana.add_argument("--max-diameter", type=_size, default=None, metavar="SIZE",
-                     help="largest particle kept (equivalent diameter, e.g. 2um, or 80px), as "
-                          "the upper end of ImageJ's Size range")
-    ana.add_argument("--circularity", nargs=2, type=_fraction, default=None, metavar=("LO", "HI"),
-                     help="keep particles of circularity (4 pi area / perimeter^2) LO to HI, as "
-                          "ImageJ's Circularity range (default 0 1: all)")
-    ana.add_argument("--min-distance", type=_size, default=None, metavar="SIZE",
-                     help="smallest distance between particle centres, e.g. 100nm or 8px")
-    ana.add_argument("--tile", type=_tile, default=None, metavar="SIZE|auto",
-                     help="analyse each image larger than SIZE (px, e.g. 4096, or a length, e.g. 200um) in "
-                          "tiles at most SIZE across, each a field of its own, pooled in samples.csv: for "
-                          "images too large to analyse whole; auto: those that do not fit in memory, in "
-                          "tiles that do")
-    ana.add_argument("--keep-edge-particles", action="store_true", default=None,
-                     help="keep particles touching the border (marked; no edge weight)")
-    ana.add_argument("--no-se-rims", action="store_true",
-                     help="segment without the SE image: its bright rims do not split touching "
-                          "particles, nor does it corroborate dim ones (for SE images without "
-                          "edge brightening)")
-    ana.add_argument("--keep-off-sample", action="store_true",
-                     help="analyse an area off the sample (much darker than the matrix, with few "
-                          "particles if any: the stub or tape beyond a section's edge) as part of the "
-                          "field; by default it is found and left out, with a warning")
-    ana.add_argument("--labels", type=Path, default=None, metavar="FOLDER",
-                     help="measure particles drawn or corrected by hand instead of segmenting: "
-                          "each image's <id>_rois.zip (an ImageJ ROI set) or <id>_labels.tif/.png (a mask: its "
-                          "spots), in FOLDER or FOLDER/<id> (an earlier run's output; there, Fiji's RoiSet.zip "
-                          "too), the newest if several; for one image, the file itself will do")
-    ana.add_argument("--region", type=Path, default=None, metavar="FOLDER",
-                     help="analyse only the part of each image drawn by hand (the tissue, say): its "
-                          "<id>_region.roi (an ImageJ selection; .zip: the union of a set) or a mask "
-                          "<id>_region.tif/.png, in FOLDER or FOLDER/<id> (the output folder will do), "
-                          "the newest if several; for one image, the file itself will do")
-    ana.add_argument("--markers", type=Path, default=None, metavar="FOLDER",
-                     help="split the clusters that hold seeds marked by hand at those seeds and "
-                          "only there (the others as without): each image's <id>_markers.roi "
-                          "(Fiji's multi-point selection; .zip: a set) or a seed image "
-                          "<id>_markers.tif/.png, in FOLDER or FOLDER/<id> (the output folder will "
-                          "do), the newest if several; an image without one is split as usual; for one "
-                          "image, the file itself will do")
-    ana.add_argument("--group-by", type=_group_by, default="folder", metavar="folder|none|REGEX",
-                     help="the samples whose images samples.csv pools: folder (default: the folder "
-                          "of each image, or of its detector folders), none (all images only), or "
-                          "a regular expression whose match in the image id (its first group, if "
-                          "it has one) names the sample, e.g. '^[^_]+'")
-    ana.add_argument("--xlsx", action="store_true",
-                     help="also write the tables as the sheets of OUT/results.xlsx: it opens in Excel "
-                          "in every locale, where a CSV may land in one column (decimal comma), and "
-                          "keeps ids as text")
-    ana.add_argument("--basis", nargs=2, type=_colour, default=None, metavar=("BSE", "SE"),
-                     help="colours of a composite's BSE and SE images, R,G,B or #rrggbb "
-                          "(default: estimated from each composite)")
+    images.add_argument("--single", action="store_true",
+                        help="analyse grey images without a partner on their own (BSE alone, or "
+                             "any image whose particles are brighter than their surroundings)")
+    images.add_argument("--dark-particles", action="store_true", default=None,
+                        help="the particles of single images are darker than their surroundings "
+                             "(transmission or bright-field images): invert them first")
+    images.add_argument("--tile", type=_tile, default=None, metavar="SIZE|auto",
+                        help="analyse each image larger than SIZE (px, e.g. 4096, or a length, e.g. 200um) in "
+                             "tiles at most SIZE across, each a field of its own, pooled in samples.csv: for "
+                             "images too large to analyse whole; auto: those that do not fit in memory, in "
+                             "tiles that do")
+    images.add_argument("--keep-off-sample", action="store_true",
+                        help="analyse an area off the sample (much darker than the matrix, with few "
+                             "particles if any: the stub or tape beyond a section's edge) as part of the "
+                             "field; by default it is found and left out, with a warning")
+    images.add_argument("--basis", nargs=2, type=_colour, default=None, metavar=("BSE", "SE"),
+                        help="colours of a composite's BSE and SE images, R,G,B or #rrggbb "
+                             "(default: estimated from each composite)")
+    splitting.add_argument("--threshold", type=_threshold, default=None,
+                           help="auto (default: li for the edges split, else otsu), otsu, li, yen, "
+                                "triangle, or a density value in [0, 1]")
+    splitting.add_argument("--split", choices=SPLITS, default=None,
+                           help="splitting of touching particles (default auto: edges for a single SE "
+                                "image of particles about 12 px across or more, else shape; "
+                                "edm = ImageJ Watershed)")
+    splitting.add_argument("--profile", choices=PROFILES, default=None,
+                           help="the particles' density profile, which places their edges: sphere "
+                                "(partial-volume spheres, BSE at 10 keV and above) or flat (flat-topped: "
+                                "opaque, or imaged at about 5 keV); default auto: flat with "
+                                "--dark-particles, else sphere")
+    splitting.add_argument("--min-distance", type=_size, default=None, metavar="SIZE",
+                           help="smallest distance between particle centres, e.g. 100nm or 8px")
+    splitting.add_argument("--no-se-rims", action="store_true",
+                           help="segment without the SE image: its bright rims do not split touching "
+                                "particles, nor does it corroborate dim ones (for SE images without "
+                                "edge brightening)")
+    kept.add_argument("--min-diameter", type=_size, default=None, metavar="SIZE",
+                      help="smallest particle kept (equivalent diameter, e.g. 30nm, or 12px "
+                           "for images without a calibration)")
+    kept.add_argument("--max-diameter", type=_size, default=None, metavar="SIZE",
+                      help="largest particle kept (equivalent diameter, e.g. 2um, or 80px), as "
+                           "the upper end of ImageJ's Size range")
+    kept.add_argument("--circularity", nargs=2, type=_fraction, default=None, metavar=("LO", "HI"),
+                      help="keep particles of circularity (4 pi area / perimeter^2) LO to HI, as "
+                           "ImageJ's Circularity range (default 0 1: all)")
+    kept.add_argument("--keep-edge-particles", action="store_true", default=None,
+                      help="keep particles touching the border (marked; no edge weight)")
+    drawn.add_argument("--labels", type=Path, default=None, metavar="FOLDER",
+                       help="measure particles drawn or corrected by hand instead of segmenting: "
+                            "each image's <id>_rois.zip (an ImageJ ROI set) or <id>_labels.tif/.png (a mask: its "
+                            "spots), in FOLDER or FOLDER/<id> (an earlier run's output; there, Fiji's RoiSet.zip "
+                            "too), the newest if several; for one image, the file itself will do")
+    drawn.add_argument("--region", type=Path, default=None, metavar="FOLDER",
+                       help="analyse only the part of each image drawn by hand (the tissue, say): its "
+                            "<id>_region.roi (an ImageJ selection; .zip: the union of a set) or a mask "
+                            "<id>_region.tif/.png, in FOLDER or FOLDER/<id> (the output folder will do), "
+                            "the newest if several; for one image, the file itself will do")
+    drawn.add_argument("--markers", type=Path, default=None, metavar="FOLDER",
+                       help="split the clusters that hold seeds marked by hand at those seeds and "
+                            "only there (the others as without): each image's <id>_markers.roi "
+                            "(Fiji's multi-point selection; .zip: a set) or a seed image "
+                            "<id>_markers.tif/.png, in FOLDER or FOLDER/<id> (the output folder will "
+                            "do), the newest if several; an image without one is split as usual; for one "
+                            "image, the file itself will do")
+    outputs.add_argument("--mode", choices=("overlay", "density"), default=None,
+                         help="colouring of the DDC image written (default overlay)")
+    outputs.add_argument("--clip", nargs=2, type=_percent, default=None, metavar=("LO", "HI"),
+                         help="stretch each channel of the DDC image written between these "
+                              "percentiles (default 0.5 99.5)")
+    outputs.add_argument("--group-by", type=_group_by, default="folder", metavar="folder|none|REGEX",
+                         help="the samples whose images samples.csv pools: folder (default: the folder "
+                              "of each image, or of its detector folders), none (all images only), or "
+                              "a regular expression whose match in the image id (its first group, if "
+                              "it has one) names the sample, e.g. '^[^_]+'")
+    outputs.add_argument("--xlsx", action="store_true",
+                         help="also write the tables as the sheets of OUT/results.xlsx: it opens in Excel "
+                              "in every locale, where a CSV may land in one column (decimal comma), and "
+                              "keeps ids as text")
     bench = sub.add_parser("bench", help="benchmark the colouring kernel and the pipeline stages")
     bench.add_argument("--sizes", type=_int_list, default=[1024, 4096], metavar="N,N",
                        help="square image sizes (default 1024,4096)")
