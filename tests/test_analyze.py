@@ -1817,7 +1817,8 @@ def test_images_analysed_in_tiles_from_the_command_line(tmp_path, capsys):
     assert pooled["n_images"] == "6" and float(pooled["field_area_um2"]) == pytest.approx(512 * 768 * 0.02**2, rel=1e-5)
     assert {r["image_id"] for r in read_csv(out / "particles.csv")} == set(names)
     # the tiles that warn alike ("only 17 particles", "only 21 particles" ...) are one line
-    assert len(re.findall(r"warning: f \(all 6 tiles\): only \d+ particles", err)) == 1
+    assert len(re.findall(r"warning: f \(all 6 tiles\): only \d+–\d+ particles: .* \(each tile's in images.csv\)",
+                          err)) == 1
     assert "analysed images and tiles (of 1 image): 6, skipped 0, failed 0" in err
     assert json.loads((out / "manifest.json").read_text())["parameters"]["tile"] == "256px"
     assert "keep-edge-particles" not in err

@@ -806,7 +806,7 @@ def test_images_that_warn_alike_are_one_line_on_the_terminal():
     records = [{"image_id": f"f{i}", "warnings": [few.format(40 + i)]} for i in range(5)]
     records[2]["warnings"].append("the particles found cover 97% of the field: if they are darker ...")
     lines = _warning_lines(records, "image_id")
-    assert lines == [("5 images (f0, f1, f2, …)", few.format(40) + " (in f0; each image's own in images.csv)"),
+    assert lines == [("5 images (f0, f1, f2, …)", few.format("40–44") + " (each image's own in images.csv)"),
                      ("f2", "the particles found cover 97% of the field: if they are darker ...")]
     assert _warning_lines(records[:3], "image_id")[:3] == [(f"f{i}", few.format(40 + i)) for i in range(2)] + [
         ("f2", few.format(42))]
@@ -814,7 +814,12 @@ def test_images_that_warn_alike_are_one_line_on_the_terminal():
     assert _warning_lines(same, "image_id") == [("4 images (f0, f1, f2, …)", "uncalibrated: no pixel size")]
     pairs = [{"key": f"p{i}", "warnings": [f"shift {i} px"]} for i in range(4)]  # colorize's records
     assert _warning_lines(pairs, "key", "pair") == [("4 pairs (p0, p1, p2, …)",
-                                                     "shift 0 px (in p0; each pair's own in manifest.json)")]
+                                                     "shift 0–3 px (each pair's own in manifest.json)")]
+    # figures of names and paths, and signed ones, are no range: the first's words, said to be its
+    for text in ("{0}: mixing was on in v{1}_EsB.tif", "/data/{1}/x.tif: mixing was on", "shift -{1}.5 px"):
+        named = [{"image_id": f"f{i}", "warnings": [text.format(7, 10 + i)]} for i in range(4)]
+        assert _warning_lines(named, "image_id") == [("4 images (f0, f1, f2, …)", text.format(7, 10)
+                                                      + " (in f0; each image's own in images.csv)")]
 
 
 def test_an_image_that_runs_out_of_memory_fails_alone(samples, tmp_path, monkeypatch, capsys):

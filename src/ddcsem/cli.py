@@ -1151,15 +1151,41 @@ def _warning_lines(records: list[dict[str, Any]], id_key: str, unit: str = "imag
             out.append((name, w))
         elif found[0][0] == name:  # the group's line, where its first stood
             names = ", ".join(n for n, _ in found[:3]) + ", …"
-            same = all(text == w for _, text in found)
             out.append((f"{format_count(len(found), unit)} ({names})",
-                        w + ("" if same else f" (in {name}; each {unit}'s own in {table})")))
+                        _alike_text([text for _, text in found], name, f"each {unit}'s own in {table}")))
     return out
+
+
+_FIGURE = re.compile(r"\d+(?:\.\d+)?")
 
 
 def _words(warning: str) -> str:
     """A warning's words, its figures left out: warnings alike have the same."""
-    return re.sub(r"\d+(\.\d+)?", "#", warning)
+    return _FIGURE.sub("#", warning)
+
+
+def _alike_text(texts: list[str], name: str, where: str) -> str:
+    """One line for warnings alike (:func:`_words`): the first, each figure that differs
+    between them given as their range (``only 6–92 particles``), and ``where`` their
+    own are. Where a figure that differs is part of a name or path (``v10_EsB.tif``), or
+    signed, the first as it is, said to be ``name``'s."""
+    first = texts[0]
+    columns = list(zip(*(_FIGURE.findall(t) for t in texts)))
+    if all(len(set(column)) == 1 for column in columns):
+        return first
+    parts, end = [], 0
+    for match, column in zip(_FIGURE.finditer(first), columns):
+        if len(set(column)) == 1:
+            continue
+        start, stop = match.span()
+        right = first.find(" ", stop)
+        token = first[first.rfind(" ", 0, start) + 1: len(first) if right < 0 else right]  # its word
+        if (start and first[start - 1] not in " (=[:,") or any(c in token for c in "/\\_"):
+            return f"{first} (in {name}; {where})"
+        low, high = min(column, key=float), max(column, key=float)
+        parts += [first[end:start], f"{low}–{high}"]
+        end = stop
+    return "".join(parts) + first[end:] + f" ({where})"
 
 
 def _tile_warning_lines(records: list[dict[str, Any]], id_key: str) -> list[tuple[str, str]]:
@@ -1180,11 +1206,9 @@ def _tile_warning_lines(records: list[dict[str, Any]], id_key: str) -> list[tupl
             out.append((name if name not in tiles else f"{name}_{found[0][0]}", found[0][1]))
             continue
         names = ", ".join(n for n, _ in found[:3]) + (", …" if len(found) > 3 else "")
-        alike = all(w == found[0][1] for _, w in found)
         which = (f"all {len(found)} tiles" if len(found) == tiles[name]
                  else f"{len(found)} of its {tiles[name]} tiles: {names}")
-        out.append((f"{name} ({which})",
-                    found[0][1] + ("" if alike else f" (in {found[0][0]}; each tile's in images.csv)")))
+        out.append((f"{name} ({which})", _alike_text([w for _, w in found], found[0][0], "each tile's in images.csv")))
     return out
 
 
