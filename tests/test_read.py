@@ -909,6 +909,24 @@ def test_labels_that_do_not_fit_the_image_are_refused(tmp_path, data, shape, mes
     assert "l.tif" in str(err.value)
 
 
+def test_hand_drawn_areas_take_an_images_shape_colour_or_not(tmp_path):
+    """``shape=composite.shape`` (M, N, 3) was refused as "the labels are 10 x 12 px, the
+    image 10 x 12 px"; it is the field's. A shape that is no image's is named as such (an
+    int had raised "'int' object is not subscriptable")."""
+    from ddcsem.read import read_labels, read_markers, read_region
+
+    data = np.zeros((10, 12), np.uint16)
+    data[2:5, 3:7] = 1
+    tifffile.imwrite(tmp_path / "l.tif", data)
+    for read in (read_labels, read_region, read_markers):
+        assert np.array_equal(read(tmp_path / "l.tif", shape=(10, 12, 3)) > 0, data > 0)
+        assert np.array_equal(read(tmp_path / "l.tif", shape=np.empty((10, 12)).shape) > 0, data > 0)
+        for shape in (10, (10,), (10.0, 12), (0, 12), "10x12"):
+            with pytest.raises(ParameterError, match=r"shape must be the image's \(rows, columns\), as image.shape "
+                               r"gives it, not "):
+                read(tmp_path / "l.tif", shape=shape)
+
+
 def composite_roi(*squares):
     """A composite ImageJ ROI (a ShapeRoi, as Fiji makes one by drawing with Alt or Shift
     held) of the outlines of ``squares`` (x0, y0, x1, y1), in that order."""

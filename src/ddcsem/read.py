@@ -1271,7 +1271,7 @@ def read_labels(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
     shape : (int, int)
         The shape of the image the particles belong to (after its data bar is cropped; a
         label image drawn on the image with its bar is cropped to it where the bar's rows
-        hold no particle).
+        hold no particle); a colour composite's ``(M, N, 3)`` will do.
 
     Returns
     -------
@@ -1328,7 +1328,8 @@ def read_region(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
         An ImageJ ROI (``.roi``) or ROI set (``.zip``: the union of its area ROIs; a
         composite ROI without its holes), or a TIFF or PNG mask (non-zero inside).
     shape : (int, int)
-        The shape of the image (after its data bar is cropped).
+        The shape of the image (after its data bar is cropped); a colour composite's
+        ``(M, N, 3)`` will do.
 
     Returns
     -------
@@ -1373,7 +1374,8 @@ def read_markers(path: str | PathLike, *, shape: tuple[int, int]) -> np.ndarray:
         or a TIFF or PNG seed image: a label image (one id per seed), or a mask whose
         connected spots are the seeds.
     shape : (int, int)
-        The shape of the image (after its data bar is cropped).
+        The shape of the image (after its data bar is cropped); a colour composite's
+        ``(M, N, 3)`` will do.
 
     Returns
     -------
@@ -1444,12 +1446,28 @@ def _spots(mask: np.ndarray) -> np.ndarray:
     return ndimage.label(mask > 0, structure=np.ones((3, 3), bool))[0].astype(np.int32)
 
 
+def _field_shape(shape: Any) -> tuple[int, int]:
+    """The rows and columns of an image's ``shape``: a colour image's ``(M, N, 3)`` gives
+    its field's ``(M, N)``, as the hand-drawn areas on it have."""
+    import operator
+
+    try:
+        rows, cols = (operator.index(n) for n in tuple(shape)[:2])
+        ok = len(tuple(shape)) >= 2 and rows > 0 and cols > 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ParameterError(f"shape must be the image's (rows, columns), as image.shape gives it, not {shape!r}")
+    return rows, cols
+
+
 def _read_areas(path: str | PathLike, shape: tuple[int, int], what: str) -> np.ndarray:
     """The areas of a label image, mask, ImageJ ROI or ROI set drawn on an image of
     ``shape`` (its pixel values, or the ROIs numbered 1..K; for ``markers``, each point of
     a point ROI too); ``what`` (``"labels"``, ``"region"`` or ``"markers"``) names them in
     errors."""
     are = "is" if what == "region" else "are"
+    shape = _field_shape(shape)
     path = Path(path)
     if not path.is_file():
         raise ReadError("no such file", path=path)
