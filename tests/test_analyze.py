@@ -2025,3 +2025,26 @@ def test_particles_over_most_of_the_field_blame_a_threshold_given(syn):
     with pytest.warns(ParticlePolarityWarning, match=r"the particles found cover \d+% of the field: the threshold "
                       r"given, 0, may be too low; or if the BSE image shows them darker"):
         analyze_pair(pair, options=AnalysisOptions(threshold=0.0))
+
+
+def test_an_image_id_that_is_no_file_name_is_refused(syn, tmp_path):
+    """The image id names the result's files: ``image_id="../x"`` had them written above
+    the output folder by ``write_image_results``, and ``"a/b"`` into a folder of its own.
+    Such ids, and an empty one or one of dots, are refused before anything is written; a
+    name that only Windows refuses (``10:30``) is left to the system it runs on."""
+    from ddcsem.report import write_image_results
+
+    pixel = PixelSize(20.0, "argument")
+    for name in ("../x", "a/b", "..", ""):
+        with pytest.raises(ParameterError, match=rf"the image id {re.escape(repr(name))} cannot name the result's "
+                           r"files \(give a name \(a str\) without /"):
+            if name:
+                analyze_single(SEMImage(syn.bse, pixel), image_id=name)
+            else:  # analyze_single takes "" for no id, as None
+                analyze_pair(SEMPair(name, SEMImage(syn.se, pixel), SEMImage(syn.bse, pixel), pixel))
+    with pytest.raises(ParameterError, match=r"the image id 7 cannot name"):
+        analyze_pair(SEMPair(7, SEMImage(syn.se, pixel), SEMImage(syn.bse, pixel), pixel))
+    result = analyze_single(SEMImage(syn.bse, pixel), image_id="field 10.30")
+    write_image_results(result, tmp_path / "out", params_hash="x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert (tmp_path / "out" / "field 10.30_particles.csv").is_file()

@@ -11,6 +11,7 @@ Three kinds of input give the same result, :class:`ImageAnalysis`:
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -691,6 +692,11 @@ def _measure(
     from .measure import _check_region, _region_edge, particle_table, size_distribution
     from .segment import _drop_labels, drop_border_labels
 
+    if (not isinstance(image_id, str) or not image_id.strip(".")
+            or any(sep and sep in image_id for sep in ("/", os.sep, os.altsep))):
+        # it names the result's files and folder (write_image_results): "../x" wrote them above
+        raise ParameterError(f"the image id {image_id!r} cannot name the result's files",
+                             hint="give a name (a str) without / (or \\ on Windows), nor of dots only")
     region = _check_region(region, density.shape)
     if drawn is not None and markers is not None:
         raise ParameterError("labels and markers were both given: markers seed the segmentation, "
