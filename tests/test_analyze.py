@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -962,6 +963,11 @@ def test_fields_of_a_sample_pooled_from_the_api():
         with pytest.raises(ParameterError, match=r"^analyses must be a list of ImageAnalysis \(a sample's fields\)"
                                                  + message):
             pool_analyses(given)
+    # a field twice counted its particles twice, unsaid; fields apart that share an id are two
+    with pytest.raises(ParameterError, match=r"^one field \(f2\) is given more than once: its particles would count "
+                                             r"as often \(give each field once\)"):
+        pool_analyses([*fields, fields[1]])
+    assert pool_analyses([fields[0], replace(fields[0], image_id="copy")])["count"] == 2 * len(fields[0].table["label"])
 
 
 def test_a_region_drawn_by_hand_is_analysed_alone():

@@ -1149,7 +1149,8 @@ def pool_analyses(analyses: Sequence[ImageAnalysis]) -> dict[str, Any]:
     Raises
     ------
     ParameterError
-        If some fields are calibrated and others not: their sizes cannot be added up.
+        If some fields are calibrated and others not: their sizes cannot be added up; or
+        if one field is given twice.
 
     Examples
     --------
@@ -1175,6 +1176,10 @@ def pool_analyses(analyses: Sequence[ImageAnalysis]) -> dict[str, Any]:
     others = [type(a).__name__ for a in analyses if not isinstance(a, ImageAnalysis)]
     if others:
         raise ParameterError(f"{wanted}; one is a {others[0]}")
+    twice = next((a for i, a in enumerate(analyses) if any(a is b for b in analyses[:i])), None)
+    if twice is not None:  # [a] * 3, or a list grown twice
+        raise ParameterError(f"one field ({twice.image_id}) is given more than once: its particles would count "
+                             "as often", hint="give each field once")
     calibrated = {a.pixel_size.calibrated for a in analyses}
     if len(calibrated) > 1:
         names = [a.image_id for a in analyses if not a.pixel_size.calibrated]
