@@ -298,6 +298,11 @@ def test_pooled_fields_take_their_particles_together_with_their_weights():
     ({"mineral_area_fractions": [0.1, 0.2]}, "give field_areas too"),
     ({"field_areas": [1.0, -2.0]}, "field_areas"),
     ({"field_areas": [1.0, float("nan")]}, "field_areas"),
+    # a share over 1 (a percentage) was pooled into a fraction of 20
+    ({"field_areas": [1.0, 1.0], "mineral_area_fractions": [0.2, 39.8]},
+     r"^mineral_area_fractions are shares of each field's area, 0 to 1, not 39.8 \(a percentage: give 0.398\)$"),
+    ({"field_areas": [1.0, 1.0], "mineral_area_fractions": [0.2, -0.1]},
+     r"^mineral_area_fractions must be a finite number 0 or more, not -0.1$"),
 ])
 def test_pool_fields_refuses_entries_that_do_not_fit(kwargs, message):
     with pytest.raises(ParameterError, match=message):

@@ -781,6 +781,11 @@ def pool_fields(
         result["number_density"] = float(counts.sum()) * per_area
         result["number_density_field_sd"] = _spread(counts / np.asarray(field_areas, dtype=np.float64))
         if mineral_area_fractions is not None:
+            for share in mineral_area_fractions:
+                if require_positive(share, "mineral_area_fractions", zero=True) > 1:
+                    raise ParameterError(f"mineral_area_fractions are shares of each field's area, 0 to 1, "
+                                         f"not {share!r}", hint=f"a percentage: give {share / 100:g}"
+                                         if share <= 100 else None)
             result["mineral_area_fraction"] = float(np.dot(mineral_area_fractions, field_areas)) * per_area
             result["mineral_area_fraction_field_sd"] = _spread(mineral_area_fractions)
     return result
