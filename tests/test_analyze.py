@@ -2054,3 +2054,13 @@ def test_an_image_id_that_is_no_file_name_is_refused(syn, tmp_path):
     write_image_results(result, tmp_path / "out", params_hash="x")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert (tmp_path / "out" / "field 10.30_particles.csv").is_file()
+
+
+@pytest.mark.parametrize("name", ["keep_edge_particles", "register", "se_rims", "off_sample", "dark_particles"])
+def test_option_switches_are_true_or_false(name):
+    """A dict of options read from a JSON or YAML file of one's own may hold "false": it
+    was true. Switches are refused unless True or False (numpy's, 0 and 1 too)."""
+    with pytest.raises(ParameterError, match=rf"^{name} must be True or False, not 'false'$"):
+        AnalysisOptions(**{name: "false"})
+    assert getattr(AnalysisOptions(**{name: np.False_}), name) is False
+    assert AnalysisOptions(**{name: 1}).to_dict()[name] is True

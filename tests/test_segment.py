@@ -1473,3 +1473,12 @@ def test_a_threshold_value_beyond_the_map_is_named_with_otsus():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert segment_particles(image, threshold=0.5, smooth_sigma=0).max() == 2
+
+
+@pytest.mark.parametrize("name", ["fill_holes", "exclude_border", "refine_edges"])
+def test_segmentation_switches_are_true_or_false(name):
+    """A string was taken for true ("no" filled holes); 0 and 1, and numpy's bools, are switches."""
+    image = discs([(60, 70)], [20])
+    with pytest.raises(ParameterError, match=rf"^{name} must be True or False, not 'no'$"):
+        segment_particles(image, **{name: "no"})
+    assert segment_particles(image, **{name: 0}).max() == segment_particles(image, **{name: False}).max() == 1

@@ -518,3 +518,15 @@ def test_flat_field_reads_integer_images_as_their_float32_copy(dtype):
     image = pair.bse.astype(dtype) if dtype != "int16" else (pair.bse // 2).astype(dtype)
     for f in (flat_field, density_map):
         np.testing.assert_array_equal(f(image), f(image.astype(np.float32)), err_msg=f.__name__)
+
+
+def test_switches_are_true_or_false():
+    """``density_map(bse, clip=(1, 99))``, colorize's percentiles given where a switch is
+    asked for, clipped the map as True does, unsaid; a string ("false") was true."""
+    bse = make_pair(shape=(96, 96), n_particles=6, seed=4).bse
+    with pytest.raises(ParameterError, match=r"^clip must be True or False, not \(1, 99\) \(whether the map is "
+                                             r"clipped to \[0, 1\]: colorize's clip percentiles do not apply here\)$"):
+        density_map(bse, clip=(1, 99))
+    with pytest.raises(ParameterError, match=r"^flatfield must be True or False, not 'false'$"):
+        density_map(bse, flatfield="false")
+    np.testing.assert_array_equal(density_map(bse, clip=np.False_), density_map(bse, clip=False))

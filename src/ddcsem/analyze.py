@@ -21,7 +21,7 @@ from typing import Any, Literal, Mapping, Sequence
 import numpy as np
 
 from ._repr import dataclass_repr
-from .errors import ParameterError, require_image, require_positive
+from .errors import ParameterError, require_image, require_positive, require_switch
 from .pair import Pair, SEMPair
 from .read import PixelSize, SEMImage
 from .segment import THRESHOLDS
@@ -247,6 +247,8 @@ class AnalysisOptions:
             if getattr(self, name) not in allowed:
                 raise ParameterError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
         object.__setattr__(self, "threshold", _checked_threshold(self.threshold))
+        for name in ("keep_edge_particles", "register", "se_rims", "off_sample", "dark_particles"):
+            object.__setattr__(self, name, require_switch(getattr(self, name), name))
         object.__setattr__(self, "min_area_px", require_positive(self.min_area_px, "min_area_px", zero=True))
         try:
             low, high = (float(v) for v in self.circularity)

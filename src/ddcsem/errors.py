@@ -109,6 +109,24 @@ def require_positive(value: object, name: str, *, zero: bool = False) -> float:
     return number
 
 
+def require_switch(value: object, name: str, *, hint: str | None = None) -> bool:
+    """``value`` as a bool when it is one (numpy's too, or 0 or 1), else a
+    :class:`ParameterError` naming ``name``: a string such as ``"false"`` is true.
+
+    Examples
+    --------
+    >>> require_switch(np.True_, "clip"), require_switch(0, "clip")
+    (True, False)
+    >>> require_switch("false", "clip")
+    Traceback (most recent call last):
+    ...
+    ddcsem.errors.ParameterError: clip must be True or False, not 'false'
+    """
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1)):
+        return bool(value)
+    raise ParameterError(f"{name} must be True or False, not {value!r}", hint=hint)
+
+
 def require_image(value: object, name: str, *, kind: str = "grey image", hint: str | None = None,
                   reader: str = "read_sem") -> np.ndarray:
     """``value`` as a 2-D array (an array, or an :class:`~ddcsem.SEMImage`'s pixels), else a

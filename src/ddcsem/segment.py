@@ -159,7 +159,7 @@ import numpy as np
 
 from ._filters import gaussian, maximum
 from .colorize import li_threshold, otsu_threshold, percentiles
-from .errors import ParameterError, require_image, require_positive
+from .errors import ParameterError, require_image, require_positive, require_switch
 
 __all__ = ["segment_particles", "threshold_value", "drop_border_labels", "median_depth", "THRESHOLDS",
            "EDGES_MIN_DEPTH", "NoisyFieldWarning"]
@@ -338,6 +338,8 @@ def segment_particles(
                       hint="make one with density_map(pair.bse), or of any grey image").astype(np.float32, copy=False)
     if split not in ("shape", "edm", "edges", "none"):
         raise ParameterError(f"split must be 'shape', 'edm', 'edges' or 'none', not {split!r}")
+    fill_holes, exclude_border, refine_edges = (require_switch(value, name) for value, name in (
+        (fill_holes, "fill_holes"), (exclude_border, "exclude_border"), (refine_edges, "refine_edges")))
     if profile not in ("sphere", "flat"):
         raise ParameterError(f"profile must be 'sphere' or 'flat', not {profile!r}")
     if threshold == "auto":

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 
 from ._filters import gaussian
-from .errors import ParameterError, require_image, require_positive
+from .errors import ParameterError, require_image, require_positive, require_switch
 
 __all__ = ["density_map", "density_from_composite", "unmix_composite", "estimate_basis", "flat_field"]
 
@@ -253,8 +253,10 @@ def density_map(
     >>> bool(d[pair.labels > 0].mean() > 0.6 and d[pair.labels == 0].mean() < 0.2)
     True
     """
-    return _density(bse, flatfield=flatfield, flatfield_sigma=flatfield_sigma, denoise_sigma=denoise_sigma,
-                    clip=clip)[0]
+    clip = require_switch(clip, "clip", hint="whether the map is clipped to [0, 1]: colorize's clip percentiles do "
+                          "not apply here" if isinstance(clip, (tuple, list)) else None)
+    return _density(bse, flatfield=require_switch(flatfield, "flatfield"), flatfield_sigma=flatfield_sigma,
+                    denoise_sigma=denoise_sigma, clip=clip)[0]
 
 
 def _density(bse: np.ndarray, *, flatfield: bool = True, flatfield_sigma: float | None = None,
