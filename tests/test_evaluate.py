@@ -111,3 +111,15 @@ def test_match_detections_names_the_callers_own_ids_however_sparse():
     labels[2:5, 2:5] = 10**6
     true, found = match_detections(labels, np.array([[3.0, 3.0]]), np.array([3.0]), ignore_border=False)
     assert true.tolist() == [0] and found.tolist() == [10**6]
+
+
+@pytest.mark.parametrize("score", [detection_scores, match_detections])
+def test_ignore_border_is_true_or_false(score):
+    """``ignore_border="no"`` was true: the border's particles were left out."""
+    labels = np.zeros((20, 20), int)
+    labels[0:6, 0:6] = 1
+    with pytest.raises(ParameterError, match=r"^ignore_border must be True or False, not 'no'$"):
+        score(labels, np.array([[2.5, 2.5]]), np.array([6.0]), ignore_border="no")
+    with pytest.raises(ParameterError, match=r"^ignore_border must be True or False, not 'no'$"):
+        instance_f1(labels, labels, ignore_border="no")
+    assert detection_scores(labels, np.array([[2.5, 2.5]]), np.array([6.0]), ignore_border=0).n_matched == 1

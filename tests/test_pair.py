@@ -507,3 +507,14 @@ def test_names_that_are_not_utf8_stay_distinct_once_readable():
     ids = distinct_ids(["café", "caf\udce9"], [Path("/d/a/café_SE.tif"), Path("/d/b/caf\udce9_SE.tif")])
     assert ids == ["a_café", "b_café"]
     assert distinct_ids(["x", "x"], [Path("/d/caf\udce9/x_SE.tif"), Path("/d/b/x_SE.tif")]) == ["café_x", "b_x"]
+
+
+def test_pairing_switches_are_true_or_false(tmp_path):
+    """``use_metadata="no"`` and ``register="false"`` were true."""
+    syn = make_pair(shape=(64, 64), n_particles=4, seed=1)
+    with pytest.raises(ParameterError, match=r"^use_metadata must be True or False, not 'no'$"):
+        find_pairs([tmp_path], use_metadata="no")
+    pixel = PixelSize(20.0, "argument")
+    with pytest.raises(ParameterError, match=r"^register must be True or False, not 'false'$"):
+        _pair_images("x", SEMImage(syn.se, pixel), SEMImage(syn.bse, pixel), register="false")
+    assert _pair_images("x", SEMImage(syn.se, pixel), SEMImage(syn.bse, pixel), register=0).shift == (0.0, 0.0)

@@ -111,3 +111,10 @@ def test_placement_keeps_every_pair_of_spheres_apart(sigma_ln, n):
     np.fill_diagonal(distance, np.inf)
     touching = (distance <= r[:, None] + r[None, :]).any(axis=1)
     assert touching[clustered[kept]].mean() > 0.9  # clustered spheres do touch a neighbour
+
+
+def test_databar_is_true_or_false():
+    """``databar="no"`` drew a data bar."""
+    with pytest.raises(ParameterError, match=r"^databar must be True or False, not 'no'$"):
+        make_pair(shape=(64, 64), n_particles=2, databar="no")
+    assert make_pair(shape=(64, 64), n_particles=2, databar=0).databar_rows == 0

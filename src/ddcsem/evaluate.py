@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ParameterError
+from .errors import ParameterError, require_switch
 
 __all__ = ["DetectionScore", "detection_scores", "instance_errors", "instance_f1", "match_detections"]
 
@@ -68,6 +68,7 @@ def _matched(
 
     from .measure import _check
 
+    ignore_border = require_switch(ignore_border, "ignore_border")
     labels, original = _check(labels, None, None)  # sparse ids numbered 1..K: find_objects keeps a slot per id
     centers = np.asarray(centers, dtype=np.float64).reshape(-1, 2)
     radii = np.asarray(diameters_px, dtype=np.float64).ravel() / 2
@@ -311,6 +312,7 @@ class _Overlaps:
     def of(cls, labels: np.ndarray, truth: np.ndarray, ignore_border: bool, frame: int) -> _Overlaps:
         from .measure import _check
 
+        ignore_border = require_switch(ignore_border, "ignore_border")
         if frame < 1:
             raise ParameterError(f"frame must be at least 1 row and column, not {frame}")
         labels, truth = _check(labels, None, None)[0], _check(truth, None, None, name="truth")[0]  # only counted

@@ -23,7 +23,8 @@ import numpy as np
 
 from ._repr import dataclass_repr
 from .detectors import BSE_TOKENS, SE_TOKENS, detector_role, split_detector_token
-from .errors import CalibrationError, DDCSEMError, PairingError, ParameterError, ReadError, require_image
+from .errors import (CalibrationError, DDCSEMError, PairingError, ParameterError, ReadError, require_image,
+                     require_switch)
 from .read import (IMAGE_SUFFIXES, PixelSize, SEMImage, _decode_text, _sidecar_of, _tiff_pages, _warn_if_overridden,
                    read_sem)
 from .units import parse_pixel_size
@@ -497,6 +498,7 @@ def find_pairs(
     ['valve_InLens.tif']
     """
     se_tokens, bse_tokens, prefer = (tuple(_listed(t)) for t in (se_tokens, bse_tokens, prefer))  # type: ignore
+    use_metadata = require_switch(use_metadata, "use_metadata")
     files = collect_images(paths, exclude=exclude)
     groups: dict[str, dict[str, list[Path]]] = defaultdict(lambda: {"SE": [], "BSE": []})
     pairs: list[Pair] = []
@@ -919,6 +921,7 @@ def _pair_images(key: str, se: SEMImage, bse: SEMImage, *, register: bool = True
                 max_shift: float = MAX_SHIFT) -> SEMPair:
     """The two images of a field as an :class:`SEMPair`, checked and registered as
     :func:`read_pair` does it (the images read, or arrays of one's own)."""
+    register = require_switch(register, "register")
     for image, want in ((se, "SE"), (bse, "BSE")):
         if image.role is not None and image.role != want:
             warnings.warn(

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._repr import dataclass_repr
-from .errors import ParameterError, require_positive
+from .errors import ParameterError, require_positive, require_switch
 
 __all__ = ["SyntheticPair", "make_pair", "backscatter_yield", "ko_range_nm"]
 
@@ -230,6 +230,7 @@ def make_pair(
     for name, value in (("clustered_fraction", clustered_fraction), ("shading", shading)):
         if not 0 <= value <= 1:
             raise ParameterError(f"{name} must be a fraction from 0 to 1, not {value!r}")
+    databar = require_switch(databar, "databar")
     if n_particles is not None and (isinstance(n_particles, bool) or not isinstance(n_particles, (int, np.integer))
                                     or n_particles < 0):
         raise ParameterError(f"n_particles must be a whole number 0 or more, not {n_particles!r}")
