@@ -80,13 +80,15 @@ class PairingResult:
 
     Examples
     --------
+    A field of two SE images for one BSE image, and a BSE image alone:
+
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> for name in ["valve_InLens.tif", "valve_EsB.tif", "aorta_SE2.tif"]:
+    >>> for name in ["x_InLens.tif", "x_SE2.tif", "x_EsB.tif", "y_EsB.tif"]:
     ...     _ = (d / name).write_bytes(b"")
     >>> result = find_pairs([d], use_metadata=False)
-    >>> [p.key for p in result.pairs], [p.name for p in result.unpaired], result.problems
-    (['valve'], ['aorta_SE2.tif'], ())
+    >>> result.pairs, [p.name for p in result.unpaired], [key for key, _ in result.problems]
+    ((), ['y_EsB.tif'], ['x'])
     """
 
     pairs: tuple[Pair, ...] = ()
