@@ -30,6 +30,12 @@ def test_cli_json_compare_and_plot(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "memory-copy floor" in out and "change" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the plot's kind is its name's: a PNG had been written into p.svg
+    assert main([*args, "--plot", str(tmp_path / "p.svg")]) == 0
+    assert (tmp_path / "p.svg").read_bytes()[:5] == b"<?xml"
+    capsys.readouterr()
+    assert main([*args, "--plot", str(tmp_path / "p.txt")]) == 2  # before the runs, not after them
+    assert "argument --plot: " in capsys.readouterr().err and not (tmp_path / "p.txt").exists()
 
 
 def test_bad_bench_arguments(capsys):

@@ -291,6 +291,23 @@ def test_writing_plots_leaves_a_notebooks_matplotlib_as_it_was(tmp_path, monkeyp
         assert Image.open(tmp_path / f"{name}.png").size[0] > 600
 
 
+def test_a_size_plot_is_written_as_its_name_says(tmp_path):
+    """``plot_size_distribution("psd.svg", ...)`` wrote a PNG into psd.svg, which opened as
+    neither; SVG and PDF are written as such, and other endings refused before anything is."""
+    from ddcsem.measure import size_distribution
+    from ddcsem.report import plot_size_distribution
+
+    d = np.random.default_rng(0).lognormal(0, 0.4, 200)
+    stats = size_distribution(d)
+    for name, head in (("psd.svg", b"<?xml"), ("psd.PDF", b"%PDF-"), ("psd.png", b"\x89PNG\r")):
+        plot_size_distribution(tmp_path / name, d, stats, unit="µm", title="a")
+        assert (tmp_path / name).read_bytes()[:5] == head
+    with pytest.raises(ParameterError, match=r"psd.txt: a figure is written as PNG, SVG or PDF \(end its name in "
+                                             r"\.png, \.svg or \.pdf\)"):
+        plot_size_distribution(tmp_path / "psd.txt", d, stats, unit="µm", title="a")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["psd.PDF", "psd.png", "psd.svg"]
+
+
 @pytest.mark.parametrize("sigma, logarithmic", [(0.3, False), (0.6, False), (0.9, True)])
 def test_a_wide_size_distribution_is_drawn_on_a_log_axis_with_its_fit_to_scale(sigma, logarithmic):
     """D90 / D10 of a log-normal is exp(2 x 1.2816 sigma): 2.2, 4.7 and 10. The wide one's

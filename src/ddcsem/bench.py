@@ -290,7 +290,8 @@ def compare(new: list[dict[str, Any]], old: list[dict[str, Any]]) -> str:
 
 
 def plot(results: list[dict[str, Any]], path: str | os.PathLike, *, title: str) -> None:
-    """Throughput against image size for each implementation (log-log), saved as PNG.
+    """Throughput against image size for each implementation (log-log), saved as PNG (SVG
+    or PDF by the path's ending).
 
     Examples
     --------

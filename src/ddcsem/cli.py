@@ -182,6 +182,16 @@ def _group_by(text: str) -> str:
     return text
 
 
+def _figure(text: str) -> Path:
+    """``--plot``: a file to draw a figure into, its kind by its ending (checked before the
+    runs, which take minutes)."""
+    from .report import FIGURE_FORMATS
+
+    if Path(text).suffix.lower().lstrip(".") not in FIGURE_FORMATS:
+        raise argparse.ArgumentTypeError(f"{text!r}: a figure is written as .png, .svg or .pdf; end its name so")
+    return Path(text)
+
+
 def _scale_bar(text: str) -> str | float:
     """``--scale-bar``: ``auto``, ``off`` or a length (in nm)."""
     if text in ("auto", "off"):
@@ -384,7 +394,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-jit-time", action="store_true", help="skip measuring JIT compile time")
     bench.add_argument("--json", type=Path, metavar="FILE", help="save the results")
     bench.add_argument("--compare", type=Path, metavar="OLD.json", help="show changes against earlier results")
-    bench.add_argument("--plot", type=Path, metavar="FILE.png", help="plot throughput against image size")
+    bench.add_argument("--plot", type=_figure, metavar="FILE.png",
+                       help="plot throughput against image size (.png, .svg or .pdf)")
     for name, command, listed in (("info", info, "files"), ("colorize", col, "inputs"), ("analyze", ana, "inputs"),
                                   ("bench", bench, None)):
         # where files given after options go (main); a British spelling runs the command as named

@@ -1371,8 +1371,13 @@ def plot_samples(path: str | PathLike, rows: list[dict[str, Any]],
     save_figure(fig, path)
 
 
+#: The kinds of file a figure is written as, by the path's ending.
+FIGURE_FORMATS = ("png", "svg", "pdf")
+
+
 def save_figure(fig: Any, path: str | PathLike) -> None:
-    """Lay out a matplotlib figure and write it as PNG, atomically.
+    """Lay out a matplotlib figure and write it as PNG (or, by the path's ending, SVG or
+    PDF), atomically.
 
     The figures ddcsem writes are made without pyplot (``matplotlib.figure.Figure``), so
     writing them neither switches a notebook's backend (after which its inline plots no
@@ -1387,10 +1392,16 @@ def save_figure(fig: Any, path: str | PathLike) -> None:
     >>> save_figure(fig, path)
     >>> open(path, "rb").read(4)
     b'\\x89PNG'
+    >>> save_figure(fig, path[:-3] + "svg"); open(path[:-3] + "svg", "rb").read(5)
+    b'<?xml'
     """
+    kind = Path(path).suffix.lower().lstrip(".")
+    if kind not in FIGURE_FORMATS:  # a PNG named .txt or .svg opened as neither
+        raise ParameterError(f"{path}: a figure is written as {', '.join(FIGURE_FORMATS[:-1]).upper()} or "
+                             f"{FIGURE_FORMATS[-1].upper()}", hint="end its name in .png, .svg or .pdf")
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
+        fig.savefig(tmp, format=kind)
 
 
 def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]], *,
