@@ -1124,3 +1124,26 @@ def test_help_lists_the_options_under_headings(command, groups, capsys):
         for option in options:
             assert re.search(rf"^  {option}\b", sections[title], re.M), (title, option)
             assert sum(bool(re.search(rf"^  {option}\b", body, re.M)) for body in sections.values()) == 1
+
+
+def test_a_second_run_into_a_folder_in_use_is_refused(samples, tmp_path, capsys):
+    """Two runs into one output folder at once (two terminals, or a cluster's array of
+    jobs given one -o) wrote each other's tables over. While one writes there, another is
+    refused and writes nothing; the claim is let go when the run ends, and leaves no file."""
+    from ddcsem.cli import CLAIM_NAME, _Claim
+
+    out = tmp_path / "out"
+    other = _Claim(out)
+    other.take()  # a run under way
+    assert main(["analyze", str(samples), "-o", str(out), "-q"]) == 2
+    assert "out: another ddcsem run is writing its results into this folder (let it finish, or give this run " \
+           "another output folder)" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == [CLAIM_NAME]
+    assert main(["colorize", str(samples), "-o", str(out), "-q"]) == 2
+    other.close()
+    assert main(["analyze", str(samples), "-o", str(out), "-q"]) == 0
+    assert not (out / CLAIM_NAME).exists() and (out / "particles.csv").is_file()
+    assert "claim" not in json.loads((out / "manifest.json").read_text())["arguments"]
+    # a run that ended without letting go (killed) holds nothing: its lock went with it
+    (out / CLAIM_NAME).write_text("")
+    assert main(["analyze", str(samples), "-o", str(out), "-q", "--overwrite"]) == 0

@@ -931,6 +931,63 @@ def _say_if_compiling(args: argparse.Namespace, kernels: Sequence[Any], how_long
               "they are cached for later runs)", file=sys.stderr, flush=True)
 
 
+#: The file an ``analyze`` or ``colorize`` run holds locked in its output folder while it
+#: writes there (:class:`_Claim`); hidden, so that no batch takes it for an input.
+CLAIM_NAME = ".ddcsem-run"
+
+
+class _Claim:
+    """An output folder's claim by one run, taken when its batch starts writing and let go
+    when the run ends. Two runs into one folder at once (two terminals, or a cluster's
+    array of jobs given one ``-o``) wrote each other's tables over: the second is refused
+    instead. The claim is an OS lock on ``CLAIM_NAME``, which the system lets go of when the
+    run dies: a run that was killed leaves none held."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.held = folder, None
+
+    def take(self) -> None:
+        from .errors import OutputError
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / CLAIM_NAME
+        while self.held is None:
+            handle = open(path, "a+b")  # noqa: SIM115 - held open while the run writes
+            try:
+                if os.name == "nt":
+                    import msvcrt
+
+                    msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+                else:
+                    import fcntl
+
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                raise OutputError("another ddcsem run is writing its results into this folder", path=self.folder,
+                                  hint="let it finish, or give this run another output folder") from None
+            try:  # the file locked is still the one of that name (not one the run before removed)
+                same = os.name == "nt" or os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                self.held = handle
+            else:
+                handle.close()
+
+    def close(self) -> None:
+        if self.held is not None:
+            if os.name != "nt":  # removed while locked, so that no run locks the file left behind
+                (self.folder / CLAIM_NAME).unlink(missing_ok=True)
+            self.held.close()
+            self.held = None
+            if os.name == "nt":
+                try:
+                    (self.folder / CLAIM_NAME).unlink()
+                except OSError:  # another run holds it now
+                    pass
+
+
 def _run_batch(worker, items: list, job: Any, args: argparse.Namespace, unit: str,
                killed: Callable[[Any], dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
     """Run ``worker(item, job)`` over items, in worker processes with --jobs, with progress.
@@ -945,6 +1002,8 @@ def _run_batch(worker, items: list, job: Any, args: argparse.Namespace, unit: st
     a time; an item that is killed even alone gets the record ``killed(item)``."""
     from tqdm import tqdm
 
+    if getattr(args, "claim", None) is not None:
+        args.claim.take()
     results: list[Any] = [None] * len(items)  # a record each (analyze: a list, the image's or its tiles')
     bar = tqdm(total=len(items), unit=unit, disable=args.quiet or not sys.stderr.isatty())
     try:
@@ -1112,7 +1171,7 @@ def _finish(args: argparse.Namespace, records: list[dict[str, Any]], unpaired: l
         "command": args.command,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": _versions(),
-        "arguments": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "arguments": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "claim"},
         **extra,
         list_name: records,
         "unpaired": [str(p) for p in unpaired],
@@ -1863,6 +1922,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parser.error(f"--clip: {exc}")
     except SystemExit as exc:  # argparse: 0 for --help/--version, 2 for usage errors
         return int(exc.code or 0)
+    args.claim = _Claim(args.output) if args.command in ("analyze", "colorize") else None
     try:
         if args.command in ("analyze", "colorize", "bench"):
             from .resources import reuse_freed_memory
@@ -1885,6 +1945,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if args.claim is not None:
+            args.claim.close()
 
 
 def run() -> None:
