@@ -389,6 +389,11 @@ def test_pair_table_in_excel_s_dialects(tmp_path):
     (tmp_path / "cp.csv").write_bytes("id;se;bse\nMüller 3;müller/a_SE.tif;müller/a_BSE.tif\n".encode("cp1252"))
     (pair,) = read_pair_table(tmp_path / "cp.csv")
     assert (pair.key, pair.se) == ("Müller 3", tmp_path / "müller" / "a_SE.tif")
+    # Excel's "Unicode Text" is UTF-16, tab-separated: it read as "ÿþs\x00e\x00", no header
+    unicode_text = "id\tse\tbse\r\nMüller 3\tmüller/a_SE.tif\tmüller/a_BSE.tif\r\n"
+    (tmp_path / "u.txt").write_bytes(unicode_text.encode("utf-16"))
+    (pair,) = read_pair_table(tmp_path / "u.txt")
+    assert (pair.key, pair.se) == ("Müller 3", tmp_path / "müller" / "a_SE.tif")
     # made on Windows, read elsewhere: its backslashes are separators where the files are so
     (tmp_path / "raw").mkdir()
     for name in ("img_0001.tif", "img_0002.tif"):

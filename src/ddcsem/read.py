@@ -792,14 +792,17 @@ def _pixel_height_nm(tif: Any, pixel: PixelSize) -> float | None:
 
 
 def _decode_text(raw: bytes) -> str:
-    """Text written on a lab's PC: UTF-8 (with or without a byte-order mark), else the
-    Windows code page, in which instrument software and Excel write ``µ`` and umlauts.
+    """Text written on a lab's PC: UTF-8 (with or without a byte-order mark), UTF-16 with
+    one (Excel's *Unicode Text*), else the Windows code page, in which instrument software
+    and Excel write ``µ`` and umlauts.
 
     Examples
     --------
-    >>> _decode_text("2µm".encode("utf-8")), _decode_text("2µm".encode("cp1252"))
-    ('2µm', '2µm')
+    >>> [_decode_text("2µm".encode(code)) for code in ("utf-8", "cp1252", "utf-16")]
+    ['2µm', '2µm', '2µm']
     """
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16's byte-order marks
+        return raw.decode("utf-16", errors="replace")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
