@@ -1557,6 +1557,13 @@ def test_config_file_and_precedence(samples, tmp_path):
     assert main(["analyze", str(samples), "-o", str(out), "--config", str(config), "--overwrite", "-q"]) == 0
     params = json.loads((out / "manifest.json").read_text())["parameters"]
     assert params["se_rims"] is False and params["basis"] == [[255.0, 140.0, 0.0], [0.0, 255.0, 0.0]]
+    # as Notepad saves it: UTF-8 with a byte-order mark (read as "Invalid statement" at line 1),
+    # UTF-16, or the Windows code page (a µ in a length)
+    for code in ("utf-8-sig", "utf-16", "cp1252"):
+        config.write_bytes('threshold = "yen"\r\nmin_diameter = "0.05 µm"\r\n'.encode(code))
+        assert main(["analyze", str(samples), "-o", str(out), "--config", str(config), "--overwrite", "-q"]) == 0
+        params = json.loads((out / "manifest.json").read_text())["parameters"]
+        assert (params["threshold"], params["min_diameter_nm"]) == ("yen", 50.0), code
 
 
 def test_a_runs_config_toml_gives_a_later_run_its_parameters(samples, tmp_path):

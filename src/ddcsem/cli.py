@@ -1407,12 +1407,15 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None, tupl
     from .analyze import AnalysisOptions
     from .colorize import _clip_percentiles
     from .errors import CalibrationError, ParameterError
+    from .read import _decode_text
 
     config: dict[str, Any] = {}
     if args.config is not None:
         try:
-            config = tomllib.loads(args.config.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
+            # as Notepad saves it too: UTF-8 with a byte-order mark (TOML's "Invalid statement" at
+            # line 1), UTF-16 ("Unicode"), or the Windows code page ("ANSI": a µ in a length)
+            config = tomllib.loads(_decode_text(args.config.read_bytes()))
+        except OSError as exc:
             raise ParameterError(f"cannot read the config file: {exc}", path=args.config) from None
         except tomllib.TOMLDecodeError as exc:
             raise ParameterError(f"malformed TOML: {exc}", path=args.config,
