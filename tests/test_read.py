@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import warnings
 from pathlib import Path
 
@@ -1118,3 +1119,15 @@ def test_a_pixel_size_in_the_metadata_that_no_sem_gives_is_no_calibration(tmp_pa
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # given, the size is the one given, and no file's size is overridden
         assert read_sem(tmp_path / "r.tif", pixel_size="10nm").pixel_size.nm == 10.0
+
+
+def test_a_path_that_is_none_is_named(tmp_path):
+    """``read_sem(None)`` raised pathlib's TypeError, and an array (an image already read)
+    the same; a bytes path (``os.listdir(b".")``) is read as its name."""
+    syn = make_pair(shape=(64, 64), n_particles=3, seed=1)
+    tifffile.imwrite(tmp_path / "x_BSE.tif", syn.bse)
+    assert read_sem(os.fsencode(tmp_path / "x_BSE.tif")).shape == (64, 64)
+    with pytest.raises(ParameterError, match=r"^path must be a file's path \(a str or a Path\), not NoneType$"):
+        read_sem(None)
+    with pytest.raises(ParameterError, match=r"not ndarray \(an image already read is given as SEMImage\(array, "):
+        read_composite(syn.bse)

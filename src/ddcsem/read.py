@@ -19,6 +19,7 @@ Hitachi    ``.txt`` sidecar ``PixelSize`` (nm)      ``SignalName``
 from __future__ import annotations
 
 import functools
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -1633,6 +1634,12 @@ def _read(
     page: int | None,
     colour: bool,
 ) -> SEMImage:
+    if isinstance(path, bytes):  # as os.listdir(b".") gives names
+        path = os.fsdecode(path)
+    if not isinstance(path, (str, PathLike)):
+        raise ParameterError(f"path must be a file's path (a str or a Path), not {type(path).__name__}",
+                             hint="an image already read is given as SEMImage(array, pixel_size)"
+                             if isinstance(path, np.ndarray) else None)
     path = Path(path)
     if isinstance(pixel_size, PixelSize):  # with its source, as SEMImage takes one; checked as a number is
         explicit = None if pixel_size.nm is None else PixelSize(parse_pixel_size(pixel_size.nm), pixel_size.source)
