@@ -1131,3 +1131,14 @@ def test_a_path_that_is_none_is_named(tmp_path):
         read_sem(None)
     with pytest.raises(ParameterError, match=r"not ndarray \(an image already read is given as SEMImage\(array, "):
         read_composite(syn.bse)
+
+
+def test_an_semimage_of_nested_lists_holds_their_array():
+    """``SEMImage([[...], ...])`` was kept as a list, and its analysis failed on
+    "'list' object has no attribute 'shape'"."""
+    from ddcsem.analyze import analyze_single
+
+    rows = make_pair(shape=(64, 64), n_particles=4, seed=2).bse.tolist()
+    image = SEMImage(rows, "20nm")
+    assert isinstance(image.data, np.ndarray) and image.shape == (64, 64) and image.data.dtype.kind == "i"
+    assert analyze_single(image).labels.shape == (64, 64)

@@ -184,6 +184,8 @@ class SEMImage:
         if not isinstance(given, PixelSize):  # SEMImage(array, 20): the size a user knows
             object.__setattr__(self, "pixel_size",
                                UNCALIBRATED if given is None else PixelSize(parse_pixel_size(given), "argument"))
+        if isinstance(self.data, (list, tuple)):  # nested lists of pixels, as an array takes them
+            object.__setattr__(self, "data", np.asarray(self.data))
         if np.asarray(self.data).dtype == bool:  # a mask: 0 and 255, as read_sem reads a 1-bit file
             object.__setattr__(self, "data", np.asarray(self.data, dtype=np.uint8) * np.uint8(255))
         if self.marks is not None and np.shape(self.marks) != np.shape(self.data)[:2]:
