@@ -1147,3 +1147,17 @@ def test_a_second_run_into_a_folder_in_use_is_refused(samples, tmp_path, capsys)
     # a run that ended without letting go (killed) holds nothing: its lock went with it
     (out / CLAIM_NAME).write_text("")
     assert main(["analyze", str(samples), "-o", str(out), "-q", "--overwrite"]) == 0
+
+
+def test_a_file_system_without_locks_runs_unclaimed(samples, tmp_path, monkeypatch):
+    """Some network shares refuse locks (ENOLCK): that is no other run, and the batch goes on."""
+    import errno
+
+    from ddcsem import cli
+
+    def refuse(handle):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(cli, "_lock", refuse)
+    assert main(["analyze", str(samples), "-o", str(tmp_path / "out"), "-q"]) == 0
+    assert (tmp_path / "out" / "particles.csv").is_file()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import errno
 import glob
 import io
 import json
@@ -936,6 +937,22 @@ def _say_if_compiling(args: argparse.Namespace, kernels: Sequence[Any], how_long
 CLAIM_NAME = ".ddcsem-run"
 
 
+#: The errors of a lock that another process holds (flock's EWOULDBLOCK; msvcrt's EACCES).
+_HELD = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK}
+
+
+def _lock(handle: Any) -> None:
+    """Lock the open file ``handle`` for this process alone, or raise OSError at once."""
+    if os.name == "nt":
+        import msvcrt
+
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 class _Claim:
     """An output folder's claim by one run, taken when its batch starts writing and let go
     when the run ends. Two runs into one folder at once (two terminals, or a cluster's
@@ -951,41 +968,44 @@ class _Claim:
 
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / CLAIM_NAME
-        while self.held is None:
-            handle = open(path, "a+b")  # noqa: SIM115 - held open while the run writes
+        for _ in range(3):  # once more where the run before removed the file between open and lock
             try:
-                if os.name == "nt":
-                    import msvcrt
-
-                    msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-                else:
-                    import fcntl
-
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+                handle = open(path, "a+b")  # noqa: SIM115 - held open while the run writes
+            except OSError:  # the run's own writes say why
+                return
+            try:
+                _lock(handle)
+            except OSError as exc:
                 handle.close()
-                raise OutputError("another ddcsem run is writing its results into this folder", path=self.folder,
-                                  hint="let it finish, or give this run another output folder") from None
-            try:  # the file locked is still the one of that name (not one the run before removed)
+                if exc.errno in _HELD:
+                    raise OutputError("another ddcsem run is writing its results into this folder",
+                                      path=self.folder, hint="let it finish, or give this run another output "
+                                      "folder") from None
+                return  # a file system without locks (some network shares): the run goes on unclaimed
+            try:  # the file locked is still the one of that name
                 same = os.name == "nt" or os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
-            except FileNotFoundError:
+            except OSError:
                 same = False
             if same:
                 self.held = handle
-            else:
-                handle.close()
+                return
+            handle.close()
 
     def close(self) -> None:
-        if self.held is not None:
-            if os.name != "nt":  # removed while locked, so that no run locks the file left behind
-                (self.folder / CLAIM_NAME).unlink(missing_ok=True)
-            self.held.close()
-            self.held = None
-            if os.name == "nt":
-                try:
-                    (self.folder / CLAIM_NAME).unlink()
-                except OSError:  # another run holds it now
-                    pass
+        if self.held is None:
+            return
+        if os.name != "nt":  # removed while locked, so that no run locks a file left behind
+            self._remove()
+        self.held.close()
+        self.held = None
+        if os.name == "nt":  # Windows removes no open file: after (another run may hold it by then)
+            self._remove()
+
+    def _remove(self) -> None:
+        try:
+            (self.folder / CLAIM_NAME).unlink()
+        except OSError:
+            pass
 
 
 def _run_batch(worker, items: list, job: Any, args: argparse.Namespace, unit: str,
