@@ -1136,8 +1136,9 @@ def test_a_second_run_into_a_folder_in_use_is_refused(samples, tmp_path, capsys)
     other = _Claim(out)
     other.take()  # a run under way
     assert main(["analyze", str(samples), "-o", str(out), "-q"]) == 2
-    assert "out: another ddcsem run is writing its results into this folder (let it finish, or give this run " \
-           "another output folder)" in capsys.readouterr().err
+    assert re.search(rf"out: another ddcsem run \(process {os.getpid()} on .+, since \d{{4}}-\d\d-\d\d \d\d:\d\d\) is "
+                     r"writing its results into this folder \(let it finish, or give this run another output "
+                     r"folder\)", capsys.readouterr().err)
     assert sorted(p.name for p in out.iterdir()) == [CLAIM_NAME]
     assert main(["colorize", str(samples), "-o", str(out), "-q"]) == 2
     other.close()

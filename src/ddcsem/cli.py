@@ -946,6 +946,7 @@ def _lock(handle: Any) -> None:
     if os.name == "nt":
         import msvcrt
 
+        handle.seek(0)  # its first byte, whatever the file holds: where every run locks it
         msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
     else:
         import fcntl
@@ -978,9 +979,13 @@ class _Claim:
             except OSError as exc:
                 handle.close()
                 if exc.errno in _HELD:
-                    raise OutputError("another ddcsem run is writing its results into this folder",
-                                      path=self.folder, hint="let it finish, or give this run another output "
-                                      "folder") from None
+                    try:  # who: as the holder wrote it
+                        holder = path.read_text(encoding="utf-8", errors="replace").strip()
+                    except OSError:
+                        holder = ""
+                    raise OutputError("another ddcsem run" + (f" ({holder})" if holder else "") + " is writing "
+                                      "its results into this folder", path=self.folder,
+                                      hint="let it finish, or give this run another output folder") from None
                 return  # a file system without locks (some network shares): the run goes on unclaimed
             try:  # the file locked is still the one of that name
                 same = os.name == "nt" or os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
@@ -988,6 +993,10 @@ class _Claim:
                 same = False
             if same:
                 self.held = handle
+                handle.truncate(0)  # who holds it, for the run refused
+                handle.write(f"process {os.getpid()} on {platform.node() or 'this machine'}, since "
+                             f"{_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}".encode())
+                handle.flush()
                 return
             handle.close()
 
