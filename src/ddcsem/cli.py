@@ -186,10 +186,12 @@ def _group_by(text: str) -> str:
 def _figure(text: str) -> Path:
     """``--plot``: a file to draw a figure into, its kind by its ending (checked before the
     runs, which take minutes)."""
-    from .report import FIGURE_FORMATS
+    from .report import figure_format
 
-    if Path(text).suffix.lower().lstrip(".") not in FIGURE_FORMATS:
-        raise argparse.ArgumentTypeError(f"{text!r}: a figure is written as .png, .svg or .pdf; end its name so")
+    try:
+        figure_format(text)
+    except DDCSEMError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return Path(text)
 
 

@@ -125,6 +125,15 @@ class PixelSize:
 UNCALIBRATED = PixelSize(None, "none")
 
 
+def _given_pixel_size(given: float | str | PixelSize | None) -> PixelSize | None:
+    """A pixel size someone gives, checked as :func:`parse_pixel_size` checks one: a number
+    (nm) or a length, its source ``argument``, or a :class:`PixelSize`, which keeps its
+    own; None for none."""
+    if isinstance(given, PixelSize):
+        return None if given.nm is None else PixelSize(parse_pixel_size(given.nm), given.source)
+    return None if given is None else PixelSize(parse_pixel_size(given), "argument")
+
+
 @dataclass(frozen=True, eq=False)
 class SEMImage:
     """One grey micrograph with its calibration and provenance.
@@ -182,8 +191,7 @@ class SEMImage:
     def __post_init__(self) -> None:
         given = self.pixel_size
         if not isinstance(given, PixelSize):  # SEMImage(array, 20): the size a user knows
-            object.__setattr__(self, "pixel_size",
-                               UNCALIBRATED if given is None else PixelSize(parse_pixel_size(given), "argument"))
+            object.__setattr__(self, "pixel_size", _given_pixel_size(given) or UNCALIBRATED)
         if isinstance(self.data, (list, tuple)):  # nested lists of pixels, as an array takes them
             object.__setattr__(self, "data", np.asarray(self.data))
         if np.asarray(self.data).dtype == bool:  # a mask: 0 and 255, as read_sem reads a 1-bit file
@@ -1643,10 +1651,7 @@ def _read(
                              hint="an image already read is given as SEMImage(array, pixel_size)"
                              if isinstance(path, np.ndarray) else None)
     path = Path(path)
-    if isinstance(pixel_size, PixelSize):  # with its source, as SEMImage takes one; checked as a number is
-        explicit = None if pixel_size.nm is None else PixelSize(parse_pixel_size(pixel_size.nm), pixel_size.source)
-    else:
-        explicit = None if pixel_size is None else PixelSize(parse_pixel_size(pixel_size), "argument")
+    explicit = _given_pixel_size(pixel_size)
     if page is not None and (isinstance(page, bool) or not isinstance(page, (int, np.integer))):
         raise ParameterError(f"page must be a page number (0 the first), not {page!r}")  # was "cannot decode"
     kind = _sniff(path)

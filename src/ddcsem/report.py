@@ -44,6 +44,7 @@ __all__ = [
     "write_batch_tables",
     "plot_samples",
     "save_figure",
+    "figure_format",
     "write_html_report",
 ]
 
@@ -1395,13 +1396,30 @@ def save_figure(fig: Any, path: str | PathLike) -> None:
     >>> save_figure(fig, path[:-3] + "svg"); open(path[:-3] + "svg", "rb").read(5)
     b'<?xml'
     """
-    kind = Path(path).suffix.lower().lstrip(".")
-    if kind not in FIGURE_FORMATS:  # a PNG named .txt or .svg opened as neither
-        raise ParameterError(f"{path}: a figure is written as {', '.join(FIGURE_FORMATS[:-1]).upper()} or "
-                             f"{FIGURE_FORMATS[-1].upper()}", hint="end its name in .png, .svg or .pdf")
+    kind = figure_format(path)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=kind)
+
+
+def figure_format(path: str | PathLike) -> str:
+    """The kind of file a figure at ``path`` is written as (``FIGURE_FORMATS``), by its
+    ending: a PNG named ``.txt`` or ``.svg`` opened as neither.
+
+    Examples
+    --------
+    >>> figure_format("psd.SVG")
+    'svg'
+    >>> figure_format("psd.txt")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ddcsem.errors.ParameterError: psd.txt: a figure is written as PNG, SVG or PDF (end its name in ...)
+    """
+    kind = Path(path).suffix.lower().lstrip(".")
+    if kind not in FIGURE_FORMATS:
+        raise ParameterError(f"{path}: a figure is written as PNG, SVG or PDF",
+                             hint="end its name in .png, .svg or .pdf")
+    return kind
 
 
 def write_batch_tables(out: str | PathLike, summaries: list[dict[str, Any]], *,

@@ -375,8 +375,9 @@ def segment_particles(
         smooth_sigma, auto_sigma = require_positive(smooth_sigma, "smooth_sigma", zero=True), False
     smooth = gaussian(d, smooth_sigma) if smooth_sigma else d
     region = None if region is None else np.asarray(region, dtype=bool)
-    level = threshold_value(smooth if region is None else smooth[region], threshold)
-    beyond = not isinstance(threshold, str) and _warn_if_beyond(level, smooth if region is None else smooth[region])
+    in_region = smooth if region is None else smooth[region]
+    level = threshold_value(in_region, threshold)
+    beyond = not isinstance(threshold, str) and _warn_if_beyond(level, in_region)
     typical = _typical_radius(smooth > level) if auto_sigma or refine_edges else 0.0  # what it scales
     if auto_sigma and typical > SMOOTH_RADIUS:  # large particles' wide edges: smoothed in proportion
         sigma = min(smooth_sigma * typical / SMOOTH_RADIUS, MAX_SCALE_SIGMA)
