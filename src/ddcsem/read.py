@@ -479,8 +479,8 @@ def _scale_bar_marks(grey: np.ndarray) -> np.ndarray | None:
         for number, part in enumerate(ndimage.find_objects(parts), start=1):
             thick, long = part[0].stop - part[0].start, part[1].stop - part[1].start
             top, left = box[0].start + part[0].start, box[1].start + part[1].start
-            if (long >= BAR_MIN_ASPECT * thick and np.count_nonzero(parts[part] == number) >= BAR_FILL * thick * long
-                    and _sharp(level, top, left, thick, long)):
+            filled = np.count_nonzero(parts[part] == number)
+            if _bar_shaped(thick, long, filled) and _sharp(level, top, left, thick, long):
                 marks[top:top + thick, left:left + long] = True
                 _add_label(marks, grey, spots, boxes, (top, left, thick, long))
     return marks if marks.any() else None
@@ -489,9 +489,9 @@ def _scale_bar_marks(grey: np.ndarray) -> np.ndarray | None:
 def _scale_bars(hidden: np.ndarray, picture: np.ndarray) -> list[int]:
     """The lengths, px, each once and shortest first, of the scale bars among the
     annotations ``hidden`` drawn into ``picture`` (grey, or RGB: its luma): white or
-    black, level, filled rectangles as :func:`_scale_bar_marks` takes them
-    (``BAR_MIN_LENGTH`` px long or more, ``BAR_MIN_ASPECT`` times as long as thick, their
-    pixels within ``BAR_TOLERANCE`` levels of full scale or of 0), alone or in a box."""
+    black parts of a bar's shape (:func:`_bar_shaped`, as :func:`_scale_bar_marks` takes
+    them), their pixels within ``BAR_TOLERANCE`` levels of full scale or of 0, alone or in
+    a box."""
     from scipy import ndimage
 
     grey = _luminance(picture) if picture.ndim == 3 else picture
@@ -505,10 +505,16 @@ def _scale_bars(hidden: np.ndarray, picture: np.ndarray) -> list[int]:
             parts, _ = ndimage.label(level & inside)
             for j, box in enumerate(ndimage.find_objects(parts), start=1):
                 thick, long = box[0].stop - box[0].start, box[1].stop - box[1].start
-                if (long >= max(BAR_MIN_LENGTH, BAR_MIN_ASPECT * thick)
-                        and np.count_nonzero(parts[box] == j) >= BAR_FILL * thick * long):
+                if _bar_shaped(thick, long, np.count_nonzero(parts[box] == j)):
                     found.append(long)
     return sorted(set(found))
+
+
+def _bar_shaped(thick: int, long: int, filled: int) -> bool:
+    """Whether a level part ``thick`` x ``long`` px with ``filled`` of its pixels set is a
+    scale bar's shape: ``BAR_MIN_LENGTH`` px long or more, ``BAR_MIN_ASPECT`` times as long
+    as thick, and filled (``BAR_FILL``)."""
+    return long >= max(BAR_MIN_LENGTH, BAR_MIN_ASPECT * thick) and filled >= BAR_FILL * thick * long
 
 
 def _add_label(marks: np.ndarray, grey: np.ndarray, spots: np.ndarray, boxes: list,
