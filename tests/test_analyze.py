@@ -2021,13 +2021,71 @@ def test_a_background_painted_white_is_left_out_as_a_frame_is(kind):
             return analyze_composite(SEMImage(rgb, px), **given)
         return analyze_single(SEMImage(bse, px), **given)
 
-    with pytest.warns(UserWarning, match=r"a plain white area \(1\d% of the image: a background painted out"):
+    with pytest.warns(UserWarning, match=r"a plain white or black area \(1\d% of the image: a background "
+                      "painted out"):
         found = analyse(True)
     by_hand = analyse(False, region=~painted)
     assert len(by_hand.table["label"]) > 70
     assert abs(len(found.table["label"]) - len(by_hand.table["label"])) <= 1
     assert found.mineral_area_fraction == pytest.approx(by_hand.mineral_area_fraction, abs=0.002)
     assert not found.labels[painted].any()
+
+
+@pytest.mark.parametrize("kind", ["single", "pair", "composite"])
+def test_a_rotated_image_s_black_padding_is_left_out_as_a_frame_is(kind):
+    """The black corners of a field turned by 7 degrees (a registration's or a figure's
+    rotation) were the single image's matrix: no particle was found; as a frame, the
+    field gives what a region drawn around it gives."""
+    from scipy import ndimage
+
+    syn = make_pair((400, 400), seed=3)
+    px = PixelSize(20.0, "argument")
+
+    def turned(image):
+        if image.ndim == 3:
+            return np.stack([turned(image[..., k]) for k in range(image.shape[-1])], axis=-1)
+        return ndimage.rotate(image, 7, reshape=True, order=1, cval=0)
+
+    padding = turned(np.ones(syn.bse.shape, np.uint8)) == 0
+    assert 0.15 < padding.mean() < 0.25
+
+    def analyse(**given):
+        se, bse = turned(syn.se), turned(syn.bse)
+        if kind == "pair":
+            return analyze_pair(SEMPair("p", SEMImage(se, px), SEMImage(bse, px), px), **given)
+        if kind == "composite":
+            return analyze_composite(SEMImage(turned(colorize(syn.se, syn.bse)), px), **given)
+        return analyze_single(SEMImage(bse, px), **given)
+
+    with pytest.warns(UserWarning, match=r"a plain white or black area \(2\d% of the image: .*the padding of a "
+                      r"rotated or stitched image\) is no part of the field"):
+        found = analyse()
+    with pytest.warns(UserWarning, match="a plain white or black area"):  # (a frame, whatever the region)
+        by_hand = analyse(region=~ndimage.binary_dilation(padding, iterations=2))
+    assert len(by_hand.table["label"]) > 30
+    assert len(found.table["label"]) == len(by_hand.table["label"])
+    assert found.mineral_area_fraction == pytest.approx(by_hand.mineral_area_fraction, abs=0.002)
+    assert not found.labels[padding].any() and found.region is not None and not found.region[padding].any()
+
+
+def test_a_matrix_clipped_to_black_is_no_padding():
+    """A matrix exported clipped to black is as broad as a rotated image's padding, and
+    as plain, but it encloses its particles one by one: it stays the field's."""
+    from ddcsem.separate import _black_area, _frame_mask
+
+    none = np.zeros((512, 512), bool)
+    for seed, n in ((1, 20), (2, 80), (3, 300)):
+        pair = make_pair((512, 512), n_particles=n, seed=seed)
+        for low in (30, 60, 80, 95):  # exports clipped at that percentile: that much of it black
+            x = pair.bse.astype(np.float32)
+            cut = np.percentile(x, low)
+            clipped = np.clip((x - cut) / (x.max() - cut) * 255, 0, 255).astype(np.uint8)
+            assert _black_area(clipped, none) is None
+    padded = pair.bse.copy()
+    padded[:200, :150] = 0  # a mosaic's missing tile, in a corner: no whole rows or columns
+    found = _frame_mask(padded)
+    assert found[:200, :150].all() and not found[203:].any() and not found[:, 153:].any()
+    assert _black_area(np.zeros((512, 512), np.uint8), none) is None  # a black image is no padding
 
 
 def test_particles_over_most_of_the_field_blame_a_threshold_given(syn):

@@ -691,8 +691,13 @@ def test_a_float_colour_image_with_nan_pixels_is_refused_by_name(tmp_path):
     rgb[5:10, 5:10, 1] = np.nan
     tifffile.imwrite(tmp_path / "f.tif", rgb, photometric="rgb")
     for reader in (read_sem, read_composite):
-        with pytest.raises(ReadError, match=r"f.tif: 25 pixels are NaN or infinite \(re-export the image without"):
+        with pytest.raises(ReadError, match=r"f.tif: 25 pixels are NaN or infinite \(give them a finite value"):
             reader(tmp_path / "f.tif")
+    rgb[:] = 0.5
+    rgb[3, 4, 0] = np.inf
+    tifffile.imwrite(tmp_path / "f.tif", rgb, photometric="rgb")
+    with pytest.raises(ReadError, match="f.tif: 1 pixel is NaN or infinite"):
+        read_sem(tmp_path / "f.tif")
 
 
 @pytest.mark.parametrize("case", sorted(BAD_FILES))

@@ -566,10 +566,10 @@ def _field_region(region: np.ndarray | None, shape: tuple[int, ...], frame: np.n
     if frame.any():
         lines = frame.all(axis=1)[:, None] | frame.all(axis=0)[None, :]  # its rows and columns, whole
         rows, cols = np.flatnonzero(~frame.all(axis=1)), np.flatnonzero(~frame.all(axis=0))
-        if (frame & ~lines).any():  # (the lines a white area fills whole are part of it)
-            warnings.warn(f"a plain white area ({frame.mean():.0%} of the image: a background painted out around "
-                          "the sample) is no part of the field: left out, its edge taken for the field's border",
-                          stacklevel=3)
+        if (frame & ~lines).any():  # (the lines a plain area fills whole are part of it)
+            warnings.warn(f"a plain white or black area ({frame.mean():.0%} of the image: a background painted out "
+                          "around the sample, the padding of a rotated or stitched image) is no part of the field: "
+                          "left out, its edge taken for the field's border", stacklevel=3)
         else:
             warnings.warn(f"a plain frame around the image (rows {rows[0]}-{rows[-1]} and columns {cols[0]}-"
                           f"{cols[-1]} lie inside it) is no part of the field: left out, its edge taken for the "
@@ -851,8 +851,9 @@ def analyze_pair(pair: SEMPair | SEMImage | np.ndarray, bse: SEMImage | np.ndarr
         When the BSE image was exported clipped: its matrix black up to the particles, or
         their tops saturated.
     UserWarning
-        When a plain frame in both channels (a mosaic's padding, a figure panel's margin)
-        was left out of the field.
+        When a plain frame or a plain white or black area in both channels (a figure
+        panel's margin, a mosaic's or a rotated image's padding), or an area off the
+        sample, was left out of the field.
 
     Examples
     --------
@@ -963,8 +964,8 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
         When the image was exported clipped: its matrix up to the particles, or their tops.
     UserWarning
         When a plain frame around the image (a figure panel's margin), a plain white area
-        (a background painted out) or an area off the sample was left out of the field,
-        and when the image is a binary mask, measured as drawn.
+        (a background painted out), a plain black one (a rotated image's padding) or an
+        area off the sample was left out of the field, and when the image is a binary mask, measured as drawn.
 
     Examples
     --------
@@ -1092,8 +1093,9 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     UserWarning
         When annotations (a burned-in scale bar, lettering, the black box under them) were
         masked, with the particles touching them, or a plain frame around the composite (a
-        figure panel's margin), a plain white area (a background painted out) or an area
-        off the sample (black) was left out of the field.
+        figure panel's margin), a plain white area (a background painted out), a plain
+        black one (a rotated image's padding) or an area off the sample (black) was left
+        out of the field.
 
     Examples
     --------

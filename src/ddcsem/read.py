@@ -547,7 +547,9 @@ def _require_finite(arr: np.ndarray, path: Path) -> None:
     if arr.dtype.kind == "f" and not (finite := np.isfinite(arr)).all():
         colour = arr.ndim == 3 and arr.shape[-1] in (3, 4)
         bad = np.count_nonzero(~finite.all(axis=-1) if colour else ~finite)
-        raise ReadError(f"{bad} pixels are NaN or infinite", path=path, hint="re-export the image without invalid pixels")
+        raise ReadError(f"{bad} pixel{' is' if bad == 1 else 's are'} NaN or infinite", path=path,
+                        hint="give them a finite value (Fiji: Process > Noise > Remove NaNs...; numpy: "
+                             "np.nan_to_num) and, if they pad the field, the area to analyse as a region (--region)")
 
 
 def _as_grey(arr: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
