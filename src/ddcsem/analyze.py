@@ -534,16 +534,41 @@ def _colorized(se: np.ndarray, bse: np.ndarray, frame: np.ndarray, **options: An
 
 
 def _off_the_sample(grey: np.ndarray | None, region: np.ndarray | None, outside: np.ndarray,
-                    options: AnalysisOptions) -> np.ndarray | None:
+                    off_sample: bool) -> np.ndarray | None:
     """The area of the ``grey`` image (bright particles; None: not searched) that lies off
-    the sample (see ``separate.OFF_SAMPLE_GRID``), where ``options.off_sample`` asks for it
-    and no ``region`` was given (that is the field); ``outside`` (a frame, annotations) is
-    no part of the field. None where there is none."""
+    the sample (see ``separate.OFF_SAMPLE_GRID``), where ``off_sample`` asks for it and no
+    ``region`` was given (that is the field); ``outside`` (a frame, annotations) is no
+    part of the field. None where there is none."""
     from .separate import _off_sample
 
-    if grey is None or region is not None or not options.off_sample:
+    if grey is None or region is not None or not off_sample:
         return None
     return _off_sample(grey, outside)
+
+
+def _pair_colours(pair: SEMPair, *, region: np.ndarray | None = None, off_sample: bool = True, **colour: Any
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The DDC image of ``pair`` (:func:`ddcsem.colorize` with the ``colour`` options),
+    with what is no part of its field: its plain frame and plain white or black areas,
+    in both channels (a figure's margin, a mosaic's or a rotated image's padding), the
+    annotations drawn into either (a scale bar, Fiji's Flatten) and, with ``off_sample``
+    where no ``region`` is given, the area off the sample. None of them sets the stretch
+    of the colours, and all are black in the image. Returns the image, the frame, the
+    annotations and the area off the sample (None where there are none): ``ddcsem
+    colorize`` makes the image as ``analyze_pair`` does."""
+    from .separate import _frame_mask
+
+    frame = _frame_mask(pair.bse.data)
+    if frame.any():  # a frame is plain in both channels (a mosaic's padding, a figure's margin)
+        frame &= _frame_mask(pair.se.data)
+    # annotations drawn into either channel (a scale bar, Fiji's Flatten): no part of the field
+    se_marks, bse_marks = _annotations(pair.se, frame), _annotations(pair.bse, frame)
+    hidden = se_marks if bse_marks is None else bse_marks if se_marks is None else se_marks | bse_marks
+    _warn_of_scale_bar(pair.pixel_size, (se_marks, pair.se.data), (bse_marks, pair.bse.data), stacklevel=4)
+    outside = frame if hidden is None else frame | hidden
+    off = _off_the_sample(pair.bse.data, region, outside, off_sample)
+    return _colorized(pair.se.data, pair.bse.data, outside if off is None else outside | off, **colour), frame, \
+        hidden, off
 
 
 def _field_region(region: np.ndarray | None, shape: tuple[int, ...], frame: np.ndarray,
@@ -580,10 +605,11 @@ def _field_region(region: np.ndarray | None, shape: tuple[int, ...], frame: np.n
     return region
 
 
-def _warn_of_scale_bar(pixel: PixelSize, *drawn: tuple[np.ndarray | None, np.ndarray]) -> None:
+def _warn_of_scale_bar(pixel: PixelSize, *drawn: tuple[np.ndarray | None, np.ndarray], stacklevel: int = 3) -> None:
     """Where an image without a pixel size has a scale bar drawn into it, say how long it
     is, for the pixel size its label gives: ``drawn`` are its pictures (a pair's two) with
-    the annotations of each (None where it has none; :func:`ddcsem.read._scale_bars`)."""
+    the annotations of each (None where it has none; :func:`ddcsem.read._scale_bars`),
+    warned of at ``stacklevel`` (that of the public function's caller)."""
     if pixel.calibrated:
         return
     from .read import _scale_bars
@@ -594,7 +620,7 @@ def _warn_of_scale_bar(pixel: PixelSize, *drawn: tuple[np.ndarray | None, np.nda
         warnings.warn(f"a scale bar {across} long is drawn into the image, which has no pixel size: give the "
                       f"length its label reads, over those pixels: --pixel-size LENGTH/{lengths[0]}px (e.g. "
                       f"5um/{lengths[0]}px; in Python, read the file with pixel_size=\"5um/{lengths[0]}px\")",
-                      stacklevel=3)
+                      stacklevel=stacklevel)
 
 
 def _annotations(image: SEMImage, frame: np.ndarray) -> np.ndarray | None:
@@ -873,7 +899,7 @@ def analyze_pair(pair: SEMPair | SEMImage | np.ndarray, bse: SEMImage | np.ndarr
     ('pair', True)
     """
     from .pair import _pair_images, _pair_key
-    from .separate import _density, _frame_mask
+    from .separate import _density
 
     options = _as_options(options)
     if bse is not None:
@@ -893,17 +919,8 @@ def analyze_pair(pair: SEMPair | SEMImage | np.ndarray, bse: SEMImage | np.ndarr
     _require_memory(pair.se.data.shape, pair.se.path)
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    frame = _frame_mask(pair.bse.data)
-    if frame.any():  # a frame is plain in both channels (a mosaic's padding, a figure's margin)
-        frame &= _frame_mask(pair.se.data)
-    # annotations drawn into either channel (a scale bar, Fiji's Flatten): no part of the field
-    se_marks, bse_marks = _annotations(pair.se, frame), _annotations(pair.bse, frame)
-    hidden = se_marks if bse_marks is None else bse_marks if se_marks is None else se_marks | bse_marks
-    _warn_of_scale_bar(pair.pixel_size, (se_marks, pair.se.data), (bse_marks, pair.bse.data))
-    outside = frame if hidden is None else frame | hidden
-    off = _off_the_sample(pair.bse.data, region, outside, options)  # no stretch of the colours either
-    ddc = _colorized(pair.se.data, pair.bse.data, outside if off is None else outside | off,
-                     mode=options.mode, clip=options.clip)
+    ddc, frame, hidden, off = _pair_colours(pair, region=region, off_sample=options.off_sample,
+                                           mode=options.mode, clip=options.clip)
     timings["colorize"] = time.perf_counter() - t
     t = time.perf_counter()
     region = _field_region(region, pair.bse.data.shape, frame, hidden, off)
@@ -989,7 +1006,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     hidden = _annotations(image, frame)  # drawn into the image (a scale bar, Fiji's Flatten)
     _warn_of_scale_bar(image.pixel_size, (hidden, image.data))
     outside = frame if hidden is None else frame | hidden
-    off = _off_the_sample(None if options.dark_particles else grey, region, outside, options)
+    off = _off_the_sample(None if options.dark_particles else grey, region, outside, options.off_sample)
     try:
         ddc = _colorized(grey, grey, outside if off is None else outside | off, mode="density", clip=options.clip)
     except ParameterError as exc:  # it names the image by its two roles in the colouring
@@ -1120,7 +1137,8 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     outside = hidden | frame
     bse, se = _filled(bse, outside), _filled(se, outside)
     # black there in both colours: the sum of the two parts is its brightness
-    region = _field_region(region, bse.shape, frame, hidden, _off_the_sample(bse + se, region, outside, options))
+    off = _off_the_sample(bse + se, region, outside, options.off_sample)
+    region = _field_region(region, bse.shape, frame, hidden, off)
     density, dark = _density(_within(bse, region), subtract=True)
     _warn_if_darker(dark, "composite")
     timings["separate"] = time.perf_counter() - t

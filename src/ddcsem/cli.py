@@ -679,7 +679,7 @@ def _internal_error(exc: Exception, report: str = "the file and manifest.json (i
 
 def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
     """Colour one pair; never raises for bad input: the error goes into the record."""
-    from .colorize import colorize
+    from .analyze import _pair_colours
     from .errors import OutputError
     from .pair import read_pair
     from .report import recorded_params_hash, write_preview_png, write_tiff
@@ -702,8 +702,9 @@ def _colorize_one(pair: Any, job: _ColorizeJob) -> dict[str, Any]:
                                crop_databar=job.crop_databar)
             require_memory(images.se.data.size * COLORIZE_BYTES_PER_PIXEL,
                            what=f"colouring {pair.key}", path=pair.se)
-            rgb = colorize(images.se.data, images.bse.data, mode=job.mode, clip=job.clip,
-                           green_gain=job.green_gain, palette=job.palette)
+            # its frame, a rotated image's padding, its annotations set no stretch, as analyze's
+            rgb = _pair_colours(images, mode=job.mode, clip=job.clip, green_gain=job.green_gain,
+                                palette=job.palette)[0]
         record["warnings"] = [str(w.message) for w in caught]
         if not images.pixel_size.calibrated:
             record["warnings"].append("uncalibrated: no pixel size in the files' metadata or ImageJ "

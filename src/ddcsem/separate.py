@@ -607,6 +607,9 @@ def _black_area(image: np.ndarray, frame: np.ndarray) -> np.ndarray | None:
     if min(rgb.shape[:2]) < OFF_SAMPLE_MIN_SIDE:
         return None
     tol = FRAME_TOLERANCE * 255 if rgb.dtype == np.uint8 else 0.0
+    sample = rgb[::8, ::8]  # (where most end: a padding broad enough shows in it, at its lowest level)
+    if np.mean(_brightest(sample) <= float(np.min(sample)) + tol) < OFF_SAMPLE_MIN_SHARE / 2:
+        return None
     area = _broad_area((_brightest(rgb) <= float(np.min(rgb)) + tol) & ~frame, frame)
     if area is None:
         return None
