@@ -81,7 +81,9 @@ def test_parse_pixel_size(text, nm):
 @pytest.mark.parametrize("text, words", [("abc px/um", "write it like 12nm, 12 nm/px or 83.3 px/um"),
                                          ("0 px/um", "must be positive"), ("12 px", "unknown length unit 'px'"),
                                          ("12 nm/furlong", "unknown length unit"),
-                                         ("5um/0px", "pixels '5um/0px' must be positive")])
+                                         ("5um/0px", "pixels '5um/0px' must be positive"),
+                                         ("5 um / 400", r"'5 um / 400' as a pixel size: 400 of what\? \(a length "
+                                                        r"over the pixels it spans names them: 5 um/400px\)")])
 def test_a_pixel_size_per_pixel_or_in_pixels_per_length_that_is_no_size_is_refused(text, words):
     with pytest.raises(CalibrationError, match=words):
         parse_pixel_size(text)

@@ -114,6 +114,9 @@ PIXEL_SIZE_RANGE_NM = (0.1, 1e5)
 #: or per so many pixels, as a scale bar is read (``5 µm / 400 px``).
 _PER_PIXEL = re.compile(r"^(.*?)\s*(?:/|\bper\s)\s*(\d+\.?\d*|\.\d+)?\s*(?:px|pix|pixels?)\s*$", re.IGNORECASE)
 
+#: A length over a bare number (``5um/400``): the pixels' unit left out.
+_OVER_NUMBER = re.compile(r"^\s*(.*?)\s*/\s*(\d+\.?\d*|\.\d+)\s*$")
+
 #: Pixels per length, as Fiji's *Set Scale* states a scale (``83.3 pixels/µm``), or per a
 #: length, as its distance in pixels and known distance give it (``400 px / 5 µm``).
 _PIXELS_PER = re.compile(r"^\s*(.*?)\s*(?:px|pixels?)\s*(?:/|\bper\s)\s*(.+?)\s*$", re.IGNORECASE)
@@ -153,6 +156,10 @@ def parse_pixel_size(text: str | float, *, default_unit: str = "nm") -> float:
         if isinstance(text, str) and (match := _PER_PIXEL.match(text)):
             length = match.group(1)
             pixels = _positive(float(match.group(2) or 1), text, "pixels")
+        elif isinstance(text, str) and (match := _OVER_NUMBER.match(text)):
+            raise CalibrationError(f"cannot read {text!r} as a pixel size: {match.group(2)} of what?",
+                                   hint=f"a length over the pixels it spans names them: "
+                                        f"{match.group(1)}/{match.group(2)}px")
         nm = parse_length(length, default_unit=default_unit) / pixels
     low, high = PIXEL_SIZE_RANGE_NM
     if not low <= nm <= high:
