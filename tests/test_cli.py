@@ -251,6 +251,26 @@ def test_colorize_colours_a_padded_pair_by_its_field_as_analyze_does(tmp_path):
     assert np.array_equal(padded, tifffile.imread(tmp_path / "an" / "padded" / "padded_ddc.tif"))
 
 
+def test_an_image_given_twice_under_two_names_is_said_to_count_twice(tmp_path, capsys):
+    """A copy of an image beside it ("image (1).tif") was analysed as a field of its own
+    without a word: its particles counted twice in the pooled tables."""
+    from ddcsem.synthetic import make_pair
+
+    one, other = make_pair(shape=(128, 128), seed=1), make_pair(shape=(128, 128), seed=2)
+    tifffile.imwrite(tmp_path / "a.tif", one.bse)
+    shutil.copy(tmp_path / "a.tif", tmp_path / "a (1).tif")
+    tifffile.imwrite(tmp_path / "b.tif", other.bse)  # as large, and its first bytes the same
+    assert (tmp_path / "b.tif").stat().st_size == (tmp_path / "a.tif").stat().st_size
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path), "--single", "--pixel-size", "20nm", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert ("warning: a (1): its files are byte for byte those of a (a copy under another name?): the same field "
+            "twice, whose particles count twice in the pooled tables") in err
+    assert "of a (a copy" in err and err.count("byte for byte") == 1
+    warned = {r["image_id"]: r["warnings"] for r in json.loads((out / "manifest.json").read_text())["images"]}
+    assert [i for i, w in warned.items() if any("byte for byte" in x for x in w)] == ["a (1)"]
+
+
 def white_bar_px(png: Path) -> int:
     """The length of the longest white run along the bottom rows of a preview: its scale bar."""
     from PIL import Image

@@ -10,6 +10,7 @@ import argparse
 import datetime as _dt
 import errno
 import glob
+import hashlib
 import io
 import json
 import math
@@ -1151,6 +1152,61 @@ def _warn_of_other_results(records: list[dict[str, Any]], args: argparse.Namespa
               "done", file=sys.stderr)
 
 
+#: Bytes read at a file's start, middle and end to tell apart files of one size (images of
+#: one microscope and one format often are) before any is read whole.
+_SAMPLE_BYTES = 1 << 16
+
+
+def _digest(path: str, *, whole: bool) -> str:
+    """A digest of the file at ``path``: of its bytes, or (not ``whole``) of three samples
+    of them (see ``_SAMPLE_BYTES``)."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        if whole:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        else:
+            size = os.fstat(f.fileno()).st_size
+            for at in (0, size // 2, max(0, size - _SAMPLE_BYTES)):
+                f.seek(at)
+                h.update(f.read(_SAMPLE_BYTES))
+    return h.hexdigest()
+
+
+def _twins(items: list[tuple[str, Any, str]]) -> dict[str, str]:
+    """The images of a batch whose files are byte for byte another's (a copy under another
+    name, "image (1).tif"), each with the id of the one of them named shortest. Files are
+    read whole only where their sizes and samples of their bytes agree; one that cannot be
+    read is left to the batch to fail."""
+    groups = [items]
+    for key in (lambda path: os.stat(path).st_size, lambda path: _digest(path, whole=False),
+                lambda path: _digest(path, whole=True)):
+        split: list[list[tuple[str, Any, str]]] = []
+        for group in groups:
+            by_key: dict[tuple, list[tuple[str, Any, str]]] = {}
+            for item in group:
+                try:
+                    by_key.setdefault(tuple(key(path) for path in _sources(item).values()), []).append(item)
+                except OSError:
+                    continue
+            split += [same for same in by_key.values() if len(same) > 1]
+        groups = split
+    # the copy's name is the longer one ("image - Copy.tif"), as a rule
+    groups = [sorted(group, key=lambda item: (len(item[2]), item[2])) for group in groups]
+    return {image_id: group[0][2] for group in groups for _, _, image_id in group[1:]}
+
+
+def _warn_of_twins(records: list[dict[str, Any]], twins: dict[str, str]) -> None:
+    """Add to the records of each image (or its tiles) whose files are another's (see
+    :func:`_twins`) a warning that its particles count twice."""
+    for r in records:
+        first = twins.get(r.get("tile", {}).get("of") if r.get("tile") else r["image_id"])
+        if first is not None and r.get("status") in ("ok", "skipped"):
+            r.setdefault("warnings", []).append(
+                f"its files are byte for byte those of {first} (a copy under another name?): the same field "
+                "twice, whose particles count twice in the pooled tables (psd_all.png, samples.csv); give it once")
+
+
 #: Seconds that the batch tables take per particle: read back and written to
 #: particles.csv, and to results.xlsx besides (measured: 6,000 particles in 0.2 s, and
 #: 100,000 in 3.8 s more with --xlsx).
@@ -1887,6 +1943,7 @@ def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     _say_if_compiling(args, [filters.separable_filter, segment.label_components, segment.distance_transform,
                              measure.outlines], "a minute or two")
     records, undone = _run_batch(_analyze_one, items, job, args, "image", _analyze_killed)
+    _warn_of_twins(records, _twins(items))
     if samples:  # an image's tiles are fields of its sample
         samples.update({r["image_id"]: samples.get(r["tile"]["of"]) for r in records if r.get("tile")})
     for key, message in problems:
