@@ -255,6 +255,14 @@ def test_shape_mismatch_says_what_likely_caused_it(tmp_path):
     se, bse = write_pair(tmp_path, noise_image((64, 80)), noise_image((32, 40)), bse_um=0.04)
     with pytest.raises(PairingError, match=r"the BSE image may hold the field at 0\.5 of the SE image's resolution"):
         read_pair(se, bse)
+    # a few pixels fewer: a crop, not a resolution of 0.997 as it had been called
+    se, bse = write_pair(tmp_path, noise_image((300, 300)), noise_image((298, 299)))
+    with pytest.raises(PairingError, match=r"\(they differ by 2 rows and 1 column: one was cropped, or trimmed where "
+                                           r"it was registered; crop both to the field they share"):
+        read_pair(se, bse)
+    se, bse = write_pair(tmp_path, noise_image((300, 300)), noise_image((300, 297)))
+    with pytest.raises(PairingError, match=r"\(they differ by 3 columns: one was cropped"):
+        read_pair(se, bse)
     syn = make_pair((128, 128), databar=True, seed=2)  # the bar in both; the BSE one's metadata gives it
     write_fei(tmp_path / "g_BSE.tif", syn.bse, pixel_m=2e-8, rows=128, name="CBS", mode="BSE")
     se = syn.se.copy()

@@ -27,7 +27,7 @@ from .errors import (CalibrationError, DDCSEMError, PairingError, ParameterError
                      require_switch)
 from .read import (IMAGE_SUFFIXES, PixelSize, SEMImage, _decode_text, _sidecar_of, _tiff_pages, _warn_if_overridden,
                    read_sem)
-from .units import parse_pixel_size
+from .units import format_count, parse_pixel_size
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -772,10 +772,19 @@ def _halves_agree(a: np.ndarray, b: np.ndarray, shift: tuple[float, float]) -> b
     return all(abs(p - q) <= 0.5 for part in (left, right) for p, q in zip(part, shift))
 
 
+#: A pair's images that differ in shape by at most this share of their rows and of their
+#: columns are one field cropped, not stored at two resolutions (exports at 0.5 or 0.75).
+MAX_TRIM = 0.02
+
+
 def _shape_hint(se: SEMImage, bse: SEMImage) -> str:
-    """What to do about a pair whose images differ in shape: the field stored at two
-    resolutions, or frames of two sizes."""
+    """What to do about a pair whose images differ in shape: one cropped a little, the
+    field stored at two resolutions, or frames of two sizes."""
     (r1, c1), (r2, c2) = se.data.shape[:2], bse.data.shape[:2]
+    if abs(r1 - r2) <= MAX_TRIM * max(r1, r2) and abs(c1 - c2) <= MAX_TRIM * max(c1, c2):
+        by = " and ".join(format_count(n, unit) for n, unit in ((abs(r1 - r2), "row"), (abs(c1 - c2), "column")) if n)
+        return (f"they differ by {by}: one was cropped, or trimmed where it was registered; crop both to the field "
+                "they share (Fiji: Image > Crop)")
     if abs(r1 * c2 - r2 * c1) <= max(r1, r2, c1, c2):  # one aspect: the field at two resolutions
         low, high = ("SE", "BSE") if c1 < c2 else ("BSE", "SE")
         return (f"the {low} image may hold the field at {min(c1, c2) / max(c1, c2):.3g} of the {high} image's "
