@@ -2070,7 +2070,8 @@ def test_a_rotated_image_s_black_padding_is_left_out_as_a_frame_is(kind):
 
 def test_a_matrix_clipped_to_black_is_no_padding():
     """A matrix exported clipped to black is as broad as a rotated image's padding, and
-    as plain, but it encloses its particles one by one: it stays the field's."""
+    as plain, but it encloses its particles one by one: it stays the field's, as a pore
+    within the field does, and black in an image of dark particles."""
     from ddcsem.separate import _black_area, _frame_mask
 
     none = np.zeros((512, 512), bool)
@@ -2086,6 +2087,11 @@ def test_a_matrix_clipped_to_black_is_no_padding():
     found = _frame_mask(padded)
     assert found[:200, :150].all() and not found[203:].any() and not found[:, 153:].any()
     assert _black_area(np.zeros((512, 512), np.uint8), none) is None  # a black image is no padding
+    assert not _frame_mask(padded, dark_particles=True).any()  # there, black may be the particles
+    holed = pair.bse.copy()
+    rows, cols = np.ogrid[:512, :512]
+    holed[(rows - 256) ** 2 + (cols - 256) ** 2 < 80 ** 2] = 0  # a pore inside the field, clipped black
+    assert _black_area(holed, none) is None
 
 
 def test_particles_over_most_of_the_field_blame_a_threshold_given(syn):

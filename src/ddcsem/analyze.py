@@ -1002,7 +1002,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     timings: dict[str, float] = {}
     t = time.perf_counter()
     grey = _inverted(image.data) if options.dark_particles else image.data
-    frame = _frame_mask(image.data)
+    frame = _frame_mask(image.data, dark_particles=options.dark_particles)
     hidden = _annotations(image, frame)  # drawn into the image (a scale bar, Fiji's Flatten)
     _warn_of_scale_bar(image.pixel_size, (hidden, image.data))
     outside = frame if hidden is None else frame | hidden

@@ -532,9 +532,11 @@ def _frame(image: np.ndarray) -> tuple[int, int, int, int]:
     return (top, bottom, left, right) if near.mean() <= FRAME_FIELD_SHARE else (0, 0, 0, 0)
 
 
-def _frame_mask(image: np.ndarray) -> np.ndarray:
+def _frame_mask(image: np.ndarray, *, dark_particles: bool = False) -> np.ndarray:
     """The pixels of the plain frame around an image (see :func:`_frame`), and of a plain
-    white or black area in it (see :func:`_white_area`, :func:`_black_area`), bool (M, N). A binary mask (Fiji's *Convert
+    white or black area in it (see :func:`_white_area`, :func:`_black_area`; a black one
+    not in an image of ``dark_particles``, whose black may be an agglomerate's clipped
+    core), bool (M, N). A binary mask (Fiji's *Convert
     to Mask*, a 1-bit file: every pixel 0 or one other value, see :func:`_is_binary`) has
     neither: its black is its background, to the border, and its full scale its particles,
     which read as a background painted out (four discs of a mask: "the SE image is
@@ -545,7 +547,7 @@ def _frame_mask(image: np.ndarray) -> np.ndarray:
     top, bottom, left, right = _frame(image)
     frame = np.ones((rows, cols), dtype=bool)
     frame[top:rows - bottom, left:cols - right] = False
-    for plain in (_white_area(image, frame), _black_area(image, frame)):
+    for plain in (_white_area(image, frame), None if dark_particles else _black_area(image, frame)):
         if plain is not None:
             frame = frame | plain
     return frame
@@ -594,8 +596,9 @@ def _black_area(image: np.ndarray, frame: np.ndarray) -> np.ndarray | None:
     of the image but the sample whole: the padding of a rotated, registered or stitched
     image (its corners, a mosaic's missing tiles). A matrix exported clipped to black is
     as broad, but encloses its particles one by one, and is no such area. Widened by two
-    pixels for its edge; None where there is none. Analysed as the field, the padding of a
-    synthetic field turned by 7 degrees (22 % of the image) was taken for its matrix, and
+    pixels for its edge; None where there is none. It reaches the image's edge, or its
+    frame's: a pore clipped black within the field stays the field's. Analysed as the
+    field, the padding of a synthetic field turned by 7 degrees (22 % of the image) was taken for its matrix, and
     the matrix for mineral (0.81 of the field): one particle was found in the pair, none in
     its BSE image alone, and 45 in its composite, where the field unturned holds 40 away
     from its border (now 39, 39 and 40, as a region drawn around the padding gives)."""
@@ -613,9 +616,16 @@ def _black_area(image: np.ndarray, frame: np.ndarray) -> np.ndarray | None:
     area = _broad_area((_brightest(rgb) <= float(np.min(rgb)) + tol) & ~frame, frame)
     if area is None:
         return None
+    # padding reaches the image's edge (or its frame's); a pore clipped black inside the
+    # field is the sample's (no phase, no particles) and no edge of the field
+    rim = np.ones(area.shape, dtype=bool)
+    rim[1:-1, 1:-1] = frame[1:-1, 1:-1]
+    area = _touching(area, ndimage.binary_dilation(rim, iterations=3))
     rest = np.count_nonzero(~area & ~frame)  # (none: a black image, no field padded)
     holes, n = ndimage.label(ndimage.binary_fill_holes(area) & ~area)
-    return None if not rest or n > 1 or n == 1 and np.count_nonzero(holes) < rest / 2 else area
+    if not area.any() or not rest or n > 1 or n == 1 and np.count_nonzero(holes) < rest / 2:
+        return None
+    return area
 
 
 def _broad_area(plain: np.ndarray, frame: np.ndarray) -> np.ndarray | None:
