@@ -251,6 +251,24 @@ def test_colorize_colours_a_padded_pair_by_its_field_as_analyze_does(tmp_path):
     assert np.array_equal(padded, tifffile.imread(tmp_path / "an" / "padded" / "padded_ddc.tif"))
 
 
+def test_a_pair_turned_with_nan_padding_is_analysed_as_with_black(tmp_path):
+    """A pair turned in floating point with NaN for padding had both files refused; it
+    gives the particles of the same pair turned with black padding."""
+    from scipy import ndimage
+
+    from ddcsem.synthetic import make_pair
+
+    syn = make_pair(shape=(400, 400), seed=3)
+    for name, cval in (("nan", np.nan), ("black", 0.0)):
+        for role, image in (("SE", syn.se), ("BSE", syn.bse)):
+            tifffile.imwrite(tmp_path / f"{name}_{role}.tif",
+                             ndimage.rotate(image.astype(np.float32), 7, reshape=True, order=1, cval=cval))
+    assert main(["analyze", str(tmp_path), "-o", str(tmp_path / "out"), "--pixel-size", "20nm", "-q"]) == 0
+    with open(tmp_path / "out" / "images.csv", newline="", encoding="utf-8") as f:
+        found = {row["image_id"]: int(row["n_particles"]) for row in csv.DictReader(f)}
+    assert found["nan"] == found["black"] > 30
+
+
 def test_an_image_given_twice_under_two_names_is_said_to_count_twice(tmp_path, capsys):
     """A copy of an image beside it ("image (1).tif") was analysed as a field of its own
     without a word: its particles counted twice in the pooled tables."""

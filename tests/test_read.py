@@ -700,6 +700,27 @@ def test_a_float_colour_image_with_nan_pixels_is_refused_by_name(tmp_path):
         read_sem(tmp_path / "f.tif")
 
 
+def test_nan_padding_reaching_the_edge_is_read_as_black(tmp_path):
+    """A float image turned with NaN for padding (scipy's rotate with cval=nan) was
+    refused whole; its NaNs, each part reaching the edge, are now its lowest level, black
+    padding, and NaNs within the field are still refused."""
+    from scipy import ndimage
+
+    syn = make_pair((300, 300), seed=1)
+    turned = ndimage.rotate(syn.bse.astype(np.float32), 7, reshape=True, order=1, cval=np.nan)
+    tifffile.imwrite(tmp_path / "t.tif", turned)
+    with pytest.warns(UserWarning, match=r"t.tif: \d+ pixels are NaN or infinite, each reaching the image's edge \(a "
+                      r"rotated, registered or stitched image's padding\): read as black"):
+        image = read_sem(tmp_path / "t.tif")
+    padding = np.isnan(turned)
+    assert padding.mean() > 0.15 and np.isfinite(image.data).all()
+    assert (image.data[padding] == np.nanmin(turned)).all() and np.array_equal(image.data[~padding], turned[~padding])
+    turned[150:160, 150:160] = np.nan  # and within the field: all are refused
+    tifffile.imwrite(tmp_path / "t.tif", turned)
+    with pytest.raises(ReadError, match=rf"t.tif: {np.isnan(turned).sum()} pixels are NaN or infinite \(give them"):
+        read_sem(tmp_path / "t.tif")
+
+
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
 def test_bad_files_raise_ddcsem_error_naming_file(tmp_path, case):
     make, error, words = BAD_FILES[case]

@@ -547,15 +547,40 @@ def _require_finite(arr: np.ndarray, path: Path) -> None:
     if arr.dtype.kind == "f" and not (finite := np.isfinite(arr)).all():
         colour = arr.ndim == 3 and arr.shape[-1] in (3, 4)
         bad = np.count_nonzero(~finite.all(axis=-1) if colour else ~finite)
-        raise ReadError(f"{bad} pixel{' is' if bad == 1 else 's are'} NaN or infinite", path=path,
+        raise ReadError(_invalid(bad), path=path,
                         hint="give them a finite value (Fiji: Process > Noise > Remove NaNs...; numpy: "
-                             "np.nan_to_num) and, if they pad the field, the area to analyse as a region (--region)")
+                             "np.nan_to_num), and to leave them out, a region drawn without them (--region)")
+
+
+def _invalid(bad: int) -> str:
+    """That ``bad`` pixels are NaN or infinite, in words."""
+    return f"{format_count(bad, 'pixel')} {'is' if bad == 1 else 'are'} NaN or infinite"
+
+
+def _padding_filled(arr: np.ndarray, path: Path) -> np.ndarray:
+    """A grey float image whose NaN or infinite pixels each reach its edge (the padding
+    that a rotation, a registration or a stitching in floating point leaves), with them
+    set to its lowest finite value: black, as such padding is found and left out of the
+    field (see ``separate._black_area``), with a warning. Any other image, as it is."""
+    if arr.ndim != 2 or arr.dtype.kind != "f" or (finite := np.isfinite(arr)).all() or not finite.any():
+        return arr
+    from scipy import ndimage
+
+    parts, n = ndimage.label(~finite)
+    edge = np.unique(np.concatenate([parts[0], parts[-1], parts[:, 0], parts[:, -1]]))
+    if np.count_nonzero(edge) < n:  # (a part within the field)
+        return arr
+    bad = np.count_nonzero(~finite)
+    warnings.warn(f"{path}: {_invalid(bad)}, each reaching the image's edge (a rotated, registered or stitched "
+                  "image's padding): read as black, its lowest level", stacklevel=4)
+    return np.where(finite, arr, np.min(arr[finite]))
 
 
 def _as_grey(arr: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Validate and normalise decoded pixels to a 2-D grey array, with the coloured marks
     of an RGB one (:func:`_grey_from_rgb`)."""
     arr, marks = np.asarray(arr), None
+    arr = _padding_filled(arr, path)
     _require_finite(arr, path)
     if arr.ndim == 3 and arr.shape[-1] in (3, 4):
         arr, marks = _grey_from_rgb(arr, path)
