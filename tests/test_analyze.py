@@ -2072,7 +2072,7 @@ def test_a_matrix_clipped_to_black_is_no_padding():
     """A matrix exported clipped to black is as broad as a rotated image's padding, and
     as plain, but it encloses its particles one by one: it stays the field's, as a pore
     within the field does, and black in an image of dark particles."""
-    from ddcsem.separate import _black_area, _frame_mask
+    from ddcsem.separate import _frame_mask, _plain_area
 
     none = np.zeros((512, 512), bool)
     for seed, n in ((1, 20), (2, 80), (3, 300)):
@@ -2081,17 +2081,41 @@ def test_a_matrix_clipped_to_black_is_no_padding():
             x = pair.bse.astype(np.float32)
             cut = np.percentile(x, low)
             clipped = np.clip((x - cut) / (x.max() - cut) * 255, 0, 255).astype(np.uint8)
-            assert _black_area(clipped, none) is None
+            assert _plain_area(clipped, none, white=False) is None
     padded = pair.bse.copy()
     padded[:200, :150] = 0  # a mosaic's missing tile, in a corner: no whole rows or columns
     found = _frame_mask(padded)
     assert found[:200, :150].all() and not found[203:].any() and not found[:, 153:].any()
-    assert _black_area(np.zeros((512, 512), np.uint8), none) is None  # a black image is no padding
+    assert _plain_area(np.zeros((512, 512), np.uint8), none, white=False) is None  # a black image: no padding
     assert not _frame_mask(padded, dark_particles=True).any()  # there, black may be the particles
     holed = pair.bse.copy()
     rows, cols = np.ogrid[:512, :512]
     holed[(rows - 256) ** 2 + (cols - 256) ** 2 < 80 ** 2] = 0  # a pore inside the field, clipped black
-    assert _black_area(holed, none) is None
+    assert _plain_area(holed, none, white=False) is None
+
+
+def test_a_background_clipped_white_around_dark_particles_is_no_painted_one():
+    """A transmission image's bright background exported clipped to white was taken for
+    a background painted out and left out of the field: its dark particles then touched
+    the field's border, and 33, 32 and 1 of 68 were found, the harder it was clipped. It
+    encloses them one by one, and stays the field."""
+    from ddcsem.separate import _plain_area
+
+    syn = make_pair((512, 512), n_particles=80, seed=2)
+    inverted = 255 - syn.bse.astype(np.float32)  # dark particles on a bright background
+    options = AnalysisOptions(dark_particles=True)
+    unclipped = analyze_single(SEMImage(inverted.astype(np.uint8), "20nm"), options=options)
+    assert len(unclipped.table["label"]) > 60
+    for low in (15, 10, 5):  # that percentile and all above it white: the background, and more
+        clipped = np.clip(inverted / np.percentile(inverted, low) * 255, 0, 255).astype(np.uint8)
+        assert np.mean(clipped == 255) > 0.8
+        assert _plain_area(clipped, np.zeros(clipped.shape, bool), white=True) is None
+        with pytest.warns(ClippedSignalWarning, match="sit at its highest level: its matrix was clipped"):
+            warnings.simplefilter("ignore", SmallParticleWarning)  # (the hardest clipping cuts them small)
+            found = analyze_single(SEMImage(clipped, "20nm"), options=options)
+        # what the clipping itself cost (or split), which that warning says: 69, 60, 77 found
+        assert 0.85 < len(found.table["label"]) / len(unclipped.table["label"]) < 1.15
+        assert found.region is None
 
 
 def test_particles_over_most_of_the_field_blame_a_threshold_given(syn):

@@ -491,20 +491,20 @@ def test_a_dark_matrix_or_shading_is_not_off_the_sample():
 
 
 def test_a_white_area_is_broad_and_clipped_tops_are_none():
-    from ddcsem.separate import _white_area
+    from ddcsem.separate import _plain_area
 
     pair = make_pair((512, 512), n_particles=80, seed=2)
     none = np.zeros(pair.bse.shape, bool)
     for top in (80, 95):  # an export clipped at that percentile: its particles' tops white
         clipped = np.clip(pair.bse / np.percentile(pair.bse, top) * 255, 0, 255).astype(np.uint8)
-        assert _white_area(clipped, none) is None
+        assert _plain_area(clipped, none, white=True) is None
     painted = pair.bse.copy()
     painted[300:, 300:] = 255
-    found = _white_area(painted, none)
+    found = _plain_area(painted, none, white=True)
     assert found[300:, 300:].all() and not found[:297].any() and not found[:, :297].any()
     margin = np.zeros(pair.bse.shape, bool)  # inside the frame only: a white margin is the frame's
     margin[:, 400:] = True
-    assert not _white_area(painted, margin)[:, 400:].any()
+    assert not _plain_area(painted, margin, white=True)[:, 400:].any()
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", ">u2", "int16"])

@@ -561,7 +561,7 @@ def _padding_filled(arr: np.ndarray, path: Path) -> np.ndarray:
     """A grey float image whose NaN or infinite pixels each reach its edge (the padding
     that a rotation, a registration or a stitching in floating point leaves), with them
     set to its lowest finite value: black, as such padding is found and left out of the
-    field (see ``separate._black_area``), with a warning. Any other image, as it is."""
+    field (see ``separate._plain_area``), with a warning. Any other image, as it is."""
     if arr.ndim != 2 or arr.dtype.kind != "f" or (finite := np.isfinite(arr)).all() or not finite.any():
         return arr
     from scipy import ndimage

@@ -533,21 +533,21 @@ def _frame(image: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def _frame_mask(image: np.ndarray, *, dark_particles: bool = False) -> np.ndarray:
-    """The pixels of the plain frame around an image (see :func:`_frame`), and of a plain
-    white or black area in it (see :func:`_white_area`, :func:`_black_area`; a black one
-    not in an image of ``dark_particles``, whose black may be an agglomerate's clipped
-    core), bool (M, N). A binary mask (Fiji's *Convert
-    to Mask*, a 1-bit file: every pixel 0 or one other value, see :func:`_is_binary`) has
-    neither: its black is its background, to the border, and its full scale its particles,
-    which read as a background painted out (four discs of a mask: "the SE image is
-    constant")."""
+    """The pixels of the plain frame around an image (see :func:`_frame`), and of the plain
+    white or black areas in it (see :func:`_plain_area`; no black one in an image of
+    ``dark_particles``, where black may be an agglomerate's clipped core), bool (M, N). A
+    binary mask (Fiji's *Convert to Mask*, a 1-bit file: every pixel 0 or one other value,
+    see :func:`_is_binary`) has none: its black is its background, to the border, and its
+    full scale its particles, which read as a background painted out (four discs of a
+    mask: "the SE image is constant")."""
     rows, cols = np.shape(image)[:2]
     if _is_binary(image):
         return np.zeros((rows, cols), dtype=bool)
     top, bottom, left, right = _frame(image)
     frame = np.ones((rows, cols), dtype=bool)
     frame[top:rows - bottom, left:cols - right] = False
-    for plain in (_white_area(image, frame), None if dark_particles else _black_area(image, frame)):
+    for white in (True, False) if not dark_particles else (True,):
+        plain = _plain_area(image, frame, white=white)
         if plain is not None:
             frame = frame | plain
     return frame
@@ -567,74 +567,76 @@ def _is_binary(image: np.ndarray) -> bool:
     return not np.any((sample > 0) & (sample < top)) and not np.any((data > 0) & (data < top))
 
 
-def _white_area(image: np.ndarray, frame: np.ndarray) -> np.ndarray | None:
-    """A broad area of an image (grey, or a composite) inside its ``frame`` that is white,
-    every channel at full scale (within ``FRAME_TOLERANCE`` for 8 bits, as JPEG leaves it):
-    a figure's background painted out around the sample. Broad as an area off the sample
-    is (see ``OFF_SAMPLE_WIDTH``), where a particle's clipped top is not; widened by two
-    pixels for its edge; None where there is none. Measured as a particle, a seventh of a
-    synthetic field painted white made a grey image's mineral fraction 0.20 for 0.07, and
-    tilted a composite's colours: 11 particles found where the rest holds 89 (now 84 and
-    89, as a region drawn around the rest gives). None of the synthetic scenarios, nor
-    their exports clipped at the 80th percentile, nor the reference set's files has one."""
-    from .read import _darkest
-
-    rgb = _channels(image)
-    if min(rgb.shape[:2]) < OFF_SAMPLE_MIN_SIDE:
-        return None
-    top = float(np.max(rgb))  # (one pass, where most end: no pixel at full scale)
-    full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else top
-    tol = FRAME_TOLERANCE * 255 if rgb.dtype == np.uint8 else 0.0
-    if top < full - tol:
-        return None
-    return _broad_area((_darkest(rgb) >= full - tol) & ~frame, frame)
+#: The share of the image outside a plain area (see :func:`_plain_area`) that the parts it
+#: encloses may hold, less the largest: a matrix clipped to black encloses most particles.
+PLAIN_ENCLOSED = 0.25
 
 
-def _black_area(image: np.ndarray, frame: np.ndarray) -> np.ndarray | None:
-    """A broad area of an image (grey, or a composite) inside its ``frame`` at its lowest
-    level, every channel (within ``FRAME_TOLERANCE`` for 8 bits), that encloses no part
-    of the image but the sample whole: the padding of a rotated, registered or stitched
-    image (its corners, a mosaic's missing tiles). A matrix exported clipped to black is
-    as broad, but encloses its particles one by one, and is no such area. Widened by two
-    pixels for its edge; None where there is none. It reaches the image's edge, or its
-    frame's: a pore clipped black within the field stays the field's. Analysed as the
-    field, the padding of a synthetic field turned by 7 degrees (22 % of the image) was taken for its matrix, and
-    the matrix for mineral (0.81 of the field): one particle was found in the pair, none in
-    its BSE image alone, and 45 in its composite, where the field unturned holds 40 away
-    from its border (now 39, 39 and 40, as a region drawn around the padding gives)."""
+def _plain_area(image: np.ndarray, frame: np.ndarray, *, white: bool) -> np.ndarray | None:
+    """A broad area of an image (grey, or a composite) inside its ``frame``, ``white``
+    (every channel at full scale) or black (every channel at the image's lowest level),
+    within ``FRAME_TOLERANCE`` for 8 bits, as JPEG leaves it, that reaches the image's edge
+    (or its frame's) and encloses no part of the image but the sample: a figure's
+    background painted out around the sample (white), or the padding of a rotated,
+    registered or stitched image (black: its corners, a mosaic's missing tile). Widened by
+    two pixels for its edge; None where there is none.
+
+    Broad as an area off the sample is (see ``OFF_SAMPLE_WIDTH``), where a particle's
+    clipped top is not. A matrix exported clipped to black, or a bright background
+    clipped to white around dark particles, is as broad, but encloses its particles one
+    by one: besides the largest part it encloses (the sample, where a padding rings it),
+    the others hold more than ``PLAIN_ENCLOSED`` of what it does not cover (a few islands
+    of debris left in a background painted out, far less). A pore clipped black within
+    the field reaches no edge, and stays the field's.
+
+    Measured as a particle, a seventh of a synthetic field painted white made a grey
+    image's mineral fraction 0.20 for 0.07, and tilted a composite's colours: 11
+    particles found where the rest holds 89 (now 84 and 89, as a region drawn around the
+    rest gives). Analysed as the field, the padding of a synthetic field turned by 7
+    degrees (22 % of the image) was taken for its matrix, and the matrix for mineral
+    (0.81 of the field): one particle was found in the pair, none in its BSE image alone,
+    and 45 in its composite, where the field unturned holds 40 away from its border (now
+    39, 39 and 40, as a region drawn around the padding gives). None of the synthetic
+    scenarios, nor their exports clipped at either end, nor the reference set's files
+    has one."""
     from scipy import ndimage
 
-    from .read import _brightest
+    from .read import _brightest, _darkest
 
     rgb = _channels(image)
     if min(rgb.shape[:2]) < OFF_SAMPLE_MIN_SIDE:
         return None
     tol = FRAME_TOLERANCE * 255 if rgb.dtype == np.uint8 else 0.0
-    sample = rgb[::8, ::8]  # (where most end: a padding broad enough shows in it, at its lowest level)
-    if np.mean(_brightest(sample) <= float(np.min(sample)) + tol) < OFF_SAMPLE_MIN_SHARE / 2:
+
+    def plain(pixels: np.ndarray, level: float) -> np.ndarray:
+        return _darkest(pixels) >= level - tol if white else _brightest(pixels) <= level + tol
+
+    def level(pixels: np.ndarray) -> float:
+        if not white:
+            return float(np.min(pixels))
+        return float(np.iinfo(pixels.dtype).max) if pixels.dtype.kind in "ui" else float(np.max(pixels))
+
+    sample = rgb[::8, ::8]  # (where most end: an area broad enough shows in it, at its level)
+    if np.mean(plain(sample, level(sample))) < OFF_SAMPLE_MIN_SHARE / 2:
         return None
-    area = _broad_area((_brightest(rgb) <= float(np.min(rgb)) + tol) & ~frame, frame)
+    area = _broad_area(plain(rgb, level(rgb)) & ~frame)
     if area is None:
         return None
-    # padding reaches the image's edge (or its frame's); a pore clipped black inside the
-    # field is the sample's (no phase, no particles) and no edge of the field
-    rim = np.ones(area.shape, dtype=bool)
+    rim = np.ones(area.shape, dtype=bool)  # the image's edge, and its frame's
     rim[1:-1, 1:-1] = frame[1:-1, 1:-1]
     area = _touching(area, ndimage.binary_dilation(rim, iterations=3))
-    rest = np.count_nonzero(~area & ~frame)  # (none: a black image, no field padded)
+    rest = np.count_nonzero(~area & ~frame)  # (none: an image all black or all white, no field)
     holes, n = ndimage.label(ndimage.binary_fill_holes(area) & ~area)
-    if not area.any() or not rest or n > 1 or n == 1 and np.count_nonzero(holes) < rest / 2:
+    enclosed = np.bincount(holes.ravel())[1:]
+    if not area.any() or not rest or n and enclosed.sum() - enclosed.max() > rest * PLAIN_ENCLOSED:
         return None
-    return area
+    return ndimage.binary_dilation(area, iterations=2) & ~frame
 
 
-def _broad_area(plain: np.ndarray, frame: np.ndarray) -> np.ndarray | None:
+def _broad_area(plain: np.ndarray) -> np.ndarray | None:
     """The parts of ``plain`` (bool, M, N), pixels of one level, that are broad as an area
     off the sample is (see ``OFF_SAMPLE_WIDTH``) and ``OFF_SAMPLE_MIN_SHARE`` of the image
-    or more, widened by two pixels for their edge, outside ``frame``; None where there are
-    none."""
-    from scipy import ndimage
-
+    or more; None where there are none."""
     if not plain.any():
         return None
     step = _grid_step(plain.shape)
@@ -642,8 +644,7 @@ def _broad_area(plain: np.ndarray, frame: np.ndarray) -> np.ndarray | None:
     broad = _opened(cells, max(3, round(max(cells.shape) * OFF_SAMPLE_WIDTH)))
     if np.count_nonzero(broad) < OFF_SAMPLE_MIN_SHARE * cells.size:
         return None
-    area = _touching(plain, _to_pixels(broad, step, plain.shape))
-    return ndimage.binary_dilation(area, iterations=2) & ~frame
+    return _touching(plain, _to_pixels(broad, step, plain.shape))
 
 
 #: An area off the sample (the stub or tape beside a section's edge, a hole through it) is
