@@ -593,7 +593,7 @@ def _field_region(region: np.ndarray | None, shape: tuple[int, ...], frame: np.n
         rows, cols = np.flatnonzero(~frame.all(axis=1)), np.flatnonzero(~frame.all(axis=0))
         if (frame & ~lines).any():  # (the lines a plain area fills whole are part of it)
             warnings.warn(f"a plain white or black area ({frame.mean():.0%} of the image: a background painted out "
-                          "around the sample, the padding of a rotated or stitched image) is no part of the field: "
+                          "around the sample, or the padding of a rotated or stitched image) is no part of the field: "
                           "left out, its edge taken for the field's border", stacklevel=3)
         else:
             warnings.warn(f"a plain frame around the image (rows {rows[0]}-{rows[-1]} and columns {cols[0]}-"
@@ -982,7 +982,8 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     UserWarning
         When a plain frame around the image (a figure panel's margin), a plain white area
         (a background painted out), a plain black one (a rotated image's padding) or an
-        area off the sample was left out of the field, and when the image is a binary mask, measured as drawn.
+        area off the sample was left out of the field, and when the image is a binary
+        mask, measured as drawn.
 
     Examples
     --------
