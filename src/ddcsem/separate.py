@@ -622,13 +622,17 @@ def _plain_area(image: np.ndarray, frame: np.ndarray, *, white: bool) -> np.ndar
     area = _broad_area(plain(rgb, level(rgb)) & ~frame)
     if area is None:
         return None
-    rim = np.ones(area.shape, dtype=bool)  # the image's edge, and its frame's
-    rim[1:-1, 1:-1] = frame[1:-1, 1:-1]
-    area = _touching(area, ndimage.binary_dilation(rim, iterations=3))
+    rim = np.ones(area.shape, dtype=bool)  # within 3 px of the image's edge, or of its frame
+    rim[3:-3, 3:-3] = ndimage.binary_dilation(frame, iterations=3)[3:-3, 3:-3] if frame.any() else False
+    area = _touching(area, rim)
     rest = np.count_nonzero(~area & ~frame)  # (none: an image all black or all white, no field)
-    holes, n = ndimage.label(ndimage.binary_fill_holes(area) & ~area)
-    enclosed = np.bincount(holes.ravel())[1:]
-    if not area.any() or not rest or n and enclosed.sum() - enclosed.max() > rest * PLAIN_ENCLOSED:
+    # what it encloses: the parts of the rest that reach no edge of the image
+    parts, _ = ndimage.label(~area)
+    edge = np.unique(np.concatenate([parts[0], parts[-1], parts[:, 0], parts[:, -1]]))
+    enclosed = np.bincount(parts.ravel())
+    enclosed[edge] = 0
+    enclosed[0] = 0  # (the area itself)
+    if not area.any() or not rest or enclosed.sum() - enclosed.max() > rest * PLAIN_ENCLOSED:
         return None
     return ndimage.binary_dilation(area, iterations=2) & ~frame
 
