@@ -263,6 +263,67 @@ def test_the_steps_take_a_read_pairs_channels_as_they_are(pair_files):
             call()
 
 
+@pytest.mark.parametrize("array, words", [
+    (np.ones((8, 8), np.complex64), r"must be a .*of real numbers, not of complex64 \(take the magnitude"),
+    (np.full((8, 8), "a"), r"must be a .*of real numbers, not of <U1"),
+    (np.zeros((0, 8)), r"is empty \(shape \(0, 8\)\)")])
+def test_arrays_of_no_numbers_or_of_no_pixels_are_refused_by_name(array, words):
+    """Text, complex numbers and empty arrays were refused by colorize alone: the other
+    steps raised numpy's and scipy's errors ("could not convert string to float", "can't
+    extend empty axis"), or read complex pixels as their real part with a ComplexWarning."""
+    from ddcsem.measure import particle_table
+    from ddcsem.pair import estimate_shift
+    from ddcsem.segment import segment_particles
+    from ddcsem.separate import density_map
+    calls = [(lambda: density_map(array), "bse"), (lambda: colorize(array, array), "se"),
+             (lambda: segment_particles(array), "density"), (lambda: estimate_shift(array, array), "reference"),
+             (lambda: analyze_single(array), "image")]
+    if array.size:  # a label image of no pixels is measured: a table of no rows
+        calls.append((lambda: particle_table(array), "labels"))
+    for call, name in calls:
+        with pytest.raises(ParameterError, match=f"^{name} {words}"):
+            call()
+
+
+@pytest.mark.parametrize("value", [np.uint8(7), np.uint16(0), np.float32(0.25)])
+def test_a_constant_image_has_no_density_map(value):
+    """The flat field of a constant image rounds to two values (1 - 6e-8 beside 1), which
+    the two-phase model stretched into a map 89 % mineral."""
+    from ddcsem.separate import density_map
+    image = np.full((64, 64), value)
+    for flatfield in (True, False):
+        with pytest.raises(ParameterError, match=f"^bse is constant \\({float(value):g}\\): it holds no contrast"):
+            density_map(image, flatfield=flatfield)
+    image[40, 40] += 1  # one pixel apart: a field with one particle of one pixel
+    assert density_map(image)[40, 40] == 1
+
+
+def test_a_region_drawn_where_the_image_is_constant_holds_no_particles(syn):
+    """Its flat field had stretched rounding errors into a map of mineral. Where that is
+    the image's darkest level, it is a plain area, padding, which is no part of the field:
+    the region was said to be empty."""
+    se, bse = syn.se.copy(), syn.bse.copy()
+    level = np.median(bse)
+    se[:100, :100] = bse[:100, :100] = level
+    region = np.zeros(se.shape, bool)
+    region[10:90, 10:90] = True
+    for call, name in ((lambda: analyze_single(bse, region=region), "the image's field"),
+                       (lambda: analyze_pair(se, bse, region=region), "the BSE image's field"),
+                       (lambda: analyze_composite(colorize(se, bse), region=region),
+                        "the BSE colour of the composite's field")):
+        with warnings.catch_warnings(record=True) as caught:  # it alone: no end of a constant field is clipped
+            warnings.simplefilter("always")
+            result = call()
+        assert len(caught) == 1 and re.match(f"{name} is constant \\([0-9.]+\\): it holds no particles$",
+                                             str(caught[0].message))
+        assert caught[0].filename == __file__  # from the caller's line
+        assert len(result.table["label"]) == 0 and result.mineral_area_fraction == 0
+    se[:100, :100] = bse[:100, :100] = 0
+    with pytest.raises(ParameterError, match=r"^the region lies wholly in the image's plain frame or area, which is "
+                                             r"no part of the field \(draw it over the sample\)"):
+        analyze_single(bse, region=region)
+
+
 def test_reprs_show_shapes_not_pixels(pair_files):
     """A notebook shows the repr of a cell's last value: an analysis printed whole ran to
     megabytes of pixel values. Arrays show their shape and type, dicts their first entries."""

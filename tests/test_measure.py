@@ -257,8 +257,8 @@ def test_a_weight_of_zero_leaves_a_particle_out():
 
 @pytest.mark.parametrize("diameters, weights, message", [
     ({"ecd_um": np.ones(3)}, None, "pass one column"),
-    (np.ones((2, 3)), None, "1-D"),
-    (np.ones(3), np.ones(2), "one length"),
+    (np.ones((2, 3)), None, r"^diameters must be 1-D, a diameter per particle, not of shape \(2, 3\) \(pass one"),
+    (np.ones(3), np.ones(2), r"^weights must be a weight per diameter, of shape \(3,\), not \(2,\)"),
     (["1.5", "wide"], None, "must be numbers"),
     (np.ones(3), np.array([1.0, -1.0, 1.0]), "must not be negative"),
     (np.array([1.0, -2.0, 3.0]), None, "diameters must be positive, not -2"),  # were left out unsaid

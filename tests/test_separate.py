@@ -269,6 +269,14 @@ def test_unmixing_kernel_is_its_numpy_reference(pair, dtype, channels):
             assert got[2][20:26, 10:90].all()
 
 
+def test_a_composite_stored_big_endian_unmixes_as_it_does_in_the_machines_order(pair):
+    """Arrays read from FITS files, or from raw data with dtype '>u2', are big-endian: the
+    kernel refused them with a numba TypingError."""
+    rgb = colorize(pair.se, pair.bse).astype(np.uint16) * np.uint16(257)
+    for got, want in zip(unmix_composite(rgb.astype(">u2")), unmix_composite(rgb)):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_composite_parts_are_the_pair(pair):
     """A Merge Channels overlay (BSE red, SE green) unmixes back into its two images."""
     bse, se = unmix_composite(colorize(pair.se, pair.bse))
@@ -293,6 +301,11 @@ def test_user_basis(pair):
         (lambda: density_from_composite(np.dstack([np.eye(9)] * 3), denoise_sigma=float("nan")), "denoise_sigma"),
         (lambda: density_from_composite(np.zeros((10, 10))), "colour image"),
         (lambda: density_from_composite(np.full((10, 10, 3), 90.0)), "two distinct colours"),
+        (lambda: density_from_composite(np.zeros((40, 40, 3), np.uint8)),  # its colours were #000000 and #000000
+         r"^the composite is black: it holds no colours \(check that the right file was given\)"),
+        (lambda: unmix_composite(np.ones((9, 9, 3), complex)),  # the kernel's NumbaNotImplementedError
+         "^a composite must be a colour image of real numbers, not of complex128"),
+        (lambda: unmix_composite(np.ones((0, 9, 3))), r"^the composite is empty \(shape \(0, 9, 3\)\)"),  # IndexError
         (lambda: density_from_composite(np.where(np.eye(9)[..., None] > 0, np.nan, np.ones((9, 9, 3)))),
          "composite holds NaN or infinite pixels"),
         (lambda: density_from_composite(np.dstack([np.eye(9)] * 3), basis=np.ones(3)), "basis"),

@@ -599,10 +599,20 @@ def _field_region(region: np.ndarray | None, shape: tuple[int, ...], frame: np.n
             warnings.warn(f"a plain frame around the image (rows {rows[0]}-{rows[-1]} and columns {cols[0]}-"
                           f"{cols[-1]} lie inside it) is no part of the field: left out, its edge taken for the "
                           "field's border", stacklevel=3)
-        region = ~frame if region is None else _check_region(region & ~frame, shape)
+        region = ~frame if region is None else _less(region, frame, "the image's plain frame or area")
     if hidden is not None and hidden.any() and not hidden.all():  # its area, mineral and particles
-        region = ~hidden if region is None else _check_region(region & ~hidden, shape)
+        region = ~hidden if region is None else _less(region, hidden, "what is drawn into the image (a scale bar)")
     return region
+
+
+def _less(region: np.ndarray, outside: np.ndarray, what: str) -> np.ndarray:
+    """``region`` less the pixels ``outside`` the field, which are ``what`` (in the error
+    raised where they hold all of it)."""
+    rest = region & ~outside
+    if not rest.any():
+        raise ParameterError(f"the region lies wholly in {what}, which is no part of the field",
+                             hint="draw it over the sample")
+    return rest
 
 
 def _warn_of_scale_bar(pixel: PixelSize, *drawn: tuple[np.ndarray | None, np.ndarray], stacklevel: int = 3) -> None:
@@ -652,7 +662,10 @@ def _warn_if_clipped(image: np.ndarray, fraction: float, *, inverted: bool) -> N
     was clipped at its matrix's end reaching the particles (that cover ``fraction`` of the
     field), or at the particles' end."""
     sample = image[::4]  # every 4th row: the fractions that matter are percents
-    lowest, highest = (np.mean(sample == level) for level in (sample.min(), sample.max()))
+    low, high = sample.min(), sample.max()
+    if low == high:  # a constant field, warned of as such (see separate._density): no end clipped
+        return
+    lowest, highest = np.mean(sample == low), np.mean(sample == high)
     if inverted:
         lowest, highest = highest, lowest
     matrix = 1.0 - fraction
@@ -924,7 +937,7 @@ def analyze_pair(pair: SEMPair | SEMImage | np.ndarray, bse: SEMImage | np.ndarr
     timings["colorize"] = time.perf_counter() - t
     t = time.perf_counter()
     region = _field_region(region, pair.bse.data.shape, frame, hidden, off)
-    density, dark = _density(_within(pair.bse.data, region))
+    density, dark = _density(_within(pair.bse.data, region), name="the BSE image's field", blank=True)
     _warn_if_darker(dark, "pair")
     timings["separate"] = time.perf_counter() - t
     sources = {"se": str(pair.se.path), "bse": str(pair.bse.path)}
@@ -994,7 +1007,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     ('single', True, False)
     """
     from .read import _particles_set
-    from .separate import _density, _frame_mask, _is_binary
+    from .separate import _constant, _density, _frame_mask, _is_binary
 
     image = _as_image(image, "read_sem")
     require_image(image.data, "image")  # else the colouring names it by its roles there ("se must be ...")
@@ -1014,7 +1027,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
         if not np.all(np.isfinite(grey)):
             raise ParameterError("the image holds NaN or infinite pixels", path=image.path,
                                  hint="export it again, or mask those pixels with a finite value") from exc
-        if np.min(grey) == np.max(grey):
+        if _constant(grey):
             raise ParameterError(f"the image is constant ({np.min(image.data):g}): it shows no particles",
                                  path=image.path, hint="check that the right file was given") from exc
         raise
@@ -1029,7 +1042,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
                           "ones split by shape; to measure it on the micrograph it was made from, give it as that "
                           "image's labels (--labels)", stacklevel=2)
     else:
-        density, dark = _density(_within(grey, region))
+        density, dark = _density(_within(grey, region), name="the image's field", blank=True)
         _warn_if_darker(dark, "single", inverted=options.dark_particles)
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "image")
@@ -1140,7 +1153,8 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     # black there in both colours: the sum of the two parts is its brightness
     off = _off_the_sample(bse + se, region, outside, options.off_sample)
     region = _field_region(region, bse.shape, frame, hidden, off)
-    density, dark = _density(_within(bse, region), subtract=True)
+    density, dark = _density(_within(bse, region), subtract=True, name="the BSE colour of the composite's field",
+                             blank=True)
     _warn_if_darker(dark, "composite")
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "composite")

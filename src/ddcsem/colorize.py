@@ -121,11 +121,6 @@ def _options(
 
 def _check_pair(se: np.ndarray, bse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     se, bse = require_image(se, "se"), require_image(bse, "bse")
-    for name, arr in (("se", se), ("bse", bse)):
-        if arr.dtype.kind not in "uifb":
-            raise ParameterError(f"{name} has unsupported dtype {arr.dtype}")
-        if arr.size == 0:
-            raise ParameterError(f"{name} is empty")
     if se.shape != bse.shape:
         raise ParameterError(f"se and bse differ in shape: {se.shape} vs {bse.shape}")
     return se, bse

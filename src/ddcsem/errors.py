@@ -128,11 +128,12 @@ def require_switch(value: object, name: str, *, hint: str | None = None) -> bool
 
 
 def require_image(value: object, name: str, *, kind: str = "grey image", hint: str | None = None,
-                  reader: str = "read_sem") -> np.ndarray:
+                  reader: str = "read_sem", empty: bool = False) -> np.ndarray:
     """``value`` as a 2-D array (an array, or an :class:`~ddcsem.SEMImage`'s pixels), else a
     :class:`ParameterError` naming ``name`` and what was given instead, with ``hint`` when
     that is no array at all (a pair's channels ``se`` and ``bse`` are hinted at unasked; a
     file's name, at ``ddcsem.<reader>``, which reads it).
+    Its pixels must be real numbers (or bools), and there must be some unless ``empty``.
     An array of more dimensions is refused with a hint: one image of a stack, or for a
     colour image (M, N, 3 or 4) ``analyze_composite`` or one of its channels.
     An SEMImage given as the ``se`` or ``bse`` channel whose detector records the other is
@@ -163,6 +164,12 @@ def require_image(value: object, name: str, *, kind: str = "grey image", hint: s
                                   f"density_from_composite); a grey image stored in colour, by one of its channels, "
                                   f"{name}[..., 0]" if colour
                              else f"give one image of the stack, {name}[0]" if image.ndim == 3 else None)
+    if image.dtype.kind not in "buif":  # complex, text, dates, or objects numpy could not make numbers of
+        raise ParameterError(f"{name} must be a {kind} of real numbers, not of {image.dtype}",
+                             hint="take the magnitude, np.abs(image)" if image.dtype.kind == "c" else
+                             "make it numbers first, np.asarray(image, dtype=float)" if image.dtype == object else None)
+    if not empty and image.size == 0:
+        raise ParameterError(f"{name} is empty (shape {image.shape})")
     role = getattr(value, "role", None)  # an SEMImage's, as its detector records it
     if name in ("se", "bse") and role in ("SE", "BSE") and role.lower() != name:
         warnings.warn(f"{name} is given {getattr(value, 'path', None) or 'an image'}, whose detector "

@@ -283,7 +283,7 @@ def _check(
     sparse (more than it has pixels: the kernels keep a row per id), with the ids that
     numbering stands for."""
     labels = require_image(labels, name, kind="label image", reader="read_labels",
-                           hint="segment_particles makes one; analyze_pair gives it as .labels")
+                           hint="segment_particles makes one; analyze_pair gives it as .labels", empty=True)
     if labels.dtype.kind not in "iu":
         raise ParameterError(f"{name} must be an integer image, not {labels.dtype}",
                              hint="a mask (bool) is no label image: number its particles first, "
@@ -665,9 +665,11 @@ def size_distribution(
         w = np.ones_like(d) if weights is None else np.asarray(weights, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ParameterError(f"diameters and weights must be numbers: {exc}") from None
-    if d.ndim != 1 or d.shape != w.shape:
-        raise ParameterError(f"diameters and weights must be 1-D and of one length, not of shapes "
-                             f"{d.shape} and {w.shape}")
+    if d.ndim != 1:
+        raise ParameterError(f"diameters must be 1-D, a diameter per particle, not of shape {d.shape}",
+                             hint="pass one column of a table, e.g. table['ecd_um']")
+    if d.shape != w.shape:
+        raise ParameterError(f"weights must be a weight per diameter, of shape {d.shape}, not {w.shape}")
     require_positive(min_count, "min_count", zero=True)
     if np.any(np.isinf(d)) or np.any(np.isinf(w)):  # NaN is a blank; infinity is a fault upstream
         raise ParameterError("diameters and weights must be finite, not inf",
