@@ -1346,7 +1346,10 @@ def test_sizes_in_pixels_from_the_command_line_and_a_config(tmp_path, syn, capsy
                  "--min-diameter", "400nm"]) != 0
     assert "min_diameter_nm 400 nm (--min-diameter) needs a calibrated image" in capsys.readouterr().err
     (image,) = json.loads((out / "manifest.json").read_text())["images"]
-    assert image["status"] == "failed" and "12px" in image["error"]
+    assert image["status"] == "failed" and "--min-diameter 12px, or min_diameter_px=12" in image["error"]
+    assert main(["analyze", str(tmp_path / "x_BSE.tif"), "-o", str(out), "--single", "--overwrite",
+                 "--max-diameter", "2um"]) != 0  # its own option named, not --min-diameter's
+    assert "(e.g. --max-diameter 12px, or max_diameter_px=12)" in capsys.readouterr().err
     assert main(["analyze", str(tmp_path / "x_BSE.tif"), "-o", str(out), "--single", "--min-diameter", "0px"]) == 2
     assert "size '0px' must be positive" in capsys.readouterr().err
 

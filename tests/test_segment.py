@@ -529,6 +529,21 @@ def test_invalid_arguments():
         segment_particles(np.zeros((2, 3, 4)))
 
 
+def test_images_with_nan_and_regions_without_pixels_are_named():
+    """The threshold named each "the input image" ("holds NaN or infinite pixels", "is
+    empty"), which the caller never gave."""
+    image = discs([(30, 30)], [10], shape=(60, 60)).astype(float)
+    holed = image.copy()
+    holed[0, 0] = np.nan
+    for call, words in ((lambda: segment_particles(holed), r"^density holds NaN or infinite pixels \(give them"),
+                        (lambda: segment_particles(image, se=holed), "^se holds NaN or infinite pixels"),
+                        (lambda: segment_particles(image, region=np.zeros(image.shape, bool)),
+                         "^region is empty: no pixel of the image is in it")):
+        with pytest.raises(ParameterError, match=words):
+            call()
+    assert segment_particles(image, region=np.ones(image.shape, np.uint8)).max() == 1  # a region of 0 and 1 is one
+
+
 @pytest.mark.parametrize("option, message", [
     ({"pixel_size_nm": 0}, "pixel_size_nm must be a finite number above 0, not 0"),  # divided by 0
     ({"pixel_size_nm": -20.0}, "pixel_size_nm must be"),

@@ -748,12 +748,13 @@ def _measure(
             f"the image is {density.shape[0]} x {density.shape[1]} px, too small to find particles in",
             hint=f"images must be at least {MIN_SIDE_PX} px on each side",
         )
-    lengths = [f"{n}_nm {format_length(getattr(options, f'{n}_nm'))} (--{n.replace('_', '-')})" for n in _SIZES
-               if getattr(options, f"{n}_nm")]
+    lengths = [n for n in _SIZES if getattr(options, f"{n}_nm")]
     if lengths and not pixel.calibrated:
+        named = (f"{n}_nm {format_length(getattr(options, f'{n}_nm'))} (--{n.replace('_', '-')})" for n in lengths)
         raise ParameterError(
-            f"{', '.join(lengths)} needs a calibrated image, and this one has no pixel size",
-            hint="give the pixel size (--pixel-size), or the size in pixels (e.g. 12px, or min_diameter_px=12)",
+            f"{', '.join(named)} needs a calibrated image, and this one has no pixel size",
+            hint=f"give the pixel size (--pixel-size), or the size in pixels (e.g. --{lengths[0].replace('_', '-')} "
+                 f"12px, or {lengths[0]}_px=12)",
         )
 
     def in_px(size: str) -> float | None:

@@ -333,6 +333,7 @@ def segment_particles(
     1
     """
     from ._kernels.segment import label_boxes, local_peaks, relabel
+    from .measure import _check_region
 
     d = require_image(density, "density", kind="density map",
                       hint="make one with density_map(pair.bse), or of any grey image").astype(np.float32, copy=False)
@@ -356,7 +357,11 @@ def segment_particles(
                                  "scipy.ndimage.label(seeds)[0]")
         if markers.size and markers.min() < 0:
             raise ParameterError("markers must not be negative (0 is no seed, 1..K the particles)")
-    if d.size and np.isfinite(d).all() and (float(d.min()) < -DENSITY_SLACK or float(d.max()) > 1 + DENSITY_SLACK):
+    for name, image in (("density", d), ("se", se)):  # else named "the input image" by the threshold
+        if image is not None and image.dtype.kind == "f" and not np.isfinite(image).all():
+            raise ParameterError(f"{name} holds NaN or infinite pixels",
+                                 hint="give them a finite value first, e.g. np.nan_to_num(image)")
+    if d.size and (float(d.min()) < -DENSITY_SLACK or float(d.max()) > 1 + DENSITY_SLACK):
         warnings.warn(f"density runs from {float(d.min()):.4g} to {float(d.max()):.4g}: segment_particles takes a "
                       "density map, 0 (matrix) to 1 (mineral), and splits and places edges in its units (an image "
                       "given as it is: synthetic field F1 0.86, its density map 0.99); pass density_map(image)",
@@ -374,7 +379,7 @@ def segment_particles(
     else:  # 0: no smoothing
         smooth_sigma, auto_sigma = require_positive(smooth_sigma, "smooth_sigma", zero=True), False
     smooth = gaussian(d, smooth_sigma) if smooth_sigma else d
-    region = None if region is None else np.asarray(region, dtype=bool)
+    region = _check_region(region, d.shape)  # one with no pixel was "the input image is empty"
     in_region = smooth if region is None else smooth[region]
     level = threshold_value(in_region, threshold)
     beyond = not isinstance(threshold, str) and _warn_if_beyond(level, in_region)
