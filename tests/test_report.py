@@ -82,6 +82,23 @@ def test_preview_scale_bar_has_the_right_length(tmp_path):
     assert row > 150  # bottom of the frame
 
 
+@pytest.mark.parametrize("length, drawn", [(1.0, None), (50.0, None), (190.0, None), (200.0, 10), (210.0, 10),
+                                           (1000.0, 50)])
+def test_a_scale_bar_is_drawn_true_to_its_length_or_refused(length, drawn):
+    """Drawn in whole pixels, a bar of 1 nm on 20 nm pixels was one pixel labelled "1 nm",
+    20 times too short a bar; one of 10 px or more is always within 5 % of its length."""
+    from ddcsem.report import with_scale_bar
+
+    blank = np.zeros((100, 160, 3), np.uint8)
+    if drawn is None:
+        with pytest.raises(ParameterError, match=f"^a scale bar of {length:g} nm is .* px long: drawn in whole "
+                                                 r"pixels, \d+ px, it would show .*give one of 200 nm or more"):
+            with_scale_bar(blank, pixel_size_nm=20.0, scale_bar=length)
+    else:
+        white = np.all(with_scale_bar(blank, pixel_size_nm=20.0, scale_bar=length) == 255, axis=-1)
+        assert white.sum(axis=1).max() == drawn
+
+
 @pytest.mark.parametrize("width", [7, 8, 9, 16])
 def test_automatic_scale_bar_is_left_out_where_it_has_no_room(width):
     # an image under 9 px across leaves no room between the bar's 4 px margins: its

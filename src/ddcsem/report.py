@@ -261,6 +261,11 @@ def recorded_params_hash(path: str | PathLike) -> str | None:
     return found.group(1) if found else None
 
 
+#: A scale bar is drawn in whole pixels within this fraction of its length: one of
+#: 1 / (2 * BAR_TOLERANCE) px or more always is.
+BAR_TOLERANCE = 0.05
+
+
 def scale_bar_length(width_nm: float) -> float:
     """A round scale-bar length (1, 2 or 5 x 10^k nm) near a fifth of the field width.
 
@@ -334,9 +339,17 @@ def _bar_drawn(rgb: np.ndarray, pixel_size_nm: float | None, scale_bar: float | 
     if pixel_size_nm and scale_bar != "off":
         h, w = out.shape[:2]
         length_nm = scale_bar_length(w * pixel_size_nm) if scale_bar == "auto" else float(scale_bar)
-        bar_px = max(1, int(round(length_nm / pixel_size_nm)))
+        exact = length_nm / pixel_size_nm
+        bar_px = max(1, int(round(exact)))
         thick = max(2, h // 100)
         margin = max(4, w // 50)
+        if abs(bar_px - exact) > BAR_TOLERANCE * exact:  # a 1 nm bar on 20 nm pixels was a pixel, "1 nm"
+            if scale_bar == "auto":  # an image a few pixels across
+                return out
+            raise ParameterError(f"a scale bar of {format_length(length_nm)} is {exact:.2g} px long: drawn in whole "
+                                 f"pixels, {bar_px} px, it would show {format_length(bar_px * pixel_size_nm)}",
+                                 path=path, hint=f"give one of {format_length(pixel_size_nm / BAR_TOLERANCE / 2)} "
+                                                 "or more, or auto")
         if bar_px > w - 2 * margin:
             if scale_bar == "auto":  # an image under 9 px across: no room for any bar
                 return out
