@@ -422,6 +422,10 @@ def test_pair_table_in_excel_s_dialects(tmp_path):
     ("id,se,bse\nvalve/A,a.tif,b.tif\n", "row 2: the id 'valve/A' cannot name the pair's output folder"),
     ("id,se,bse\n..,a.tif,b.tif\n", "the id '..' cannot name"),
     ("id,se,bse\nx:1,a.tif,b.tif\n", "the id 'x:1' cannot name"),
+    # a column misspelt was ignored: the pairs read uncalibrated, unsaid
+    ("se,bse,pixelsize\na.tif,b.tif,20nm\n", r"the pair table's column 'pixelsize' is none that it reads: did you "
+                                               r"mean pixel_size\? \(its columns: id, image_id, se, bse, pixel_size"),
+    ("se,bse,Pixel Size nmm\na.tif,b.tif,20nm\n", "column 'pixel_size_nmm' .* did you mean pixel_size_nm"),
 ])
 def test_pair_table_mistakes_name_the_table_and_row(tmp_path, text, message):
     from ddcsem.pair import read_pair_table
@@ -430,6 +434,22 @@ def test_pair_table_mistakes_name_the_table_and_row(tmp_path, text, message):
     with pytest.raises(PairingError, match=message) as err:
         read_pair_table(tmp_path / "t.csv")
     assert str(err.value).startswith(str(tmp_path / "t.csv"))
+
+
+@pytest.mark.parametrize("header, value, nm", [("pixel_size", "20", 20.0), ("Pixel size (nm)", "20", 20.0),
+                                              ("pixel-size [µm]", "0.02", 20.0), ("PIXEL_SIZE_UM", "20nm", 20.0),
+                                              ("pixel_size_nm", "0.02um", 20.0)])
+def test_a_pair_tables_columns_are_read_as_people_name_them(tmp_path, header, value, nm):
+    """As Excel's users head them, and as ddcsem's own tables do (image_id,
+    pixel_size_nm): such a column was ignored, the pairs uncalibrated. A unit in the
+    column's name is the unit of a bare number under it; one in the cell wins."""
+    from ddcsem.pair import read_pair_table
+
+    (tmp_path / "t.csv").write_text(f"Image ID,SE,BSE,notes,{header}\nvalve,a.tif,b.tif,the second,{value}\n",
+                                    encoding="utf-8")
+    (pair,) = read_pair_table(tmp_path / "t.csv")
+    assert (pair.key, pair.se.name, pair.bse.name, pair.pixel_size_nm) == ("valve", "a.tif", "b.tif",
+                                                                          pytest.approx(nm))
 
 
 def test_a_pixel_size_given_in_a_pair_table_calibrates_the_pair(tmp_path):

@@ -11,7 +11,9 @@ when the two are offset by more than half a pixel.
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -334,6 +336,14 @@ def _table_path(folder: Path, cell: str) -> Path:
     return given
 
 
+#: The columns a pair table takes (:func:`read_pair_table`), by their names as read
+#: (lower case, µ as u, any other characters an underscore): what each stands for, and
+#: the unit of a bare pixel size in it.
+_TABLE_COLUMNS = {"id": ("id", None), "image_id": ("id", None), "se": ("se", None), "bse": ("bse", None),
+                  "pixel_size": ("pixel_size", "nm"), "pixel_size_nm": ("pixel_size", "nm"),
+                  "pixel_size_um": ("pixel_size", "um")}
+
+
 def read_pair_table(path: str | PathLike) -> list[Pair]:
     """Read the pairs listed in a table, for files that neither names nor metadata pair.
 
@@ -344,9 +354,12 @@ def read_pair_table(path: str | PathLike) -> list[Pair]:
         Excel saves it in any locale) with a header row naming the columns ``se`` and
         ``bse`` (the files; relative paths are taken from the table's folder) and,
         optionally, ``id`` (the field's name, else the SE file's without its detector
-        token) and ``pixel_size`` (with its unit, e.g. ``12nm``; a bare number is in nm),
-        which :func:`read_pair` gives the pair unless told another; other columns are
-        ignored.
+        token; or ``image_id``, as ddcsem's tables name it) and ``pixel_size`` (with its
+        unit, e.g. ``12nm``; a bare number is in nm, or in µm in a column named
+        ``pixel_size_um``), which :func:`read_pair` gives the pair unless told another.
+        Names are read in any case, with spaces, hyphens or brackets for underscores
+        (``Pixel size (nm)``); other columns are ignored, but for one named nearly as one
+        of these (``pixelsize``), which is refused.
 
     Returns
     -------
@@ -356,7 +369,8 @@ def read_pair_table(path: str | PathLike) -> list[Pair]:
     Raises
     ------
     PairingError
-        If the table lacks a column, a row lacks a file, names one file twice, gives a
+        If the table lacks a column, or names one nearly as it should, a row lacks a
+        file, names one file twice, gives a
         pixel size that no SEM gives, or two rows share an id; the message names the table
         and the row.
 
@@ -379,11 +393,20 @@ def read_pair_table(path: str | PathLike) -> list[Pair]:
     first = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=first.count)
     rows = list(csv.reader(text.splitlines(), delimiter=delimiter))
-    header = [cell.strip().lower() for cell in rows[0]] if rows else []
+    header = [re.sub(r"[^0-9a-z]+", "_", cell.lower().replace("µ", "u").replace("μ", "u")).strip("_")
+              for cell in rows[0]] if rows else []
+    for name in header:  # a column misspelt was ignored: "pixelsize" left every pair uncalibrated
+        if name not in _TABLE_COLUMNS and (near := difflib.get_close_matches(name, _TABLE_COLUMNS, n=1, cutoff=0.8)):
+            raise PairingError(f"the pair table's column {name!r} is none that it reads: did you mean {near[0]}?",
+                               path=path, hint=f"its columns: {', '.join(_TABLE_COLUMNS)}; others are ignored")
     if "se" not in header or "bse" not in header:
         raise PairingError(f"the pair table needs a header naming the columns se and bse, not {header}",
                            path=path, hint="e.g. id,se,bse (then a row per pair)")
-    col = {name: header.index(name) for name in ("id", "se", "bse", "pixel_size") if name in header}
+    col: dict[str, int] = {}
+    for index, name in enumerate(header):  # the first column of each
+        if name in _TABLE_COLUMNS:
+            col.setdefault(_TABLE_COLUMNS[name][0], index)
+    unit = _TABLE_COLUMNS[header[col["pixel_size"]]][1] if "pixel_size" in col else "nm"
     pairs: list[Pair] = []
     ids: dict[str, int] = {}
     for number, row in enumerate(rows[1:], start=2):
@@ -408,7 +431,7 @@ def read_pair_table(path: str | PathLike) -> list[Pair]:
                                hint="give each pair its own id")
         ids[key] = number
         try:
-            nm = parse_pixel_size(cells["pixel_size"]) if cells.get("pixel_size") else None
+            nm = parse_pixel_size(cells["pixel_size"], default_unit=unit) if cells.get("pixel_size") else None
         except CalibrationError as exc:
             raise PairingError(f"row {number}: {exc}", path=path) from None
         pairs.append(Pair(key, se, bse, pixel_size_nm=nm))
