@@ -1183,7 +1183,12 @@ def test_regions_from_the_command_line(pair_files, tmp_path, capsys):
     assert main(["analyze", str(pair_files[0].parent), "-o", str(tmp_path / "o2"), "-q",
                  "--region", str(tmp_path / "none")]) == 1
     err = capsys.readouterr().err
-    assert "failed: f: " in err and "no region for f" in err and "f_region.roi" in err
+    assert "failed: f: " in err and "no region for f" in err and "f_region.roi/zip/tif/tiff/png" in err
+    # one named in another case or with a hyphen, which no match is on Linux, is named with its name to take
+    (tmp_path / "none" / "F-Region.tif").write_bytes(b"")
+    assert main(["analyze", str(pair_files[0].parent), "-o", str(tmp_path / "o2"), "-q", "--overwrite",
+                 "--region", str(tmp_path / "none")]) == 1
+    assert "F-Region.tif is there: name it f_region.tif" in capsys.readouterr().err
 
 
 def write_sample_pairs(root, folders, *, seeds=(1, 2), um=0.02):
