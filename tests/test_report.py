@@ -352,6 +352,22 @@ def test_a_wide_size_distribution_is_drawn_on_a_log_axis_with_its_fit_to_scale(s
     assert np.interp(middles, x, y).sum() == pytest.approx(d.size, rel=0.03)
 
 
+def test_blank_diameters_are_left_out_of_the_plot_as_of_the_statistics():
+    """A table column with blanks (NaN), which size_distribution leaves out: matplotlib's
+    histogram raised "autodetected range of [nan, nan] is not finite"."""
+    from matplotlib.figure import Figure
+
+    from ddcsem.measure import size_distribution
+    from ddcsem.report import draw_size_distribution
+
+    d = np.r_[np.random.default_rng(3).lognormal(0, 0.3, 200), np.nan, np.nan]
+    weights = np.r_[np.full(199, np.nan), 0.0, 2.0, 2.0]  # NaN counts 1; 0 leaves one out
+    ax = Figure().subplots()
+    draw_size_distribution(d, size_distribution(d, weights=weights), unit="µm", title="t", weights=weights, ax=ax)
+    assert sum(bar.get_height() for bar in ax.containers[0]) == 199
+    assert ax.get_title() == "t: n = 199"
+
+
 def test_plot_analysis_takes_an_analysis_only():
     # an image given raised "'numpy.ndarray' object has no attribute 'pixel_size'"
     from ddcsem.errors import ParameterError

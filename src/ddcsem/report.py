@@ -926,7 +926,8 @@ def draw_size_distribution(
     Parameters
     ----------
     diameters : ndarray, shape (K,)
-        Equivalent circle diameters, in ``unit``.
+        Equivalent circle diameters, in ``unit``; NaN (a blank) leaves a particle out, as
+        :func:`ddcsem.size_distribution` does.
     stats : dict
         From :func:`ddcsem.size_distribution` of the same diameters (and weights).
     unit : str
@@ -959,6 +960,8 @@ def draw_size_distribution(
 
     d = np.asarray(diameters, dtype=float)
     w = np.ones_like(d) if weights is None else _counted(weights)
+    kept = np.isfinite(d) & (w > 0)  # as the statistics count them (matplotlib's histogram refused a NaN)
+    d, w = d[kept], w[kept]
     if ax is None:
         import matplotlib.pyplot as plt
 
