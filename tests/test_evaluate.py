@@ -97,6 +97,15 @@ def test_match_detections_names_the_pairs_that_detection_scores_counts():
      "labels must be an integer image, not float64"),
     (lambda lab: instance_f1(lab, lab[:10]), r"labels and truth must be of one shape, not \(32, 32\) and \(10, 32\)"),
     (lambda lab: instance_errors(lab, -lab), r"truth must not be negative"),
+    # each scored silently: a NaN IoU matched every overlap (F1 1), one over 1 none, a NaN
+    # centre or a diameter of 0 or less was a sphere nothing could match; a frame of 2.5
+    # raised a TypeError
+    (lambda lab: instance_f1(lab, lab, iou=float("nan")), "^iou must be a finite number above 0, not nan"),
+    (lambda lab: instance_f1(lab, lab, iou=0), "^iou must be a finite number above 0, not 0"),
+    (lambda lab: instance_errors(lab, lab, iou=1.5), r"^iou must be above 0 and at most 1, not 1.5"),
+    (lambda lab: instance_f1(lab, lab, frame=2.5), "^frame must be a whole number of rows and columns, at least 1"),
+    (lambda lab: detection_scores(lab, np.array([[np.nan, 7]]), np.array([5.0])), "^centers must be finite"),
+    (lambda lab: match_detections(lab, np.array([[7, 7]]), np.array([0.0])), "diameters_px finite and above 0"),
 ])
 def test_what_is_scored_is_checked_by_name(call, message):
     labels = np.zeros((32, 32), int)

@@ -271,6 +271,13 @@ def test_size_distribution_refuses_what_is_not_diameters(diameters, weights, mes
         size_distribution(diameters, weights=weights)
 
 
+def test_pooling_one_fields_diameters_alone_says_to_list_them():
+    # numpy's "zero-dimensional arrays cannot be concatenated"
+    with pytest.raises(ParameterError, match=r"^diameters must be a list of fields' diameters.*\[diameters\]"):
+        pool_fields(np.arange(1.0, 5.0))
+    assert pool_fields([np.arange(1.0, 5.0)])["count"] == 4
+
+
 def test_pooled_fields_take_their_particles_together_with_their_weights():
     a, b = np.arange(1.0, 9.0), np.array([10.0, 20.0, 30.0, 40.0])
     wa = np.array([1.0, np.nan, 1.5, 1, 1, 1, 1, 1])  # NaN: an edge particle kept, counts 1

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ParameterError, require_switch
+from .errors import ParameterError, require_positive, require_switch
 
 __all__ = ["DetectionScore", "detection_scores", "instance_errors", "instance_f1", "match_detections"]
 
@@ -75,6 +75,9 @@ def _matched(
     if len(centers) != len(radii):
         raise ParameterError(f"centers and diameters_px must be of one sphere each, not {len(centers)} centres "
                              f"and {len(radii)} diameters")
+    if not (np.isfinite(centers).all() and np.isfinite(radii).all() and (radii > 0).all()):
+        # a NaN centre, or a diameter of 0 or less, was a sphere that nothing could match
+        raise ParameterError("centers must be finite, and diameters_px finite and above 0")
     rows, cols = labels.shape
     ids = np.unique(labels[labels > 0])
     if ids.size:
@@ -313,8 +316,8 @@ class _Overlaps:
         from .measure import _check
 
         ignore_border = require_switch(ignore_border, "ignore_border")
-        if frame < 1:
-            raise ParameterError(f"frame must be at least 1 row and column, not {frame}")
+        if isinstance(frame, (bool, np.bool_)) or not isinstance(frame, (int, np.integer)) or frame < 1:
+            raise ParameterError(f"frame must be a whole number of rows and columns, at least 1, not {frame!r}")
         labels, truth = _check(labels, None, None)[0], _check(truth, None, None, name="truth")[0]  # only counted
         if labels.shape != truth.shape:
             raise ParameterError(f"labels and truth must be of one shape, not {labels.shape} and {truth.shape}")
@@ -336,6 +339,8 @@ class _Overlaps:
 
     def matches(self, iou: float) -> list[tuple[int, int]]:
         """The matched pairs (found id, true id): IoU >= ``iou``, one-to-one, best first."""
+        if require_positive(iou, "iou") > 1:  # none would match; and 0 or NaN, every overlap
+            raise ParameterError(f"iou must be above 0 and at most 1, not {iou!r}")
         if not self.pairs.size:
             return []
         pa = self.p_area[np.searchsorted(self.p_ids, self.pairs[0])]

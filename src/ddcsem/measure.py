@@ -760,6 +760,9 @@ def pool_fields(
     (2, 400, 500.0, 0.8, 0.12)
     """
     fields = [np.asarray(d, dtype=np.float64) for d in diameters]
+    if any(d.ndim != 1 for d in fields):  # one field's diameters given alone: numbers, not arrays
+        raise ParameterError("diameters must be a list of fields' diameters, an array for each field",
+                             hint="give one field's as a list of one, [diameters]")
     given = {"weights": weights, "field_areas": field_areas, "mineral_area_fractions": mineral_area_fractions}
     for name, values in given.items():
         if values is not None and len(values) != len(fields):
