@@ -2157,6 +2157,18 @@ def test_a_rotated_image_s_black_padding_is_left_out_as_a_frame_is(kind):
     assert not found.labels[padding].any() and found.region is not None and not found.region[padding].any()
 
 
+def test_an_image_of_one_level_beside_its_padding_is_said_to_be_so():
+    """Half black padding, half one grey: a single image was said to have "the SE image"
+    constant, an image it was never given."""
+    image = np.full((256, 256), 220, np.uint8)
+    image[:, :128] = 20  # (0 and 220 would be a mask, measured as drawn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the padding's
+        with pytest.raises(ParameterError, match=r"^the image less its plain white or black areas \(.*\) is of one "
+                                                 r"level \(220\): it shows no particles"):
+            analyze_single(image)
+
+
 def test_a_matrix_clipped_to_black_is_no_padding():
     """A matrix exported clipped to black is as broad as a rotated image's padding, and
     as plain, but it encloses its particles one by one: it stays the field's, as a pore
