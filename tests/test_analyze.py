@@ -226,6 +226,10 @@ def test_options_may_be_a_dict_of_their_fields(syn):
     ({"threshold": 4}, "threshold must be .* a density in .0, 1., not 4"),
     ({"threshold": True}, "threshold must be .* not True"),
     ({"min_area_px": -1}, "min_area_px must be a finite number 0 or more, not -1"),
+    ({"clip": (1,)}, r"clip must be two percentiles \(low, high\), not \(1,\)"),
+    ({"clip": (99, 1)}, "clip percentiles must satisfy 0 <= low < high <= 100"),
+    ({"basis": "orange"}, "basis must be two RGB colours, not 'orange'"),
+    ({"basis": ((1, 0.5, 0),)}, r"basis must have shape \(2, 3\), not \(1, 3\)"),
 ])
 def test_options_are_checked_when_made_not_per_image(options, message):
     """A single image ignored a misspelt mode, and the others failed each image of a batch
@@ -238,8 +242,10 @@ def test_options_keep_their_values_as_plain_numbers_and_the_cli_their_choices():
     from ddcsem.analyze import _choices
     from ddcsem.cli import PROFILES, SPLITS
 
-    options = AnalysisOptions(threshold=np.float32(0.25), min_area_px=np.int64(12))
+    options = AnalysisOptions(threshold=np.float32(0.25), min_area_px=np.int64(12), clip=np.array([1, 99]),
+                              basis=[[255, 140, 0], [0, 255, 0]])
     assert (type(options.threshold), type(options.min_area_px)) == (float, float)
+    assert options.clip == (1.0, 99.0) and options.basis == ((255.0, 140.0, 0.0), (0.0, 255.0, 0.0))
     assert json.loads(json.dumps(options.to_dict()))["threshold"] == 0.25
     assert (_choices()["split"], _choices()["profile"]) == (SPLITS, PROFILES)
 

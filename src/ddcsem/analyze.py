@@ -258,6 +258,14 @@ class AnalysisOptions:
             raise ParameterError(f"circularity must be a range (low, high) with 0 <= low <= high <= 1, "
                                  f"not {self.circularity!r}")
         object.__setattr__(self, "circularity", (low, high))
+        from .colorize import _clip_percentiles
+
+        object.__setattr__(self, "clip", _clip_percentiles(self.clip))  # (1,) and None failed each image alike
+        if self.basis is not None:
+            from .separate import _checked_basis
+
+            _checked_basis(self.basis)  # as "orange" and one colour did
+            object.__setattr__(self, "basis", tuple(tuple(float(v) for v in colour) for colour in self.basis))
         for size in _SIZES:
             given = [f"{size}_{unit}" for unit in ("nm", "px") if getattr(self, f"{size}_{unit}") is not None]
             for name in given:
