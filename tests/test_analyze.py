@@ -346,7 +346,8 @@ def test_a_region_drawn_where_the_image_is_constant_holds_no_particles(syn):
         assert len(result.table["label"]) == 0 and result.mineral_area_fraction == 0
     se[:100, :100] = bse[:100, :100] = 0
     with pytest.raises(ParameterError, match=r"^the region lies wholly in the image's plain frame or area, which is "
-                                             r"no part of the field \(draw it over the sample\)"):
+                                             r"no part of the field \(draw it over the sample\)"), \
+            pytest.warns(UserWarning, match=r"^a plain white or black area \(10% of the image"):
         analyze_single(bse, region=region)
 
 
