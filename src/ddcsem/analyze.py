@@ -537,13 +537,11 @@ def _colorized(se: np.ndarray, bse: np.ndarray, frame: np.ndarray, **options: An
     if not frame.any():
         return colorize(se, bse, **options)
     inside = bse[~frame]
-    if not inside.size or inside.min() == inside.max():  # the colouring said "the SE image is constant", of
-        # a single image too
-        plain = ("plain white or black areas (a background painted out, the padding of a rotated or stitched "
-                 "image, a frame)")
-        raise ParameterError(f"the whole image is {plain}: no field is left to analyse" if not inside.size else
-                             f"the image less its {plain} is of one level ({inside[0]:g}): it shows no particles",
-                             hint="check that the right file was given")
+    if inside.size and inside.min() == inside.max():  # the colouring said "the SE image is constant", of a
+        # single image too
+        raise ParameterError(f"the image less its plain white or black areas (a background painted out, the padding "
+                             f"of a rotated or stitched image, a frame) is of one level ({inside[0]:g}): it shows no "
+                             "particles", hint="check that the right file was given")
     ddc = colorize(_filled(se, frame), _filled(bse, frame), **options)
     ddc[frame] = 0
     return ddc

@@ -281,10 +281,11 @@ def _density(bse: np.ndarray, *, flatfield: bool = True, flatfield_sigma: float 
              denoise_sigma: float = 1.0, clip: bool = True, subtract: bool = False,
              name: str = "bse", blank: bool = False) -> tuple[np.ndarray, float]:
     """:func:`density_map`, its flat field a subtraction where ``subtract`` (a composite's:
-    see :func:`density_from_composite`) or where the image holds negative pixels, and the fraction of the image darker than its
-    matrix (see ``DARKER_THAN_MATRIX``); ``name``: the image's in errors and warnings.
-    A constant image is refused, or where ``blank`` (an analysis's field, which a region
-    may have drawn there) mapped to 0 with a warning from the caller's caller: no particles."""
+    see :func:`density_from_composite`) or where the image holds negative pixels, and the
+    fraction of the image darker than its matrix (see ``DARKER_THAN_MATRIX``); ``name``:
+    the image's in errors and warnings. A constant image is refused, or where ``blank``
+    (an analysis's field, which a region may have drawn there) mapped to 0 with a warning
+    from the caller's caller: no particles."""
     x = _checked(bse, name)
     if _constant(x):  # else the flat field's rounding (1 - 6e-8 beside 1) passed for two phases
         if not blank:
