@@ -659,6 +659,7 @@ def test_usage_errors_exit_2(argv, capsys):
     (["analyze", "x", "-o", "o", "--se-tokens", ","], "argument --se-tokens: give comma-separated detector tokens"),
     (["analyze", "x", "-o", "o", "--tile", "3"], "argument --tile: tiles must be at least 64 px across, not 3"),
     (["analyze", "x", "-o", "o", "--tile", "3 furlongs"], "argument --tile: unknown length unit 'furlongs'"),
+    (["analyze", "x", "-o", "o", "--tile", "5e1"], "argument --tile: tiles must be at least 64 px across, not 50"),
     (["analyze", "x", "-o", "o", "--threshold", "1.5"], "or a density in [0, 1], not 1.5"),
     (["analyze", "x", "-o", "o", "--basis", "1,2", "#ff8800"], "argument --basis: '1,2' is not a colour"),
     (["analyze", "x", "-o", "o", "--basis", "#zz8800", "#ff8800"], "'#zz8800' is not a colour"),

@@ -151,7 +151,8 @@ def _tile(text: str) -> tuple[float, str]:
     if text.strip() == "auto":
         return 0.0, "auto"
     try:
-        size, unit = (float(text), "px") if re.fullmatch(r"\s*\d+(\.\d*)?\s*", text) else parse_size(text)
+        bare = re.fullmatch(r"\s*\d+(\.\d*)?([eE][+-]?\d+)?\s*", text)  # in exponent form too: 1e4 was 10 µm
+        size, unit = (float(text), "px") if bare else parse_size(text)
     except DDCSEMError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if unit == "px" and size < MIN_TILE_PX:
