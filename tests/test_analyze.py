@@ -301,6 +301,7 @@ def test_arrays_of_no_numbers_or_of_no_pixels_are_refused_by_name(array, words):
     from ddcsem.pair import estimate_shift
     from ddcsem.segment import segment_particles
     from ddcsem.separate import density_map
+
     calls = [(lambda: density_map(array), "bse"), (lambda: colorize(array, array), "se"),
              (lambda: segment_particles(array), "density"), (lambda: estimate_shift(array, array), "reference"),
              (lambda: analyze_single(array), "image")]
@@ -316,6 +317,7 @@ def test_a_constant_image_has_no_density_map(value):
     """The flat field of a constant image rounds to two values (1 - 6e-8 beside 1), which
     the two-phase model stretched into a map 89 % mineral."""
     from ddcsem.separate import density_map
+
     image = np.full((64, 64), value)
     for flatfield in (True, False):
         with pytest.raises(ParameterError, match=f"^bse is constant \\({float(value):g}\\): it holds no contrast"):
