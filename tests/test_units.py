@@ -106,3 +106,43 @@ def test_read_refuses_an_impossible_pixel_size(tmp_path):
     with pytest.raises(CalibrationError, match="0.05 nm"):
         read_sem(tmp_path / "x.tif", pixel_size=0.05)
     assert read_sem(tmp_path / "x.tif", pixel_size="5nm").pixel_size.nm == 5.0
+
+
+@pytest.mark.parametrize(("nm", "hint"), [(2e-8, r": 2e-08 m is pixel_size_nm=20\)"),
+                                          (0.02, r": 0.02 µm is pixel_size_nm=20 or 0.02 mm is pixel_size_nm=20000\)"),
+                                          (2e5, r"\)")])
+def test_a_pixel_size_in_nm_outside_what_an_sem_gives_is_refused(nm, hint):
+    from ddcsem.units import require_pixel_size
+
+    assert require_pixel_size(20) == 20.0 and require_pixel_size(0.1) == 0.1 and require_pixel_size(1e5) == 1e5
+    with pytest.raises(CalibrationError, match=rf"^pixel_size_nm={nm!r} lies outside the pixel sizes an SEM gives "
+                                               rf"\(0.1 nm to 100 µm\) \(pixel_size_nm is in nanometres{hint}$"):
+        require_pixel_size(nm)
+
+
+def test_every_function_given_a_pixel_size_in_nm_refuses_one_in_metres(tmp_path):
+    """A size in metres (2e-8) or µm (0.02) given as pixel_size_nm sized every particle a
+    billion or a thousand times too small, silently; ``--pixel-size`` and the files'
+    metadata were checked, the arrays' functions were not."""
+    import numpy as np
+
+    from ddcsem import particle_table, particle_table_reference, segment_particles
+    from ddcsem.report import with_scale_bar, write_preview_png, write_tile_overview, write_tiff
+    from ddcsem.synthetic import make_pair
+
+    labels = np.zeros((40, 40), np.int32)
+    labels[10:20, 10:20] = 1
+    rgb = np.zeros((40, 40, 3), np.uint8)
+    calls = [lambda nm: particle_table(labels, pixel_size_nm=nm),
+             lambda nm: particle_table_reference(labels, pixel_size_nm=nm),
+             lambda nm: segment_particles(labels > 0, pixel_size_nm=nm),
+             lambda nm: with_scale_bar(rgb, pixel_size_nm=nm),
+             lambda nm: write_preview_png(tmp_path / "p.png", rgb, pixel_size_nm=nm),
+             lambda nm: write_tiff(tmp_path / "t.tif", rgb, pixel_size_nm=nm),
+             lambda nm: write_tile_overview(tmp_path / "o.png", (40, 40), [], pixel_size_nm=nm),
+             lambda nm: make_pair((64, 64), pixel_size_nm=nm, n_particles=1)]
+    for call in calls:
+        with pytest.raises(CalibrationError, match=r"^pixel_size_nm=2e-08 lies outside .* 2e-08 m is pixel_size_nm=20"):
+            call(2e-8)
+        call(20.0)  # the same size in nm is taken
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png", "p.png", "t.tif"]  # each written once, in nm

@@ -39,7 +39,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import ParameterError, require_image, require_positive
-from .units import format_count
+from .units import format_count, require_pixel_size
 
 __all__ = [
     "particle_table",
@@ -498,7 +498,7 @@ def _assemble(
             "aspect_ratio": major / minor,
             "solidity": area / raw["hull_area"],
         }
-    scale = None if pixel_size_nm is None else require_positive(pixel_size_nm, "pixel_size_nm") / 1000.0
+    scale = None if pixel_size_nm is None else require_pixel_size(pixel_size_nm) / 1000.0
     label = raw["label"] if ids is None else ids[raw["label"]]
     table = _Columns(label=label, centroid_x_px=raw["cx"], centroid_y_px=raw["cy"])
     if scale:

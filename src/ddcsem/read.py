@@ -32,7 +32,7 @@ import numpy as np
 from ._repr import dataclass_repr
 from .detectors import detector_role, split_detector_token
 from .errors import CalibrationError, ParameterError, ReadError, UnsupportedFormatError, require_image
-from .units import PIXEL_SIZE_RANGE_NM, format_count, format_length, parse_length, parse_pixel_size, unit_to_nm
+from .units import _sem_pixel, _sem_range, format_count, format_length, parse_length, parse_pixel_size, unit_to_nm
 
 __all__ = ["PixelSize", "SEMImage", "read_sem", "read_composite", "read_labels", "read_region",
            "read_markers", "detect_databar", "MixedDetectorWarning", "OverriddenCalibrationWarning"]
@@ -1742,11 +1742,10 @@ def _read(
         marks = None if marks is None or not marks[: data.shape[0]].any() else marks[: data.shape[0]]
     if not colour and (drawn := _scale_bar_marks(data)) is not None:
         marks = drawn if marks is None else marks | drawn
-    low, high = PIXEL_SIZE_RANGE_NM
-    if pixel is not None and pixel.nm is not None and not low <= pixel.nm <= high:
+    if pixel is not None and pixel.nm is not None and not _sem_pixel(pixel.nm):
         if explicit is None:  # a unit lost, or a resolution tag of another meaning: no calibration
             warnings.warn(f"{path}: its metadata gives a pixel size of {format_length(pixel.nm)} ({pixel.source}), "
-                          f"outside what an SEM gives ({format_length(low)} to {format_length(high)}): taken as "
+                          f"outside what an SEM gives {_sem_range()}: taken as "
                           "uncalibrated; give the pixel size (--pixel-size)", stacklevel=3)
         pixel = None
     if explicit is not None:

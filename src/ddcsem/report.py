@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, Iterable, Iterator
 import numpy as np
 
 from .errors import OutputError, ParameterError
-from .units import format_count, format_length
+from .units import format_count, format_length, require_pixel_size
 
 __all__ = [
     "atomic_path",
@@ -223,8 +223,8 @@ def write_tiff(path: str | PathLike, image: np.ndarray, *, pixel_size_nm: float 
         data = image.astype(np.uint16 if image.max(initial=0) < 65536 else np.uint32)
     kwargs: dict[str, Any] = {"photometric": "rgb" if rgb else "minisblack"}
     imagej = data.dtype != np.uint32
-    if pixel_size_nm:
-        um = pixel_size_nm / 1000.0
+    if pixel_size_nm is not None:
+        um = require_pixel_size(pixel_size_nm) / 1000.0
         kwargs["resolution"] = (1.0 / um, 1.0 / um)
         if imagej:
             kwargs.update(imagej=True, metadata={"unit": "micron", **({"Info": note} if note else {})})
@@ -336,7 +336,8 @@ def _bar_drawn(rgb: np.ndarray, pixel_size_nm: float | None, scale_bar: float | 
     from PIL import Image, ImageDraw
 
     out = np.array(rgb, dtype=np.uint8, order="C")
-    if pixel_size_nm and scale_bar != "off":
+    if pixel_size_nm is not None and scale_bar != "off":
+        pixel_size_nm = require_pixel_size(pixel_size_nm)
         h, w = out.shape[:2]
         length_nm = scale_bar_length(w * pixel_size_nm) if scale_bar == "auto" else float(scale_bar)
         exact = length_nm / pixel_size_nm
@@ -591,6 +592,7 @@ def write_tile_overview(path: str | PathLike, shape: tuple[int, int],
     import tifffile
     from PIL import Image, ImageDraw
 
+    pixel_size_nm = None if pixel_size_nm is None else require_pixel_size(pixel_size_nm)
     rows, cols = int(shape[0]), int(shape[1])
     scale = max(1, -(-max(rows, cols) // OVERVIEW_SIDE))
     canvas = Image.new("RGB", (-(-cols // scale), -(-rows // scale)))

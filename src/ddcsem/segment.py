@@ -160,6 +160,7 @@ import numpy as np
 from ._filters import gaussian, maximum
 from .colorize import li_threshold, otsu_threshold, percentiles
 from .errors import ParameterError, require_image, require_positive, require_switch
+from .units import require_pixel_size
 
 __all__ = ["segment_particles", "threshold_value", "drop_border_labels", "median_depth", "THRESHOLDS",
            "EDGES_MIN_DEPTH", "NoisyFieldWarning"]
@@ -366,7 +367,7 @@ def segment_particles(
                       "density map, 0 (matrix) to 1 (mineral), and splits and places edges in its units (an image "
                       "given as it is: synthetic field F1 0.86, its density map 0.99); pass density_map(image)",
                       stacklevel=2)
-    scale = 1.0 if pixel_size_nm is None else require_positive(pixel_size_nm, "pixel_size_nm")
+    scale = 1.0 if pixel_size_nm is None else require_pixel_size(pixel_size_nm)
     min_area_px = require_positive(min_area, "min_area", zero=True) / scale**2
     min_distance_px = None if min_distance is None else require_positive(min_distance, "min_distance") / scale
 

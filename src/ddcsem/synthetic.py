@@ -24,6 +24,7 @@ import numpy as np
 
 from ._repr import dataclass_repr
 from .errors import ParameterError, require_positive, require_switch
+from .units import require_pixel_size
 
 __all__ = ["SyntheticPair", "make_pair", "backscatter_yield", "ko_range_nm"]
 
@@ -236,8 +237,8 @@ def make_pair(
     if np.ndim(shape) != 1 or len(shape) != 2 or min(int(s) for s in shape) < 8:
         raise ParameterError(f"shape must be (rows, cols), at least 8 x 8, not {shape!r}")
     rows, cols = (int(s) for s in shape)
-    for name, value in (("pixel_size_nm", pixel_size_nm), ("median_diameter_nm", median_diameter_nm),
-                        ("dose", dose), ("kev", kev)):
+    require_pixel_size(pixel_size_nm)
+    for name, value in (("median_diameter_nm", median_diameter_nm), ("dose", dose), ("kev", kev)):
         require_positive(value, name)
     for name, value in (("sigma_ln", sigma_ln), ("blur_px", blur_px), ("line_noise", line_noise)):
         require_positive(value, name, zero=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import CalibrationError
+from .errors import CalibrationError, require_positive
 
 __all__ = ["parse_length", "parse_pixel_size", "parse_size", "format_length", "format_count", "PIXEL_SIZE_RANGE_NM"]
 
@@ -161,17 +161,55 @@ def parse_pixel_size(text: str | float, *, default_unit: str = "nm") -> float:
                                    hint=f"a length over the pixels it spans names them: "
                                         f"{match.group(1)}/{match.group(2)}px")
         nm = parse_length(length, default_unit=default_unit) / pixels
-    low, high = PIXEL_SIZE_RANGE_NM
-    if not low <= nm <= high:
+    if not _sem_pixel(nm):
         number = float(_LENGTH.match(str(length)).group(1)) if not per and pixels == 1 else None  # as read
-        # the same number in the units that would put it in range
-        fits = [f"{number:g}{unit}" for unit in ("nm", "um") if number and low <= number * _TO_NM[unit] <= high]
+        fits = [f"{number:g}{unit}" for unit in _units_that_fit(number, ("nm", "um"))]
         raise CalibrationError(
-            f"pixel size {text!r} is {format_length(nm)}, outside what an SEM gives "
-            f"({format_length(low)} to {format_length(high)})",
+            f"pixel size {text!r} is {format_length(nm)}, outside what an SEM gives {_sem_range()}",
             hint="give one pixel's size with its unit" + (f", e.g. {' or '.join(fits)}" if fits else ""),
         )
     return nm
+
+
+def require_pixel_size(value: object, name: str = "pixel_size_nm") -> float:
+    """``value``, a pixel size in nanometres given to a function, as a float: a
+    :class:`~ddcsem.errors.ParameterError` naming ``name`` unless it is a finite number
+    above 0, a :class:`~ddcsem.errors.CalibrationError` unless it lies in
+    ``PIXEL_SIZE_RANGE_NM``, as :func:`parse_pixel_size` checks a size someone types: a
+    size given in metres or micrometres would size every particle wrong.
+
+    Examples
+    --------
+    >>> require_pixel_size(20)
+    20.0
+    >>> require_pixel_size(2e-8)
+    Traceback (most recent call last):
+    ...
+    ddcsem.errors.CalibrationError: pixel_size_nm=2e-08 lies outside the pixel sizes an SEM gives (0.1 nm to 100 µm) (pixel_size_nm is in nanometres: 2e-08 m is pixel_size_nm=20)
+    """
+    nm = require_positive(value, name)
+    if not _sem_pixel(nm):
+        fits = [f"{nm:g} {unit} is {name}={nm * _TO_NM[unit]:g}" for unit in _units_that_fit(nm, ("µm", "mm", "m"))]
+        raise CalibrationError(f"{name}={value!r} lies outside the pixel sizes an SEM gives {_sem_range()}",
+                               hint=f"{name} is in nanometres" + (f": {' or '.join(fits)}" if fits else ""))
+    return nm
+
+
+def _sem_pixel(nm: float) -> bool:
+    """Whether ``nm`` lies in ``PIXEL_SIZE_RANGE_NM``."""
+    low, high = PIXEL_SIZE_RANGE_NM
+    return low <= nm <= high
+
+
+def _sem_range() -> str:
+    """``PIXEL_SIZE_RANGE_NM`` for people: ``(0.1 nm to 100 µm)``."""
+    return f"({format_length(PIXEL_SIZE_RANGE_NM[0])} to {format_length(PIXEL_SIZE_RANGE_NM[1])})"
+
+
+def _units_that_fit(number: float | None, units: tuple[str, ...]) -> list[str]:
+    """Which of ``units`` would put ``number`` of them in ``PIXEL_SIZE_RANGE_NM``: the
+    unit a size out of range was likely meant in."""
+    return [unit for unit in units if number and _sem_pixel(number * _TO_NM[unit])]
 
 
 def _number(text: str, whole: str) -> float:
