@@ -2130,10 +2130,14 @@ def test_a_background_painted_white_is_left_out_as_a_frame_is(kind):
 
 
 @pytest.mark.parametrize("kind", ["single", "pair", "composite"])
-def test_a_rotated_image_s_black_padding_is_left_out_as_a_frame_is(kind):
+@pytest.mark.parametrize(("degrees", "share"), [(7, 0.20), (3, 0.10), (1, 0.04)])
+def test_a_rotated_image_s_black_padding_is_left_out_as_a_frame_is(kind, degrees, share):
     """The black corners of a field turned by 7 degrees (a registration's or a figure's
     rotation) were the single image's matrix: no particle was found; as a frame, the
-    field gives what a region drawn around it gives."""
+    field gives what a region drawn around it gives. Turned by 1 or 3 degrees, its
+    corners are wedges too thin to be broad: they were left in, the matrix beside them
+    took their black for its background, and 44-48 particles were found where the
+    region gives 38-40 (another field turned by 3 degrees: 104 for 56)."""
     from scipy import ndimage
 
     syn = make_pair((400, 400), seed=3)
@@ -2142,10 +2146,10 @@ def test_a_rotated_image_s_black_padding_is_left_out_as_a_frame_is(kind):
     def turned(image):
         if image.ndim == 3:
             return np.stack([turned(image[..., k]) for k in range(image.shape[-1])], axis=-1)
-        return ndimage.rotate(image, 7, reshape=True, order=1, cval=0)
+        return ndimage.rotate(image, degrees, reshape=True, order=1, cval=0)
 
     padding = turned(np.ones(syn.bse.shape, np.uint8)) == 0
-    assert 0.15 < padding.mean() < 0.25
+    assert padding.mean() == pytest.approx(share, abs=0.01)
 
     def analyse(**given):
         se, bse = turned(syn.se), turned(syn.bse)
@@ -2155,13 +2159,15 @@ def test_a_rotated_image_s_black_padding_is_left_out_as_a_frame_is(kind):
             return analyze_composite(SEMImage(turned(colorize(syn.se, syn.bse)), px), **given)
         return analyze_single(SEMImage(bse, px), **given)
 
-    with pytest.warns(UserWarning, match=r"a plain white or black area \(2\d% of the image: .*the padding of a "
+    with pytest.warns(UserWarning, match=r"a plain white or black area \(\d+% of the image: .*the padding of a "
                       r"rotated or stitched image\) is no part of the field"):
         found = analyse()
     with pytest.warns(UserWarning, match="a plain white or black area"):  # (a frame, whatever the region)
         by_hand = analyse(region=~ndimage.binary_dilation(padding, iterations=2))
     assert len(by_hand.table["label"]) > 30
-    assert len(found.table["label"]) == len(by_hand.table["label"])
+    # (where the wedges meet, in a frame a pixel wide, the field reaches 2 px nearer them than the region drawn:
+    # its statistics shift, and one split of 40 differs)
+    assert abs(len(found.table["label"]) - len(by_hand.table["label"])) <= (degrees < 2)
     assert found.mineral_area_fraction == pytest.approx(by_hand.mineral_area_fraction, abs=0.002)
     assert not found.labels[padding].any() and found.region is not None and not found.region[padding].any()
 

@@ -520,6 +520,33 @@ def test_a_white_area_is_broad_and_clipped_tops_are_none():
     assert not _plain_area(painted, margin, white=True)[:, 400:].any()
 
 
+@pytest.mark.parametrize("turns", range(4))
+def test_a_straight_wedge_along_an_edge_is_a_strip_of_padding_and_a_ragged_one_is_none(turns):
+    """A few degrees' turn leaves wedges too thin to be broad; a run of plain pixels
+    along an edge is padding where its depth changes as a straight line's does, along
+    an eighth of the edge or more. Each edge of the image alike."""
+    from ddcsem.separate import _edge_strips
+
+    rows, cols = np.ogrid[:400, :512]
+    shallow = rows < 20 - cols * 20 / 300  # 20 px deep at the corner, none 300 px along
+    steep = rows < (cols - 380) * 60 / 132  # the next wedge, from where the first ends: a V between them
+    wedges = shallow | steep
+
+    def strips(plain):
+        found = _edge_strips(np.rot90(plain, turns))
+        return None if found is None else np.rot90(found, -turns)
+
+    found = strips(wedges)
+    assert found is not None and np.array_equal(found, wedges)
+    rng = np.random.default_rng(0)
+    ragged = (rows < rng.integers(2, 20, size=512)[None, :]) & (cols < 300)
+    assert strips(ragged) is None  # as a matrix clipped to that level reaches the edge
+    assert strips(shallow & (cols < 60)) is None  # 60 px of 512: too short
+    assert strips(rows < 2 + 0 * cols) is None  # two lines along the edge: under 3 px deep
+    framed = wedges | (rows < 1) | (cols < 1)  # with a frame a pixel wide: its depth counts
+    assert np.array_equal(strips(framed)[1:, 1:], wedges[1:, 1:])
+
+
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", ">u2", "int16"])
 def test_flat_field_reads_integer_images_as_their_float32_copy(dtype):
     """The flat field divides 8- and 16-bit images as they are, without a float32 copy of

@@ -613,7 +613,9 @@ def _plain_area(image: np.ndarray, frame: np.ndarray, *, white: bool) -> np.ndar
     two pixels for its edge; None where there is none.
 
     Broad as an area off the sample is (see ``OFF_SAMPLE_WIDTH``), where a particle's
-    clipped top is not. A matrix exported clipped to black, or a bright background
+    clipped top is not, or a straight-edged strip along the edge (see
+    ``EDGE_STRIP_LENGTH``): the corners of an image turned by a few degrees. A matrix
+    exported clipped to black, or a bright background
     clipped to white around dark particles, is as broad, but encloses its particles one
     by one: besides the largest part it encloses (the sample, where a padding rings it),
     the others hold more than ``PLAIN_ENCLOSED`` of what it does not cover (a few islands
@@ -648,9 +650,21 @@ def _plain_area(image: np.ndarray, frame: np.ndarray, *, white: bool) -> np.ndar
         return float(np.iinfo(pixels.dtype).max) if pixels.dtype.kind in "ui" else float(np.max(pixels))
 
     sample = rgb[::8, ::8]  # (where most end: an area broad enough shows in it, at its level)
-    if np.mean(plain(sample, level(sample))) < OFF_SAMPLE_MIN_SHARE / 2:
+    lowest = level(sample)
+    # a strip 2 px deep or more (see EDGE_STRIP_LENGTH) shows in the second line along an edge
+    lines = (rgb[1], rgb[-2], rgb[:, 1], rgb[:, -2])
+    if (np.mean(plain(sample, lowest)) < OFF_SAMPLE_MIN_SHARE / 2
+            and max(np.mean(plain(line, lowest)) for line in lines) < EDGE_STRIP_LENGTH):
         return None
-    area = _broad_area(plain(rgb, level(rgb)) & ~frame)
+    candidates = plain(rgb, level(rgb)) & ~frame
+    broad, strips = _broad_area(candidates), None
+    rows, cols = np.flatnonzero(~frame.all(axis=1)), np.flatnonzero(~frame.all(axis=0))
+    if rows.size:  # strips along the edges of what the frame's rows and columns leave
+        inside = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        if (edge := _edge_strips(candidates[inside])) is not None:
+            strips = np.zeros_like(candidates)
+            strips[inside] = edge
+    area = strips if broad is None else broad if strips is None else broad | strips
     if area is None:
         return None
     rim = np.ones(area.shape, dtype=bool)  # within 3 px of the image's edge, or of its frame
@@ -666,6 +680,82 @@ def _plain_area(image: np.ndarray, frame: np.ndarray, *, white: bool) -> np.ndar
     if not area.any() or not rest or enclosed.sum() - enclosed.max() > rest * PLAIN_ENCLOSED:
         return None
     return ndimage.binary_dilation(area, iterations=2) & ~frame
+
+
+#: A strip of one level along an image's edge, too thin to be broad (the corners of an
+#: image turned by a few degrees: 1-3 degrees leave wedges a twentieth of it deep or less),
+#: is padding too where it runs along ``EDGE_STRIP_LENGTH`` of that edge or more, at least
+#: ``EDGE_STRIP_DEPTH`` px deep somewhere, and its depth from the edge changes along it
+#: as a straight line's would, within ``EDGE_STRIP_FIT`` px (root mean square): the edge of
+#: the turned image, or of a stitched one's tile. Where a matrix is clipped to that level,
+#: its edge follows its particles.
+EDGE_STRIP_LENGTH = 1 / 8
+EDGE_STRIP_DEPTH = 3
+EDGE_STRIP_FIT = 1.0
+
+
+def _edge_strips(plain: np.ndarray) -> np.ndarray | None:
+    """The strips of ``plain`` (bool, M, N) along the image's edges that are padding
+    (see ``EDGE_STRIP_LENGTH``), bool; None where there are none. Along each edge a strip
+    is a run of the columns (rows) whose first two pixels or more are plain, not all of
+    them (a frame's); two wedges that meet at a turned image's corner, V-shaped, are parted
+    where the V is shallowest."""
+    out = np.zeros(plain.shape, dtype=bool)
+    rows = max(EDGE_STRIP_DEPTH + 1, min(plain.shape) // 4)  # (a deeper wedge is broad)
+    for band, strips in zip(_edge_bands(plain, rows), _edge_bands(out, rows)):
+        depth = _depth(band)
+        least = max(EDGE_STRIP_DEPTH * 4, round(band.shape[1] * EDGE_STRIP_LENGTH))
+        # (a line of plain pixels along the edge joins the wedges: a strip is 2 px deep or more)
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], depth > 1, [0]]).astype(np.int8)))
+        for start, stop in zip(edges[::2], edges[1::2]):
+            pieces = [(start, stop)]
+            if not _straight(depth[start:stop]) and stop - start > 2:
+                middle = start + 1 + int(np.argmin(depth[start + 1:stop - 1]))
+                pieces = [(start, middle), (middle, stop)]
+            for a, b in pieces:
+                if b - a >= least and depth[a:b].max() >= EDGE_STRIP_DEPTH and _straight(depth[a:b]):
+                    # its tips: shallower than a strip must be somewhere (a pixel or two deep, and noise)
+                    while a > 0 and 0 < depth[a - 1] <= EDGE_STRIP_DEPTH:
+                        a -= 1
+                    while b < len(depth) and 0 < depth[b] <= EDGE_STRIP_DEPTH:
+                        b += 1
+                    deepest = depth[a:b].max()
+                    strips[:deepest, a:b] |= np.arange(deepest)[:, None] < depth[None, a:b]
+    return out if out.any() else None
+
+
+def _edge_bands(image: np.ndarray, rows: int) -> tuple[np.ndarray, ...]:
+    """The bands ``rows`` deep along the top, bottom, left and right edges of ``image``,
+    views each with its edge at its top."""
+    return image[:rows], image[::-1][:rows], image[:, :rows].T, image[:, ::-1][:, :rows].T
+
+
+def _depth(band: np.ndarray) -> np.ndarray:
+    """How many of each column's first pixels are ``band``'s (bool); 0 where all are (a
+    frame's columns, or a wedge deeper than a strip). Down a band of an image's rows,
+    row by row while any column's are: reduced down its columns, a pixel at a time, the
+    top and bottom bands of a 4096² image took 30 ms each."""
+    if abs(band.strides[0]) < abs(band.strides[1]):  # a band of columns, each a row of the image
+        return np.where(band.all(axis=0), 0, band.argmin(axis=0))
+    depth = np.zeros(band.shape[1], dtype=np.intp)
+    going = np.ones(band.shape[1], dtype=bool)
+    for row in band:
+        going &= row
+        if not going.any():
+            return depth
+        depth += going
+    depth[going] = 0
+    return depth
+
+
+def _straight(depth: np.ndarray) -> bool:
+    """Whether ``depth`` changes along its run as a straight line does, within
+    ``EDGE_STRIP_FIT`` px."""
+    if len(depth) < 3:
+        return False
+    x = np.arange(len(depth), dtype=np.float64)
+    fitted = np.polyval(np.polyfit(x, depth.astype(np.float64), 1), x)
+    return float(np.sqrt(np.mean((depth - fitted) ** 2))) <= EDGE_STRIP_FIT
 
 
 def _broad_area(plain: np.ndarray) -> np.ndarray | None:
