@@ -410,7 +410,7 @@ def test_explicit_pixel_size_wins_over_metadata(tmp_path):
     with pytest.warns(OverriddenCalibrationWarning):
         assert read_sem(path, pixel_size=PixelSize(7.0, "scale bar")).pixel_size == PixelSize(7.0, "scale bar")
     assert read_sem(path, pixel_size=PixelSize(None, "none")).pixel_size.nm == pytest.approx(12.5)  # nothing given
-    with pytest.raises(CalibrationError, match=r"length -7(\.0)? must be positive"):
+    with pytest.raises(ParameterError, match=r"PixelSize.nm must be a finite number above 0, not -7.0"):
         read_sem(path, pixel_size=PixelSize(-7.0, "typo"))
 
 
@@ -1083,6 +1083,29 @@ def test_an_image_of_ones_own_takes_its_pixel_size_as_a_user_gives_it(given, nm)
 def test_an_image_of_ones_own_refuses_a_pixel_size_no_sem_gives():
     with pytest.raises(CalibrationError, match="outside what an SEM gives"):
         SEMImage(np.zeros((16, 16), np.uint8), 0.02)  # meant in µm
+
+
+def test_an_image_or_pair_of_ones_own_refuses_a_pixel_size_made_by_hand_that_no_sem_gives():
+    """A PixelSize made by hand was taken as it was: PixelSize(2e-8, ...) (metres) sized
+    the particles a billion times small, and PixelSize(-5, ...) failed in the measuring,
+    naming an argument no one gave."""
+    from ddcsem.pair import SEMPair
+
+    data = np.zeros((16, 16), np.uint8)
+    with pytest.raises(CalibrationError, match=r"^PixelSize.nm=2e-08 lies outside the pixel sizes an SEM gives "
+                                               r"\(0.1 nm to 100 µm\) \(PixelSize.nm is in nanometres: 2e-08 m is "
+                                               r"PixelSize.nm=20\)"):
+        SEMImage(data, PixelSize(2e-8, "mine"))
+    with pytest.raises(ParameterError, match="^PixelSize.nm must be a finite number above 0, not -5"):
+        SEMImage(data, PixelSize(-5, "mine"))
+    assert SEMImage(data, PixelSize(20, "mine")).pixel_size == PixelSize(20.0, "mine")  # its source kept
+    assert SEMImage(data, PixelSize(None, "mine")).pixel_size == PixelSize(None, "mine")
+    image = SEMImage(data, 20)
+    with pytest.raises(CalibrationError, match="^PixelSize.nm=2e-08 lies outside"):
+        SEMPair("p", image, image, PixelSize(2e-8, "mine"))
+    # a pair takes its size as an image does: SEMPair(..., 20) failed in the analysis (no .nm)
+    assert SEMPair("p", image, image, 20).pixel_size == PixelSize(20.0, "argument")
+    assert SEMPair("p", image, image, "12 nm/px").pixel_size == PixelSize(12.0, "argument")
 
 
 def test_a_pixel_size_given_over_the_files_own_is_warned_about(tmp_path):

@@ -27,8 +27,8 @@ from ._repr import dataclass_repr
 from .detectors import BSE_TOKENS, SE_TOKENS, detector_role, split_detector_token
 from .errors import (CalibrationError, DDCSEMError, PairingError, ParameterError, ReadError, require_image,
                      require_switch)
-from .read import (IMAGE_SUFFIXES, PixelSize, SEMImage, _decode_text, _sidecar_of, _tiff_pages, _warn_if_overridden,
-                   read_sem)
+from .read import (IMAGE_SUFFIXES, PixelSize, SEMImage, _as_pixel_size, _decode_text, _sidecar_of, _tiff_pages,
+                   _warn_if_overridden, read_sem)
 from .units import format_count, parse_pixel_size
 
 __all__ = [
@@ -109,7 +109,8 @@ class SEMPair:
     se, bse : SEMImage
         The channels; ``bse.data`` is already shifted onto ``se`` when ``shift`` was applied.
     pixel_size : PixelSize
-        Calibration shared by both channels.
+        Calibration shared by both channels. Made by hand, a number (nm) or a length
+        will do, as for :class:`~ddcsem.read.SEMImage`.
     shift : (float, float)
         (rows, cols) shift estimated from BSE to SE, in pixels.
     shift_applied : bool
@@ -137,6 +138,9 @@ class SEMPair:
     shift_applied: bool = False
 
     __repr__ = dataclass_repr
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pixel_size", _as_pixel_size(self.pixel_size))  # SEMPair(..., 20)
 
 
 def _listed(paths: str | PathLike | Iterable[str | PathLike]) -> list[str | PathLike]:

@@ -32,7 +32,8 @@ import numpy as np
 from ._repr import dataclass_repr
 from .detectors import detector_role, split_detector_token
 from .errors import CalibrationError, ParameterError, ReadError, UnsupportedFormatError, require_image
-from .units import _sem_pixel, _sem_range, format_count, format_length, parse_length, parse_pixel_size, unit_to_nm
+from .units import (_sem_pixel, _sem_range, format_count, format_length, parse_length, parse_pixel_size,
+                    require_pixel_size, unit_to_nm)
 
 __all__ = ["PixelSize", "SEMImage", "read_sem", "read_composite", "read_labels", "read_region",
            "read_markers", "detect_databar", "MixedDetectorWarning", "OverriddenCalibrationWarning"]
@@ -128,10 +129,19 @@ UNCALIBRATED = PixelSize(None, "none")
 def _given_pixel_size(given: float | str | PixelSize | None) -> PixelSize | None:
     """A pixel size someone gives, checked as :func:`parse_pixel_size` checks one: a number
     (nm) or a length, its source ``argument``, or a :class:`PixelSize`, which keeps its
-    own; None for none."""
+    own (its ``nm`` checked as a function's ``pixel_size_nm`` is); None for none."""
     if isinstance(given, PixelSize):
-        return None if given.nm is None else PixelSize(parse_pixel_size(given.nm), given.source)
+        return None if given.nm is None else PixelSize(require_pixel_size(given.nm, "PixelSize.nm"), given.source)
     return None if given is None else PixelSize(parse_pixel_size(given), "argument")
+
+
+def _as_pixel_size(given: float | str | PixelSize | None) -> PixelSize:
+    """The calibration of an image or a pair made by hand: a size as
+    :func:`_given_pixel_size` takes it (a ``PixelSize(2e-8, ...)`` checked as a file's own
+    size is), a PixelSize without a size as it is, None uncalibrated."""
+    if isinstance(given, PixelSize) and given.nm is None:
+        return given
+    return _given_pixel_size(given) or UNCALIBRATED
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,7 +156,7 @@ class SEMImage:
     pixel_size : PixelSize
         Calibration and its source. Made by hand, a number (nm) or a length as
         ``--pixel-size`` takes it (``"20nm"``, ``"12 nm/px"``) will do: its source is
-        ``argument``.
+        ``argument``. A size outside what an SEM gives is refused, a PixelSize's too.
     detector : str or None
         Detector name from metadata or, failing that, from the file name.
     vendor : str
@@ -189,9 +199,7 @@ class SEMImage:
     __repr__ = dataclass_repr
 
     def __post_init__(self) -> None:
-        given = self.pixel_size
-        if not isinstance(given, PixelSize):  # SEMImage(array, 20): the size a user knows
-            object.__setattr__(self, "pixel_size", _given_pixel_size(given) or UNCALIBRATED)
+        object.__setattr__(self, "pixel_size", _as_pixel_size(self.pixel_size))  # SEMImage(array, 20)
         if isinstance(self.data, (list, tuple)):  # nested lists of pixels, as an array takes them
             object.__setattr__(self, "data", np.asarray(self.data))
         if np.asarray(self.data).dtype == bool:  # a mask: 0 and 255, as read_sem reads a 1-bit file
