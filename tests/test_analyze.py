@@ -656,6 +656,15 @@ def test_ranges_from_the_command_line_and_a_config(tmp_path, capsys):
     assert len(read_csv(out / "particles.csv")) == 4
     params = json.loads((out / "manifest.json").read_text())["parameters"]
     assert (params["max_diameter_nm"], params["max_diameter_px"], params["circularity"]) == (250.0, None, [0.6, 1.0])
+    # a range in one word, as ImageJ's Analyze Particles writes it (circularity=0.60-1.00): it
+    # was "expected 2 arguments"
+    for given in (["--circularity", "0.60-1.00"], ["--circularity=0.6,1"], ["--clip", "1-99", "--circularity", "0.6",
+                                                                             "1"]):
+        assert main(["analyze", str(tmp_path / "s_BSE.tif"), "-o", str(out), "--single", "-q", "--pixel-size", "10nm",
+                     "--overwrite", "--max-diameter", "0.25um", *given]) == 0
+        params = json.loads((out / "manifest.json").read_text())["parameters"]
+        assert params["circularity"] == [0.6, 1.0] and len(read_csv(out / "particles.csv")) == 4
+    assert params["clip"] == [1.0, 99.0]
     config = tmp_path / "c.toml"
     config.write_text('max_diameter = "25px"\ncircularity = [0, 0.5]\n')
     assert main(["analyze", str(tmp_path / "s_BSE.tif"), "-o", str(out), "--single", "-q", "--overwrite",

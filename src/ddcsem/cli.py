@@ -59,6 +59,27 @@ _PIXEL_SIZE_HELP = ("override the pixel size, e.g. 3.2nm, 0.05um, 3.2nm/px, as F
 _size = _argument(parse_size)
 
 
+#: Options of two numbers, LO HI, that take them in one word too: as ImageJ writes a range
+#: (Analyze Particles' ``circularity=0.50-1.00``), or as a list is written (``0.5,99.5``).
+_RANGE_OPTIONS = ("--circularity", "--clip")
+_RANGE = re.compile(r"^\s*(\d*\.?\d+)\s*[-–,]\s*(\d*\.?\d+)\s*$")
+
+
+def _ranges_split(argv: Sequence[str]) -> list[str]:
+    """``argv`` with a range given in one word to an option of ``_RANGE_OPTIONS``
+    (``--circularity 0.5-1``, ``--clip=1,99``) as its two numbers."""
+    out: list[str] = []
+    for k, word in enumerate(argv):
+        name, equals, value = word.partition("=")
+        if equals and name in _RANGE_OPTIONS and (found := _RANGE.match(value)):
+            out += [name, *found.groups()]
+        elif k and argv[k - 1] in _RANGE_OPTIONS and (found := _RANGE.match(word)):
+            out += found.groups()
+        else:
+            out.append(word)
+    return out
+
+
 def _float(text: str, what: str) -> float:
     """``text`` as a number, or the argparse error that it is not ``what``."""
     try:
@@ -351,7 +372,7 @@ def _parser() -> argparse.ArgumentParser:
                            "the upper end of ImageJ's Size range")
     kept.add_argument("--circularity", nargs=2, type=_fraction, default=None, metavar=("LO", "HI"),
                       help="keep particles of circularity (4 pi area / perimeter^2) LO to HI, as "
-                           "ImageJ's Circularity range (default 0 1: all)")
+                           "ImageJ's Circularity range (default 0 1: all; 0.50-1.00 as ImageJ writes it will do)")
     kept.add_argument("--keep-edge-particles", action="store_true", default=None,
                       help="keep particles touching the border (marked; no edge weight)")
     drawn.add_argument("--labels", type=Path, default=None, metavar="FOLDER",
@@ -2004,7 +2025,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     2
     """
     parser = _parser()
-    if not (sys.argv[1:] if argv is None else argv):  # the command alone: its commands, not a usage error
+    argv = _ranges_split(sys.argv[1:] if argv is None else argv)
+    if not argv:  # the command alone: its commands, not a usage error
         parser.print_help(sys.stderr)
         return 2
     try:
