@@ -1786,6 +1786,13 @@ def test_edges_split_and_auto_threshold_from_the_command_line(samples, tmp_path)
     assert {row["split"] for row in read_csv(out / "images.csv")} == {"edges"}
     assert main(["analyze", str(samples), "-o", str(out), "--split", "edges", "--threshold", "auto",
                  "--overwrite", "-q"]) == 0
+    # names in any case, as Fiji writes its methods (Otsu) and a config may: refused before
+    config.write_text('split = "Shape"\nprofile = "Sphere"\n')
+    assert main(["analyze", str(samples), "-o", str(out), "--config", str(config), "--threshold", "Otsu",
+                 "--mode", "Density", "--overwrite", "-q"]) == 0
+    parameters = json.loads((out / "manifest.json").read_text())["parameters"]
+    assert [parameters[k] for k in ("split", "profile", "threshold", "mode")] == ["shape", "sphere", "otsu", "density"]
+    assert AnalysisOptions(split="EDM", threshold="Triangle").split == "edm"
 
 
 @pytest.mark.parametrize("text", ['threshold = \n', 'colour = "red"\n', 'clip = "wide"\n', 'basis = "red"\n',

@@ -32,6 +32,9 @@ def test_threshold_methods():
     assert threshold_value(x, 0.4) == 0.4
     with pytest.raises(ParameterError, match="threshold"):
         threshold_value(x, "magic")
+    # as Fiji names them (Otsu, Li, ...): refused before
+    assert [threshold_value(x, m) for m in ("Otsu", "LI", "Yen", "Triangle")] == [
+        threshold_value(x, m) for m in ("otsu", "li", "yen", "triangle")]
 
 
 @pytest.mark.parametrize("split", ["shape", "edm"])

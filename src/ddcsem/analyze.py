@@ -244,7 +244,10 @@ class AnalysisOptions:
     def __post_init__(self) -> None:
         # checked here, where a config file's values and an API call's meet: each image failed alike
         for name, allowed in _choices().items():
-            if getattr(self, name) not in allowed:
+            value = getattr(self, name)
+            if isinstance(value, str):  # (Shape, as a config file may write it)
+                object.__setattr__(self, name, value := value.lower())
+            if value not in allowed:
                 raise ParameterError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
         object.__setattr__(self, "threshold", _checked_threshold(self.threshold))
         for name in ("keep_edge_particles", "register", "se_rims", "off_sample", "dark_particles"):
@@ -301,12 +304,12 @@ def _choices() -> dict[str, tuple[str, ...]]:
 
 def _checked_threshold(threshold: object) -> str | float:
     """``threshold`` as :class:`AnalysisOptions` keeps it: ``"auto"``, a method of
-    :data:`ddcsem.segment.THRESHOLDS`, or a density in [0, 1] as a float (a numpy scalar
+    :data:`ddcsem.segment.THRESHOLDS` (in any case), or a density in [0, 1] as a float (a numpy scalar
     too, as a manifest writes it); else a :class:`ParameterError`."""
     from numbers import Real
 
-    if isinstance(threshold, str) and (threshold == "auto" or threshold in THRESHOLDS):
-        return threshold
+    if isinstance(threshold, str) and threshold.lower() in ("auto", *THRESHOLDS):
+        return threshold.lower()  # (Otsu, as Fiji names it)
     if isinstance(threshold, Real) and not isinstance(threshold, (bool, np.bool_)) and 0 <= threshold <= 1:
         return float(threshold)
     raise ParameterError(f"threshold must be auto, one of {', '.join(THRESHOLDS)} or a density in [0, 1], "

@@ -304,14 +304,14 @@ def _parser() -> argparse.ArgumentParser:
     col = sub.add_parser("colorize", parents=[common], aliases=["colourise"],
                          help="colour SE/BSE pairs into DDC-SEM images")
     colours = col.add_argument_group("colouring")
-    colours.add_argument("--mode", choices=("overlay", "density"), default="overlay",
+    colours.add_argument("--mode", type=str.lower, choices=("overlay", "density"), default="overlay",
                          help="overlay: BSE in red, SE in green (the published DDC-SEM merge, as Fiji's "
                               "Merge Channels); density: hue from the BSE density map, brightness from SE "
                               "(default overlay)")
     colours.add_argument("--clip", nargs=2, type=_percent, default=(0.5, 99.5), metavar=("LO", "HI"),
                          help="stretch each channel between these percentiles (default 0.5 99.5)")
     colours.add_argument("--green-gain", type=_gain, default=1.0, help="scale the SE (green) channel")
-    colours.add_argument("--palette", choices=("green-orange", "blue-orange"), default="green-orange",
+    colours.add_argument("--palette", type=str.lower, choices=("green-orange", "blue-orange"), default="green-orange",
                          help="density-mode hues; blue-orange is colour-blind safe")
     preview = col.add_argument_group("PNG preview")
     preview.add_argument("--png", action="store_true", help="also write a PNG preview with scale bar")
@@ -349,11 +349,11 @@ def _parser() -> argparse.ArgumentParser:
     splitting.add_argument("--threshold", type=_threshold, default=None,
                            help="auto (default: li for the edges split, else otsu), otsu, li, yen, "
                                 "triangle, or a density value in [0, 1]")
-    splitting.add_argument("--split", choices=SPLITS, default=None,
+    splitting.add_argument("--split", type=str.lower, choices=SPLITS, default=None,
                            help="splitting of touching particles (default auto: edges for a single SE "
                                 "image of particles about 12 px across or more, else shape; "
                                 "edm = ImageJ Watershed)")
-    splitting.add_argument("--profile", choices=PROFILES, default=None,
+    splitting.add_argument("--profile", type=str.lower, choices=PROFILES, default=None,
                            help="the particles' density profile, which places their edges: sphere "
                                 "(partial-volume spheres, BSE at 10 keV and above) or flat (flat-topped: "
                                 "opaque, or imaged at about 5 keV); default auto: flat with "
@@ -392,7 +392,7 @@ def _parser() -> argparse.ArgumentParser:
                             "<id>_markers.tif/.png, in FOLDER or FOLDER/<id> (the output folder will "
                             "do), the newest if several; an image without one is split as usual; for one "
                             "image, the file itself will do")
-    outputs.add_argument("--mode", choices=("overlay", "density"), default=None,
+    outputs.add_argument("--mode", type=str.lower, choices=("overlay", "density"), default=None,
                          help="colouring of the DDC image written (default overlay)")
     outputs.add_argument("--clip", nargs=2, type=_percent, default=None, metavar=("LO", "HI"),
                          help="stretch each channel of the DDC image written between these "

@@ -187,7 +187,8 @@ def threshold_value(image: np.ndarray, method: str | float = "otsu") -> float:
     image : ndarray
         The values thresholded (a density map), any shape.
     method : str or float, optional
-        One of ``THRESHOLDS``, or the threshold itself (finite).
+        One of ``THRESHOLDS`` (in any case: ``Otsu``, as Fiji names it), or the
+        threshold itself (finite).
 
     Returns
     -------
@@ -212,9 +213,9 @@ def threshold_value(image: np.ndarray, method: str | float = "otsu") -> float:
         "yen": filters.threshold_yen,
         "triangle": filters.threshold_triangle,
     }
-    if method not in functions:
+    if not isinstance(method, str) or method.lower() not in functions:
         raise ParameterError(f"threshold must be one of {THRESHOLDS} or a number, not {method!r}")
-    return float(functions[method](np.asarray(image)))
+    return float(functions[method.lower()](np.asarray(image)))  # (Otsu, as Fiji names it)
 
 
 def _h_maxima_markers(surface: np.ndarray, mask: np.ndarray, h: float) -> np.ndarray:
