@@ -304,8 +304,8 @@ def _choices() -> dict[str, tuple[str, ...]]:
 
 def _checked_threshold(threshold: object) -> str | float:
     """``threshold`` as :class:`AnalysisOptions` keeps it: ``"auto"``, a method of
-    :data:`ddcsem.segment.THRESHOLDS` (in any case), or a density in [0, 1] as a float (a numpy scalar
-    too, as a manifest writes it); else a :class:`ParameterError`."""
+    :data:`ddcsem.segment.THRESHOLDS` (in any case), or a density in [0, 1] as a float (a
+    numpy scalar too, as a manifest writes it); else a :class:`ParameterError`."""
     from numbers import Real
 
     if isinstance(threshold, str) and threshold.lower() in ("auto", *THRESHOLDS):
