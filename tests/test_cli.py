@@ -1018,6 +1018,16 @@ def test_a_pattern_no_shell_expanded_stands_for_its_matches(samples, tmp_path, c
     assert f"error: {samples / 'none.tif'}: no such file or folder (check the path)" in said.err
     assert main(["analyze", str(samples / "nothing_*.tif"), "-o", str(tmp_path / "o2"), "-q"]) == 2
     assert "matches no file or folder" in capsys.readouterr().err
+    # files saved on Windows as .TIF, a pattern typed as *.tif on Linux: the names it missed are said
+    windows = tmp_path / "windows"
+    windows.mkdir()
+    for name in ("VALVE_02_ESB.TIF", "valve_02_InLens.Tif"):
+        shutil.copy(samples / name.lower().replace("esb", "EsB").replace("inlens", "InLens"), windows / name)
+    assert main(["analyze", str(windows / "*.tif"), "-o", str(tmp_path / "o3"), "-q"]) == 2
+    assert (f"{windows / '*.tif'}: matches no file or folder (a pattern matches names in their own case, and 2 "
+            f"names there match it in another: VALVE_02_ESB.TIF, valve_02_InLens.Tif; give the folder, {windows}, "
+            "or the pattern in their case)") in capsys.readouterr().err
+    assert main(["analyze", str(windows), "-o", str(tmp_path / "o3"), "-q"]) == 0  # as the hint says
 
 
 def test_info_piped_into_a_reader_that_stops_early_ends_without_a_traceback(samples):

@@ -260,8 +260,27 @@ def _patterns_expanded(items: list[str | PathLike]) -> Iterable[tuple[Path, bool
             continue
         matches = sorted(glob.glob(str(item)))
         if not matches:
-            raise ReadError("matches no file or folder", path=path, hint="check the pattern")
+            other = _matched_in_other_case(path)
+            raise ReadError("matches no file or folder", path=path, hint=(
+                f"a pattern matches names in their own case, and {format_count(len(other), 'name')} there "
+                f"match it in another: {', '.join(other[:3])}{', ...' if len(other) > 3 else ''}; give the "
+                f"folder, {path.parent}, or the pattern in their case") if other else "check the pattern")
         yield from ((Path(m), True) for m in matches)
+
+
+def _matched_in_other_case(pattern: Path) -> list[str]:
+    """The names in the folder of ``pattern`` (one named without wildcards) that its last
+    part matches in any case: ``*.tif`` and files saved on Windows as ``.TIF``."""
+    import fnmatch
+
+    folder = pattern.parent
+    if any(c in str(folder) for c in "*?[") or not folder.is_dir():
+        return []
+    wanted = pattern.name.lower()
+    try:
+        return sorted(p.name for p in folder.iterdir() if fnmatch.fnmatchcase(p.name.lower(), wanted))
+    except OSError:  # a folder that cannot be listed
+        return []
 
 
 def _pair_pages(path: Path) -> tuple[int, int] | None:
