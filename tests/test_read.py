@@ -783,9 +783,10 @@ def write_rois(path, *rois):
 def test_labels_from_every_area_roi_of_a_set_by_their_pixel_centres(tmp_path):
     """Fiji's shapes, each a particle in the set's order: a square polygon of pixel corners
     holds exactly the pixels inside it, a rectangle its pixels, an oval the pixels whose
-    centres lie in it; a line is no area; a later ROI takes the pixels it overlaps. What is
+    centres lie in it; a line is no area, nor a text (Fiji's Text tool, a rectangle of
+    subtype text: it was a particle); a later ROI takes the pixels it overlaps. What is
     left out, and the overlap, are said (the set's 6 ROIs gave 4 particles, unsaid)."""
-    from roifile import ROI_TYPE, ImagejRoi
+    from roifile import ROI_SUBTYPE, ROI_TYPE, ImagejRoi
 
     from ddcsem.read import read_labels
 
@@ -795,11 +796,14 @@ def test_labels_from_every_area_roi_of_a_set_by_their_pixel_centres(tmp_path):
     line = ImagejRoi(roitype=ROI_TYPE.LINE, x1=1.0, y1=1.0, x2=15.0, y2=15.0, name="scratch")
     over = ImagejRoi.frompoints([[5, 4], [8, 4], [8, 6], [5, 6]], name="late")  # over the square's corner pixel
     beyond = ImagejRoi.frompoints([[40, 40], [45, 40], [45, 45]], name="far")
+    text = ImagejRoi(roitype=ROI_TYPE.RECT, subtype=ROI_SUBTYPE.TEXT, left=14, top=14, right=20, bottom=18,
+                     name="note")
     with pytest.warns(UserWarning) as caught:
-        labels = read_labels(write_rois(tmp_path / "set.zip", square, line, rect, oval, over, beyond), shape=(24, 20))
+        labels = read_labels(write_rois(tmp_path / "set.zip", square, line, rect, oval, over, beyond, text),
+                             shape=(24, 20))
     said = [str(w.message) for w in caught]
-    assert said == [f"{tmp_path / 'set.zip'}: left out of its 6 ROIs: scratch (a line: no area), "
-                    "far (outside the image)",
+    assert said == [f"{tmp_path / 'set.zip'}: left out of its 7 ROIs: scratch (a line: no area), "
+                    "far (outside the image), note (a text: no area)",
                     f"{tmp_path / 'set.zip'}: 1 ROI overlaps ones before them (late): the pixels they share are "
                     "the later one's, so the earlier are measured smaller than drawn (one particle per pixel)"]
     assert all(w.filename == __file__ for w in caught)  # where read_labels was called

@@ -1577,7 +1577,7 @@ def _rasterize_rois(path: Path, shape: tuple[int, int], what: str) -> np.ndarray
     label image holds one per pixel); one wholly inside an earlier one lies in its hole,
     as in the sets that ``ddcsem analyze`` writes, whose outlines have none."""
     from matplotlib.path import Path as Outline
-    from roifile import ROI_TYPE, roiread
+    from roifile import ROI_SUBTYPE, ROI_TYPE, roiread
 
     rois = roiread(path)
     rois = rois if isinstance(rois, list) else [rois]
@@ -1596,13 +1596,14 @@ def _rasterize_rois(path: Path, shape: tuple[int, int], what: str) -> np.ndarray
             if not inside.all():
                 left_out.append(f"{format_count(int((~inside).sum()), 'point')} of {name} (outside the image)")
             continue
-        outlines = [] if roi.roitype not in areas and not roi.composite else [  # lines, points, angles
-            np.asarray(xy, dtype=np.float64) for xy in (roi.coordinates(multi=True) if roi.composite
-                                                        else [roi.coordinates()])]
+        # lines, points, angles, and text (Fiji's Text tool: a label in a rectangle) have no area
+        kind = "text" if roi.subtype == ROI_SUBTYPE.TEXT else None if roi.roitype in areas or roi.composite \
+            else roi.roitype.name.lower()
+        outlines = [] if kind else [np.asarray(xy, dtype=np.float64) for xy in (
+            roi.coordinates(multi=True) if roi.composite else [roi.coordinates()])]
         outlines = [xy for xy in outlines if len(xy) >= 3]
         if not outlines:
-            left_out.append(f"{name} (a {roi.roitype.name.lower()}: no area)" if roi.roitype not in areas
-                            and not roi.composite else f"{name} (no area: under 3 corners)")
+            left_out.append(f"{name} (a {kind}: no area)" if kind else f"{name} (no area: under 3 corners)")
             continue
         corners = np.concatenate(outlines)
         c0, r0 = np.maximum(np.floor(corners.min(axis=0)).astype(int), 0)
