@@ -1851,9 +1851,12 @@ def _drawn_file(folder: Path, image_id: str, kind: str, *, required: bool = True
             suffixes.setdefault(stem, []).append(suffix)
         looked = " or ".join(f"{stem}.{'/'.join(endings)}" for stem, endings in suffixes.items())
         # a name in another case, or with a hyphen or space for its underscore, is no match on Linux and macOS
-        loose = {re.sub(r"[\s_-]+", "_", name.lower()): name for name in (*names, *fiji)}
+        def loosely(name: str) -> str:
+            return re.sub(r"[\s_-]+", "_", name.lower())
+
+        loose = {loosely(name): name for name in (*names, *fiji)}
         near = [(path, loose[key]) for path in sorted((*folder.glob("*"), *(folder / image_id).glob("*")))
-                if (key := re.sub(r"[\s_-]+", "_", path.name.lower())) in loose and path.name != loose[key]]
+                if (key := loosely(path.name)) in loose and path.name != loose[key]]
         raise ReadError(f"no {kind} for {image_id}", path=folder,
                         hint=f"--{kind} looks for {looked} in that folder or in its {image_id} folder"
                              + (f"; {near[0][0].name} is there: name it {near[0][1]}" if near else ""))

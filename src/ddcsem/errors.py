@@ -127,6 +127,24 @@ def require_switch(value: object, name: str, *, hint: str | None = None) -> bool
     raise ParameterError(f"{name} must be True or False, not {value!r}", hint=hint)
 
 
+def require_real(image: np.ndarray, name: str, *, kind: str) -> None:
+    """A :class:`ParameterError` naming ``name``, a ``kind`` of image, unless the pixels of
+    ``image`` are real numbers (or bools): not complex, text, dates, or objects numpy could
+    not make numbers of.
+
+    Examples
+    --------
+    >>> require_real(np.ones((2, 2), np.complex64), "bse", kind="grey image")
+    Traceback (most recent call last):
+    ...
+    ddcsem.errors.ParameterError: bse must be a grey image of real numbers, not of complex64 (take the magnitude, np.abs(image))
+    """
+    if image.dtype.kind not in "buif":
+        raise ParameterError(f"{name} must be a {kind} of real numbers, not of {image.dtype}",
+                             hint="take the magnitude, np.abs(image)" if image.dtype.kind == "c" else
+                             "make it numbers first, np.asarray(image, dtype=float)" if image.dtype == object else None)
+
+
 def require_image(value: object, name: str, *, kind: str = "grey image", hint: str | None = None,
                   reader: str = "read_sem", empty: bool = False) -> np.ndarray:
     """``value`` as a 2-D array (an array, or an :class:`~ddcsem.SEMImage`'s pixels), else a
@@ -164,10 +182,7 @@ def require_image(value: object, name: str, *, kind: str = "grey image", hint: s
                                   f"density_from_composite); a grey image stored in colour, by one of its channels, "
                                   f"{name}[..., 0]" if colour
                              else f"give one image of the stack, {name}[0]" if image.ndim == 3 else None)
-    if image.dtype.kind not in "buif":  # complex, text, dates, or objects numpy could not make numbers of
-        raise ParameterError(f"{name} must be a {kind} of real numbers, not of {image.dtype}",
-                             hint="take the magnitude, np.abs(image)" if image.dtype.kind == "c" else
-                             "make it numbers first, np.asarray(image, dtype=float)" if image.dtype == object else None)
+    require_real(image, name, kind=kind)
     if not empty and image.size == 0:
         raise ParameterError(f"{name} is empty (shape {image.shape})")
     role = getattr(value, "role", None)  # an SEMImage's, as its detector records it

@@ -431,6 +431,12 @@ def _counted(weights: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(weights), weights, 1.0)
 
 
+def _kept(diameters: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Which particles a size distribution counts: those with a diameter (NaN is a blank)
+    and a weight above 0 (:func:`_counted`'s)."""
+    return np.isfinite(diameters) & (weights > 0)
+
+
 def _edges(raw: dict[str, np.ndarray], labels: np.ndarray,
            region: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Which particles touch the border (of the image, or of ``region`` and the image),
@@ -680,7 +686,7 @@ def size_distribution(
     if np.any(d <= 0):
         raise ParameterError(f"diameters must be positive, not {d[d <= 0][0]:g}",
                              hint="pass the particles' diameters (a table's ecd column), not differences or logs")
-    keep = np.isfinite(d) & (w > 0)  # a weight of 0 leaves a particle out
+    keep = _kept(d, w)  # a weight of 0 leaves a particle out
     d, w = d[keep], w[keep]
     n = int(d.size)
     result: dict[str, float | int | str | None] = {"count": n}

@@ -958,11 +958,11 @@ def draw_size_distribution(
     >>> ax.get_title(), ax.get_xlabel()
     ('demo: n = 300', 'equivalent circle diameter (µm)')
     """
-    from .measure import _counted
+    from .measure import _counted, _kept
 
     d = np.asarray(diameters, dtype=float)
     w = np.ones_like(d) if weights is None else _counted(weights)
-    kept = np.isfinite(d) & (w > 0)  # as the statistics count them (matplotlib's histogram refused a NaN)
+    kept = _kept(d, w)  # as the statistics count them (matplotlib's histogram refused a NaN)
     d, w = d[kept], w[kept]
     if ax is None:
         import matplotlib.pyplot as plt

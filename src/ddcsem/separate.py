@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 
 from ._filters import gaussian
-from .errors import ParameterError, require_image, require_positive, require_switch
+from .errors import ParameterError, require_image, require_positive, require_real, require_switch
 
 __all__ = ["density_map", "density_from_composite", "unmix_composite", "estimate_basis", "flat_field"]
 
@@ -914,8 +914,7 @@ def _unmix(rgb: np.ndarray, basis: np.ndarray | None, *, annotations: bool = Fal
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[-1] not in (3, 4):
         raise ParameterError(f"a composite must be an (M, N, 3) colour image, got shape {rgb.shape}")
-    if rgb.dtype.kind not in "buif":
-        raise ParameterError(f"a composite must be a colour image of real numbers, not of {rgb.dtype}")
+    require_real(rgb, "a composite", kind="colour image")
     if rgb.size == 0:
         raise ParameterError(f"the composite is empty (shape {rgb.shape})")
     if not rgb.dtype.isnative:  # stored big-endian (as FITS files are): the kernel reads the machine's order
