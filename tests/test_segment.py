@@ -1500,3 +1500,16 @@ def test_segmentation_switches_are_true_or_false(name):
     with pytest.raises(ParameterError, match=rf"^{name} must be True or False, not 'no'$"):
         segment_particles(image, **{name: "no"})
     assert segment_particles(image, **{name: 0}).max() == segment_particles(image, **{name: False}).max() == 1
+
+
+def test_names_in_any_case_and_auto_named_in_the_refusal():
+    """segment_particles takes its names in any case, as AnalysisOptions and the command
+    line do: split="Shape" and threshold="Auto" were refused before, and a threshold
+    name it does not know was answered with a list that left out "auto"."""
+    image = discs([(60, 70), (60, 112)], [22, 22])
+    expected = segment_particles(image, split="edm", threshold="auto", profile="flat", smooth_sigma="auto")
+    found = segment_particles(image, split="EDM", threshold="Auto", profile="Flat", smooth_sigma="AUTO")
+    np.testing.assert_array_equal(found, expected)
+    assert found.max() == 2
+    with pytest.raises(ParameterError, match="threshold must be 'auto', one of otsu, li, yen, triangle"):
+        segment_particles(image, threshold="mean")

@@ -258,7 +258,8 @@ def segment_particles(
         Density map (particles high), e.g. from :func:`ddcsem.density_map`.
     threshold : {"auto", "otsu", "li", "yen", "triangle"} or float, optional
         Global threshold method or value. ``"auto"``: Li's for the ``"edges"`` split,
-        Otsu's otherwise (see the module notes).
+        Otsu's otherwise (see the module notes). Names, here and for ``split`` and
+        ``profile``, in any case (``"Otsu"``, as Fiji names it).
     split : {"shape", "edm", "edges", "none"}, optional
         How touching particles are split (see the module notes).
     min_area : float, optional
@@ -339,12 +340,18 @@ def segment_particles(
 
     d = require_image(density, "density", kind="density map",
                       hint="make one with density_map(pair.bse), or of any grey image").astype(np.float32, copy=False)
+    # names in any case, as AnalysisOptions and the command line take them ("Shape", "Otsu")
+    split, profile, threshold, smooth_sigma = (value.lower() if isinstance(value, str) else value
+                                               for value in (split, profile, threshold, smooth_sigma))
     if split not in ("shape", "edm", "edges", "none"):
         raise ParameterError(f"split must be 'shape', 'edm', 'edges' or 'none', not {split!r}")
     fill_holes, exclude_border, refine_edges = (require_switch(value, name) for value, name in (
         (fill_holes, "fill_holes"), (exclude_border, "exclude_border"), (refine_edges, "refine_edges")))
     if profile not in ("sphere", "flat"):
         raise ParameterError(f"profile must be 'sphere' or 'flat', not {profile!r}")
+    if isinstance(threshold, str) and threshold not in ("auto", *THRESHOLDS):  # else named without "auto"
+        raise ParameterError(f"threshold must be 'auto', one of {', '.join(THRESHOLDS)} or a number, "
+                             f"not {threshold!r}")
     if threshold == "auto":
         threshold = "li" if split == "edges" else "otsu"
     se = None if se is None else require_image(se, "se")  # its pixels, not its role (an SE image's)
