@@ -23,11 +23,13 @@ major/minor     the axes of that ellipse, and its angle (ImageJ's *Fit ellipse*:
                 degrees, counter-clockwise from the x axis, y up; 0 for a particle whose
                 moments are the same in every direction, a disc or a single pixel)
 solidity        area / area of the convex hull of the particle's outline
-edge weight     Miles-Lantuejoul ``Wx Wy / ((Wx - Fx)(Wy - Fy))`` with ``F`` the particle's
-                bounding box, for particles that do not touch the border (NaN for those that do);
-                within a region drawn by hand, the region's area over the number of places the
-                particle, taken as a disc of its bounding box's larger side, fits in it
-                (which, for a round particle in the whole image, is the formula above)
+edge weight     Miles-Lantuejoul ``Wx Wy / ((Wx - Fx - 1)(Wy - Fy - 1))`` with ``F`` the sides
+                of the particle's bounding box (px): the image's area over the number of places
+                in it where the particle touches no border pixel, for particles that do not
+                touch the border (NaN for those that do); within a region drawn by hand, the
+                region's area over the number of such places the particle, taken as a disc of
+                its bounding box's larger side, has in it (which, for a round particle in the
+                whole image, is the formula above)
 =============== ===========================================================================
 """
 
@@ -398,22 +400,26 @@ def _imagej_axes(area: np.ndarray, major: np.ndarray, minor: np.ndarray) -> tupl
 
 
 def _disc_placements(region: np.ndarray, sides: np.ndarray) -> np.ndarray:
-    """How many places a particle whose bounding box's larger side is ``sides[i]`` px fits
-    wholly inside ``region`` (bool), taken as a disc: the region's pixels at least
-    ``(side + 2) / 2`` from every pixel outside it (and outside the image), the count
-    interpolated between whole distances, so that a whole W x H image has about
-    ``(W - side)(H - side)`` places, as the rectangle's formula counts them."""
+    """How many places a particle whose bounding box's larger side is ``sides[i]`` px has
+    inside ``region`` (bool) without touching its edge (see :func:`_region_edge`), taken
+    as a disc of radius ``side / 2`` (the middle of the digital discs of that box side,
+    radius ``(side - 1) / 2`` to ``(side + 1) / 2``): the region's inner pixels farther
+    than that from every pixel that is not inner, halfway between the neighbouring odd
+    sides for an even side (whose centre lies between pixels). A whole W x H image has
+    ``(W - side - 1)(H - side - 1)`` places, as the rectangle's formula counts them."""
     from ._kernels.segment import distance_transform
 
-    distance = distance_transform(np.pad(region, 1))[1:-1, 1:-1]  # the image's outside is outside
-    # how many pixels lie at least k px inside, for every whole k (a distance reaches k
-    # exactly when its whole part does)
-    whole = np.bincount(np.floor(distance[region]).astype(np.int64))
-    at_least = np.r_[np.cumsum(whole[::-1])[::-1], 0]
-    reach = (np.asarray(sides, dtype=np.float64) + 2) / 2
-    low = np.floor(reach).astype(np.int64)
-    count = [at_least[np.minimum(k, at_least.size - 1)] for k in (low, low + 1)]
-    return (1 - (reach - low)) * count[0] + (reach - low) * count[1]
+    inner = ~_region_edge(region)
+    # twice the distance to the nearest pixel that is not inner, rounded up: half-pixel
+    # bins, so that beyond[m + 1] counts the pixels where that distance exceeds m / 2
+    doubled = np.ceil(2 * distance_transform(inner)[inner]).astype(np.int64)
+    beyond = np.r_[np.cumsum(np.bincount(doubled)[::-1])[::-1], 0]
+    sides = np.asarray(sides, dtype=np.int64)
+
+    def farther(m: np.ndarray) -> np.ndarray:
+        return beyond[np.clip(m + 1, 0, beyond.size - 1)].astype(np.float64)
+
+    return np.where(sides % 2 == 1, farther(sides), (farther(sides - 1) + farther(sides + 1)) / 2)
 
 
 def _region_edge(region: np.ndarray) -> np.ndarray:
@@ -445,7 +451,7 @@ def _edges(raw: dict[str, np.ndarray], labels: np.ndarray,
     fy, fx = raw["r1"] - raw["r0"], raw["c1"] - raw["c0"]
     if region is None:
         touches = (raw["r0"] == 0) | (raw["c0"] == 0) | (raw["r1"] == rows) | (raw["c1"] == cols)
-        places = (cols - fx) * (rows - fy)
+        places = (cols - fx - 1) * (rows - fy - 1)  # clear of the first and last row and column
         area = cols * rows
     else:
         hit = np.zeros(int(labels.max()) + 1, bool)
