@@ -20,10 +20,12 @@ def test_parse_length_rejects(text):
     assert isinstance(err.value, DDCSEMError)
 
 
-@pytest.mark.parametrize(("text", "fixed"), [("25,0", "'25.0'"), ("2,5 nm", "'2.5 nm'"), (" 0,05µm", "'0.05µm'")])
+@pytest.mark.parametrize(("text", "fixed"), [("25,0", "'25.0'"), ("2,5 nm", "'2.5 nm'"), (" 0,05µm", "'0.05µm'"),
+                                             ("0,025um", "'0.025um'"), ("-0,500 nm", "'-0.500 nm'")])
 def test_a_decimal_comma_is_named_with_the_fix(text, fixed):
     """As a spreadsheet in German or French writes a pair table's pixel sizes; it was an
-    'unknown length unit ,0'."""
+    'unknown length unit ,0'. A leading zero groups no thousands: "0,025um" was told to
+    be written "0025um" or "0.025um"."""
     with pytest.raises(CalibrationError, match=f"decimal comma .write it with a decimal point, like {fixed}"):
         parse_length(text, default_unit="nm")
 

@@ -80,7 +80,8 @@ def parse_length(text: str | float, *, default_unit: str | None = None) -> float
         match = _LENGTH.match(str(text))
         if (match is None or match.group(2)) and re.match(r"^\s*[-+]?\d+,\d", str(text)):
             given, decimal = str(text).strip(), str(text).strip().replace(",", ".", 1)
-            grouped = re.match(r"^[-+]?\d{1,3}(?:,\d{3})+(\.\d*)?(?![\d,])", given)
+            # thousands are grouped from a first group without a leading zero: "0,025" is 0.025
+            grouped = re.match(r"^[-+]?[1-9]\d{0,2}(?:,\d{3})+(\.\d*)?(?![\d,])", given)
             if grouped and (given.count(",") > 1 or grouped.group(1)):  # "1,000.5 nm"
                 raise CalibrationError(f"cannot read {text!r} as a length: it has thousands separators",
                                        hint=f"write it without them, like {given.replace(',', '')!r}")
