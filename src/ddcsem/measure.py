@@ -399,18 +399,19 @@ def _imagej_axes(area: np.ndarray, major: np.ndarray, minor: np.ndarray) -> tupl
     return np.sqrt(product * ratio), np.sqrt(product / ratio)
 
 
-def _disc_placements(region: np.ndarray, sides: np.ndarray) -> np.ndarray:
+def _disc_placements(edge: np.ndarray, sides: np.ndarray) -> np.ndarray:
     """How many places a particle whose bounding box's larger side is ``sides[i]`` px has
-    inside ``region`` (bool) without touching its edge (see :func:`_region_edge`), taken
-    as a disc of radius ``side / 2`` (the middle of the digital discs of that box side,
-    radius ``(side - 1) / 2`` to ``(side + 1) / 2``): the region's inner pixels farther
-    than that from every pixel that is not inner, halfway between the neighbouring odd
-    sides for an even side (whose centre lies between pixels). A whole W x H image has
-    ``(W - side - 1)(H - side - 1)`` places, as the rectangle's formula counts them."""
+    in a region without touching its ``edge`` (:func:`_region_edge`: the pixels outside
+    the region or on its edge), taken as a disc of radius ``side / 2`` (the middle of the
+    digital discs of that box side, radius ``(side - 1) / 2`` to ``(side + 1) / 2``): the
+    pixels off the edge farther than that from every pixel on it, halfway between the
+    neighbouring odd sides for an even side (whose centre lies between pixels). A whole
+    W x H image has ``(W - side - 1)(H - side - 1)`` places, as the rectangle's formula
+    counts them."""
     from ._kernels.segment import distance_transform
 
-    inner = ~_region_edge(region)
-    # twice the distance to the nearest pixel that is not inner, rounded up: half-pixel
+    inner = ~edge
+    # twice the distance to the nearest pixel on the edge, rounded up: half-pixel
     # bins, so that beyond[m + 1] counts the pixels where that distance exceeds m / 2
     doubled = np.ceil(2 * distance_transform(inner)[inner]).astype(np.int64)
     beyond = np.r_[np.cumsum(np.bincount(doubled)[::-1])[::-1], 0]
@@ -454,10 +455,11 @@ def _edges(raw: dict[str, np.ndarray], labels: np.ndarray,
         places = (cols - fx - 1) * (rows - fy - 1)  # clear of the first and last row and column
         area = cols * rows
     else:
+        edge = _region_edge(region)
         hit = np.zeros(int(labels.max()) + 1, bool)
-        hit[labels[_region_edge(region)]] = True
+        hit[labels[edge]] = True
         touches = hit[raw["label"]]
-        places = _disc_placements(region, np.maximum(fy, fx))
+        places = _disc_placements(edge, np.maximum(fy, fx))
         area = np.count_nonzero(region)
     with np.errstate(divide="ignore", invalid="ignore"):
         # a particle inside the region with no place for it as a disc (an odd fit) counts as one
