@@ -206,6 +206,13 @@ def test_size_distribution_known_answers():
     assert s["d50_volume"] > s["d50"]
     assert s["lognorm_median"] == pytest.approx(np.exp(np.mean(np.log(d))))
     assert s["warning"] is None
+    # the quantiles take each particle's share at its middle (Hazen's rule), as documented:
+    # of diameters 1 to 10, D10 1.5 and D90 9.5 (Excel's PERCENTILE.INC: 1.9 and 9.1)
+    ten = size_distribution(np.arange(1.0, 11.0), min_count=2)
+    assert (ten["d10"], ten["d50"], ten["d90"]) == pytest.approx((1.5, 5.5, 9.5))
+    sample = np.random.default_rng(3).lognormal(0, 0.5, 37)
+    assert [size_distribution(sample)[k] for k in ("d10", "d50", "d90")] == pytest.approx(
+        np.percentile(sample, [10, 50, 90], method="hazen"))
 
 
 def test_lognormal_fit_recovers_parameters():

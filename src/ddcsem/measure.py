@@ -655,7 +655,8 @@ def size_distribution(
     dict
         ``count``, ``mean``, ``sd`` (number-weighted; the sample standard deviation, over
         n - 1 as Fiji's and Excel's, with weights as reliability weights), ``d10``, ``d50``, ``d90``
-        (number-weighted quantiles x10,0 / x50,0 / x90,0), ``d50_ci_low`` and
+        (number-weighted quantiles x10,0 / x50,0 / x90,0, each particle's weight taken
+        at its middle: unweighted, numpy's ``percentile(..., method="hazen")``), ``d50_ci_low`` and
         ``d50_ci_high`` (the D50's 95 % confidence interval, from the order statistics
         around it; NaN under 6 effective particles), ``d32`` (Sauter, D[3,2]),
         ``d43`` (D[4,3]), ``d50_volume`` (x50,3, volume-weighted median), ``lognorm_median``
