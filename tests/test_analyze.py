@@ -636,6 +636,15 @@ def test_size_and_circularity_ranges_keep_what_imagej_would():
     assert found(circularity=(0.6, 1))[0] == everything[:4] + everything[5:]  # the bar goes
     assert found(circularity=(0.6, 1), max_diameter_nm=250)[0] == everything[:4]
     assert found(min_diameter_nm=150, max_diameter_nm=250)[0] == everything[4:5]
+    # the mineral area fraction is the mineral's: the ranges choose the particles measured,
+    # not what is mineral; under min_diameter nothing is found (the smallest size found)
+    fraction = {key: analyze_single(image, options=AnalysisOptions(**options)).mineral_area_fraction
+                for key, options in (("all", {}), ("ranges", dict(circularity=(0.6, 1), max_diameter_nm=250)),
+                                     ("large", dict(min_diameter_nm=150)))}
+    drawn = (4 * np.pi * 6**2 + 3 * np.pi * 15**2 + 6 * 40) / (220 * 320)
+    assert fraction["all"] == pytest.approx(drawn, rel=0.15)  # the flat discs drawn 1-2 px wider (above)
+    assert fraction["ranges"] == fraction["all"]
+    assert fraction["large"] == pytest.approx(fraction["all"] - 4 * np.pi * 6**2 / (220 * 320), rel=0.02)
     with pytest.raises(ParameterError, match=r"max_diameter_nm 250 nm \(--max-diameter\) needs a calibrated "
                                              r"image, and this one has no pixel size"):
         analyze_single(SEMImage(image.data), options=AnalysisOptions(max_diameter_nm=250))
