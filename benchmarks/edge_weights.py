@@ -63,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         labels = world[offset:offset + WINDOW, offset:offset + WINDOW]
         cy, cx = (centres - offset).T
         seen = (cy >= 0) & (cy < WINDOW) & (cx >= 0) & (cx < WINDOW)
-        pixel = np.minimum(np.floor(cy[seen]).astype(int), WINDOW - 1), np.minimum(np.floor(cx[seen]).astype(int),
-                                                                                    WINDOW - 1)
+        pixel = tuple(np.floor(v[seen]).astype(int) for v in (cy, cx))  # the pixel that holds each centre
         for name, region in regions.items():
             table = particle_table(labels, region=region)
             estimate = np.nansum(table["edge_weight"])  # NaN: touches the border, left out
