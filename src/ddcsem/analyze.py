@@ -244,11 +244,11 @@ class AnalysisOptions:
     def __post_init__(self) -> None:
         # checked here, where a config file's values and an API call's meet: each image failed alike
         for name, allowed in _choices().items():
-            value = getattr(self, name)
-            if isinstance(value, str):  # (Shape, as a config file may write it)
-                object.__setattr__(self, name, value := value.lower())
+            given = getattr(self, name)
+            value = given.lower() if isinstance(given, str) else given  # (Shape, as a config file may write it)
             if value not in allowed:
-                raise ParameterError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+                raise ParameterError(f"{name} must be one of {', '.join(allowed)}, not {given!r}")
+            object.__setattr__(self, name, value)
         object.__setattr__(self, "threshold", _checked_threshold(self.threshold))
         for name in ("keep_edge_particles", "register", "se_rims", "off_sample", "dark_particles"):
             object.__setattr__(self, name, require_switch(getattr(self, name), name))
