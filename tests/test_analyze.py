@@ -2184,8 +2184,8 @@ def test_a_rotated_image_s_black_padding_is_left_out_as_a_frame_is(kind, degrees
             return analyze_composite(SEMImage(turned(colorize(syn.se, syn.bse)), px), **given)
         return analyze_single(SEMImage(bse, px), **given)
 
-    with pytest.warns(UserWarning, match=r"a plain white or black area \(\d+% of the image: .*the padding of a "
-                      r"rotated or stitched image\) is no part of the field"):
+    with pytest.warns(UserWarning, match=r"a plain white or black area \(\d+% of the image: .*the padding or seams "
+                      r"of a rotated or stitched image\) is no part of the field"):
         found = analyse()
     with pytest.warns(UserWarning, match="a plain white or black area"):  # (a frame, whatever the region)
         by_hand = analyse(region=~ndimage.binary_dilation(padding, iterations=2))
@@ -2223,6 +2223,7 @@ def test_a_matrix_clipped_to_black_is_no_padding():
             cut = np.percentile(x, low)
             clipped = np.clip((x - cut) / (x.max() - cut) * 255, 0, 255).astype(np.uint8)
             assert _plain_area(clipped, none, white=False) is None
+            assert not _frame_mask(clipped).any()  # (nor are its runs between the particles seams)
     padded = pair.bse.copy()
     padded[:200, :150] = 0  # a mosaic's missing tile, in a corner: no whole rows or columns
     found = _frame_mask(padded)
@@ -2233,6 +2234,77 @@ def test_a_matrix_clipped_to_black_is_no_padding():
     rows, cols = np.ogrid[:512, :512]
     holed[(rows - 256) ** 2 + (cols - 256) ** 2 < 80 ** 2] = 0  # a pore inside the field, clipped black
     assert _plain_area(holed, none, white=False) is None
+
+
+@pytest.mark.parametrize("kind", ["single", "pair", "composite"])
+def test_a_stitched_image_s_black_seams_are_left_out_as_a_region_drawn_around_them(kind):
+    """Black seams between a mosaic's tiles were the field's: they cut the spheres on
+    them in two, each half a particle (228-231 found where the field without them holds
+    216-224, the D50 up to 3 % small). They are now no part of the field, and the image
+    gives what the field without them gives with a region drawn around them."""
+    from scipy import ndimage
+
+    syn = make_pair((768, 768), n_particles=200, seed=4)
+    px = PixelSize(20.0, "argument")
+    seams = np.zeros(syn.bse.shape, bool)
+    seams[:, 380:382] = True  # across the whole image
+    seams[300:303, :500] = True  # across two tiles of three
+    images = syn.se, syn.bse, colorize(syn.se, syn.bse)
+
+    def analyse(se, bse, rgb, **given):
+        if kind == "pair":
+            return analyze_pair(SEMPair("p", SEMImage(se, px), SEMImage(bse, px), px), **given)
+        if kind == "composite":
+            return analyze_composite(SEMImage(rgb, px), **given)
+        return analyze_single(SEMImage(bse, px), **given)
+
+    with pytest.warns(UserWarning, match=r"a plain white or black area \(\d% of the image: .*the padding or seams "
+                      r"of a rotated or stitched image\) is no part of the field"):
+        found = analyse(*(np.where(seams[(...,) + (None,) * (x.ndim - 2)], 0, x).astype(np.uint8) for x in images))
+    by_hand = analyse(*images, region=~ndimage.binary_dilation(seams, iterations=2))
+    assert len(by_hand.table["label"]) > 150
+    assert abs(len(found.table["label"]) - len(by_hand.table["label"])) <= 1
+    assert found.distribution["d50"] == pytest.approx(by_hand.distribution["d50"], rel=0.005)
+    assert found.number_density == pytest.approx(by_hand.number_density, rel=0.01)
+    assert not found.labels[seams].any() and not found.region[seams].any()
+
+
+def test_only_a_thin_straight_line_of_the_lowest_level_between_brighter_sides_is_a_seam():
+    """A seam is thin (16 px or less), straight, long (an eighth of the image and 64 px),
+    has the image above its level on either side and reaches the image's edge, its frame
+    or another seam; a line along the edge is a frame's."""
+    from ddcsem.separate import _frame_mask, _seams
+
+    base = make_pair((512, 512), seed=2).bse
+    none = np.zeros(base.shape, bool)
+
+    def seams(rows, cols):
+        image = base.copy()
+        image[rows, cols] = 0
+        return _seams(image, none)
+
+    found = seams(slice(200, 216), slice(None))
+    assert found is not None and found[198:218].all() and found.sum() == 20 * 512  # (widened by 2 px)
+    assert seams(slice(200, 217), slice(None)) is None  # too wide: an area (a missing tile's is broad)
+    assert seams(slice(None), slice(100, 101)) is not None
+    assert seams(slice(0, 2), slice(None)) is None  # along the edge
+    assert seams(slice(200, 202), slice(0, 63)) is None  # too short
+    assert seams(slice(200, 202), slice(0, 64)) is not None
+    assert seams(slice(200, 205), slice(100, 300)) is None  # a black bar drawn inside the image
+    tee = base.copy()
+    tee[:, 300:302] = tee[200:205, 100:300] = 0  # ... that meets a seam is one (a mosaic's offset tiles)
+    assert _seams(tee, none)[200:205, 100:300].all()
+    framed = base.copy()
+    framed[:, 480:] = 0  # a mosaic's ragged padding, and a gap between its tiles that ends in it
+    framed[200:205, 100:480] = 0
+    frame = _frame_mask(framed)
+    assert frame[200:205, 100:300].all() and frame[:, 480:].all() and not frame[:190, :480].any()
+    slanted = base.copy()
+    for col in range(512):  # 2 px wide, a step down every 64 columns: along no row
+        slanted[200 + col // 64:202 + col // 64, col] = 0
+    assert _seams(slanted, none) is None
+    slanted[210:212] = 0
+    assert _seams(slanted, none) is not None  # (a line beside it)
 
 
 def test_a_background_clipped_white_around_dark_particles_is_no_painted_one():

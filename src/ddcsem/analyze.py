@@ -605,13 +605,13 @@ def _field_region(region: np.ndarray | None, shape: tuple[int, ...], frame: np.n
                       "(--keep-off-sample), or give the region to analyse", stacklevel=3)
         region = ~off
     region = _check_region(region, shape)
-    if frame.any():
-        lines = frame.all(axis=1)[:, None] | frame.all(axis=0)[None, :]  # its rows and columns, whole
+    if frame.any():  # the rows and columns it fills whole from an edge in (a frame's, not a seam's)
+        lines = _from_edges(frame.all(axis=1))[:, None] | _from_edges(frame.all(axis=0))[None, :]
         rows, cols = np.flatnonzero(~frame.all(axis=1)), np.flatnonzero(~frame.all(axis=0))
         if (frame & ~lines).any():  # (the lines a plain area fills whole are part of it)
             warnings.warn(f"a plain white or black area ({frame.mean():.0%} of the image: a background painted out "
-                          "around the sample, or the padding of a rotated or stitched image) is no part of the field: "
-                          "left out, its edge taken for the field's border", stacklevel=3)
+                          "around the sample, or the padding or seams of a rotated or stitched image) is no part of "
+                          "the field: left out, its edge taken for the field's border", stacklevel=3)
         else:
             warnings.warn(f"a plain frame around the image (rows {rows[0]}-{rows[-1]} and columns {cols[0]}-"
                           f"{cols[-1]} lie inside it) is no part of the field: left out, its edge taken for the "
@@ -620,6 +620,11 @@ def _field_region(region: np.ndarray | None, shape: tuple[int, ...], frame: np.n
     if hidden is not None and hidden.any() and not hidden.all():  # its area, mineral and particles
         region = ~hidden if region is None else _less(region, hidden, "what is drawn into the image (a scale bar)")
     return region
+
+
+def _from_edges(full: np.ndarray) -> np.ndarray:
+    """The lines of ``full`` (bool, one per row or column) in its runs from either end."""
+    return np.logical_and.accumulate(full) | np.logical_and.accumulate(full[::-1])[::-1]
 
 
 def _less(region: np.ndarray, outside: np.ndarray, what: str) -> np.ndarray:
