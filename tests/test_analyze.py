@@ -2058,6 +2058,17 @@ def off_sample_pair() -> tuple[np.ndarray, np.ndarray]:
     return se, bse
 
 
+def analysed_as(kind: str, se: np.ndarray, bse: np.ndarray, px: PixelSize, *, rgb: np.ndarray | None = None,
+                **given):
+    """A field analysed as a pair, as its composite (``rgb``; else coloured from the pair)
+    or as its BSE image alone, as ``kind`` says."""
+    if kind == "pair":
+        return analyze_pair(SEMPair("p", SEMImage(se, px), SEMImage(bse, px), px), **given)
+    if kind == "composite":
+        return analyze_composite(SEMImage(colorize(se, bse) if rgb is None else rgb, px), **given)
+    return analyze_single(SEMImage(bse, px), **given)
+
+
 @pytest.mark.parametrize("kind", ["single", "pair", "composite"])
 def test_an_area_off_the_sample_is_left_out_of_the_field(kind):
     """A third of a field on the stub beyond the section's edge became the density map's
@@ -2070,11 +2081,7 @@ def test_an_area_off_the_sample_is_left_out_of_the_field(kind):
     px = PixelSize(20.0, "argument")
 
     def analyse(**given):
-        if kind == "pair":
-            return analyze_pair(SEMPair("p", SEMImage(se, px), SEMImage(bse, px), px), **given)
-        if kind == "composite":
-            return analyze_composite(SEMImage(colorize(se, bse), px), **given)
-        return analyze_single(SEMImage(bse, px), **given)
+        return analysed_as(kind, se, bse, px, **given)
 
     with pytest.warns(UserWarning, match=r"34% of the field is much darker than its matrix, with few particles"):
         found = analyse()
@@ -2138,11 +2145,7 @@ def test_a_background_painted_white_is_left_out_as_a_frame_is(kind):
         if white:
             se, bse, rgb = (np.where(painted[(...,) + (None,) * (image.ndim - 2)], 255, image).astype(np.uint8)
                             for image in (se, bse, rgb))
-        if kind == "pair":
-            return analyze_pair(SEMPair("p", SEMImage(se, px), SEMImage(bse, px), px), **given)
-        if kind == "composite":
-            return analyze_composite(SEMImage(rgb, px), **given)
-        return analyze_single(SEMImage(bse, px), **given)
+        return analysed_as(kind, se, bse, px, rgb=rgb, **given)
 
     with pytest.warns(UserWarning, match=r"a plain white or black area \(1\d% of the image: a background "
                       "painted out"):
@@ -2177,12 +2180,8 @@ def test_a_rotated_image_s_black_padding_is_left_out_as_a_frame_is(kind, degrees
     assert padding.mean() == pytest.approx(share, abs=0.01)
 
     def analyse(**given):
-        se, bse = turned(syn.se), turned(syn.bse)
-        if kind == "pair":
-            return analyze_pair(SEMPair("p", SEMImage(se, px), SEMImage(bse, px), px), **given)
-        if kind == "composite":
-            return analyze_composite(SEMImage(turned(colorize(syn.se, syn.bse)), px), **given)
-        return analyze_single(SEMImage(bse, px), **given)
+        rgb = turned(colorize(syn.se, syn.bse)) if kind == "composite" else None
+        return analysed_as(kind, turned(syn.se), turned(syn.bse), px, rgb=rgb, **given)
 
     with pytest.warns(UserWarning, match=r"a plain white or black area \(\d+% of the image: .*the padding or seams "
                       r"of a rotated or stitched image\) is no part of the field"):
@@ -2249,19 +2248,13 @@ def test_a_stitched_image_s_black_seams_are_left_out_as_a_region_drawn_around_th
     seams = np.zeros(syn.bse.shape, bool)
     seams[:, 380:382] = True  # across the whole image
     seams[300:303, :500] = True  # across two tiles of three
-    images = syn.se, syn.bse, colorize(syn.se, syn.bse)
-
-    def analyse(se, bse, rgb, **given):
-        if kind == "pair":
-            return analyze_pair(SEMPair("p", SEMImage(se, px), SEMImage(bse, px), px), **given)
-        if kind == "composite":
-            return analyze_composite(SEMImage(rgb, px), **given)
-        return analyze_single(SEMImage(bse, px), **given)
-
+    rgb = colorize(syn.se, syn.bse)
+    se, bse, stitched = (np.where(seams[(...,) + (None,) * (x.ndim - 2)], 0, x).astype(np.uint8)
+                         for x in (syn.se, syn.bse, rgb))
     with pytest.warns(UserWarning, match=r"a plain white or black area \(\d% of the image: .*the padding or seams "
                       r"of a rotated or stitched image\) is no part of the field"):
-        found = analyse(*(np.where(seams[(...,) + (None,) * (x.ndim - 2)], 0, x).astype(np.uint8) for x in images))
-    by_hand = analyse(*images, region=~ndimage.binary_dilation(seams, iterations=2))
+        found = analysed_as(kind, se, bse, px, rgb=stitched)
+    by_hand = analysed_as(kind, syn.se, syn.bse, px, rgb=rgb, region=~ndimage.binary_dilation(seams, iterations=2))
     assert len(by_hand.table["label"]) > 150
     assert abs(len(found.table["label"]) - len(by_hand.table["label"])) <= 1
     assert found.distribution["d50"] == pytest.approx(by_hand.distribution["d50"], rel=0.005)
