@@ -296,7 +296,8 @@ def test_the_steps_take_a_read_pairs_channels_as_they_are(pair_files):
 def test_arrays_of_no_numbers_or_of_no_pixels_are_refused_by_name(array, words):
     """Text, complex numbers and empty arrays were refused by colorize alone: the other
     steps raised numpy's and scipy's errors ("could not convert string to float", "can't
-    extend empty axis"), or read complex pixels as their real part with a ComplexWarning."""
+    extend empty axis"), or read complex pixels as their real part with a ComplexWarning
+    (a pair of empty arrays: "zero-size array to reduction operation minimum")."""
     from ddcsem.measure import particle_table
     from ddcsem.pair import estimate_shift
     from ddcsem.segment import segment_particles
@@ -304,7 +305,7 @@ def test_arrays_of_no_numbers_or_of_no_pixels_are_refused_by_name(array, words):
 
     calls = [(lambda: density_map(array), "bse"), (lambda: colorize(array, array), "se"),
              (lambda: segment_particles(array), "density"), (lambda: estimate_shift(array, array), "reference"),
-             (lambda: analyze_single(array), "image")]
+             (lambda: analyze_single(array), "image"), (lambda: analyze_pair(array, array), "se")]
     if array.size:  # a label image of no pixels is measured: a table of no rows
         calls.append((lambda: particle_table(array), "labels"))
     for call, name in calls:

@@ -980,6 +980,7 @@ def _pair_images(key: str, se: SEMImage, bse: SEMImage, *, register: bool = True
     :func:`read_pair` does it (the images read, or arrays of one's own)."""
     register = require_switch(register, "register")
     for image, want in ((se, "SE"), (bse, "BSE")):
+        require_image(image.data, want.lower())  # (an array of one's own may be none: empty, in colour)
         if image.role is not None and image.role != want:
             warnings.warn(
                 f"{_named(image, want)}: used as the {want} channel, but its detector "
