@@ -218,13 +218,14 @@ def test_options_may_be_a_dict_of_their_fields(syn):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"mode": "dens"}, "mode must be one of overlay, density, not 'dens'"),
-    ({"split": "edgs"}, "split must be one of auto, shape, edm, edges, none, not 'edgs'"),
-    ({"profile": "dome"}, "profile must be one of auto, sphere, flat, not 'dome'"),
-    ({"threshold": "otsuu"}, "threshold must be auto, one of otsu, li, yen, triangle or a density in .0, 1., "
+    ({"mode": "dens"}, "mode must be 'overlay' or 'density', not 'dens'"),
+    ({"split": "Edgs"}, "split must be 'auto', 'shape', 'edm', 'edges' or 'none', not 'Edgs'"),
+    ({"profile": "dome"}, "profile must be 'auto', 'sphere' or 'flat', not 'dome'"),
+    ({"threshold": "otsuu"}, "threshold must be 'auto', 'otsu', 'li', 'yen', 'triangle' or a density in .0, 1., "
                              "not 'otsuu'"),
     ({"threshold": 4}, "threshold must be .* a density in .0, 1., not 4"),
     ({"threshold": True}, "threshold must be .* not True"),
+    ({"threshold": np.full((8, 8), 0.5)}, r"threshold must be .* not an array of shape \(8, 8\)"),
     ({"min_area_px": -1}, "min_area_px must be a finite number 0 or more, not -1"),
     ({"clip": (1,)}, r"clip must be two percentiles \(low, high\), not \(1,\)"),
     ({"clip": (99, 1)}, "clip percentiles must satisfy 0 <= low < high <= 100"),

@@ -278,6 +278,13 @@ def test_other_dtypes_are_converted(dtype):
         (np.arange(16.0).reshape(4, 4), np.arange(16.0).reshape(4, 4), {"clip": (50, 10)}, "percentiles"),
         (np.arange(16.0).reshape(4, 4), np.arange(16.0).reshape(4, 4), {"palette": "x"}, "palette"),
         (np.arange(16.0).reshape(4, 4), np.arange(16.0).reshape(4, 4), {"green_gain": -1}, "green_gain"),
+        # an array where a name or a number belongs: numpy's "truth value of an array is ambiguous"
+        (np.arange(16.0).reshape(4, 4), np.arange(16.0).reshape(4, 4), {"mode": np.array(["overlay"])},
+         r"mode must be 'overlay' or 'density', not an array of shape \(1,\)"),
+        (np.arange(16.0).reshape(4, 4), np.arange(16.0).reshape(4, 4), {"palette": ["blue-orange"]},
+         r"palette must be 'green-orange' or 'blue-orange', not \['blue-orange'\]"),
+        (np.arange(16.0).reshape(4, 4), np.arange(16.0).reshape(4, 4), {"green_gain": np.ones(2)}, "green_gain"),
+        (np.arange(16.0).reshape(4, 4), np.arange(16.0).reshape(4, 4), {"transition": np.ones(2)}, "transition"),
         # two numbers, or a name: numpy's ValueError about an inhomogeneous shape
         (np.arange(16.0).reshape(4, 4), np.arange(16.0).reshape(4, 4), {"bse_color": (1, 2)},
          r"three non-negative numbers each, not \(1, 2\)"),

@@ -1505,11 +1505,20 @@ def test_segmentation_switches_are_true_or_false(name):
 def test_names_in_any_case_and_auto_named_in_the_refusal():
     """segment_particles takes its names in any case, as AnalysisOptions and the command
     line do: split="Shape" and threshold="Auto" were refused before, and a threshold
-    name it does not know was answered with a list that left out "auto"."""
+    name it does not know was answered with a list that left out "auto" (and in lower
+    case, not as given). An array where a name belongs raised numpy's "truth value of an
+    array ... is ambiguous"."""
     image = discs([(60, 70), (60, 112)], [22, 22])
     expected = segment_particles(image, split="edm", threshold="auto", profile="flat", smooth_sigma="auto")
     found = segment_particles(image, split="EDM", threshold="Auto", profile="Flat", smooth_sigma="AUTO")
     np.testing.assert_array_equal(found, expected)
     assert found.max() == 2
-    with pytest.raises(ParameterError, match="threshold must be 'auto', one of otsu, li, yen, triangle"):
-        segment_particles(image, threshold="mean")
+    with pytest.raises(ParameterError, match="threshold must be 'auto', 'otsu', 'li', 'yen', 'triangle' or a "
+                                             "number, not 'Mean'"):
+        segment_particles(image, threshold="Mean")
+    local = np.full(image.shape, 0.5)  # a threshold per pixel, as scikit-image's threshold_local gives
+    with pytest.raises(ParameterError, match=r"not an array of shape \(\d+, \d+\) \(the density map is thresholded "
+                                             "whole: its flat field takes out the uneven shading"):
+        segment_particles(image, threshold=local)
+    with pytest.raises(ParameterError, match=r"split must be 'shape', 'edm', 'edges' or 'none', not \['edm'\]"):
+        segment_particles(image, split=["edm"])

@@ -21,7 +21,7 @@ from typing import Any, Literal, Mapping, Sequence
 import numpy as np
 
 from ._repr import dataclass_repr
-from .errors import ParameterError, require_image, require_positive, require_switch
+from .errors import ParameterError, require_choice, require_image, require_positive, require_switch
 from .pair import Pair, SEMPair
 from .read import PixelSize, SEMImage
 from .segment import THRESHOLDS
@@ -243,12 +243,8 @@ class AnalysisOptions:
 
     def __post_init__(self) -> None:
         # checked here, where a config file's values and an API call's meet: each image failed alike
-        for name, allowed in _choices().items():
-            given = getattr(self, name)
-            value = given.lower() if isinstance(given, str) else given  # (Shape, as a config file may write it)
-            if value not in allowed:
-                raise ParameterError(f"{name} must be one of {', '.join(allowed)}, not {given!r}")
-            object.__setattr__(self, name, value)
+        for name, allowed in _choices().items():  # (in any case: Shape, as a config file may write it)
+            object.__setattr__(self, name, require_choice(getattr(self, name), name, allowed))
         object.__setattr__(self, "threshold", _checked_threshold(self.threshold))
         for name in ("keep_edge_particles", "register", "se_rims", "off_sample", "dark_particles"):
             object.__setattr__(self, name, require_switch(getattr(self, name), name))
@@ -308,12 +304,9 @@ def _checked_threshold(threshold: object) -> str | float:
     numpy scalar too, as a manifest writes it); else a :class:`ParameterError`."""
     from numbers import Real
 
-    if isinstance(threshold, str) and threshold.lower() in ("auto", *THRESHOLDS):
-        return threshold.lower()  # (Otsu, as Fiji names it)
     if isinstance(threshold, Real) and not isinstance(threshold, (bool, np.bool_)) and 0 <= threshold <= 1:
         return float(threshold)
-    raise ParameterError(f"threshold must be auto, one of {', '.join(THRESHOLDS)} or a density in [0, 1], "
-                         f"not {threshold!r}")
+    return require_choice(threshold, "threshold", ("auto", *THRESHOLDS), or_="a density in [0, 1]")
 
 
 @dataclass(frozen=True, eq=False)

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .errors import ParameterError, require_image
+from .errors import ParameterError, require_choice, require_image, require_positive
 
 __all__ = ["colorize", "colorize_reference", "PALETTES", "otsu_threshold_hist", "otsu_threshold", "li_threshold",
            "two_phase_levels", "percentiles"]
@@ -99,8 +99,7 @@ def _options(
     palette: str,
     transition: float,
 ) -> _Options:
-    if mode not in ("overlay", "density"):
-        raise ParameterError(f"mode must be 'overlay' or 'density', not {mode!r}")
+    mode = require_choice(mode, "mode", ("overlay", "density"))
     lo, hi = _clip_percentiles(clip)
     try:
         colours = np.array([bse_color, se_color], dtype=np.float64)
@@ -109,12 +108,9 @@ def _options(
     if colours.shape != (2, 3) or not np.all(np.isfinite(colours)) or np.any(colours < 0):
         raise ParameterError(f"bse_color and se_color must be three non-negative numbers each, not {bse_color!r} "
                              f"and {se_color!r}")
-    if not (np.isfinite(green_gain) and green_gain >= 0):
-        raise ParameterError(f"green_gain must be a non-negative number, not {green_gain!r}")
-    colours[1] *= green_gain
-    if palette not in PALETTES:
-        raise ParameterError(f"palette must be one of {sorted(PALETTES)}, not {palette!r}")
-    if not (0.0 < transition <= 0.5):
+    colours[1] *= require_positive(green_gain, "green_gain", zero=True)
+    palette = require_choice(palette, "palette", tuple(PALETTES))
+    if not (0.0 < require_positive(transition, "transition") <= 0.5):
         raise ParameterError(f"transition must be in (0, 0.5], not {transition!r}")
     return _Options(mode, lo, hi, colours.ravel(), PALETTES[palette], float(transition))
 

@@ -127,6 +127,29 @@ def require_switch(value: object, name: str, *, hint: str | None = None) -> bool
     raise ParameterError(f"{name} must be True or False, not {value!r}", hint=hint)
 
 
+def require_choice(value: object, name: str, choices: tuple[str, ...], *, or_: str = "",
+                   hint: str | None = None) -> str:
+    """``value`` in lower case when it names one of ``choices`` (in any case: ``"Otsu"``, as
+    Fiji names it), else a :class:`ParameterError` naming ``name``, the choices (and
+    ``or_``, what else it may be) and the value as given (an array by its shape), with
+    ``hint``.
+
+    Examples
+    --------
+    >>> require_choice("EDM", "split", ("shape", "edm"))
+    'edm'
+    >>> require_choice(np.zeros((4, 4)), "threshold", ("otsu", "li"), or_="a number")
+    Traceback (most recent call last):
+    ...
+    ddcsem.errors.ParameterError: threshold must be 'otsu', 'li' or a number, not an array of shape (4, 4)
+    """
+    if isinstance(value, str) and value.lower() in choices:
+        return value.lower()
+    named = [repr(choice) for choice in choices] + ([or_] if or_ else [])
+    given = f"an array of shape {np.shape(value)}" if isinstance(value, np.ndarray) and value.ndim else repr(value)
+    raise ParameterError(f"{name} must be {', '.join(named[:-1])} or {named[-1]}, not {given}", hint=hint)
+
+
 def require_real(image: np.ndarray, name: str, *, kind: str) -> None:
     """A :class:`ParameterError` naming ``name``, a ``kind`` of image, unless the pixels of
     ``image`` are real numbers (or bools): not complex, text, dates, or objects numpy could

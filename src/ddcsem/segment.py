@@ -159,7 +159,7 @@ import numpy as np
 
 from ._filters import gaussian, maximum
 from .colorize import li_threshold, otsu_threshold, percentiles
-from .errors import ParameterError, require_image, require_positive, require_switch
+from .errors import ParameterError, require_choice, require_image, require_positive, require_switch
 from .units import require_pixel_size
 
 __all__ = ["segment_particles", "threshold_value", "drop_border_labels", "median_depth", "THRESHOLDS",
@@ -213,9 +213,8 @@ def threshold_value(image: np.ndarray, method: str | float = "otsu") -> float:
         "yen": filters.threshold_yen,
         "triangle": filters.threshold_triangle,
     }
-    if not isinstance(method, str) or method.lower() not in functions:
-        raise ParameterError(f"threshold must be one of {THRESHOLDS} or a number, not {method!r}")
-    return float(functions[method.lower()](np.asarray(image)))  # (Otsu, as Fiji names it)
+    method = require_choice(method, "threshold", THRESHOLDS, or_="a number")  # (Otsu, as Fiji names it)
+    return float(functions[method](np.asarray(image)))
 
 
 def _h_maxima_markers(surface: np.ndarray, mask: np.ndarray, h: float) -> np.ndarray:
@@ -341,17 +340,15 @@ def segment_particles(
     d = require_image(density, "density", kind="density map",
                       hint="make one with density_map(pair.bse), or of any grey image").astype(np.float32, copy=False)
     # names in any case, as AnalysisOptions and the command line take them ("Shape", "Otsu")
-    split, profile, threshold, smooth_sigma = (value.lower() if isinstance(value, str) else value
-                                               for value in (split, profile, threshold, smooth_sigma))
-    if split not in ("shape", "edm", "edges", "none"):
-        raise ParameterError(f"split must be 'shape', 'edm', 'edges' or 'none', not {split!r}")
+    split = require_choice(split, "split", ("shape", "edm", "edges", "none"))
     fill_holes, exclude_border, refine_edges = (require_switch(value, name) for value, name in (
         (fill_holes, "fill_holes"), (exclude_border, "exclude_border"), (refine_edges, "refine_edges")))
-    if profile not in ("sphere", "flat"):
-        raise ParameterError(f"profile must be 'sphere' or 'flat', not {profile!r}")
-    if isinstance(threshold, str) and threshold not in ("auto", *THRESHOLDS):  # else named without "auto"
-        raise ParameterError(f"threshold must be 'auto', one of {', '.join(THRESHOLDS)} or a number, "
-                             f"not {threshold!r}")
+    profile = require_choice(profile, "profile", ("sphere", "flat"))
+    if isinstance(threshold, str) or np.ndim(threshold):  # (a number is checked as its level is taken)
+        threshold = require_choice(threshold, "threshold", ("auto", *THRESHOLDS), or_="a number", hint=(
+            "the density map is thresholded whole: its flat field takes out the uneven shading that a local "
+            "threshold would" if np.ndim(threshold) == 2 else None))
+    smooth_sigma = smooth_sigma.lower() if isinstance(smooth_sigma, str) else smooth_sigma
     if threshold == "auto":
         threshold = "li" if split == "edges" else "otsu"
     se = None if se is None else require_image(se, "se")  # its pixels, not its role (an SE image's)
