@@ -741,6 +741,27 @@ def test_missing_page(tmp_path):
         read_sem(tmp_path / "x.tif", page="1")
     with pytest.raises(ParameterError, match="crop_databar must be 'auto', 'off' or a row count, not 'yes'"):
         read_sem(tmp_path / "x.tif", crop_databar="yes")
+    # (an array: numpy's "truth value of an array is ambiguous")
+    with pytest.raises(ParameterError, match=r"crop_databar must be .* not an array of shape \(2,\)"):
+        read_sem(tmp_path / "x.tif", crop_databar=np.array([1, 2]))
+    assert read_sem(tmp_path / "x.tif", crop_databar="Off").data.shape == read_sem(tmp_path / "x.tif").data.shape
+
+
+def test_a_pair_read_with_its_data_bar_named_in_capitals_is_cropped_alike(tmp_path):
+    """read_pair crops a bar found in one image of a pair from both for "auto": "Auto",
+    which read_sem takes too, would have left the other image taller, and the pair refused."""
+    from ddcsem.pair import read_pair
+
+    syn = make_pair((230, 240), seed=2)
+    se = syn.se.copy()
+    se[200:] = 255  # its data bar, and the bar's text; the BSE image's bar is as busy as its field
+    se[205:209, 20:120] = 0
+    tifffile.imwrite(tmp_path / "a_SE.tif", se)
+    tifffile.imwrite(tmp_path / "a_BSE.tif", syn.bse)
+    for spelling in ("auto", "Auto", True):
+        with pytest.warns(UserWarning, match="a data bar of 30 rows was found in it, not in .*a_BSE.tif"):
+            pair = read_pair(tmp_path / "a_SE.tif", tmp_path / "a_BSE.tif", crop_databar=spelling)
+        assert pair.se.data.shape == pair.bse.data.shape == (200, 240)
 
 
 def test_gigantic_header_refused_before_reading(tmp_path, monkeypatch):

@@ -27,8 +27,8 @@ from ._repr import dataclass_repr
 from .detectors import BSE_TOKENS, SE_TOKENS, detector_role, split_detector_token
 from .errors import (CalibrationError, DDCSEMError, PairingError, ParameterError, ReadError, require_image,
                      require_switch)
-from .read import (IMAGE_SUFFIXES, PixelSize, SEMImage, _as_pixel_size, _decode_text, _sidecar_of, _tiff_pages,
-                   _warn_if_overridden, read_sem)
+from .read import (IMAGE_SUFFIXES, PixelSize, SEMImage, _as_pixel_size, _databar_choice, _decode_text, _sidecar_of,
+                   _tiff_pages, _warn_if_overridden, read_sem)
 from .units import format_count, parse_pixel_size
 
 __all__ = [
@@ -955,7 +955,7 @@ def read_pair(
         spec = Pair(_pair_key(se), Path(se), Path(bse))
     se_img = read_sem(spec.se, pixel_size=pixel_size, crop_databar=crop_databar, page=spec.se_page)
     bse_img = read_sem(spec.bse, pixel_size=pixel_size, crop_databar=crop_databar, page=spec.bse_page)
-    if crop_databar in ("auto", True):
+    if _databar_choice(crop_databar) == "auto":
         se_img, bse_img = _one_databar(se_img, bse_img)
     if pixel_size is None and spec.pixel_size_nm is not None:  # given with the pair
         given = PixelSize(spec.pixel_size_nm, "pair table")

@@ -31,7 +31,7 @@ import numpy as np
 
 from ._repr import dataclass_repr
 from .detectors import detector_role, split_detector_token
-from .errors import CalibrationError, ParameterError, ReadError, UnsupportedFormatError, require_image
+from .errors import CalibrationError, ParameterError, ReadError, UnsupportedFormatError, require_choice, require_image
 from .units import (_sem_pixel, _sem_range, format_count, format_length, parse_length, parse_pixel_size,
                     require_pixel_size, unit_to_nm)
 
@@ -995,6 +995,16 @@ def detect_databar(image: np.ndarray, *, min_flat: float = 0.5) -> int:
 # ---------------------------------------------------------------------------- read
 
 
+def _databar_choice(crop_databar: object) -> str | int:
+    """``crop_databar`` as ``"auto"`` or ``"off"`` (in any case; True and False name them)
+    or a row count, else a :class:`ParameterError` (an array by its shape)."""
+    if isinstance(crop_databar, (bool, np.bool_)):
+        return "auto" if crop_databar else "off"
+    if isinstance(crop_databar, (int, np.integer)):
+        return int(crop_databar)
+    return require_choice(crop_databar, "crop_databar", ("auto", "off"), or_="a row count")
+
+
 def _sidecar_of(path: Path) -> Path | None:
     """The image whose JEOL or Hitachi ``.txt`` sidecar ``path`` is (an image file of the
     same name beside it), or None."""
@@ -1733,19 +1743,18 @@ def _read(
         found = split_detector_token(path.stem)
         detector = found[2] if found else None
 
-    if crop_databar == "off" or crop_databar is False:
+    crop_databar = _databar_choice(crop_databar)
+    if crop_databar == "off":
         bar = 0
-    elif isinstance(crop_databar, (int, np.integer)) and not isinstance(crop_databar, bool):
-        bar = int(crop_databar)
-        if not 0 <= bar < data.shape[0] - 1:
-            raise ReadError(f"cannot crop {bar} rows from an image of {data.shape[0]} rows", path=path)
-    elif crop_databar == "auto" or crop_databar is True:
+    elif crop_databar == "auto":
         if image_rows is not None:
             bar = max(0, data.shape[0] - image_rows) if image_rows < data.shape[0] else 0
         else:
             bar = detect_databar(data)
     else:
-        raise ParameterError(f"crop_databar must be 'auto', 'off' or a row count, not {crop_databar!r}")
+        bar = crop_databar
+        if not 0 <= bar < data.shape[0] - 1:
+            raise ReadError(f"cannot crop {bar} rows from an image of {data.shape[0]} rows", path=path)
     if bar:
         data = data[: data.shape[0] - bar]
         marks = None if marks is None or not marks[: data.shape[0]].any() else marks[: data.shape[0]]
