@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -2270,8 +2271,8 @@ def test_only_a_thin_straight_line_of_the_lowest_level_between_brighter_sides_is
     or another seam; a line along the edge is a frame's."""
     from ddcsem.separate import _frame_mask, _seams
 
-    base = make_pair((512, 512), seed=2).bse
-    none = np.zeros(base.shape, bool)
+    field = make_pair((512, 512), seed=2)
+    base, none = field.bse, np.zeros(field.bse.shape, bool)
 
     def seams(rows, cols):
         image = base.copy()
@@ -2294,6 +2295,11 @@ def test_only_a_thin_straight_line_of_the_lowest_level_between_brighter_sides_is
     framed[200:205, 100:480] = 0
     frame = _frame_mask(framed)
     assert frame[200:205, 100:300].all() and frame[:, 480:].all() and not frame[:190, :480].any()
+    composite = colorize(field.se, field.bse)
+    composite[:, 300:302] = 0
+    buffer = io.BytesIO()  # saved as JPEG, that rings beside the line: 8-25 levels up at quality 75-95
+    Image.fromarray(composite).save(buffer, "JPEG", quality=75, subsampling=2)  # (colour at half resolution)
+    assert _seams(np.asarray(Image.open(buffer)), none)[:, 300:302].all()
     slanted = base.copy()
     for col in range(512):  # 2 px wide, a step down every 64 columns: along no row
         slanted[200 + col // 64:202 + col // 64, col] = 0

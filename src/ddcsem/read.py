@@ -250,9 +250,9 @@ class SEMImage:
 # --------------------------------------------------------------------------- pixels
 
 
-def _luminance(rgb: np.ndarray) -> np.ndarray:
-    """ITU-R 601 luma of the last axis (float64)."""
-    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+def _luminance(rgb: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+    """ITU-R 601 luma of the last axis (float64, or ``dtype``)."""
+    return rgb[..., 0] * dtype(0.299) + rgb[..., 1] * dtype(0.587) + rgb[..., 2] * dtype(0.114)
 
 
 #: A palette whose entries are mostly coloured, nine in ten of whose steps from one entry to
