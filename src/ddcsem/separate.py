@@ -732,7 +732,8 @@ def _seams(image: np.ndarray, frame: np.ndarray) -> np.ndarray | None:
     if grey.dtype.kind in "ui":  # (compared in the image's type: as a float, 9 times as long)
         limit = grey.dtype.type(min(np.floor(limit), np.iinfo(grey.dtype).max))
     plain = grey <= limit
-    plain &= ~frame
+    if frame.any():
+        plain &= ~frame
     seams = np.zeros(plain.shape, dtype=bool)
     _seam_rows(plain, seams, _may_hold_seams(plain, 1))
     _seam_rows(plain.T, seams.T, _may_hold_seams(plain, 0))
