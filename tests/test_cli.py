@@ -269,6 +269,32 @@ def test_a_pair_turned_with_nan_padding_is_analysed_as_with_black(tmp_path):
     assert found["nan"] == found["black"] > 30
 
 
+def test_a_mosaic_stitched_with_nan_or_black_seams_is_analysed_without_them(tmp_path):
+    """A float mosaic whose gaps between tiles are NaN is read with them black, and black
+    seams are no part of the field: the spheres they cut are left out as those on the
+    border are (their halves had been particles beside them), both mosaics give the same
+    particles, and the DDC image leaves the seams black."""
+    from scipy import ndimage
+
+    from ddcsem.synthetic import make_pair
+
+    syn = make_pair(shape=(512, 640), seed=6)
+    seams = np.zeros(syn.se.shape, bool)
+    seams[:, 300:302] = seams[250:253, :320] = True
+    for name, gap in (("nan", np.nan), ("black", 0.0)):
+        for role, image in (("SE", syn.se), ("BSE", syn.bse)):
+            tifffile.imwrite(tmp_path / f"{name}_{role}.tif", np.where(seams, gap, image.astype(np.float32) / 255))
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path), "-o", str(out), "--pixel-size", "20nm", "-q"]) == 0
+    with open(out / "images.csv", newline="", encoding="utf-8") as f:
+        found = {row["image_id"]: int(row["n_particles"]) for row in csv.DictReader(f)}
+    assert found["nan"] == found["black"] > 30
+    for name in ("nan", "black"):
+        # (the field's border lies 3 px from a seam: it is widened by 2 px for its edges)
+        assert not tifffile.imread(out / name / f"{name}_labels.tif")[ndimage.binary_dilation(seams, iterations=3)].any()
+        assert not tifffile.imread(out / name / f"{name}_ddc.tif")[seams].any()
+
+
 def test_an_image_given_twice_under_two_names_is_said_to_count_twice(tmp_path, capsys):
     """A copy of an image beside it ("image (1).tif") was analysed as a field of its own
     without a word: its particles counted twice in the pooled tables."""
