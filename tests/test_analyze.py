@@ -2241,7 +2241,7 @@ def test_a_matrix_clipped_to_black_is_no_padding():
 @pytest.mark.parametrize("kind", ["single", "pair", "composite"])
 def test_a_stitched_image_s_black_seams_are_left_out_as_a_region_drawn_around_them(kind):
     """Black seams between a mosaic's tiles were the field's: they cut the spheres on
-    them in two, each half a particle (228-231 found where the field without them holds
+    them in two, each half a particle (222-231 found where the field without them holds
     216-224, the D50 up to 3 % small). They are now no part of the field, and the image
     gives what the field without them gives with a region drawn around them."""
     from scipy import ndimage
