@@ -701,14 +701,14 @@ def _plain_area(image: np.ndarray, frame: np.ndarray, *, white: bool) -> np.ndar
 #: of it at quality 75-95, either way.
 #:
 #: Analysed as the field, two such seams 2 px wide across a synthetic field cut the
-#: spheres on them in two: 222-231 particles found where the field without them holds
-#: 216-224, the D50 0.3-3.2 % small and the number density 1.7-4.4 % high (three fields).
-#: Left out, as a region drawn around them is, with their edges for the field's border
-#: (203-212 found), the D50 is within 1.0 % and the number density within 1.4 % of the
-#: field's without them. No seam is found in the synthetic scenarios (three fields each,
-#: and at 20 keV), in their composites, in their BSE images clipped to black (30-80 % of
-#: the field), in those composites dimmed, in either saved as JPEG (quality 75), nor in
-#: the reference set's files.
+#: spheres on them in two, each half a particle: over 16 fields, against each field
+#: without them, the number density came out 2.5 % high (SD 1.0 %) and the D50 1.6 %
+#: small (SD 1.0 %, at most 3.9 %). Left out, as a region drawn around them is, with
+#: their edges for the field's border, +0.9 % (SD 1.9 %: fewer particles are counted) and
+#: -0.3 % (SD 0.9 %, at most 2.9 %; ``python benchmarks/seams.py``). No seam is found in
+#: the synthetic scenarios (three fields each, and at 20 keV), in their composites, in
+#: their BSE images clipped to black (30-80 % of the field), in those composites dimmed,
+#: in either saved as JPEG (quality 75), nor in the reference set's files.
 SEAM_TOLERANCE = 0.1
 SEAM_LENGTH = 1 / 8
 SEAM_WIDTH = 16
