@@ -6,7 +6,8 @@ particles per area is known: the disc centres that lie in the window (or in a re
 it). ``particle_table`` leaves out the discs that touch the window's border (or the
 region's edge) and weighs the others; the sum of their weights over the area estimates
 the same number. The script prints the estimate over the truth, pooled over the fields
-(with its standard error), for the whole window, a round region and a rectangle inside it.
+(with its standard error), for the whole window, a round region and a rectangle inside it,
+and the window less three straight bands across it (a mosaic's seams).
 
 Run: ``python benchmarks/edge_weights.py [--fields 160]`` (about 45 s).
 """
@@ -54,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     yy, xx = np.mgrid[0:WINDOW, 0:WINDOW]
     regions = {"whole window": None,
                "round region": (yy - 256) ** 2 + (xx - 256) ** 2 <= 200**2,
-               "rectangle": (yy >= 60) & (yy < 400) & (xx >= 100) & (xx < 480)}
+               "rectangle": (yy >= 60) & (yy < 400) & (xx >= 100) & (xx < 480),
+               # less three bands 3-5 px wide, as a mosaic's seams leave it (widened for their edges)
+               "seams": ~(((xx >= 250) & (xx < 255)) | ((yy >= 300) & (yy < 305)) | ((yy >= 120) & (yy < 123)))}
     counts: dict[str, list[tuple[float, int]]] = {name: [] for name in regions}
     rng = np.random.default_rng(args.seed)
     offset = (WORLD - WINDOW) // 2

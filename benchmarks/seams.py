@@ -14,6 +14,14 @@ Before ddcsem found the seams (they were analysed as the field), 16 fields gave 
 density 2.5 % high (SD 1.0 %) and a D50 1.6 % small (SD 1.0 %) against each field
 without seams: the spheres they cut were counted as two small particles.
 
+Left out, the seams leave the number density about 1 % above the field's own estimate.
+That is the synthetic fields', not the weights': on a stationary pattern of discs the
+weights count the window less such bands without bias (0.9999 ± 0.0015,
+``benchmarks/edge_weights.py``), but the generator places fewer spheres near the field's
+border (a sphere to be placed touching another is refused where it would fall outside:
+within 40 px of the border, 3.6 % fewer per area over 40 fields), and the two estimates
+weigh that border differently.
+
 Run: ``python benchmarks/seams.py [--fields 16]`` (about 15 s).
 """
 

@@ -705,7 +705,10 @@ def _plain_area(image: np.ndarray, frame: np.ndarray, *, white: bool) -> np.ndar
 #: without them, the number density came out 2.5 % high (SD 1.0 %) and the D50 1.6 %
 #: small (SD 1.0 %, at most 3.9 %). Left out, as a region drawn around them is, with
 #: their edges for the field's border, +0.9 % (SD 1.9 %: fewer particles are counted) and
-#: -0.3 % (SD 0.9 %, at most 2.9 %; ``python benchmarks/seams.py``). No seam is found in
+#: -0.3 % (SD 0.9 %, at most 2.9 %; ``python benchmarks/seams.py``): the weights count a
+#: stationary pattern of discs less such bands without bias (0.9999 ± 0.0015,
+#: ``benchmarks/edge_weights.py``), but the synthetic fields hold fewer spheres near their
+#: border, which the two estimates weigh differently. No seam is found in
 #: the synthetic scenarios (three fields each, and at 20 keV), in their composites, in
 #: their BSE images clipped to black (30-80 % of the field), in those composites dimmed,
 #: in either saved as JPEG (quality 75), nor in the reference set's files.
