@@ -2238,12 +2238,14 @@ def test_a_matrix_clipped_to_black_is_no_padding():
     assert _plain_area(holed, none, white=False) is None
 
 
+@pytest.mark.parametrize("level", [0, 255], ids=["black", "white"])
 @pytest.mark.parametrize("kind", ["single", "pair", "composite"])
-def test_a_stitched_image_s_black_seams_are_left_out_as_a_region_drawn_around_them(kind):
+def test_a_stitched_image_s_seams_are_left_out_as_a_region_drawn_around_them(kind, level):
     """Black seams between a mosaic's tiles were the field's: they cut the spheres on
     them in two, each half a particle (222-231 found where the field without them holds
     216-224, the D50 up to 3 % small). They are now no part of the field, and the image
-    gives what the field without them gives with a region drawn around them."""
+    gives what the field without them gives with a region drawn around them; so do lines
+    saturated white across it."""
     from scipy import ndimage
 
     syn = make_pair((768, 768), n_particles=200, seed=4)
@@ -2252,7 +2254,7 @@ def test_a_stitched_image_s_black_seams_are_left_out_as_a_region_drawn_around_th
     seams[:, 380:382] = True  # across the whole image
     seams[300:303, :500] = True  # across two tiles of three
     rgb = colorize(syn.se, syn.bse)
-    se, bse, stitched = (np.where(seams[(...,) + (None,) * (x.ndim - 2)], 0, x).astype(np.uint8)
+    se, bse, stitched = (np.where(seams[(...,) + (None,) * (x.ndim - 2)], level, x).astype(np.uint8)
                          for x in (syn.se, syn.bse, rgb))
     with pytest.warns(UserWarning, match=r"a plain white or black area \(\d% of the image: .*the padding or seams "
                       r"of a rotated or stitched image\) is no part of the field"):
@@ -2267,8 +2269,8 @@ def test_a_stitched_image_s_black_seams_are_left_out_as_a_region_drawn_around_th
 
 def test_only_a_thin_straight_line_of_the_lowest_level_between_brighter_sides_is_a_seam():
     """A seam is thin (16 px or less), straight, long (an eighth of the image and 64 px),
-    has the image above its level on either side and reaches the image's edge, its frame
-    or another seam; a line along the edge is a frame's."""
+    has the image above its level on either side (below, for a white one) and reaches the
+    image's edge, its frame or another seam; a line along the edge is a frame's."""
     from ddcsem.separate import _frame_mask, _seams
 
     field = make_pair((512, 512), seed=2)
@@ -2300,6 +2302,10 @@ def test_only_a_thin_straight_line_of_the_lowest_level_between_brighter_sides_is
     buffer = io.BytesIO()  # saved as JPEG, that rings beside the line: 8-25 levels up at quality 75-95
     Image.fromarray(composite).save(buffer, "JPEG", quality=75, subsampling=2)  # (colour at half resolution)
     assert _seams(np.asarray(Image.open(buffer)), none)[:, 300:302].all()
+    saturated = base.copy()
+    saturated[200] = 255  # a scan line saturated across the image: a white seam
+    assert _seams(saturated, none) is None and _seams(saturated, none, white=True)[198:203].all()
+    assert _frame_mask(saturated)[198:203].all() and _frame_mask(saturated, dark_particles=True)[198:203].all()
     slanted = base.copy()
     for col in range(512):  # 2 px wide, a step down every 64 columns: along no row
         slanted[200 + col // 64:202 + col // 64, col] = 0

@@ -14,6 +14,7 @@ Three sources give the same kind of map:
 from __future__ import annotations
 
 import warnings
+from typing import Callable
 
 import numpy as np
 
@@ -565,9 +566,10 @@ def _frame(image: np.ndarray) -> tuple[int, int, int, int]:
 
 def _frame_mask(image: np.ndarray, *, dark_particles: bool = False) -> np.ndarray:
     """The pixels of the plain frame around an image (see :func:`_frame`), of the plain
-    white or black areas in it (see :func:`_plain_area`) and of a stitched image's black
-    seams (see :func:`_seams`; no black area or seam in an image of ``dark_particles``,
-    where black may be an agglomerate's clipped core), bool (M, N). A
+    white or black areas in it (see :func:`_plain_area`) and of its white or black seams
+    (see :func:`_seams`: a stitched image's gaps, a scan line saturated across it; no black
+    area or seam in an image of ``dark_particles``, where black may be an agglomerate's
+    clipped core), bool (M, N). A
     binary mask (Fiji's *Convert to Mask*, a 1-bit file: every pixel 0 or one other value,
     see :func:`_is_binary`) has none: its black is its background, to the border, and its
     full scale its particles, which read as a background painted out (four discs of a
@@ -578,12 +580,16 @@ def _frame_mask(image: np.ndarray, *, dark_particles: bool = False) -> np.ndarra
     top, bottom, left, right = _frame(image)
     frame = np.ones((rows, cols), dtype=bool)
     frame[top:rows - bottom, left:cols - right] = False
-    for white in (True, False) if not dark_particles else (True,):
+    shades = (True, False) if not dark_particles else (True,)
+    for white in shades:
         plain = _plain_area(image, frame, white=white)
         if plain is not None:
             frame = frame | plain
-    seams = None if dark_particles else _seams(image, frame)
-    return frame if seams is None else frame | seams
+    for white in shades:
+        seams = _seams(image, frame, white=white)
+        if seams is not None:
+            frame = frame | seams
+    return frame
 
 
 def _is_binary(image: np.ndarray) -> bool:
@@ -692,7 +698,13 @@ def _plain_area(image: np.ndarray, frame: np.ndarray, *, white: bool) -> np.ndar
 #: either side standing above that level (at most ``SEAM_FLANK`` of the line along each
 #: side at it: a matrix clipped to black goes on at its level around the particles), and
 #: reaching the image's edge, its frame (a mosaic's padding) or another seam (a black
-#: scale bar drawn into the image, as thin and as straight, reaches none of them).
+#: scale bar drawn into the image, as thin and as straight, reaches none of them). A
+#: white one, at the image's highest level, is a scan line saturated across it (a
+#: discharge): with three across both channels of 16 synthetic fields analysed as the
+#: field, against a region drawn around them, the number density came out 3.8 % low (SD
+#: 2.9 %) and the D50 1.3 % high (SD 1.8 %); left out, the region's. No white seam is
+#: found in the images below (696 in all), nor in their exports clipped at the top (1-20 %
+#: of the field white), brightened or inverted.
 #:
 #: JPEG rings beside a thin line, and blurs a composite's colours into it where it halves
 #: their resolution (4:2:0, as most writers do): taken in every channel within
@@ -719,10 +731,11 @@ SEAM_FILL = 0.9
 SEAM_FLANK = 0.5
 
 
-def _seams(image: np.ndarray, frame: np.ndarray) -> np.ndarray | None:
+def _seams(image: np.ndarray, frame: np.ndarray, *, white: bool = False) -> np.ndarray | None:
     """The seams of a stitched image (grey, or a composite) inside its ``frame`` (see
-    ``SEAM_LENGTH``), widened by two pixels for their edges as a plain area is, bool;
-    None where there are none."""
+    ``SEAM_LENGTH``), black, or ``white`` (at its highest level: a scan line saturated
+    across it), widened by two pixels for their edges as a plain area is, bool; None where
+    there are none."""
     from scipy import ndimage
 
     from .read import _luminance
@@ -731,10 +744,11 @@ def _seams(image: np.ndarray, frame: np.ndarray) -> np.ndarray | None:
     if min(rgb.shape[:2]) < OFF_SAMPLE_MIN_SIDE:
         return None
     grey = rgb[..., 0] if rgb.shape[-1] == 1 else _luminance(rgb, np.float32)  # (a composite's: see SEAM_TOLERANCE)
-    limit = float(np.min(grey)) + (SEAM_TOLERANCE * 255 if rgb.dtype == np.uint8 else 0.0)
-    if grey.dtype.kind in "ui":  # (compared in the image's type: as a float, 9 times as long)
-        limit = grey.dtype.type(min(np.floor(limit), np.iinfo(grey.dtype).max))
-    plain = grey <= limit
+    tol = SEAM_TOLERANCE * 255 if rgb.dtype == np.uint8 else 0.0
+    if white:
+        plain = grey >= _in_type(float(np.max(grey)) - tol, grey.dtype, np.ceil)
+    else:
+        plain = grey <= _in_type(float(np.min(grey)) + tol, grey.dtype, np.floor)
     if frame.any():
         plain &= ~frame
     seams = np.zeros(plain.shape, dtype=bool)
@@ -746,6 +760,16 @@ def _seams(image: np.ndarray, frame: np.ndarray) -> np.ndarray | None:
     ends[[0, -1]] = ends[:, [0, -1]] = True
     seams = _touching(seams, ends)  # (a black bar drawn into the image, a scale bar, reaches none)
     return ndimage.binary_dilation(seams, iterations=2) & ~frame if seams.any() else None
+
+
+def _in_type(level: float, dtype: np.dtype, rounding: Callable[[float], float]) -> float | np.generic:
+    """``level`` in ``dtype`` where that holds integers (``rounding`` it, within their
+    range), as an image of that type is compared with it: compared as a float, a 4096²
+    image took 9 times as long."""
+    if np.dtype(dtype).kind not in "ui":
+        return level
+    info = np.iinfo(dtype)
+    return np.dtype(dtype).type(min(max(rounding(level), info.min), info.max))
 
 
 def _seam_least(length: int) -> int:
