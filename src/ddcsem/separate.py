@@ -690,21 +690,21 @@ def _plain_area(image: np.ndarray, frame: np.ndarray, *, white: bool) -> np.ndar
     return ndimage.binary_dilation(area, iterations=2) & ~frame
 
 
-#: A seam of a stitched image, where no tile was (a gap between tiles placed edge to edge):
-#: a straight line at the image's lowest level (a composite's luma; within
+#: A seam of a stitched image, where no tile was (a gap between tiles placed edge to
+#: edge): a straight line at the image's lowest level (a composite's luma; within
 #: ``SEAM_TOLERANCE`` of full scale for 8 bits), along a row or a column for
 #: ``SEAM_LENGTH`` of the image or more (and 64 px), at most ``SEAM_WIDTH`` px wide, at
-#: least ``SEAM_FILL`` of the rectangle it spans at that level, with the image beside it on
-#: either side standing above that level (at most ``SEAM_FLANK`` of the line along each
-#: side at it: a matrix clipped to black goes on at its level around the particles), and
-#: reaching the image's edge, its frame (a mosaic's padding) or another seam (a black
-#: scale bar drawn into the image, as thin and as straight, reaches none of them). A
-#: white one, at the image's highest level, is a scan line saturated across it (a
-#: discharge): with three across both channels of 16 synthetic fields analysed as the
-#: field, against a region drawn around them, the number density came out 3.8 % low (SD
-#: 2.9 %) and the D50 1.3 % high (SD 1.8 %); left out, the region's. No white seam is
-#: found in the images below (696 in all), nor in their exports clipped at the top (1-20 %
-#: of the field white), brightened or inverted.
+#: least ``SEAM_FILL`` of the rectangle it spans at that level, with the image beside it
+#: on either side standing off that level (above it, or below a white one: at most
+#: ``SEAM_FLANK`` of the line along each side at it: a matrix clipped to black goes on at
+#: its level around the particles), and reaching the image's edge, its frame (a mosaic's
+#: padding) or another seam (a black scale bar drawn into the image, as thin and as
+#: straight, reaches none of them). A white one, at the image's highest level, is a scan
+#: line saturated across it (a discharge): with three across both channels of 16
+#: synthetic fields analysed as the field, against a region drawn around them, the number
+#: density came out 3.8 % low (SD 2.9 %) and the D50 1.3 % high (SD 1.8 %); left out, the
+#: region's. No white seam is found in the images below (696 in all), nor in their
+#: exports clipped at the top (1-20 % of the field white), brightened or inverted.
 #:
 #: JPEG rings beside a thin line, and blurs a composite's colours into it where it halves
 #: their resolution (4:2:0, as most writers do): taken in every channel within
@@ -793,9 +793,9 @@ def _may_hold_seams(plain: np.ndarray, axis: int) -> np.ndarray:
 
 def _seam_rows(plain: np.ndarray, seams: np.ndarray, rows: np.ndarray) -> None:
     """Mark in ``seams`` (bool, M, N) those along the ``rows`` of ``plain`` (bool, M, N: the
-    pixels at the image's lowest level, off its frame; see ``SEAM_LENGTH``) that may hold
-    one (:func:`_may_hold_seams`). Given the columns as rows (transposed views), it marks
-    those along the columns."""
+    pixels at the image's lowest level, or highest, off its frame; see ``SEAM_LENGTH``)
+    that may hold one (:func:`_may_hold_seams`). Given the columns as rows (transposed
+    views), it marks those along the columns."""
     from scipy import ndimage
 
     if not rows.size:
