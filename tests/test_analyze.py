@@ -2304,7 +2304,7 @@ def test_only_a_thin_straight_line_of_the_lowest_level_between_brighter_sides_is
     assert _seams(np.asarray(Image.open(buffer)), none)[:, 300:302].all()
     saturated = base.copy()
     saturated[200] = 255  # a scan line saturated across the image: a white seam
-    assert _seams(saturated, none) is None and _seams(saturated, none, white=True)[198:203].all()
+    assert _seams(saturated, none) is None and _seams(saturated, none, shades=(True,))[198:203].all()
     assert _frame_mask(saturated)[198:203].all() and _frame_mask(saturated, dark_particles=True)[198:203].all()
     slanted = base.copy()
     for col in range(512):  # 2 px wide, a step down every 64 columns: along no row

@@ -26,9 +26,10 @@ solidity        area / area of the convex hull of the particle's outline
 edge weight     Miles-Lantuejoul ``Wx Wy / ((Wx - Fx - 1)(Wy - Fy - 1))`` with ``F`` the sides
                 of the particle's bounding box (px): the image's area over the number of places
                 in it where the particle touches no border pixel, for particles that do not
-                touch the border (NaN for those that do); within a region drawn by hand, the
-                region's area over the number of such places the particle, taken as a disc of
-                its bounding box's larger side, has in it (which, for a round particle in the
+                touch the border (NaN for those that do); within a region (drawn by hand, or
+                the field less its padding, seams or an area off the sample), the region's
+                area over the number of such places the particle, taken as a disc of its
+                bounding box's larger side, has in it (which, for a round particle in the
                 whole image, is the formula above)
 =============== ===========================================================================
 """

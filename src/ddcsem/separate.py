@@ -585,11 +585,8 @@ def _frame_mask(image: np.ndarray, *, dark_particles: bool = False) -> np.ndarra
         plain = _plain_area(image, frame, white=white)
         if plain is not None:
             frame = frame | plain
-    for white in shades:
-        seams = _seams(image, frame, white=white)
-        if seams is not None:
-            frame = frame | seams
-    return frame
+    seams = _seams(image, frame, shades=shades)
+    return frame if seams is None else frame | seams
 
 
 def _is_binary(image: np.ndarray) -> bool:
@@ -731,11 +728,11 @@ SEAM_FILL = 0.9
 SEAM_FLANK = 0.5
 
 
-def _seams(image: np.ndarray, frame: np.ndarray, *, white: bool = False) -> np.ndarray | None:
+def _seams(image: np.ndarray, frame: np.ndarray, *, shades: tuple[bool, ...] = (False,)) -> np.ndarray | None:
     """The seams of a stitched image (grey, or a composite) inside its ``frame`` (see
-    ``SEAM_LENGTH``), black, or ``white`` (at its highest level: a scan line saturated
-    across it), widened by two pixels for their edges as a plain area is, bool; None where
-    there are none."""
+    ``SEAM_LENGTH``), of the ``shades`` asked: black (False), white (True: at its highest
+    level, a scan line saturated across it), widened by two pixels for their edges as a
+    plain area is, bool; None where there are none."""
     from scipy import ndimage
 
     from .read import _luminance
@@ -745,15 +742,16 @@ def _seams(image: np.ndarray, frame: np.ndarray, *, white: bool = False) -> np.n
         return None
     grey = rgb[..., 0] if rgb.shape[-1] == 1 else _luminance(rgb, np.float32)  # (a composite's: see SEAM_TOLERANCE)
     tol = SEAM_TOLERANCE * 255 if rgb.dtype == np.uint8 else 0.0
-    if white:
-        plain = grey >= _in_type(float(np.max(grey)) - tol, grey.dtype, np.ceil)
-    else:
-        plain = grey <= _in_type(float(np.min(grey)) + tol, grey.dtype, np.floor)
-    if frame.any():
-        plain &= ~frame
-    seams = np.zeros(plain.shape, dtype=bool)
-    _seam_rows(plain, seams, _may_hold_seams(plain, 1))
-    _seam_rows(plain.T, seams.T, _may_hold_seams(plain, 0))
+    seams = np.zeros(grey.shape, dtype=bool)
+    for white in shades:  # (one luma of a composite for both)
+        if white:
+            plain = grey >= _in_type(float(np.max(grey)) - tol, grey.dtype, np.ceil)
+        else:
+            plain = grey <= _in_type(float(np.min(grey)) + tol, grey.dtype, np.floor)
+        if frame.any():
+            plain &= ~frame
+        _seam_rows(plain, seams, _may_hold_seams(plain, 1))
+        _seam_rows(plain.T, seams.T, _may_hold_seams(plain, 0))
     if not seams.any():
         return None
     ends = ndimage.binary_dilation(frame) if frame.any() else np.zeros(frame.shape, dtype=bool)
