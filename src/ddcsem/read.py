@@ -204,6 +204,8 @@ class SEMImage:
             object.__setattr__(self, "data", np.asarray(self.data))
         if np.asarray(self.data).dtype == bool:  # a mask: 0 and 255, as read_sem reads a 1-bit file
             object.__setattr__(self, "data", np.asarray(self.data, dtype=np.uint8) * np.uint8(255))
+        elif np.asarray(self.data).dtype == np.float16:  # numba has no half floats; float32 holds them exactly
+            object.__setattr__(self, "data", np.asarray(self.data, dtype=np.float32))
         if self.marks is not None and np.shape(self.marks) != np.shape(self.data)[:2]:
             raise ParameterError(f"marks must have the image's shape {np.shape(self.data)[:2]}, not "
                                  f"{np.shape(self.marks)}")
