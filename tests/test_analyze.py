@@ -535,7 +535,7 @@ def test_a_single_image_without_particles_is_named_as_such(tmp_path):
     assert "SE" not in str(err.value).replace("flat_BSE", "")
     holes = np.random.default_rng(0).random((40, 50)).astype(np.float32)
     holes[3, 4] = np.nan
-    with pytest.raises(ParameterError, match="the image holds NaN or infinite pixels"):
+    with pytest.raises(ParameterError, match=r"the image holds 1 NaN or infinite pixel \(give it a finite value"):
         analyze_single(SEMImage(holes))
 
 

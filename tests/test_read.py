@@ -691,12 +691,12 @@ def test_a_float_colour_image_with_nan_pixels_is_refused_by_name(tmp_path):
     rgb[5:10, 5:10, 1] = np.nan
     tifffile.imwrite(tmp_path / "f.tif", rgb, photometric="rgb")
     for reader in (read_sem, read_composite):
-        with pytest.raises(ReadError, match=r"f.tif: 25 pixels are NaN or infinite \(give them a finite value"):
+        with pytest.raises(ReadError, match=r"f.tif: the image holds 25 NaN or infinite pixels \(give them a finite"):
             reader(tmp_path / "f.tif")
     rgb[:] = 0.5
     rgb[3, 4, 0] = np.inf
     tifffile.imwrite(tmp_path / "f.tif", rgb, photometric="rgb")
-    with pytest.raises(ReadError, match="f.tif: 1 pixel is NaN or infinite"):
+    with pytest.raises(ReadError, match="f.tif: the image holds 1 NaN or infinite pixel "):
         read_sem(tmp_path / "f.tif")
 
 
@@ -709,7 +709,7 @@ def test_nan_padding_reaching_the_edge_is_read_as_black(tmp_path):
     syn = make_pair((300, 300), seed=1)
     turned = ndimage.rotate(syn.bse.astype(np.float32), 7, reshape=True, order=1, cval=np.nan)
     tifffile.imwrite(tmp_path / "t.tif", turned)
-    with pytest.warns(UserWarning, match=r"t.tif: \d+ pixels are NaN or infinite, each reaching the image's edge \(a "
+    with pytest.warns(UserWarning, match=r"t.tif: \d+ NaN or infinite pixels, each reaching the image's edge \(a "
                       r"rotated, registered or stitched image's padding\): read as black"):
         image = read_sem(tmp_path / "t.tif")
     padding = np.isnan(turned)
@@ -717,7 +717,7 @@ def test_nan_padding_reaching_the_edge_is_read_as_black(tmp_path):
     assert (image.data[padding] == np.nanmin(turned)).all() and np.array_equal(image.data[~padding], turned[~padding])
     turned[150:160, 150:160] = np.nan  # and within the field: all are refused
     tifffile.imwrite(tmp_path / "t.tif", turned)
-    with pytest.raises(ReadError, match=rf"t.tif: {np.isnan(turned).sum()} pixels are NaN or infinite \(give them"):
+    with pytest.raises(ReadError, match=rf"t.tif: the image holds {np.isnan(turned).sum()} NaN or infinite pixels \("):
         read_sem(tmp_path / "t.tif")
 
 

@@ -538,8 +538,8 @@ def test_images_with_nan_and_regions_without_pixels_are_named():
     image = discs([(30, 30)], [10], shape=(60, 60)).astype(float)
     holed = image.copy()
     holed[0, 0] = np.nan
-    for call, words in ((lambda: segment_particles(holed), r"^density holds NaN or infinite pixels \(give them"),
-                        (lambda: segment_particles(image, se=holed), "^se holds NaN or infinite pixels"),
+    for call, words in ((lambda: segment_particles(holed), r"^density holds 1 NaN or infinite pixel \(give it"),
+                        (lambda: segment_particles(image, se=holed), "^se holds 1 NaN or infinite pixel "),
                         (lambda: segment_particles(image, region=np.zeros(image.shape, bool)),
                          "^region is empty: no pixel of the image is in it")):
         with pytest.raises(ParameterError, match=words):

@@ -307,7 +307,7 @@ def test_user_basis(pair):
          "^a composite must be a colour image of real numbers, not of complex128"),
         (lambda: unmix_composite(np.ones((0, 9, 3))), r"^the composite is empty \(shape \(0, 9, 3\)\)"),  # IndexError
         (lambda: density_from_composite(np.where(np.eye(9)[..., None] > 0, np.nan, np.ones((9, 9, 3)))),
-         "composite holds NaN or infinite pixels"),
+         r"^the composite holds 9 NaN or infinite pixels \(give them a finite value"),
         (lambda: density_from_composite(np.dstack([np.eye(9)] * 3), basis=np.ones(3)), "basis"),
         (lambda: unmix_composite(np.dstack([np.eye(9)] * 3), basis=[[1, 0, 0], [2, 0, 0]]), "must differ"),
         (lambda: unmix_composite(np.dstack([np.eye(9)] * 3), basis=[[1, 0, 0], [0, -1, 0]]), "non-negative"),

@@ -21,7 +21,7 @@ from typing import Any, Literal, Mapping, Sequence
 import numpy as np
 
 from ._repr import dataclass_repr
-from .errors import ParameterError, require_choice, require_image, require_positive, require_switch
+from .errors import ParameterError, require_choice, require_finite, require_image, require_positive, require_switch
 from .pair import Pair, SEMPair
 from .read import PixelSize, SEMImage
 from .segment import THRESHOLDS
@@ -1040,9 +1040,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
     try:
         ddc = _colorized(grey, grey, outside if off is None else outside | off, mode="density", clip=options.clip)
     except ParameterError as exc:  # it names the image by its two roles in the colouring
-        if not np.all(np.isfinite(grey)):
-            raise ParameterError("the image holds NaN or infinite pixels", path=image.path,
-                                 hint="export it again, or mask those pixels with a finite value") from exc
+        require_finite(grey, "the image", path=image.path)
         if _constant(grey):
             raise ParameterError(f"the image is constant ({np.min(image.data):g}): it shows no particles",
                                  path=image.path, hint="check that the right file was given") from exc

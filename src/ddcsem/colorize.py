@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .errors import ParameterError, require_choice, require_image, require_positive
+from .errors import ParameterError, not_finite, require_choice, require_finite, require_image, require_positive
 
 __all__ = ["colorize", "colorize_reference", "PALETTES", "otsu_threshold_hist", "otsu_threshold", "li_threshold",
            "two_phase_levels", "percentiles"]
@@ -202,8 +202,7 @@ def colorize_reference(
 
     def stretched(arr: np.ndarray, name: str) -> np.ndarray:
         x = arr.astype(np.float64)
-        if not np.all(np.isfinite(x)):
-            raise ParameterError(f"the {name} image holds NaN or infinite pixels")
+        require_finite(x, f"the {name} image")
         lo, hi = _levels(opt.lo_pct, opt.hi_pct, name,
                          lambda ps: [float(v) for v in np.percentile(x, ps)])
         # times the reciprocal, as the kernel does: a quotient can differ from it in the
@@ -252,8 +251,8 @@ def _check_finite(counts: np.ndarray, is_float: bool, name: str) -> None:
     """Refuse a float image whose key histogram holds NaN or infinities."""
     if is_float:
         tops = np.arange(counts.size)
-        if counts[(tops <= 0x007F) | (tops >= 0xFF80)].any():  # keys of NaN and +-inf
-            raise ParameterError(f"the {name} image holds NaN or infinite pixels")
+        if bad := int(counts[(tops <= 0x007F) | (tops >= 0xFF80)].sum()):  # keys of NaN and +-inf
+            raise not_finite(bad, f"the {name} image")
 
 
 def _rank_fn(counts: np.ndarray, flat: np.ndarray, is_float: bool, name: str):

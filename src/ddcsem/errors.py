@@ -168,6 +168,43 @@ def require_real(image: np.ndarray, name: str, *, kind: str) -> None:
                              "make it numbers first, np.asarray(image, dtype=float)" if image.dtype == object else None)
 
 
+def not_finite(count: int, name: str, *, path: str | PathLike | None = None,
+               error: type[DDCSEMError] = ParameterError) -> DDCSEMError:
+    """An ``error`` (a :class:`DDCSEMError` class) for ``count`` NaN or infinite pixels in
+    ``name``, with what to do about them: one wording wherever an image is refused for them.
+
+    Examples
+    --------
+    >>> error = not_finite(1, "the SE image")
+    >>> error.reason
+    'the SE image holds 1 NaN or infinite pixel'
+    >>> error.hint[:50]
+    'give it a finite value (numpy: np.nan_to_num(image'
+    """
+    it = "it" if count == 1 else "them"
+    return error(f"{name} holds {count} NaN or infinite pixel{'' if count == 1 else 's'}", path=path,
+                 hint=f"give {it} a finite value (numpy: np.nan_to_num(image); Fiji: Process > Noise > Remove "
+                      f"NaNs...), and to leave {it} out, a region drawn without {it} (region=, --region)")
+
+
+def require_finite(image: np.ndarray, name: str, *, path: str | PathLike | None = None,
+                   error: type[DDCSEMError] = ParameterError) -> None:
+    """:func:`not_finite` raised unless every pixel of ``image`` is finite; a colour
+    image's (M, N, 3 or 4) pixels are counted once, whichever of their channels is not.
+
+    Examples
+    --------
+    >>> require_finite(np.array([[0.0, np.inf], [np.nan, 1.0]]), "bse")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ddcsem.errors.ParameterError: bse holds 2 NaN or infinite pixels (give them a finite value (numpy: ...)
+    """
+    if image.dtype.kind == "f" and not (finite := np.isfinite(image)).all():
+        colour = image.ndim == 3 and image.shape[-1] in (3, 4)
+        raise not_finite(int(np.count_nonzero(~finite.all(axis=-1) if colour else ~finite)), name, path=path,
+                         error=error)
+
+
 def require_image(value: object, name: str, *, kind: str = "grey image", hint: str | None = None,
                   reader: str = "read_sem", empty: bool = False) -> np.ndarray:
     """``value`` as a 2-D array (an array, or an :class:`~ddcsem.SEMImage`'s pixels), else a

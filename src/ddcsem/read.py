@@ -31,7 +31,8 @@ import numpy as np
 
 from ._repr import dataclass_repr
 from .detectors import detector_role, split_detector_token
-from .errors import CalibrationError, ParameterError, ReadError, UnsupportedFormatError, require_choice, require_image
+from .errors import (CalibrationError, ParameterError, ReadError, UnsupportedFormatError, require_choice,
+                     require_finite, require_image)
 from .units import (_sem_pixel, _sem_range, format_count, format_length, parse_length, parse_pixel_size,
                     require_pixel_size, unit_to_nm)
 
@@ -551,22 +552,6 @@ def _add_label(marks: np.ndarray, grey: np.ndarray, spots: np.ndarray, boxes: li
             marks[pad] |= glyph
 
 
-def _require_finite(arr: np.ndarray, path: Path) -> None:
-    """A :class:`ReadError` naming how many pixels of float ``arr`` (any channel) are NaN
-    or infinite, if any are."""
-    if arr.dtype.kind == "f" and not (finite := np.isfinite(arr)).all():
-        colour = arr.ndim == 3 and arr.shape[-1] in (3, 4)
-        bad = np.count_nonzero(~finite.all(axis=-1) if colour else ~finite)
-        raise ReadError(_invalid(bad), path=path,
-                        hint="give them a finite value (Fiji: Process > Noise > Remove NaNs...; numpy: "
-                             "np.nan_to_num), and to leave them out, a region drawn without them (--region)")
-
-
-def _invalid(bad: int) -> str:
-    """That ``bad`` pixels are NaN or infinite, in words."""
-    return f"{format_count(bad, 'pixel')} {'is' if bad == 1 else 'are'} NaN or infinite"
-
-
 def _padding_filled(arr: np.ndarray, path: Path) -> np.ndarray:
     """A grey float image whose NaN or infinite pixels each reach its edge (the padding
     that a rotation, a registration or a stitching in floating point leaves), with them
@@ -581,8 +566,8 @@ def _padding_filled(arr: np.ndarray, path: Path) -> np.ndarray:
     if np.count_nonzero(edge) < n:  # (a part within the field)
         return arr
     bad = np.count_nonzero(~finite)
-    warnings.warn(f"{path}: {_invalid(bad)}, each reaching the image's edge (a rotated, registered or stitched "
-                  "image's padding): read as black, its lowest level", stacklevel=4)
+    warnings.warn(f"{path}: {format_count(bad, 'NaN or infinite pixel')}, each reaching the image's edge (a rotated, "
+                  "registered or stitched image's padding): read as black, its lowest level", stacklevel=4)
     return np.where(finite, arr, np.min(arr[finite]))
 
 
@@ -591,7 +576,7 @@ def _as_grey(arr: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray | None
     of an RGB one (:func:`_grey_from_rgb`)."""
     arr, marks = np.asarray(arr), None
     arr = _padding_filled(arr, path)
-    _require_finite(arr, path)
+    require_finite(arr, "the image", path=path, error=ReadError)
     if arr.ndim == 3 and arr.shape[-1] in (3, 4):
         arr, marks = _grey_from_rgb(arr, path)
     arr = np.squeeze(arr) if arr.ndim > 2 else arr
@@ -1662,7 +1647,7 @@ def _as_colour(arr: np.ndarray, path: Path) -> np.ndarray:
         raise ReadError("not a colour image", path=path,
                         hint="a grey micrograph is analysed as a pair or with --single")
     rgb = arr[..., :3]
-    _require_finite(rgb, path)
+    require_finite(rgb, "the image", path=path, error=ReadError)
     if rgb.dtype != np.uint8:
         top = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else float(np.max(rgb)) or 1.0
         rgb = np.clip(np.rint(rgb.astype(np.float64) / top * 255), 0, 255).astype(np.uint8)

@@ -159,7 +159,7 @@ import numpy as np
 
 from ._filters import gaussian, maximum
 from .colorize import li_threshold, otsu_threshold, percentiles
-from .errors import ParameterError, require_choice, require_image, require_positive, require_switch
+from .errors import ParameterError, require_choice, require_finite, require_image, require_positive, require_switch
 from .units import require_pixel_size
 
 __all__ = ["segment_particles", "threshold_value", "drop_border_labels", "median_depth", "THRESHOLDS",
@@ -364,9 +364,8 @@ def segment_particles(
         if markers.size and markers.min() < 0:
             raise ParameterError("markers must not be negative (0 is no seed, 1..K the particles)")
     for name, image in (("density", d), ("se", se)):  # else named "the input image" by the threshold
-        if image is not None and image.dtype.kind == "f" and not np.isfinite(image).all():
-            raise ParameterError(f"{name} holds NaN or infinite pixels",
-                                 hint="give them a finite value first, e.g. np.nan_to_num(image)")
+        if image is not None:
+            require_finite(image, name)
     if d.size and (float(d.min()) < -DENSITY_SLACK or float(d.max()) > 1 + DENSITY_SLACK):
         warnings.warn(f"density runs from {float(d.min()):.4g} to {float(d.max()):.4g}: segment_particles takes a "
                       "density map, 0 (matrix) to 1 (mineral), and splits and places edges in its units (an image "

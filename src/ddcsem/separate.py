@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from ._filters import gaussian
-from .errors import ParameterError, require_image, require_positive, require_real, require_switch
+from .errors import ParameterError, require_finite, require_image, require_positive, require_real, require_switch
 
 __all__ = ["density_map", "density_from_composite", "unmix_composite", "estimate_basis", "flat_field"]
 
@@ -27,8 +27,7 @@ __all__ = ["density_map", "density_from_composite", "unmix_composite", "estimate
 def _checked(image: np.ndarray, name: str) -> np.ndarray:
     """``image`` as a 2-D array, in its own type, its float pixels checked finite."""
     image = require_image(image, name)
-    if image.dtype.kind == "f" and not np.all(np.isfinite(image)):
-        raise ParameterError(f"{name} holds NaN or infinite pixels")
+    require_finite(image, name)
     return image
 
 
@@ -1051,8 +1050,7 @@ def _unmix(rgb: np.ndarray, basis: np.ndarray | None, *, annotations: bool = Fal
         raise ParameterError(f"the composite is empty (shape {rgb.shape})")
     if not rgb.dtype.isnative:  # stored big-endian (as FITS files are): the kernel reads the machine's order
         rgb = rgb.astype(rgb.dtype.newbyteorder("="))
-    if rgb.dtype.kind == "f" and not np.isfinite(rgb[..., :3]).all():
-        raise ParameterError("the composite holds NaN or infinite pixels")
+    require_finite(rgb[..., :3], "the composite")
     frame = _frame_mask(rgb)
     basis = estimate_basis(rgb[~frame] if frame.any() else rgb) if basis is None else _checked_basis(basis)
     if not annotations:
