@@ -681,6 +681,28 @@ BAD_FILES = {
 }
 
 
+def test_what_tifffile_logs_is_said_with_the_file_or_left_to_the_error(tmp_path, capsys):
+    """tifffile logs what it finds amiss in a file; left to Python, its lines were printed
+    bare on the terminal, without the file's name, even beside ddcsem's own error."""
+    import struct
+
+    path = tmp_path / "next.tif"
+    tifffile.imwrite(path, noise_image((64, 64)))
+    data = bytearray(path.read_bytes())
+    ifd = struct.unpack("<I", data[4:8])[0]
+    after = ifd + 2 + 12 * struct.unpack("<H", data[ifd:ifd + 2])[0]  # the next page's offset
+    data[after:after + 4] = struct.pack("<I", 10**8)  # beyond the file
+    path.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match=r"next.tif: tifffile: invalid page offset 100000000$") as said:
+        image = read_sem(path)
+    assert image.shape == (64, 64) and said[0].filename == __file__  # the first page is read, and said at the call
+    bare = tmp_path / "bare.tif"
+    bare.write_bytes(b"II*\x00garbage")  # tifffile: "invalid offset to first page"
+    with pytest.raises(ReadError, match="bare.tif: holds no image: the TIFF is truncated or corrupt"):
+        read_sem(bare)
+    assert capsys.readouterr().err == ""
+
+
 def test_a_float_colour_image_with_nan_pixels_is_refused_by_name(tmp_path):
     # read as grey, its colours' SVD failed ("SVD did not converge", no DDCSEMError); read
     # as a composite, its NaNs were cast to 0 with a RuntimeWarning and analysed as black

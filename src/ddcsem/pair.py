@@ -28,7 +28,7 @@ from .detectors import BSE_TOKENS, SE_TOKENS, detector_role, split_detector_toke
 from .errors import (CalibrationError, DDCSEMError, PairingError, ParameterError, ReadError, require_image,
                      require_switch)
 from .read import (IMAGE_SUFFIXES, PixelSize, SEMImage, _as_pixel_size, _databar_choice, _decode_text, _sidecar_of,
-                   _tiff_pages, _warn_if_overridden, read_sem)
+                   _tiff_pages, _tifffile_notes, _warn_if_overridden, read_sem)
 from .units import format_count, parse_pixel_size
 
 __all__ = [
@@ -295,7 +295,7 @@ def _pair_pages(path: Path) -> tuple[int, int] | None:
     import tifffile
 
     try:
-        with tifffile.TiffFile(path) as tif:
+        with _tifffile_notes(), tifffile.TiffFile(path) as tif:  # what it notes is said when the file is read
             if len(tif.pages) < 2:
                 return None
             ij = (tif.imagej_metadata or {}) if tif.is_imagej else {}

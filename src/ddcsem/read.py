@@ -18,14 +18,17 @@ Hitachi    ``.txt`` sidecar ``PixelSize`` (nm)      ``SignalName``
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import os
 import re
+import threading
 import warnings
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 import numpy as np
 
@@ -1037,6 +1040,30 @@ def _sniff(path: Path) -> str:
     )
 
 
+@contextlib.contextmanager
+def _tifffile_notes() -> Iterator[list[str]]:
+    """What tifffile logs in this thread within the block, its warnings and errors each
+    once, for the caller to say with the file's name (or to leave to the error the file
+    raises): left to Python, its lines were printed bare on the terminal, without the
+    file's name ("<tifffile.TiffPages @8> invalid page offset 100000000"). The object's
+    name that tifffile puts first is left out."""
+    notes: list[str] = []
+    thread = threading.get_ident()
+
+    class Notes(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            note = re.sub(r"^<tifffile\.[^>]*>\s*", "", record.getMessage())
+            if record.thread == thread and note not in notes:
+                notes.append(note)
+
+    logger, handler = logging.getLogger("tifffile"), Notes(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        yield notes
+    finally:
+        logger.removeHandler(handler)
+
+
 def _read_tiff(path: Path, page: int | None) -> tuple[np.ndarray, str, PixelSize | None, str | None, dict, int | None, bool]:
     import tifffile
 
@@ -1696,7 +1723,10 @@ def _read(
     kind = _sniff(path)
     try:
         if kind == "tiff":
-            raw, vendor, pixel, detector, metadata, image_rows, mixing = _read_tiff(path, page)
+            with _tifffile_notes() as notes:
+                raw, vendor, pixel, detector, metadata, image_rows, mixing = _read_tiff(path, page)
+            for note in notes:  # stacklevel: the line that called read_sem or read_composite
+                warnings.warn(f"{path}: tifffile: {note}", stacklevel=3)
         else:
             if page:
                 raise UnsupportedFormatError(f"{kind.upper()} files have one page", path=path)

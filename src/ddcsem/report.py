@@ -252,8 +252,10 @@ def recorded_params_hash(path: str | PathLike) -> str | None:
 
     import tifffile
 
+    from .read import _tifffile_notes
+
     try:
-        with tifffile.TiffFile(path) as tif:
+        with _tifffile_notes(), tifffile.TiffFile(path) as tif:  # a damaged result is made again, not noted
             text = str((tif.imagej_metadata or {}).get("Info", "")) + " " + (tif.pages[0].description or "")
     except Exception:  # noqa: BLE001 - an unreadable result is not trusted
         return None
