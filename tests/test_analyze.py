@@ -706,6 +706,16 @@ def test_ranges_from_the_command_line_and_a_config(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "circularity must be a range" in err and "outside 0-1" in err and "is under min_diameter" in err
     assert not (tmp_path / "o2").exists()
+    # usage errors of the command, as the others (it was "error: invalid value: circularity ...", no
+    # command named); a config file's are its own, named by the file
+    assert re.search(r"^ddcsem analyze: error: circularity must be a range .*\n\(the options: ddcsem analyze --help",
+                     err, re.MULTILINE)
+    config.write_text("circularity = [0.9, 0.2]\n")
+    assert main(["analyze", str(tmp_path / "s_BSE.tif"), "-o", str(tmp_path / "o2"), "--single", "--config",
+                 str(config)]) == 2
+    assert re.search(r"^error: \S*c.toml: circularity must be a range", capsys.readouterr().err, re.MULTILINE)
+    assert main(["analyze", str(tmp_path / "s_BSE.tif"), "-o", str(tmp_path / "o2"), "--config", "none.toml"]) == 2
+    assert "ddcsem analyze: error: --config none.toml: no such file\n" in capsys.readouterr().err
 
 
 def test_labels_drawn_by_hand_are_measured_instead_of_segmenting(pair_files):

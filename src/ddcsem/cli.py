@@ -1584,6 +1584,8 @@ def _analysis_options(args: argparse.Namespace) -> tuple[Any, float | None, tupl
         pixel_size = None if pixel_size is None else parse_pixel_size(pixel_size)
         tile = pick(args.tile, "tile", None)
         tile = _tile(str(tile)) if tile is not None and not isinstance(tile, tuple) else tile
+    except ParameterError as exc:  # AnalysisOptions' own checks, which say what is wrong
+        raise ParameterError(exc.reason, path=args.config, hint=exc.hint) from None
     except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
         raise ParameterError(f"invalid value: {exc}", path=args.config) from None
     except CalibrationError as exc:  # a length the command line gave is parsed already: this is the file's
@@ -1904,9 +1906,17 @@ def _classify_unpaired(paths: list[Path], single: bool) -> tuple[list[tuple[str,
 
 
 def _analyze(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .errors import ParameterError
     from .report import write_batch_tables, write_html_report, write_toml
 
-    options, pixel_size, tile = _analysis_options(args)
+    if args.config is not None and not args.config.exists():  # as --labels and --region are
+        parser.error(f"--config {args.config}: no such file")
+    try:
+        options, pixel_size, tile = _analysis_options(args)
+    except ParameterError as exc:
+        if args.config is not None:  # the file's values, or the two's together
+            raise
+        parser.error(str(exc))  # the command line's values together: --circularity 0.9 0.1
     if args.dark_particles and not args.single:  # a pair's BSE image has bright particles
         parser.error("--dark-particles is for the lone images that --single analyses: give --single too")
     for kind in _DRAWN:
