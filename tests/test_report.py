@@ -390,7 +390,9 @@ def test_a_notebook_draws_what_analyze_writes(tmp_path):
 
     syn, size = make_pair(shape=(256, 256), n_particles=30, seed=4), PixelSize(20.0, "argument")
     result = analyze_pair(SEMPair("f", SEMImage(syn.se, size), SEMImage(syn.bse, size), size))
-    write_image_results(result, tmp_path, params_hash="t")
+    summary = write_image_results(result, tmp_path, params_hash="t")
+    # arrays have no file: their sources are blank, as a single image's were ("None", a file's name)
+    assert result.sources == summary["sources"] == {"se": "", "bse": ""}
     shown = with_scale_bar(outlined(result.ddc, result.labels), pixel_size_nm=20.0)
     np.testing.assert_array_equal(shown, np.asarray(Image.open(tmp_path / "f_overlay.png")))
     assert not np.array_equal(shown, result.ddc) and shown.flags.writeable

@@ -326,7 +326,7 @@ class ImageAnalysis:
         The particle profile their edges followed (``AnalysisOptions.profile`` resolved;
         ``given`` for labels drawn by hand).
     sources : dict
-        Input paths (``se``, ``bse`` or ``image``).
+        Input paths (``se``, ``bse`` or ``image``); "" for an array.
     pixel_size : PixelSize
         Calibration and its source.
     ddc : ndarray, shape (M, N, 3), uint8
@@ -956,7 +956,7 @@ def analyze_pair(pair: SEMPair | SEMImage | np.ndarray, bse: SEMImage | np.ndarr
     density, dark = _density(_within(pair.bse.data, region), name="the BSE image's field", blank=True)
     _warn_if_darker(dark, "pair")
     timings["separate"] = time.perf_counter() - t
-    sources = {"se": str(pair.se.path), "bse": str(pair.bse.path)}
+    sources = {"se": _source(pair.se), "bse": _source(pair.bse)}
     return _measure(pair.key, "pair", sources, pair.pixel_size, ddc, density, options,
                     pair.bse.data, pair.se.data, timings, pair.shift, hidden=hidden, drawn=labels, region=region,
                     markers=markers, beam_kv=pair.bse.beam_kv or pair.se.beam_kv)
@@ -1060,7 +1060,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
         _warn_if_darker(dark, "single", inverted=options.dark_particles)
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "image")
-    sources = {"image": str(image.path) if image.path else ""}
+    sources = {"image": _source(image)}
     # the table's intensities are the image's own; its edges lie where the inverse's do.
     # Dark particles show mass thickness, a density: no SE role, so the shape split
     return _measure(name, "single", sources, image.pixel_size, ddc, density, options,
@@ -1086,6 +1086,11 @@ def _as_options(options: AnalysisOptions | Mapping[str, Any]) -> AnalysisOptions
                              + (f" (did you mean {', '.join(meant)}?)" if meant else ""),
                              hint=f"AnalysisOptions has {', '.join(known)}")
     return AnalysisOptions(**options)
+
+
+def _source(image: SEMImage) -> str:
+    """The file ``image`` was read from, or "" for an array of one's own (it was "None")."""
+    return "" if image.path is None else str(image.path)
 
 
 def _as_image(image: SEMImage | np.ndarray, reader: str, name: str = "image") -> SEMImage:
@@ -1172,7 +1177,7 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
     _warn_if_darker(dark, "composite")
     timings["separate"] = time.perf_counter() - t
     name = image_id or (image.path.stem if image.path else "composite")
-    sources = {"image": str(image.path) if image.path else ""}
+    sources = {"image": _source(image)}
     return _measure(name, "composite", sources, image.pixel_size, image.data, density, options,
                     bse, se, timings, hidden=hidden, drawn=labels, region=region,
                     markers=markers, beam_kv=image.beam_kv)
