@@ -1052,8 +1052,10 @@ def _tifffile_notes() -> Iterator[list[str]]:
 
     class Notes(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
+            if record.thread != thread:  # another thread's file
+                return
             note = re.sub(r"^<tifffile\.[^>]*>\s*", "", record.getMessage())
-            if record.thread == thread and note not in notes:
+            if note not in notes:
                 notes.append(note)
 
     logger, handler = logging.getLogger("tifffile"), Notes(logging.WARNING)
