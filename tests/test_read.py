@@ -14,7 +14,8 @@ from conftest import noise_image, write_fei, write_zeiss, zeiss_text
 from PIL import Image
 
 from ddcsem.errors import CalibrationError, DDCSEMError, ParameterError, ReadError, UnsupportedFormatError
-from ddcsem.read import MixedDetectorWarning, PixelSize, SEMImage, detect_databar, read_composite, read_sem
+from ddcsem.read import (MixedDetectorWarning, PixelSize, SEMImage, detect_databar, read_composite, read_labels,
+                         read_sem)
 from ddcsem.synthetic import make_pair
 
 
@@ -696,6 +697,9 @@ def test_what_tifffile_logs_is_said_with_the_file_or_left_to_the_error(tmp_path,
     with pytest.warns(UserWarning, match=r"next.tif: tifffile: invalid page offset 100000000$") as said:
         image = read_sem(path)
     assert image.shape == (64, 64) and said[0].filename == __file__  # the first page is read, and said at the call
+    with pytest.warns(UserWarning, match=r"next.tif: tifffile: invalid page offset 100000000$") as said:
+        labels = read_labels(path, shape=(64, 64))  # a label image too
+    assert labels.shape == (64, 64) and said[0].filename == __file__
     bare = tmp_path / "bare.tif"
     bare.write_bytes(b"II*\x00garbage")  # tifffile: "invalid offset to first page"
     with pytest.raises(ReadError, match="bare.tif: holds no image: the TIFF is truncated or corrupt"):
@@ -831,8 +835,6 @@ def test_labels_from_every_area_roi_of_a_set_by_their_pixel_centres(tmp_path):
     left out, and the overlap, are said (the set's 6 ROIs gave 4 particles, unsaid)."""
     from roifile import ROI_SUBTYPE, ROI_TYPE, ImagejRoi
 
-    from ddcsem.read import read_labels
-
     square = ImagejRoi.frompoints([[2, 1], [6, 1], [6, 5], [2, 5]])  # x, y: columns 2-5, rows 1-4
     rect = ImagejRoi(roitype=ROI_TYPE.RECT, left=10, top=2, right=14, bottom=9)
     oval = ImagejRoi(roitype=ROI_TYPE.OVAL, left=2, top=10, right=12, bottom=20)  # a disc 10 px across
@@ -865,7 +867,6 @@ def test_labels_read_back_exactly_as_analyze_writes_them(tmp_path, shape, n, see
     """The ROI set and label image of a segmentation give its labels again, with nothing
     to say: the crowded field's outlines overlap (one wraps a pixel of a neighbour that
     touches it at a corner), which its order resolves."""
-    from ddcsem.read import read_labels
     from ddcsem.report import write_imagej_rois, write_tiff
     from ddcsem.segment import segment_particles
     from ddcsem.separate import density_map
@@ -882,8 +883,6 @@ def test_labels_read_back_exactly_as_analyze_writes_them(tmp_path, shape, n, see
 
 
 def test_labels_drawn_on_the_image_with_its_data_bar_fit_the_cropped_image(tmp_path):
-    from ddcsem.read import read_labels
-
     drawn = np.zeros((40, 30), np.uint16)  # a 10-row bar under a 30-row image
     drawn[5:9, 5:9] = 1
     tifffile.imwrite(tmp_path / "l.tif", drawn)
@@ -895,8 +894,6 @@ def test_labels_drawn_on_the_image_with_its_data_bar_fit_the_cropped_image(tmp_p
 
 
 def test_a_16_bit_png_label_image_reads(tmp_path):
-    from ddcsem.read import read_labels
-
     drawn = np.zeros((12, 16), np.uint16)
     drawn[2:5, 2:6] = 300
     Image.fromarray(drawn).save(tmp_path / "l.png")
@@ -907,8 +904,6 @@ def test_a_16_bit_png_label_image_reads(tmp_path):
 def test_a_binary_mask_given_as_labels_reads_as_its_spots(tmp_path):
     """Fiji's *Convert to Mask* saves 0 and 255: each 8-connected spot is a particle, as
     *Analyze Particles* traces them, not all of them one particle of id 255."""
-    from ddcsem.read import read_labels
-
     mask = np.zeros((12, 16), np.uint8)
     mask[1:4, 1:4] = 255      # a square
     mask[4:6, 4:7] = 255      # touching it at a corner only: the same spot
@@ -956,8 +951,6 @@ def test_a_mask_of_black_particles_on_white_reads_as_its_particles(tmp_path):
 
 
 def test_a_label_image_saved_by_fiji_as_32_bit_float_reads_as_its_numbers(tmp_path):
-    from ddcsem.read import read_labels
-
     drawn = np.zeros((12, 16), np.float32)
     drawn[2:5, 2:6] = 40.0  # sparse ids, renumbered in order
     drawn[7:10, 9:14] = 7.0
@@ -975,8 +968,6 @@ def test_a_label_image_saved_by_fiji_as_32_bit_float_reads_as_its_numbers(tmp_pa
     (np.ones((10, 12, 3), np.uint8), (10, 12), "a colour image.*not its rendering in colour"),
 ])
 def test_labels_that_do_not_fit_the_image_are_refused(tmp_path, data, shape, message):
-    from ddcsem.read import read_labels
-
     tifffile.imwrite(tmp_path / "l.tif", data)
     with pytest.raises(ReadError, match=message) as err:
         read_labels(tmp_path / "l.tif", shape=shape)
@@ -1102,8 +1093,6 @@ def test_markers_are_read_from_clicks_a_set_or_a_seed_image(tmp_path):
 
 def test_a_roi_set_without_areas_or_not_a_roi_set_is_refused(tmp_path):
     from roifile import ROI_TYPE, ImagejRoi
-
-    from ddcsem.read import read_labels
 
     lines = write_rois(tmp_path / "lines.zip", ImagejRoi(roitype=ROI_TYPE.LINE, x1=1.0, y1=1.0, x2=5.0, y2=5.0))
     with pytest.raises(ReadError, match="no areas inside the image"):

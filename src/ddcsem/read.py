@@ -1041,12 +1041,14 @@ def _sniff(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def _tifffile_notes() -> Iterator[list[str]]:
+def _tifffile_notes(path: Path | None = None) -> Iterator[None]:
     """What tifffile logs in this thread within the block, its warnings and errors each
-    once, for the caller to say with the file's name (or to leave to the error the file
-    raises): left to Python, its lines were printed bare on the terminal, without the
-    file's name ("<tifffile.TiffPages @8> invalid page offset 100000000"). The object's
-    name that tifffile puts first is left out."""
+    once, said as warnings naming ``path`` when the block ends well, from the line that
+    called the public function two frames above the block (read_sem, read_labels); left
+    to the error the file raises, if any, and unsaid without a ``path``. Left to Python,
+    tifffile's lines were printed bare on the terminal, without the file's name
+    ("<tifffile.TiffPages @8> invalid page offset 100000000"). The object's name that
+    tifffile puts first is left out."""
     notes: list[str] = []
     thread = threading.get_ident()
 
@@ -1061,9 +1063,11 @@ def _tifffile_notes() -> Iterator[list[str]]:
     logger, handler = logging.getLogger("tifffile"), Notes(logging.WARNING)
     logger.addHandler(handler)
     try:
-        yield notes
+        yield
     finally:
         logger.removeHandler(handler)
+    for note in notes if path is not None else ():  # stacklevel: this, contextlib, the block, its caller's caller
+        warnings.warn(f"{path}: tifffile: {note}", stacklevel=5)
 
 
 def _read_tiff(path: Path, page: int | None) -> tuple[np.ndarray, str, PixelSize | None, str | None, dict, int | None, bool]:
@@ -1562,7 +1566,8 @@ def _read_areas(path: str | PathLike, shape: tuple[int, int], what: str) -> np.n
         else:
             import tifffile
 
-            labels = np.squeeze(tifffile.imread(path))
+            with _tifffile_notes(path):
+                labels = np.squeeze(tifffile.imread(path))
     except (ReadError, Warning):  # a warning made an error (-W error) is not the file's fault
         raise
     except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file
@@ -1725,10 +1730,8 @@ def _read(
     kind = _sniff(path)
     try:
         if kind == "tiff":
-            with _tifffile_notes() as notes:
+            with _tifffile_notes(path):
                 raw, vendor, pixel, detector, metadata, image_rows, mixing = _read_tiff(path, page)
-            for note in notes:  # stacklevel: the line that called read_sem or read_composite
-                warnings.warn(f"{path}: tifffile: {note}", stacklevel=3)
         else:
             if page:
                 raise UnsupportedFormatError(f"{kind.upper()} files have one page", path=path)
