@@ -1002,6 +1002,25 @@ def test_results_of_images_left_out_of_the_tables_are_warned_about(samples, tmp_
 
 
 @pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="file names there are Unicode: no undecodable bytes")
+def test_a_pair_of_long_file_names_is_analysed_and_coloured(tmp_path, capsys):
+    """Files named at 240 characters (within a file system's 255 bytes) failed every
+    output: "<name>_ddc.tif: cannot write here: File name too long (choose a writable output
+    folder)". Their id is cut (see distinct_ids), and an atomic write's temporary name too."""
+    from ddcsem.synthetic import make_pair
+
+    syn, name = make_pair(shape=(96, 96), n_particles=6, seed=3), "field-" + "x" * 234
+    for side, image in (("SE", syn.se), ("BSE", syn.bse)):
+        tifffile.imwrite(tmp_path / f"{name}_{side}.tif", image)
+    assert main(["analyze", str(tmp_path), "-o", str(tmp_path / "out"), "--pixel-size", "20nm", "-q"]) == 0
+    with open(tmp_path / "out" / "images.csv", newline="", encoding="utf-8") as fh:
+        (row,) = csv.DictReader(fh)
+    assert row["status"] == "ok" and re.fullmatch(r"field-x{185}_[0-9a-f]{8}", row["image_id"])
+    assert (tmp_path / "out" / row["image_id"] / f"{row['image_id']}_particles.csv").is_file()
+    assert main(["colorize", str(tmp_path), "-o", str(tmp_path / "colour"), "--png", "-q"]) == 0
+    assert (tmp_path / "colour" / f"{row['image_id']}_ddc.png").is_file()
+    assert capsys.readouterr().err == ""
+
+
 def test_file_names_that_are_not_utf8_are_analysed_and_named_readably(samples, tmp_path, capsys):
     # a zip made on Windows, unpacked on Linux, names a file b"caf\xe9_EsB.tif": the batch
     # crashed with a traceback (matplotlib could not draw the id, the manifest not hold it)

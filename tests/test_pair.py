@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -541,6 +542,21 @@ def test_names_that_are_not_utf8_stay_distinct_once_readable():
     ids = distinct_ids(["café", "caf\udce9"], [Path("/d/a/café_SE.tif"), Path("/d/b/caf\udce9_SE.tif")])
     assert ids == ["a_café", "b_café"]
     assert distinct_ids(["x", "x"], [Path("/d/caf\udce9/x_SE.tif"), Path("/d/b/x_SE.tif")]) == ["café_x", "b_x"]
+
+
+def test_long_names_are_cut_to_ids_that_leave_room_for_the_outputs_names():
+    """An id starts its outputs' names (``<id>_r12c34_particles.csv``), which most file
+    systems hold to 255 bytes: it is cut to MAX_ID_BYTES, not within a character, and two
+    names alike in their first 200 bytes stay apart by their hashes."""
+    from ddcsem.pair import MAX_ID_BYTES
+
+    long, other, wide = "x" * 240, "x" * 239 + "y", "µ" * 150  # 300 bytes of UTF-8
+    ids = distinct_ids([long, other, wide, "short"], [Path(f"/d/{i}_SE.tif") for i in range(4)])
+    assert ids[3] == "short" and len(set(ids)) == 4
+    assert all(len(i.encode("utf-8")) <= MAX_ID_BYTES for i in ids)
+    assert re.fullmatch(r"x{191}_[0-9a-f]{8}", ids[0])
+    assert re.fullmatch(r"µ{95}_[0-9a-f]{8}", ids[2])  # 191 bytes would split a µ: 190
+    assert distinct_ids([long], [Path("/e/x_SE.tif")]) == ids[:1]  # the same name, the same id, run after run
 
 
 def test_pairing_switches_are_true_or_false(tmp_path):

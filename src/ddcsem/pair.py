@@ -12,6 +12,7 @@ when the two are offset by more than half a pixel.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import re
 import warnings
@@ -29,7 +30,7 @@ from .errors import (CalibrationError, DDCSEMError, PairingError, ParameterError
                      require_switch)
 from .read import (IMAGE_SUFFIXES, PixelSize, SEMImage, _as_pixel_size, _databar_choice, _decode_text, _sidecar_of,
                    _tiff_pages, _tifffile_notes, _warn_if_overridden, read_sem)
-from .units import format_count, parse_pixel_size
+from .units import cut_to_bytes, format_count, parse_pixel_size
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -626,11 +627,19 @@ def find_pairs(
     )
 
 
+#: A field's id, the start of its output files' names, is cut to at most this many bytes
+#: (UTF-8) and ends in a hash of the whole, which keeps it distinct: the outputs add up to
+#: 21 (``_r12c34_particles.csv``) to names that most file systems hold to 255 bytes. A
+#: file named at 240 characters failed every output ("File name too long").
+MAX_ID_BYTES = 200
+
+
 def distinct_ids(names: list[str], paths: list[Path]) -> list[str]:
     """Names that tell apart the fields of a batch, which become their output folders and
     files: a name shared by files in different folders is prefixed with as many of the
     folder's last parts as part them (``p1_valve``, ``p2_valve``); in one folder (``x.tif``
-    and ``x.png``), suffixed with the file's ending, else numbered.
+    and ``x.png``), suffixed with the file's ending, else numbered. A name longer than
+    ``MAX_ID_BYTES`` is cut, and ends in 8 hex digits of its hash.
 
     Parameters
     ----------
@@ -685,7 +694,9 @@ def distinct_ids(names: list[str], paths: list[Path]) -> list[str]:
                 k += 1
             out[i] = f"{name}_{k}"
         taken.add(out[i])
-    return out
+    return [name if len(name.encode("utf-8")) <= MAX_ID_BYTES else
+            f"{cut_to_bytes(name, MAX_ID_BYTES - 9)}_{hashlib.sha1(name.encode('utf-8')).hexdigest()[:8]}"
+            for name in out]
 
 
 def _readable(name: str) -> str:

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, Iterable, Iterator
 import numpy as np
 
 from .errors import OutputError, ParameterError
-from .units import format_count, format_length, require_pixel_size
+from .units import cut_to_bytes, format_count, format_length, require_pixel_size
 
 __all__ = [
     "atomic_path",
@@ -68,7 +68,8 @@ def atomic_path(path: str | PathLike) -> Iterator[Path]:
     'done'
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    # the name's start will do, which leaves room for the rest in a file name's 255 bytes
+    tmp = path.with_name(f".{cut_to_bytes(path.name, 200)}.{os.getpid()}.{secrets.token_hex(4)}.part")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # O_EXCL: never clobber; mode 0o666 less the umask, like any newly created file

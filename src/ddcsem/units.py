@@ -295,3 +295,15 @@ def format_count(n: int, noun: str) -> str:
     ('1 particle', '3 images')
     """
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def cut_to_bytes(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` bytes of UTF-8, not within a character: what a
+    file name may hold (most file systems allow 255 bytes a name).
+
+    Examples
+    --------
+    >>> cut_to_bytes("µm_field", 3), cut_to_bytes("field", 64)
+    ('µm', 'field')
+    """
+    return text.encode("utf-8", "surrogateescape")[:limit].decode("utf-8", "ignore")
