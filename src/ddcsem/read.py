@@ -1066,7 +1066,8 @@ def _tifffile_notes(path: Path | None = None) -> Iterator[None]:
         yield
     finally:
         logger.removeHandler(handler)
-    for note in notes if path is not None else ():  # stacklevel: this, contextlib, the block, its caller's caller
+    # stacklevel: past this generator, contextlib's exit, the block's function and the public one
+    for note in notes if path is not None else ():
         warnings.warn(f"{path}: tifffile: {note}", stacklevel=5)
 
 
