@@ -135,3 +135,33 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     orange = (pixels[..., 0] > 150) & (pixels[..., 1] > 40) & (pixels[..., 1] < 160) & (pixels[..., 2] < 80)
     green = (pixels[..., 1] > 60) & (pixels[..., 0] < 60) & (pixels[..., 2] < 60)
     assert orange.sum() > 2000 and green.sum() > 2000
+
+
+@pytest.mark.skipif(_browser() is None, reason="no Chromium on this machine (make test installs it where it can)")
+def test_a_long_image_id_wraps_within_the_page(tmp_path):
+    """An id of 200 characters without a space (a long file name's) made the table of
+    images as wide as it, and the page scroll sideways; it wraps now, as a heading does."""
+    from ddcsem.synthetic import make_pair
+
+    folder, name = tmp_path / "in", "field-" + "x" * 234
+    folder.mkdir()
+    syn = make_pair(shape=(96, 96), n_particles=6, seed=3)
+    for side, image in (("SE", syn.se), ("BSE", syn.bse)):
+        tifffile.imwrite(folder / f"{name}_{side}.tif", image)
+    out = tmp_path / "out"
+    assert main(["analyze", str(folder), "-o", str(out), "--pixel-size", "20nm", "-q"]) == 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    # the page measures itself once laid out: the width it would scroll to, in its body's data-width
+    measured = tmp_path / "measured.html"
+    measured.write_text(page.replace("</body>", "<script>document.body.dataset.width = "
+                                                "document.documentElement.scrollWidth;</script></body>"),
+                        encoding="utf-8")
+    run = subprocess.run(
+        [_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,900", "--dump-dom", measured.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    width = re.search(r'data-width="(\d+)"', run.stdout)
+    assert width, run.stderr[-2000:]
+    assert int(width.group(1)) <= 1200  # it was 3040

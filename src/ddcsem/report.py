@@ -1725,6 +1725,7 @@ def write_html_report(out: str | PathLike, summaries: list[dict[str, Any]], *, t
 body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
 table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
 td:first-child, th:first-child {{ text-align: left; }}
+td:first-child, h2 {{ overflow-wrap: anywhere; }} td:first-child {{ max-width: 24em; }}
 .pics {{ display: flex; gap: 1em; flex-wrap: wrap; }} figure {{ margin: 0; }}
 img {{ max-width: 480px; border: 1px solid #ddd; }} .warn {{ color: #a40; }}
 </style></head><body>
