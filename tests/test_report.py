@@ -368,6 +368,31 @@ def test_blank_diameters_are_left_out_of_the_plot_as_of_the_statistics():
     assert ax.get_title() == "t: n = 199"
 
 
+def test_a_long_title_and_warning_stay_within_the_size_plot():
+    """A long file name's id and a long warning ran off the plot's edges, the id's distinct
+    end with them: the title leaves out its middle, the warning its end (the tables hold it
+    whole)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from ddcsem.measure import size_distribution
+    from ddcsem.report import draw_size_distribution
+
+    d = np.random.default_rng(3).lognormal(0, 0.3, 40)
+    stats = size_distribution(d)
+    stats["warning"] += "; no particles away from the border: every one found touches it; keep_edge_particles=True"
+    title = "field-" + "x" * 185 + "_d0965085"
+    ax = Figure(figsize=(6.4, 4.2), dpi=120).subplots()  # as plot_size_distribution draws it
+    fig = draw_size_distribution(d, stats, unit="µm", title=title, ax=ax)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    (note,) = fig.texts
+    assert ax.get_title().startswith("field-xxx") and ax.get_title().endswith("…xxxxxx_d0965085: n = 40")
+    assert note.get_text().endswith("…") and stats["warning"].startswith(note.get_text()[10:-1])
+    for text in (ax.title, note):
+        box = text.get_window_extent(renderer)
+        assert 0 <= box.x0 and box.x1 <= fig.bbox.x1  # drawn whole
+
+
 def test_plot_analysis_takes_an_analysis_only():
     # an image given raised "'numpy.ndarray' object has no attribute 'pixel_size'"
     from ddcsem.errors import ParameterError

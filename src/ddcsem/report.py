@@ -1013,10 +1013,28 @@ def draw_size_distribution(
     weighted = weights is not None and bool(np.isfinite(weights).any())
     ax.set_ylabel("number of particles" + (" (edge-weighted)" if weighted else ""))
     note = f" (warning: {stats['warning']})" if stats.get("warning") else ""
-    ax.set_title(f"{title}: n = {stats.get('count', 0)}", fontsize=10)
-    if note:
-        fig.text(0.01, 0.01, note.strip(), fontsize=7, color="#aa0000")
+    ax.set_title(f"{_short_title(title)}: n = {stats.get('count', 0)}", fontsize=10)
+    if note:  # one line, under the axis' label: a long warning ran off the figure's edge (the tables hold it whole)
+        note = note.strip()
+        fig.text(0.01, 0.01, note if len(note) <= NOTE_CHARACTERS else f"{note[:NOTE_CHARACTERS - 1]}…", fontsize=7,
+                 color="#aa0000")
     return fig
+
+
+#: A size plot's warning is cut to this many characters, what a line under its axis holds.
+NOTE_CHARACTERS = 120
+
+
+def _short_title(title: str, most: int = 60) -> str:
+    """``title``, its middle left out beyond ``most`` characters: a long file name's id
+    ran off the figure, its distinct end (see ``distinct_ids``) with it.
+
+    Examples
+    --------
+    >>> _short_title("valve_02"), _short_title("field-" + "x" * 185 + "_d0965085")
+    ('valve_02', 'field-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…xxxxxx_d0965085')
+    """
+    return title if len(title) <= most else f"{title[:most - 16]}…{title[-15:]}"
 
 
 def plot_size_distribution(
@@ -1088,7 +1106,8 @@ def plot_analysis(result: Any) -> Any:
     image.imshow(with_scale_bar(outlined(result.ddc, result.labels, region=result.region, markers=result.markers),
                                 pixel_size_nm=nm))
     calibration = calibration_text({"pixel_size_nm": nm, "pixel_size_source": result.pixel_size.source})
-    image.set_title(f"{result.image_id}: {len(result.table['label'])} particles, {calibration}", fontsize=10)
+    image.set_title(f"{_short_title(result.image_id)}: {len(result.table['label'])} particles, {calibration}",
+                    fontsize=10)
     image.axis("off")
     draw_size_distribution(result.table["ecd_um" if nm else "ecd_px"], result.distribution,
                            unit="µm" if nm else "px", title=result.image_id,
