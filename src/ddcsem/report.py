@@ -1012,10 +1012,9 @@ def draw_size_distribution(
     ax.set_xlabel(f"equivalent circle diameter ({unit})")
     weighted = weights is not None and bool(np.isfinite(weights).any())
     ax.set_ylabel("number of particles" + (" (edge-weighted)" if weighted else ""))
-    note = f" (warning: {stats['warning']})" if stats.get("warning") else ""
     ax.set_title(f"{_short_title(title)}: n = {stats.get('count', 0)}", fontsize=10)
-    if note:  # one line, under the axis' label: a long warning ran off the figure's edge (the tables hold it whole)
-        note = note.strip()
+    if stats.get("warning"):  # one line, under the axis' label: a long one ran off the figure (the tables hold it)
+        note = f"(warning: {stats['warning']})"
         fig.text(0.01, 0.01, note if len(note) <= NOTE_CHARACTERS else f"{note[:NOTE_CHARACTERS - 1]}…", fontsize=7,
                  color="#aa0000")
     return fig
