@@ -689,6 +689,10 @@ def test_usage_errors_exit_2(argv, capsys):
     (["analyze", "x", "-o", "o", "--threshold", "1.5"], "or a density in [0, 1], not 1.5"),
     (["analyze", "x", "-o", "o", "--basis", "1,2", "#ff8800"], "argument --basis: '1,2' is not a colour"),
     (["analyze", "x", "-o", "o", "--basis", "#zz8800", "#ff8800"], "'#zz8800' is not a colour"),
+    # a negative length, which argparse took for an option ("expected one argument")
+    (["analyze", "x", "-o", "o", "--pixel-size", "-3nm"], "argument --pixel-size: length '-3nm' must be positive"),
+    (["analyze", "x", "-o", "o", "--min-diameter", "-.5um"], "argument --min-diameter: length '-.5um' must be"),
+    (["colorize", "x", "-o", "o", "--png", "--scale-bar", "-2um"], "argument --scale-bar: '-2um' is neither auto"),
 ])
 def test_each_checked_option_says_what_is_wrong(argv, message, capsys):
     assert main(argv) == 2

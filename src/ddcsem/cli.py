@@ -80,6 +80,24 @@ def _ranges_split(argv: Sequence[str]) -> list[str]:
     return out
 
 
+#: Options whose value is a length: a negative one given apart (``--pixel-size -3nm``)
+#: is joined to its option (``--pixel-size=-3nm``) and refused as a length, where argparse
+#: took it for an option ("expected one argument").
+_LENGTH_OPTIONS = ("--pixel-size", "--min-diameter", "--max-diameter", "--min-distance", "--tile", "--scale-bar")
+
+
+def _lengths_joined(argv: Sequence[str]) -> list[str]:
+    """``argv`` with a negative length (``-3nm``) joined to the option of
+    ``_LENGTH_OPTIONS`` before it."""
+    out: list[str] = []
+    for word in argv:
+        if out and out[-1] in _LENGTH_OPTIONS and re.match(r"-\.?\d", word):
+            out[-1] = f"{out[-1]}={word}"
+        else:
+            out.append(word)
+    return out
+
+
 def _float(text: str, what: str) -> float:
     """``text`` as a number, or the argparse error that it is not ``what``."""
     try:
@@ -2038,7 +2056,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     2
     """
     parser = _parser()
-    argv = _ranges_split(sys.argv[1:] if argv is None else argv)
+    argv = _lengths_joined(_ranges_split(sys.argv[1:] if argv is None else argv))
     if not argv:  # the command alone: its commands, not a usage error
         parser.print_help(sys.stderr)
         return 2
