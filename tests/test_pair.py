@@ -559,6 +559,32 @@ def test_long_names_are_cut_to_ids_that_leave_room_for_the_outputs_names():
     assert distinct_ids([long], [Path("/e/x_SE.tif")]) == ids[:1]  # the same name, the same id, run after run
 
 
+def test_an_image_read_from_a_long_named_file_is_named_as_a_batch_names_it(tmp_path):
+    """In Python too: a pair's key and a single image's or composite's id from a file
+    named at 240 characters are cut as a batch's ids are, so that write_image_results can
+    write their files (every one failed with "File name too long")."""
+    from ddcsem.analyze import analyze_composite, analyze_single
+    from ddcsem.colorize import colorize
+    from ddcsem.pair import short_id
+    from ddcsem.read import read_composite, read_sem
+    from ddcsem.report import write_image_results
+
+    syn, name = make_pair(shape=(96, 96), n_particles=6, seed=3), "field-" + "x" * 234
+    for side, image in (("SE", syn.se), ("BSE", syn.bse)):
+        tifffile.imwrite(tmp_path / f"{name}_{side}.tif", image)
+    tifffile.imwrite(tmp_path / f"{name}.tif", colorize(syn.se, syn.bse), photometric="rgb")
+    pair = read_pair(tmp_path / f"{name}_SE.tif", tmp_path / f"{name}_BSE.tif", pixel_size="20nm")
+    single = analyze_single(read_sem(tmp_path / f"{name}_BSE.tif", pixel_size="20nm"))
+    composite = analyze_composite(read_composite(tmp_path / f"{name}.tif", pixel_size="20nm"))
+    assert (pair.key, single.image_id, composite.image_id) == (short_id(name), short_id(f"{name}_BSE"),
+                                                                short_id(name))
+    assert len(pair.key) == len(single.image_id) == len(composite.image_id) == 200
+    for result in (single, composite):
+        summary = write_image_results(result, tmp_path / "out", params_hash="t")
+        assert (tmp_path / "out" / f"{result.image_id}_particles.csv").is_file()
+        assert summary["image_id"] == result.image_id
+
+
 def test_pairing_switches_are_true_or_false(tmp_path):
     """``use_metadata="no"`` and ``register="false"`` were true."""
     syn = make_pair(shape=(64, 64), n_particles=4, seed=1)

@@ -22,7 +22,7 @@ import numpy as np
 
 from ._repr import dataclass_repr
 from .errors import ParameterError, require_choice, require_finite, require_image, require_positive, require_switch
-from .pair import Pair, SEMPair
+from .pair import Pair, SEMPair, short_id
 from .read import PixelSize, SEMImage
 from .segment import THRESHOLDS
 from .units import format_count, format_length
@@ -1059,7 +1059,7 @@ def analyze_single(image: SEMImage | np.ndarray, *, image_id: str | None = None,
         density, dark = _density(_within(grey, region), name="the image's field", blank=True)
         _warn_if_darker(dark, "single", inverted=options.dark_particles)
     timings["separate"] = time.perf_counter() - t
-    name = image_id or (image.path.stem if image.path else "image")
+    name = image_id or (short_id(image.path.stem) if image.path else "image")
     sources = {"image": _source(image)}
     # the table's intensities are the image's own; its edges lie where the inverse's do.
     # Dark particles show mass thickness, a density: no SE role, so the shape split
@@ -1176,7 +1176,7 @@ def analyze_composite(image: SEMImage | np.ndarray, *, image_id: str | None = No
                              blank=True)
     _warn_if_darker(dark, "composite")
     timings["separate"] = time.perf_counter() - t
-    name = image_id or (image.path.stem if image.path else "composite")
+    name = image_id or (short_id(image.path.stem) if image.path else "composite")
     sources = {"image": _source(image)}
     return _measure(name, "composite", sources, image.pixel_size, image.data, density, options,
                     bse, se, timings, hidden=hidden, drawn=labels, region=region,

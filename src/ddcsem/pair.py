@@ -639,7 +639,7 @@ def distinct_ids(names: list[str], paths: list[Path]) -> list[str]:
     files: a name shared by files in different folders is prefixed with as many of the
     folder's last parts as part them (``p1_valve``, ``p2_valve``); in one folder (``x.tif``
     and ``x.png``), suffixed with the file's ending, else numbered. A name longer than
-    ``MAX_ID_BYTES`` is cut, and ends in 8 hex digits of its hash.
+    ``MAX_ID_BYTES`` is cut, and ends in 8 hex digits of its hash (:func:`short_id`).
 
     Parameters
     ----------
@@ -694,9 +694,21 @@ def distinct_ids(names: list[str], paths: list[Path]) -> list[str]:
                 k += 1
             out[i] = f"{name}_{k}"
         taken.add(out[i])
-    return [name if len(name.encode("utf-8")) <= MAX_ID_BYTES else
-            f"{cut_to_bytes(name, MAX_ID_BYTES - 9)}_{hashlib.sha1(name.encode('utf-8')).hexdigest()[:8]}"
-            for name in out]
+    return [short_id(name) for name in out]
+
+
+def short_id(name: str) -> str:
+    """``name`` as a field's id: cut to ``MAX_ID_BYTES``, ending in 8 hex digits of its
+    hash, where it is longer (the same name, the same id, run after run).
+
+    Examples
+    --------
+    >>> short_id("valve_02"), len(short_id("x" * 240)), short_id("x" * 240)[-9:]
+    ('valve_02', 200, '_d0965085')
+    """
+    if len(raw := name.encode("utf-8", "surrogateescape")) <= MAX_ID_BYTES:
+        return name
+    return f"{cut_to_bytes(name, MAX_ID_BYTES - 9)}_{hashlib.sha1(raw).hexdigest()[:8]}"
 
 
 def _readable(name: str) -> str:
@@ -982,7 +994,7 @@ def _pair_key(path: str | PathLike | None) -> str:
     if path is None:
         return "pair"
     found = split_detector_token(Path(path).stem)
-    return found[0] if found else Path(path).stem.lower()
+    return short_id(found[0] if found else Path(path).stem.lower())
 
 
 def _pair_images(key: str, se: SEMImage, bse: SEMImage, *, register: bool = True,
